@@ -1,0 +1,1 @@
+"""Event types, their Avro codec, the routing table and the Log port."""

@@ -1,0 +1,186 @@
+"""The embedded Log adapter: partitions in one SQLite file in WAL mode.
+
+Appends are group-committed: concurrent callers' batches are written in one
+transaction by a single writer thread, with `synchronous=FULL`, and each caller
+is answered only after that commit has reached the disk. A record whose
+event_id is already in the log is not written again; its first position is
+returned, which makes client retries with their own event ids safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+from events.log import Entry, Log, Position, Record
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS log (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (topic, partition, offset)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS log_event_id ON log (event_id);
+CREATE TABLE IF NOT EXISTS consumer_offsets (
+    grp TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (grp, topic, partition)
+) WITHOUT ROWID;
+"""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+class SqliteLog(Log):
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="log-writer")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="log-reader")
+        self._write_conn = _connect(path)
+        self._write_conn.executescript(_SCHEMA)
+        self._read_conn = _connect(path)
+        self._pending: list[tuple[Sequence[Record], asyncio.Future[list[Position]]]] = []
+        self._flushing = False
+        self._watchers: list[asyncio.Event] = []
+
+    def watch(self) -> asyncio.Event:
+        """An event set after every append, for in-process followers that want no polling delay."""
+        event = asyncio.Event()
+        self._watchers.append(event)
+        return event
+
+    async def append(self, records: Sequence[Record]) -> list[Position]:
+        if not records:
+            return []
+        future: asyncio.Future[list[Position]] = asyncio.get_running_loop().create_future()
+        self._pending.append((records, future))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    results = await loop.run_in_executor(self._writer, self._write, [r for r, _ in batch])
+                except Exception as exc:  # the whole group failed: nobody is acknowledged
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), positions in zip(batch, results):
+                    if not future.done():
+                        future.set_result(positions)
+                for watcher in self._watchers:
+                    watcher.set()
+        finally:
+            self._flushing = False
+
+    def _write(self, groups: list[Sequence[Record]]) -> list[list[Position]]:
+        conn = self._write_conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            next_offsets: dict[tuple[str, int], int] = {}
+            seen: dict[str, Position] = {}
+            results = []
+            for records in groups:
+                positions = []
+                for record in records:
+                    existing = seen.get(record.event_id) or self._find(record.event_id)
+                    if existing is not None:
+                        positions.append(existing)
+                        continue
+                    tp = (record.topic, record.partition)
+                    if tp not in next_offsets:
+                        row = conn.execute(
+                            "SELECT MAX(offset) FROM log WHERE topic=? AND partition=?", tp
+                        ).fetchone()
+                        next_offsets[tp] = 0 if row[0] is None else row[0] + 1
+                    offset = next_offsets[tp]
+                    next_offsets[tp] = offset + 1
+                    conn.execute(
+                        "INSERT INTO log VALUES (?,?,?,?,?,?)",
+                        (record.topic, record.partition, offset, record.key, record.value, record.event_id),
+                    )
+                    position = Position(record.topic, record.partition, offset)
+                    seen[record.event_id] = position
+                    positions.append(position)
+                results.append(positions)
+            conn.execute("COMMIT")
+            return results
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _find(self, event_id: str) -> Position | None:
+        row = self._write_conn.execute(
+            "SELECT topic, partition, offset FROM log WHERE event_id=?", (event_id,)
+        ).fetchone()
+        return Position(*row) if row else None
+
+    async def read(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._reader, self.read_sync, topic, partition, offset, limit
+        )
+
+    def read_sync(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
+        """The same as `read`, for callers already on a worker thread."""
+        rows = self._read_conn.execute(
+            "SELECT offset, key, value FROM log WHERE topic=? AND partition=? AND offset>=? "
+            "ORDER BY offset LIMIT ?",
+            (topic, partition, offset, limit),
+        ).fetchall()
+        return [Entry(Position(topic, partition, o), k, v) for o, k, v in rows]
+
+    async def end_offset(self, topic: str, partition: int) -> int:
+        def query() -> int:
+            row = self._read_conn.execute(
+                "SELECT MAX(offset) FROM log WHERE topic=? AND partition=?", (topic, partition)
+            ).fetchone()
+            return 0 if row[0] is None else row[0] + 1
+
+        return await asyncio.get_running_loop().run_in_executor(self._reader, query)
+
+    async def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        def write() -> None:
+            self._write_conn.execute("BEGIN IMMEDIATE")
+            self._write_conn.executemany(
+                "INSERT INTO consumer_offsets VALUES (?,?,?,?) "
+                "ON CONFLICT (grp, topic, partition) DO UPDATE SET next_offset=excluded.next_offset",
+                [(group, t, p, o) for (t, p), o in offsets.items()],
+            )
+            self._write_conn.execute("COMMIT")
+
+        await asyncio.get_running_loop().run_in_executor(self._writer, write)
+
+    async def committed(self, group: str) -> dict[tuple[str, int], int]:
+        def query() -> dict[tuple[str, int], int]:
+            rows = self._read_conn.execute(
+                "SELECT topic, partition, next_offset FROM consumer_offsets WHERE grp=?", (group,)
+            ).fetchall()
+            return {(t, p): o for t, p, o in rows}
+
+        return await asyncio.get_running_loop().run_in_executor(self._reader, query)
+
+    async def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
+        self._write_conn.close()
+        self._read_conn.close()

@@ -1,0 +1,120 @@
+"""The event catalogue: one frozen dataclass per event type.
+
+Every event shares the envelope fields (`event_id`, `actor_id`, `occurred_at`);
+`type` is the class name and the schema version comes from the schema file, so
+neither is stored twice. Times are milliseconds since the epoch, taken from the
+server clock when the API accepted the event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    event_id: str
+    actor_id: str
+    occurred_at: int
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserRegistered(Event):
+    username: str
+    email: str
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserUpdated(Event):
+    username: str | None = None
+    email: str | None = None
+    bio: str | None = None
+    image: str | None = None
+    password_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserFollowed(Event):
+    followee_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserUnfollowed(Event):
+    followee_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArticlePublished(Event):
+    article_id: str
+    slug: str
+    title: str
+    description: str
+    body: str
+    tags: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArticleEdited(Event):
+    article_id: str
+    slug: str | None = None
+    title: str | None = None
+    description: str | None = None
+    body: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArticleDeleted(Event):
+    article_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArticleBumped(Event):
+    article_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArticleUnbumped(Event):
+    article_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArticleViewed(Event):
+    article_id: str
+    referrer: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommentPosted(Event):
+    article_id: str
+    comment_id: int
+    body: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommentDeleted(Event):
+    article_id: str
+    comment_id: int
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        UserRegistered,
+        UserUpdated,
+        UserFollowed,
+        UserUnfollowed,
+        ArticlePublished,
+        ArticleEdited,
+        ArticleDeleted,
+        ArticleBumped,
+        ArticleUnbumped,
+        ArticleViewed,
+        CommentPosted,
+        CommentDeleted,
+    )
+}

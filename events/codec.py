@@ -1,0 +1,133 @@
+"""Avro single-object encoding of events, through fastavro.
+
+Each message is `C3 01`, the 8-byte little-endian CRC-64-AVRO fingerprint of the
+writer schema's Parsing Canonical Form, then the Avro binary body. A reader finds
+the writer schema by its fingerprint (every version ever shipped is kept in
+schemas/ and schemas/history/) and resolves it against the current schema of
+that type, so old bytes stay readable after a schema gains a defaulted field.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
+
+from events.catalogue import EVENT_TYPES, Event
+
+MAGIC = b"\xc3\x01"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ENVELOPE_FIELDS = ("event_id", "actor_id", "occurred_at")
+
+
+class UnknownSchema(ValueError):
+    """The bytes name a writer schema this process has never seen."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventSchema:
+    type_name: str
+    version: int
+    parsed: Any
+    fingerprint: bytes
+    raw: dict[str, Any]
+
+
+def _inline_envelope(schema: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
+    """Replace the named envelope reference with its definition, so the schema stands alone."""
+    schema = copy.deepcopy(schema)
+    for f in schema["fields"]:
+        if f["type"] == "tribestream.Envelope":
+            f["type"] = copy.deepcopy(envelope)
+    return schema
+
+
+def _load(text: str, envelope: dict[str, Any]) -> EventSchema:
+    raw = _inline_envelope(json.loads(text), envelope)
+    parsed = parse_schema(raw)
+    canonical = to_parsing_canonical_form(parsed)
+    fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))[::-1]
+    return EventSchema(raw["name"], int(raw.get("version", 1)), parsed, fp, raw)
+
+
+def load_schemas() -> tuple[dict[str, EventSchema], dict[bytes, EventSchema]]:
+    """(current schema by event type, every known schema by fingerprint)."""
+    root = resources.files("schemas")
+    envelope = json.loads(root.joinpath("tribestream.Envelope.avsc").read_text())
+    current: dict[str, EventSchema] = {}
+    known: dict[bytes, EventSchema] = {}
+    for entry in sorted(root.iterdir(), key=lambda p: p.name):
+        if entry.name.startswith("tribestream.events.") and entry.name.endswith(".avsc"):
+            schema = _load(entry.read_text(), envelope)
+            current[schema.type_name] = schema
+            known[schema.fingerprint] = schema
+    for entry in sorted(root.joinpath("history").iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".avsc"):
+            schema = _load(entry.read_text(), envelope)
+            known[schema.fingerprint] = schema
+    return current, known
+
+
+class EventCodec:
+    """Encodes events to single-object Avro and back."""
+
+    def __init__(self) -> None:
+        self.current, self.known = load_schemas()
+        missing = set(EVENT_TYPES) - set(self.current)
+        if missing:
+            raise RuntimeError(f"no schema for event types {sorted(missing)}")
+        self._payload_fields = {
+            name: tuple(f.name for f in dataclasses.fields(cls) if f.name not in _ENVELOPE_FIELDS)
+            for name, cls in EVENT_TYPES.items()
+        }
+
+    def encode(self, event: Event, schema: EventSchema | None = None) -> bytes:
+        """Bytes of `event` under its current schema (or the given older one)."""
+        schema = schema or self.current[event.type]
+        record: dict[str, Any] = {
+            "envelope": {
+                "event_id": event.event_id,
+                "type": event.type,
+                "actor_id": event.actor_id,
+                "occurred_at": event.occurred_at,
+                "schema_version": schema.version,
+            }
+        }
+        for name in self._payload_fields[event.type]:
+            value = getattr(event, name)
+            record[name] = list(value) if isinstance(value, tuple) else value
+        out = io.BytesIO()
+        out.write(MAGIC)
+        out.write(schema.fingerprint)
+        schemaless_writer(out, schema.parsed, record)
+        return out.getvalue()
+
+    def writer_schema(self, data: bytes) -> EventSchema:
+        if data[:2] != MAGIC or len(data) < 10:
+            raise UnknownSchema("not an Avro single-object encoded message")
+        schema = self.known.get(data[2:10])
+        if schema is None:
+            raise UnknownSchema(f"unknown writer schema fingerprint {data[2:10].hex()}")
+        return schema
+
+    def decode(self, data: bytes) -> Event:
+        writer = self.writer_schema(data)
+        reader = self.current[writer.type_name]
+        record = schemaless_reader(io.BytesIO(data[10:]), writer.parsed, reader.parsed)
+        envelope = record.pop("envelope")
+        occurred = envelope["occurred_at"]
+        if isinstance(occurred, datetime):
+            occurred = (occurred - _EPOCH) // timedelta(milliseconds=1)
+        if "tags" in record:
+            record["tags"] = tuple(record["tags"])
+        cls = EVENT_TYPES[envelope["type"]]
+        return cls(event_id=envelope["event_id"], actor_id=envelope["actor_id"], occurred_at=occurred, **record)
+

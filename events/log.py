@@ -1,0 +1,84 @@
+"""The Log port: an append-only, partitioned, durable log of encoded events.
+
+Shaped after Kafka so that its adapter is thin: an append hands over a batch and
+resolves only when every record is durable (for Kafka: when every delivery
+report has come back without error), each with its position.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Sequence
+
+
+class LogUnavailable(RuntimeError):
+    """The log cannot take the append now (broker unreachable, queue full). Nothing was acknowledged."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    topic: str
+    partition: int
+    offset: int
+
+    def token(self) -> str:
+        return f"{self.topic}:{self.partition}:{self.offset}"
+
+    @classmethod
+    def parse(cls, token: str) -> "Position":
+        topic, partition, offset = token.rsplit(":", 2)
+        return cls(topic, int(partition), int(offset))
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An encoded event on its way into the log."""
+
+    topic: str
+    partition: int
+    key: bytes
+    value: bytes
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A record read back from the log, with where it sits."""
+
+    position: Position
+    key: bytes
+    value: bytes
+
+
+class Log(abc.ABC):
+    @abc.abstractmethod
+    async def append(self, records: Sequence[Record]) -> list[Position]:
+        """Write the batch; return each record's position once all are durable, or raise LogUnavailable.
+
+        A record whose event_id the log already holds is not written again where the adapter can
+        tell (the embedded log can); its existing position is returned instead.
+        """
+
+    @abc.abstractmethod
+    async def read(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
+        """Up to `limit` entries of one partition from `offset` on, in order."""
+
+    @abc.abstractmethod
+    async def end_offset(self, topic: str, partition: int) -> int:
+        """The offset the next appended record of this partition will get."""
+
+    @abc.abstractmethod
+    async def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        """Store a consumer group's next offsets to read, per (topic, partition)."""
+
+    @abc.abstractmethod
+    async def committed(self, group: str) -> dict[tuple[str, int], int]:
+        """A consumer group's stored next offsets."""
+
+    async def close(self) -> None:
+        """Release connections; the default has none."""

@@ -1,0 +1,328 @@
+"""The embedded Store adapter: one SQLite table per physical collection.
+
+Each table holds (id, version, body as JSON); scalar fields of the mapping are
+indexed generated columns, list fields are searched with json_each. Documents
+and the checkpoint that produced them are written in one transaction, so the
+embedded runtime is exactly-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Sequence, TypeVar
+
+import orjson
+
+from projections.store import (
+    Checkpoint,
+    CollectionSpec,
+    Doc,
+    DocWrite,
+    Filter,
+    Offsets,
+    Page,
+    Query,
+    Store,
+)
+
+T = TypeVar("T")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+_META = """
+CREATE TABLE IF NOT EXISTS collections (name TEXT PRIMARY KEY, spec BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS aliases (alias TEXT PRIMARY KEY, collection TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    projection TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL, PRIMARY KEY (projection, topic, partition)
+) WITHOUT ROWID;
+"""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def _table(name: str) -> str:
+    if not _NAME.match(name):
+        raise ValueError(f"bad collection name {name!r}")
+    return f'"c_{name}"'
+
+
+def _column(field: str) -> str:
+    if not _NAME.match(field):
+        raise ValueError(f"bad field name {field!r}")
+    return f'"f_{field}"'
+
+
+def _spec_to_bytes(spec: CollectionSpec) -> bytes:
+    return orjson.dumps({"fields": spec.fields, "lists": sorted(spec.lists)})
+
+
+def _spec_from_bytes(data: bytes) -> CollectionSpec:
+    raw = orjson.loads(data)
+    return CollectionSpec(raw["fields"], frozenset(raw["lists"]))
+
+
+class SqliteStore(Store):
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="store-reader")
+        self._write_conn = _connect(path)
+        self._write_conn.executescript(_META)
+        self._read_conn = _connect(path)
+        self._specs: dict[str, CollectionSpec] = {}
+
+    async def _on(self, executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
+    # -- collections and aliases -------------------------------------------------
+
+    async def ensure_collection(self, name: str, spec: CollectionSpec) -> None:
+        await self._on(self._writer, self._ensure_collection, name, spec)
+
+    def _ensure_collection(self, name: str, spec: CollectionSpec) -> None:
+        table = _table(name)
+        columns = "".join(
+            f", {_column(f)} GENERATED ALWAYS AS (json_extract(body, '$.{f}')) VIRTUAL"
+            for f, kind in spec.fields.items()
+            if f not in spec.lists and kind != "text"
+        )
+        conn = self._write_conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} "
+                f"(id TEXT PRIMARY KEY, version INTEGER NOT NULL, body BLOB NOT NULL{columns}) WITHOUT ROWID"
+            )
+            for f, kind in spec.fields.items():
+                if f not in spec.lists and kind != "text":
+                    conn.execute(
+                        f'CREATE INDEX IF NOT EXISTS "i_{name}_{f}" ON {table} ({_column(f)})'
+                    )
+            conn.execute(
+                "INSERT OR IGNORE INTO collections VALUES (?, ?)", (name, _spec_to_bytes(spec))
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def drop_collection(self, name: str) -> None:
+        def drop() -> None:
+            conn = self._write_conn
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(f"DROP TABLE IF EXISTS {_table(name)}")
+            conn.execute("DELETE FROM collections WHERE name=?", (name,))
+            conn.execute("COMMIT")
+            self._specs.pop(name, None)
+
+        await self._on(self._writer, drop)
+
+    async def set_aliases(self, targets: dict[str, str]) -> None:
+        def switch() -> None:
+            conn = self._write_conn
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT INTO aliases VALUES (?, ?) ON CONFLICT (alias) DO UPDATE SET collection=excluded.collection",
+                list(targets.items()),
+            )
+            conn.execute("COMMIT")
+
+        await self._on(self._writer, switch)
+
+    async def aliases(self) -> dict[str, str]:
+        return await self._on(
+            self._reader, lambda: dict(self._read_conn.execute("SELECT alias, collection FROM aliases"))
+        )
+
+    def _resolve(self, name: str) -> tuple[str, CollectionSpec]:
+        """Alias or collection name to (collection, its spec); read on the reader thread."""
+        row = self._read_conn.execute("SELECT collection FROM aliases WHERE alias=?", (name,)).fetchone()
+        collection = row[0] if row else name
+        spec = self._specs.get(collection)
+        if spec is None:
+            found = self._read_conn.execute(
+                "SELECT spec FROM collections WHERE name=?", (collection,)
+            ).fetchone()
+            if found is None:
+                raise KeyError(f"no collection or alias named {name!r}")
+            spec = self._specs[collection] = _spec_from_bytes(found[0])
+        return collection, spec
+
+    # -- writes and checkpoints --------------------------------------------------
+
+    async def write(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
+        await self._on(self._writer, self.write_sync, writes, checkpoint)
+
+    def write_sync(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
+        """The same as `write`, for callers already on a worker thread."""
+        by_collection: dict[str, list[tuple[str, int, bytes]]] = {}
+        for w in writes:
+            by_collection.setdefault(w.collection, []).append((w.id, w.version, orjson.dumps(w.body)))
+        conn = self._write_conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for collection, rows in by_collection.items():
+                table = _table(collection)
+                conn.executemany(
+                    f"INSERT INTO {table} (id, version, body) VALUES (?, ?, ?) "
+                    f"ON CONFLICT (id) DO UPDATE SET version=excluded.version, body=excluded.body "
+                    f"WHERE excluded.version > {table}.version",
+                    rows,
+                )
+            conn.executemany(
+                "INSERT INTO checkpoints VALUES (?, ?, ?, ?) ON CONFLICT (projection, topic, partition) "
+                "DO UPDATE SET next_offset=MAX(next_offset, excluded.next_offset)",
+                [(checkpoint.projection, t, p, o) for (t, p), o in checkpoint.offsets.items()],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def checkpoint(self, projection: str) -> Offsets:
+        def query() -> Offsets:
+            rows = self._read_conn.execute(
+                "SELECT topic, partition, next_offset FROM checkpoints WHERE projection=?", (projection,)
+            )
+            return {(t, p): o for t, p, o in rows}
+
+        return await self._on(self._reader, query)
+
+    async def drop_checkpoint(self, projection: str) -> None:
+        def drop() -> None:
+            self._write_conn.execute("DELETE FROM checkpoints WHERE projection=?", (projection,))
+
+        await self._on(self._writer, drop)
+
+    # -- reads ---------------------------------------------------------------------
+
+    async def get(self, collection: str, ids: Sequence[str]) -> dict[str, Doc]:
+        return await self._on(self._reader, self.get_sync, collection, list(ids))
+
+    def get_sync(self, collection: str, ids: Sequence[str]) -> dict[str, Doc]:
+        """The same as `get`, for callers already on a worker thread."""
+        if not ids:
+            return {}
+        name, _ = self._resolve(collection)
+        found: dict[str, Doc] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for doc_id, version, body in self._read_conn.execute(
+                f"SELECT id, version, body FROM {_table(name)} WHERE id IN ({marks})", chunk
+            ):
+                found[doc_id] = Doc(doc_id, version, orjson.loads(body))
+        return found
+
+    async def search(self, collection: str, query: Query) -> Page:
+        return await self._on(self._reader, self._search, collection, query)
+
+    def _search(self, collection: str, query: Query) -> Page:
+        name, spec = self._resolve(collection)
+        where, params = self._where(spec, query)
+        table = _table(name)
+        total = None
+        if query.with_total:
+            total = self._read_conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
+        sort = list(query.sort) + [("id", "asc")]
+        exprs = [self._expr(spec, f) for f, _ in sort]
+        page_where, page_params = where, list(params)
+        if query.search_after is not None:
+            after_sql, after_params = _after(exprs, [d for _, d in sort], list(query.search_after))
+            page_where = f"({where}) AND ({after_sql})"
+            page_params += after_params
+        order = ", ".join(f"{e} {d.upper()}" for e, (_, d) in zip(exprs, sort))
+        select_sort = "".join(f", {e}" for e in exprs)
+        rows = self._read_conn.execute(
+            f"SELECT id, version, body{select_sort} FROM {table} WHERE {page_where} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?",
+            page_params + [query.size, query.offset],
+        ).fetchall()
+        docs = [Doc(r[0], r[1], orjson.loads(r[2])) for r in rows]
+        after = tuple(rows[-1][3:]) if len(rows) == query.size else None
+        return Page(docs, total, after)
+
+    async def terms(self, collection: str, field: str, query: Query, size: int) -> list[tuple[str, int]]:
+        def aggregate() -> list[tuple[str, int]]:
+            name, spec = self._resolve(collection)
+            where, params = self._where(spec, query)
+            table = _table(name)
+            if field in spec.lists:
+                sql = (
+                    f"SELECT j.value, COUNT(*) AS n FROM {table}, json_each({table}.body, '$.{field}') AS j "
+                    f"WHERE {where} GROUP BY j.value ORDER BY n DESC, j.value LIMIT ?"
+                )
+            else:
+                expr = self._expr(spec, field)
+                sql = (
+                    f"SELECT {expr} AS v, COUNT(*) AS n FROM {table} WHERE {where} AND v IS NOT NULL "
+                    f"GROUP BY v ORDER BY n DESC, v LIMIT ?"
+                )
+            return [(v, n) for v, n in self._read_conn.execute(sql, params + [size])]
+
+        return await self._on(self._reader, aggregate)
+
+    # -- query building --------------------------------------------------------------
+
+    @staticmethod
+    def _expr(spec: CollectionSpec, field: str) -> str:
+        if field == "id":
+            return "id"
+        if field in spec.fields and field not in spec.lists and spec.fields[field] != "text":
+            return _column(field)
+        _column(field)  # validates the name
+        return f"json_extract(body, '$.{field}')"
+
+    def _where(self, spec: CollectionSpec, query: Query) -> tuple[str, list[Any]]:
+        clauses: list[str] = ["1"]
+        params: list[Any] = []
+        for f in query.filters:
+            clauses.append(self._filter(spec, f, params))
+        if query.text:
+            fields = query.text_fields or tuple(k for k, v in spec.fields.items() if v == "text")
+            for word in query.text.split():
+                escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                ors = " OR ".join(f"{self._expr(spec, tf)} LIKE ? ESCAPE '\\'" for tf in fields)
+                clauses.append(f"({ors})")
+                params += [f"%{escaped}%"] * len(fields)
+        return " AND ".join(clauses), params
+
+    def _filter(self, spec: CollectionSpec, f: Filter, params: list[Any]) -> str:
+        if not f.values:
+            return "1" if f.negate else "0"
+        marks = ",".join("?" * len(f.values))
+        params += list(f.values)
+        if f.field in spec.lists:
+            _column(f.field)
+            sql = f"EXISTS (SELECT 1 FROM json_each(body, '$.{f.field}') WHERE value IN ({marks}))"
+        else:
+            sql = f"{self._expr(spec, f.field)} IN ({marks})"
+        return f"NOT ({sql})" if f.negate else sql
+
+    async def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
+        self._write_conn.close()
+        self._read_conn.close()
+
+
+def _after(exprs: list[str], directions: list[str], values: list[Any]) -> tuple[str, list[Any]]:
+    """SQL for "strictly after these sort values" under mixed ascending/descending keys."""
+    ors: list[str] = []
+    params: list[Any] = []
+    for i, (expr, direction) in enumerate(zip(exprs, directions)):
+        ands = [f"{exprs[j]} = ?" for j in range(i)]
+        params += values[:i]
+        ands.append(f"{expr} {'>' if direction == 'asc' else '<'} ?")
+        params.append(values[i])
+        ors.append("(" + " AND ".join(ands) + ")")
+    return " OR ".join(ors), params

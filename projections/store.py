@@ -1,0 +1,133 @@
+"""The Store port: versioned documents in collections behind aliases.
+
+It has Elasticsearch's semantics so that the Elasticsearch adapter is thin:
+- a document carries a version (from the log position that produced it); a
+  write whose version is not greater than the stored one is ignored, so
+  redelivery and replay change nothing and a stale write loses;
+- writes are bulk, and carry the checkpoint (next log offsets per partition)
+  that the projection reached with them;
+- readers name an alias; a physical collection per projection version sits
+  behind it, and switching versions is one atomic alias change.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+FieldType = Literal["keyword", "text", "long", "boolean", "date"]
+Body = dict[str, Any]
+Offsets = dict[tuple[str, int], int]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionSpec:
+    """The mapping of one collection: field name to type.
+
+    A field named in `lists` holds a list of values of its type (Elasticsearch does not
+    distinguish; SQLite needs to know to look inside the list).
+    """
+
+    fields: dict[str, FieldType]
+    lists: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    id: str
+    version: int
+    body: Body
+
+
+@dataclass(frozen=True, slots=True)
+class DocWrite:
+    collection: str
+    id: str
+    version: int
+    body: Body
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """`field` equals one of `values`; on a list field, any element does. `negate` inverts it."""
+
+    field: str
+    values: tuple[Any, ...]
+    negate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    filters: tuple[Filter, ...] = ()
+    text: str | None = None
+    text_fields: tuple[str, ...] = ()
+    sort: tuple[tuple[str, Literal["asc", "desc"]], ...] = ()
+    size: int = 20
+    offset: int = 0
+    search_after: tuple[Any, ...] | None = None
+    with_total: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    docs: list[Doc]
+    total: int | None
+    next_search_after: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How far one projection version has got: next offset to read per (topic, partition)."""
+
+    projection: str
+    offsets: Offsets = field(default_factory=dict)
+
+
+class Store(abc.ABC):
+    @abc.abstractmethod
+    async def ensure_collection(self, name: str, spec: CollectionSpec) -> None:
+        """Create the physical collection if it does not exist."""
+
+    @abc.abstractmethod
+    async def drop_collection(self, name: str) -> None:
+        """Delete a physical collection and its documents."""
+
+    @abc.abstractmethod
+    async def set_aliases(self, targets: dict[str, str]) -> None:
+        """Point each alias at its collection, all in one atomic step."""
+
+    @abc.abstractmethod
+    async def aliases(self) -> dict[str, str]:
+        """Every alias and the collection it points at."""
+
+    @abc.abstractmethod
+    async def write(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
+        """Bulk-write documents (each kept only if its version is newer), then record the checkpoint.
+
+        The checkpoint only moves forward. Adapters that can (SQLite) do both in one transaction;
+        the others write the checkpoint after every document write has succeeded.
+        """
+
+    @abc.abstractmethod
+    async def checkpoint(self, projection: str) -> Offsets:
+        """The stored next offsets of a projection version (empty if it never wrote)."""
+
+    @abc.abstractmethod
+    async def drop_checkpoint(self, projection: str) -> None:
+        """Forget a projection version's positions."""
+
+    @abc.abstractmethod
+    async def get(self, collection: str, ids: Sequence[str]) -> dict[str, Doc]:
+        """The documents with these ids that exist; `collection` may be an alias."""
+
+    @abc.abstractmethod
+    async def search(self, collection: str, query: Query) -> Page:
+        """Documents matching every filter and all words of the text, in the sort order, then by id."""
+
+    @abc.abstractmethod
+    async def terms(self, collection: str, field: str, query: Query, size: int) -> list[tuple[str, int]]:
+        """The most frequent values of `field` among matching documents, with their counts."""
+
+    async def close(self) -> None:
+        """Release connections; the default has none."""

@@ -1,0 +1,114 @@
+"""The read models: each a reducer, the topics it reads, its collections' mappings and its version.
+
+Bump a view's `version` when its reducer or a mapping changes; `tribe replay` then
+builds the new version beside the live one. Readers name the alias (the logical
+collection name); the physical collection is `<alias>_v<version>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from events.routing import ARTICLES, FOLLOWS, USERS
+from projections.store import CollectionSpec
+from reducers.articles import ArticlesReducer
+from reducers.base import Reducer
+from reducers.follows import FollowsReducer
+from reducers.users import UsersReducer
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    version: int
+    reducer: Reducer
+    topics: tuple[str, ...]
+    collections: dict[str, CollectionSpec]
+
+    def projection_id(self, version: int | None = None) -> str:
+        """The id under which a version's checkpoint is stored."""
+        return f"{self.name}_v{self.version if version is None else version}"
+
+    def physical(self, alias: str, version: int | None = None) -> str:
+        return f"{alias}_v{self.version if version is None else version}"
+
+    def targets(self, version: int | None = None) -> dict[str, str]:
+        """Alias to physical collection, for every collection of one version."""
+        return {alias: self.physical(alias, version) for alias in self.collections}
+
+
+USERS_VIEW = View(
+    name="users",
+    version=1,
+    reducer=UsersReducer(),
+    topics=(USERS,),
+    collections={
+        "users": CollectionSpec(
+            {
+                "user_id": "keyword",
+                "username": "keyword",
+                "email": "keyword",
+                "password_hash": "keyword",
+                "bio": "text",
+                "image": "keyword",
+                "created_at": "date",
+                "updated_at": "date",
+            }
+        ),
+        "handles": CollectionSpec({"kind": "keyword", "value": "keyword", "user_id": "keyword"}),
+    },
+)
+
+FOLLOWS_VIEW = View(
+    name="follows",
+    version=1,
+    reducer=FollowsReducer(),
+    topics=(FOLLOWS,),
+    collections={
+        "follows": CollectionSpec(
+            {"follower_id": "keyword", "followee_id": "keyword", "active": "boolean", "updated_at": "date"}
+        )
+    },
+)
+
+ARTICLES_VIEW = View(
+    name="articles",
+    version=1,
+    reducer=ArticlesReducer(),
+    topics=(ARTICLES,),
+    collections={
+        "articles": CollectionSpec(
+            {
+                "article_id": "keyword",
+                "author_id": "keyword",
+                "slug": "keyword",
+                "title": "text",
+                "description": "text",
+                "body": "text",
+                "tags": "keyword",
+                "created_at": "date",
+                "updated_at": "date",
+                "favorited_by": "keyword",
+                "favorites_count": "long",
+                "comment_ids": "long",
+                "comments_count": "long",
+                "views": "long",
+                "deleted": "boolean",
+            },
+            lists=frozenset({"tags", "favorited_by", "comment_ids"}),
+        ),
+        "comments": CollectionSpec(
+            {
+                "comment_id": "long",
+                "article_id": "keyword",
+                "author_id": "keyword",
+                "body": "text",
+                "created_at": "date",
+                "updated_at": "date",
+                "deleted": "boolean",
+            }
+        ),
+    },
+)
+
+VIEWS: tuple[View, ...] = (USERS_VIEW, FOLLOWS_VIEW, ARTICLES_VIEW)

@@ -1,0 +1,162 @@
+"""Articles with their bumps (Conduit's favorites), views and comments.
+
+Every article event is keyed by article id, so an article and its comments are
+fed by one partition. Counters are derived from sets (who bumped, which
+comments exist), so applying an event twice cannot count twice; views, which
+have no natural set, are protected by the fold's version guard.
+"""
+
+from __future__ import annotations
+
+from functools import singledispatchmethod
+from typing import Mapping
+
+from events.catalogue import (
+    ArticleBumped,
+    ArticleDeleted,
+    ArticleEdited,
+    ArticlePublished,
+    ArticleUnbumped,
+    ArticleViewed,
+    CommentDeleted,
+    CommentPosted,
+    Event,
+)
+from reducers.base import Body, DocKey, Reducer
+
+ARTICLES = "articles"
+COMMENTS = "comments"
+
+
+def _live(doc: Body | None) -> bool:
+    return doc is not None and not doc["deleted"]
+
+
+class ArticlesReducer(Reducer):
+    collections = (ARTICLES, COMMENTS)
+
+    @singledispatchmethod
+    def keys(self, event: Event) -> tuple[DocKey, ...]:
+        return ()
+
+    @keys.register(ArticlePublished)
+    @keys.register(ArticleEdited)
+    @keys.register(ArticleDeleted)
+    @keys.register(ArticleBumped)
+    @keys.register(ArticleUnbumped)
+    @keys.register(ArticleViewed)
+    def _(self, event: Event) -> tuple[DocKey, ...]:
+        return ((ARTICLES, event.article_id),)  # type: ignore[attr-defined]
+
+    @keys.register(CommentPosted)
+    @keys.register(CommentDeleted)
+    def _(self, event: CommentPosted | CommentDeleted) -> tuple[DocKey, ...]:
+        return ((ARTICLES, event.article_id), (COMMENTS, str(event.comment_id)))
+
+    @singledispatchmethod
+    def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        return {}
+
+    @apply.register
+    def _(self, event: ArticlePublished, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        key = (ARTICLES, event.article_id)
+        if docs.get(key) is not None:
+            return {}
+        return {
+            key: {
+                "article_id": event.article_id,
+                "author_id": event.actor_id,
+                "slug": event.slug,
+                "title": event.title,
+                "description": event.description,
+                "body": event.body,
+                "tags": sorted(set(event.tags)),
+                "created_at": event.occurred_at,
+                "updated_at": event.occurred_at,
+                "favorited_by": [],
+                "favorites_count": 0,
+                "comment_ids": [],
+                "comments_count": 0,
+                "views": 0,
+                "deleted": False,
+            }
+        }
+
+    @apply.register
+    def _(self, event: ArticleEdited, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        key = (ARTICLES, event.article_id)
+        article = docs.get(key)
+        if not _live(article) or article["author_id"] != event.actor_id:
+            return {}
+        changes = {
+            name: value
+            for name in ("slug", "title", "description", "body")
+            if (value := getattr(event, name)) is not None
+        }
+        return {key: {**article, **changes, "updated_at": event.occurred_at}}
+
+    @apply.register
+    def _(self, event: ArticleDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        key = (ARTICLES, event.article_id)
+        article = docs.get(key)
+        if not _live(article) or article["author_id"] != event.actor_id:
+            return {}
+        return {key: {**article, "deleted": True, "updated_at": event.occurred_at}}
+
+    @apply.register(ArticleBumped)
+    @apply.register(ArticleUnbumped)
+    def _(self, event: ArticleBumped | ArticleUnbumped, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        key = (ARTICLES, event.article_id)
+        article = docs.get(key)
+        if not _live(article):
+            return {}
+        bumpers = set(article["favorited_by"])
+        if isinstance(event, ArticleBumped):
+            bumpers.add(event.actor_id)
+        else:
+            bumpers.discard(event.actor_id)
+        ordered = sorted(bumpers)
+        return {key: {**article, "favorited_by": ordered, "favorites_count": len(ordered)}}
+
+    @apply.register
+    def _(self, event: ArticleViewed, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        key = (ARTICLES, event.article_id)
+        article = docs.get(key)
+        if not _live(article):
+            return {}
+        return {key: {**article, "views": article["views"] + 1}}
+
+    @apply.register
+    def _(self, event: CommentPosted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        article_key = (ARTICLES, event.article_id)
+        comment_key = (COMMENTS, str(event.comment_id))
+        article = docs.get(article_key)
+        if not _live(article) or docs.get(comment_key) is not None:
+            return {}
+        comment_ids = sorted(set(article["comment_ids"]) | {event.comment_id})
+        return {
+            article_key: {**article, "comment_ids": comment_ids, "comments_count": len(comment_ids)},
+            comment_key: {
+                "comment_id": event.comment_id,
+                "article_id": event.article_id,
+                "author_id": event.actor_id,
+                "body": event.body,
+                "created_at": event.occurred_at,
+                "updated_at": event.occurred_at,
+                "deleted": False,
+            },
+        }
+
+    @apply.register
+    def _(self, event: CommentDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        article_key = (ARTICLES, event.article_id)
+        comment_key = (COMMENTS, str(event.comment_id))
+        comment = docs.get(comment_key)
+        if not _live(comment) or comment["author_id"] != event.actor_id:
+            return {}
+        changed: dict[DocKey, Body] = {comment_key: {**comment, "deleted": True, "updated_at": event.occurred_at}}
+        article = docs.get(article_key)
+        if article is not None:
+            comment_ids = [c for c in article["comment_ids"] if c != event.comment_id]
+            changed[article_key] = {**article, "comment_ids": comment_ids, "comments_count": len(comment_ids)}
+        return changed

@@ -1,0 +1,69 @@
+"""What a reducer is, and the versioned fold every runtime shares.
+
+A reducer names the documents an event touches (`keys`, from the event alone)
+and, given their current bodies, returns the new bodies of those it changes
+(`apply`). Documents are plain JSON-able dicts treated as immutable values:
+a reducer builds new dicts, it never mutates the ones it was given.
+
+`fold` is the one place events meet state, for the embedded runtime, the Faust
+workers and replay alike. Every document fed by a reducer is fed by a single
+log partition (see events/routing.py), so its version is the position of the
+last event applied to it (offset + 1). `fold` applies an event to a document
+only when the event is newer than the document: a redelivered event, or a
+replayed suffix of the log, is a no-op whatever the reducer does.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from events.catalogue import Event
+
+Body = dict[str, Any]
+DocKey = tuple[str, str]  # (collection, document id)
+
+
+class Reducer(abc.ABC):
+    """A read model's fold. `collections` are the logical collections it writes."""
+
+    collections: tuple[str, ...] = ()
+
+    @abc.abstractmethod
+    def keys(self, event: Event) -> tuple[DocKey, ...]:
+        """The documents this event may change; () for events this reducer ignores."""
+
+    @abc.abstractmethod
+    def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        """New bodies for the documents the event changes (a subset of `keys(event)`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    body: Body
+    version: int
+
+
+State = dict[DocKey, Versioned]
+
+
+def fold(reducer: Reducer, state: Mapping[DocKey, Versioned], events: Iterable[tuple[int, Event]]) -> State:
+    """Apply (version, event) pairs in order; return the documents that changed, at their new versions.
+
+    `state` must hold every document the events' keys name that exists; it is not modified.
+    """
+    current: dict[DocKey, Versioned] = dict(state)
+    changed: State = {}
+    for version, event in events:
+        keys = reducer.keys(event)
+        if not keys:
+            continue
+        stale = [k for k in keys if k not in current or current[k].version < version]
+        if not stale:
+            continue
+        docs = {k: (current[k].body if k in current else None) for k in keys}
+        for key, body in reducer.apply(event, docs).items():
+            if key in stale:
+                current[key] = changed[key] = Versioned(body, version)
+    return changed

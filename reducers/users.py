@@ -1,0 +1,103 @@
+"""Users and their unique handles (username, e-mail).
+
+The log decides uniqueness: a handle document ("username:alice") names the
+first user whose event claimed it. A registration or a change that asks for a
+handle someone else holds is ignored, and the API, finding no such user (or
+the old name) after its write, answers 422. Handles a user leaves stay theirs,
+so nobody can take over a name that links and mentions still point at.
+"""
+
+from __future__ import annotations
+
+from functools import singledispatchmethod
+from typing import Mapping
+
+from events.catalogue import Event, UserRegistered, UserUpdated
+from reducers.base import Body, DocKey, Reducer
+
+USERS = "users"
+HANDLES = "handles"
+
+
+def username_key(username: str) -> DocKey:
+    return (HANDLES, f"username:{username.lower()}")
+
+
+def email_key(email: str) -> DocKey:
+    return (HANDLES, f"email:{email.lower()}")
+
+
+def _free_for(docs: Mapping[DocKey, Body | None], key: DocKey, user_id: str) -> bool:
+    holder = docs.get(key)
+    return holder is None or holder["user_id"] == user_id
+
+
+def _claim(key: DocKey, user_id: str) -> Body:
+    kind, value = key[1].split(":", 1)
+    return {"kind": kind, "value": value, "user_id": user_id}
+
+
+class UsersReducer(Reducer):
+    collections = (USERS, HANDLES)
+
+    @singledispatchmethod
+    def keys(self, event: Event) -> tuple[DocKey, ...]:
+        return ()
+
+    @keys.register
+    def _(self, event: UserRegistered) -> tuple[DocKey, ...]:
+        return ((USERS, event.actor_id), username_key(event.username), email_key(event.email))
+
+    @keys.register
+    def _(self, event: UserUpdated) -> tuple[DocKey, ...]:
+        keys: list[DocKey] = [(USERS, event.actor_id)]
+        if event.username is not None:
+            keys.append(username_key(event.username))
+        if event.email is not None:
+            keys.append(email_key(event.email))
+        return tuple(keys)
+
+    @singledispatchmethod
+    def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        return {}
+
+    @apply.register
+    def _(self, event: UserRegistered, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        user_key = (USERS, event.actor_id)
+        if docs.get(user_key) is not None:
+            return {}
+        handles = (username_key(event.username), email_key(event.email))
+        if not all(_free_for(docs, k, event.actor_id) for k in handles):
+            return {}
+        user = {
+            "user_id": event.actor_id,
+            "username": event.username,
+            "email": event.email,
+            "password_hash": event.password_hash,
+            "bio": "",
+            "image": None,
+            "created_at": event.occurred_at,
+            "updated_at": event.occurred_at,
+        }
+        return {user_key: user, **{k: _claim(k, event.actor_id) for k in handles}}
+
+    @apply.register
+    def _(self, event: UserUpdated, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        user_key = (USERS, event.actor_id)
+        user = docs.get(user_key)
+        if user is None:
+            return {}
+        handles = [k for k in self.keys(event) if k[0] == HANDLES]
+        if not all(_free_for(docs, k, event.actor_id) for k in handles):
+            return {}
+        changes = {
+            name: value
+            for name in ("username", "email", "bio", "password_hash")
+            if (value := getattr(event, name)) is not None
+        }
+        if event.image is not None:
+            changes["image"] = event.image or None
+        return {
+            user_key: {**user, **changes, "updated_at": event.occurred_at},
+            **{k: _claim(k, event.actor_id) for k in handles},
+        }
