@@ -1,0 +1,1 @@
+"""The CLI and the composition roots of Tribestream's processes."""
