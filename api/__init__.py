@@ -1,0 +1,1 @@
+"""The HTTP API: validates requests, appends events, answers from the read models."""

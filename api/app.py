@@ -1,0 +1,88 @@
+"""The API application: middlewares, routes and the services behind them."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Awaitable, Callable
+
+import jwt
+import structlog
+from aiohttp import web
+
+from api import conduit, native
+from api.context import SERVICES, Services
+from api.errors import ApiError, json_error
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY_BYTES = 256 * 1024
+log = structlog.get_logger("api")
+
+
+@web.middleware
+async def canonical_log_line(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One structured line per request, with what a reader of the logs needs and nothing else."""
+    started = time.perf_counter()
+    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        return response
+    finally:
+        route = request.match_info.route.resource
+        log.info(
+            "request",
+            method=request.method,
+            route=route.canonical if route is not None else request.path,
+            status=status,
+            user_id=request.get("user_id"),
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        structlog.contextvars.clear_contextvars()
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure as a JSON body naming the problem."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return json_error(exc.status, exc.errors, exc.headers)
+    except web.HTTPRequestEntityTooLarge:
+        return json_error(413, {"body": [f"is larger than {MAX_BODY_BYTES} bytes"]})
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return json_error(exc.status, {"request": [exc.reason]})
+    except Exception:
+        log.exception("unhandled")
+        return json_error(500, {"server": ["internal error"]})
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A token, when sent, must be valid; the user id it names is the actor of every event."""
+    header = request.headers.get("Authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme not in ("Token", "Bearer") or not token.strip():
+            raise ApiError(401, "token", "send 'Authorization: Token <jwt>'", {"WWW-Authenticate": "Token"})
+        try:
+            request["user_id"] = request.app[SERVICES].tokens.verify(token.strip())
+        except jwt.InvalidTokenError as exc:
+            raise ApiError(401, "token", f"is invalid ({exc})", {"WWW-Authenticate": "Token"}) from None
+    return await handler(request)
+
+
+def build_app(services: Services) -> web.Application:
+    """The aiohttp application over ready services (the composition root supplies them)."""
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[canonical_log_line, json_errors, authenticate]
+    )
+    app[SERVICES] = services
+    app.add_routes(conduit.routes)
+    app.add_routes(native.routes)
+    return app

@@ -1,0 +1,66 @@
+"""Request bodies: parsed strictly, so nothing ill-formed reaches an event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from api.errors import ApiError, unprocessable
+
+
+async def json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        raise ApiError(400, "body", "is empty; a JSON document was expected")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "body", f"is not valid JSON ({exc})") from None
+
+
+def envelope(body: Any, name: str) -> dict[str, Any]:
+    """The object under the body's single top-level key `name` (Conduit's {"user": {...}})."""
+    if not isinstance(body, dict):
+        raise unprocessable("body", f"must be an object with a {name!r} key")
+    unknown = set(body) - {name}
+    if unknown:
+        raise unprocessable(sorted(unknown)[0], "is not a known field")
+    inner = body.get(name)
+    if not isinstance(inner, dict):
+        raise unprocessable(name, "must be an object")
+    return inner
+
+
+def fields(
+    obj: dict[str, Any],
+    *,
+    required: dict[str, type | tuple[type, ...]],
+    optional: dict[str, type | tuple[type, ...]] | None = None,
+) -> dict[str, Any]:
+    """Check presence and types; reject unknown fields. Returns the given fields."""
+    optional = optional or {}
+    for name in obj:
+        if name not in required and name not in optional:
+            raise unprocessable(name, "is not a known field")
+    for name, kind in required.items():
+        if name not in obj or obj[name] is None:
+            raise unprocessable(name, "can't be blank")
+    for name, value in obj.items():
+        kind = required.get(name) or optional[name]
+        if value is None and name in optional:
+            continue
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise unprocessable(name, "has the wrong type")
+        if not isinstance(value, kind):
+            raise unprocessable(name, "has the wrong type")
+    return obj
+
+
+def text(value: str, name: str, *, max_length: int, blank: bool = False) -> str:
+    if not blank and not value.strip():
+        raise unprocessable(name, "can't be blank")
+    if len(value) > max_length:
+        raise unprocessable(name, f"is longer than {max_length} characters")
+    return value

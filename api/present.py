@@ -1,0 +1,56 @@
+"""Read-model documents as Conduit's JSON shapes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+Body = dict[str, Any]
+
+
+def iso(millis: int) -> str:
+    moment = datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
+
+
+def user(doc: Body, token: str) -> Body:
+    return {
+        "user": {
+            "email": doc["email"],
+            "token": token,
+            "username": doc["username"],
+            "bio": doc["bio"],
+            "image": doc["image"],
+        }
+    }
+
+
+def profile(doc: Body, following: bool) -> Body:
+    return {"username": doc["username"], "bio": doc["bio"], "image": doc["image"], "following": following}
+
+
+def article(doc: Body, author: Body, *, viewer: str | None, following: bool, with_body: bool = True) -> Body:
+    shown = {
+        "slug": doc["slug"],
+        "title": doc["title"],
+        "description": doc["description"],
+        "tagList": doc["tags"],
+        "createdAt": iso(doc["created_at"]),
+        "updatedAt": iso(doc["updated_at"]),
+        "favorited": viewer is not None and viewer in doc["favorited_by"],
+        "favoritesCount": doc["favorites_count"],
+        "author": profile(author, following),
+    }
+    if with_body:
+        shown["body"] = doc["body"]
+    return shown
+
+
+def comment(doc: Body, author: Body, following: bool) -> Body:
+    return {
+        "id": doc["comment_id"],
+        "createdAt": iso(doc["created_at"]),
+        "updatedAt": iso(doc["updated_at"]),
+        "body": doc["body"],
+        "author": profile(author, following),
+    }

@@ -1,0 +1,58 @@
+"""Passwords (salted scrypt) and access tokens (JWT, HS256 pinned, with expiry; RFC 8725)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import time
+
+import jwt
+
+_N, _R, _P = 2**14, 8, 1
+_ALGORITHM = "HS256"
+_ISSUER = "tribestream"
+
+
+def hash_password(password: str) -> str:
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    return "$".join(
+        ["scrypt", str(_N), str(_R), str(_P), base64.b64encode(salt).decode(), base64.b64encode(digest).decode()]
+    )
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    candidate = hashlib.scrypt(
+        password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return hmac.compare_digest(candidate, base64.b64decode(digest))
+
+
+class Tokens:
+    def __init__(self, secret: str, ttl_seconds: int) -> None:
+        self._secret = secret
+        self._ttl = ttl_seconds
+
+    def issue(self, user_id: str) -> str:
+        now = int(time.time())
+        claims = {"sub": user_id, "iss": _ISSUER, "iat": now, "exp": now + self._ttl}
+        return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
+
+    def verify(self, token: str) -> str:
+        """The user id in a valid token; raises jwt.InvalidTokenError otherwise."""
+        claims = jwt.decode(
+            token,
+            self._secret,
+            algorithms=[_ALGORITHM],
+            issuer=_ISSUER,
+            options={"require": ["sub", "exp", "iat", "iss"]},
+        )
+        return str(claims["sub"])
