@@ -54,7 +54,8 @@ def _load(text: str, envelope: dict[str, Any]) -> EventSchema:
     raw = _inline_envelope(json.loads(text), envelope)
     parsed = parse_schema(raw)
     canonical = to_parsing_canonical_form(parsed)
-    fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))[::-1]
+    # fastavro already gives the CRC-64-AVRO bytes in little-endian order, as the spec wants.
+    fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
     return EventSchema(raw["name"], int(raw.get("version", 1)), parsed, fp, raw)
 
 
