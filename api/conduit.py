@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import unicodedata
 from typing import Any
@@ -122,7 +123,7 @@ async def register(request: web.Request) -> web.Response:
         occurred_at=now_ms(),
         username=username,
         email=email,
-        password_hash=hash_password(password),
+        password_hash=await asyncio.to_thread(hash_password, password),
     )
     written = await _write(request, event)
     if not written.visible:
@@ -138,7 +139,7 @@ async def register(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     given = fields(envelope(await json_body(request), "user"), required={"email": str, "password": str})
     user = await services(request).reads.user_by("email", given["email"])
-    if user is None or not verify_password(given["password"], user["password_hash"]):
+    if user is None or not await asyncio.to_thread(verify_password, given["password"], user["password_hash"]):
         raise ApiError(401, "credentials", "email or password is invalid")
     return _answer(present.user(user, services(request).tokens.issue(user["user_id"])))
 
@@ -171,13 +172,14 @@ async def update_user(request: web.Request) -> web.Response:
             if holder not in (None, user_id):
                 raise unprocessable(kind, "has already been taken")
     password = given.get("password")
+    password_hash = await asyncio.to_thread(hash_password, _check_password(password)) if password is not None else None
     event = UserUpdated(
         **_event_fields(request),
         username=given.get("username"),
         email=given.get("email"),
         bio=text(given["bio"], "bio", max_length=10_000, blank=True) if given.get("bio") is not None else None,
         image=text(given["image"], "image", max_length=2_000, blank=True) if given.get("image") is not None else None,
-        password_hash=hash_password(_check_password(password)) if password is not None else None,
+        password_hash=password_hash,
     )
     written = await _write(request, event)
     if not written.visible:

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from api.context import SERVICES
+from events.routing import PARTITIONS
+from tribe.app import create_app
+from tribe.settings import Settings
+
+
+class Api:
+    """A test client over the real app on real SQLite files, with Conduit helpers."""
+
+    def __init__(self, client: TestClient, data_dir: Path) -> None:
+        self.client = client
+        self.data_dir = data_dir
+
+    async def register(self, username: str, password: str = "long-enough-pw") -> str:
+        r = await self.client.post(
+            "/api/users", json={"user": {"username": username, "email": f"{username}@example.com", "password": password}}
+        )
+        assert r.status == 201, await r.text()
+        return (await r.json())["user"]["token"]
+
+    async def publish(self, token: str, title: str = "A title", tags: list[str] | None = None) -> dict[str, Any]:
+        r = await self.client.post(
+            "/api/articles",
+            json={"article": {"title": title, "description": "d", "body": "b", "tagList": tags or []}},
+            headers=auth(token),
+        )
+        assert r.status == 201, await r.text()
+        return (await r.json())["article"]
+
+    async def log_size(self) -> int:
+        """How many records the log holds, over every partition."""
+        log = self.client.app[SERVICES].writer.log
+        return sum(
+            [await log.end_offset(topic, p) for topic, n in PARTITIONS.items() for p in range(n)]
+        )
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Token {token}"}
+
+
+@pytest.fixture
+async def api(aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path) -> Api:
+    settings = Settings(data_dir=tmp_path / "data", jwt_secret="test-secret-" + "x" * 40)
+    client = await aiohttp_client(create_app(settings))
+    return Api(client, settings.data_dir)

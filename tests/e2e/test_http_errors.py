@@ -1,0 +1,114 @@
+"""Bad input gets a clear 4xx in JSON, and nothing reaches the log."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+from tests.e2e.conftest import Api, auth
+
+
+async def _rejected(api: Api, response, status: int, what: str) -> None:  # type: ignore[no-untyped-def]
+    assert response.status == status, await response.text()
+    body = await response.json()
+    assert what in body["errors"], body
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "what"),
+    [
+        (b"{not json", 400, "body"),
+        (b"", 400, "body"),
+        (b"[]", 422, "body"),
+        (b'{"user": {"username": "a", "email": "a@x.io", "password": "long-enough", "admin": true}}', 422, "admin"),
+        (b'{"user": {"username": 5, "email": "a@x.io", "password": "long-enough"}}', 422, "username"),
+        (b'{"user": {"email": "a@x.io", "password": "long-enough"}}', 422, "username"),
+        (b'{"user": {"username": "a b", "email": "a@x.io", "password": "long-enough"}}', 422, "username"),
+        (b'{"user": {"username": "ab", "email": "not-an-email", "password": "long-enough"}}', 422, "email"),
+        (b'{"user": {"username": "ab", "email": "a@x.io", "password": "short"}}', 422, "password"),
+        (b'{"user": {}, "extra": 1}', 422, "extra"),
+    ],
+)
+async def test_bad_registration_is_rejected_and_appends_nothing(api: Api, raw: bytes, status: int, what: str) -> None:
+    before = await api.log_size()
+    r = await api.client.post("/api/users", data=raw, headers={"Content-Type": "application/json"})
+    await _rejected(api, r, status, what)
+    assert await api.log_size() == before
+
+
+async def test_oversized_body_is_413_in_json(api: Api) -> None:
+    token = await api.register("big")
+    before = await api.log_size()
+    r = await api.client.post(
+        "/api/articles",
+        json={"article": {"title": "t", "description": "d", "body": "x" * 400_000}},
+        headers=auth(token),
+    )
+    await _rejected(api, r, 413, "body")
+    assert await api.log_size() == before
+
+
+async def test_missing_and_invalid_tokens_are_401(api: Api) -> None:
+    await _rejected(api, await api.client.get("/api/user"), 401, "token")
+    await _rejected(api, await api.client.get("/api/user", headers=auth("not.a.jwt")), 401, "token")
+    await _rejected(api, await api.client.get("/api/user", headers={"Authorization": "Basic abc"}), 401, "token")
+    forged = jwt.encode({"sub": "someone", "iss": "tribestream", "iat": 1, "exp": int(time.time()) + 60}, "a-different-secret-of-sufficient-length-0123456789")
+    await _rejected(api, await api.client.get("/api/user", headers=auth(forged)), 401, "token")
+    unsigned = jwt.encode({"sub": "someone", "iss": "tribestream", "iat": 1, "exp": int(time.time()) + 60}, None, algorithm="none")
+    await _rejected(api, await api.client.get("/api/user", headers=auth(unsigned)), 401, "token")
+
+
+async def test_expired_token_is_401(api: Api) -> None:
+    token = await api.register("expiring")
+    secret = "test-secret-" + "x" * 40
+    claims = jwt.decode(token, secret, algorithms=["HS256"], issuer="tribestream")
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 10}, secret, algorithm="HS256")
+    await _rejected(api, await api.client.get("/api/user", headers=auth(expired)), 401, "token")
+
+
+async def test_someone_elses_article_and_comment_are_403_and_append_nothing(api: Api) -> None:
+    alice = await api.register("alice")
+    bob = await api.register("bob")
+    article = await api.publish(alice)
+    slug = article["slug"]
+    r = await api.client.post(f"/api/articles/{slug}/comments", json={"comment": {"body": "hi"}}, headers=auth(alice))
+    comment_id = (await r.json())["comment"]["id"]
+    before = await api.log_size()
+    await _rejected(api, await api.client.put(f"/api/articles/{slug}", json={"article": {"body": "mine"}}, headers=auth(bob)), 403, "article")
+    await _rejected(api, await api.client.delete(f"/api/articles/{slug}", headers=auth(bob)), 403, "article")
+    await _rejected(api, await api.client.delete(f"/api/articles/{slug}/comments/{comment_id}", headers=auth(bob)), 403, "comment")
+    assert await api.log_size() == before
+
+
+async def test_missing_things_are_404(api: Api) -> None:
+    token = await api.register("finder")
+    await _rejected(api, await api.client.get("/api/articles/no-such-slug"), 404, "article")
+    await _rejected(api, await api.client.post("/api/articles/no-such-slug/favorite", headers=auth(token)), 404, "article")
+    await _rejected(api, await api.client.get("/api/profiles/nobody"), 404, "profile")
+    await _rejected(api, await api.client.get("/api/nothing-here"), 404, "request")
+    article = await api.publish(token)
+    await _rejected(api, await api.client.delete(f"/api/articles/{article['slug']}/comments/12345", headers=auth(token)), 404, "comment")
+
+
+async def test_native_events_validate_every_event_before_appending_any(api: Api) -> None:
+    token = await api.register("native")
+    article = await api.publish(token)
+    r = await api.client.get(f"/api/articles/{article['slug']}")
+    assert r.status == 200
+    before = await api.log_size()
+    cases = [
+        ([{"type": "ArticleDeleted", "article_id": "x"}], 422, "events[0].type"),
+        ([{"type": "ArticleViewed"}], 422, "events[0].article_id"),
+        ([{"type": "ArticleViewed", "article_id": 7}], 422, "events[0].article_id"),
+        ([{"type": "ArticleViewed", "article_id": "nope"}], 404, "events[0].article_id"),
+        ([{"type": "UserFollowed", "followee_id": "ghost"}], 404, "events[0].followee_id"),
+        ([{"type": "ArticleViewed", "article_id": "a", "actor_id": "someone-else"}], 422, "events[0].actor_id"),
+        ([{"type": "ArticleViewed", "article_id": "a", "event_id": "bad id!"}], 422, "events[0].event_id"),
+        ({"type": "ArticleViewed"}, 422, "body"),
+    ]
+    for body, status, what in cases:
+        await _rejected(api, await api.client.post("/v1/events", json=body, headers=auth(token)), status, what)
+    assert await api.log_size() == before
+    await _rejected(api, await api.client.post("/v1/events", json=[{"type": "ArticleViewed"}]), 401, "token")

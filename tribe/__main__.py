@@ -1,0 +1,3 @@
+from tribe.cli import main
+
+main()
