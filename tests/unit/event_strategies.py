@@ -1,0 +1,181 @@
+"""Hypothesis strategies for events, built from the catalogue's dataclass fields.
+
+A new event type in EVENT_TYPES is covered without touching this module, as long
+as its fields use the types below (str, int, optional str, tuple of str).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from functools import cache
+
+from hypothesis import strategies as st
+
+from events.catalogue import EVENT_TYPES, Event
+
+# Avro strings are UTF-8: lone surrogates cannot be written, so they are not events.
+TEXT = st.text(st.characters(codec="utf-8"), max_size=24)
+
+# occurred_at is timestamp-millis; fastavro decodes it through datetime, years 1..9999.
+MILLIS = st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999)
+LONG = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+_SPECIAL: dict[str, st.SearchStrategy] = {"occurred_at": MILLIS}
+
+
+def _for_type(hint: object) -> st.SearchStrategy:
+    if hint is str:
+        return TEXT
+    if hint is int:
+        return LONG
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, __import__("types").UnionType) and type(None) in args:
+        (inner,) = [a for a in args if a is not type(None)]
+        return st.none() | _for_type(inner)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return st.lists(_for_type(args[0]), max_size=5).map(tuple)
+    raise TypeError(f"no strategy for field type {hint!r}")
+
+
+@cache
+def events_of(cls: type[Event]) -> st.SearchStrategy[Event]:
+    hints = typing.get_type_hints(cls)
+    fields = {
+        f.name: _SPECIAL[f.name] if f.name in _SPECIAL else _for_type(hints[f.name])
+        for f in dataclasses.fields(cls)
+    }
+    return st.builds(cls, **fields)
+
+
+def any_event() -> st.SearchStrategy[Event]:
+    return st.one_of([events_of(cls) for cls in EVENT_TYPES.values()])
+
+
+# -- logs over a small universe, where events collide on users, handles, articles and comments --
+
+USER_IDS = ("u1", "u2", "u3", "u4")
+ARTICLE_IDS = ("a1", "a2", "a3")
+# Comment ids are unique across articles, as the API's numeric ids are meant to be.
+COMMENT_IDS = {"a1": (11, 12, 13), "a2": (21, 22), "a3": (31,)}
+USERNAMES = ("alice", "Alice", "ALICE", "bob", "Bob", "carol")
+EMAILS = ("a@x.io", "A@X.IO", "b@x.io", "B@x.io", "c@x.io")
+TAGS = ("go", "py", "rs")
+WORDS = ("one", "two", "three")
+
+_user = st.sampled_from(USER_IDS)
+_article = st.sampled_from(ARTICLE_IDS)
+_word = st.sampled_from(WORDS)
+_maybe_word = st.none() | _word
+
+
+def _comment(cls: type[Event], **extra: st.SearchStrategy) -> st.SearchStrategy[Event]:
+    return _article.flatmap(
+        lambda a: st.builds(
+            cls,
+            event_id=st.just(""),
+            occurred_at=st.just(0),
+            actor_id=_user,
+            article_id=st.just(a),
+            comment_id=st.sampled_from(COMMENT_IDS[a]),
+            **extra,
+        )
+    )
+
+
+def _step(cls: type[Event], **fields: st.SearchStrategy) -> st.SearchStrategy[Event]:
+    return st.builds(cls, event_id=st.just(""), occurred_at=st.just(0), actor_id=_user, **fields)
+
+
+def universe_events() -> dict[str, st.SearchStrategy[Event]]:
+    """One strategy per event type, over the small universe; ids and times are set by `logs`."""
+    from events import catalogue as c
+
+    return {
+        "UserRegistered": _step(
+            c.UserRegistered,
+            username=st.sampled_from(USERNAMES),
+            email=st.sampled_from(EMAILS),
+            password_hash=_word,
+        ),
+        "UserUpdated": _step(
+            c.UserUpdated,
+            username=st.none() | st.sampled_from(USERNAMES),
+            email=st.none() | st.sampled_from(EMAILS),
+            bio=_maybe_word,
+            image=st.sampled_from((None, "", "img.png")),
+            password_hash=_maybe_word,
+        ),
+        "UserFollowed": _step(c.UserFollowed, followee_id=_user),
+        "UserUnfollowed": _step(c.UserUnfollowed, followee_id=_user),
+        "ArticlePublished": _step(
+            c.ArticlePublished,
+            article_id=_article,
+            slug=_word,
+            title=_word,
+            description=_word,
+            body=_word,
+            tags=st.lists(st.sampled_from(TAGS), max_size=4).map(tuple),
+        ),
+        "ArticleEdited": _step(
+            c.ArticleEdited,
+            article_id=_article,
+            slug=_maybe_word,
+            title=_maybe_word,
+            description=_maybe_word,
+            body=_maybe_word,
+        ),
+        "ArticleDeleted": _step(c.ArticleDeleted, article_id=_article),
+        "ArticleBumped": _step(c.ArticleBumped, article_id=_article),
+        "ArticleUnbumped": _step(c.ArticleUnbumped, article_id=_article),
+        "ArticleViewed": _step(c.ArticleViewed, article_id=_article, referrer=_maybe_word),
+        "CommentPosted": _comment(c.CommentPosted, body=_word),
+        "CommentDeleted": _comment(c.CommentDeleted),
+    }
+
+
+def number(events: list[Event]) -> list[Event]:
+    """Give each event a unique id and a time that grows with its place in the list."""
+    return [
+        dataclasses.replace(e, event_id=f"e{i:04d}", occurred_at=1_700_000_000_000 + i)
+        for i, e in enumerate(events)
+    ]
+
+
+def logs(*type_names: str, max_size: int = 40) -> st.SearchStrategy[list[Event]]:
+    """Event sequences over the universe, of the given types (all types if none given).
+
+    A few publications and registrations are drawn first so that later events
+    usually find something to act on; the rest are in any order, including
+    events that come before the document they need exists.
+    """
+    steps = universe_events()
+    names = type_names or tuple(EVENT_TYPES)
+    assert set(names) <= set(EVENT_TYPES) == set(steps), "universe_events must cover every type"
+    head = []
+    for name in ("ArticlePublished", "UserRegistered"):
+        if name in names:
+            head.append(st.lists(steps[name], max_size=3))
+    body = st.lists(st.one_of([steps[n] for n in names]), max_size=max_size)
+    return st.tuples(*head, body).map(lambda parts: number([e for part in parts for e in part]))
+
+
+def place(events: list[Event]) -> list[tuple[str, int, int, Event]]:
+    """(topic, partition, offset, event) for each event appended in order, by the routing table."""
+    from events.routing import ROUTES, partition_for
+
+    next_offset: dict[tuple[str, int], int] = {}
+    placed = []
+    for event in events:
+        route = ROUTES[event.type]
+        tp = (route.topic, partition_for(route.topic, route.key(event)))
+        offset = next_offset.get(tp, 0)
+        next_offset[tp] = offset + 1
+        placed.append((*tp, offset, event))
+    return placed
+
+
+def versioned(events: list[Event]) -> list[tuple[int, Event]]:
+    """(version, event) pairs: the version of an event is its offset in its partition + 1."""
+    return [(offset + 1, event) for _, _, offset, event in place(events)]
