@@ -98,6 +98,10 @@ class Store(abc.ABC):
         """Point each alias at its collection, all in one atomic step."""
 
     @abc.abstractmethod
+    async def collections(self) -> list[str]:
+        """Every physical collection, sorted by name."""
+
+    @abc.abstractmethod
     async def aliases(self) -> dict[str, str]:
         """Every alias and the collection it points at."""
 

@@ -138,6 +138,11 @@ class SqliteStore(Store):
 
         await self._on(self._writer, switch)
 
+    async def collections(self) -> list[str]:
+        return await self._on(
+            self._reader, lambda: [n for (n,) in self._read_conn.execute("SELECT name FROM collections ORDER BY name")]
+        )
+
     async def aliases(self) -> dict[str, str]:
         return await self._on(
             self._reader, lambda: dict(self._read_conn.execute("SELECT alias, collection FROM aliases"))
