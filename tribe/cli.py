@@ -58,3 +58,12 @@ def serve(**options: Any) -> None:
     configure_logging(settings)
     click.echo(f"tribe serving on http://{settings.host}:{settings.port} (log {settings.log}, store {settings.store})", err=True)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
+
+
+def _register_commands() -> None:
+    from replay.cli import register
+
+    register(main, storage_options, settings_from)
+
+
+_register_commands()

@@ -1,0 +1,183 @@
+"""`tribe replay`: rebuild, inspect, roll back and drop versions of read models.
+
+Every command takes the same --data-dir, --log and --store as `tribe serve`, runs
+beside a running server or workers, and never waits for a keypress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any, Awaitable, Callable, TypeVar
+
+import click
+import orjson
+import structlog
+
+from events.codec import EventCodec
+from projections.views import VIEWS, View
+from replay.rebuild import ReplayError, RebuildResult, Tick, drop, rebuild, rollback
+from replay.versions import status
+from tribe.logs import configure_logging
+from tribe.settings import Settings
+from tribe.wiring import make_log, make_store
+
+T = TypeVar("T")
+log = structlog.get_logger("replay")
+VIEW_NAMES = [v.name for v in VIEWS]
+
+
+def _view(name: str) -> View:
+    return next(v for v in VIEWS if v.name == name)
+
+
+def _run(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
+    """Open the log and store the settings name, run `work(log, store)`, close them."""
+    configure_logging(settings)
+
+    async def main() -> T:
+        event_log = make_log(settings)
+        store = make_store(settings)
+        try:
+            return await work(event_log, store)
+        finally:
+            await event_log.close()
+            await store.close()
+
+    try:
+        return asyncio.run(main())
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+class _Ticker:
+    """A progress bar on a terminal; a structured log line a second otherwise."""
+
+    def __init__(self, view: str) -> None:
+        self.view = view
+        self.bar: Any = None
+        self.task: Any = None
+        self.last_line = 0.0
+
+    def __enter__(self) -> "_Ticker":
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn(f"rebuilding {self.view}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]:>10.0f} ev/s"),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(self.view, total=None, rate=0.0)
+        return self
+
+    def __call__(self, tick: Tick) -> None:
+        import time
+
+        if self.bar is not None:
+            self.bar.update(self.task, completed=tick.done, total=tick.total, rate=tick.rate)
+        elif time.monotonic() - self.last_line >= 1.0 or tick.done == tick.total:
+            self.last_line = time.monotonic()
+            eta = tick.eta_seconds
+            log.info("progress", view=self.view, done=tick.done, total=tick.total,
+                     rate=round(tick.rate), eta_s=None if eta is None else round(eta, 1))
+
+    def __exit__(self, *_: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _report(result: RebuildResult) -> None:
+    if result.differences:
+        click.echo(f"{len(result.differences)} document(s) differ between v{result.previous} and v{result.version}:")
+        for d in result.differences[:50]:
+            click.echo(f"  {d.collection}/{d.doc_id}:")
+            click.echo(f"    live    {orjson.dumps(d.live).decode() if d.live else '(missing)'}")
+            click.echo(f"    rebuilt {orjson.dumps(d.rebuilt).decode() if d.rebuilt else '(missing)'}")
+    elif result.differences is not None:
+        click.echo(f"verified: v{result.version} equals the live v{result.previous}")
+    state = "switched to" if result.switched else "built (not switched)"
+    click.echo(
+        f"{result.view}: {state} v{result.version} after {result.events} events in {result.seconds:.1f}s"
+        + (f"; previous v{result.previous} kept until `tribe replay drop {result.view} {result.previous}`" if result.switched and result.previous else "")
+    )
+    log.info("rebuild", view=result.view, version=result.version, previous=result.previous,
+             events=result.events, seconds=round(result.seconds, 3), switched=result.switched,
+             differences=None if result.differences is None else len(result.differences))
+
+
+def register(main: click.Group, storage_options: Callable[..., Any], settings_from: Callable[..., Settings]) -> None:
+    """Add the `replay` command group to the CLI."""
+
+    class ReplayGroup(click.Group):
+        """`tribe replay VIEW` is short for `tribe replay build VIEW`."""
+
+        def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+            if args and args[0] not in self.commands and not args[0].startswith("-"):
+                args = ["build", *args]
+            return super().resolve_command(ctx, args)
+
+    @main.group(cls=ReplayGroup)
+    def replay() -> None:
+        """Rebuild read models from the log, blue/green, with zero read downtime.
+
+        `tribe replay VIEW` builds VIEW's next version from offset 0 while the live one keeps
+        serving, then switches the aliases atomically. Views: users, follows, articles.
+        """
+
+    @replay.command("build")
+    @click.argument("view", type=click.Choice(VIEW_NAMES))
+    @click.option("--verify", is_flag=True, help="Compare with the live version first; switch only if they are equal.")
+    @click.option("--dry-run", is_flag=True, help="Build (and verify) but do not switch.")
+    @click.option("--version", "version", type=int, help="Build or continue this version number.")
+    @storage_options
+    def build(view: str, verify: bool, dry_run: bool, version: int | None, **options: Any) -> None:
+        """Build VIEW's next version and switch to it once it has caught up."""
+        settings = settings_from(**options)
+
+        async def work(event_log: Any, store: Any) -> RebuildResult:
+            with _Ticker(view) as ticker:
+                return await rebuild(event_log, store, EventCodec(), _view(view),
+                                     version=version, verify=verify, switch=not dry_run, on_tick=ticker)
+
+        result = _run(settings, work)
+        _report(result)
+        if result.differences:
+            raise SystemExit(3)
+
+    @replay.command("status")
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON list (view, live_version, versions, lag).")
+    @storage_options
+    def status_command(as_json: bool, **options: Any) -> None:
+        """List each view's versions, which one is live, positions and lag per partition."""
+        views = _run(settings_from(**options), lambda event_log, store: status(event_log, store, VIEWS))
+        if as_json:
+            click.echo(orjson.dumps([v.as_json() for v in views], option=orjson.OPT_INDENT_2).decode())
+            return
+        for v in views:
+            click.echo(f"{v.view}: live v{v.live_version}")
+            for s in v.versions:
+                behind = ", ".join(f"{tp}={n}" for tp, n in s.lag.items() if n) or "none"
+                click.echo(f"  v{s.version}{' (live)' if s.live else ''}: lag {s.total_lag} ({behind})")
+
+    @replay.command("rollback")
+    @click.argument("view", type=click.Choice(VIEW_NAMES))
+    @storage_options
+    def rollback_command(view: str, **options: Any) -> None:
+        """Point VIEW back at the previous version (caught up with the log first)."""
+        live, previous = _run(settings_from(**options),
+                              lambda event_log, store: rollback(event_log, store, EventCodec(), _view(view)))
+        click.echo(f"{view}: rolled back from v{live} to v{previous}")
+
+    @replay.command("drop")
+    @click.argument("view", type=click.Choice(VIEW_NAMES))
+    @click.argument("version", type=int)
+    @storage_options
+    def drop_command(view: str, version: int, **options: Any) -> None:
+        """Delete a version of VIEW that is not live."""
+        _run(settings_from(**options), lambda event_log, store: drop(store, _view(view), version))
+        click.echo(f"{view}: dropped v{version}")

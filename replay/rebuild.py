@@ -1,0 +1,199 @@
+"""Build a view's next version from offset 0 beside the live one, then switch its aliases atomically.
+
+The rebuild feeds `Projector`, the same write path the live runtimes use, so a
+rebuilt document is exactly what live processing would have written. The live
+version keeps serving and keeps being fed (by `tribe serve` or `tribe worker`)
+until the switch; the runtimes follow the aliases, so after the switch they feed
+the new version. Old versions stay until dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from events.codec import EventCodec
+from events.log import Log
+from projections.live import live_version
+from projections.processor import Projector
+from projections.store import Query, Store
+from projections.views import View
+from replay.versions import existing_versions, heads, lag_of
+
+
+class ReplayError(RuntimeError):
+    """The request cannot be carried out (unknown version, dropping the live one, ...)."""
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Progress of a rebuild: events done of the total known so far."""
+
+    done: int
+    total: int
+    rate: float
+
+    @property
+    def eta_seconds(self) -> float | None:
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+
+@dataclass(frozen=True)
+class Difference:
+    collection: str
+    doc_id: str
+    live: dict | None
+    rebuilt: dict | None
+
+
+@dataclass
+class RebuildResult:
+    view: str
+    version: int
+    previous: int | None
+    events: int
+    seconds: float
+    switched: bool
+    differences: list[Difference] | None = field(default=None)
+
+
+async def catch_up(
+    log: Log, projector: Projector, *, batch_size: int = 2000, on_batch: Callable[[int], None] | None = None
+) -> int:
+    """Feed the projector until its checkpoint reaches the head of the log on every partition."""
+    view = projector.view
+    done = 0
+    while True:
+        head = await heads(log, view)
+        lag = await lag_of(projector.store, view, projector.version, head)
+        if not any(lag.values()):
+            return done
+        checkpoint = await projector.store.checkpoint(projector.projection_id)
+        for (topic, partition), end in head.items():
+            offset = checkpoint.get((topic, partition), 0)
+            while offset < end:
+                entries = await log.read(topic, partition, offset, min(batch_size, end - offset))
+                if not entries:
+                    break
+                await projector.process(entries)
+                offset = entries[-1].position.offset + 1
+                done += len(entries)
+                if on_batch is not None:
+                    on_batch(len(entries))
+
+
+async def all_docs(store: Store, collection: str) -> dict[str, tuple[int, dict]]:
+    """Every document of a collection: id -> (version, body)."""
+    docs: dict[str, tuple[int, dict]] = {}
+    query = Query(sort=(("id", "asc"),), size=1000, with_total=False)
+    while True:
+        page = await store.search(collection, query)
+        docs.update({d.id: (d.version, d.body) for d in page.docs})
+        if page.next_search_after is None:
+            return docs
+        query = Query(sort=query.sort, size=query.size, with_total=False, search_after=page.next_search_after)
+
+
+async def compare(store: Store, view: View, live: int, rebuilt: int) -> list[Difference]:
+    """Documents that differ between two versions of a view."""
+    differences = []
+    for alias in view.collections:
+        a = await all_docs(store, view.physical(alias, live))
+        b = await all_docs(store, view.physical(alias, rebuilt))
+        for doc_id in sorted(set(a) | set(b)):
+            left, right = a.get(doc_id), b.get(doc_id)
+            if (left and left[1]) != (right and right[1]):
+                differences.append(Difference(alias, doc_id, left and left[1], right and right[1]))
+    return differences
+
+
+async def _settled_differences(log: Log, store: Store, projector: Projector, live: int) -> list[Difference]:
+    """Differences that remain once both versions have caught up (the live one is fed by another process)."""
+    differences = await compare(store, projector.view, live, projector.version)
+    for _ in range(10):
+        if not differences:
+            break
+        await asyncio.sleep(0.2)
+        await catch_up(log, projector)
+        live_lag = await lag_of(store, projector.view, live, await heads(log, projector.view))
+        if any(live_lag.values()):
+            continue
+        differences = await compare(store, projector.view, live, projector.version)
+    return differences
+
+
+async def rebuild(
+    log: Log,
+    store: Store,
+    codec: EventCodec,
+    view: View,
+    *,
+    version: int | None = None,
+    verify: bool = False,
+    switch: bool = True,
+    on_tick: Callable[[Tick], None] | None = None,
+) -> RebuildResult:
+    """Build (or continue) a version of `view`, then switch to it if asked and verification allows."""
+    started = time.monotonic()
+    aliases = await store.aliases()
+    live = live_version(view, aliases)
+    existing = existing_versions(view, await store.collections())
+    target = version if version is not None else max(existing + [live or 0, 0]) + 1
+    if target == live:
+        raise ReplayError(f"version {target} of {view.name} is live already; rebuild into a new version")
+    projector = Projector(store, codec, view, target)
+    await projector.ensure_collections()
+
+    head = await heads(log, view)
+    checkpoint = await store.checkpoint(projector.projection_id)
+    total = sum(head.values())
+    done = sum(checkpoint.get(tp, 0) for tp in head)
+    progress = {"done": done, "total": total}
+
+    def count(n: int) -> None:
+        progress["done"] += n
+        if on_tick is not None:
+            elapsed = time.monotonic() - started
+            progress["total"] = max(progress["total"], progress["done"])
+            on_tick(Tick(progress["done"], progress["total"], (progress["done"] - done) / elapsed if elapsed else 0.0))
+
+    events = await catch_up(log, projector, on_batch=count)
+    differences = None
+    if verify and live is not None:
+        differences = await _settled_differences(log, store, projector, live)
+    switched = False
+    if switch and not differences:
+        await store.set_aliases(view.targets(target))
+        switched = True
+        events += await catch_up(log, projector, on_batch=count)
+    return RebuildResult(view.name, target, live, events, time.monotonic() - started, switched, differences)
+
+
+async def rollback(log: Log, store: Store, codec: EventCodec, view: View) -> tuple[int, int]:
+    """Point the view back at the newest version older than the live one, caught up first."""
+    live = live_version(view, await store.aliases())
+    if live is None:
+        raise ReplayError(f"{view.name} is not installed")
+    older = [v for v in existing_versions(view, await store.collections()) if v < live]
+    if not older:
+        raise ReplayError(f"{view.name} has no version older than the live one ({live}) to roll back to")
+    previous = older[-1]
+    projector = Projector(store, codec, view, previous)
+    await catch_up(log, projector)
+    await store.set_aliases(view.targets(previous))
+    await catch_up(log, projector)
+    return live, previous
+
+
+async def drop(store: Store, view: View, version: int) -> None:
+    """Delete a version that is not live, with its checkpoint."""
+    live = live_version(view, await store.aliases())
+    if version == live:
+        raise ReplayError(f"version {version} of {view.name} is live; switch away from it before dropping it")
+    if version not in existing_versions(view, await store.collections()):
+        raise ReplayError(f"{view.name} has no version {version}")
+    for alias in view.collections:
+        await store.drop_collection(view.physical(alias, version))
+    await store.drop_checkpoint(view.projection_id(version))

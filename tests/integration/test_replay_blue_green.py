@@ -1,0 +1,169 @@
+"""Blue/green rebuilds on the embedded default, under concurrent writes and reads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from events.adapters.sqlite_log import SqliteLog
+from events.codec import EventCodec
+from projections.adapters.sqlite_store import SqliteStore
+from projections.views import ARTICLES_VIEW
+from replay.rebuild import all_docs, catch_up
+from projections.processor import Projector
+from tests.e2e.server import running_server
+
+ARTICLES = 5
+
+
+def tribe(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tribe", *args], capture_output=True, text=True, timeout=120,
+        env={"TRIBE_LOG_FORMAT": "json", "PATH": "/usr/bin:/bin"},
+    )
+
+
+async def _seed(http: aiohttp.ClientSession, url: str) -> tuple[list[str], list[str]]:
+    tokens = []
+    for name in ("ann", "ben", "cat"):
+        async with http.post(f"{url}/api/users", json={"user": {"username": name, "email": f"{name}@example.com", "password": "long-enough-pw"}}) as r:
+            assert r.status == 201
+            tokens.append((await r.json())["user"]["token"])
+    slugs = []
+    for i in range(ARTICLES):
+        async with http.post(
+            f"{url}/api/articles",
+            json={"article": {"title": f"Article {i}", "description": "d", "body": "b", "tagList": ["cars"]}},
+            headers={"Authorization": f"Token {tokens[i % 3]}"},
+        ) as r:
+            assert r.status == 201
+            slugs.append((await r.json())["article"]["slug"])
+    return tokens, slugs
+
+
+async def _write(http: aiohttp.ClientSession, url: str, tokens: list[str], slugs: list[str], stop: asyncio.Event, count: list[int]) -> None:
+    while not stop.is_set():
+        token, slug = random.choice(tokens), random.choice(slugs)
+        action = random.choice(["favorite", "unfavorite", "comment"])
+        headers = {"Authorization": f"Token {token}"}
+        if action == "comment":
+            request = http.post(f"{url}/api/articles/{slug}/comments", json={"comment": {"body": "vroom"}}, headers=headers)
+        else:
+            method = http.post if action == "favorite" else http.delete
+            request = method(f"{url}/api/articles/{slug}/favorite", headers=headers)
+        async with request as r:
+            assert r.status == 200, await r.text()
+            count[0] += 1
+        await asyncio.sleep(0.01)
+
+
+async def _read(http: aiohttp.ClientSession, url: str, slugs: list[str], stop: asyncio.Event, failures: list[str], count: list[int]) -> None:
+    while not stop.is_set():
+        async with http.get(f"{url}/api/articles?limit=50") as r:
+            body = await r.json()
+            if r.status != 200 or body["articlesCount"] != ARTICLES or len(body["articles"]) != ARTICLES:
+                failures.append(f"list: {r.status} {body}")
+        async with http.get(f"{url}/api/articles/{random.choice(slugs)}/comments") as r:
+            if r.status != 200:
+                failures.append(f"comments: {r.status}")
+        count[0] += 1
+
+
+async def _documents(store: SqliteStore, version: int) -> dict[str, dict[str, tuple[int, dict]]]:
+    return {alias: await all_docs(store, ARTICLES_VIEW.physical(alias, version)) for alias in ARTICLES_VIEW.collections}
+
+
+async def _clean_replay(data: Path, scratch: Path) -> dict[str, dict[str, tuple[int, dict]]]:
+    """Every article document as a replay of the whole log into a fresh store produces it."""
+    log, store = SqliteLog(data / "log.db"), SqliteStore(scratch / "clean.db")
+    try:
+        projector = Projector(store, EventCodec(), ARTICLES_VIEW, 1)
+        await projector.ensure_collections()
+        await catch_up(log, projector)
+        return await _documents(store, 1)
+    finally:
+        await log.close()
+        await store.close()
+
+
+async def _settled(data: Path, version: int, scratch: Path) -> tuple[dict, dict]:
+    store = SqliteStore(data / "store.db")
+    try:
+        for _ in range(50):
+            clean = await _clean_replay(data, scratch)
+            docs = await _documents(store, version)
+            if docs == clean:
+                break
+            await asyncio.sleep(0.1)
+        return docs, clean
+    finally:
+        await store.close()
+
+
+async def test_rebuild_switch_and_rollback_under_concurrent_writes_and_reads(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_server(data) as server:
+        async with aiohttp.ClientSession() as http:
+            tokens, slugs = await _seed(http, server.url)
+            stop_reads, failures, reads = asyncio.Event(), [], [0]
+            readers = [asyncio.create_task(_read(http, server.url, slugs, stop_reads, failures, reads)) for _ in range(2)]
+
+            stop_writes, writes = asyncio.Event(), [0]
+            writer = asyncio.create_task(_write(http, server.url, tokens, slugs, stop_writes, writes))
+            await asyncio.sleep(0.5)
+            rebuilt = await asyncio.to_thread(tribe, "replay", "articles", "--verify", "--data-dir", str(data))
+            assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+            assert "switched to v2" in rebuilt.stdout
+            writes_at_switch = writes[0]
+            await asyncio.sleep(0.5)
+            stop_writes.set()
+            await writer
+            assert writes[0] > writes_at_switch, "writes stopped after the switch"
+            docs, clean = await _settled(data, 2, tmp_path / "clean-2")
+            assert docs == clean, "v2 differs from a clean replay after the switch"
+
+            status = json.loads((await asyncio.to_thread(tribe, "replay", "status", "--json", "--data-dir", str(data))).stdout)
+            articles = next(v for v in status if v["view"] == "articles")
+            assert articles["live_version"] == 2
+            assert [v["version"] for v in articles["versions"]] == [1, 2]
+            assert set(articles) == {"view", "live_version", "versions", "lag"}
+
+            stop_writes = asyncio.Event()
+            writer = asyncio.create_task(_write(http, server.url, tokens, slugs, stop_writes, writes))
+            await asyncio.sleep(0.3)
+            rolled = await asyncio.to_thread(tribe, "replay", "rollback", "articles", "--data-dir", str(data))
+            assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+            await asyncio.sleep(0.5)
+            stop_writes.set()
+            await writer
+            async with http.post(f"{server.url}/api/articles/{slugs[0]}/favorite", headers={"Authorization": f"Token {tokens[1]}"}) as r:
+                assert r.status == 200 and (await r.json())["article"]["favorited"] is True
+            docs, clean = await _settled(data, 1, tmp_path / "clean-1")
+            assert docs == clean, "v1 differs from a clean replay after the rollback"
+
+            stop_reads.set()
+            await asyncio.gather(*readers)
+            assert failures == [], failures[:5]
+            assert reads[0] > 20 and writes[0] > 20
+            assert sum(len(d) for d in clean.values()) > ARTICLES
+
+
+async def test_replay_refuses_what_would_lose_data(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_server(data):
+        pass
+    live_drop = tribe("replay", "drop", "articles", "1", "--data-dir", str(data))
+    assert live_drop.returncode != 0 and "is live" in live_drop.stderr
+    nothing_older = tribe("replay", "rollback", "articles", "--data-dir", str(data))
+    assert nothing_older.returncode != 0 and "no version older" in nothing_older.stderr
+    dry = tribe("replay", "articles", "--dry-run", "--data-dir", str(data))
+    assert dry.returncode == 0 and "built (not switched) v2" in dry.stdout
+    status = json.loads(tribe("replay", "status", "--json", "--data-dir", str(data)).stdout)
+    assert next(v for v in status if v["view"] == "articles")["live_version"] == 1
+    assert tribe("replay", "drop", "articles", "2", "--data-dir", str(data)).returncode == 0
