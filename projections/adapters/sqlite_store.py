@@ -311,7 +311,8 @@ class SqliteStore(Store):
             sql = f"EXISTS (SELECT 1 FROM json_each(body, '$.{f.field}') WHERE value IN ({marks}))"
         else:
             sql = f"{self._expr(spec, f.field)} IN ({marks})"
-        return f"NOT ({sql})" if f.negate else sql
+        # A missing field makes `IN` NULL; COALESCE makes its negation true, as the port says.
+        return f"NOT COALESCE({sql}, 0)" if f.negate else sql
 
     async def close(self) -> None:
         self._writer.shutdown(wait=True)
