@@ -253,7 +253,7 @@ class SqliteStore(Store):
             page_params + [query.size, query.offset],
         ).fetchall()
         docs = [Doc(r[0], r[1], orjson.loads(r[2])) for r in rows]
-        after = tuple(rows[-1][3:]) if len(rows) == query.size else None
+        after = tuple(rows[-1][3:]) if rows and len(rows) == query.size else None
         return Page(docs, total, after)
 
     async def terms(self, collection: str, field: str, query: Query, size: int) -> list[tuple[str, int]]:
