@@ -1,0 +1,394 @@
+"""The behaviour of the Store port, written once (style.md item 6).
+
+`StoreContract` is abstract: a subclass per adapter provides the `store` fixture
+(a fresh, empty store) and `missing_collection_error` (what writing to a collection
+that was never ensured raises). An adapter is done when its subclass passes unchanged.
+
+Where adapters may differ, the contract states only what both guarantee:
+- text search: a document containing every query word as a whole word, in any of the
+  text fields, is found (case-insensitively); a document missing one of the words is not.
+  (SQLite matches substrings, Elasticsearch analysed tokens; neither is tested here.)
+- sort fields and filters are tested on documents that have the field, except where the
+  port's docstring decides (a negated filter matches documents without the field).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any, AsyncIterator, ClassVar
+
+import pytest
+
+from projections.adapters.sqlite_store import SqliteStore
+from projections.store import Checkpoint, CollectionSpec, Doc, DocWrite, Filter, Query, Store
+
+SPEC = CollectionSpec(
+    {
+        "kind": "keyword",
+        "note": "keyword",
+        "tags": "keyword",
+        "rank": "long",
+        "live": "boolean",
+        "at": "date",
+        "title": "text",
+        "body": "text",
+    },
+    lists=frozenset({"tags"}),
+)
+C = "items_v1"
+CP = Checkpoint("items_v1", {("tribe.items", 0): 1})
+
+# id: kind, note (None = absent), tags, rank, live, at
+ROWS: dict[str, tuple[str, str | None, list[str], int, bool, int]] = {
+    "d01": ("a", "n1", ["x", "y"], 3, True, 1_700_000_000_000),
+    "d02": ("b", None, ["y"], 1, False, 1_700_000_001_000),
+    "d03": ("a", "n2", [], 2, True, 1_700_000_002_000),
+    "d04": ("c", None, ["z"], 3, True, 1_700_000_003_000),
+    "d05": ("b", "n1", ["x", "z"], 2, True, 1_700_000_004_000),
+    "d06": ("a", None, ["y", "z"], 1, False, 1_700_000_005_000),
+    "d07": ("c", "n3", ["x"], 3, True, 1_700_000_006_000),
+    "d08": ("b", None, ["x", "y", "z"], 2, True, 1_700_000_007_000),
+    "d09": ("a", "n2", ["w"], 2, False, 1_700_000_008_000),
+    "d10": ("c", None, [], 1, True, 1_700_000_009_000),
+    "d11": ("a", "n1", ["x"], 3, True, 1_700_000_010_000),
+}
+
+
+def body(doc_id: str) -> dict[str, Any]:
+    kind, note, tags, rank, live, at = ROWS[doc_id]
+    doc: dict[str, Any] = {"kind": kind, "tags": tags, "rank": rank, "live": live, "at": at}
+    if note is not None:
+        doc["note"] = note
+    return doc
+
+
+def ids(docs: list[Doc]) -> list[str]:
+    return [d.id for d in docs]
+
+
+def ordered(key: Any) -> list[str]:
+    """Every row id in the order of `key` (a function of the row), then by id."""
+    return sorted(ROWS, key=lambda i: (key(ROWS[i]), i))
+
+
+class StoreContract:
+    missing_collection_error: ClassVar[type[BaseException]]
+
+    @pytest.fixture
+    async def rows(self, store: Store) -> Store:
+        await store.ensure_collection(C, SPEC)
+        await store.write([DocWrite(C, i, 10, body(i)) for i in ROWS], CP)
+        return store
+
+    async def matching(self, store: Store, *filters: Filter) -> set[str]:
+        page = await store.search(C, Query(filters=filters, size=100))
+        assert page.total == len(page.docs)
+        return set(ids(page.docs))
+
+    # -- versions ------------------------------------------------------------------------
+
+    async def test_a_newer_version_wins_an_older_or_equal_one_is_ignored(self, store: Store) -> None:
+        await store.ensure_collection(C, SPEC)
+        await store.write([DocWrite(C, "a", 5, {"rank": 1}), DocWrite(C, "b", 1, {"rank": 10})], CP)
+        await store.write([DocWrite(C, "a", 3, {"rank": 2})], CP)
+        await store.write([DocWrite(C, "a", 5, {"rank": 3})], CP)
+        assert await store.get(C, ["a"]) == {"a": Doc("a", 5, {"rank": 1})}
+        await store.write([DocWrite(C, "a", 7, {"rank": 4})], CP)
+        assert await store.get(C, ["a", "b"]) == {"a": Doc("a", 7, {"rank": 4}), "b": Doc("b", 1, {"rank": 10})}
+
+    async def test_within_one_bulk_the_newest_version_wins_whatever_the_order(self, store: Store) -> None:
+        await store.ensure_collection(C, SPEC)
+        await store.write([DocWrite(C, "a", 9, {"rank": 9}), DocWrite(C, "a", 8, {"rank": 8})], CP)
+        assert await store.get(C, ["a"]) == {"a": Doc("a", 9, {"rank": 9})}
+
+    async def test_one_bulk_write_spans_collections(self, store: Store) -> None:
+        await store.ensure_collection("left_v1", SPEC)
+        await store.ensure_collection("right_v1", SPEC)
+        writes = [DocWrite("left_v1", f"l{n:03}", n + 1, {"rank": n}) for n in range(300)]
+        writes += [DocWrite("right_v1", f"r{n:03}", n + 1, {"rank": n}) for n in range(120)]
+        await store.write(writes, CP)
+        left = await store.get("left_v1", [w.id for w in writes[:300]])
+        assert len(left) == 300 and left["l123"] == Doc("l123", 124, {"rank": 123})
+        assert (await store.search("right_v1", Query(size=1))).total == 120
+
+    async def test_a_write_to_a_collection_never_ensured_raises_and_records_no_checkpoint(
+        self, store: Store
+    ) -> None:
+        await store.ensure_collection(C, SPEC)
+        with pytest.raises(self.missing_collection_error):
+            await store.write(
+                [DocWrite(C, "a", 1, {"rank": 1}), DocWrite("nowhere_v1", "b", 1, {"rank": 1})],
+                Checkpoint("p_v1", {("t", 0): 7}),
+            )
+        assert await store.checkpoint("p_v1") == {}
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    async def test_the_checkpoint_is_returned_and_only_moves_forward(self, store: Store) -> None:
+        await store.ensure_collection(C, SPEC)
+        assert await store.checkpoint("p_v1") == {}
+        await store.write([], Checkpoint("p_v1", {("t", 0): 5, ("t", 1): 3}))
+        assert await store.checkpoint("p_v1") == {("t", 0): 5, ("t", 1): 3}
+        await store.write(
+            [DocWrite(C, "a", 1, {"rank": 1})], Checkpoint("p_v1", {("t", 0): 4, ("t", 1): 6, ("u", 0): 1})
+        )
+        assert await store.checkpoint("p_v1") == {("t", 0): 5, ("t", 1): 6, ("u", 0): 1}
+        await store.write([], Checkpoint("p_v2", {("t", 0): 1}))
+        assert await store.checkpoint("p_v1") == {("t", 0): 5, ("t", 1): 6, ("u", 0): 1}
+        assert await store.checkpoint("p_v2") == {("t", 0): 1}
+
+    async def test_a_dropped_checkpoint_is_forgotten_and_can_start_again_lower(self, store: Store) -> None:
+        await store.write([], Checkpoint("p_v1", {("t", 0): 50, ("t", 1): 40}))
+        await store.write([], Checkpoint("p_v2", {("t", 0): 9}))
+        await store.drop_checkpoint("p_v1")
+        assert await store.checkpoint("p_v1") == {}
+        assert await store.checkpoint("p_v2") == {("t", 0): 9}
+        await store.write([], Checkpoint("p_v1", {("t", 0): 2}))
+        assert await store.checkpoint("p_v1") == {("t", 0): 2}
+        await store.drop_checkpoint("never_v1")
+
+    # -- collections and aliases -------------------------------------------------------------
+
+    async def test_collections_lists_the_physical_collections_sorted(self, store: Store) -> None:
+        for name in ("zeta_v1", "alpha_v2", "alpha_v1"):
+            await store.ensure_collection(name, SPEC)
+        await store.set_aliases({"alpha": "alpha_v2"})
+        assert await store.collections() == ["alpha_v1", "alpha_v2", "zeta_v1"]
+        await store.drop_collection("zeta_v1")
+        assert await store.collections() == ["alpha_v1", "alpha_v2"]
+
+    async def test_ensure_collection_is_idempotent(self, store: Store) -> None:
+        await store.ensure_collection(C, SPEC)
+        await store.write([DocWrite(C, "a", 1, {"rank": 1})], CP)
+        await store.ensure_collection(C, SPEC)
+        assert await store.get(C, ["a"]) == {"a": Doc("a", 1, {"rank": 1})}
+
+    async def test_drop_collection_deletes_it_and_its_documents(self, store: Store) -> None:
+        await store.ensure_collection(C, SPEC)
+        await store.write([DocWrite(C, "a", 1, {"rank": 1})], CP)
+        await store.drop_collection(C)
+        with pytest.raises(KeyError):
+            await store.search(C, Query())
+        with pytest.raises(KeyError):
+            await store.get(C, ["a"])
+        await store.ensure_collection(C, SPEC)
+        assert (await store.search(C, Query())).total == 0
+        assert await store.get(C, ["a"]) == {}
+        await store.drop_collection("never_v1")
+
+    async def test_reading_an_unknown_name_raises_key_error(self, store: Store) -> None:
+        with pytest.raises(KeyError):
+            await store.search("nothing", Query())
+        with pytest.raises(KeyError):
+            await store.terms("nothing", "kind", Query(), 10)
+
+    async def test_aliases_point_at_collections_and_reads_follow_a_switch(self, store: Store) -> None:
+        for name in ("a_v1", "a_v2", "b_v1"):
+            await store.ensure_collection(name, SPEC)
+        await store.write(
+            [
+                DocWrite("a_v1", "one", 1, {"kind": "old"}),
+                DocWrite("a_v2", "one", 1, {"kind": "new"}),
+                DocWrite("a_v2", "two", 1, {"kind": "new"}),
+                DocWrite("b_v1", "one", 1, {"kind": "b"}),
+            ],
+            CP,
+        )
+        await store.set_aliases({"a": "a_v1", "b": "b_v1"})
+        assert await store.aliases() == {"a": "a_v1", "b": "b_v1"}
+        assert await store.get("a", ["one", "two"]) == {"one": Doc("one", 1, {"kind": "old"})}
+        assert ids((await store.search("a", Query())).docs) == ["one"]
+
+        await store.set_aliases({"a": "a_v2"})
+        assert await store.aliases() == {"a": "a_v2", "b": "b_v1"}
+        assert (await store.get("a", ["one"]))["one"].body == {"kind": "new"}
+        assert ids((await store.search("a", Query())).docs) == ["one", "two"]
+        assert await store.terms("a", "kind", Query(), 10) == [("new", 2)]
+        assert (await store.get("b", ["one"]))["one"].body == {"kind": "b"}
+
+    async def test_switching_several_aliases_is_atomic_for_readers(self, store: Store) -> None:
+        for name in ("a_v1", "a_v2", "b_v1", "b_v2"):
+            await store.ensure_collection(name, SPEC)
+        await store.set_aliases({"a": "a_v1", "b": "b_v1"})
+        done = asyncio.Event()
+        seen: list[dict[str, str]] = []
+
+        async def watch() -> None:
+            while not done.is_set():
+                seen.append(await store.aliases())
+                await asyncio.sleep(0)
+
+        watcher = asyncio.create_task(watch())
+        for flip in range(2, 22):
+            version = 1 + flip % 2
+            await store.set_aliases({"a": f"a_v{version}", "b": f"b_v{version}"})
+            await asyncio.sleep(0)
+        done.set()
+        await watcher
+        assert len(seen) > 1
+        assert all(s["a"].removeprefix("a") == s["b"].removeprefix("b") for s in seen), seen
+
+    # -- get -------------------------------------------------------------------------------
+
+    async def test_get_returns_only_documents_that_exist(self, rows: Store) -> None:
+        found = await rows.get(C, ["d02", "missing", "d07"])
+        assert found == {"d02": Doc("d02", 10, body("d02")), "d07": Doc("d07", 10, body("d07"))}
+        assert await rows.get(C, []) == {}
+
+    # -- filters ---------------------------------------------------------------------------
+
+    async def test_a_filter_on_a_scalar_field_matches_any_of_its_values(self, rows: Store) -> None:
+        assert await self.matching(rows, Filter("kind", ("c",))) == {"d04", "d07", "d10"}
+        assert await self.matching(rows, Filter("kind", ("b", "c"))) == {"d02", "d04", "d05", "d07", "d08", "d10"}
+        assert await self.matching(rows, Filter("rank", (3,))) == {"d01", "d04", "d07", "d11"}
+        assert await self.matching(rows, Filter("live", (False,))) == {"d02", "d06", "d09"}
+
+    async def test_a_filter_on_a_list_field_matches_any_element(self, rows: Store) -> None:
+        assert await self.matching(rows, Filter("tags", ("y",))) == {"d01", "d02", "d06", "d08"}
+        assert await self.matching(rows, Filter("tags", ("w", "z"))) == {"d04", "d05", "d06", "d08", "d09"}
+
+    async def test_a_negated_filter_matches_every_other_document_including_those_without_the_field(
+        self, rows: Store
+    ) -> None:
+        everything = set(ROWS)
+        assert await self.matching(rows, Filter("kind", ("a",), negate=True)) == everything - {
+            "d01", "d03", "d06", "d09", "d11"
+        }
+        assert await self.matching(rows, Filter("note", ("n1",), negate=True)) == everything - {"d01", "d05", "d11"}
+        assert await self.matching(rows, Filter("tags", ("x", "y"), negate=True)) == {"d03", "d04", "d09", "d10"}
+
+    async def test_an_empty_filter_matches_nothing_and_its_negation_everything(self, rows: Store) -> None:
+        assert await self.matching(rows, Filter("kind", ())) == set()
+        assert await self.matching(rows, Filter("tags", ())) == set()
+        assert await self.matching(rows, Filter("kind", (), negate=True)) == set(ROWS)
+
+    async def test_filters_combine_with_and(self, rows: Store) -> None:
+        assert await self.matching(
+            rows, Filter("kind", ("a", "b")), Filter("tags", ("x",)), Filter("live", (True,))
+        ) == {"d01", "d05", "d08", "d11"}
+        assert await self.matching(rows, Filter("tags", ("z",)), Filter("kind", ("b",), negate=True)) == {
+            "d04",
+            "d06",
+        }
+
+    # -- sorting and paging ------------------------------------------------------------------
+
+    async def test_sort_ascending_and_descending_with_the_id_as_tie_break(self, rows: Store) -> None:
+        desc = await rows.search(C, Query(sort=(("rank", "desc"),), size=100))
+        assert ids(desc.docs) == ordered(lambda r: -r[3])
+        asc = await rows.search(C, Query(sort=(("rank", "asc"),), size=100))
+        assert ids(asc.docs) == ordered(lambda r: r[3])
+        by_date = await rows.search(C, Query(sort=(("at", "desc"),), size=3))
+        assert ids(by_date.docs) == ["d11", "d10", "d09"]
+        unsorted = await rows.search(C, Query(size=100))
+        assert ids(unsorted.docs) == sorted(ROWS)
+
+    async def test_offset_pagination_walks_the_sort_order(self, rows: Store) -> None:
+        sort = (("kind", "desc"), ("rank", "asc"))
+        expected = ordered(lambda r: (-ord(r[0]), r[3]))
+        pages = [await rows.search(C, Query(sort=sort, size=4, offset=o)) for o in (0, 4, 8)]
+        assert [ids(p.docs) for p in pages] == [expected[0:4], expected[4:8], expected[8:]]
+        assert [p.total for p in pages] == [len(ROWS)] * 3
+
+    async def test_search_after_over_a_mixed_sort_visits_every_document_exactly_once(self, rows: Store) -> None:
+        sort = (("live", "desc"), ("rank", "asc"), ("kind", "desc"))
+        expected = ordered(lambda r: (not r[4], r[3], -ord(r[0])))
+        for size in (1, 2, 3, 4, 11, 20):
+            visited: list[str] = []
+            query = Query(sort=sort, size=size)
+            for _ in range(len(ROWS) + 2):
+                page = await rows.search(C, query)
+                assert page.total == len(ROWS)
+                visited += ids(page.docs)
+                if page.next_search_after is None:
+                    break
+                assert len(page.docs) == size
+                query = Query(sort=sort, size=size, search_after=page.next_search_after)
+            assert visited == expected, size
+
+    async def test_search_after_respects_filters(self, rows: Store) -> None:
+        sort = (("at", "desc"),)
+        only = (Filter("tags", ("x",)),)
+        first = await rows.search(C, Query(filters=only, sort=sort, size=2))
+        assert ids(first.docs) == ["d11", "d08"] and first.next_search_after is not None
+        rest = await rows.search(C, Query(filters=only, sort=sort, size=10, search_after=first.next_search_after))
+        assert ids(rest.docs) == ["d07", "d05", "d01"]
+        assert rest.next_search_after is None and rest.total == 5
+
+    # -- totals ------------------------------------------------------------------------------
+
+    async def test_the_total_counts_every_match_whatever_the_page(self, rows: Store) -> None:
+        page = await rows.search(C, Query(filters=(Filter("kind", ("a",)),), size=2, offset=1))
+        assert page.total == 5 and len(page.docs) == 2
+        assert (await rows.search(C, Query(size=2, with_total=False))).total is None
+
+    async def test_size_zero_returns_only_the_total(self, rows: Store) -> None:
+        page = await rows.search(C, Query(filters=(Filter("live", (True,)),), size=0))
+        assert page.docs == [] and page.total == 8 and page.next_search_after is None
+
+    # -- text ---------------------------------------------------------------------------------
+
+    @pytest.fixture
+    async def texts(self, store: Store) -> Store:
+        await store.ensure_collection(C, SPEC)
+        docs = {
+            "t1": ("Quick brown fox", "jumps over the lazy dog", "a"),
+            "t2": ("Quick thinking", "a brown bear sleeps", "a"),
+            "t3": ("Slow brown cow", "eats grass all day", "a"),
+            "t4": ("The quick fox", "fox again and again", "b"),
+            "t5": ("Nothing here", "quick and brown and done", "b"),
+        }
+        await store.write(
+            [DocWrite(C, i, 1, {"title": t, "body": b, "kind": k}) for i, (t, b, k) in docs.items()], CP
+        )
+        return store
+
+    async def text(self, store: Store, text: str, *, fields: tuple[str, ...] = (), kind: str | None = None) -> list[str]:
+        filters = (Filter("kind", (kind,)),) if kind else ()
+        page = await store.search(C, Query(filters=filters, text=text, text_fields=fields, size=100))
+        assert page.total == len(page.docs)
+        return ids(page.docs)
+
+    async def test_text_finds_documents_with_every_word_in_any_text_field(self, texts: Store) -> None:
+        assert await self.text(texts, "quick brown") == ["t1", "t2", "t5"]
+        assert await self.text(texts, "fox") == ["t1", "t4"]
+        assert await self.text(texts, "brown cow grass") == ["t3"]
+        assert await self.text(texts, "brown unicorn") == []
+
+    async def test_text_is_case_insensitive(self, texts: Store) -> None:
+        assert await self.text(texts, "QUICK Fox") == ["t1", "t4"]
+
+    async def test_text_can_be_limited_to_some_fields_and_combined_with_filters(self, texts: Store) -> None:
+        assert await self.text(texts, "brown", fields=("body",)) == ["t2", "t5"]
+        assert await self.text(texts, "quick", fields=("title",)) == ["t1", "t2", "t4"]
+        assert await self.text(texts, "quick", kind="b") == ["t4", "t5"]
+
+    # -- terms ---------------------------------------------------------------------------------
+
+    async def test_terms_on_a_list_field_count_documents_most_frequent_first(self, rows: Store) -> None:
+        assert await rows.terms(C, "tags", Query(), 10) == [("x", 5), ("y", 4), ("z", 4), ("w", 1)]
+        assert await rows.terms(C, "tags", Query(), 2) == [("x", 5), ("y", 4)]
+        assert await rows.terms(C, "tags", Query(filters=(Filter("live", (True,)),)), 10) == [
+            ("x", 5),
+            ("z", 3),
+            ("y", 2),
+        ]
+
+    async def test_terms_on_a_scalar_field_skip_documents_without_it(self, rows: Store) -> None:
+        assert await rows.terms(C, "kind", Query(), 10) == [("a", 5), ("b", 3), ("c", 3)]
+        assert await rows.terms(C, "note", Query(), 10) == [("n1", 3), ("n2", 2), ("n3", 1)]
+        assert await rows.terms(C, "note", Query(filters=(Filter("kind", ("a",)),)), 1) == [("n1", 2)]
+
+
+class TestSqliteStore(StoreContract):
+    missing_collection_error = sqlite3.OperationalError
+
+    @pytest.fixture
+    async def store(self, tmp_path: Path) -> AsyncIterator[Store]:
+        store = SqliteStore(tmp_path / "store.db")
+        try:
+            yield store
+        finally:
+            await store.close()
