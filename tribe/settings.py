@@ -12,6 +12,8 @@
 | TRIBE_WRITE_WAIT       |               | 2.0                          | seconds a write waits for its projections      |
 | TRIBE_LOG_FORMAT       |               | auto                         | json, console, or auto (console on a terminal) |
 | TRIBE_LOG_LEVEL        |               | info                         | debug, info, warning, error                    |
+| TRIBE_KAFKA_DELIVERY_TIMEOUT |         | 5.0                          | seconds an append to Kafka may take before 503 |
+| TRIBE_KAFKA_SESSION_TIMEOUT  |         | 10.0                         | seconds before a silent worker leaves its group |
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class Settings:
     write_wait: float = 2.0
     log_format: str = "auto"
     log_level: str = "info"
+    kafka_delivery_timeout: float = 5.0
+    kafka_session_timeout: float = 10.0
 
     @property
     def log(self) -> str:
@@ -58,6 +62,8 @@ class Settings:
             write_wait=float(env.get("TRIBE_WRITE_WAIT", base.write_wait)),
             log_format=env.get("TRIBE_LOG_FORMAT", base.log_format),
             log_level=env.get("TRIBE_LOG_LEVEL", base.log_level),
+            kafka_delivery_timeout=float(env.get("TRIBE_KAFKA_DELIVERY_TIMEOUT", base.kafka_delivery_timeout)),
+            kafka_session_timeout=float(env.get("TRIBE_KAFKA_SESSION_TIMEOUT", base.kafka_session_timeout)),
         )
 
     def with_options(self, **options: object) -> "Settings":

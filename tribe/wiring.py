@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from events.adapters.kafka_log import KafkaLog, KafkaOptions
 from events.adapters.sqlite_log import SqliteLog
 from events.log import Log
 from projections.adapters.sqlite_store import SqliteStore
@@ -24,7 +25,9 @@ def make_log(settings: Settings) -> Log:
     url = settings.log
     if url.startswith("sqlite:///"):
         return SqliteLog(_sqlite_path(url))
-    raise BadSetting(f"unsupported log URL {url!r}: use sqlite:///PATH")
+    if url.startswith("kafka://"):
+        return KafkaLog(url, KafkaOptions(delivery_timeout=settings.kafka_delivery_timeout))
+    raise BadSetting(f"unsupported log URL {url!r}: use sqlite:///PATH or kafka://HOST:PORT[,HOST:PORT]")
 
 
 def make_store(settings: Settings) -> Store:

@@ -1,0 +1,404 @@
+"""The production Log adapter: Kafka through confluent-kafka (librdkafka).
+
+Appends go through one idempotent producer (`enable.idempotence`, `acks=all`)
+to the partition the caller computed (events/routing.py uses Kafka's murmur2,
+so the embedded and the Kafka log agree). `append` resolves only when every
+record's delivery report has come back without error. Any error, a record that
+is not confirmed within `message.timeout.ms`, or a full local queue raises
+`LogUnavailable`, and the wait is bounded, so the API answers 503 with
+Retry-After instead of hanging.
+
+A background thread polls the producer so that delivery reports fire; each
+report is handed to the appending coroutine's loop with `call_soon_threadsafe`.
+
+Unlike the embedded log, Kafka cannot refuse a record whose event_id it
+already holds. When a delivery times out the record may or may not have been
+written; the caller saw `LogUnavailable`, and a client that retries with its
+own event id may put the event in the log twice, at two offsets. Readers are
+safe with that: documents carry the version of the last event applied, so a
+redelivered entry is a no-op, and the reducers derive their counters from sets
+(bumpers, comment ids, handle claims), so a duplicated event changes nothing
+there either. See docs/kafka.md for the one counter that is not a set.
+
+Reads, end offsets and consumer-group offsets use plain consumers that are
+assigned partitions explicitly (no group membership), one reader for reads
+and one per group for its offsets, each used from its own single thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, TypeVar
+
+import structlog
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from events.log import Entry, Log, LogUnavailable, Position, Record
+from events.routing import PARTITIONS
+
+T = TypeVar("T")
+log = structlog.get_logger("kafka_log")
+_LIBRDKAFKA = logging.getLogger("librdkafka")
+# Errors after which an idempotent producer cannot go on (librdkafka bumps the epoch after a
+# timeout; a broker that refuses the bump fences it).
+_PRODUCER_GONE = frozenset(
+    {KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH, KafkaError._FENCED}
+)
+
+# Explicit topic configs: the log keeps every event forever and is never compacted.
+# (Tansu, the test broker, also answers describe_configs only for topics created with configs.)
+TOPIC_CONFIG: dict[str, str] = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+
+
+def bootstrap_servers(url: str) -> str:
+    """`kafka://HOST:PORT[,HOST:PORT]` to librdkafka's `HOST:PORT,HOST:PORT`."""
+    if not url.startswith("kafka://"):
+        raise ValueError(f"not a kafka:// URL: {url!r}")
+    servers = [s.strip() for s in url.removeprefix("kafka://").split(",") if s.strip()]
+    if not servers:
+        raise ValueError(f"no broker in {url!r}")
+    return ",".join(servers)
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaOptions:
+    """Client tuning. `delivery_timeout` bounds every append; `request_timeout` every read and admin call."""
+
+    delivery_timeout: float = 5.0
+    request_timeout: float = 5.0
+    queue_max_messages: int = 100_000
+    queue_max_kbytes: int = 65_536
+    linger_ms: int = 2
+    replication_factor: int = 1
+    retry_after: float = 1.0
+    client_id: str = "tribestream"
+
+
+class _Batch:
+    """One append's records in flight; resolved on the caller's loop when the last report is in."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[list[Position]] = loop.create_future()
+        self.positions: list[Position | None] = [None] * size
+        self.missing = size
+
+    def report(self, index: int, on_error: Callable[[KafkaError], None]) -> Callable[[KafkaError | None, Message], None]:
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:  # on the poll thread
+            if err is not None:
+                on_error(err)
+            position = None if err else Position(msg.topic(), msg.partition(), msg.offset())
+            try:
+                self.loop.call_soon_threadsafe(self._resolve, index, err, position)
+            except RuntimeError:  # the caller's loop is gone; nobody is waiting for this answer
+                pass
+
+        return on_delivery
+
+    def _resolve(self, index: int, err: KafkaError | None, position: Position | None) -> None:
+        if self.future.done():
+            return
+        if err is not None or position is None or position.offset < 0:
+            self.future.set_exception(LogUnavailable(f"delivery failed: {err}"))
+            return
+        self.positions[index] = position
+        self.missing -= 1
+        if self.missing == 0:
+            self.future.set_result([p for p in self.positions if p is not None])
+
+
+class KafkaLog(Log):
+    def __init__(self, url: str, options: KafkaOptions | None = None) -> None:
+        self.bootstrap = bootstrap_servers(url)
+        self.options = options or KafkaOptions()
+        self._producer: Producer | None = None
+        self._poller: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._reader: Consumer | None = None
+        self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="kafka-reader")
+        self._group_thread = ThreadPoolExecutor(1, thread_name_prefix="kafka-groups")
+        self._groups: dict[str, Consumer] = {}
+        self._start_lock = asyncio.Lock()
+        self._started = False
+        self._producer_broken = False
+        self._generation = 0
+        self._on_error: Callable[[KafkaError], None] = lambda err: None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _producer_config(self) -> dict[str, Any]:
+        o = self.options
+        timeout_ms = int(o.delivery_timeout * 1000)
+        return {
+            "bootstrap.servers": self.bootstrap,
+            "client.id": o.client_id,
+            "enable.idempotence": True,
+            "acks": "all",
+            "message.timeout.ms": timeout_ms,
+            "request.timeout.ms": timeout_ms,
+            "queue.buffering.max.messages": o.queue_max_messages,
+            "queue.buffering.max.kbytes": o.queue_max_kbytes,
+            "linger.ms": o.linger_ms,
+            "reconnect.backoff.ms": 100,
+            "reconnect.backoff.max.ms": 1000,
+        }
+
+    def _consumer_config(self, group: str) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.bootstrap,
+            "client.id": self.options.client_id,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "enable.partition.eof": True,
+            "auto.offset.reset": "error",
+            # Reads are point reads that stop at the end of the partition: don't let the broker hold the
+            # fetch that reports the end for the default half second.
+            "fetch.wait.max.ms": 10,
+            "reconnect.backoff.ms": 100,
+            "reconnect.backoff.max.ms": 1000,
+        }
+
+    async def start(self) -> None:
+        """Create the topics that are missing and the producer; called by the first operation if not before."""
+        async with self._start_lock:
+            if self._started:
+                return
+            await asyncio.get_running_loop().run_in_executor(self._group_thread, self.ensure_topics)
+            self._producer = self._new_producer()
+            self._poller = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
+            self._poller.start()
+            self._started = True
+
+    def ensure_topics(self) -> None:
+        """Create every topic of the routing table that does not exist, with explicit configs."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "client.id": self.options.client_id})
+        timeout = self.options.request_timeout
+        try:
+            existing = admin.list_topics(timeout=timeout).topics
+        except KafkaException as exc:
+            raise LogUnavailable(f"cannot list topics: {exc}", self.options.retry_after) from exc
+        wanted = [
+            NewTopic(topic, partitions, self.options.replication_factor, config=dict(TOPIC_CONFIG))
+            for topic, partitions in PARTITIONS.items()
+            if topic not in existing
+        ]
+        for topic, partitions in PARTITIONS.items():
+            if topic in existing and len(existing[topic].partitions) != partitions:
+                raise RuntimeError(
+                    f"topic {topic} has {len(existing[topic].partitions)} partitions, the routing table needs {partitions}"
+                )
+        if not wanted:
+            return
+        for topic, future in admin.create_topics(wanted, operation_timeout=timeout, request_timeout=timeout).items():
+            try:
+                future.result(timeout=timeout + 1)
+                log.info("topic_created", topic=topic, partitions=PARTITIONS[topic])
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise LogUnavailable(f"cannot create topic {topic}: {exc}", self.options.retry_after) from exc
+
+    def _new_producer(self) -> Producer:
+        self._generation += 1
+        on_error = self._error_handler(self._generation)
+        self._on_error = on_error
+        return Producer({**self._producer_config(), "error_cb": on_error, "logger": _LIBRDKAFKA})
+
+    def _error_handler(self, generation: int) -> Callable[[KafkaError], None]:
+        def on_error(err: KafkaError) -> None:  # on librdkafka's threads
+            # A fatal error (or a fenced epoch) leaves that producer unusable; errors of an
+            # already replaced producer say nothing about the current one.
+            if generation == self._generation and (err.fatal() or err.code() in _PRODUCER_GONE):
+                self._producer_broken = True
+                log.warning("kafka_producer_unusable", error=str(err))
+
+        return on_error
+
+    def _replace_producer(self) -> None:
+        """Swap in a new producer; the old one fails what it still holds, on a thread of its own."""
+        old = self._producer
+        self._producer = self._new_producer()
+        self._producer_broken = False
+        log.warning("kafka_producer_replaced")
+        if old is not None:
+
+            def drain() -> None:
+                old.purge()
+                old.flush(self.options.delivery_timeout)
+
+            threading.Thread(target=drain, name="kafka-producer-drain", daemon=True).start()
+
+    def _poll(self) -> None:
+        while not self._stopping.is_set():
+            producer = self._producer
+            if producer is not None:
+                producer.poll(0.05)
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                None, self._producer.flush, self.options.delivery_timeout
+            )
+        self._stopping.set()
+        if self._poller is not None:
+            self._poller.join()
+        for pool, consumers in ((self._read_thread, [self._reader]), (self._group_thread, list(self._groups.values()))):
+            for consumer in consumers:
+                if consumer is not None:
+                    await asyncio.get_running_loop().run_in_executor(pool, consumer.close)
+            pool.shutdown(wait=True)
+        self._reader = None
+        self._groups.clear()
+
+    # -- appends -------------------------------------------------------------------------
+
+    async def append(self, records: Sequence[Record]) -> list[Position]:
+        if not records:
+            return []
+        await self.start()
+        if self._producer_broken:
+            self._replace_producer()
+        producer = self._producer
+        assert producer is not None
+        retry_after = self.options.retry_after
+        if len(producer) + len(records) > self.options.queue_max_messages:
+            raise LogUnavailable("the producer's local queue is full", retry_after)
+        batch = _Batch(asyncio.get_running_loop(), len(records))
+        on_error = self._on_error
+        try:
+            for index, record in enumerate(records):
+                producer.produce(
+                    record.topic,
+                    value=record.value,
+                    key=record.key,
+                    partition=record.partition,
+                    on_delivery=batch.report(index, on_error),
+                )
+        except BufferError as exc:
+            raise LogUnavailable("the producer's local queue is full", retry_after) from exc
+        except KafkaException as exc:
+            raise LogUnavailable(f"cannot produce: {exc}", retry_after) from exc
+        try:
+            # librdkafka fails every record after message.timeout.ms; the margin covers the report's way back.
+            return await asyncio.wait_for(batch.future, self.options.delivery_timeout + 2.0)
+        except asyncio.TimeoutError as exc:
+            raise LogUnavailable("no delivery report in time", retry_after) from exc
+        except LogUnavailable as exc:
+            exc.retry_after = retry_after
+            raise
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def _on(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        await self.start()
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    def _reader_consumer(self) -> Consumer:
+        if self._reader is None:
+            self._reader = Consumer(self._consumer_config(f"{self.options.client_id}-reader"))
+        return self._reader
+
+    async def read(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
+        return await self._on(self._read_thread, self.read_sync, topic, partition, offset, limit)
+
+    def read_sync(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
+        """The same as `read`, for callers already on a worker thread (not thread-safe: one at a time)."""
+        entries, _ = self._scan(topic, partition, offset, limit)
+        return entries
+
+    def _scan(self, topic: str, partition: int, offset: int, limit: int) -> tuple[list[Entry], int | None]:
+        """Entries from `offset` up to `limit`, and the end offset if the scan reached it."""
+        consumer = self._reader_consumer()
+        consumer.assign([TopicPartition(topic, partition, offset)])
+        entries: list[Entry] = []
+        deadline = time.monotonic() + self.options.request_timeout
+        try:
+            while len(entries) < limit:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    if entries:
+                        return entries, None
+                    raise LogUnavailable(f"no answer reading {topic}:{partition}", self.options.retry_after)
+                # Block for the first message (or the end-of-partition event), then take what is buffered.
+                first = consumer.poll(min(remaining, 0.5))
+                if first is None:
+                    continue
+                batch = [first, *consumer.consume(min(limit - len(entries), 1000), timeout=0)]
+                for msg in batch:
+                    err = msg.error()
+                    if err is None:
+                        if msg.offset() >= offset:
+                            entries.append(Entry(Position(topic, partition, msg.offset()), msg.key() or b"", msg.value() or b""))
+                        continue
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        return entries, msg.offset()
+                    if err.code() == KafkaError._AUTO_OFFSET_RESET:  # `offset` is past the end
+                        return entries, None
+                    raise LogUnavailable(f"reading {topic}:{partition}: {err}", self.options.retry_after)
+            return entries[:limit], None
+        finally:
+            consumer.unassign()
+
+    async def end_offset(self, topic: str, partition: int) -> int:
+        return await self._on(self._read_thread, self._end_offset, topic, partition)
+
+    def _end_offset(self, topic: str, partition: int) -> int:
+        # The listed high watermark is a lower bound (some brokers, Tansu among them, let it trail):
+        # scan from it to the end of the partition, which the fetch itself reports.
+        consumer = self._reader_consumer()
+        try:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=self.options.request_timeout
+            )
+        except KafkaException as exc:
+            raise LogUnavailable(f"no watermarks for {topic}:{partition}: {exc}", self.options.retry_after) from exc
+        start = max(high, low, 0)
+        while True:
+            entries, end = self._scan(topic, partition, start, 10_000)
+            if end is not None:
+                return end
+            if not entries:
+                return start
+            start = entries[-1].position.offset + 1
+
+    # -- consumer-group offsets ----------------------------------------------------------
+
+    def _group_consumer(self, group: str) -> Consumer:
+        consumer = self._groups.get(group)
+        if consumer is None:
+            consumer = self._groups[group] = Consumer(self._consumer_config(group))
+        return consumer
+
+    async def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        if not offsets:
+            return
+
+        def commit() -> None:
+            tps = [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())]
+            try:
+                result = self._group_consumer(group).commit(offsets=tps, asynchronous=False)
+            except KafkaException as exc:
+                raise LogUnavailable(f"cannot commit offsets of {group}: {exc}", self.options.retry_after) from exc
+            failed = [tp for tp in result or [] if tp.error is not None]
+            if failed:
+                raise LogUnavailable(f"cannot commit offsets of {group}: {failed[0].error}", self.options.retry_after)
+
+        await self._on(self._group_thread, commit)
+
+    async def committed(self, group: str) -> dict[tuple[str, int], int]:
+        def query() -> dict[tuple[str, int], int]:
+            tps = [TopicPartition(t, p) for t, n in PARTITIONS.items() for p in range(n)]
+            try:
+                found = self._group_consumer(group).committed(tps, timeout=self.options.request_timeout)
+            except KafkaException as exc:
+                raise LogUnavailable(f"cannot read offsets of {group}: {exc}", self.options.retry_after) from exc
+            return {(tp.topic, tp.partition): tp.offset for tp in found if tp.error is None and tp.offset >= 0}
+
+        return await self._on(self._group_thread, query)
+

@@ -1,0 +1,45 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.kafka_broker import BrokerProxy, TansuBroker, free_port
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
+    """One real (memory-only) Kafka broker for the whole run; tests share its topics."""
+    broker = TansuBroker(tmp_path_factory.mktemp("tansu") / "broker.log").start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def isolated_kafka_broker(tmp_path: Path) -> Iterator[TansuBroker]:
+    """A broker of the test's own, for tests that compare against a log starting at offset 0."""
+    broker = TansuBroker(tmp_path / "broker.log").start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def proxied_kafka_broker(tmp_path: Path) -> Iterator[tuple[TansuBroker, BrokerProxy]]:
+    """A broker that clients reach only through a proxy the test can cut and restore."""
+    proxy = BrokerProxy(target_port=0, port=free_port())
+    broker = TansuBroker(tmp_path / "broker.log", advertised_port=proxy.port)
+    proxy.target_port = broker.port
+    proxy.start()
+    broker.start()
+    try:
+        yield broker, proxy
+    finally:
+        proxy.stop()
+        broker.stop()

@@ -1,0 +1,146 @@
+"""The Log port's behaviour, written once; every adapter's subclass must pass it unchanged.
+
+Offsets are compared relative to each partition's end before the test, so the
+suite also holds on a broker that other tests write to.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import uuid
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from events.adapters.kafka_log import KafkaLog, KafkaOptions
+from events.adapters.sqlite_log import SqliteLog
+from events.log import Log, Position, Record
+from events.routing import ARTICLES, FOLLOWS, USERS
+from tests.kafka_broker import TansuBroker
+
+OpenLog = Callable[[], Awaitable[Log]]
+
+
+def record(topic: str, partition: int, n: int) -> Record:
+    event_id = uuid.uuid4().hex
+    return Record(topic, partition, f"key-{n}".encode(), f"value-{n}-{event_id}".encode(), event_id)
+
+
+async def ends(log: Log, tps: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    return {tp: await log.end_offset(*tp) for tp in tps}
+
+
+class LogContract(abc.ABC):
+    """Subclasses provide `open_log`: a factory for a new client of the same log."""
+
+    @pytest.fixture
+    def open_log(self) -> OpenLog:  # pragma: no cover - overridden by every subclass
+        raise AssertionError("a Log contract subclass must provide the open_log fixture")
+
+    @pytest.fixture
+    async def log(self, open_log: OpenLog) -> AsyncIterator[Log]:
+        log = await open_log()
+        yield log
+        await log.close()
+
+    async def test_append_returns_positions_in_order_per_partition(self, log: Log) -> None:
+        records = [record(ARTICLES, 3, 0), record(FOLLOWS, 1, 1), record(ARTICLES, 3, 2), record(ARTICLES, 5, 3),
+                   record(ARTICLES, 3, 4), record(FOLLOWS, 1, 5)]
+        before = await ends(log, {(r.topic, r.partition) for r in records})
+        positions = await log.append(records)
+        assert len(positions) == len(records)
+        expected: dict[tuple[str, int], int] = dict(before)
+        for r, p in zip(records, positions):
+            assert (p.topic, p.partition) == (r.topic, r.partition)
+            assert p.offset == expected[(r.topic, r.partition)]
+            expected[(r.topic, r.partition)] += 1
+
+    async def test_read_back_equals_what_was_appended(self, log: Log) -> None:
+        records = [record(ARTICLES, 6, n) for n in range(5)]
+        positions = await log.append(records)
+        entries = await log.read(ARTICLES, 6, positions[0].offset, 100)
+        assert [e.position for e in entries] == positions
+        assert [(e.key, e.value) for e in entries] == [(r.key, r.value) for r in records]
+
+    async def test_read_honours_offset_and_limit(self, log: Log) -> None:
+        positions = await log.append([record(USERS, 0, n) for n in range(6)])
+        entries = await log.read(USERS, 0, positions[2].offset, 3)
+        assert [e.position for e in entries] == positions[2:5]
+
+    async def test_read_at_the_end_is_empty(self, log: Log) -> None:
+        await log.append([record(FOLLOWS, 2, 0)])
+        end = await log.end_offset(FOLLOWS, 2)
+        assert await log.read(FOLLOWS, 2, end, 10) == []
+
+    async def test_end_offset_is_the_next_position(self, log: Log) -> None:
+        before = await log.end_offset(ARTICLES, 7)
+        positions = await log.append([record(ARTICLES, 7, n) for n in range(4)])
+        assert await log.end_offset(ARTICLES, 7) == before + 4 == positions[-1].offset + 1
+
+    async def test_append_of_nothing_returns_nothing(self, log: Log) -> None:
+        assert await log.append([]) == []
+
+    async def test_concurrent_appends_get_distinct_consecutive_offsets(self, log: Log) -> None:
+        before = await log.end_offset(ARTICLES, 1)
+        batches = [[record(ARTICLES, 1, 10 * b + n) for n in range(3)] for b in range(8)]
+        results = await asyncio.gather(*(log.append(batch) for batch in batches))
+        offsets = sorted(p.offset for positions in results for p in positions)
+        assert offsets == list(range(before, before + 24))
+        for batch, positions in zip(batches, results):
+            assert [p.offset for p in positions] == sorted(p.offset for p in positions)
+            read = await log.read(ARTICLES, 1, positions[0].offset, 1)
+            assert read[0].value == batch[0].value
+
+    async def test_commit_and_committed_round_trip(self, log: Log) -> None:
+        group, other = f"g-{uuid.uuid4().hex}", f"g-{uuid.uuid4().hex}"
+        assert await log.committed(group) == {}
+        await log.commit(group, {(ARTICLES, 0): 5, (USERS, 0): 2})
+        assert await log.committed(group) == {(ARTICLES, 0): 5, (USERS, 0): 2}
+        await log.commit(group, {(ARTICLES, 0): 9})
+        assert await log.committed(group) == {(ARTICLES, 0): 9, (USERS, 0): 2}
+        assert await log.committed(other) == {}
+
+    async def test_appends_and_offsets_outlive_the_client(self, open_log: OpenLog) -> None:
+        group = f"g-{uuid.uuid4().hex}"
+        records = [record(FOLLOWS, 3, n) for n in range(3)]
+        first = await open_log()
+        positions = await first.append(records)
+        await first.commit(group, {(FOLLOWS, 3): positions[-1].offset + 1})
+        await first.close()
+        second = await open_log()
+        try:
+            entries = await second.read(FOLLOWS, 3, positions[0].offset, 10)
+            assert [(e.position, e.value) for e in entries] == [(p, r.value) for p, r in zip(positions, records)]
+            assert await second.end_offset(FOLLOWS, 3) == positions[-1].offset + 1
+            assert await second.committed(group) == {(FOLLOWS, 3): positions[-1].offset + 1}
+        finally:
+            await second.close()
+
+
+class TestSqliteLog(LogContract):
+    @pytest.fixture
+    def open_log(self, tmp_path: Path) -> OpenLog:
+        async def open_log() -> Log:
+            return SqliteLog(tmp_path / "log.db")
+
+        return open_log
+
+    async def test_an_event_id_already_in_the_log_keeps_its_first_position(self, log: Log) -> None:
+        first, second = record(ARTICLES, 2, 0), record(ARTICLES, 2, 1)
+        [position] = await log.append([first])
+        again = Record(ARTICLES, 2, first.key, b"a retried copy", first.event_id)
+        assert await log.append([again, second]) == [position, Position(ARTICLES, 2, position.offset + 1)]
+        assert [e.value for e in await log.read(ARTICLES, 2, 0, 10)] == [first.value, second.value]
+        assert await log.end_offset(ARTICLES, 2) == 2
+
+
+@pytest.mark.kafka
+class TestKafkaLog(LogContract):
+    @pytest.fixture
+    def open_log(self, kafka_broker: TansuBroker) -> OpenLog:
+        async def open_log() -> Log:
+            return KafkaLog(kafka_broker.url, KafkaOptions(delivery_timeout=5.0))
+
+        return open_log

@@ -1,0 +1,85 @@
+"""What only the Kafka adapter does: bounded failure when the broker is gone, recovery, topic set-up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+from events.adapters.kafka_log import TOPIC_CONFIG, KafkaLog, KafkaOptions
+from events.log import LogUnavailable, Position, Record
+from events.routing import ARTICLES, PARTITIONS
+from tests.kafka_broker import BrokerProxy, TansuBroker
+
+pytestmark = pytest.mark.kafka
+
+
+def records(n: int, partition: int = 4) -> list[Record]:
+    return [Record(ARTICLES, partition, b"k", f"v-{uuid.uuid4().hex}".encode(), uuid.uuid4().hex) for _ in range(n)]
+
+
+async def test_topics_are_created_with_the_routing_tables_partitions_and_explicit_configs(
+    isolated_kafka_broker: TansuBroker,
+) -> None:
+    log = KafkaLog(isolated_kafka_broker.url)
+    await log.start()
+    await log.close()
+    admin = AdminClient({"bootstrap.servers": isolated_kafka_broker.bootstrap})
+    topics = admin.list_topics(timeout=5).topics
+    assert {t: len(topics[t].partitions) for t in PARTITIONS} == PARTITIONS
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in PARTITIONS]
+    for resource, future in admin.describe_configs(resources).items():
+        configs = future.result(timeout=5)
+        assert {k: configs[k].value for k in TOPIC_CONFIG} == TOPIC_CONFIG, resource
+
+
+async def test_a_full_local_queue_refuses_the_append_at_once(kafka_broker: TansuBroker) -> None:
+    log = KafkaLog(kafka_broker.url, KafkaOptions(queue_max_messages=10))
+    try:
+        started = time.monotonic()
+        with pytest.raises(LogUnavailable):
+            await log.append(records(11))
+        assert time.monotonic() - started < 1.0
+        assert len(await log.append(records(3))) == 3
+    finally:
+        await log.close()
+
+
+async def test_broker_down_fails_appends_within_the_bound_then_recovers_without_a_new_client(
+    proxied_kafka_broker: tuple[TansuBroker, BrokerProxy],
+) -> None:
+    broker, proxy = proxied_kafka_broker
+    log = KafkaLog(broker.url, KafkaOptions(delivery_timeout=2.0, request_timeout=2.0))
+    try:
+        [before] = await log.append(records(1))
+        proxy.cut()
+        for _ in range(2):
+            started = time.monotonic()
+            with pytest.raises(LogUnavailable) as failure:
+                await log.append(records(5))
+            assert time.monotonic() - started < 2.0 + 2.5
+            assert failure.value.retry_after > 0
+        with pytest.raises(LogUnavailable):
+            await log.read(ARTICLES, 4, before.offset, 10)
+        proxy.restore()
+        acknowledged: list[tuple[Position, bytes]] = []
+        deadline = time.monotonic() + 30
+        while not acknowledged:
+            assert time.monotonic() < deadline, "the log did not recover within 30 s of the broker's return"
+            batch = records(3)
+            try:
+                positions = await log.append(batch)
+            except LogUnavailable:
+                await asyncio.sleep(0.2)
+                continue
+            acknowledged = [(p, r.value) for p, r in zip(positions, batch)]
+        # Every acknowledged record is in the log where the append said it was.
+        for position, value in acknowledged:
+            [entry] = await log.read(position.topic, position.partition, position.offset, 1)
+            assert (entry.position, entry.value) == (position, value)
+        assert await log.end_offset(ARTICLES, 4) >= acknowledged[-1][0].offset + 1
+    finally:
+        await log.close()
