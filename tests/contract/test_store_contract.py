@@ -15,12 +15,15 @@ Where adapters may differ, the contract states only what both guarantee:
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator, ClassVar
 
 import pytest
 
+from projections.adapters.elasticsearch_store import BulkWriteError, ElasticsearchStore
 from projections.adapters.sqlite_store import SqliteStore
 from projections.store import Checkpoint, CollectionSpec, Doc, DocWrite, Filter, Query, Store
 
@@ -392,3 +395,42 @@ class TestSqliteStore(StoreContract):
             yield store
         finally:
             await store.close()
+
+
+ELASTICSEARCH_URL = os.environ.get("ELASTICSEARCH_URL", "")
+
+
+@pytest.mark.elasticsearch
+@pytest.mark.skipif(
+    not ELASTICSEARCH_URL,
+    reason="ELASTICSEARCH_URL is not set: no Elasticsearch to run against (docs/elasticsearch.md shows how)",
+)
+class TestElasticsearchStore(StoreContract):
+    """Each test gets its own index prefix and deletes its indices afterwards."""
+
+    missing_collection_error = KeyError
+
+    @pytest.fixture
+    async def store(self) -> AsyncIterator[ElasticsearchStore]:
+        store = ElasticsearchStore.from_url(ELASTICSEARCH_URL, prefix=f"contract-{uuid.uuid4().hex[:12]}-")
+        try:
+            yield store
+        finally:
+            found = await store.client.indices.get(index=f"{store.prefix}*", allow_no_indices=True)
+            if found.body:
+                await store.client.indices.delete(index=sorted(found.body))
+            await store.close()
+
+    async def test_a_body_field_outside_the_mapping_is_raised_not_dropped(self, store: ElasticsearchStore) -> None:
+        await store.ensure_collection(C, SPEC)
+        with pytest.raises(BulkWriteError) as failed:
+            await store.write([DocWrite(C, "a", 1, {"unmapped": 1})], Checkpoint("p_v1", {("t", 0): 1}))
+        assert failed.value.failures[0]["error"]["type"] == "strict_dynamic_mapping_exception"
+        assert await store.checkpoint("p_v1") == {}
+        assert await store.get(C, ["a"]) == {}
+
+    async def test_indices_and_aliases_carry_the_prefix(self, store: ElasticsearchStore) -> None:
+        await store.ensure_collection("a_v1", SPEC)
+        await store.set_aliases({"a": "a_v1"})
+        found = await store.client.indices.get_alias(name=f"{store.prefix}a")
+        assert list(found.body) == [f"{store.prefix}a_v1"]

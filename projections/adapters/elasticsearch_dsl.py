@@ -1,0 +1,226 @@
+"""The Store port in Elasticsearch's terms: index bodies, queries, bulk actions and their results.
+
+Pure functions, no client and no I/O, so `elasticsearch_store.py` stays a thin
+sequence of calls. The choices (documented in docs/elasticsearch.md):
+
+- mappings are explicit and `dynamic: strict`: a body field missing from the
+  CollectionSpec is an error, never a silently guessed mapping;
+- every document carries `ID_FIELD`, a keyword copy of its id, because sorting on
+  `_id` is disallowed by default since 8.0; it is the sort tie-break and thus part of
+  every search_after cursor, and it is stripped again when reading;
+- one primary shard per collection, so terms counts and totals are exact, and
+  `auto_expand_replicas: 0-1`, so a single node stays green and two nodes get a replica;
+- text fields use the `standard` analyser (lower-cased tokens, no stemming) and are the
+  index's `index.query.default_field`, so a text query with no fields searches them all;
+- a text query is `multi_match` of type `cross_fields` with operator `and`: every word
+  must occur in at least one of the fields, as the SQLite adapter's LIKE clauses require;
+- documents without a sort field come first ascending and last descending, as in SQLite.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+from projections.store import Checkpoint, CollectionSpec, Doc, DocWrite, Filter, Page, Query
+
+ID_FIELD = "tribe-id"
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+Action = tuple[dict[str, Any], dict[str, Any]]
+
+_FIELD_TYPES: dict[str, dict[str, str]] = {
+    "keyword": {"type": "keyword"},
+    "text": {"type": "text", "analyzer": "standard"},
+    "long": {"type": "long"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "date", "format": "epoch_millis"},
+}
+
+CHECKPOINT_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "projection": {"type": "keyword"},
+        "topic": {"type": "keyword"},
+        "partition": {"type": "integer"},
+        "next_offset": {"type": "long"},
+    },
+}
+
+# Move a checkpoint forward only: a lower or equal offset leaves the document untouched.
+_FORWARD = (
+    "if (ctx._source.next_offset < params.next_offset) "
+    "{ ctx._source.next_offset = params.next_offset } else { ctx.op = 'noop' }"
+)
+
+
+def check_name(name: str, what: str = "collection") -> str:
+    """The name, if it is one the port accepts (the SQLite adapter's rule); ValueError otherwise."""
+    if not NAME.match(name):
+        raise ValueError(f"bad {what} name {name!r}")
+    return name
+
+
+def index_settings(spec: CollectionSpec) -> dict[str, Any]:
+    index: dict[str, Any] = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
+    text = [f for f, kind in spec.fields.items() if kind == "text"]
+    if text:
+        index["query"] = {"default_field": text}
+    return {"index": index}
+
+
+def mappings(spec: CollectionSpec) -> dict[str, Any]:
+    properties: dict[str, Any] = {ID_FIELD: {"type": "keyword"}}
+    for name, kind in spec.fields.items():
+        properties[check_name(name, "field")] = dict(_FIELD_TYPES[kind])
+    return {"dynamic": "strict", "properties": properties}
+
+
+def field(name: str) -> str:
+    """The Elasticsearch field for a port field name: `id` is the keyword copy of the id."""
+    return ID_FIELD if name == "id" else name
+
+
+def _filter(f: Filter) -> dict[str, Any]:
+    values = [v for v in f.values if v is not None]
+    if not values:
+        return {"match_none": {}}
+    return {"terms": {field(f.field): values}}
+
+
+def query_clause(query: Query) -> dict[str, Any]:
+    """Every filter and every word of the text, in filter context (order comes from the sort, not scores)."""
+    must: list[dict[str, Any]] = []
+    must_not: list[dict[str, Any]] = []
+    for f in query.filters:
+        clause = _filter(f)
+        if f.negate:
+            if "terms" in clause:
+                must_not.append(clause)
+        else:
+            must.append(clause)
+    if query.text and query.text.split():
+        text: dict[str, Any] = {"query": query.text, "type": "cross_fields", "operator": "and"}
+        if query.text_fields:
+            text["fields"] = list(query.text_fields)
+        must.append({"multi_match": text})
+    return {"bool": {"filter": must, "must_not": must_not}}
+
+
+def sort_clause(sort: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    keys = [
+        {field(name): {"order": direction, "missing": "_first" if direction == "asc" else "_last"}}
+        for name, direction in sort
+    ]
+    return keys + [{ID_FIELD: {"order": "asc"}}]
+
+
+def search_params(query: Query) -> dict[str, Any]:
+    """Keyword arguments of `AsyncElasticsearch.search` for a port Query (without the index)."""
+    params: dict[str, Any] = {
+        "query": query_clause(query),
+        "sort": sort_clause(query.sort),
+        "size": query.size,
+        "track_total_hits": query.with_total,
+        "version": True,
+    }
+    if query.search_after is not None:
+        if query.offset:
+            raise ValueError("a query pages by offset or by search_after, not both")
+        params["search_after"] = list(query.search_after)
+    else:
+        params["from_"] = query.offset
+    return params
+
+
+def terms_params(name: str, query: Query, size: int) -> dict[str, Any]:
+    order = [{"_count": "desc"}, {"_key": "asc"}]
+    return {
+        "query": query_clause(query),
+        "size": 0,
+        "track_total_hits": False,
+        "aggs": {"values": {"terms": {"field": field(name), "size": size, "order": order}}},
+    }
+
+
+def doc_from(hit: Mapping[str, Any]) -> Doc:
+    body = {k: v for k, v in hit["_source"].items() if k != ID_FIELD}
+    return Doc(hit["_id"], hit["_version"], body)
+
+
+def page_from(response: Mapping[str, Any], query: Query) -> Page:
+    hits = response["hits"]["hits"]
+    total = response["hits"]["total"]["value"] if query.with_total else None
+    after = tuple(hits[-1]["sort"]) if hits and len(hits) == query.size else None
+    return Page([doc_from(h) for h in hits], total, after)
+
+
+def terms_from(response: Mapping[str, Any]) -> list[tuple[Any, int]]:
+    return [(b["key"], b["doc_count"]) for b in response["aggregations"]["values"]["buckets"]]
+
+
+def doc_actions(writes: Iterable[DocWrite], index: Mapping[str, str]) -> list[Action]:
+    """Index actions with external versions: Elasticsearch keeps a write only if its version is greater."""
+    return [
+        (
+            {"index": {"_index": index[w.collection], "_id": w.id, "version": w.version, "version_type": "external"}},
+            {**w.body, ID_FIELD: w.id},
+        )
+        for w in writes
+    ]
+
+
+def checkpoint_id(projection: str, topic: str, partition: int) -> str:
+    return f"{projection}/{topic}/{partition}"
+
+
+def checkpoint_actions(index: str, checkpoint: Checkpoint) -> list[Action]:
+    """One scripted upsert per (topic, partition) that only ever raises `next_offset`."""
+    actions: list[Action] = []
+    for (topic, partition), offset in sorted(checkpoint.offsets.items()):
+        doc = {"projection": checkpoint.projection, "topic": topic, "partition": partition, "next_offset": offset}
+        meta = {"_index": index, "_id": checkpoint_id(checkpoint.projection, topic, partition), "retry_on_conflict": 5}
+        script = {"source": _FORWARD, "lang": "painless", "params": {"next_offset": offset}}
+        actions.append(({"update": meta}, {"script": script, "upsert": doc}))
+    return actions
+
+
+def offsets_from(response: Mapping[str, Any]) -> dict[tuple[str, int], int]:
+    return {
+        (s["topic"], s["partition"]): s["next_offset"] for s in (h["_source"] for h in response["hits"]["hits"])
+    }
+
+
+def operations(actions: Sequence[Action]) -> list[dict[str, Any]]:
+    """The bulk body: each action's metadata line, then its source line."""
+    return [line for action in actions for line in action]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a bulk response says about its actions, by position."""
+
+    retry: list[int]
+    failed: list[dict[str, Any]]
+
+
+def outcome(items: Sequence[Mapping[str, Any]], *, stale_ok: bool) -> Outcome:
+    """Sort per-item results: fine, worth retrying (429, 5xx, a lost race), or failed for good (other 4xx).
+
+    With `stale_ok`, a version conflict is the intended fate of a stale write, so it counts as fine.
+    """
+    retry: list[int] = []
+    failed: list[dict[str, Any]] = []
+    for position, item in enumerate(items):
+        (result,) = item.values()
+        status = int(result.get("status", 500))
+        if status < 300 and "error" not in result:
+            continue
+        kind = result.get("error", {}).get("type") if isinstance(result.get("error"), dict) else None
+        if status == 409 and stale_ok and kind == "version_conflict_engine_exception":
+            continue
+        if status in (409, 429) or status >= 500:
+            retry.append(position)
+        else:
+            failed.append(dict(result))
+    return Outcome(retry, failed)
