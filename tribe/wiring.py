@@ -8,6 +8,7 @@ from pathlib import Path
 from events.adapters.kafka_log import KafkaLog, KafkaOptions
 from events.adapters.sqlite_log import SqliteLog
 from events.log import Log
+from projections.adapters.elasticsearch_store import ElasticsearchStore
 from projections.adapters.sqlite_store import SqliteStore
 from projections.store import Store
 from tribe.settings import Settings
@@ -34,7 +35,9 @@ def make_store(settings: Settings) -> Store:
     url = settings.store
     if url.startswith("sqlite:///"):
         return SqliteStore(_sqlite_path(url))
-    raise BadSetting(f"unsupported store URL {url!r}: use sqlite:///PATH")
+    if url.startswith(("http://", "https://")):
+        return ElasticsearchStore.from_url(url)
+    raise BadSetting(f"unsupported store URL {url!r}: use sqlite:///PATH or http(s)://HOST:PORT (Elasticsearch)")
 
 
 def jwt_secret(settings: Settings) -> str:
