@@ -8,21 +8,29 @@ index name no view writes, a field a view does not map.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import elasticsearch
+import pytest
 import yaml
 from click.testing import CliRunner
 
 from projections.adapters.elasticsearch_store import DEFAULT_PREFIX
+from projections.store import CollectionSpec
+from projections.views import VIEWS
 from tribe.cli import main as cli
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
+OBJECTS: list[dict[str, Any]] = [
+    json.loads(line) for line in (ROOT / "dashboards" / "tribestream.ndjson").read_text().splitlines() if line.strip()
+]
+SPECS: dict[str, CollectionSpec] = {alias: spec for view in VIEWS for alias, spec in view.collections.items()}
 
 
 def image_version(service: str) -> tuple[str, str]:
@@ -130,3 +138,68 @@ def test_the_image_installs_the_package_with_the_readme_command() -> None:
     assert "pip install -e ." in (ROOT / "README.md").read_text()
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert "README.md" not in ignored and "tribe-data" in ignored
+
+
+# -- the Kibana objects ----------------------------------------------------------------------
+
+
+def by_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {o["id"]: o for o in OBJECTS if o["type"] == kind}
+
+
+def test_the_setup_service_imports_the_file_in_the_repository() -> None:
+    setup = SERVICES["kibana-setup"]
+    assert "./dashboards:/dashboards:ro" in setup["volumes"]
+    assert "_import?overwrite=true" in setup["command"][0]
+    assert "file=@/dashboards/tribestream.ndjson" in setup["command"][0]
+
+
+def test_data_views_name_the_aliases_with_a_mapped_date_as_time_field() -> None:
+    views = by_type("index-pattern")
+    aliases = {v["attributes"]["title"].removeprefix(DEFAULT_PREFIX): v for v in views.values()}
+    assert {"articles", "users", "comments", "follows"} <= set(aliases)
+    for alias, view in aliases.items():
+        assert view["attributes"]["title"] == DEFAULT_PREFIX + alias
+        assert alias in SPECS, f"data view {alias!r} is not an alias of any view in projections/views.py"
+        assert SPECS[alias].fields[view["attributes"]["timeFieldName"]] == "date"
+
+
+def test_visualisations_use_fields_their_data_view_maps() -> None:
+    titles = {i: o["attributes"]["title"].removeprefix(DEFAULT_PREFIX) for i, o in by_type("index-pattern").items()}
+    lenses = by_type("lens")
+    assert lenses
+    for lens_id, lens in lenses.items():
+        refs = {r["name"]: r["id"] for r in lens["references"]}
+        for layer_id, layer in lens["attributes"]["state"]["datasourceStates"]["formBased"]["layers"].items():
+            spec = SPECS[titles[refs[f"indexpattern-datasource-layer-{layer_id}"]]]
+            assert set(layer["columnOrder"]) == set(layer["columns"])
+            for column in layer["columns"].values():
+                name = column["sourceField"]
+                if name == "___records___":
+                    continue
+                assert name in spec.fields, f"{lens_id} uses {name!r}, which its alias does not map"
+                if column["operationType"] == "terms":
+                    assert spec.fields[name] == "keyword", f"{lens_id} aggregates on {name!r}"
+                if column["operationType"] in ("max", "sum", "average"):
+                    assert spec.fields[name] == "long"
+
+
+def test_the_dashboard_references_every_panel_and_every_reference_resolves() -> None:
+    ids = {(o["type"], o["id"]) for o in OBJECTS}
+    for obj in OBJECTS:
+        for ref in obj["references"]:
+            assert (ref["type"], ref["id"]) in ids, f"{obj['id']} references a missing {ref}"
+    (dashboard,) = by_type("dashboard").values()
+    panels = json.loads(dashboard["attributes"]["panelsJSON"])
+    names = {r["name"] for r in dashboard["references"]}
+    assert [p["panelRefName"] for p in panels] == [f"panel_{p['panelIndex']}" for p in panels]
+    assert {p["panelRefName"] for p in panels} == names
+    assert set(by_type("lens")) == {r["id"] for r in dashboard["references"]}
+
+
+@pytest.mark.parametrize("obj", OBJECTS, ids=lambda o: f"{o['type']}:{o['id']}")
+def test_each_saved_object_has_what_the_import_api_needs(obj: dict[str, Any]) -> None:
+    assert obj["id"] and obj["type"] in {"index-pattern", "lens", "dashboard"}
+    assert obj["attributes"]["title"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", obj["typeMigrationVersion"])
+    assert obj["coreMigrationVersion"] == "8.8.0"
