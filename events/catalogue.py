@@ -36,6 +36,7 @@ class UserUpdated(Event):
     bio: str | None = None
     image: str | None = None
     password_hash: str | None = None
+    display_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +57,7 @@ class ArticlePublished(Event):
     description: str
     body: str
     tags: tuple[str, ...] = field(default=())
+    tribe_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,12 +95,45 @@ class CommentPosted(Event):
     article_id: str
     comment_id: int
     body: str
+    mentions: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommentDeleted(Event):
     article_id: str
     comment_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TribeCreated(Event):
+    tribe_id: str
+    name: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TribeJoined(Event):
+    tribe_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TribeLeft(Event):
+    tribe_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserBlocked(Event):
+    blocked_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserUnblocked(Event):
+    blocked_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotificationsRead(Event):
+    up_to: int
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -116,5 +151,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ArticleViewed,
         CommentPosted,
         CommentDeleted,
+        TribeCreated,
+        TribeJoined,
+        TribeLeft,
+        UserBlocked,
+        UserUnblocked,
+        NotificationsRead,
     )
 }

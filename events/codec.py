@@ -127,8 +127,9 @@ class EventCodec:
         occurred = envelope["occurred_at"]
         if isinstance(occurred, datetime):
             occurred = (occurred - _EPOCH) // timedelta(milliseconds=1)
-        if "tags" in record:
-            record["tags"] = tuple(record["tags"])
+        for name in ("tags", "mentions"):
+            if name in record:
+                record[name] = tuple(record[name])
         cls = EVENT_TYPES[envelope["type"]]
         return cls(event_id=envelope["event_id"], actor_id=envelope["actor_id"], occurred_at=occurred, **record)
 

@@ -7,8 +7,11 @@ event applied to it.
 | event types                                   | topic          | key             | partitions |
 |-----------------------------------------------|----------------|-----------------|------------|
 | UserRegistered, UserUpdated                   | tribe.users    | actor_id        | 1          |
-| UserFollowed, UserUnfollowed                  | tribe.follows  | actor_id        | 4          |
+| UserFollowed, UserUnfollowed,                 | tribe.follows  | actor_id        | 4          |
+|   UserBlocked, UserUnblocked                  |                |                 |            |
 | Article*, Comment*                            | tribe.articles | article_id      | 8          |
+| TribeCreated, TribeJoined, TribeLeft          | tribe.tribes   | tribe_id        | 4          |
+| NotificationsRead                             | tribe.inbox    | actor_id        | 4          |
 
 `tribe.users` has one partition on purpose: usernames and e-mails are unique
 and "the log decides" means the first claim in one total order wins.
@@ -25,8 +28,10 @@ from events.catalogue import EVENT_TYPES, Event
 USERS = "tribe.users"
 FOLLOWS = "tribe.follows"
 ARTICLES = "tribe.articles"
+TRIBES = "tribe.tribes"
+INBOX = "tribe.inbox"
 
-PARTITIONS: dict[str, int] = {USERS: 1, FOLLOWS: 4, ARTICLES: 8}
+PARTITIONS: dict[str, int] = {USERS: 1, FOLLOWS: 4, ARTICLES: 8, TRIBES: 4, INBOX: 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,10 @@ def _by_article(event: Event) -> str:
     return event.article_id  # type: ignore[attr-defined]
 
 
+def _by_tribe(event: Event) -> str:
+    return event.tribe_id  # type: ignore[attr-defined]
+
+
 ROUTES: dict[str, Route] = {
     "UserRegistered": Route(USERS, _by_actor),
     "UserUpdated": Route(USERS, _by_actor),
@@ -56,6 +65,12 @@ ROUTES: dict[str, Route] = {
     "ArticleViewed": Route(ARTICLES, _by_article),
     "CommentPosted": Route(ARTICLES, _by_article),
     "CommentDeleted": Route(ARTICLES, _by_article),
+    "UserBlocked": Route(FOLLOWS, _by_actor),
+    "UserUnblocked": Route(FOLLOWS, _by_actor),
+    "TribeCreated": Route(TRIBES, _by_tribe),
+    "TribeJoined": Route(TRIBES, _by_tribe),
+    "TribeLeft": Route(TRIBES, _by_tribe),
+    "NotificationsRead": Route(INBOX, _by_actor),
 }
 
 assert set(ROUTES) == set(EVENT_TYPES), "every event type needs a route"
@@ -91,3 +106,9 @@ def murmur2(data: bytes) -> int:
 
 def partition_for(topic: str, key: str) -> int:
     return (murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS[topic]
+
+
+def source_of(event: Event) -> tuple[str, int]:
+    """The (topic, partition) an event is routed to: pure, so reducers may key shard documents by it."""
+    route = ROUTES[event.type]
+    return route.topic, partition_for(route.topic, route.key(event))

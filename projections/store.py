@@ -16,7 +16,8 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
-FieldType = Literal["keyword", "text", "long", "boolean", "date"]
+FieldType = Literal["keyword", "text", "long", "boolean", "date", "object"]
+"""`object` is stored with the document but not indexed (maps a reducer keeps, e.g. per-tag counts)."""
 Body = dict[str, Any]
 Offsets = dict[tuple[str, int], int]
 
@@ -58,8 +59,23 @@ class Filter:
 
 
 @dataclass(frozen=True, slots=True)
+class Prefix:
+    """`field` (a keyword) starts with `value`."""
+
+    field: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
 class Query:
+    """Documents matching every filter, at least one of `any_of` (if given), the prefix and every word of `text`.
+
+    Text matches whole words (tokens), case-insensitively, in `text_fields` (default: every text field).
+    """
+
     filters: tuple[Filter, ...] = ()
+    any_of: tuple[Filter, ...] = ()
+    prefix: Prefix | None = None
     text: str | None = None
     text_fields: tuple[str, ...] = ()
     sort: tuple[tuple[str, Literal["asc", "desc"]], ...] = ()
@@ -132,6 +148,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def terms(self, collection: str, field: str, query: Query, size: int) -> list[tuple[str, int]]:
         """The most frequent values of `field` among matching documents, with their counts."""
+
+    @abc.abstractmethod
+    async def sum_of(self, collection: str, field: str, query: Query) -> float:
+        """The sum of a numeric field over the matching documents."""
 
     async def close(self) -> None:
         """Release connections; the default has none."""

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from events.routing import ARTICLES, FOLLOWS, USERS
+from events.routing import ARTICLES, FOLLOWS, INBOX, TRIBES, USERS
 from projections.store import CollectionSpec
 from reducers.articles import ArticlesReducer
 from reducers.base import Reducer
 from reducers.follows import FollowsReducer
+from reducers.notifications import NotificationsReducer
+from reducers.trending import TrendingReducer
+from reducers.tribes import TribesReducer
 from reducers.users import UsersReducer
 
 
@@ -51,6 +54,7 @@ USERS_VIEW = View(
                 "password_hash": "keyword",
                 "bio": "text",
                 "image": "keyword",
+                "display_name": "keyword",
                 "created_at": "date",
                 "updated_at": "date",
             }
@@ -67,7 +71,10 @@ FOLLOWS_VIEW = View(
     collections={
         "follows": CollectionSpec(
             {"follower_id": "keyword", "followee_id": "keyword", "active": "boolean", "updated_at": "date"}
-        )
+        ),
+        "blocks": CollectionSpec(
+            {"blocker_id": "keyword", "blocked_id": "keyword", "active": "boolean", "updated_at": "date"}
+        ),
     },
 )
 
@@ -81,6 +88,7 @@ ARTICLES_VIEW = View(
             {
                 "article_id": "keyword",
                 "author_id": "keyword",
+                "tribe_id": "keyword",
                 "slug": "keyword",
                 "title": "text",
                 "description": "text",
@@ -93,6 +101,7 @@ ARTICLES_VIEW = View(
                 "comment_ids": "long",
                 "comments_count": "long",
                 "views": "long",
+                "rank": "long",
                 "deleted": "boolean",
             },
             lists=frozenset({"tags", "favorited_by", "comment_ids"}),
@@ -111,4 +120,73 @@ ARTICLES_VIEW = View(
     },
 )
 
-VIEWS: tuple[View, ...] = (USERS_VIEW, FOLLOWS_VIEW, ARTICLES_VIEW)
+TRIBES_VIEW = View(
+    name="tribes",
+    version=1,
+    reducer=TribesReducer(),
+    topics=(TRIBES,),
+    collections={
+        "tribes": CollectionSpec(
+            {
+                "tribe_id": "keyword",
+                "name": "text",
+                "name_key": "keyword",
+                "description": "text",
+                "owner_id": "keyword",
+                "created_at": "date",
+                "members": "keyword",
+                "member_count": "long",
+            },
+            lists=frozenset({"members"}),
+        ),
+        "memberships": CollectionSpec(
+            {"user_id": "keyword", "tribe_id": "keyword", "active": "boolean", "updated_at": "date"}
+        ),
+    },
+)
+
+NOTIFICATIONS_VIEW = View(
+    name="notifications",
+    version=1,
+    reducer=NotificationsReducer(),
+    topics=(ARTICLES, FOLLOWS, INBOX),
+    collections={
+        "notifications": CollectionSpec(
+            {
+                "recipient_id": "keyword",
+                "kind": "keyword",
+                "article_id": "keyword",
+                "article_title": "keyword",
+                "comment_id": "long",
+                "actors": "keyword",
+                "count": "long",
+                "latest_actor_id": "keyword",
+                "latest_at": "date",
+                "active": "boolean",
+            },
+            lists=frozenset({"actors"}),
+        ),
+        "notification_articles": CollectionSpec(
+            {"article_id": "keyword", "author_id": "keyword", "title": "keyword", "deleted": "boolean"}
+        ),
+        "notification_marks": CollectionSpec({"user_id": "keyword", "read_up_to": "date"}),
+    },
+)
+
+TRENDING_VIEW = View(
+    name="trending",
+    version=1,
+    reducer=TrendingReducer(),
+    topics=(ARTICLES,),
+    collections={
+        "trend_buckets": CollectionSpec(
+            {"window": "keyword", "start": "date", "partition": "long", "articles": "object", "tags": "object"}
+        ),
+        "trend_articles": CollectionSpec(
+            {"article_id": "keyword", "author_id": "keyword", "tags": "keyword", "deleted": "boolean"},
+            lists=frozenset({"tags"}),
+        ),
+    },
+)
+
+VIEWS: tuple[View, ...] = (USERS_VIEW, FOLLOWS_VIEW, ARTICLES_VIEW, TRIBES_VIEW, NOTIFICATIONS_VIEW, TRENDING_VIEW)

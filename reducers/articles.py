@@ -1,4 +1,4 @@
-"""Articles with their bumps (Conduit's favorites), views and comments.
+"""Article cards: an article with its tribe, bumps (Conduit's favorites), views, comments and feed rank.
 
 Every article event is keyed by article id, so an article and its comments are
 fed by one partition. Counters are derived from sets (who bumped, which
@@ -23,6 +23,7 @@ from events.catalogue import (
     Event,
 )
 from reducers.base import Body, DocKey, Reducer
+from reducers.ranking import rank
 
 ARTICLES = "articles"
 COMMENTS = "comments"
@@ -30,6 +31,14 @@ COMMENTS = "comments"
 
 def _live(doc: Body | None) -> bool:
     return doc is not None and not doc["deleted"]
+
+
+def _ranked(article: Body) -> Body:
+    """The card with its rank recomputed from its counts."""
+    return {
+        **article,
+        "rank": rank(article["created_at"], article["favorites_count"], article["comments_count"], article["views"]),
+    }
 
 
 class ArticlesReducer(Reducer):
@@ -63,9 +72,10 @@ class ArticlesReducer(Reducer):
         if docs.get(key) is not None:
             return {}
         return {
-            key: {
+            key: _ranked({
                 "article_id": event.article_id,
                 "author_id": event.actor_id,
+                "tribe_id": event.tribe_id,
                 "slug": event.slug,
                 "title": event.title,
                 "description": event.description,
@@ -79,7 +89,7 @@ class ArticlesReducer(Reducer):
                 "comments_count": 0,
                 "views": 0,
                 "deleted": False,
-            }
+            })
         }
 
     @apply.register
@@ -116,7 +126,7 @@ class ArticlesReducer(Reducer):
         else:
             bumpers.discard(event.actor_id)
         ordered = sorted(bumpers)
-        return {key: {**article, "favorited_by": ordered, "favorites_count": len(ordered)}}
+        return {key: _ranked({**article, "favorited_by": ordered, "favorites_count": len(ordered)})}
 
     @apply.register
     def _(self, event: ArticleViewed, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
@@ -124,7 +134,7 @@ class ArticlesReducer(Reducer):
         article = docs.get(key)
         if not _live(article):
             return {}
-        return {key: {**article, "views": article["views"] + 1}}
+        return {key: _ranked({**article, "views": article["views"] + 1})}
 
     @apply.register
     def _(self, event: CommentPosted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
@@ -135,7 +145,7 @@ class ArticlesReducer(Reducer):
             return {}
         comment_ids = sorted(set(article["comment_ids"]) | {event.comment_id})
         return {
-            article_key: {**article, "comment_ids": comment_ids, "comments_count": len(comment_ids)},
+            article_key: _ranked({**article, "comment_ids": comment_ids, "comments_count": len(comment_ids)}),
             comment_key: {
                 "comment_id": event.comment_id,
                 "article_id": event.article_id,
@@ -158,5 +168,5 @@ class ArticlesReducer(Reducer):
         article = docs.get(article_key)
         if article is not None:
             comment_ids = [c for c in article["comment_ids"] if c != event.comment_id]
-            changed[article_key] = {**article, "comment_ids": comment_ids, "comments_count": len(comment_ids)}
+            changed[article_key] = _ranked({**article, "comment_ids": comment_ids, "comments_count": len(comment_ids)})
         return changed

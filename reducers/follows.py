@@ -1,45 +1,59 @@
-"""Who follows whom: one document per (follower, followee) pair, the last event wins."""
+"""Who follows and who blocks whom: one document per (actor, other user) pair, the last event wins."""
 
 from __future__ import annotations
 
 from functools import singledispatchmethod
 from typing import Mapping
 
-from events.catalogue import Event, UserFollowed, UserUnfollowed
+from events.catalogue import Event, UserBlocked, UserFollowed, UserUnblocked, UserUnfollowed
 from reducers.base import Body, DocKey, Reducer
 
 FOLLOWS = "follows"
+BLOCKS = "blocks"
 
 
 def follow_id(follower_id: str, followee_id: str) -> str:
     return f"{follower_id}:{followee_id}"
 
 
+def block_id(blocker_id: str, blocked_id: str) -> str:
+    return f"{blocker_id}:{blocked_id}"
+
+
 class FollowsReducer(Reducer):
-    collections = (FOLLOWS,)
+    collections = (FOLLOWS, BLOCKS)
 
     def keys(self, event: Event) -> tuple[DocKey, ...]:
         if isinstance(event, (UserFollowed, UserUnfollowed)):
             return ((FOLLOWS, follow_id(event.actor_id, event.followee_id)),)
+        if isinstance(event, (UserBlocked, UserUnblocked)):
+            return ((BLOCKS, block_id(event.actor_id, event.blocked_id)),)
         return ()
 
     @singledispatchmethod
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         return {}
 
-    @apply.register
-    def _(self, event: UserFollowed, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        return {self.keys(event)[0]: _pair(event, active=True)}
+    @apply.register(UserFollowed)
+    @apply.register(UserUnfollowed)
+    def _(self, event: UserFollowed | UserUnfollowed, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        return {
+            self.keys(event)[0]: {
+                "follower_id": event.actor_id,
+                "followee_id": event.followee_id,
+                "active": isinstance(event, UserFollowed),
+                "updated_at": event.occurred_at,
+            }
+        }
 
-    @apply.register
-    def _(self, event: UserUnfollowed, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        return {self.keys(event)[0]: _pair(event, active=False)}
-
-
-def _pair(event: UserFollowed | UserUnfollowed, *, active: bool) -> Body:
-    return {
-        "follower_id": event.actor_id,
-        "followee_id": event.followee_id,
-        "active": active,
-        "updated_at": event.occurred_at,
-    }
+    @apply.register(UserBlocked)
+    @apply.register(UserUnblocked)
+    def _(self, event: UserBlocked | UserUnblocked, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        return {
+            self.keys(event)[0]: {
+                "blocker_id": event.actor_id,
+                "blocked_id": event.blocked_id,
+                "active": isinstance(event, UserBlocked),
+                "updated_at": event.occurred_at,
+            }
+        }

@@ -76,6 +76,7 @@ class UsersReducer(Reducer):
             "password_hash": event.password_hash,
             "bio": "",
             "image": None,
+            "display_name": None,
             "created_at": event.occurred_at,
             "updated_at": event.occurred_at,
         }
@@ -92,7 +93,7 @@ class UsersReducer(Reducer):
             return {}
         changes = {
             name: value
-            for name in ("username", "email", "bio", "password_hash")
+            for name in ("username", "email", "bio", "password_hash", "display_name")
             if (value := getattr(event, name)) is not None
         }
         if event.image is not None:

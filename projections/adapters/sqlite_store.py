@@ -55,6 +55,10 @@ def _table(name: str) -> str:
     return f'"c_{name}"'
 
 
+def _fts(name: str) -> str:
+    return f'"t_{name}"'
+
+
 def _column(field: str) -> str:
     if not _NAME.match(field):
         raise ValueError(f"bad field name {field!r}")
@@ -90,36 +94,54 @@ class SqliteStore(Store):
 
     def _ensure_collection(self, name: str, spec: CollectionSpec) -> None:
         table = _table(name)
+        indexed = [f for f, kind in spec.fields.items() if f not in spec.lists and kind not in ("text", "object")]
+        texts = [f for f, kind in spec.fields.items() if kind == "text"]
         columns = "".join(
-            f", {_column(f)} GENERATED ALWAYS AS (json_extract(body, '$.{f}')) VIRTUAL"
-            for f, kind in spec.fields.items()
-            if f not in spec.lists and kind != "text"
+            f", {_column(f)} GENERATED ALWAYS AS (json_extract(body, '$.{f}')) VIRTUAL" for f in indexed
         )
         conn = self._write_conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {table} "
-                f"(id TEXT PRIMARY KEY, version INTEGER NOT NULL, body BLOB NOT NULL{columns}) WITHOUT ROWID"
+                f"(id TEXT NOT NULL UNIQUE, version INTEGER NOT NULL, body BLOB NOT NULL{columns})"
             )
-            for f, kind in spec.fields.items():
-                if f not in spec.lists and kind != "text":
-                    conn.execute(
-                        f'CREATE INDEX IF NOT EXISTS "i_{name}_{f}" ON {table} ({_column(f)})'
-                    )
-            conn.execute(
-                "INSERT OR IGNORE INTO collections VALUES (?, ?)", (name, _spec_to_bytes(spec))
-            )
+            for f in indexed:
+                conn.execute(f'CREATE INDEX IF NOT EXISTS "i_{name}_{f}" ON {table} ({_column(f)})')
+            if texts:
+                self._create_text_index(name, texts)
+            conn.execute("INSERT OR IGNORE INTO collections VALUES (?, ?)", (name, _spec_to_bytes(spec)))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _create_text_index(self, name: str, texts: list[str]) -> None:
+        """An FTS5 index of the text fields, kept by triggers; rewrites that leave the text alone skip it."""
+        table, fts = _table(name), _fts(name)
+        cols = ", ".join(f'"{f}"' for f in texts)
+        values = ", ".join(f"json_extract(new.body, '$.{f}')" for f in texts)
+        changed = " OR ".join(
+            f"json_extract(old.body, '$.{f}') IS NOT json_extract(new.body, '$.{f}')" for f in texts
+        )
+        conn = self._write_conn
+        conn.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS {fts} USING fts5({cols}, tokenize='unicode61')")
+        conn.execute(
+            f'CREATE TRIGGER IF NOT EXISTS "ti_{name}" AFTER INSERT ON {table} BEGIN '
+            f"INSERT INTO {fts} (rowid, {cols}) VALUES (new.rowid, {values}); END"
+        )
+        conn.execute(
+            f'CREATE TRIGGER IF NOT EXISTS "tu_{name}" AFTER UPDATE ON {table} WHEN {changed} BEGIN '
+            f"DELETE FROM {fts} WHERE rowid = old.rowid; "
+            f"INSERT INTO {fts} (rowid, {cols}) VALUES (new.rowid, {values}); END"
+        )
 
     async def drop_collection(self, name: str) -> None:
         def drop() -> None:
             conn = self._write_conn
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(f"DROP TABLE IF EXISTS {_table(name)}")
+            conn.execute(f"DROP TABLE IF EXISTS {_fts(name)}")
             conn.execute("DELETE FROM collections WHERE name=?", (name,))
             conn.execute("COMMIT")
             self._specs.pop(name, None)
@@ -233,7 +255,7 @@ class SqliteStore(Store):
 
     def _search(self, collection: str, query: Query) -> Page:
         name, spec = self._resolve(collection)
-        where, params = self._where(spec, query)
+        where, params = self._where(name, spec, query)
         table = _table(name)
         total = None
         if query.with_total:
@@ -259,7 +281,7 @@ class SqliteStore(Store):
     async def terms(self, collection: str, field: str, query: Query, size: int) -> list[tuple[str, int]]:
         def aggregate() -> list[tuple[str, int]]:
             name, spec = self._resolve(collection)
-            where, params = self._where(spec, query)
+            where, params = self._where(name, spec, query)
             table = _table(name)
             if field in spec.lists:
                 sql = (
@@ -282,23 +304,32 @@ class SqliteStore(Store):
     def _expr(spec: CollectionSpec, field: str) -> str:
         if field == "id":
             return "id"
-        if field in spec.fields and field not in spec.lists and spec.fields[field] != "text":
+        if field in spec.fields and field not in spec.lists and spec.fields[field] not in ("text", "object"):
             return _column(field)
         _column(field)  # validates the name
         return f"json_extract(body, '$.{field}')"
 
-    def _where(self, spec: CollectionSpec, query: Query) -> tuple[str, list[Any]]:
+    def _where(self, name: str, spec: CollectionSpec, query: Query) -> tuple[str, list[Any]]:
         clauses: list[str] = ["1"]
         params: list[Any] = []
         for f in query.filters:
             clauses.append(self._filter(spec, f, params))
+        if query.any_of:
+            clauses.append("(" + " OR ".join(self._filter(spec, f, params) for f in query.any_of) + ")")
+        if query.prefix is not None and query.prefix.value:
+            expr = self._expr(spec, query.prefix.field)
+            clauses.append(f"({expr} >= ? AND {expr} < ?)")
+            value = query.prefix.value
+            params += [value, value[:-1] + chr(ord(value[-1]) + 1)]
         if query.text:
-            fields = query.text_fields or tuple(k for k, v in spec.fields.items() if v == "text")
-            for word in query.text.split():
-                escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                ors = " OR ".join(f"{self._expr(spec, tf)} LIKE ? ESCAPE '\\'" for tf in fields)
-                clauses.append(f"({ors})")
-                params += [f"%{escaped}%"] * len(fields)
+            words = [w for w in re.findall(r"\w+", query.text)]
+            texts = query.text_fields or tuple(k for k, v in spec.fields.items() if v == "text")
+            if not words or not texts:
+                return "0", []
+            columns = " ".join(f'"{f}"' for f in texts)
+            match = "{" + columns + "}: " + " ".join('"' + w.replace('"', '""') + '"' for w in words)
+            clauses.append(f"rowid IN (SELECT rowid FROM {_fts(name)} WHERE {_fts(name)} MATCH ?)")
+            params.append(match)
         return " AND ".join(clauses), params
 
     def _filter(self, spec: CollectionSpec, f: Filter, params: list[Any]) -> str:
@@ -313,6 +344,15 @@ class SqliteStore(Store):
             sql = f"{self._expr(spec, f.field)} IN ({marks})"
         # A missing field makes `IN` NULL; COALESCE makes its negation true, as the port says.
         return f"NOT COALESCE({sql}, 0)" if f.negate else sql
+
+    async def sum_of(self, collection: str, field: str, query: Query) -> float:
+        def aggregate() -> float:
+            name, spec = self._resolve(collection)
+            where, params = self._where(name, spec, query)
+            expr = self._expr(spec, field)
+            return float(self._read_conn.execute(f"SELECT TOTAL({expr}) FROM {_table(name)} WHERE {where}", params).fetchone()[0])
+
+        return await self._on(self._reader, aggregate)
 
     async def close(self) -> None:
         self._writer.shutdown(wait=True)

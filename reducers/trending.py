@@ -1,0 +1,109 @@
+"""Trending articles and tags: windowed aggregation of bumps and comments, at write time.
+
+Each bump, unbump or comment adds +1/-1/+1 to two time buckets (5 minutes and 1
+hour, by the event's own time) of its source partition: one document per
+(bucket, partition), holding score maps for articles and tags. Reading "the last
+hour" sums the twelve or thirteen 5-minute buckets of every partition; "the last
+day", the hourly ones. Every bucket is fed by one partition, so the fold's version
+guard keeps the deltas exact under redelivery and replay.
+"""
+
+from __future__ import annotations
+
+from functools import singledispatchmethod
+from typing import Mapping
+
+from events.catalogue import (
+    ArticleBumped,
+    ArticleDeleted,
+    ArticlePublished,
+    ArticleUnbumped,
+    CommentPosted,
+    Event,
+)
+from events.routing import source_of
+from reducers.base import Body, DocKey, Reducer
+
+BUCKETS = "trend_buckets"
+ARTICLE_TAGS = "trend_articles"
+WINDOWS: dict[str, int] = {"5m": 300_000, "1h": 3_600_000}
+
+
+def bucket_id(window: str, start: int, partition: int) -> str:
+    return f"{window}:{start}@{partition}"
+
+
+def bucket_start(window: str, at_ms: int) -> int:
+    return at_ms - at_ms % WINDOWS[window]
+
+
+def _delta(event: Event) -> int:
+    return -1 if isinstance(event, ArticleUnbumped) else 1
+
+
+class TrendingReducer(Reducer):
+    collections = (BUCKETS, ARTICLE_TAGS)
+
+    @singledispatchmethod
+    def keys(self, event: Event) -> tuple[DocKey, ...]:
+        return ()
+
+    @keys.register(ArticlePublished)
+    @keys.register(ArticleDeleted)
+    def _(self, event: ArticlePublished | ArticleDeleted) -> tuple[DocKey, ...]:
+        return ((ARTICLE_TAGS, event.article_id),)
+
+    @keys.register(ArticleBumped)
+    @keys.register(ArticleUnbumped)
+    @keys.register(CommentPosted)
+    def _(self, event: ArticleBumped | ArticleUnbumped | CommentPosted) -> tuple[DocKey, ...]:
+        _, partition = source_of(event)
+        buckets = tuple(
+            (BUCKETS, bucket_id(window, bucket_start(window, event.occurred_at), partition)) for window in WINDOWS
+        )
+        return ((ARTICLE_TAGS, event.article_id), *buckets)
+
+    @singledispatchmethod
+    def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        return {}
+
+    @apply.register
+    def _(self, event: ArticlePublished, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        (key,) = self.keys(event)
+        if docs.get(key) is not None:
+            return {}
+        return {key: {"article_id": event.article_id, "author_id": event.actor_id, "tags": sorted(set(event.tags)), "deleted": False}}
+
+    @apply.register
+    def _(self, event: ArticleDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        (key,) = self.keys(event)
+        article = docs.get(key)
+        if article is None or article["author_id"] != event.actor_id:
+            return {}
+        return {key: {**article, "deleted": True}}
+
+    @apply.register(ArticleBumped)
+    @apply.register(ArticleUnbumped)
+    @apply.register(CommentPosted)
+    def _(self, event: ArticleBumped | ArticleUnbumped | CommentPosted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        article_key, *bucket_keys = self.keys(event)
+        article = docs.get(article_key)
+        if article is None or article["deleted"]:
+            return {}
+        delta = _delta(event)
+        _, partition = source_of(event)
+        changed: dict[DocKey, Body] = {}
+        for window, key in zip(WINDOWS, bucket_keys):
+            bucket = docs.get(key) or {
+                "window": window,
+                "start": bucket_start(window, event.occurred_at),
+                "partition": partition,
+                "articles": {},
+                "tags": {},
+            }
+            articles = {**bucket["articles"], event.article_id: bucket["articles"].get(event.article_id, 0) + delta}
+            tags = dict(bucket["tags"])
+            for tag in article["tags"]:
+                tags[tag] = tags.get(tag, 0) + delta
+            changed[key] = {**bucket, "articles": articles, "tags": tags}
+        return changed
