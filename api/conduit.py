@@ -20,6 +20,7 @@ from api.context import (
     viewer,
 )
 from api.errors import ApiError, forbidden, not_found, unauthorized, unprocessable
+from api.guards import mentioned_users, not_blocked_by
 from api.security import hash_password, verify_password
 from api.writer import Written
 from events.catalogue import (
@@ -215,6 +216,8 @@ async def _follow(request: web.Request, *, follow: bool) -> web.Response:
     target = await _profile_target(request)
     if target["user_id"] == me:
         raise unprocessable("profile", "you cannot follow yourself")
+    if follow:
+        await not_blocked_by(request, me, [target["user_id"]], "profile")
     reads = services(request).reads
     written = None
     if bool(await reads.following(me, [target["user_id"]])) != follow:
@@ -292,7 +295,8 @@ async def feed(request: web.Request) -> web.Response:
     await consistent_read(request)
     limit, offset = _paging(request)
     reads = services(request).reads
-    followees = await reads.followees(me)
+    hidden = set(await services(request).social.blocked_by(me))
+    followees = [f for f in await reads.followees(me) if f not in hidden]
     docs, total = await reads.articles(author_ids=followees, limit=limit, offset=offset)
     articles = await _present_articles(request, docs, with_body=False)
     return _answer({"articles": articles, "articlesCount": total})
@@ -320,12 +324,13 @@ async def get_article(request: web.Request) -> web.Response:
     return await _article_response(request, doc["article_id"], None)
 
 
-def _tags(value: Any) -> tuple[str, ...]:
+def tag_list(value: Any, name: str = "tagList") -> tuple[str, ...]:
+    """Distinct, trimmed tags; at most 20 of at most 64 characters."""
     if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise unprocessable("tagList", "must be a list of strings")
+        raise unprocessable(name, "must be a list of strings")
     tags = tuple(dict.fromkeys(t.strip() for t in value if t.strip()))
     if len(tags) > 20 or any(len(t) > 64 for t in tags):
-        raise unprocessable("tagList", "allows at most 20 tags of at most 64 characters")
+        raise unprocessable(name, "allows at most 20 tags of at most 64 characters")
     return tags
 
 
@@ -345,7 +350,7 @@ async def create_article(request: web.Request) -> web.Response:
         title=title,
         description=text(given["description"], "description", max_length=1_000, blank=True),
         body=text(given["body"], "body", max_length=_MAX_TEXT),
-        tags=_tags(given.get("tagList") or []),
+        tags=tag_list(given.get("tagList") or []),
     )
     written = await _write(request, event)
     if not written.visible:
@@ -445,15 +450,20 @@ async def list_comments(request: web.Request) -> web.Response:
 
 @routes.post("/api/articles/{slug}/comments")
 async def add_comment(request: web.Request) -> web.Response:
-    require_user(request)
+    me = require_user(request)
     given = fields(envelope(await json_body(request), "comment"), required={"body": str})
+    body = text(given["body"], "body", max_length=10_000)
     doc = await _article(request)
+    mentions = await mentioned_users(request, body)
+    await not_blocked_by(request, me, [doc["author_id"]], "article")
+    await not_blocked_by(request, me, mentions, "mention")
     comment_id = new_numeric_id()
     event = CommentPosted(
         **_event_fields(request),
         article_id=doc["article_id"],
         comment_id=comment_id,
-        body=text(given["body"], "body", max_length=10_000),
+        body=body,
+        mentions=tuple(mentions),
     )
     written = await _write(request, event)
     if not written.visible:

@@ -11,7 +11,7 @@ from api.errors import ApiError, unauthorized
 from api.security import Tokens
 from api.writer import EventWriter
 from events.log import Position
-from projections.queries import ReadModels
+from projections.queries import ReadModels, SocialReads
 
 POSITION_HEADER = "X-Tribe-Position"
 AFTER_HEADER = "X-Tribe-After"
@@ -21,6 +21,7 @@ AFTER_HEADER = "X-Tribe-After"
 class Services:
     writer: EventWriter
     reads: ReadModels
+    social: SocialReads
     tokens: Tokens
 
 

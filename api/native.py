@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from typing import Any
 
@@ -11,6 +12,7 @@ from aiohttp import web
 from api.bodies import json_body
 from api.context import POSITION_HEADER, now_ms, require_user, services
 from api.errors import ApiError, not_found, unprocessable
+from api.guards import not_blocked_by
 from events.catalogue import (
     ArticleBumped,
     ArticleUnbumped,
@@ -30,29 +32,39 @@ ACCEPTED: dict[str, type[Event]] = {
 _SERVER_FIELDS = {"event_id", "actor_id", "occurred_at"}
 
 
-def _payload(index: int, cls: type[Event], raw: dict[str, Any]) -> dict[str, Any]:
+@functools.cache
+def _fields_of(cls: type[Event]) -> tuple[frozenset[str], tuple[tuple[str, type, bool], ...]]:
+    """(names a client may send, (name, base type, optional) of each payload field), once per class."""
     hints = typing.get_type_hints(cls)
-    allowed = {f.name for f in dataclasses.fields(cls)} - _SERVER_FIELDS
-    for name in raw:
-        if name not in allowed and name not in ("type", "event_id"):
-            raise unprocessable(f"events[{index}].{name}", "is not a field of " + cls.__name__)
-    payload: dict[str, Any] = {}
+    allowed = frozenset({f.name for f in dataclasses.fields(cls)} - _SERVER_FIELDS) | {"type", "event_id"}
+    fields = []
     for f in dataclasses.fields(cls):
         if f.name in _SERVER_FIELDS:
             continue
         hint = hints[f.name]
         optional = type(None) in typing.get_args(hint)
         base = next((a for a in typing.get_args(hint) if a is not type(None)), hint) if optional else hint
-        if f.name not in raw or raw[f.name] is None:
+        fields.append((f.name, base, optional))
+    return allowed, tuple(fields)
+
+
+def _payload(index: int, cls: type[Event], raw: dict[str, Any]) -> dict[str, Any]:
+    allowed, fields = _fields_of(cls)
+    for name in raw:
+        if name not in allowed:
+            raise unprocessable(f"events[{index}].{name}", "is not a field of " + cls.__name__)
+    payload: dict[str, Any] = {}
+    for name, base, optional in fields:
+        if name not in raw or raw[name] is None:
             if optional:
                 continue
-            raise unprocessable(f"events[{index}].{f.name}", "is required")
-        value = raw[f.name]
+            raise unprocessable(f"events[{index}].{name}", "is required")
+        value = raw[name]
         if not isinstance(value, base) or isinstance(value, bool) or (base is str and not value):
-            raise unprocessable(f"events[{index}].{f.name}", f"must be a non-empty {base.__name__}")
+            raise unprocessable(f"events[{index}].{name}", f"must be a non-empty {base.__name__}")
         if base is str and len(value) > 200:
-            raise unprocessable(f"events[{index}].{f.name}", "is longer than 200 characters")
-        payload[f.name] = value
+            raise unprocessable(f"events[{index}].{name}", "is longer than 200 characters")
+        payload[name] = value
     return payload
 
 
@@ -66,15 +78,28 @@ def _event_id(index: int, raw: dict[str, Any]) -> str:
 
 
 async def _check_references(request: web.Request, events: list[Event]) -> None:
+    """Every article and followee named must exist; the first event that fails is reported.
+
+    One store read per collection for the whole batch, not one per event.
+    """
     reads = services(request).reads
+    article_ids = sorted(
+        {e.article_id for e in events if isinstance(e, (ArticleViewed, ArticleBumped, ArticleUnbumped))}
+    )
+    followee_ids = sorted({e.followee_id for e in events if isinstance(e, (UserFollowed, UserUnfollowed))})
+    live_articles: set[str] = set()
+    if article_ids:
+        found = await reads.store.get("articles", article_ids)
+        live_articles = {doc_id for doc_id, doc in found.items() if not doc.body["deleted"]}
+    users = await reads.users(followee_ids) if followee_ids else {}
     for index, event in enumerate(events):
         if isinstance(event, (ArticleViewed, ArticleBumped, ArticleUnbumped)):
-            if await reads.article(event.article_id) is None:
+            if event.article_id not in live_articles:
                 raise not_found(f"events[{index}].article_id")
         elif isinstance(event, (UserFollowed, UserUnfollowed)):
             if event.followee_id == event.actor_id:
                 raise unprocessable(f"events[{index}].followee_id", "you cannot follow yourself")
-            if await reads.user(event.followee_id) is None:
+            if event.followee_id not in users:
                 raise not_found(f"events[{index}].followee_id")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Sequence
 
-from projections.store import Filter, Query, Store
+from projections.store import Filter, Prefix, Query, Store
 from reducers.follows import follow_id
 
 Body = dict[str, Any]
@@ -113,3 +113,140 @@ class ReadModels:
         counts = await self.store.terms("articles", "tags", Query(filters=(_LIVE,)), limit)
         return [tag for tag, _ in counts]
 
+
+
+class SocialReads:
+    """Queries of the DriveTribe read models: tribes, cards, feeds, blocks, stats, notifications, trends."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def _ids(self, collection: str, filters: tuple[Filter, ...], field: str, limit: int = 10_000) -> list[str]:
+        query = Query(filters=filters, sort=((field, "asc"),), size=1000, with_total=False)
+        found: list[str] = []
+        while len(found) < limit:
+            page = await self.store.search(collection, query)
+            found += [d.body[field] for d in page.docs]
+            if page.next_search_after is None:
+                break
+            query = replace(query, search_after=page.next_search_after)
+        return found[:limit]
+
+    async def _count(self, collection: str, filters: tuple[Filter, ...]) -> int:
+        page = await self.store.search(collection, Query(filters=filters, size=0))
+        return page.total or 0
+
+    # -- blocks ----------------------------------------------------------------------------
+
+    async def blocked_by(self, user_id: str) -> list[str]:
+        """Everyone this user has blocked."""
+        return await self._ids(
+            "blocks", (Filter("blocker_id", (user_id,)), Filter("active", (True,))), "blocked_id"
+        )
+
+    async def blockers_among(self, user_id: str, others: Sequence[str]) -> set[str]:
+        """Which of `others` have blocked `user_id`."""
+        found = await self.store.get("blocks", [f"{other}:{user_id}" for other in others])
+        return {d.body["blocker_id"] for d in found.values() if d.body["active"]}
+
+    # -- tribes ----------------------------------------------------------------------------
+
+    async def tribe(self, tribe_id: str) -> Body | None:
+        found = await self.store.get("tribes", [tribe_id])
+        return found[tribe_id].body if tribe_id in found else None
+
+    async def tribes(self, tribe_ids: Sequence[str]) -> dict[str, Body]:
+        found = await self.store.get("tribes", list(tribe_ids))
+        return {k: d.body for k, d in found.items()}
+
+    async def tribe_page(self, text: str | None, size: int, after: tuple[Any, ...] | None) -> tuple[list[Body], tuple[Any, ...] | None]:
+        page = await self.store.search(
+            "tribes",
+            Query(text=text or None, text_fields=("name",), sort=(("member_count", "desc"),),
+                  size=size, search_after=after, with_total=False),
+        )
+        return [d.body for d in page.docs], page.next_search_after
+
+    async def tribe_article_counts(self, tribe_ids: Sequence[str]) -> dict[str, int]:
+        return {t: await self._count("articles", (Filter("tribe_id", (t,)), _LIVE)) for t in tribe_ids}
+
+    async def member_of(self, user_id: str) -> list[str]:
+        return await self._ids(
+            "memberships", (Filter("user_id", (user_id,)), Filter("active", (True,))), "tribe_id"
+        )
+
+    # -- cards and feeds -------------------------------------------------------------------
+
+    async def cards(self, article_ids: Sequence[str]) -> list[Body]:
+        found = await self.store.get("articles", list(article_ids))
+        return [found[a].body for a in article_ids if a in found and not found[a].body["deleted"]]
+
+    async def ranked_feed(
+        self, authors: Sequence[str], tribes: Sequence[str], hidden_authors: Sequence[str], size: int,
+        after: tuple[Any, ...] | None,
+    ) -> tuple[list[Body], tuple[Any, ...] | None]:
+        """Live cards by these authors or in these tribes, best rank first: one query, however many followers."""
+        sources = tuple(f for f in (Filter("author_id", tuple(authors)), Filter("tribe_id", tuple(tribes))) if f.values)
+        if not sources:
+            return [], None
+        filters = [_LIVE]
+        if hidden_authors:
+            filters.append(Filter("author_id", tuple(hidden_authors), negate=True))
+        page = await self.store.search(
+            "articles",
+            Query(filters=tuple(filters), any_of=sources, sort=(("rank", "desc"),), size=size,
+                  search_after=after, with_total=False),
+        )
+        return [d.body for d in page.docs], page.next_search_after
+
+    # -- stats -----------------------------------------------------------------------------
+
+    async def stats(self, user_id: str) -> dict[str, int]:
+        active = Filter("active", (True,))
+        return {
+            "followers": await self._count("follows", (Filter("followee_id", (user_id,)), active)),
+            "following": await self._count("follows", (Filter("follower_id", (user_id,)), active)),
+            "articles": await self._count("articles", (Filter("author_id", (user_id,)), _LIVE)),
+            "bumps_received": int(
+                await self.store.sum_of("articles", "favorites_count", Query(filters=(Filter("author_id", (user_id,)), _LIVE)))
+            ),
+        }
+
+    # -- notifications ---------------------------------------------------------------------
+
+    async def notifications(self, user_id: str, limit: int) -> list[Body]:
+        page = await self.store.search(
+            "notifications",
+            Query(filters=(Filter("recipient_id", (user_id,)), Filter("active", (True,))),
+                  sort=(("latest_at", "desc"),), size=limit, with_total=False),
+        )
+        return [{**d.body, "id": d.id} for d in page.docs]
+
+    async def read_up_to(self, user_id: str) -> int:
+        found = await self.store.get("notification_marks", [user_id])
+        return found[user_id].body["read_up_to"] if user_id in found else 0
+
+    # -- trending --------------------------------------------------------------------------
+
+    async def trend_buckets(self, ids: Sequence[str]) -> list[Body]:
+        found = await self.store.get("trend_buckets", list(ids))
+        return [d.body for d in found.values()]
+
+    # -- search ----------------------------------------------------------------------------
+
+    async def search_articles(self, text: str | None, tag: str | None, size: int) -> list[Body]:
+        filters = [_LIVE] + ([Filter("tags", (tag,))] if tag else [])
+        page = await self.store.search(
+            "articles",
+            Query(filters=tuple(filters), text=text or None, text_fields=("title", "body"),
+                  sort=(("rank", "desc"),), size=size, with_total=False),
+        )
+        return [d.body for d in page.docs]
+
+    async def search_usernames(self, prefix: str, size: int) -> list[str]:
+        page = await self.store.search(
+            "handles",
+            Query(filters=(Filter("kind", ("username",)),), prefix=Prefix("value", prefix.lower()),
+                  sort=(("value", "asc"),), size=size, with_total=False),
+        )
+        return [d.body["user_id"] for d in page.docs]

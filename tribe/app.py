@@ -18,7 +18,7 @@ from events.log import Log
 from projections.embedded import EmbeddedRuntime
 from projections.live import install
 from projections.progress import Progress
-from projections.queries import ReadModels
+from projections.queries import ReadModels, SocialReads
 from projections.store import Store
 from projections.views import VIEWS
 from tribe.settings import Settings
@@ -41,6 +41,7 @@ def create_app(settings: Settings, *, log: Log | None = None, store: Store | Non
     services = Services(
         writer=EventWriter(log, codec, progress, settings.write_wait),
         reads=ReadModels(store),
+        social=SocialReads(store),
         tokens=Tokens(jwt_secret(settings), settings.token_ttl),
     )
     app = build_app(services)

@@ -1,0 +1,247 @@
+"""/v1: tribes, article cards, the ranked feed, blocks and user stats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from api.bodies import fields, json_body, text
+from api.cards import decode_cursor, encode_cursor, page_size, present_cards
+from api.conduit import slugify, tag_list
+from api.context import POSITION_HEADER, consistent_read, now_ms, require_user, services, viewer
+from api.errors import forbidden, not_found, unprocessable
+from api.present import iso
+from api.writer import Written
+from events.catalogue import (
+    ArticlePublished,
+    Event,
+    TribeCreated,
+    TribeJoined,
+    TribeLeft,
+    UserBlocked,
+    UserUnblocked,
+)
+from events.ids import new_event_id
+
+Body = dict[str, Any]
+routes = web.RouteTableDef()
+
+
+def _json(body: Body, written: Written | None = None, status: int = 200) -> web.Response:
+    headers = {POSITION_HEADER: written.token()} if written is not None else None
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _accepted(written: Written) -> web.Response:
+    return web.json_response(
+        {"status": "accepted", "positions": [p.token() for p in written.positions]},
+        status=202,
+        headers={POSITION_HEADER: written.token()},
+    )
+
+
+def _envelope(request: web.Request) -> dict[str, Any]:
+    return {"event_id": new_event_id(), "actor_id": require_user(request), "occurred_at": now_ms()}
+
+
+async def _write(request: web.Request, event: Event) -> Written:
+    return await services(request).writer.write([event])
+
+
+# -- tribes ----------------------------------------------------------------------------------
+
+
+async def present_tribes(request: web.Request, docs: list[Body]) -> list[Body]:
+    counts = await services(request).social.tribe_article_counts([d["tribe_id"] for d in docs])
+    me = viewer(request)
+    return [
+        {
+            "id": d["tribe_id"],
+            "name": d["name"],
+            "description": d["description"],
+            "owner_id": d["owner_id"],
+            "member_count": d["member_count"],
+            "article_count": counts[d["tribe_id"]],
+            "joined": me is not None and me in d["members"],
+            "created_at": iso(d["created_at"]),
+        }
+        for d in docs
+    ]
+
+
+async def _tribe_response(request: web.Request, tribe_id: str, written: Written | None, status: int = 200) -> web.Response:
+    doc = await services(request).social.tribe(tribe_id)
+    if doc is None:
+        raise not_found("tribe")
+    [shown] = await present_tribes(request, [doc])
+    return _json({"tribe": shown}, written, status)
+
+
+@routes.post("/v1/tribes")
+async def create_tribe(request: web.Request) -> web.Response:
+    require_user(request)
+    given = fields(await _object(request), required={"name": str}, optional={"description": str})
+    tribe_id = new_event_id()
+    event = TribeCreated(
+        **_envelope(request),
+        tribe_id=tribe_id,
+        name=text(given["name"], "name", max_length=100),
+        description=text(given.get("description") or "", "description", max_length=2_000, blank=True),
+    )
+    written = await _write(request, event)
+    if not written.visible:
+        return _accepted(written)
+    return await _tribe_response(request, tribe_id, written, status=201)
+
+
+async def _object(request: web.Request) -> dict[str, Any]:
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise unprocessable("body", "must be a JSON object")
+    return body
+
+
+@routes.get("/v1/tribes")
+async def list_tribes(request: web.Request) -> web.Response:
+    await consistent_read(request)
+    docs, after = await services(request).social.tribe_page(
+        request.query.get("q"), page_size(request), decode_cursor(request)
+    )
+    return _json({"tribes": await present_tribes(request, docs), "next_cursor": encode_cursor(after)})
+
+
+@routes.get("/v1/tribes/{tribe_id}")
+async def get_tribe(request: web.Request) -> web.Response:
+    await consistent_read(request)
+    return await _tribe_response(request, request.match_info["tribe_id"], None)
+
+
+async def _membership(request: web.Request, *, join: bool) -> web.Response:
+    me = require_user(request)
+    tribe = await services(request).social.tribe(request.match_info["tribe_id"])
+    if tribe is None:
+        raise not_found("tribe")
+    written = None
+    if (me in tribe["members"]) != join:
+        cls = TribeJoined if join else TribeLeft
+        written = await _write(request, cls(**_envelope(request), tribe_id=tribe["tribe_id"]))
+        if not written.visible:
+            return _accepted(written)
+    return await _tribe_response(request, tribe["tribe_id"], written)
+
+
+@routes.post("/v1/tribes/{tribe_id}/join")
+async def join_tribe(request: web.Request) -> web.Response:
+    return await _membership(request, join=True)
+
+
+@routes.post("/v1/tribes/{tribe_id}/leave")
+async def leave_tribe(request: web.Request) -> web.Response:
+    return await _membership(request, join=False)
+
+
+# -- article cards and the feed --------------------------------------------------------------
+
+
+async def _card_response(request: web.Request, article_id: str, written: Written | None, status: int = 200) -> web.Response:
+    docs = await services(request).social.cards([article_id])
+    cards = await present_cards(request, docs)
+    if not cards:
+        raise not_found("article")
+    return _json({"article": cards[0]}, written, status)
+
+
+@routes.post("/v1/articles")
+async def publish(request: web.Request) -> web.Response:
+    me = require_user(request)
+    given = fields(
+        await _object(request),
+        required={"title": str, "body": str},
+        optional={"description": str, "tags": list, "tribe_id": str},
+    )
+    tribe_id = given.get("tribe_id")
+    if tribe_id is not None:
+        tribe = await services(request).social.tribe(tribe_id)
+        if tribe is None:
+            raise not_found("tribe_id")
+        if me not in tribe["members"]:
+            raise forbidden("tribe_id", "is a tribe you have not joined")
+    article_id = new_event_id()
+    title = text(given["title"], "title", max_length=300)
+    event = ArticlePublished(
+        **_envelope(request),
+        article_id=article_id,
+        slug=slugify(title, article_id),
+        title=title,
+        description=text(given.get("description") or "", "description", max_length=1_000, blank=True),
+        body=text(given["body"], "body", max_length=100_000),
+        tags=tag_list(given.get("tags") or [], "tags"),
+        tribe_id=tribe_id,
+    )
+    written = await _write(request, event)
+    if not written.visible:
+        return _accepted(written)
+    return await _card_response(request, article_id, written, status=201)
+
+
+@routes.get("/v1/articles/{article_id}")
+async def get_card(request: web.Request) -> web.Response:
+    await consistent_read(request)
+    return await _card_response(request, request.match_info["article_id"], None)
+
+
+@routes.get("/v1/feed")
+async def ranked_feed(request: web.Request) -> web.Response:
+    """Cards from followed authors and joined tribes, best rank first (see reducers/ranking.py)."""
+    me = require_user(request)
+    await consistent_read(request)
+    social = services(request).social
+    followees = await services(request).reads.followees(me)
+    tribes = await social.member_of(me)
+    hidden = await social.blocked_by(me)
+    docs, after = await social.ranked_feed(followees, tribes, hidden, page_size(request), decode_cursor(request))
+    return _json({"items": await present_cards(request, docs), "next_cursor": encode_cursor(after)})
+
+
+# -- blocks and stats --------------------------------------------------------------------------
+
+
+async def _user(request: web.Request) -> Body:
+    user = await services(request).reads.user_by("username", request.match_info["username"])
+    if user is None:
+        raise not_found("user")
+    return user
+
+
+async def _block(request: web.Request, *, block: bool) -> web.Response:
+    me = require_user(request)
+    target = await _user(request)
+    if target["user_id"] == me:
+        raise unprocessable("user", "you cannot block yourself")
+    social = services(request).social
+    written = None
+    if (target["user_id"] in await social.blocked_by(me)) != block:
+        cls = UserBlocked if block else UserUnblocked
+        written = await _write(request, cls(**_envelope(request), blocked_id=target["user_id"]))
+        if not written.visible:
+            return _accepted(written)
+    blocked = target["user_id"] in await social.blocked_by(me)
+    return _json({"username": target["username"], "blocked": blocked}, written)
+
+
+@routes.post("/v1/users/{username}/block")
+async def block(request: web.Request) -> web.Response:
+    return await _block(request, block=True)
+
+
+@routes.delete("/v1/users/{username}/block")
+async def unblock(request: web.Request) -> web.Response:
+    return await _block(request, block=False)
+
+
+@routes.get("/v1/users/{username}/stats")
+async def user_stats(request: web.Request) -> web.Response:
+    await consistent_read(request)
+    user = await _user(request)
+    return _json({"username": user["username"], "stats": await services(request).social.stats(user["user_id"])})
