@@ -13,7 +13,9 @@ sequence of calls. The choices (documented in docs/elasticsearch.md):
 - text fields use the `standard` analyser (lower-cased tokens, no stemming) and are the
   index's `index.query.default_field`, so a text query with no fields searches them all;
 - a text query is `multi_match` of type `cross_fields` with operator `and`: every word
-  must occur in at least one of the fields, as the SQLite adapter's LIKE clauses require;
+  must occur in at least one of the fields, as the SQLite adapter's full-text match requires;
+- `object` fields are stored in `_source` but not indexed (`enabled: false`), so their keys
+  need no mapping;
 - documents without a sort field come first ascending and last descending, as in SQLite.
 """
 
@@ -35,6 +37,7 @@ _FIELD_TYPES: dict[str, dict[str, str]] = {
     "long": {"type": "long"},
     "boolean": {"type": "boolean"},
     "date": {"type": "date", "format": "epoch_millis"},
+    "object": {"type": "object", "enabled": False},
 }
 
 CHECKPOINT_MAPPINGS: dict[str, Any] = {
@@ -88,8 +91,19 @@ def _filter(f: Filter) -> dict[str, Any]:
     return {"terms": {field(f.field): values}}
 
 
+def _one(f: Filter) -> dict[str, Any]:
+    """A filter as a single clause, negation included (for `any_of`)."""
+    clause = _filter(f)
+    if not f.negate:
+        return clause
+    return {"bool": {"must_not": [clause]}} if "terms" in clause else {"match_all": {}}
+
+
 def query_clause(query: Query) -> dict[str, Any]:
-    """Every filter and every word of the text, in filter context (order comes from the sort, not scores)."""
+    """Every filter, one of `any_of`, the prefix and every word of the text, in filter context.
+
+    Filter context because order comes from the sort, never from scores.
+    """
     must: list[dict[str, Any]] = []
     must_not: list[dict[str, Any]] = []
     for f in query.filters:
@@ -99,7 +113,11 @@ def query_clause(query: Query) -> dict[str, Any]:
                 must_not.append(clause)
         else:
             must.append(clause)
-    if query.text and query.text.split():
+    if query.any_of:
+        must.append({"bool": {"should": [_one(f) for f in query.any_of], "minimum_should_match": 1}})
+    if query.prefix is not None and query.prefix.value:
+        must.append({"prefix": {field(query.prefix.field): query.prefix.value}})
+    if query.text:
         text: dict[str, Any] = {"query": query.text, "type": "cross_fields", "operator": "and"}
         if query.text_fields:
             text["fields"] = list(query.text_fields)
@@ -141,6 +159,19 @@ def terms_params(name: str, query: Query, size: int) -> dict[str, Any]:
         "track_total_hits": False,
         "aggs": {"values": {"terms": {"field": field(name), "size": size, "order": order}}},
     }
+
+
+def sum_params(name: str, query: Query) -> dict[str, Any]:
+    return {
+        "query": query_clause(query),
+        "size": 0,
+        "track_total_hits": False,
+        "aggs": {"total": {"sum": {"field": field(name)}}},
+    }
+
+
+def sum_from(response: Mapping[str, Any]) -> float:
+    return float(response["aggregations"]["total"]["value"] or 0.0)
 
 
 def doc_from(hit: Mapping[str, Any]) -> Doc:

@@ -241,5 +241,12 @@ class ElasticsearchStore(Store):
             raise KeyError(f"no collection or alias named {collection!r}") from e
         return dsl.terms_from(response)[: max(size, 0)]
 
+    async def sum_of(self, collection: str, field: str, query: Query) -> float:
+        try:
+            response = await self.client.search(index=self._index(collection), **dsl.sum_params(field, query))
+        except NotFoundError as e:
+            raise KeyError(f"no collection or alias named {collection!r}") from e
+        return dsl.sum_from(response)
+
     async def close(self) -> None:
         await self.client.close()

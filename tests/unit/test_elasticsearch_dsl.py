@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from projections.adapters import elasticsearch_dsl as dsl
-from projections.store import Checkpoint, CollectionSpec, DocWrite, Filter, Query
+from projections.store import Checkpoint, CollectionSpec, DocWrite, Filter, Prefix, Query
 
 SPEC = CollectionSpec(
     {"kind": "keyword", "tags": "keyword", "n": "long", "ok": "boolean", "at": "date", "title": "text", "body": "text"},
@@ -64,12 +64,43 @@ def test_filters_negations_and_empty_values() -> None:
     }
 
 
+def test_any_of_and_prefix() -> None:
+    q = Query(
+        any_of=(Filter("kind", ("a",)), Filter("tags", ("x",), negate=True), Filter("n", ()), Filter("ok", (), True)),
+        prefix=Prefix("kind", "ab"),
+    )
+    assert dsl.query_clause(q)["bool"]["filter"] == [
+        {
+            "bool": {
+                "should": [
+                    {"terms": {"kind": ["a"]}},
+                    {"bool": {"must_not": [{"terms": {"tags": ["x"]}}]}},
+                    {"match_none": {}},
+                    {"match_all": {}},
+                ],
+                "minimum_should_match": 1,
+            }
+        },
+        {"prefix": {"kind": "ab"}},
+    ]
+    assert dsl.query_clause(Query(prefix=Prefix("kind", "")))["bool"]["filter"] == []
+
+
+def test_object_fields_are_stored_not_indexed() -> None:
+    assert dsl.mappings(CollectionSpec({"m": "object"}))["properties"]["m"] == {"type": "object", "enabled": False}
+
+
+def test_sum_reads_zero_when_nothing_matches() -> None:
+    assert dsl.sum_params("n", Query())["aggs"] == {"total": {"sum": {"field": "n"}}}
+    assert dsl.sum_from({"aggregations": {"total": {"value": 0.0}}}) == 0.0
+    assert dsl.sum_from({"aggregations": {"total": {"value": 12.0}}}) == 12.0
+
+
 def test_text_requires_every_word_across_the_fields() -> None:
     clause = dsl.query_clause(Query(text="quick fox", text_fields=("title",)))
     assert clause["bool"]["filter"] == [
         {"multi_match": {"query": "quick fox", "type": "cross_fields", "operator": "and", "fields": ["title"]}}
     ]
-    assert dsl.query_clause(Query(text="   "))["bool"]["filter"] == []
     assert "fields" not in dsl.query_clause(Query(text="fox"))["bool"]["filter"][0]["multi_match"]
 
 
