@@ -10,7 +10,7 @@ import jwt
 import structlog
 from aiohttp import web
 
-from api import conduit, native, v1_activity, v1_social
+from api import conduit, native, openapi, v1_activity, v1_social
 from api.context import SERVICES, Services
 from api.errors import ApiError, json_error
 
@@ -87,4 +87,5 @@ def build_app(services: Services) -> web.Application:
     app.add_routes(native.routes)
     app.add_routes(v1_social.routes)
     app.add_routes(v1_activity.routes)
+    app.add_routes(openapi.routes)
     return app
