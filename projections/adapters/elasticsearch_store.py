@@ -89,9 +89,13 @@ class ElasticsearchStore(Store):
         self._known.discard(name)
 
     async def _indices(self) -> dict[str, set[str]]:
-        """Every index under the prefix with its aliases, all names without the prefix."""
+        """Every index under the prefix with its aliases, all names without the prefix.
+
+        Only the aliases are fetched (`features=aliases`): readers call this on every
+        read-your-writes poll, and mappings and settings would make each answer heavy.
+        """
         response = await self.client.indices.get(
-            index=f"{self.prefix}*", allow_no_indices=True, ignore_unavailable=True
+            index=f"{self.prefix}*", features="aliases", allow_no_indices=True, ignore_unavailable=True
         )
         n = len(self.prefix)
         return {
