@@ -130,7 +130,7 @@ class ElasticsearchStore(Store):
             for index, names in current.items():
                 if alias in names and index != collection:
                     actions.append(
-                        {"remove": {"index": self._index(index), "alias": self._index(alias), "must_exist": True}}
+                        {"remove": {"index": self.prefix + index, "alias": self._index(alias), "must_exist": True}}
                     )
             actions.append({"add": {"index": self._index(collection), "alias": self._index(alias)}})
         await self.client.indices.update_aliases(actions=actions)
