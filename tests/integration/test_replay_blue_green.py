@@ -14,8 +14,9 @@ import aiohttp
 from events.adapters.sqlite_log import SqliteLog
 from events.codec import EventCodec
 from projections.adapters.sqlite_store import SqliteStore
-from projections.views import ARTICLES_VIEW
-from replay.rebuild import all_docs, catch_up
+from events.routing import PARTITIONS
+from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW
+from replay.rebuild import all_docs, catch_up, rebuild
 from projections.processor import Projector
 from tests.e2e.server import running_server
 
@@ -167,3 +168,33 @@ async def test_replay_refuses_what_would_lose_data(tmp_path: Path) -> None:
     status = json.loads(tribe("replay", "status", "--json", "--data-dir", str(data)).stdout)
     assert next(v for v in status if v["view"] == "articles")["live_version"] == 1
     assert tribe("replay", "drop", "articles", "2", "--data-dir", str(data)).returncode == 0
+
+
+async def test_a_rebuild_has_no_effect_outside_its_new_collections(tmp_path: Path) -> None:
+    """Reducers do no I/O; a rebuild appends nothing and writes only the version it builds."""
+    data = tmp_path / "data"
+    with running_server(data) as server:
+        async with aiohttp.ClientSession() as http:
+            tokens, slugs = await _seed(http, server.url)
+            async with http.post(f"{server.url}/api/articles/{slugs[0]}/comments", json={"comment": {"body": "hi @ann"}},
+                                 headers={"Authorization": f"Token {tokens[1]}"}) as r:
+                assert r.status == 200
+    log, store = SqliteLog(data / "log.db"), SqliteStore(data / "store.db")
+    try:
+        heads_before = await _heads(log)
+        before = {c: await all_docs(store, c) for c in await store.collections()}
+        result = await rebuild(log, store, EventCodec(), NOTIFICATIONS_VIEW)
+        assert result.switched and result.version == 2
+        assert await _heads(log) == heads_before
+        after = {c: await all_docs(store, c) for c in await store.collections()}
+        assert {c: after[c] for c in before} == before
+        new = set(after) - set(before)
+        assert new == {f"{alias}_v2" for alias in NOTIFICATIONS_VIEW.collections}
+        assert after["notifications_v2"] == before["notifications_v1"]
+    finally:
+        await log.close()
+        await store.close()
+
+
+async def _heads(log: SqliteLog) -> dict[tuple[str, int], int]:
+    return {(t, p): await log.end_offset(t, p) for t, n in PARTITIONS.items() for p in range(n)}
