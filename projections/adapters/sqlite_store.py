@@ -340,6 +340,11 @@ class SqliteStore(Store):
         if f.field in spec.lists:
             _column(f.field)
             sql = f"EXISTS (SELECT 1 FROM json_each(body, '$.{f.field}') WHERE value IN ({marks}))"
+        elif spec.fields.get(f.field) == "boolean":
+            # A boolean splits a collection in two at best: never let the planner pick its index over
+            # a selective one (with no statistics it does, and scans half the table). `+` only
+            # changes the plan, not the result.
+            sql = f"+{self._expr(spec, f.field)} IN ({marks})"
         else:
             sql = f"{self._expr(spec, f.field)} IN ({marks})"
         # A missing field makes `IN` NULL; COALESCE makes its negation true, as the port says.
