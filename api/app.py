@@ -11,7 +11,7 @@ import structlog
 from aiohttp import web
 
 from api import conduit, native, openapi, v1_activity, v1_social
-from api.context import SERVICES, Services
+from api.context import SERVICES, Pending, Services, accepted
 from api.errors import ApiError, json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -46,9 +46,11 @@ async def canonical_log_line(request: web.Request, handler: Handler) -> web.Stre
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure as a JSON body naming the problem."""
+    """Every failure as a JSON body naming the problem; a write still pending as 202."""
     try:
         return await handler(request)
+    except Pending as pending:
+        return accepted(pending.written)
     except ApiError as exc:
         return json_error(exc.status, exc.errors, exc.headers)
     except web.HTTPRequestEntityTooLarge:

@@ -14,10 +14,14 @@ from api.bodies import envelope, fields, json_body, text
 from api.context import (
     POSITION_HEADER,
     consistent_read,
+    event_fields,
     now_ms,
     require_user,
+    respond,
     services,
+    toggle,
     viewer,
+    write,
 )
 from api.errors import ApiError, forbidden, not_found, unauthorized, unprocessable
 from api.guards import mentioned_users, not_blocked_by
@@ -31,7 +35,6 @@ from events.catalogue import (
     ArticleUnbumped,
     CommentDeleted,
     CommentPosted,
-    Event,
     UserFollowed,
     UserRegistered,
     UserUnfollowed,
@@ -73,28 +76,6 @@ def slugify(title: str, article_id: str) -> str:
     return f"{words}-{suffix}" if words else suffix
 
 
-def _answer(body: Body, written: Written | None = None, status: int = 200) -> web.Response:
-    headers = {POSITION_HEADER: written.token()} if written is not None else None
-    return web.json_response(body, status=status, headers=headers)
-
-
-def _accepted(written: Written) -> web.Response:
-    """The write is durable but its projections have not caught up within the wait."""
-    return web.json_response(
-        {"status": "accepted", "positions": [p.token() for p in written.positions]},
-        status=202,
-        headers={POSITION_HEADER: written.token()},
-    )
-
-
-async def _write(request: web.Request, *events: Event) -> Written:
-    return await services(request).writer.write(events)
-
-
-def _event_fields(request: web.Request) -> dict[str, Any]:
-    return {"event_id": new_event_id(), "actor_id": require_user(request), "occurred_at": now_ms()}
-
-
 def _token(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     return header.split(" ", 1)[1].strip()
@@ -126,14 +107,12 @@ async def register(request: web.Request) -> web.Response:
         email=email,
         password_hash=await asyncio.to_thread(hash_password, password),
     )
-    written = await _write(request, event)
-    if not written.visible:
-        return _accepted(written)
+    written = await write(request, event)
     user = await reads.user(user_id)
     if user is None:
         taken = "username" if await reads.holder("username", username) != user_id else "email"
         raise unprocessable(taken, "has already been taken")
-    return _answer(present.user(user, services(request).tokens.issue(user_id)), written, status=201)
+    return respond(present.user(user, services(request).tokens.issue(user_id)), written, status=201)
 
 
 @routes.post("/api/users/login")
@@ -142,7 +121,7 @@ async def login(request: web.Request) -> web.Response:
     user = await services(request).reads.user_by("email", given["email"])
     if user is None or not await asyncio.to_thread(verify_password, given["password"], user["password_hash"]):
         raise ApiError(401, "credentials", "email or password is invalid")
-    return _answer(present.user(user, services(request).tokens.issue(user["user_id"])))
+    return respond(present.user(user, services(request).tokens.issue(user["user_id"])))
 
 
 @routes.get("/api/user")
@@ -152,7 +131,7 @@ async def current_user(request: web.Request) -> web.Response:
     user = await services(request).reads.user(user_id)
     if user is None:
         raise unauthorized("names a user that does not exist")
-    return _answer(present.user(user, _token(request)))
+    return respond(present.user(user, _token(request)))
 
 
 @routes.put("/api/user")
@@ -175,22 +154,20 @@ async def update_user(request: web.Request) -> web.Response:
     password = given.get("password")
     password_hash = await asyncio.to_thread(hash_password, _check_password(password)) if password is not None else None
     event = UserUpdated(
-        **_event_fields(request),
+        **event_fields(request),
         username=given.get("username"),
         email=given.get("email"),
         bio=text(given["bio"], "bio", max_length=10_000, blank=True) if given.get("bio") is not None else None,
         image=text(given["image"], "image", max_length=2_000, blank=True) if given.get("image") is not None else None,
         password_hash=password_hash,
     )
-    written = await _write(request, event)
-    if not written.visible:
-        return _accepted(written)
+    written = await write(request, event)
     user = await reads.user(user_id)
     assert user is not None
     for kind in ("username", "email"):
         if given.get(kind) is not None and user[kind] != given[kind]:
             raise unprocessable(kind, "has already been taken")
-    return _answer(present.user(user, _token(request)), written)
+    return respond(present.user(user, _token(request)), written)
 
 
 # -- profiles ------------------------------------------------------------------------------
@@ -208,7 +185,7 @@ async def get_profile(request: web.Request) -> web.Response:
     await consistent_read(request)
     target = await _profile_target(request)
     following = await services(request).reads.following(viewer(request), [target["user_id"]])
-    return _answer({"profile": present.profile(target, bool(following))})
+    return respond({"profile": present.profile(target, bool(following))})
 
 
 async def _follow(request: web.Request, *, follow: bool) -> web.Response:
@@ -219,14 +196,15 @@ async def _follow(request: web.Request, *, follow: bool) -> web.Response:
     if follow:
         await not_blocked_by(request, me, [target["user_id"]], "profile")
     reads = services(request).reads
-    written = None
-    if bool(await reads.following(me, [target["user_id"]])) != follow:
-        cls = UserFollowed if follow else UserUnfollowed
-        written = await _write(request, cls(**_event_fields(request), followee_id=target["user_id"]))
-        if not written.visible:
-            return _accepted(written)
+    cls = UserFollowed if follow else UserUnfollowed
+    written = await toggle(
+        request,
+        bool(await reads.following(me, [target["user_id"]])),
+        follow,
+        lambda: cls(**event_fields(request), followee_id=target["user_id"]),
+    )
     following = await reads.following(me, [target["user_id"]])
-    return _answer({"profile": present.profile(target, bool(following))}, written)
+    return respond({"profile": present.profile(target, bool(following))}, written)
 
 
 @routes.post("/api/profiles/{username}/follow")
@@ -286,7 +264,7 @@ async def list_articles(request: web.Request) -> web.Response:
         author_ids=author_ids, tag=request.query.get("tag"), favorited_by=favorited_by, limit=limit, offset=offset
     )
     articles = await _present_articles(request, docs, with_body=False)
-    return _answer({"articles": articles, "articlesCount": total})
+    return respond({"articles": articles, "articlesCount": total})
 
 
 @routes.get("/api/articles/feed")
@@ -299,7 +277,7 @@ async def feed(request: web.Request) -> web.Response:
     followees = [f for f in await reads.followees(me) if f not in hidden]
     docs, total = await reads.articles(author_ids=followees, limit=limit, offset=offset)
     articles = await _present_articles(request, docs, with_body=False)
-    return _answer({"articles": articles, "articlesCount": total})
+    return respond({"articles": articles, "articlesCount": total})
 
 
 async def _article(request: web.Request) -> Body:
@@ -314,7 +292,7 @@ async def _article_response(request: web.Request, article_id: str, written: Writ
     if doc is None:
         raise not_found("article")
     [shown] = await _present_articles(request, [doc], with_body=True)
-    return _answer({"article": shown}, written, status)
+    return respond({"article": shown}, written, status)
 
 
 @routes.get("/api/articles/{slug}")
@@ -344,7 +322,7 @@ async def create_article(request: web.Request) -> web.Response:
     article_id = new_event_id()
     title = text(given["title"], "title", max_length=300)
     event = ArticlePublished(
-        **_event_fields(request),
+        **event_fields(request),
         article_id=article_id,
         slug=slugify(title, article_id),
         title=title,
@@ -352,9 +330,7 @@ async def create_article(request: web.Request) -> web.Response:
         body=text(given["body"], "body", max_length=_MAX_TEXT),
         tags=tag_list(given.get("tagList") or []),
     )
-    written = await _write(request, event)
-    if not written.visible:
-        return _accepted(written)
+    written = await write(request, event)
     return await _article_response(request, article_id, written, status=201)
 
 
@@ -377,7 +353,7 @@ async def update_article(request: web.Request) -> web.Response:
     doc = await _own_article(request)
     title = text(given["title"], "title", max_length=300) if given.get("title") is not None else None
     event = ArticleEdited(
-        **_event_fields(request),
+        **event_fields(request),
         article_id=doc["article_id"],
         slug=slugify(title, doc["article_id"]) if title is not None else None,
         title=title,
@@ -388,30 +364,24 @@ async def update_article(request: web.Request) -> web.Response:
         ),
         body=text(given["body"], "body", max_length=_MAX_TEXT) if given.get("body") is not None else None,
     )
-    written = await _write(request, event)
-    if not written.visible:
-        return _accepted(written)
+    written = await write(request, event)
     return await _article_response(request, doc["article_id"], written)
 
 
 @routes.delete("/api/articles/{slug}")
 async def delete_article(request: web.Request) -> web.Response:
     doc = await _own_article(request)
-    written = await _write(request, ArticleDeleted(**_event_fields(request), article_id=doc["article_id"]))
-    if not written.visible:
-        return _accepted(written)
+    written = await write(request, ArticleDeleted(**event_fields(request), article_id=doc["article_id"]))
     return web.Response(status=204, headers={POSITION_HEADER: written.token()})
 
 
 async def _favorite(request: web.Request, *, bump: bool) -> web.Response:
     me = require_user(request)
     doc = await _article(request)
-    written = None
-    if (me in doc["favorited_by"]) != bump:
-        cls = ArticleBumped if bump else ArticleUnbumped
-        written = await _write(request, cls(**_event_fields(request), article_id=doc["article_id"]))
-        if not written.visible:
-            return _accepted(written)
+    cls = ArticleBumped if bump else ArticleUnbumped
+    written = await toggle(
+        request, me in doc["favorited_by"], bump, lambda: cls(**event_fields(request), article_id=doc["article_id"])
+    )
     return await _article_response(request, doc["article_id"], written)
 
 
@@ -445,7 +415,7 @@ async def list_comments(request: web.Request) -> web.Response:
     await consistent_read(request)
     doc = await _article(request)
     comments = await services(request).reads.comments(doc["article_id"])
-    return _answer({"comments": await _present_comments(request, comments)})
+    return respond({"comments": await _present_comments(request, comments)})
 
 
 @routes.post("/api/articles/{slug}/comments")
@@ -459,20 +429,18 @@ async def add_comment(request: web.Request) -> web.Response:
     await not_blocked_by(request, me, mentions, "mention")
     comment_id = new_numeric_id()
     event = CommentPosted(
-        **_event_fields(request),
+        **event_fields(request),
         article_id=doc["article_id"],
         comment_id=comment_id,
         body=body,
         mentions=tuple(mentions),
     )
-    written = await _write(request, event)
-    if not written.visible:
-        return _accepted(written)
+    written = await write(request, event)
     comment = await services(request).reads.comment(comment_id)
     if comment is None:
         raise not_found("article")
     [shown] = await _present_comments(request, [comment])
-    return _answer({"comment": shown}, written)
+    return respond({"comment": shown}, written)
 
 
 @routes.delete("/api/articles/{slug}/comments/{id}")
@@ -488,15 +456,13 @@ async def delete_comment(request: web.Request) -> web.Response:
         raise not_found("comment")
     if comment["author_id"] != me:
         raise forbidden("comment")
-    written = await _write(
-        request, CommentDeleted(**_event_fields(request), article_id=doc["article_id"], comment_id=comment_id)
+    written = await write(
+        request, CommentDeleted(**event_fields(request), article_id=doc["article_id"], comment_id=comment_id)
     )
-    if not written.visible:
-        return _accepted(written)
     return web.Response(status=204, headers={POSITION_HEADER: written.token()})
 
 
 @routes.get("/api/tags")
 async def tags(request: web.Request) -> web.Response:
     await consistent_read(request)
-    return _answer({"tags": await services(request).reads.tags()})
+    return respond({"tags": await services(request).reads.tags()})

@@ -7,9 +7,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from typing import Any, Callable
+
 from api.errors import ApiError, unauthorized
 from api.security import Tokens
-from api.writer import EventWriter
+from api.writer import EventWriter, Written
+from events.catalogue import Event
+from events.ids import new_event_id
 from events.log import Position
 from projections.queries import ReadModels, SocialReads
 
@@ -57,6 +61,46 @@ def positions_from(request: web.Request) -> list[Position]:
         return [Position.parse(token) for token in raw.split(",") if token]
     except ValueError:
         raise ApiError(400, "after", "must be position tokens topic:partition:offset, comma-separated") from None
+
+
+class Pending(Exception):
+    """The write is durable but its projections have not caught up within the wait: answer 202."""
+
+    def __init__(self, written: Written) -> None:
+        super().__init__("projections behind")
+        self.written = written
+
+
+def event_fields(request: web.Request) -> dict[str, Any]:
+    """The envelope of an event the authenticated user causes now."""
+    return {"event_id": new_event_id(), "actor_id": require_user(request), "occurred_at": now_ms()}
+
+
+async def write(request: web.Request, *events: Event) -> Written:
+    """Append the events; return once the read models reflect them, or raise Pending."""
+    written = await services(request).writer.write(events)
+    if not written.visible:
+        raise Pending(written)
+    return written
+
+
+async def toggle(request: web.Request, current: bool, wanted: bool, event: Callable[[], Event]) -> Written | None:
+    """Write the event only if the state is not already the wanted one (repeating is not an error)."""
+    return None if current == wanted else await write(request, event())
+
+
+def respond(body: Any, written: Written | None = None, status: int = 200) -> web.Response:
+    """A JSON answer; after a write it carries the position token for read-your-writes."""
+    headers = {POSITION_HEADER: written.token()} if written is not None else None
+    return web.json_response(body, status=status, headers=headers)
+
+
+def accepted(written: Written) -> web.Response:
+    return web.json_response(
+        {"status": "accepted", "positions": [p.token() for p in written.positions]},
+        status=202,
+        headers={POSITION_HEADER: written.token()},
+    )
 
 
 async def consistent_read(request: web.Request) -> None:

@@ -11,8 +11,7 @@ from aiohttp import web
 
 from api.bodies import json_body
 from api.context import POSITION_HEADER, now_ms, require_user, services
-from api.errors import ApiError, not_found, unprocessable
-from api.guards import not_blocked_by
+from api.errors import ApiError, forbidden, not_found, unprocessable
 from events.catalogue import (
     ArticleBumped,
     ArticleUnbumped,
@@ -92,6 +91,8 @@ async def _check_references(request: web.Request, events: list[Event]) -> None:
         found = await reads.store.get("articles", article_ids)
         live_articles = {doc_id for doc_id, doc in found.items() if not doc.body["deleted"]}
     users = await reads.users(followee_ids) if followee_ids else {}
+    followed = sorted({e.followee_id for e in events if isinstance(e, UserFollowed)})
+    blockers = await services(request).social.blockers_among(events[0].actor_id, followed) if followed else set()
     for index, event in enumerate(events):
         if isinstance(event, (ArticleViewed, ArticleBumped, ArticleUnbumped)):
             if event.article_id not in live_articles:
@@ -101,6 +102,8 @@ async def _check_references(request: web.Request, events: list[Event]) -> None:
                 raise unprocessable(f"events[{index}].followee_id", "you cannot follow yourself")
             if event.followee_id not in users:
                 raise not_found(f"events[{index}].followee_id")
+            if isinstance(event, UserFollowed) and event.followee_id in blockers:
+                raise forbidden(f"events[{index}].followee_id", "is not allowed: you have been blocked")
 
 
 @routes.post("/v1/events")

@@ -8,12 +8,11 @@ from aiohttp import web
 
 from api.bodies import fields, json_body
 from api.cards import author, page_size, present_cards
-from api.context import POSITION_HEADER, consistent_read, now_ms, require_user, services
+from api.context import consistent_read, event_fields, now_ms, require_user, respond, services, write
 from api.errors import ApiError, forbidden, not_found, unprocessable
 from api.present import iso
 from api.v1_social import present_tribes
 from events.catalogue import NotificationsRead
-from events.ids import new_event_id
 from events.routing import ARTICLES, PARTITIONS
 from reducers.trending import WINDOWS, bucket_id, bucket_start
 
@@ -84,7 +83,7 @@ async def notifications(request: web.Request) -> web.Response:
 @routes.post("/v1/notifications/read")
 async def mark_read(request: web.Request) -> web.Response:
     """Mark every notification up to a time (ms since the epoch; default now) as read."""
-    me = require_user(request)
+    require_user(request)
     up_to = now_ms()
     if request.can_read_body:
         body = await json_body(request)
@@ -94,10 +93,8 @@ async def mark_read(request: web.Request) -> web.Response:
         up_to = given.get("up_to", up_to)
         if up_to < 0:
             raise unprocessable("up_to", "must not be negative")
-    event = NotificationsRead(event_id=new_event_id(), actor_id=me, occurred_at=now_ms(), up_to=up_to)
-    written = await services(request).writer.write([event])
-    status = 200 if written.visible else 202
-    return web.json_response({"read_up_to": up_to}, status=status, headers={POSITION_HEADER: written.token()})
+    written = await write(request, NotificationsRead(**event_fields(request), up_to=up_to))
+    return respond({"read_up_to": up_to}, written)
 
 
 @routes.get("/v1/trending")

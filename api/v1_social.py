@@ -9,44 +9,22 @@ from aiohttp import web
 from api.bodies import fields, json_body, text
 from api.cards import decode_cursor, encode_cursor, page_size, present_cards
 from api.conduit import slugify, tag_list
-from api.context import POSITION_HEADER, consistent_read, now_ms, require_user, services, viewer
+from api.context import consistent_read, event_fields, require_user, respond, services, toggle, viewer, write
 from api.errors import forbidden, not_found, unprocessable
 from api.present import iso
 from api.writer import Written
+from events.ids import new_event_id
 from events.catalogue import (
     ArticlePublished,
-    Event,
     TribeCreated,
     TribeJoined,
     TribeLeft,
     UserBlocked,
     UserUnblocked,
 )
-from events.ids import new_event_id
 
 Body = dict[str, Any]
 routes = web.RouteTableDef()
-
-
-def _json(body: Body, written: Written | None = None, status: int = 200) -> web.Response:
-    headers = {POSITION_HEADER: written.token()} if written is not None else None
-    return web.json_response(body, status=status, headers=headers)
-
-
-def _accepted(written: Written) -> web.Response:
-    return web.json_response(
-        {"status": "accepted", "positions": [p.token() for p in written.positions]},
-        status=202,
-        headers={POSITION_HEADER: written.token()},
-    )
-
-
-def _envelope(request: web.Request) -> dict[str, Any]:
-    return {"event_id": new_event_id(), "actor_id": require_user(request), "occurred_at": now_ms()}
-
-
-async def _write(request: web.Request, event: Event) -> Written:
-    return await services(request).writer.write([event])
 
 
 # -- tribes ----------------------------------------------------------------------------------
@@ -75,7 +53,7 @@ async def _tribe_response(request: web.Request, tribe_id: str, written: Written 
     if doc is None:
         raise not_found("tribe")
     [shown] = await present_tribes(request, [doc])
-    return _json({"tribe": shown}, written, status)
+    return respond({"tribe": shown}, written, status)
 
 
 @routes.post("/v1/tribes")
@@ -84,14 +62,12 @@ async def create_tribe(request: web.Request) -> web.Response:
     given = fields(await _object(request), required={"name": str}, optional={"description": str})
     tribe_id = new_event_id()
     event = TribeCreated(
-        **_envelope(request),
+        **event_fields(request),
         tribe_id=tribe_id,
         name=text(given["name"], "name", max_length=100),
         description=text(given.get("description") or "", "description", max_length=2_000, blank=True),
     )
-    written = await _write(request, event)
-    if not written.visible:
-        return _accepted(written)
+    written = await write(request, event)
     return await _tribe_response(request, tribe_id, written, status=201)
 
 
@@ -108,7 +84,7 @@ async def list_tribes(request: web.Request) -> web.Response:
     docs, after = await services(request).social.tribe_page(
         request.query.get("q"), page_size(request), decode_cursor(request)
     )
-    return _json({"tribes": await present_tribes(request, docs), "next_cursor": encode_cursor(after)})
+    return respond({"tribes": await present_tribes(request, docs), "next_cursor": encode_cursor(after)})
 
 
 @routes.get("/v1/tribes/{tribe_id}")
@@ -122,12 +98,10 @@ async def _membership(request: web.Request, *, join: bool) -> web.Response:
     tribe = await services(request).social.tribe(request.match_info["tribe_id"])
     if tribe is None:
         raise not_found("tribe")
-    written = None
-    if (me in tribe["members"]) != join:
-        cls = TribeJoined if join else TribeLeft
-        written = await _write(request, cls(**_envelope(request), tribe_id=tribe["tribe_id"]))
-        if not written.visible:
-            return _accepted(written)
+    cls = TribeJoined if join else TribeLeft
+    written = await toggle(
+        request, me in tribe["members"], join, lambda: cls(**event_fields(request), tribe_id=tribe["tribe_id"])
+    )
     return await _tribe_response(request, tribe["tribe_id"], written)
 
 
@@ -149,7 +123,7 @@ async def _card_response(request: web.Request, article_id: str, written: Written
     cards = await present_cards(request, docs)
     if not cards:
         raise not_found("article")
-    return _json({"article": cards[0]}, written, status)
+    return respond({"article": cards[0]}, written, status)
 
 
 @routes.post("/v1/articles")
@@ -170,7 +144,7 @@ async def publish(request: web.Request) -> web.Response:
     article_id = new_event_id()
     title = text(given["title"], "title", max_length=300)
     event = ArticlePublished(
-        **_envelope(request),
+        **event_fields(request),
         article_id=article_id,
         slug=slugify(title, article_id),
         title=title,
@@ -179,9 +153,7 @@ async def publish(request: web.Request) -> web.Response:
         tags=tag_list(given.get("tags") or [], "tags"),
         tribe_id=tribe_id,
     )
-    written = await _write(request, event)
-    if not written.visible:
-        return _accepted(written)
+    written = await write(request, event)
     return await _card_response(request, article_id, written, status=201)
 
 
@@ -201,7 +173,7 @@ async def ranked_feed(request: web.Request) -> web.Response:
     tribes = await social.member_of(me)
     hidden = await social.blocked_by(me)
     docs, after = await social.ranked_feed(followees, tribes, hidden, page_size(request), decode_cursor(request))
-    return _json({"items": await present_cards(request, docs), "next_cursor": encode_cursor(after)})
+    return respond({"items": await present_cards(request, docs), "next_cursor": encode_cursor(after)})
 
 
 # -- blocks and stats --------------------------------------------------------------------------
@@ -220,14 +192,15 @@ async def _block(request: web.Request, *, block: bool) -> web.Response:
     if target["user_id"] == me:
         raise unprocessable("user", "you cannot block yourself")
     social = services(request).social
-    written = None
-    if (target["user_id"] in await social.blocked_by(me)) != block:
-        cls = UserBlocked if block else UserUnblocked
-        written = await _write(request, cls(**_envelope(request), blocked_id=target["user_id"]))
-        if not written.visible:
-            return _accepted(written)
+    cls = UserBlocked if block else UserUnblocked
+    written = await toggle(
+        request,
+        target["user_id"] in await social.blocked_by(me),
+        block,
+        lambda: cls(**event_fields(request), blocked_id=target["user_id"]),
+    )
     blocked = target["user_id"] in await social.blocked_by(me)
-    return _json({"username": target["username"], "blocked": blocked}, written)
+    return respond({"username": target["username"], "blocked": blocked}, written)
 
 
 @routes.post("/v1/users/{username}/block")
@@ -244,4 +217,4 @@ async def unblock(request: web.Request) -> web.Response:
 async def user_stats(request: web.Request) -> web.Response:
     await consistent_read(request)
     user = await _user(request)
-    return _json({"username": user["username"], "stats": await services(request).social.stats(user["user_id"])})
+    return respond({"username": user["username"], "stats": await services(request).social.stats(user["user_id"])})
