@@ -59,6 +59,19 @@ def _load(text: str, envelope: dict[str, Any]) -> EventSchema:
     return EventSchema(raw["name"], int(raw.get("version", 1)), parsed, fp, raw)
 
 
+def _without_logical_types(schema: Any) -> Any:
+    """The schema with `logicalType` annotations removed: the same binary layout, plain values.
+
+    Only `occurred_at` has one (timestamp-millis). Reading it plain gives the milliseconds the
+    event was written with, instead of a datetime the codec would convert straight back.
+    """
+    if isinstance(schema, dict):
+        return {k: _without_logical_types(v) for k, v in schema.items() if k != "logicalType"}
+    if isinstance(schema, list):
+        return [_without_logical_types(v) for v in schema]
+    return schema
+
+
 def load_schemas() -> tuple[dict[str, EventSchema], dict[bytes, EventSchema]]:
     """(current schema by event type, every known schema by fingerprint)."""
     root = resources.files("schemas")
@@ -85,6 +98,9 @@ class EventCodec:
         missing = set(EVENT_TYPES) - set(self.current)
         if missing:
             raise RuntimeError(f"no schema for event types {sorted(missing)}")
+        # Encoding and decoding go through plain copies of the schemas (see _without_logical_types);
+        # the fingerprints are those of the real schemas (logical types are not in the canonical form).
+        self._plain = {fp: parse_schema(_without_logical_types(s.raw)) for fp, s in self.known.items()}
         self._payload_fields = {
             name: tuple(f.name for f in dataclasses.fields(cls) if f.name not in _ENVELOPE_FIELDS)
             for name, cls in EVENT_TYPES.items()
@@ -108,7 +124,7 @@ class EventCodec:
         out = io.BytesIO()
         out.write(MAGIC)
         out.write(schema.fingerprint)
-        schemaless_writer(out, schema.parsed, record)
+        schemaless_writer(out, self._plain.get(schema.fingerprint, schema.parsed), record)
         return out.getvalue()
 
     def writer_schema(self, data: bytes) -> EventSchema:
@@ -122,7 +138,11 @@ class EventCodec:
     def decode(self, data: bytes) -> Event:
         writer = self.writer_schema(data)
         reader = self.current[writer.type_name]
-        record = schemaless_reader(io.BytesIO(data[10:]), writer.parsed, reader.parsed)
+        stream = io.BytesIO(data)
+        stream.seek(10)
+        # Bytes written with the current schema need no resolution (it would change nothing).
+        resolve = None if reader is writer else self._plain[reader.fingerprint]
+        record = schemaless_reader(stream, self._plain[writer.fingerprint], resolve)
         envelope = record.pop("envelope")
         occurred = envelope["occurred_at"]
         if isinstance(occurred, datetime):
