@@ -93,7 +93,7 @@ def _canonical(schema: dict) -> str:
 # -- round trips -----------------------------------------------------------------------
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(any_event())
 def test_decode_inverts_encode(event: Event) -> None:
     assert CODEC.decode(CODEC.encode(event)) == event

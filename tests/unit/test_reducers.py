@@ -41,7 +41,7 @@ REDUCERS: dict[str, Reducer] = {
     "follows": FollowsReducer(),
     "articles": ArticlesReducer(),
 }
-PROPERTY = settings(max_examples=100, deadline=None)
+PROPERTY = settings(max_examples=60, deadline=None)
 
 
 def replay(reducer: Reducer, pairs: list[tuple[int, Event]], state: State | None = None) -> State:
@@ -187,7 +187,7 @@ def _interleave(plans: dict[str, list[bool]], order: list[str]) -> list[Event]:
     return number(events)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(plans=_bump_plans, data=st.data())
 def test_any_interleaving_of_bumps_counts_the_users_whose_last_action_is_a_bump(
     plans: dict[str, list[bool]], data: st.DataObject
@@ -234,7 +234,7 @@ def _model_users(events: list[Event]) -> tuple[dict[str, dict], dict[str, str]]:
     return users, holders
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(logs("UserRegistered", "UserUpdated", max_size=30))
 def test_the_first_claim_of_a_handle_in_log_order_wins_case_insensitively(events: list[Event]) -> None:
     state = replay(REDUCERS["users"], versioned(events))
@@ -250,7 +250,7 @@ def test_the_first_claim_of_a_handle_in_log_order_wins_case_insensitively(events
         assert len(values) == len(set(values))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(logs("UserRegistered", max_size=20))
 def test_a_registration_conflicting_with_an_earlier_one_creates_no_user(events: list[Event]) -> None:
     state: State = {}
@@ -275,7 +275,7 @@ def test_a_registration_conflicting_with_an_earlier_one_creates_no_user(events: 
 # -- (e) comments, authorship, counters ------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(logs(*(n for n in __import__("events.catalogue").catalogue.EVENT_TYPES if n.startswith(("Article", "Comment"))), max_size=50))
 def test_comments_count_is_the_number_of_live_comments(events: list[Event]) -> None:
     state = replay(REDUCERS["articles"], versioned(events))
@@ -292,7 +292,7 @@ def test_comments_count_is_the_number_of_live_comments(events: list[Event]) -> N
         assert doc.body["favorites_count"] == len(doc.body["favorited_by"])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(logs(*(n for n in __import__("events.catalogue").catalogue.EVENT_TYPES if n.startswith(("Article", "Comment"))), max_size=50))
 def test_only_authors_edit_and_delete(events: list[Event]) -> None:
     reducer = REDUCERS["articles"]
@@ -323,7 +323,7 @@ def test_only_authors_edit_and_delete(events: list[Event]) -> None:
             assert doc.body["views"] == views.get(article_id, 0)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(logs("UserFollowed", "UserUnfollowed", max_size=40))
 def test_the_last_follow_or_unfollow_of_a_pair_wins(events: list[Event]) -> None:
     state = replay(REDUCERS["follows"], versioned(events))

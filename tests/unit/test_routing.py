@@ -49,7 +49,7 @@ def test_partition_for_is_kafkas_default_partitioner(topic: str, data: bytes, ex
     assert partition_for(topic, data.decode()) == (expected & 0x7FFFFFFF) % PARTITIONS[topic]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.sampled_from(sorted(PARTITIONS)), st.text())
 def test_partition_for_is_within_range(topic: str, key: str) -> None:
     assert 0 <= partition_for(topic, key) < PARTITIONS[topic]
@@ -72,7 +72,7 @@ def test_users_topic_has_one_partition_so_handles_have_one_order() -> None:
     assert ROUTES["UserUpdated"].topic == ROUTES["UserRegistered"].topic
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(any_event())
 def test_every_event_gets_a_string_key_and_an_in_range_partition(event: Event) -> None:
     route = ROUTES[event.type]
@@ -81,7 +81,7 @@ def test_every_event_gets_a_string_key_and_an_in_range_partition(event: Event) -
     assert 0 <= partition_for(route.topic, key) < PARTITIONS[route.topic]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(logs(max_size=60))
 def test_every_event_feeding_one_document_lands_in_one_partition(events: list[Event]) -> None:
     for view in VIEWS:
