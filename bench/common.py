@@ -1,0 +1,113 @@
+"""What the figures share: sizes for a full and a quick run, data sets, tokens, quiet logging."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import structlog
+
+from bench.procs import JWT_SECRET
+from bench.workload import Generated, Shape, events, fill
+
+
+@dataclass(frozen=True)
+class Sizes:
+    quick: bool
+    load_seconds: float  # measured seconds of one load run
+    warmup: float
+    projection_events: int
+    replay_events: int
+    es_events: int  # events the eventsourcing baseline projects (a prefix of the replay log)
+    growth_sizes: tuple[int, ...]
+    followers: tuple[int, ...]
+    steady_seconds: float  # freshness and reads at a steady rate
+    kafka_projection_events: int
+
+    @classmethod
+    def of(cls, quick: bool) -> "Sizes":
+        if quick:
+            return cls(True, 2.0, 0.5, 20_000, 50_000, 5_000, (1_000, 10_000, 50_000), (100, 1_000, 10_000), 3.0, 20_000)
+        return cls(
+            False, 6.0, 1.5, 200_000, 1_000_000, 100_000, (10_000, 100_000, 1_000_000), (100, 1_000, 10_000, 100_000), 8.0, 200_000
+        )
+
+
+def quiet() -> None:
+    """Projection batches log a line each at info; the benchmark process keeps warnings only."""
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.dev.ConsoleRenderer(colors=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        cache_logger_on_first_use=False,
+    )
+    logging.getLogger().setLevel(logging.WARNING)
+
+
+def tokens(user_ids: Iterable[str]) -> list[str]:
+    from api.security import Tokens
+
+    issuer = Tokens(JWT_SECRET, 86400)
+    return [issuer.issue(u) for u in user_ids]
+
+
+# A small site for the HTTP figures: many users and articles, a few follows each.
+SITE = Shape(register_every=10, publish_every=20, window=500, initial_users=20, follows_per_user=0)
+
+
+def site_events(n: int, shape: Shape = SITE) -> tuple[list, Generated]:
+    generated = Generated()
+    return list(events(n, shape, seed=11, into=generated)), generated
+
+
+async def prepare_embedded(data_dir: Path, stream: Iterable) -> dict[str, int]:
+    """Fill an embedded log in `data_dir` and project it, as `tribe serve` would, before the server starts."""
+    from events.adapters.sqlite_log import SqliteLog
+    from events.codec import EventCodec
+    from projections.adapters.sqlite_store import SqliteStore
+    from projections.embedded import EmbeddedRuntime
+    from projections.live import install
+    from projections.views import VIEWS
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = SqliteLog(data_dir / "log.db")
+    store = SqliteStore(data_dir / "store.db")
+    try:
+        per_topic = await fill(log, iter(stream))
+        await install(store, VIEWS)
+        runtime = EmbeddedRuntime(log, store, EventCodec(), VIEWS)
+        while await runtime.run_once():
+            pass
+    finally:
+        await log.close()
+        await store.close()
+    return per_topic
+
+
+async def wait_caught_up(log_url: str, store_url: str, timeout: float = 120.0) -> None:
+    """Until every live view's checkpoint has reached the head of the log (the workers run elsewhere)."""
+    from replay.versions import status
+    from projections.views import VIEWS
+    from tribe.settings import Settings
+    from tribe.wiring import make_log, make_store
+
+    settings = Settings(log_url=log_url, store_url=store_url)
+    log, store = make_log(settings), make_store(settings)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            lag = 0
+            for view in await status(log, store, VIEWS):
+                live = [v for v in view.versions if v.live]
+                lag += live[0].total_lag if live else 1
+            if lag == 0:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the projections did not catch up within {timeout} s (lag {lag})")
+            await asyncio.sleep(0.25)
+    finally:
+        await log.close()
+        await store.close()

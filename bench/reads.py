@@ -1,0 +1,97 @@
+"""Figures 4 and 5: freshness (answer to visible) and reads, at a steady rate, over HTTP."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.ingest import requests as ingest_requests
+from bench.procs import load
+from bench.workload import Generated, Shape, slug
+
+# Many articles, and every user follows 20 earlier ones, so feeds have something to merge.
+READS_SHAPE = Shape(register_every=40, publish_every=4, window=2000, initial_users=25, follows_per_user=20)
+STEADY_RATE = 1000.0
+
+
+def freshness(url: str, site: Generated, tokens: list[str], seconds: float, warmup: float, workdir: Path) -> dict[str, Any]:
+    """POST one event per request at a steady 1,000/s; sample reads with and without X-Tribe-After."""
+    return load(
+        {
+            "port": int(url.rsplit(":", 1)[1]),
+            "mode": "open",
+            "rate": STEADY_RATE,
+            "duration": seconds,
+            "warmup": warmup,
+            "requests": ingest_requests(site, tokens, 1),
+            "freshness": {
+                "every": 5,
+                "read": {"method": "GET", "path": f"/api/articles/{slug(site.articles - 1)}", "headers": {}},
+            },
+        },
+        workdir,
+    )
+
+
+def read_requests(site: Generated, tokens: list[str], kind: str, count: int = 400) -> list[dict[str, Any]]:
+    out = []
+    for i in range(count):
+        headers = {"Authorization": f"Token {tokens[i % len(tokens)]}"}
+        if kind == "feed":
+            out.append({"method": "GET", "path": "/api/articles/feed", "headers": headers})
+        else:
+            n = site.articles - 1 - (i * 13) % min(site.articles, 2000)
+            out.append({"method": "GET", "path": f"/api/articles/{slug(n)}", "headers": headers})
+    return out
+
+
+def steady_reads(url: str, site: Generated, tokens: list[str], kind: str, seconds: float, warmup: float, workdir: Path) -> dict[str, Any]:
+    result = load(
+        {
+            "port": int(url.rsplit(":", 1)[1]),
+            "mode": "open",
+            "rate": STEADY_RATE,
+            "duration": seconds,
+            "warmup": warmup,
+            "requests": read_requests(site, tokens, kind),
+        },
+        workdir,
+    )
+    bad = {s: n for s, n in result["statuses"].items() if s != "200"}
+    if bad:
+        raise RuntimeError(f"{url}: {kind} reads answered {bad}")
+    return result
+
+
+async def bare_reads_db(store_db: Path, target: Path) -> None:
+    """The plain tables the bare reads server answers from, made from the same read models."""
+    from api import present
+    from bench.bare import READS_SCHEMA
+    from projections.adapters.sqlite_store import SqliteStore
+    from replay.rebuild import all_docs
+
+    store = SqliteStore(store_db)
+    try:
+        articles = await all_docs(store, "articles")
+        users = await all_docs(store, "users")
+        follows = await all_docs(store, "follows")
+    finally:
+        await store.close()
+    conn = sqlite3.connect(target)
+    conn.executescript(READS_SCHEMA)
+    rows = []
+    for _, (_, doc) in articles.items():
+        if doc["deleted"] or doc["author_id"] not in users:
+            continue
+        shown = present.article(doc, users[doc["author_id"]][1], viewer=None, following=False, with_body=True)
+        rows.append((doc["slug"], doc["author_id"], doc["created_at"], orjson.dumps(shown)))
+    conn.executemany("INSERT INTO articles VALUES (?,?,?,?)", rows)
+    conn.executemany(
+        "INSERT OR IGNORE INTO follows VALUES (?,?)",
+        [(d["follower_id"], d["followee_id"]) for _, (_, d) in follows.items() if d["active"]],
+    )
+    conn.commit()
+    conn.close()

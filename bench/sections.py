@@ -1,0 +1,221 @@
+"""The runs behind each group of figures; every one measures its baselines itself."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+from bench import ingest, projection as proj, rebuilds, reads
+from bench.common import prepare_embedded, site_events, tokens
+from bench.procs import JWT_SECRET, Processes
+from bench.report import Figure, Target, ratio_at_least, value_at_most
+from bench.workload import Generated, Shape, events, user_id
+
+Say = Callable[[str], None]
+
+
+def _site(ctx, n_full: int, n_quick: int) -> tuple[list, Generated]:
+    return site_events(n_quick if ctx.sizes.quick else n_full, reads.READS_SHAPE)
+
+
+def _tokens(site: Generated, count: int = 50) -> list[str]:
+    # Users from the middle of the site: they follow earlier users, so their feeds are not empty.
+    first = max(0, site.users // 2)
+    return tokens(user_id(first + i) for i in range(min(count, site.users - first)))
+
+
+def http_embedded(ctx, say: Say) -> list[Figure]:
+    """Reads, freshness and ingest against `tribe serve` on the embedded default, and the bare servers."""
+    sizes = ctx.sizes
+    work = ctx.dir("http-embedded")
+    site_events_, site = _site(ctx, 40_000, 10_000)
+    data = work / "data"
+    say(f"http: preparing a site of {len(site_events_):,} events ({site.users:,} users, {site.articles:,} articles)")
+    asyncio.run(prepare_embedded(data, site_events_))
+    toks = _tokens(site)
+    figures: list[Figure] = []
+    with Processes(work) as procs:
+        # Reads first, on the prepared site, against the same requests from plain SQLite tables.
+        asyncio.run(reads.bare_reads_db(data / "store.db", work / "bare-reads.db"))
+        url = procs.serve("tribe-embedded", data)
+        say("http: reads on tribe")
+        tribe_reads = {k: reads.steady_reads(url, site, toks, k, sizes.steady_seconds, sizes.warmup, work) for k in ("feed", "article")}
+        say("http: freshness on tribe")
+        fresh = reads.freshness(url, site, toks, sizes.steady_seconds, sizes.warmup, work)
+        say("http: ingest on tribe")
+        tribe_ingest = ingest.measure(url, site, toks, sizes, work)
+        procs.stop_all()
+        bare_url = procs.bare("bare-reads", "reads", "--db", str(work / "bare-reads.db"), "--secret", JWT_SECRET)
+        say("http: reads on the bare handler")
+        bare_reads = {k: reads.steady_reads(bare_url, site, toks, k, sizes.steady_seconds, sizes.warmup, work) for k in ("feed", "article")}
+    figures += ingest.figures("embedded", tribe_ingest, bare_ingest(ctx, say, site, toks, tribe_ingest.half["rate"]))
+    figures += freshness_figures("embedded", fresh, 20)
+    for kind, label in (("feed", "GET /api/articles/feed"), ("article", "GET /api/articles/{slug}")):
+        t, b = tribe_reads[kind]["latency"], bare_reads[kind]["latency"]
+        base = "bare handler on a plain SQLite table"
+        figures.append(Figure(f"reads embedded, {label} at 1,000 req/s: p50", t["p50_ms"], "ms", base, b["p50_ms"]))
+        figures.append(
+            Figure(f"reads embedded, {label} at 1,000 req/s: p99", t["p99_ms"], "ms", base, b["p99_ms"], value_at_most(5, "ms"))
+        )
+    return figures
+
+
+def bare_ingest(ctx, say: Say, site: Generated, toks: list[str], half_rate: float) -> ingest.Measured:
+    """The bare handler's ingest figures: its maximum rates once per run, its latency at `half_rate` each time."""
+    work = ctx.dir("bare-constant")
+    with Processes(work) as procs:
+        url = procs.bare("bare-constant", "constant")
+        say(f"ingest: the bare handler (at {half_rate:,.0f} req/s open loop)")
+        at_half = ingest.measure(url, site, toks, ctx.sizes, work, half_rate=half_rate, parts=("half",))
+        full = getattr(ctx, "bare_max", None)
+        if full is None:
+            say("ingest: the bare handler at its maximum rates")
+            full = ctx.bare_max = ingest.measure(url, site, toks, ctx.sizes, work, parts=("single", "batch"))
+    return ingest.Measured(full.single, at_half.half, full.batch)
+
+
+def freshness_figures(runtime: str, fresh: dict, p99_target_ms: float) -> list[Figure]:
+    f, plain = fresh["freshness"], fresh["plain_read"]
+    base = "the same read without waiting, same load"
+    if not f.get("n"):
+        raise RuntimeError(f"freshness on {runtime}: no sample came back ({fresh})")
+    return [
+        Figure(f"freshness {runtime} at 1,000 events/s: p50", f["p50_ms"], "ms", base, plain.get("p50_ms", float("nan"))),
+        Figure(
+            f"freshness {runtime} at 1,000 events/s: p99",
+            f["p99_ms"],
+            "ms",
+            base,
+            plain.get("p99_ms", float("nan")),
+            value_at_most(p99_target_ms, "ms"),
+        ),
+    ]
+
+
+def projection(ctx, say: Say) -> list[Figure]:
+    sizes = ctx.sizes
+    work = ctx.dir("projection")
+    n = sizes.projection_events
+    say(f"projection: filling an embedded log with {n:,} events")
+    stream = events(n, Shape(follows_per_user=3), seed=5)
+    asyncio.run(prepare_log_only(work / "log.db", stream))
+    say("projection: CPU ceiling (decode + dict)")
+    values = proj.log_values(work / "log.db")
+    ceiling_n, ceiling_s = proj.count(values)
+    say("projection: embedded runtime")
+    done, seconds = asyncio.run(proj.embedded(work))
+    return [
+        Figure(
+            f"projection embedded, articles + follows views ({done:,} events)",
+            done / seconds,
+            "events/s",
+            "CPU ceiling: decode + dict loop",
+            ceiling_n / ceiling_s,
+            ratio_at_least(0.3),
+        )
+    ]
+
+
+async def prepare_log_only(log_db, stream) -> dict[str, int]:
+    from events.adapters.sqlite_log import SqliteLog
+    from bench.workload import fill
+
+    log = SqliteLog(log_db)
+    try:
+        return await fill(log, stream, batch=10_000)
+    finally:
+        await log.close()
+
+
+def replay(ctx, say: Say) -> list[Figure]:
+    from bench import es_baseline
+
+    sizes = ctx.sizes
+    work = ctx.dir("replay")
+    n = sizes.replay_events
+    say(f"replay: filling an embedded log with {n:,} events")
+    asyncio.run(rebuilds.fill_log(work / "log.db", n))
+    say("replay: tribe replay articles")
+    done, seconds = asyncio.run(rebuilds.rebuild_articles(work / "log.db", work / "store.db"))
+    _, ceiling = proj.count(proj.log_values(work / "log.db", ("tribe.articles",)))
+    ctx.replay_timing = (n, seconds, ceiling)
+    say(f"replay: eventsourcing baseline on the first {sizes.es_events:,} article events")
+    app, stored = es_baseline.record(work / "es-app.db", events(n, rebuilds.REPLAY_SHAPE, seed=3), sizes.es_events)
+    es_done, es_seconds = es_baseline.project(app, work / "es-view.db")
+    app.close()
+    return [
+        Figure(
+            f"replay embedded, articles view from {done:,} events",
+            done / seconds,
+            "events/s",
+            f"eventsourcing 9.5 projection, SQLite ({es_done:,} of the same events)",
+            es_done / es_seconds,
+            ratio_at_least(10),
+        )
+    ]
+
+
+def growth(ctx, say: Say) -> list[Figure]:
+    sizes = ctx.sizes
+    work = ctx.dir("growth")
+    timings: list[tuple[int, float, float]] = []  # (size, replay seconds, ceiling seconds)
+    known = getattr(ctx, "replay_timing", None)
+    for size in sizes.growth_sizes:
+        if known is not None and known[0] == size:
+            timings.append(known)  # the replay figure's own log and timings
+            continue
+        log_db = work / f"log-{size}.db"
+        say(f"growth: log of {size:,} events")
+        asyncio.run(rebuilds.fill_log(log_db, size))
+        _, seconds = asyncio.run(rebuilds.rebuild_articles(log_db, work / f"store-{size}.db"))
+        _, ceiling = proj.count(proj.log_values(log_db, ("tribe.articles",)))
+        timings.append((size, seconds, ceiling))
+    sizes_ = [t[0] for t in timings]
+    replay_exp = rebuilds.exponent(sizes_, [t[1] for t in timings])
+    ceiling_exp = rebuilds.exponent(sizes_, [t[2] for t in timings])
+    small, large = timings[0], timings[-1]
+    figures = [
+        Figure(
+            f"replay growth: fitted exponent of time vs log length ({small[0]:,} to {large[0]:,})",
+            replay_exp,
+            "exponent",
+            "the CPU-ceiling loop's exponent, same logs",
+            ceiling_exp,
+            Target("linear: <= 1.1", lambda f: f.value <= 1.1),
+        ),
+        Figure(
+            f"replay growth: cost per event at {large[0]:,}",
+            large[1] / large[0] * 1e6,
+            "us/event",
+            f"cost per event at {small[0]:,}",
+            small[1] / small[0] * 1e6,
+        ),
+    ]
+    say(f"growth: publish cost for {', '.join(f'{f:,}' for f in sizes.followers)} followers")
+    costs = asyncio.run(rebuilds.publish_cost(work, sizes.followers))
+    first, last = costs[0], costs[-1]
+    figures += [
+        Figure(
+            f"publish cost: store writes per publish at {last[0]:,} followers",
+            last[1],
+            "writes",
+            f"at {first[0]:,} followers",
+            first[1],
+            Target("flat: ratio <= 1", lambda f: f.ratio <= 1.0),
+        ),
+        Figure(
+            f"publish cost: time per publish at {last[0]:,} followers",
+            last[2] * 1000,
+            "ms",
+            f"at {first[0]:,} followers",
+            first[2] * 1000,
+            Target("flat: ratio <= 1.5", lambda f: f.ratio <= 1.5),
+        ),
+    ]
+    return figures
+
+
+def kafka(ctx, say: Say) -> list[Figure]:
+    from bench import kafka as k
+
+    return k.run(ctx, say)
