@@ -158,6 +158,20 @@ class SqliteLog(Log):
 
         return await asyncio.get_running_loop().run_in_executor(self._reader, query)
 
+    async def end_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """`end_offset` of many partitions in one trip to the reader thread (each an index seek)."""
+
+        def query() -> dict[tuple[str, int], int]:
+            heads = {}
+            for topic, partition in partitions:
+                row = self._read_conn.execute(
+                    "SELECT MAX(offset) FROM log WHERE topic=? AND partition=?", (topic, partition)
+                ).fetchone()
+                heads[(topic, partition)] = 0 if row[0] is None else row[0] + 1
+            return heads
+
+        return await asyncio.get_running_loop().run_in_executor(self._reader, query)
+
     async def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         def write() -> None:
             self._write_conn.execute("BEGIN IMMEDIATE")
