@@ -21,6 +21,10 @@ def encode_cursor(sort_values: tuple[Any, ...] | None) -> str | None:
     return base64.urlsafe_b64encode(orjson.dumps(list(sort_values))).decode().rstrip("=")
 
 
+# Every cursor this API gives out holds the page's last sort value and document id.
+CURSOR_VALUES = 2
+
+
 def decode_cursor(request: web.Request) -> tuple[Any, ...] | None:
     raw = request.query.get("cursor")
     if not raw:
@@ -29,7 +33,11 @@ def decode_cursor(request: web.Request) -> tuple[Any, ...] | None:
         values = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except (ValueError, orjson.JSONDecodeError):
         raise ApiError(400, "cursor", "is not a cursor this API gave out") from None
-    if not isinstance(values, list) or not all(isinstance(v, (str, int, float)) for v in values):
+    if (
+        not isinstance(values, list)
+        or len(values) != CURSOR_VALUES
+        or not all(isinstance(v, (str, int, float)) for v in values)
+    ):
         raise ApiError(400, "cursor", "is not a cursor this API gave out")
     return tuple(values)
 
