@@ -60,6 +60,25 @@ def serve(**options: Any) -> None:
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
 
 
+@main.command()
+@storage_options
+def worker(**options: Any) -> None:
+    """Run a projection worker: every read model, fed from Kafka into the store.
+
+    Needs --log kafka://HOST:PORT[,HOST:PORT]. Start as many as you like with the same
+    --log and --store: they share the partitions, and a restarted one resumes from the
+    checkpoints in the store. A batch that keeps failing stops the worker (exit code 70)
+    rather than skipping events.
+    """
+    from tribe.wiring import BadSetting
+    from tribe.worker import run_worker
+
+    try:
+        run_worker(settings_from(**options))
+    except BadSetting as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _register_commands() -> None:
     from replay.cli import register
 

@@ -14,6 +14,7 @@
 | TRIBE_LOG_LEVEL        |               | info                         | debug, info, warning, error                    |
 | TRIBE_KAFKA_DELIVERY_TIMEOUT |         | 5.0                          | seconds an append to Kafka may take before 503 |
 | TRIBE_KAFKA_SESSION_TIMEOUT  |         | 10.0                         | seconds before a silent worker leaves its group |
+| TRIBE_WORKER_GROUP     |               | tribestream-projections      | Kafka consumer group of the workers: one per store |
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Settings:
     log_level: str = "info"
     kafka_delivery_timeout: float = 5.0
     kafka_session_timeout: float = 10.0
+    worker_group: str = "tribestream-projections"
 
     @property
     def log(self) -> str:
@@ -64,6 +66,7 @@ class Settings:
             log_level=env.get("TRIBE_LOG_LEVEL", base.log_level),
             kafka_delivery_timeout=float(env.get("TRIBE_KAFKA_DELIVERY_TIMEOUT", base.kafka_delivery_timeout)),
             kafka_session_timeout=float(env.get("TRIBE_KAFKA_SESSION_TIMEOUT", base.kafka_session_timeout)),
+            worker_group=env.get("TRIBE_WORKER_GROUP", base.worker_group),
         )
 
     def with_options(self, **options: object) -> "Settings":

@@ -1,0 +1,172 @@
+"""The Faust workers: every view in projections.views, unchanged, fed from Kafka.
+
+Agents only. Each topic gets one agent; it takes raw bytes in batches, turns
+each message into an `events.log.Entry` (topic, partition, offset, key,
+value) and hands the batch to the `ViewFeeder` of every view that reads the
+topic, which writes through the one write path, `Projector.process` (one
+Projector per view, for its live version). There are no
+Faust tables: documents and checkpoints live in the store (docs/kafka.md says
+why), so any number of workers can share the partitions and a restarted one
+resumes from the store, not from Faust's state.
+
+Faust's default on an exception in an agent is to log it, acknowledge the
+message and go on, which would skip events for good. Here a failing batch is
+retried with backoff; if it still fails the worker process stops at once
+(exit code 70), before Faust can acknowledge or commit the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterable, Awaitable, Callable, NoReturn, Sequence
+
+import faust
+import structlog
+
+from events.log import Entry, Position
+from projections.feeder import FeedResult, ViewFeeder
+
+log = structlog.get_logger("faust_worker")
+
+EXIT_PROJECTION_FAILED = 70  # EX_SOFTWARE
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    """Faust app settings. A consumer group is `app_id`: workers with the same id share the partitions."""
+
+    app_id: str = "tribestream-projections"
+    batch_size: int = 1000
+    within: float = 0.1
+    retries: int = 4
+    backoff: float = 0.5
+    session_timeout: float = 10.0
+    commit_interval: float = 1.0
+
+
+def die(view: str, exc: BaseException) -> NoReturn:
+    """Stop the process now: nothing after this point may acknowledge the failed batch."""
+    log.critical("projection_failed_stopping_worker", view=view, error=repr(exc), exc_info=exc)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_PROJECTION_FAILED)
+
+
+def entry_of(event: faust.types.EventT) -> Entry:
+    message = event.message
+    return Entry(Position(message.topic, message.partition, message.offset), message.key or b"", message.value or b"")
+
+
+async def feed_with_retries(
+    feeder: ViewFeeder,
+    entries: Sequence[Entry],
+    options: WorkerOptions,
+    on_fatal: Callable[[str, BaseException], NoReturn],
+) -> FeedResult:
+    attempt = 0
+    while True:
+        try:
+            return await feeder.feed(entries)
+        except Exception as exc:
+            if attempt >= options.retries:
+                on_fatal(feeder.view.name, exc)
+            delay = options.backoff * 2**attempt
+            attempt += 1
+            log.warning("batch_failed_retrying", view=feeder.view.name, attempt=attempt, delay=delay, error=repr(exc))
+            feeder.forget()  # the failed attempt may have written part of a gap: re-read the checkpoint
+            await asyncio.sleep(delay)
+
+
+def _agent(
+    topic: str,
+    feeders: Sequence[ViewFeeder],
+    options: WorkerOptions,
+    on_fatal: Callable[[str, BaseException], NoReturn],
+) -> Callable[[faust.StreamT], Awaitable[None]]:
+    """The agent of one topic: each batch goes to every view that reads the topic, then is acknowledged."""
+
+    async def project(stream: faust.StreamT) -> None:
+        try:
+            events: AsyncIterable[Sequence[faust.types.EventT]] = stream.take_events(options.batch_size, options.within)
+            async for batch in events:
+                entries = [entry_of(e) for e in batch]
+                for feeder in feeders:
+                    started = time.perf_counter()
+                    result = await feed_with_retries(feeder, entries, options, on_fatal)
+                    log.info(
+                        "projected",
+                        view=feeder.view.name,
+                        topic=topic,
+                        delivered=len(entries),
+                        processed=result.processed,
+                        redelivered=result.redelivered,
+                        filled=result.filled,
+                        writes=result.writes,
+                        partitions=len(result.partitions),
+                        ms=round((time.perf_counter() - started) * 1000, 2),
+                    )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # anything outside the retried batch is a bug: stop, don't skip
+            on_fatal(topic, exc)
+
+    project.__name__ = f"project_{topic.replace('.', '_')}"
+    return project
+
+
+def create_app(
+    brokers: str,
+    feeders: Sequence[ViewFeeder],
+    *,
+    datadir: Path,
+    options: WorkerOptions | None = None,
+    on_fatal: Callable[[str, BaseException], NoReturn] = die,
+) -> faust.App:
+    """A Faust app with one agent per view. `brokers` is librdkafka style: HOST:PORT[,HOST:PORT]."""
+    options = options or WorkerOptions()
+    app = faust.App(
+        options.app_id,
+        broker=[f"kafka://{server}" for server in brokers.split(",")],
+        autodiscover=False,
+        datadir=str(datadir),
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,  # several workers per host; no Faust web views
+        topic_disable_leader=True,  # no leader topic: nothing here needs a leader
+        topic_allow_declare=False,  # the log's topics are created by KafkaLog, with explicit configs
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=options.session_timeout,
+        broker_heartbeat_interval=max(options.session_timeout / 5, 0.5),
+        broker_max_poll_interval=max(options.session_timeout * 2, 10.0),
+        broker_rebalance_timeout=max(options.session_timeout * 2, 10.0),
+        broker_commit_interval=options.commit_interval,
+        # On a rebalance Faust would wait for every buffered message to be acknowledged, and with
+        # several agents on one topic that wait can hang for good. Nothing needs it: what was not
+        # acknowledged is redelivered, and the feeder skips what the store already has.
+        stream_wait_empty=False,
+    )
+
+    async def prepare() -> None:
+        # Before any batch: every view is installed, also those whose topics are still empty.
+        for feeder in feeders:
+            try:
+                await feeder.prepare()
+            except Exception as exc:
+                on_fatal(feeder.view.name, exc)
+
+    app.task(prepare, on_leader=False)
+    # One agent per topic, feeding every view that reads it: Faust's fan-out of one topic to several
+    # agents stalls under load (the agents' take buffers and the shared acknowledgements wait on each other).
+    readers: dict[str, list[ViewFeeder]] = {}
+    for feeder in feeders:
+        for topic in feeder.view.topics:
+            readers.setdefault(topic, []).append(feeder)
+    for topic, topic_feeders in readers.items():
+        channel = app.topic(topic, key_serializer="raw", value_serializer="raw")
+        app.agent(channel, name=f"project-{topic}")(_agent(topic, topic_feeders, options, on_fatal))
+    return app

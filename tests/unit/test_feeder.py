@@ -1,0 +1,106 @@
+"""ViewFeeder: what a stream consumer hands over, squared with the store's checkpoints (on the SQLite adapters)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from events.adapters.sqlite_log import SqliteLog
+from events.codec import EventCodec
+from events.log import Entry
+from events.routing import ARTICLES, PARTITIONS
+from projections.adapters.sqlite_store import SqliteStore
+from projections.feeder import ViewFeeder
+from projections.live import install
+from projections.processor import Projector
+from projections.views import ARTICLES_VIEW
+from replay.rebuild import all_docs, catch_up
+from tests.integration.workload import burst, to_record
+
+
+@pytest.fixture
+async def log(tmp_path: Path) -> AsyncIterator[SqliteLog]:
+    log = SqliteLog(tmp_path / "log.db")
+    codec = EventCodec()
+    await log.append([to_record(codec, e) for e in burst(600, seed=11, users=10, articles=8)])
+    yield log
+    await log.close()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "store.db")
+    yield store
+    await store.close()
+
+
+async def everything(log: SqliteLog) -> list[Entry]:
+    return [e for p in range(PARTITIONS[ARTICLES]) for e in await log.read(ARTICLES, p, 0, 10_000)]
+
+
+async def replayed(log: SqliteLog, path: Path) -> dict[str, dict]:
+    store = SqliteStore(path)
+    await install(store, (ARTICLES_VIEW,))
+    await catch_up(log, Projector(store, EventCodec(), ARTICLES_VIEW))
+    docs = {alias: await all_docs(store, alias) for alias in ARTICLES_VIEW.collections}
+    await store.close()
+    return docs
+
+
+async def fed(store: SqliteStore) -> dict[str, dict]:
+    return {alias: await all_docs(store, alias) for alias in ARTICLES_VIEW.collections}
+
+
+async def test_redelivered_entries_are_counted_and_not_applied_again(
+    log: SqliteLog, store: SqliteStore, tmp_path: Path
+) -> None:
+    feeder = ViewFeeder(ARTICLES_VIEW, store, EventCodec(), log)
+    entries = await everything(log)
+    first = await feeder.feed(entries)
+    assert (first.processed, first.redelivered, first.filled) == (len(entries), 0, 0)
+    again = await ViewFeeder(ARTICLES_VIEW, store, EventCodec(), log).feed(entries[: len(entries) // 2])
+    assert (again.processed, again.redelivered) == (0, len(entries) // 2)
+    assert await fed(store) == await replayed(log, tmp_path / "replay.db")
+
+
+async def test_entries_the_consumer_skipped_are_read_from_the_log_before_and_inside_a_batch(
+    log: SqliteLog, store: SqliteStore, tmp_path: Path
+) -> None:
+    feeder = ViewFeeder(ARTICLES_VIEW, store, EventCodec(), log)
+    entries = await everything(log)
+    # Each partition's first 3 entries and every 5th after them never reach the feeder (its last one does).
+    last = {e.position.partition: e.position.offset for e in entries}
+    handed = [
+        e for e in entries
+        if (e.position.offset >= 3 and e.position.offset % 5 != 0) or e.position.offset == last[e.position.partition]
+    ]
+    result = await feeder.feed(handed)
+    assert result.filled == len(entries) - len(handed) > 0
+    assert result.processed == len(entries)
+    assert await fed(store) == await replayed(log, tmp_path / "replay.db")
+    checkpoint = await store.checkpoint(ARTICLES_VIEW.projection_id())
+    ends = {(ARTICLES, p): await log.end_offset(ARTICLES, p) for p in range(PARTITIONS[ARTICLES])}
+    assert checkpoint == {tp: end for tp, end in ends.items() if end > 0}
+
+
+async def test_a_new_live_version_is_fed_from_its_own_checkpoint(
+    log: SqliteLog, store: SqliteStore, tmp_path: Path
+) -> None:
+    feeder = ViewFeeder(ARTICLES_VIEW, store, EventCodec(), log, alias_refresh=0.0)
+    entries = await everything(log)
+    half = [e for e in entries if e.position.offset < 20]
+    rest = [e for e in entries if e.position.offset >= 20]
+    await feeder.feed(half)
+    # A replay builds version 2 up to offset 10 of every partition and switches the aliases to it.
+    v2 = Projector(store, EventCodec(), ARTICLES_VIEW, 2)
+    await v2.ensure_collections()
+    await v2.process([e for e in entries if e.position.offset < 10])
+    await store.set_aliases(ARTICLES_VIEW.targets(2))
+    result = await feeder.feed(rest)
+    assert feeder.projector is not None and feeder.projector.version == 2
+    assert result.filled == len([e for e in entries if 10 <= e.position.offset < 20])
+    assert await fed(store) == await replayed(log, tmp_path / "replay.db")
+    again = await feeder.feed(rest)
+    assert (again.processed, again.redelivered) == (0, len(rest))
