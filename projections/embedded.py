@@ -8,7 +8,6 @@ transaction, so nothing is applied twice or skipped across a crash.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
@@ -112,6 +111,11 @@ class EmbeddedRuntime:
         if self.wakeup is None:
             await asyncio.sleep(self.idle_poll)
             return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.wakeup.wait(), self.idle_poll)
+        # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that arrives just as the
+        # wake-up fires, and the runtime would then never stop. asyncio.wait lets it through.
+        waiter = asyncio.ensure_future(self.wakeup.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=self.idle_poll)
+        finally:
+            waiter.cancel()
         self.wakeup.clear()
