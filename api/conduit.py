@@ -436,7 +436,7 @@ async def add_comment(request: web.Request) -> web.Response:
         mentions=tuple(mentions),
     )
     written = await write(request, event)
-    comment = await services(request).reads.comment(comment_id)
+    comment = await services(request).reads.comment(doc["article_id"], comment_id)
     if comment is None:
         raise not_found("article")
     [shown] = await _present_comments(request, [comment])
@@ -451,8 +451,8 @@ async def delete_comment(request: web.Request) -> web.Response:
         comment_id = int(request.match_info["id"])
     except ValueError:
         raise not_found("comment") from None
-    comment = await services(request).reads.comment(comment_id)
-    if comment is None or comment["article_id"] != doc["article_id"]:
+    comment = await services(request).reads.comment(doc["article_id"], comment_id)
+    if comment is None:
         raise not_found("comment")
     if comment["author_id"] != me:
         raise forbidden("comment")

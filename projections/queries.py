@@ -6,7 +6,9 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 from projections.store import Filter, Prefix, Query, Store
+from reducers.articles import comment_doc_id
 from reducers.follows import follow_id
+from reducers.users import handle_id
 
 Body = dict[str, Any]
 _LIVE = Filter("deleted", (False,))
@@ -27,7 +29,7 @@ class ReadModels:
 
     async def holder(self, kind: str, value: str) -> str | None:
         """The user id a username or e-mail belongs to, case-insensitively."""
-        handle = f"{kind}:{value.lower()}"
+        handle = handle_id(kind, value)
         found = await self.store.get("handles", [handle])
         return found[handle].body["user_id"] if handle in found else None
 
@@ -36,7 +38,7 @@ class ReadModels:
         if user_id is None:
             return None
         user = await self.user(user_id)
-        if user is None or user[kind].lower() != value.lower():
+        if user is None or user[kind].casefold() != value.casefold():
             return None
         return user
 
@@ -97,9 +99,10 @@ class ReadModels:
         )
         return [d.body for d in page.docs], page.total or 0
 
-    async def comment(self, comment_id: int) -> Body | None:
-        found = await self.store.get("comments", [str(comment_id)])
-        doc = found.get(str(comment_id))
+    async def comment(self, article_id: str, comment_id: int) -> Body | None:
+        doc_id = comment_doc_id(article_id, comment_id)
+        found = await self.store.get("comments", [doc_id])
+        doc = found.get(doc_id)
         return doc.body if doc is not None and not doc.body["deleted"] else None
 
     async def comments(self, article_id: str, limit: int = 500) -> list[Body]:
@@ -246,7 +249,7 @@ class SocialReads:
     async def search_usernames(self, prefix: str, size: int) -> list[str]:
         page = await self.store.search(
             "handles",
-            Query(filters=(Filter("kind", ("username",)),), prefix=Prefix("value", prefix.lower()),
+            Query(filters=(Filter("kind", ("username",)),), prefix=Prefix("value", prefix.casefold()),
                   sort=(("value", "asc"),), size=size, with_total=False),
         )
         return [d.body["user_id"] for d in page.docs]

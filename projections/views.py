@@ -49,6 +49,7 @@ USERS_VIEW = View(
         "users": CollectionSpec(
             {
                 "user_id": "keyword",
+                "registered_by": "keyword",
                 "username": "keyword",
                 "email": "keyword",
                 "password_hash": "keyword",
@@ -133,6 +134,7 @@ TRIBES_VIEW = View(
                 "name_key": "keyword",
                 "description": "text",
                 "owner_id": "keyword",
+                "created_by": "keyword",
                 "created_at": "date",
                 "members": "keyword",
                 "member_count": "long",

@@ -1,9 +1,12 @@
 """Article cards: an article with its tribe, bumps (Conduit's favorites), views, comments and feed rank.
 
 Every article event is keyed by article id, so an article and its comments are
-fed by one partition. Counters are derived from sets (who bumped, which
-comments exist), so applying an event twice cannot count twice; views, which
-have no natural set, are protected by the fold's version guard.
+fed by one partition; a comment's document id is `<article_id>:<comment_id>`.
+Counters are derived from sets (who bumped, which comments exist), so applying
+an event twice cannot count twice; views, which have no natural set, are
+protected by the fold's version guard. Each document's new state follows from
+its own state and the event, so a redelivered event completes a bulk write a
+non-atomic store kept only part of.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from reducers.ranking import rank
 
 ARTICLES = "articles"
 COMMENTS = "comments"
+
+
+def comment_doc_id(article_id: str, comment_id: int) -> str:
+    return f"{article_id}:{comment_id}"
 
 
 def _live(doc: Body | None) -> bool:
@@ -60,7 +67,7 @@ class ArticlesReducer(Reducer):
     @keys.register(CommentPosted)
     @keys.register(CommentDeleted)
     def _(self, event: CommentPosted | CommentDeleted) -> tuple[DocKey, ...]:
-        return ((ARTICLES, event.article_id), (COMMENTS, str(event.comment_id)))
+        return ((ARTICLES, event.article_id), (COMMENTS, comment_doc_id(event.article_id, event.comment_id)))
 
     @singledispatchmethod
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
@@ -138,15 +145,14 @@ class ArticlesReducer(Reducer):
 
     @apply.register
     def _(self, event: CommentPosted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        article_key = (ARTICLES, event.article_id)
-        comment_key = (COMMENTS, str(event.comment_id))
+        article_key, comment_key = self.keys(event)
         article = docs.get(article_key)
-        if not _live(article) or docs.get(comment_key) is not None:
+        comment = docs.get(comment_key)
+        if not _live(article):
             return {}
-        comment_ids = sorted(set(article["comment_ids"]) | {event.comment_id})
-        return {
-            article_key: _ranked({**article, "comment_ids": comment_ids, "comments_count": len(comment_ids)}),
-            comment_key: {
+        changed: dict[DocKey, Body] = {}
+        if comment is None:
+            changed[comment_key] = {
                 "comment_id": event.comment_id,
                 "article_id": event.article_id,
                 "author_id": event.actor_id,
@@ -154,19 +160,23 @@ class ArticlesReducer(Reducer):
                 "created_at": event.occurred_at,
                 "updated_at": event.occurred_at,
                 "deleted": False,
-            },
-        }
+            }
+        if (comment is None or not comment["deleted"]) and event.comment_id not in article["comment_ids"]:
+            comment_ids = sorted(set(article["comment_ids"]) | {event.comment_id})
+            changed[article_key] = _ranked({**article, "comment_ids": comment_ids, "comments_count": len(comment_ids)})
+        return changed
 
     @apply.register
     def _(self, event: CommentDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        article_key = (ARTICLES, event.article_id)
-        comment_key = (COMMENTS, str(event.comment_id))
+        article_key, comment_key = self.keys(event)
         comment = docs.get(comment_key)
-        if not _live(comment) or comment["author_id"] != event.actor_id:
+        if comment is None or comment["author_id"] != event.actor_id:
             return {}
-        changed: dict[DocKey, Body] = {comment_key: {**comment, "deleted": True, "updated_at": event.occurred_at}}
+        changed: dict[DocKey, Body] = {}
+        if not comment["deleted"]:
+            changed[comment_key] = {**comment, "deleted": True, "updated_at": event.occurred_at}
         article = docs.get(article_key)
-        if article is not None:
+        if article is not None and event.comment_id in article["comment_ids"]:
             comment_ids = [c for c in article["comment_ids"] if c != event.comment_id]
             changed[article_key] = _ranked({**article, "comment_ids": comment_ids, "comments_count": len(comment_ids)})
         return changed

@@ -31,14 +31,16 @@ class TribesReducer(Reducer):
     @apply.register
     def _(self, event: TribeCreated, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         tribe_key, member_key = self.keys(event)
-        if docs.get(tribe_key) is not None:
-            return {}
+        existing = docs.get(tribe_key)
+        if existing is not None:
+            return {member_key: _membership(event, active=True)} if existing["created_by"] == event.event_id else {}
         tribe = {
             "tribe_id": event.tribe_id,
             "name": event.name,
-            "name_key": event.name.lower(),
+            "name_key": event.name.casefold(),
             "description": event.description,
             "owner_id": event.actor_id,
+            "created_by": event.event_id,
             "created_at": event.occurred_at,
             "members": [event.actor_id],
             "member_count": 1,

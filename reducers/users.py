@@ -5,6 +5,11 @@ first user whose event claimed it. A registration or a change that asks for a
 handle someone else holds is ignored, and the API, finding no such user (or
 the old name) after its write, answers 422. Handles a user leaves stay theirs,
 so nobody can take over a name that links and mentions still point at.
+
+Each document's new state follows from its own state and the event, never from
+whether another document of the same event was already written: a store whose
+bulk writes are not atomic (Elasticsearch) may have kept some of them, and the
+redelivered event must complete the rest.
 """
 
 from __future__ import annotations
@@ -19,12 +24,17 @@ USERS = "users"
 HANDLES = "handles"
 
 
+def handle_id(kind: str, value: str) -> str:
+    """The id of a handle document; handles compare case-insensitively (Unicode case folding)."""
+    return f"{kind}:{value.casefold()}"
+
+
 def username_key(username: str) -> DocKey:
-    return (HANDLES, f"username:{username.lower()}")
+    return (HANDLES, handle_id("username", username))
 
 
 def email_key(email: str) -> DocKey:
-    return (HANDLES, f"email:{email.lower()}")
+    return (HANDLES, handle_id("email", email))
 
 
 def _free_for(docs: Mapping[DocKey, Body | None], key: DocKey, user_id: str) -> bool:
@@ -64,13 +74,16 @@ class UsersReducer(Reducer):
     @apply.register
     def _(self, event: UserRegistered, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         user_key = (USERS, event.actor_id)
-        if docs.get(user_key) is not None:
-            return {}
         handles = (username_key(event.username), email_key(event.email))
         if not all(_free_for(docs, k, event.actor_id) for k in handles):
             return {}
+        claims = {k: _claim(k, event.actor_id) for k in handles}
+        existing = docs.get(user_key)
+        if existing is not None:
+            return claims if existing["registered_by"] == event.event_id else {}
         user = {
             "user_id": event.actor_id,
+            "registered_by": event.event_id,
             "username": event.username,
             "email": event.email,
             "password_hash": event.password_hash,
@@ -80,7 +93,7 @@ class UsersReducer(Reducer):
             "created_at": event.occurred_at,
             "updated_at": event.occurred_at,
         }
-        return {user_key: user, **{k: _claim(k, event.actor_id) for k in handles}}
+        return {user_key: user, **claims}
 
     @apply.register
     def _(self, event: UserUpdated, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:

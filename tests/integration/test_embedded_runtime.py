@@ -128,8 +128,8 @@ async def test_run_once_projects_what_was_appended(files: Files) -> None:
     assert (a1["favorited_by"], a1["favorites_count"], a1["views"], a1["tags"]) == (["u2"], 1, 2, ["go", "py"])
     assert (a1["comment_ids"], a1["comments_count"]) == ([11], 1)
     assert (a2["comment_ids"], a2["comments_count"]) == ([], 0)
-    comments = await files.store.get("comments", ["11", "21"])
-    assert (comments["11"].body["deleted"], comments["21"].body["deleted"]) == (False, True)
+    comments = await files.store.get("comments", ["a1:11", "a2:21"])
+    assert (comments["a1:11"].body["deleted"], comments["a2:21"].body["deleted"]) == (False, True)
 
     # A document's version is the position (offset + 1) of the last event applied to it.
     last_a1 = max(p.offset for p, e in zip(positions, events) if getattr(e, "article_id", None) == "a1")

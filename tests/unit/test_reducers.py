@@ -30,7 +30,7 @@ from events.catalogue import (
     UserUnfollowed,
     UserUpdated,
 )
-from reducers.articles import ARTICLES, COMMENTS, ArticlesReducer
+from reducers.articles import ARTICLES, COMMENTS, ArticlesReducer, comment_doc_id
 from reducers.base import DocKey, Reducer, State, Versioned, fold
 from reducers.follows import FOLLOWS, FollowsReducer
 from reducers.users import HANDLES, USERS, UsersReducer, email_key, username_key
@@ -311,11 +311,11 @@ def test_only_authors_edit_and_delete(events: list[Event]) -> None:
                 assert set(changed) == {(ARTICLES, event.article_id)}
                 assert changed[(ARTICLES, event.article_id)].body["deleted"] == isinstance(event, ArticleDeleted)
         if isinstance(event, CommentDeleted):
-            comment = before.get((COMMENTS, str(event.comment_id)))
+            comment = before.get((COMMENTS, comment_doc_id(event.article_id, event.comment_id)))
             if comment is None or comment.body["deleted"] or comment.body["author_id"] != event.actor_id:
                 assert changed == {}
             else:
-                assert state[(COMMENTS, str(event.comment_id))].body["deleted"] is True
+                assert state[(COMMENTS, comment_doc_id(event.article_id, event.comment_id))].body["deleted"] is True
         if isinstance(event, ArticleViewed) and live:
             views[event.article_id] = views.get(event.article_id, 0) + 1
     for (collection, article_id), doc in state.items():
@@ -385,7 +385,8 @@ def test_registration_with_a_taken_email_is_ignored_and_frees_nothing() -> None:
 
 
 def test_a_second_registration_of_the_same_user_is_ignored() -> None:
-    state = _apply(REDUCERS["users"], _reg("u1", "alice", "a@x.io"), _reg("u1", "alice2", "a2@x.io"))
+    again = replace(_reg("u1", "alice2", "a2@x.io"), event_id="r-u1-again")
+    state = _apply(REDUCERS["users"], _reg("u1", "alice", "a@x.io"), again)
     assert state[(USERS, "u1")].body["username"] == "alice"
     assert username_key("alice2") not in state
 
@@ -505,7 +506,7 @@ def test_delete_marks_the_article_and_later_events_are_ignored() -> None:
     article = state[(ARTICLES, "a1")]
     assert article.version == 2
     assert (article.body["deleted"], article.body["title"], article.body["favorites_count"]) == (True, "t", 0)
-    assert (COMMENTS, "11") not in state
+    assert (COMMENTS, "a1:11") not in state
 
 
 def test_bump_twice_counts_once_and_unbump_takes_it_back() -> None:
@@ -534,7 +535,7 @@ def test_comment_posted_adds_the_comment_and_counts_it() -> None:
     post = CommentPosted(event_id="c", actor_id="u2", occurred_at=5, article_id="a1", comment_id=11, body="hi")
     state = _apply(REDUCERS["articles"], _publish(), post)
     assert _has(
-        state[(COMMENTS, "11")],
+        state[(COMMENTS, "a1:11")],
         2,
         {
             "comment_id": 11,
@@ -554,7 +555,7 @@ def test_a_comment_id_posted_twice_keeps_the_first() -> None:
     post = CommentPosted(event_id="c", actor_id="u2", occurred_at=5, article_id="a1", comment_id=11, body="hi")
     again = replace(post, event_id="c2", actor_id="u3", body="other")
     state = _apply(REDUCERS["articles"], _publish(), post, again)
-    assert state[(COMMENTS, "11")].body["author_id"] == "u2"
+    assert state[(COMMENTS, "a1:11")].body["author_id"] == "u2"
     assert state[(ARTICLES, "a1")].body["comments_count"] == 1
 
 
@@ -563,11 +564,11 @@ def test_comment_author_deletes_and_others_cannot() -> None:
     by_other = CommentDeleted(event_id="d", actor_id="u1", occurred_at=6, article_id="a1", comment_id=11)
     by_author = replace(by_other, event_id="d2", actor_id="u2", occurred_at=7)
     state = _apply(REDUCERS["articles"], _publish(), post, by_other)
-    assert state[(COMMENTS, "11")].body["deleted"] is False
+    assert state[(COMMENTS, "a1:11")].body["deleted"] is False
     assert state[(ARTICLES, "a1")].body["comments_count"] == 1
     state = _apply(REDUCERS["articles"], _publish(), post, by_other, by_author)
-    assert state[(COMMENTS, "11")].body["deleted"] is True
-    assert state[(COMMENTS, "11")].body["updated_at"] == 7
+    assert state[(COMMENTS, "a1:11")].body["deleted"] is True
+    assert state[(COMMENTS, "a1:11")].body["updated_at"] == 7
     assert (state[(ARTICLES, "a1")].body["comment_ids"], state[(ARTICLES, "a1")].body["comments_count"]) == ([], 0)
 
 
