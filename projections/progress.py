@@ -8,6 +8,7 @@ embedded runtime and with Faust workers in other processes alike.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Callable, Sequence
 
@@ -59,7 +60,7 @@ class Progress:
             if signal is None:
                 await asyncio.sleep(min(self.poll, remaining))
             else:
-                try:
-                    await asyncio.wait_for(signal.wait(), min(remaining, 0.25))
-                except asyncio.TimeoutError:
-                    pass
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(remaining, 0.25)):
+                        await signal.wait()

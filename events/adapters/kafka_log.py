@@ -286,8 +286,9 @@ class KafkaLog(Log):
             raise LogUnavailable(f"cannot produce: {exc}", retry_after) from exc
         try:
             # librdkafka fails every record after message.timeout.ms; the margin covers the report's way back.
-            return await asyncio.wait_for(batch.future, self.options.delivery_timeout + 2.0)
-        except asyncio.TimeoutError as exc:
+            async with asyncio.timeout(self.options.delivery_timeout + 2.0):
+                return await batch.future
+        except TimeoutError as exc:
             raise LogUnavailable("no delivery report in time", retry_after) from exc
         except LogUnavailable as exc:
             exc.retry_after = retry_after
