@@ -13,6 +13,7 @@ import jwt
 _N, _R, _P = 2**14, 8, 1
 _ALGORITHM = "HS256"
 _ISSUER = "tribestream"
+_REMEMBERED_TOKENS = 10_000
 
 
 def hash_password(password: str) -> str:
@@ -40,6 +41,7 @@ class Tokens:
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self._secret = secret
         self._ttl = ttl_seconds
+        self._verified: dict[str, tuple[str, float]] = {}  # token -> (user id, expiry)
 
     def issue(self, user_id: str) -> str:
         now = int(time.time())
@@ -47,7 +49,15 @@ class Tokens:
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
     def verify(self, token: str) -> str:
-        """The user id in a valid token; raises jwt.InvalidTokenError otherwise."""
+        """The user id in a valid token; raises jwt.InvalidTokenError otherwise.
+
+        A token that verified once is remembered with its expiry, so the signature and claims are
+        not checked again on every request; once it expires it goes through jwt.decode again,
+        which rejects it as before.
+        """
+        known = self._verified.get(token)
+        if known is not None and time.time() < known[1]:
+            return known[0]
         claims = jwt.decode(
             token,
             self._secret,
@@ -55,4 +65,7 @@ class Tokens:
             issuer=_ISSUER,
             options={"require": ["sub", "exp", "iat", "iss"]},
         )
+        if len(self._verified) >= _REMEMBERED_TOKENS:
+            self._verified.clear()
+        self._verified[token] = (str(claims["sub"]), float(claims["exp"]))
         return str(claims["sub"])
