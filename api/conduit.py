@@ -273,7 +273,7 @@ async def feed(request: web.Request) -> web.Response:
     await consistent_read(request)
     limit, offset = _paging(request)
     reads = services(request).reads
-    hidden = set(await services(request).social.blocked_by(me))
+    hidden = await services(request).social.hidden_from(me)
     followees = [f for f in await reads.followees(me) if f not in hidden]
     docs, total = await reads.articles(author_ids=followees, limit=limit, offset=offset)
     articles = await _present_articles(request, docs, with_body=False)

@@ -38,7 +38,10 @@ def _sentence(kind: str, first: str, others: int, title: str | None) -> str:
 
 @routes.get("/v1/users/{username}/notifications")
 async def notifications(request: web.Request) -> web.Response:
-    """The user's own notifications, grouped, newest first, without self-caused or blocked actors."""
+    """The user's own notifications, grouped, newest first.
+
+    Without self-caused ones, actors the reader blocked, deleted articles and deleted comments.
+    """
     me = require_user(request)
     await consistent_read(request)
     target = await services(request).reads.user_by("username", request.match_info["username"])
@@ -51,8 +54,15 @@ async def notifications(request: web.Request) -> web.Response:
     groups = await social.notifications(me, _NEWEST_GROUPS)
     hidden = set(await social.blocked_by(me)) | {me}
     read_up_to = await social.read_up_to(me)
+    live_articles = {c["article_id"] for c in await social.cards(sorted({g["article_id"] for g in groups if g["article_id"]}))}
+    mentions = [(g["article_id"], g["comment_id"]) for g in groups if g["kind"] == "mention"]
+    live_mentions = await social.live_comments(mentions) if mentions else set()
     visible = []
     for group in groups:
+        if group["article_id"] and group["article_id"] not in live_articles:
+            continue
+        if group["kind"] == "mention" and (group["article_id"], group["comment_id"]) not in live_mentions:
+            continue
         actors = [a for a in group["actors"] if a not in hidden]
         if actors:
             latest = group["latest_actor_id"] if group["latest_actor_id"] in actors else actors[-1]

@@ -171,7 +171,7 @@ async def ranked_feed(request: web.Request) -> web.Response:
     social = services(request).social
     followees = await services(request).reads.followees(me)
     tribes = await social.member_of(me)
-    hidden = await social.blocked_by(me)
+    hidden = sorted(await social.hidden_from(me))
     docs, after = await social.ranked_feed(followees, tribes, hidden, page_size(request), decode_cursor(request))
     return respond({"items": await present_cards(request, docs), "next_cursor": encode_cursor(after)})
 

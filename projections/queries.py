@@ -147,6 +147,16 @@ class SocialReads:
             "blocks", (Filter("blocker_id", (user_id,)), Filter("active", (True,))), "blocked_id"
         )
 
+    async def blockers_of(self, user_id: str) -> list[str]:
+        """Everyone who has blocked this user."""
+        return await self._ids(
+            "blocks", (Filter("blocked_id", (user_id,)), Filter("active", (True,))), "blocker_id"
+        )
+
+    async def hidden_from(self, user_id: str) -> set[str]:
+        """Authors whose articles this user's feeds leave out: those they blocked and those who blocked them."""
+        return set(await self.blocked_by(user_id)) | set(await self.blockers_of(user_id))
+
     async def blockers_among(self, user_id: str, others: Sequence[str]) -> set[str]:
         """Which of `others` have blocked `user_id`."""
         found = await self.store.get("blocks", [f"{other}:{user_id}" for other in others])
@@ -216,6 +226,11 @@ class SocialReads:
         }
 
     # -- notifications ---------------------------------------------------------------------
+
+    async def live_comments(self, keys: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
+        """Which of these (article id, comment id) pairs are comments that exist and are not deleted."""
+        found = await self.store.get("comments", [comment_doc_id(a, c) for a, c in keys])
+        return {(d.body["article_id"], d.body["comment_id"]) for d in found.values() if not d.body["deleted"]}
 
     async def notifications(self, user_id: str, limit: int) -> list[Body]:
         page = await self.store.search(

@@ -185,8 +185,8 @@ TRENDING_VIEW = View(
             {"window": "keyword", "start": "date", "partition": "long", "articles": "object", "tags": "object"}
         ),
         "trend_articles": CollectionSpec(
-            {"article_id": "keyword", "author_id": "keyword", "tags": "keyword", "deleted": "boolean"},
-            lists=frozenset({"tags"}),
+            {"article_id": "keyword", "author_id": "keyword", "tags": "keyword", "bumpers": "keyword", "deleted": "boolean"},
+            lists=frozenset({"tags", "bumpers"}),
         ),
     },
 )

@@ -2,7 +2,13 @@
 
 Each bump, unbump or comment adds +1/-1/+1 to two time buckets (5 minutes and 1
 hour, by the event's own time) of its source partition: one document per
-(bucket, partition), holding score maps for articles and tags. Reading "the last
+(bucket, partition), holding score maps for articles and tags. A bump counts
+only when the user was not bumping the article already, an unbump only when they
+were (the view keeps each article's current bumpers), so repeated bumps from one
+user add nothing. That transition reads the bumper set the same event changes:
+on a store whose bulk writes are not atomic, a crash between the two documents
+can make a window miss or repeat that one bump. Trending is a ranking signal, and
+a rebuild (`tribe replay trending`) puts it right. Reading "the last
 hour" sums the twelve or thirteen 5-minute buckets of every partition; "the last
 day", the hourly ones. Every bucket is fed by one partition, so the fold's version
 guard keeps the deltas exact under redelivery and replay.
@@ -37,8 +43,13 @@ def bucket_start(window: str, at_ms: int) -> int:
     return at_ms - at_ms % WINDOWS[window]
 
 
-def _delta(event: Event) -> int:
-    return -1 if isinstance(event, ArticleUnbumped) else 1
+def _delta(event: Event, bumpers: set[str]) -> int:
+    """What the event adds to the article's score: bumps and unbumps count only as transitions."""
+    if isinstance(event, ArticleBumped):
+        return 0 if event.actor_id in bumpers else 1
+    if isinstance(event, ArticleUnbumped):
+        return -1 if event.actor_id in bumpers else 0
+    return 1
 
 
 class TrendingReducer(Reducer):
@@ -72,7 +83,15 @@ class TrendingReducer(Reducer):
         (key,) = self.keys(event)
         if docs.get(key) is not None:
             return {}
-        return {key: {"article_id": event.article_id, "author_id": event.actor_id, "tags": sorted(set(event.tags)), "deleted": False}}
+        return {
+            key: {
+                "article_id": event.article_id,
+                "author_id": event.actor_id,
+                "tags": sorted(set(event.tags)),
+                "bumpers": [],
+                "deleted": False,
+            }
+        }
 
     @apply.register
     def _(self, event: ArticleDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
@@ -90,9 +109,16 @@ class TrendingReducer(Reducer):
         article = docs.get(article_key)
         if article is None or article["deleted"]:
             return {}
-        delta = _delta(event)
-        _, partition = source_of(event)
+        bumpers = set(article["bumpers"])
+        delta = _delta(event, bumpers)
         changed: dict[DocKey, Body] = {}
+        if isinstance(event, (ArticleBumped, ArticleUnbumped)):
+            # Written even when nothing changes (delta 0), like the buckets below: a document the event
+            # left unwritten would look unapplied to a replay, which would then score it from later state.
+            if delta:
+                bumpers.symmetric_difference_update({event.actor_id})
+            changed[article_key] = {**article, "bumpers": sorted(bumpers)}
+        _, partition = source_of(event)
         for window, key in zip(WINDOWS, bucket_keys):
             bucket = docs.get(key) or {
                 "window": window,

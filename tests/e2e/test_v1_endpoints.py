@@ -431,6 +431,20 @@ async def test_blocked_authors_disappear_from_the_feed(api: Api) -> None:
     assert {c["id"] for c in page} == {tribal["id"], mine["id"]}
 
 
+async def test_a_user_who_blocked_you_disappears_from_your_feed(api: Api) -> None:
+    reader = await api.register("reader")
+    writer = await api.register("writer")
+    await ok(await follow(api, reader, "writer"))
+    shown = await post_card(api, writer, "Before the block")
+    (page,) = await feed_pages(api, reader, limit=20)
+    assert [c["id"] for c in page] == [shown["id"]]
+    await ok(await api.client.post("/v1/users/reader/block", headers=auth(writer)))
+    (page,) = await feed_pages(api, reader, limit=20)
+    assert page == []
+    conduit = await ok(await api.client.get("/api/articles/feed", headers=auth(reader)))
+    assert conduit["articles"] == []
+
+
 @pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24", cursor_of({"rank": 1}), cursor_of([None]), cursor_of([]), cursor_of([5])])
 async def test_the_feed_needs_a_token_and_refuses_a_badcursor_of(api: Api, cursor: str) -> None:
     reader = await api.register("reader")
@@ -549,6 +563,20 @@ async def test_a_deleted_articles_notifications_go_away(api: Api) -> None:
     assert r.status == 204
     assert await notifications(api, ann, "ann") == {"notifications": [], "unread_count": 0}
     await refused(api, await api.client.get(f"/v1/articles/{shown['id']}"), 404, "article")
+
+
+async def test_a_deleted_comments_mention_goes_away(api: Api) -> None:
+    ann = await api.register("ann")
+    ben = await api.register("ben")
+    await api.register("cat")
+    shown = await post_card(api, ann, "Mentions")
+    r = await comment(api, ben, shown["slug"], "look @cat")
+    comment_id = (await ok(r))["comment"]["id"]
+    cat = (await ok(await api.client.post("/api/users/login", json={"user": {"email": "cat@example.com", "password": "long-enough-pw"}})))["user"]["token"]
+    assert [n["kind"] for n in (await notifications(api, cat, "cat"))["notifications"]] == ["mention"]
+    r = await api.client.delete(f"/api/articles/{shown['slug']}/comments/{comment_id}", headers=auth(ben))
+    assert r.status == 204
+    assert (await notifications(api, cat, "cat"))["notifications"] == []
 
 
 # -- blocks -------------------------------------------------------------------------------------------

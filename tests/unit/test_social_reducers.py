@@ -359,12 +359,17 @@ def test_nobody_is_notified_of_their_own_actions_and_counts_are_the_actor_sets(e
 # -- (e) trending windows --------------------------------------------------------------------------
 
 
-def _trend_events(events: list[Event]) -> tuple[list[Event], dict[str, tuple[str, ...]]]:
-    """The bump, unbump and comment events applied while their article was live, and each article's tags."""
+def _trend_events(events: list[Event]) -> tuple[list[tuple[Event, int]], dict[str, tuple[str, ...]]]:
+    """The bump, unbump and comment events applied while their article was live, with what each adds.
+
+    A comment adds 1; a bump adds 1 only if its user was not bumping the article, an unbump -1 only if
+    they were. Also each article's tags.
+    """
     live: dict[str, bool] = {}
     authors: dict[str, str] = {}
     tags: dict[str, tuple[str, ...]] = {}
-    counted = []
+    bumpers: dict[str, set[str]] = {}
+    counted: list[tuple[Event, int]] = []
     for e in events:
         if isinstance(e, ArticlePublished):
             if e.article_id not in live:
@@ -373,7 +378,15 @@ def _trend_events(events: list[Event]) -> tuple[list[Event], dict[str, tuple[str
             if e.article_id in live and authors[e.article_id] == e.actor_id:
                 live[e.article_id] = False
         elif isinstance(e, (ArticleBumped, ArticleUnbumped, CommentPosted)) and live.get(e.article_id):
-            counted.append(e)
+            users = bumpers.setdefault(e.article_id, set())
+            if isinstance(e, CommentPosted):
+                counted.append((e, 1))
+            elif isinstance(e, ArticleBumped):
+                counted.append((e, 0 if e.actor_id in users else 1))
+                users.add(e.actor_id)
+            else:
+                counted.append((e, -1 if e.actor_id in users else 0))
+                users.discard(e.actor_id)
     return counted, tags
 
 
@@ -405,22 +418,18 @@ def test_a_windows_score_is_bumps_minus_unbumps_plus_comments_in_its_buckets(
 
         for article_id in ARTICLE_IDS:
             expected = sum(
-                (-1 if isinstance(e, ArticleUnbumped) else 1)
-                for e in counted
-                if e.article_id == article_id and inside(e)  # type: ignore[attr-defined]
+                delta for e, delta in counted if e.article_id == article_id and inside(e)  # type: ignore[attr-defined]
             )
             assert _window_sum(state, window, starts, "articles", article_id) == expected, (window, article_id)
         for tag in TAGS:
             expected = sum(
-                (-1 if isinstance(e, ArticleUnbumped) else 1)
-                for e in counted
-                if tag in tags[e.article_id] and inside(e)  # type: ignore[attr-defined]
+                delta for e, delta in counted if tag in tags[e.article_id] and inside(e)  # type: ignore[attr-defined]
             )
             assert _window_sum(state, window, starts, "tags", tag) == expected, (window, tag)
     # Every bucket is fed by the partition it names, and holds events of its own window only.
     for doc_id, bucket in docs_of(state, BUCKETS).items():
         assert doc_id == bucket_id(bucket["window"], bucket["start"], bucket["partition"])
-    for e in counted:
+    for e, _ in counted:
         for window in WINDOWS:
             assert (BUCKETS, bucket_id(window, bucket_start(window, e.occurred_at), source_of(e)[1])) in state
 
@@ -685,7 +694,9 @@ def test_a_bump_scores_the_article_and_its_tags_in_both_buckets_of_its_partition
     hour = state[(BUCKETS, bucket_id("1h", bucket_start("1h", at), partition))].body
     assert five == {"window": "5m", "start": bucket_start("5m", at), "partition": partition, "articles": {"a1": 1}, "tags": {"go": 1, "py": 1}}
     assert (hour["window"], hour["articles"], hour["tags"]) == ("1h", {"a1": 1}, {"go": 1, "py": 1})
-    assert state[(ARTICLE_TAGS, "a1")].body == {"article_id": "a1", "author_id": "u1", "tags": ["go", "py"], "deleted": False}
+    assert state[(ARTICLE_TAGS, "a1")].body == {
+        "article_id": "a1", "author_id": "u1", "tags": ["go", "py"], "bumpers": ["u2"], "deleted": False
+    }
 
 
 def test_unbumps_subtract_comments_add_and_a_deleted_article_stops_counting() -> None:
@@ -747,3 +758,18 @@ def test_a_card_carries_its_tribe_and_a_rank_that_follows_its_counts() -> None:
         assert ok(card["rank"]), event
         assert card["tribe_id"] == "t1"
     assert _apply(ArticlesReducer(), _publish())[(ARTICLES, "a1")].body["tribe_id"] is None
+
+
+def test_repeated_bumps_by_one_user_score_once_and_a_stray_unbump_nothing() -> None:
+    _, partition = source_of(_publish())
+    events = [
+        _publish(tags=("py",)),
+        _event(ArticleUnbumped, "u3", article_id="a1"),
+        _event(ArticleBumped, "u2", article_id="a1"),
+        _event(ArticleBumped, "u2", article_id="a1"),
+        _event(ArticleBumped, "u2", article_id="a1"),
+    ]
+    state = _apply(TrendingReducer(), *events)
+    bucket = state[(BUCKETS, bucket_id("5m", bucket_start("5m", T0), partition))].body
+    assert (bucket["articles"], bucket["tags"]) == ({"a1": 1}, {"py": 1})
+    assert state[(ARTICLE_TAGS, "a1")].body["bumpers"] == ["u2"]
