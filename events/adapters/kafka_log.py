@@ -215,8 +215,9 @@ class KafkaLog(Log):
             # A fatal error (or a fenced epoch) leaves that producer unusable; errors of an
             # already replaced producer say nothing about the current one.
             if generation == self._generation and (err.fatal() or err.code() in _PRODUCER_GONE):
+                if not self._producer_broken:
+                    log.warning("kafka_producer_unusable", error=str(err))
                 self._producer_broken = True
-                log.warning("kafka_producer_unusable", error=str(err))
 
         return on_error
 

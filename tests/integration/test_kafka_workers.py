@@ -17,6 +17,7 @@ from events.routing import USERS
 from projections.adapters.sqlite_store import SqliteStore
 from projections.faust_worker import EXIT_PROJECTION_FAILED
 from projections.views import USERS_VIEW
+from tests.e2e.kafka_stack import worker_process
 from tests.e2e.server import TribeProcess
 from tests.integration.projection_check import (
     differences,
@@ -32,9 +33,7 @@ pytestmark = pytest.mark.kafka
 
 
 def worker(broker: TansuBroker, data_dir: Path, log_path: Path, group: str) -> TribeProcess:
-    """A `tribe worker` with short group timeouts (Tansu takes half the session timeout to admit a member)."""
-    env = {"TRIBE_KAFKA_SESSION_TIMEOUT": "6", "TRIBE_WORKER_GROUP": group}
-    return TribeProcess(["worker", "--log", broker.url, "--data-dir", str(data_dir)], log_path, env)
+    return worker_process(broker.url, data_dir, log_path, group)
 
 
 @pytest.fixture
