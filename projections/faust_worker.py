@@ -158,6 +158,7 @@ def create_app(
                 await feeder.prepare()
             except Exception as exc:
                 on_fatal(feeder.view.name, exc)
+        log.info("worker_ready", group=options.app_id, views=[f.view.name for f in feeders])
 
     app.task(prepare, on_leader=False)
     # One agent per topic, feeding every view that reads it: Faust's fan-out of one topic to several

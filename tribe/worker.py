@@ -38,4 +38,5 @@ def run_worker(settings: Settings, options: WorkerOptions | None = None) -> None
         redirect_stdouts=False,
         quiet=True,
     )
+    worker.spinner = None  # no terminal progress spinner: its escape codes would land in the log
     worker.execute_from_commandline()
