@@ -175,15 +175,18 @@ class SqliteStore(Store):
 
         await self._on(self._writer, switch)
 
-    # Point reads (aliases, checkpoints, a few documents by id) take tens of microseconds: they run
-    # on the calling thread, with its own connection, rather than paying two thread wake-ups each.
-    # Anything that can scan (searches, aggregations, long id lists) stays on the reader thread.
+    # Point reads (checkpoints, a few documents by id) take tens of microseconds: they run on the
+    # calling thread, with its own connection, rather than paying two thread wake-ups each.
+    # Anything that can scan (searches, aggregations, long id lists) stays on the reader thread,
+    # and so does `aliases`, which readers poll while aliases switch.
 
     async def collections(self) -> list[str]:
         return [n for (n,) in self._read_conn.execute("SELECT name FROM collections ORDER BY name")]
 
     async def aliases(self) -> dict[str, str]:
-        return dict(self._read_conn.execute("SELECT alias, collection FROM aliases"))
+        return await self._on(
+            self._reader, lambda: dict(self._read_conn.execute("SELECT alias, collection FROM aliases"))
+        )
 
     def _resolve(self, name: str) -> tuple[str, CollectionSpec]:
         """Alias or collection name to (collection, its spec); read on the reader thread."""
