@@ -175,10 +175,10 @@ class SqliteStore(Store):
 
         await self._on(self._writer, switch)
 
-    # Point reads (checkpoints, a few documents by id) take tens of microseconds: they run on the
-    # calling thread, with its own connection, rather than paying two thread wake-ups each.
-    # Anything that can scan (searches, aggregations, long id lists) stays on the reader thread,
-    # and so does `aliases`, which readers poll while aliases switch.
+    # Point reads (checkpoints, a few documents by id, a lookup by an indexed field) take tens of
+    # microseconds: they run on the calling thread, with its own connection, rather than paying two
+    # thread wake-ups each. Anything that can scan (searches, aggregations, long id lists) stays on
+    # the reader thread, and so does `aliases`, which readers poll while aliases switch.
 
     async def collections(self) -> list[str]:
         return [n for (n,) in self._read_conn.execute("SELECT name FROM collections ORDER BY name")]
@@ -268,7 +268,24 @@ class SqliteStore(Store):
         return found
 
     async def search(self, collection: str, query: Query) -> Page:
+        if self._is_point_lookup(collection, query):
+            return self._search(collection, query)
         return await self._on(self._reader, self._search, collection, query)
+
+    def _is_point_lookup(self, collection: str, query: Query) -> bool:
+        """At most one document, found through the index of a field compared with one value (a slug)."""
+        if query.size > 1 or query.with_total or query.offset or query.sort or query.text:
+            return False
+        if query.any_of or query.prefix is not None or query.search_after is not None:
+            return False
+        _, spec = self._resolve(collection)
+        return any(
+            len(f.values) == 1
+            and not f.negate
+            and f.field not in spec.lists
+            and spec.fields.get(f.field) in ("keyword", "long", "date")
+            for f in query.filters
+        )
 
     def _search(self, collection: str, query: Query) -> Page:
         name, spec = self._resolve(collection)
