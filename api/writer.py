@@ -46,7 +46,10 @@ class EventWriter:
             return await self.log.append(records)
         except LogUnavailable as exc:
             raise ApiError(
-                503, "log", f"unavailable, nothing was written: {exc}", {"Retry-After": str(max(1, round(exc.retry_after)))}
+                503,
+                "log",
+                f"unavailable, the events were not acknowledged ({exc}); retry them with the same event ids",
+                {"Retry-After": str(max(1, round(exc.retry_after)))},
             ) from None
 
     async def write(self, events: Sequence[Event]) -> Written:

@@ -85,7 +85,16 @@ class EmbeddedRuntime:
                         entries = await self.log.read(topic, partition, start, self.batch_size)
                         if not entries:
                             break
-                        await projector.process(entries)
+                        batch = await projector.process(entries)
+                        log.info(
+                            "batch",
+                            projection=projector.projection_id,
+                            topic=topic,
+                            partition=partition,
+                            events=batch.events,
+                            writes=batch.writes,
+                            ms=batch.ms,
+                        )
                         offsets[(topic, partition)] = entries[-1].position.offset + 1
                         done += len(entries)
                         if len(entries) < self.batch_size:

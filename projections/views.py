@@ -107,6 +107,7 @@ ARTICLES_VIEW = View(
             },
             lists=frozenset({"tags", "favorited_by", "comment_ids"}),
         ),
+        "view_receipts": CollectionSpec({"article_id": "keyword", "recent": "object"}),
         "comments": CollectionSpec(
             {
                 "comment_id": "long",

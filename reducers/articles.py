@@ -30,6 +30,9 @@ from reducers.ranking import rank
 
 ARTICLES = "articles"
 COMMENTS = "comments"
+VIEW_RECEIPTS = "view_receipts"
+RECENT_VIEWS = 1000
+"""How many of an article's latest view event ids are remembered, to count a client's retry once."""
 
 
 def comment_doc_id(article_id: str, comment_id: int) -> str:
@@ -49,7 +52,7 @@ def _ranked(article: Body) -> Body:
 
 
 class ArticlesReducer(Reducer):
-    collections = (ARTICLES, COMMENTS)
+    collections = (ARTICLES, COMMENTS, VIEW_RECEIPTS)
 
     @singledispatchmethod
     def keys(self, event: Event) -> tuple[DocKey, ...]:
@@ -60,9 +63,12 @@ class ArticlesReducer(Reducer):
     @keys.register(ArticleDeleted)
     @keys.register(ArticleBumped)
     @keys.register(ArticleUnbumped)
-    @keys.register(ArticleViewed)
     def _(self, event: Event) -> tuple[DocKey, ...]:
         return ((ARTICLES, event.article_id),)  # type: ignore[attr-defined]
+
+    @keys.register
+    def _(self, event: ArticleViewed) -> tuple[DocKey, ...]:
+        return ((ARTICLES, event.article_id), (VIEW_RECEIPTS, event.article_id))
 
     @keys.register(CommentPosted)
     @keys.register(CommentDeleted)
@@ -137,11 +143,20 @@ class ArticlesReducer(Reducer):
 
     @apply.register
     def _(self, event: ArticleViewed, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        key = (ARTICLES, event.article_id)
+        """One view per event id: a log that cannot deduplicate (Kafka) may hold a client's retry twice.
+
+        The receipt keeps the article's latest view ids (a retry comes soon after); it is written
+        even for a repeat, so a replay finds every view event applied to both documents.
+        """
+        key, receipt_key = self.keys(event)
         article = docs.get(key)
         if not _live(article):
             return {}
-        return {key: _ranked({**article, "views": article["views"] + 1})}
+        recent = (docs.get(receipt_key) or {"recent": []})["recent"]
+        receipt = {"article_id": event.article_id, "recent": [*recent, event.event_id][-RECENT_VIEWS:]}
+        if event.event_id in recent:
+            return {receipt_key: {**receipt, "recent": recent}}
+        return {key: _ranked({**article, "views": article["views"] + 1}), receipt_key: receipt}
 
     @apply.register
     def _(self, event: CommentPosted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:

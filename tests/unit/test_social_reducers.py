@@ -37,7 +37,7 @@ from events.catalogue import (
 )
 from events.routing import ARTICLES as ARTICLES_TOPIC
 from events.routing import PARTITIONS, source_of
-from reducers.articles import ARTICLES, ArticlesReducer
+from reducers.articles import ARTICLES, RECENT_VIEWS, VIEW_RECEIPTS, ArticlesReducer
 from reducers.base import Reducer, State, Versioned, fold
 from reducers.follows import BLOCKS, FOLLOWS, FollowsReducer
 from reducers.notifications import ARTICLE_INDEX, NOTIFICATIONS, READ_MARKS, NotificationsReducer
@@ -773,3 +773,19 @@ def test_repeated_bumps_by_one_user_score_once_and_a_stray_unbump_nothing() -> N
     bucket = state[(BUCKETS, bucket_id("5m", bucket_start("5m", T0), partition))].body
     assert (bucket["articles"], bucket["tags"]) == ({"a1": 1}, {"py": 1})
     assert state[(ARTICLE_TAGS, "a1")].body["bumpers"] == ["u2"]
+
+
+def test_a_view_retried_with_its_event_id_counts_once_even_at_another_offset() -> None:
+    view = ArticleViewed(event_id="client-view-1", actor_id="u2", occurred_at=T0, article_id="a1")
+    other = ArticleViewed(event_id="client-view-2", actor_id="u2", occurred_at=T0, article_id="a1")
+    state = _apply(ArticlesReducer(), _publish(), view, view, other, view)
+    assert state[(ARTICLES, "a1")].body["views"] == 2
+    assert state[(VIEW_RECEIPTS, "a1")].body["recent"] == ["client-view-1", "client-view-2"]
+
+
+def test_the_view_receipt_remembers_only_the_latest_views() -> None:
+    views = [ArticleViewed(event_id=f"v{i}", actor_id="u2", occurred_at=T0, article_id="a1") for i in range(RECENT_VIEWS + 5)]
+    state = _apply(ArticlesReducer(), _publish(), *views)
+    recent = state[(VIEW_RECEIPTS, "a1")].body["recent"]
+    assert len(recent) == RECENT_VIEWS and recent[-1] == f"v{RECENT_VIEWS + 4}" and recent[0] == "v5"
+    assert state[(ARTICLES, "a1")].body["views"] == RECENT_VIEWS + 5
