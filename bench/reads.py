@@ -17,18 +17,25 @@ READS_SHAPE = Shape(register_every=40, publish_every=4, window=2000, initial_use
 STEADY_RATE = 1000.0
 
 
+FRESH_BATCH = 10  # events per POST: 1,000 events/s as 100 requests/s
+
+
 def freshness(url: str, site: Generated, tokens: list[str], seconds: float, warmup: float, workdir: Path) -> dict[str, Any]:
-    """POST one event per request at a steady 1,000/s; sample reads with and without X-Tribe-After."""
+    """POST a steady 1,000 events/s (100 requests/s of 10 events); after every answer, read it back.
+
+    Half the reads carry the answer's positions as X-Tribe-After (answered once every event of
+    the request is visible), half do not (the read's own latency under the same load).
+    """
     return load(
         {
             "port": int(url.rsplit(":", 1)[1]),
             "mode": "open",
-            "rate": STEADY_RATE,
+            "rate": STEADY_RATE / FRESH_BATCH,
             "duration": seconds,
             "warmup": warmup,
-            "requests": ingest_requests(site, tokens, 1),
+            "requests": ingest_requests(site, tokens, FRESH_BATCH),
             "freshness": {
-                "every": 5,
+                "every": 1,
                 "read": {"method": "GET", "path": f"/api/articles/{slug(site.articles - 1)}", "headers": {}},
             },
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from pathlib import Path
 
@@ -53,8 +54,8 @@ def exponent(sizes: list[int], seconds: list[float]) -> float:
     return num / den if den else math.nan
 
 
-async def publish_cost(workdir: Path, followers: tuple[int, ...], publishes: int = 20) -> list[tuple[int, float, float]]:
-    """For each follower count: (followers, store writes per publish, seconds per publish).
+async def publish_cost(workdir: Path, followers: tuple[int, ...], publishes: int = 50) -> list[tuple[int, float, float]]:
+    """For each follower count: (followers, store writes per publish, median seconds per publish).
 
     One author gains followers stage by stage (UserFollowed events, projected by the embedded
     runtime); after each stage the author publishes `publishes` articles, and each publication
@@ -93,7 +94,7 @@ async def publish_cost(workdir: Path, followers: tuple[int, ...], publishes: int
             while await runtime.run_once():
                 pass
             writes = 0
-            seconds = 0.0
+            per_publish: list[float] = []
             for _ in range(publishes):
                 a = 10_000_000 + n
                 n += 1
@@ -103,15 +104,17 @@ async def publish_cost(workdir: Path, followers: tuple[int, ...], publishes: int
                 )
                 [position] = await log.append(records([event]))
                 [entry] = await log.read(position.topic, position.partition, position.offset, 1)
+                seconds = 0.0
                 for projector in readers:
                     started = time.perf_counter()
                     result = await projector.process([entry])
                     seconds += time.perf_counter() - started
                     writes += result.writes
+                per_publish.append(seconds)
             # Keep the runtime's checkpoints in step with what the projectors wrote.
             while await runtime.run_once():
                 pass
-            results.append((target, writes / publishes, seconds / publishes))
+            results.append((target, writes / publishes, statistics.median(per_publish)))
         return results
     finally:
         await log.close()

@@ -80,9 +80,9 @@ def freshness_figures(runtime: str, fresh: dict, p99_target_ms: float) -> list[F
     if not f.get("n"):
         raise RuntimeError(f"freshness on {runtime}: no sample came back ({fresh})")
     return [
-        Figure(f"freshness {runtime} at 1,000 events/s: p50", f["p50_ms"], "ms", base, plain.get("p50_ms", float("nan"))),
+        Figure(f"freshness {runtime} at 1,000 events/s (10/request): p50", f["p50_ms"], "ms", base, plain.get("p50_ms", float("nan"))),
         Figure(
-            f"freshness {runtime} at 1,000 events/s: p99",
+            f"freshness {runtime} at 1,000 events/s (10/request): p99",
             f["p99_ms"],
             "ms",
             base,
@@ -204,7 +204,7 @@ def growth(ctx, say: Say) -> list[Figure]:
             Target("flat: ratio <= 1", lambda f: f.ratio <= 1.0),
         ),
         Figure(
-            f"publish cost: time per publish at {last[0]:,} followers",
+            f"publish cost: median time per publish at {last[0]:,} followers",
             last[2] * 1000,
             "ms",
             f"at {first[0]:,} followers",
