@@ -57,7 +57,7 @@ class ViewFeeder:
         log: Log,
         *,
         fill_batch: int = 1000,
-        alias_refresh: float = 5.0,
+        alias_refresh: float = 1.0,
     ) -> None:
         self.view = view
         self.store = store

@@ -10,15 +10,20 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
+from events.adapters.kafka_log import KafkaLog
 from events.adapters.sqlite_log import SqliteLog
+from events.log import Log
 from events.codec import EventCodec
 from projections.adapters.sqlite_store import SqliteStore
 from events.routing import PARTITIONS
 from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW
 from replay.rebuild import all_docs, catch_up, rebuild
 from projections.processor import Projector
-from tests.e2e.server import running_server
+from tests.e2e.kafka_stack import running_worker, wait_until_projecting
+from tests.e2e.server import Server, running_server
+from tests.kafka_broker import TansuBroker
 
 ARTICLES = 5
 
@@ -48,7 +53,11 @@ async def _seed(http: aiohttp.ClientSession, url: str) -> tuple[list[str], list[
     return tokens, slugs
 
 
-async def _write(http: aiohttp.ClientSession, url: str, tokens: list[str], slugs: list[str], stop: asyncio.Event, count: list[int]) -> None:
+async def _write(
+    http: aiohttp.ClientSession, url: str, tokens: list[str], slugs: list[str], stop: asyncio.Event, count: list[int],
+    accepted: tuple[int, ...],
+) -> None:
+    """Favorites and comments until stopped; `accepted` are the statuses a durable write may get."""
     while not stop.is_set():
         token, slug = random.choice(tokens), random.choice(slugs)
         action = random.choice(["favorite", "unfavorite", "comment"])
@@ -59,7 +68,7 @@ async def _write(http: aiohttp.ClientSession, url: str, tokens: list[str], slugs
             method = http.post if action == "favorite" else http.delete
             request = method(f"{url}/api/articles/{slug}/favorite", headers=headers)
         async with request as r:
-            assert r.status == 200, await r.text()
+            assert r.status in accepted, await r.text()
             count[0] += 1
         await asyncio.sleep(0.01)
 
@@ -80,9 +89,13 @@ async def _documents(store: SqliteStore, version: int) -> dict[str, dict[str, tu
     return {alias: await all_docs(store, ARTICLES_VIEW.physical(alias, version)) for alias in ARTICLES_VIEW.collections}
 
 
-async def _clean_replay(data: Path, scratch: Path) -> dict[str, dict[str, tuple[int, dict]]]:
+def _open_log(data: Path, log_url: str | None) -> Log:
+    return KafkaLog(log_url) if log_url else SqliteLog(data / "log.db")
+
+
+async def _clean_replay(data: Path, scratch: Path, log_url: str | None) -> dict[str, dict[str, tuple[int, dict]]]:
     """Every article document as a replay of the whole log into a fresh store produces it."""
-    log, store = SqliteLog(data / "log.db"), SqliteStore(scratch / "clean.db")
+    log, store = _open_log(data, log_url), SqliteStore(scratch / "clean.db")
     try:
         projector = Projector(store, EventCodec(), ARTICLES_VIEW, 1)
         await projector.ensure_collections()
@@ -93,66 +106,87 @@ async def _clean_replay(data: Path, scratch: Path) -> dict[str, dict[str, tuple[
         await store.close()
 
 
-async def _settled(data: Path, version: int, scratch: Path) -> tuple[dict, dict]:
+async def _settled(data: Path, version: int, scratch: Path, log_url: str | None = None) -> tuple[dict, dict]:
     store = SqliteStore(data / "store.db")
     try:
         for _ in range(50):
-            clean = await _clean_replay(data, scratch)
+            clean = await _clean_replay(data, scratch, log_url)
             docs = await _documents(store, version)
             if docs == clean:
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.2)
         return docs, clean
     finally:
         await store.close()
 
 
+async def _rebuild_switch_and_rollback(server: Server, data: Path, tmp_path: Path, log_url: str | None) -> None:
+    """The scenario on a running stack: rebuild under writes and reads, switch, roll back."""
+    where = ["--data-dir", str(data)] + (["--log", log_url] if log_url else [])
+    accepted = (200,) if log_url is None else (200, 202)
+    async with aiohttp.ClientSession() as http:
+        tokens, slugs = await _seed(http, server.url)
+        stop_reads, failures, reads = asyncio.Event(), [], [0]
+        readers = [asyncio.create_task(_read(http, server.url, slugs, stop_reads, failures, reads)) for _ in range(2)]
+
+        stop_writes, writes = asyncio.Event(), [0]
+        writer = asyncio.create_task(_write(http, server.url, tokens, slugs, stop_writes, writes, accepted))
+        await asyncio.sleep(0.5)
+        rebuilt = await asyncio.to_thread(tribe, "replay", "articles", "--verify", *where)
+        assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+        assert "switched to v2" in rebuilt.stdout
+        writes_at_switch = writes[0]
+        await asyncio.sleep(0.5)
+        stop_writes.set()
+        await writer
+        assert writes[0] > writes_at_switch, "writes stopped after the switch"
+        docs, clean = await _settled(data, 2, tmp_path / "clean-2", log_url)
+        assert docs == clean, "v2 differs from a clean replay after the switch"
+
+        status = json.loads((await asyncio.to_thread(tribe, "replay", "status", "--json", *where)).stdout)
+        articles = next(v for v in status if v["view"] == "articles")
+        assert articles["live_version"] == 2
+        assert [v["version"] for v in articles["versions"]] == [1, 2]
+        assert set(articles) == {"view", "live_version", "versions", "lag"}
+
+        stop_writes = asyncio.Event()
+        writer = asyncio.create_task(_write(http, server.url, tokens, slugs, stop_writes, writes, accepted))
+        await asyncio.sleep(0.3)
+        rolled = await asyncio.to_thread(tribe, "replay", "rollback", "articles", *where)
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        await asyncio.sleep(0.5)
+        stop_writes.set()
+        await writer
+        headers = {"Authorization": f"Token {tokens[1]}"}
+        async with http.post(f"{server.url}/api/articles/{slugs[0]}/favorite", headers=headers) as r:
+            assert r.status in accepted
+            written = r.headers.get("X-Tribe-Position")  # none when the favorite was there already
+        after = {"X-Tribe-After": written} if written else {}
+        async with http.get(f"{server.url}/api/articles/{slugs[0]}", headers={**headers, **after}) as r:
+            assert (await r.json())["article"]["favorited"] is True
+        docs, clean = await _settled(data, 1, tmp_path / "clean-1", log_url)
+        assert docs == clean, "v1 differs from a clean replay after the rollback"
+
+        stop_reads.set()
+        await asyncio.gather(*readers)
+        assert failures == [], failures[:5]
+        assert reads[0] > 20 and writes[0] > 5
+        assert sum(len(d) for d in clean.values()) > ARTICLES
+
+
 async def test_rebuild_switch_and_rollback_under_concurrent_writes_and_reads(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with running_server(data) as server:
-        async with aiohttp.ClientSession() as http:
-            tokens, slugs = await _seed(http, server.url)
-            stop_reads, failures, reads = asyncio.Event(), [], [0]
-            readers = [asyncio.create_task(_read(http, server.url, slugs, stop_reads, failures, reads)) for _ in range(2)]
+        await _rebuild_switch_and_rollback(server, data, tmp_path, None)
 
-            stop_writes, writes = asyncio.Event(), [0]
-            writer = asyncio.create_task(_write(http, server.url, tokens, slugs, stop_writes, writes))
-            await asyncio.sleep(0.5)
-            rebuilt = await asyncio.to_thread(tribe, "replay", "articles", "--verify", "--data-dir", str(data))
-            assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
-            assert "switched to v2" in rebuilt.stdout
-            writes_at_switch = writes[0]
-            await asyncio.sleep(0.5)
-            stop_writes.set()
-            await writer
-            assert writes[0] > writes_at_switch, "writes stopped after the switch"
-            docs, clean = await _settled(data, 2, tmp_path / "clean-2")
-            assert docs == clean, "v2 differs from a clean replay after the switch"
 
-            status = json.loads((await asyncio.to_thread(tribe, "replay", "status", "--json", "--data-dir", str(data))).stdout)
-            articles = next(v for v in status if v["view"] == "articles")
-            assert articles["live_version"] == 2
-            assert [v["version"] for v in articles["versions"]] == [1, 2]
-            assert set(articles) == {"view", "live_version", "versions", "lag"}
-
-            stop_writes = asyncio.Event()
-            writer = asyncio.create_task(_write(http, server.url, tokens, slugs, stop_writes, writes))
-            await asyncio.sleep(0.3)
-            rolled = await asyncio.to_thread(tribe, "replay", "rollback", "articles", "--data-dir", str(data))
-            assert rolled.returncode == 0, rolled.stdout + rolled.stderr
-            await asyncio.sleep(0.5)
-            stop_writes.set()
-            await writer
-            async with http.post(f"{server.url}/api/articles/{slugs[0]}/favorite", headers={"Authorization": f"Token {tokens[1]}"}) as r:
-                assert r.status == 200 and (await r.json())["article"]["favorited"] is True
-            docs, clean = await _settled(data, 1, tmp_path / "clean-1")
-            assert docs == clean, "v1 differs from a clean replay after the rollback"
-
-            stop_reads.set()
-            await asyncio.gather(*readers)
-            assert failures == [], failures[:5]
-            assert reads[0] > 20 and writes[0] > 20
-            assert sum(len(d) for d in clean.values()) > ARTICLES
+@pytest.mark.kafka
+async def test_rebuild_switch_and_rollback_on_kafka_with_a_worker(isolated_kafka_broker: TansuBroker, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    url = isolated_kafka_broker.url
+    with running_worker(url, data, tmp_path / "worker.log"), running_server(data, "--log", url) as server:
+        await asyncio.to_thread(wait_until_projecting, server.url)
+        await _rebuild_switch_and_rollback(server, data, tmp_path, url)
 
 
 async def test_replay_refuses_what_would_lose_data(tmp_path: Path) -> None:
