@@ -105,11 +105,14 @@ def test_the_api_and_workers_run_the_cli_against_the_compose_services() -> None:
     assert "8080/api/tags" in " ".join(SERVICES["api"]["healthcheck"]["test"])
 
 
-def test_serve_accepts_the_options_compose_gives_it() -> None:
-    result = CliRunner().invoke(cli, ["serve", "--help"])
+@pytest.mark.parametrize(("service", "command"), [("api", "serve"), ("worker", "worker")])
+def test_the_commands_accept_the_options_compose_gives_them(service: str, command: str) -> None:
+    given = SERVICES[service]["command"]
+    assert given[:2] == ["tribe", command]
+    result = CliRunner().invoke(cli, [command, "--help"])
     assert result.exit_code == 0, result.output
-    for name in SERVICES["api"]["command"][2::2]:
-        assert name in result.output, f"tribe serve has no {name} option"
+    for name in given[2::2]:
+        assert name in result.output, f"tribe {command} has no {name} option"
 
 
 def test_every_tribe_variable_in_compose_is_read_and_documented_by_settings() -> None:
