@@ -151,7 +151,7 @@ def universe_events() -> dict[str, st.SearchStrategy[Event]]:
         "CommentPosted": _comment(c.CommentPosted, body=_word),
         "CommentDeleted": _comment(c.CommentDeleted),
     }
-    return {name: known.get(name) or _step(cls) for name, cls in EVENT_TYPES.items()}
+    return {name: known[name] if name in known else _step(cls) for name, cls in EVENT_TYPES.items()}
 
 
 def number(events: list[Event]) -> list[Event]:
