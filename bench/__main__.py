@@ -12,6 +12,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -65,12 +66,18 @@ def main(argv: list[str] | None = None) -> int:
         "kafka": sections.kafka,
     }
     say(f"{'quick' if args.quick else 'full'} run on {machine()}; working in {root}")
+    failed: list[str] = []
     try:
         for name in SECTIONS:
             if name in only:
                 section_started = time.monotonic()
                 say(f"{name}: starting")
-                figures += runners[name](ctx, say)
+                try:
+                    figures += runners[name](ctx, say)
+                except Exception:  # report it, keep the other sections' figures
+                    failed.append(name)
+                    say(f"{name}: FAILED\n{traceback.format_exc()}")
+                    continue
                 say(f"{name}: done in {time.monotonic() - section_started:.0f} s")
     except KeyboardInterrupt:
         say("interrupted; every process this run started has been stopped")
@@ -87,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(figures))
     path = write(figures, args.out)
     print(f"\nwrote {path}")
+    if failed:
+        print(f"sections that failed (see above): {', '.join(failed)}")
+        return 1
     return 0
 
 

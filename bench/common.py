@@ -36,7 +36,7 @@ class Sizes:
         # of the replay log (its rate does not depend on the log's length), and the Faust figure
         # runs on half the embedded projection's workload (same shape, same seed).
         return cls(
-            False, 6.0, 1.5, 200_000, 1_000_000, 50_000, (10_000, 100_000, 1_000_000), (100, 1_000, 10_000, 100_000), 8.0, 100_000
+            False, 4.0, 1.0, 200_000, 1_000_000, 50_000, (10_000, 100_000, 1_000_000), (100, 1_000, 10_000, 100_000), 5.0, 100_000
         )
 
 

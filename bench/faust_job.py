@@ -28,8 +28,10 @@ def main() -> None:
     store = SqliteStore(Path(store_db))
     codec = EventCodec()
     feeders = [ViewFeeder(v, store, codec, log) for v in VIEWS if v.name in ("articles", "follows")]
+    # A catch-up batch holds the event loop for a while; with a short session the broker drops the
+    # member mid-run and every rebalance stalls it (UnknownMemberIdError), so give it 20 s.
     app = create_app(
-        log.bootstrap, feeders, datadir=Path(data_dir), options=WorkerOptions(app_id=group, session_timeout=6.0)
+        log.bootstrap, feeders, datadir=Path(data_dir), options=WorkerOptions(app_id=group, session_timeout=20.0)
     )
     worker = faust.Worker(app, loglevel="WARNING", override_logging=False, redirect_stdouts=False, quiet=True)
     worker.execute_from_commandline()

@@ -64,7 +64,10 @@ def http(ctx, say, site_events_, site, toks) -> tuple[ingest.Measured, dict]:
         data = work / "data"
         procs.tribe("worker", ["worker", "--log", url], data, WORKER_ENV)
         say("kafka: waiting for the worker to project the site")
-        asyncio.run(wait_caught_up(url, f"sqlite:///{data / 'store.db'}"))
+        try:
+            asyncio.run(wait_caught_up(url, f"sqlite:///{data / 'store.db'}", timeout=180))
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\nworker log:\n{procs.output('worker')}") from None
         api = procs.serve("tribe-kafka", data, "--log", url, env=WORKER_ENV)
         say("kafka: freshness")
         fresh = reads.freshness(api, site, toks, sizes.steady_seconds, sizes.warmup, work)
@@ -159,7 +162,9 @@ def projection(ctx, say) -> list[Figure]:
 def run(ctx, say) -> list[Figure]:
     from bench.sections import _site, _tokens, bare_ingest, freshness_figures
 
-    site_events_, site = _site(ctx, 40_000, 10_000)
+    # A smaller site than the embedded figures': one worker projects every view of it before the
+    # API starts, and the ingest and freshness figures only need its articles and users to exist.
+    site_events_, site = _site(ctx, 10_000, 10_000)
     toks = _tokens(site)
     measured, fresh = http(ctx, say, site_events_, site, toks)
     bare = bare_ingest(ctx, say, site, toks, measured.half["rate"])
