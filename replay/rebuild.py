@@ -46,6 +46,13 @@ class Difference:
     doc_id: str
     live: dict | None
     rebuilt: dict | None
+    live_version: int | None = None
+    rebuilt_version: int | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Both sides reflect the same events, so the difference is the code's, not a write in flight."""
+        return self.live_version == self.rebuilt_version
 
 
 @dataclass
@@ -105,22 +112,41 @@ async def compare(store: Store, view: View, live: int, rebuilt: int) -> list[Dif
         for doc_id in sorted(set(a) | set(b)):
             left, right = a.get(doc_id), b.get(doc_id)
             if (left and left[1]) != (right and right[1]):
-                differences.append(Difference(alias, doc_id, left and left[1], right and right[1]))
+                differences.append(
+                    Difference(
+                        alias, doc_id, left and left[1], right and right[1],
+                        left[0] if left else None, right[0] if right else None,
+                    )
+                )
     return differences
 
 
-async def _settled_differences(log: Log, store: Store, projector: Projector, live: int) -> list[Difference]:
-    """Differences that remain once both versions have caught up (the live one is fed by another process)."""
-    differences = await compare(store, projector.view, live, projector.version)
-    for _ in range(10):
-        if not differences:
-            break
-        await asyncio.sleep(0.2)
+async def _settled_differences(
+    log: Log, store: Store, projector: Projector, live: int, *, rounds: int = 20, wait: float = 3.0
+) -> list[Difference]:
+    """Differences between the live and the rebuilt version once both reflect the same events.
+
+    The live version is fed by another process and may trail the rebuild (or, with new writes,
+    lead it). Each round brings the rebuild to the head, waits for the live version to reach the
+    rebuild's checkpoint, and compares. A difference at equal document versions is the code's;
+    one at unequal versions is a write in flight, so the round is repeated. What remains after
+    the last round is reported as it is.
+    """
+    view = projector.view
+    differences: list[Difference] = []
+    for _ in range(rounds):
         await catch_up(log, projector)
-        live_lag = await lag_of(store, projector.view, live, await heads(log, projector.view))
-        if any(live_lag.values()):
-            continue
-        differences = await compare(store, projector.view, live, projector.version)
+        target = await store.checkpoint(projector.projection_id)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            reached = await store.checkpoint(view.projection_id(live))
+            if all(reached.get(tp, 0) >= offset for tp, offset in target.items()):
+                break
+            await asyncio.sleep(0.05)
+        differences = await compare(store, view, live, projector.version)
+        if all(d.settled for d in differences):
+            return differences
+        await asyncio.sleep(0.1)
     return differences
 
 

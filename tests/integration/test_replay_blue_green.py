@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import subprocess
@@ -19,6 +20,7 @@ from events.codec import EventCodec
 from projections.adapters.sqlite_store import SqliteStore
 from events.routing import PARTITIONS
 from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW
+from reducers.articles import ArticlesReducer
 from replay.rebuild import all_docs, catch_up, rebuild
 from projections.processor import Projector
 from tests.e2e.kafka_stack import running_worker, wait_until_projecting
@@ -232,3 +234,30 @@ async def test_a_rebuild_has_no_effect_outside_its_new_collections(tmp_path: Pat
 
 async def _heads(log: SqliteLog) -> dict[tuple[str, int], int]:
     return {(t, p): await log.end_offset(t, p) for t, n in PARTITIONS.items() for p in range(n)}
+
+
+class _ShoutingTitles(ArticlesReducer):
+    """A changed reducer: titles in capitals."""
+
+    def apply(self, event, docs):  # type: ignore[no-untyped-def]
+        changed = super().apply(event, docs)
+        return {k: ({**v, "title": v["title"].upper()} if k[0] == "articles" else v) for k, v in changed.items()}
+
+
+async def test_verify_reports_what_a_changed_reducer_does_and_does_not_switch(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_server(data) as server:
+        async with aiohttp.ClientSession() as http:
+            await _seed(http, server.url)
+    log, store = SqliteLog(data / "log.db"), SqliteStore(data / "store.db")
+    try:
+        changed_view = dataclasses.replace(ARTICLES_VIEW, reducer=_ShoutingTitles())
+        result = await rebuild(log, store, EventCodec(), changed_view, verify=True)
+        assert not result.switched and result.version == 2
+        assert result.differences is not None and len(result.differences) == ARTICLES
+        assert all(d.settled and d.collection == "articles" for d in result.differences)
+        assert {d.rebuilt["title"] for d in result.differences} == {f"ARTICLE {i}" for i in range(ARTICLES)}
+        assert (await store.aliases())["articles"] == "articles_v1"
+    finally:
+        await log.close()
+        await store.close()
