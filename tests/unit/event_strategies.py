@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 import typing
 from functools import cache
+from itertools import groupby
 
 from hypothesis import strategies as st
 
 from events.catalogue import EVENT_TYPES, Event
+from reducers.base import Reducer, State, fold
 
 # Avro strings are UTF-8: lone surrogates cannot be written, so they are not events.
 TEXT = st.text(st.characters(codec="utf-8"), max_size=24)
@@ -198,3 +200,31 @@ def place(events: list[Event]) -> list[tuple[str, int, int, Event]]:
 def versioned(events: list[Event]) -> list[tuple[int, Event]]:
     """(version, event) pairs: the version of an event is its offset in its partition + 1."""
     return [(offset + 1, event) for _, _, offset, event in place(events)]
+
+
+def replay(reducer: Reducer, pairs: list[tuple[int, Event]], state: State | None = None) -> State:
+    """The state after folding `pairs` onto `state`, carried as a runtime carries it in its store."""
+    out = dict(state or {})
+    out.update(fold(reducer, out, pairs))
+    return out
+
+
+def folded_partition_by_partition(reducer: Reducer, events: list[Event], data: st.DataObject) -> tuple[State, State]:
+    """(the fold of the log in order, the fold one partition at a time in a drawn order and batch size).
+
+    The runtimes read one partition at a time, in batches: the two must be equal.
+    """
+    placed = place(events)
+    at_once = replay(reducer, [(o + 1, e) for _, _, o, e in placed])
+    by_partition = {
+        tp: [(o + 1, e) for _, _, o, e in group]
+        for tp, group in groupby(sorted(placed, key=lambda p: (p[0], p[1], p[2])), key=lambda p: (p[0], p[1]))
+    }
+    order = data.draw(st.permutations(sorted(by_partition)), label="partition order")
+    batch = data.draw(st.integers(1, 8), label="batch size")
+    state: State = {}
+    for tp in order:
+        pairs = by_partition[tp]
+        for start in range(0, len(pairs), batch):
+            state = replay(reducer, pairs[start : start + batch], state)
+    return at_once, state

@@ -9,7 +9,6 @@ runtime does.
 from __future__ import annotations
 
 from dataclasses import replace
-from itertools import groupby
 
 import pytest
 from hypothesis import given, settings
@@ -34,7 +33,7 @@ from reducers.articles import ARTICLES, COMMENTS, ArticlesReducer, comment_doc_i
 from reducers.base import DocKey, Reducer, State, Versioned, fold
 from reducers.follows import FOLLOWS, FollowsReducer
 from reducers.users import HANDLES, USERS, UsersReducer, email_key, username_key
-from tests.unit.event_strategies import USER_IDS, logs, number, place, versioned
+from tests.unit.event_strategies import USER_IDS, folded_partition_by_partition, logs, number, replay, versioned
 
 REDUCERS: dict[str, Reducer] = {
     "users": UsersReducer(),
@@ -42,13 +41,6 @@ REDUCERS: dict[str, Reducer] = {
     "articles": ArticlesReducer(),
 }
 PROPERTY = settings(max_examples=60, deadline=None)
-
-
-def replay(reducer: Reducer, pairs: list[tuple[int, Event]], state: State | None = None) -> State:
-    """The state after folding `pairs` onto `state`, carried as a runtime carries it in its store."""
-    out = dict(state or {})
-    out.update(fold(reducer, out, pairs))
-    return out
 
 
 def bodies(state: State) -> dict[DocKey, dict]:
@@ -104,21 +96,8 @@ def test_folding_in_batches_equals_folding_at_once(name: str, events: list[Event
 @given(events=logs(max_size=50), data=st.data())
 def test_reading_partition_by_partition_equals_log_order(name: str, events: list[Event], data: st.DataObject) -> None:
     """The runtimes read one partition at a time, in batches; the order across partitions must not matter."""
-    reducer = REDUCERS[name]
-    placed = place(events)
-    at_once = replay(reducer, [(o + 1, e) for _, _, o, e in placed])
-    by_partition = {
-        tp: [(o + 1, e) for _, _, o, e in group]
-        for tp, group in groupby(sorted(placed, key=lambda p: (p[0], p[1], p[2])), key=lambda p: (p[0], p[1]))
-    }
-    order = data.draw(st.permutations(sorted(by_partition)), label="partition order")
-    batch = data.draw(st.integers(1, 8), label="batch size")
-    state: State = {}
-    for tp in order:
-        pairs = by_partition[tp]
-        for start in range(0, len(pairs), batch):
-            state = replay(reducer, pairs[start : start + batch], state)
-    assert state == at_once
+    at_once, by_partition = folded_partition_by_partition(REDUCERS[name], events, data)
+    assert by_partition == at_once
 
 
 # -- (b) redelivery changes nothing ------------------------------------------------------------

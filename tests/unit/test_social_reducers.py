@@ -9,7 +9,6 @@ at version = its offset in that partition + 1, as every runtime does.
 from __future__ import annotations
 
 import dataclasses
-from itertools import groupby
 from typing import Callable
 
 import pytest
@@ -44,7 +43,7 @@ from reducers.notifications import ARTICLE_INDEX, NOTIFICATIONS, READ_MARKS, Not
 from reducers.ranking import rank
 from reducers.trending import ARTICLE_TAGS, BUCKETS, WINDOWS, TrendingReducer, bucket_id, bucket_start
 from reducers.tribes import MEMBERSHIPS, TRIBES, TribesReducer
-from tests.unit.event_strategies import place, versioned
+from tests.unit.event_strategies import folded_partition_by_partition, replay, versioned
 
 PROPERTY = settings(max_examples=40, deadline=None)
 
@@ -158,13 +157,6 @@ REDUCERS: dict[str, tuple[Reducer, tuple[str, ...]]] = {
 }
 
 
-def replay(reducer: Reducer, pairs: list[tuple[int, Event]], state: State | None = None) -> State:
-    """The state after folding `pairs` onto `state`, carried as a runtime carries it in its store."""
-    out = dict(state or {})
-    out.update(fold(reducer, out, pairs))
-    return out
-
-
 def docs_of(state: State, collection: str) -> dict[str, dict]:
     return {doc_id: v.body for (c, doc_id), v in state.items() if c == collection}
 
@@ -193,20 +185,8 @@ def test_folding_in_batches_equals_folding_at_once(name: str, data: st.DataObjec
 def test_reading_partition_by_partition_equals_log_order(name: str, data: st.DataObject) -> None:
     """The runtimes read one partition at a time, in batches; the order across partitions must not matter."""
     reducer, types = REDUCERS[name]
-    placed = place(data.draw(logs(*types), label="events"))
-    at_once = replay(reducer, [(o + 1, e) for _, _, o, e in placed])
-    by_partition = {
-        tp: [(o + 1, e) for _, _, o, e in group]
-        for tp, group in groupby(sorted(placed, key=lambda p: (p[0], p[1], p[2])), key=lambda p: (p[0], p[1]))
-    }
-    order = data.draw(st.permutations(sorted(by_partition)), label="partition order")
-    batch = data.draw(st.integers(1, 8), label="batch size")
-    state: State = {}
-    for tp in order:
-        pairs = by_partition[tp]
-        for start in range(0, len(pairs), batch):
-            state = replay(reducer, pairs[start : start + batch], state)
-    assert state == at_once
+    at_once, by_partition = folded_partition_by_partition(reducer, data.draw(logs(*types), label="events"), data)
+    assert by_partition == at_once
 
 
 # -- (b) redelivery and suffix replay change nothing -------------------------------------------------
