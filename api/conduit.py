@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import unicodedata
 from typing import Any
 
 from aiohttp import web
 
 from api import present
+from api.articles import edited, published
 from api.bodies import envelope, fields, json_body, text
 from api.context import (
     POSITION_HEADER,
@@ -20,6 +20,7 @@ from api.context import (
     respond,
     services,
     toggle,
+    user_named,
     viewer,
     write,
 )
@@ -30,8 +31,6 @@ from api.writer import Written
 from events.catalogue import (
     ArticleBumped,
     ArticleDeleted,
-    ArticleEdited,
-    ArticlePublished,
     ArticleUnbumped,
     CommentDeleted,
     CommentPosted,
@@ -47,7 +46,6 @@ routes = web.RouteTableDef()
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
-_MAX_TEXT = 100_000
 
 
 def _check_username(value: str) -> str:
@@ -66,14 +64,6 @@ def _check_password(value: str) -> str:
     if len(value) < 8 or len(value) > 256:
         raise unprocessable("password", "must be 8 to 256 characters")
     return value
-
-
-def slugify(title: str, article_id: str) -> str:
-    """A readable slug made unique by the article id's random tail."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
-    words = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:80].strip("-")
-    suffix = article_id[-8:].lower()
-    return f"{words}-{suffix}" if words else suffix
 
 
 def _token(request: web.Request) -> str:
@@ -173,24 +163,17 @@ async def update_user(request: web.Request) -> web.Response:
 # -- profiles ------------------------------------------------------------------------------
 
 
-async def _profile_target(request: web.Request) -> Body:
-    user = await services(request).reads.user_by("username", request.match_info["username"])
-    if user is None:
-        raise not_found("profile")
-    return user
-
-
 @routes.get("/api/profiles/{username}")
 async def get_profile(request: web.Request) -> web.Response:
     await consistent_read(request)
-    target = await _profile_target(request)
+    target = await user_named(request, "profile")
     following = await services(request).reads.following(viewer(request), [target["user_id"]])
     return respond({"profile": present.profile(target, bool(following))})
 
 
 async def _follow(request: web.Request, *, follow: bool) -> web.Response:
     me = require_user(request)
-    target = await _profile_target(request)
+    target = await user_named(request, "profile")
     if target["user_id"] == me:
         raise unprocessable("profile", "you cannot follow yourself")
     if follow:
@@ -302,16 +285,6 @@ async def get_article(request: web.Request) -> web.Response:
     return await _article_response(request, doc["article_id"], None)
 
 
-def tag_list(value: Any, name: str = "tagList") -> tuple[str, ...]:
-    """Distinct, trimmed tags; at most 20 of at most 64 characters."""
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        raise unprocessable(name, "must be a list of strings")
-    tags = tuple(dict.fromkeys(t.strip() for t in value if t.strip()))
-    if len(tags) > 20 or any(len(t) > 64 for t in tags):
-        raise unprocessable(name, "allows at most 20 tags of at most 64 characters")
-    return tags
-
-
 @routes.post("/api/articles")
 async def create_article(request: web.Request) -> web.Response:
     given = fields(
@@ -319,19 +292,16 @@ async def create_article(request: web.Request) -> web.Response:
         required={"title": str, "description": str, "body": str},
         optional={"tagList": list},
     )
-    article_id = new_event_id()
-    title = text(given["title"], "title", max_length=300)
-    event = ArticlePublished(
-        **event_fields(request),
-        article_id=article_id,
-        slug=slugify(title, article_id),
-        title=title,
-        description=text(given["description"], "description", max_length=1_000, blank=True),
-        body=text(given["body"], "body", max_length=_MAX_TEXT),
-        tags=tag_list(given.get("tagList") or []),
+    event = published(
+        event_fields(request),
+        title=given["title"],
+        description=given["description"],
+        body=given["body"],
+        tags=given.get("tagList") or [],
+        tags_field="tagList",
     )
     written = await write(request, event)
-    return await _article_response(request, article_id, written, status=201)
+    return await _article_response(request, event.article_id, written, status=201)
 
 
 async def _own_article(request: web.Request) -> Body:
@@ -351,18 +321,12 @@ async def update_article(request: web.Request) -> web.Response:
         optional={"title": str, "description": str, "body": str},
     )
     doc = await _own_article(request)
-    title = text(given["title"], "title", max_length=300) if given.get("title") is not None else None
-    event = ArticleEdited(
-        **event_fields(request),
-        article_id=doc["article_id"],
-        slug=slugify(title, doc["article_id"]) if title is not None else None,
-        title=title,
-        description=(
-            text(given["description"], "description", max_length=1_000, blank=True)
-            if given.get("description") is not None
-            else None
-        ),
-        body=text(given["body"], "body", max_length=_MAX_TEXT) if given.get("body") is not None else None,
+    event = edited(
+        event_fields(request),
+        doc["article_id"],
+        title=given.get("title"),
+        description=given.get("description"),
+        body=given.get("body"),
     )
     written = await write(request, event)
     return await _article_response(request, doc["article_id"], written)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from typing import Any, Callable
 
-from api.errors import ApiError, unauthorized
+from api.errors import ApiError, not_found, unauthorized
 from api.security import Tokens
 from api.writer import EventWriter, Written
 from events.catalogue import Event
@@ -101,6 +101,14 @@ def accepted(written: Written) -> web.Response:
         status=202,
         headers={POSITION_HEADER: written.token()},
     )
+
+
+async def user_named(request: web.Request, what: str) -> dict[str, Any]:
+    """The user the path's {username} names, or 404 naming `what`."""
+    user = await services(request).reads.user_by("username", request.match_info["username"])
+    if user is None:
+        raise not_found(what)
+    return user
 
 
 async def consistent_read(request: web.Request) -> None:

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from api.bodies import fields, json_body
 from api.cards import author, page_size, present_cards
-from api.context import consistent_read, event_fields, now_ms, require_user, respond, services, write
-from api.errors import ApiError, forbidden, not_found, unprocessable
+from api.context import consistent_read, event_fields, now_ms, require_user, respond, services, user_named, write
+from api.errors import ApiError, forbidden, unprocessable
 from api.present import iso
 from api.v1_social import present_tribes
 from events.catalogue import NotificationsRead
@@ -44,9 +44,7 @@ async def notifications(request: web.Request) -> web.Response:
     """
     me = require_user(request)
     await consistent_read(request)
-    target = await services(request).reads.user_by("username", request.match_info["username"])
-    if target is None:
-        raise not_found("user")
+    target = await user_named(request, "user")
     if target["user_id"] != me:
         raise forbidden("notifications", "belong to someone else")
     social = services(request).social

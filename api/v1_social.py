@@ -8,14 +8,13 @@ from aiohttp import web
 
 from api.bodies import fields, json_body, text
 from api.cards import decode_cursor, encode_cursor, page_size, present_cards
-from api.conduit import slugify, tag_list
-from api.context import consistent_read, event_fields, require_user, respond, services, toggle, viewer, write
+from api.articles import published
+from api.context import consistent_read, event_fields, require_user, respond, services, toggle, user_named, viewer, write
 from api.errors import forbidden, not_found, unprocessable
 from api.present import iso
 from api.writer import Written
 from events.ids import new_event_id
 from events.catalogue import (
-    ArticlePublished,
     TribeCreated,
     TribeJoined,
     TribeLeft,
@@ -141,20 +140,17 @@ async def publish(request: web.Request) -> web.Response:
             raise not_found("tribe_id")
         if me not in tribe["members"]:
             raise forbidden("tribe_id", "is a tribe you have not joined")
-    article_id = new_event_id()
-    title = text(given["title"], "title", max_length=300)
-    event = ArticlePublished(
-        **event_fields(request),
-        article_id=article_id,
-        slug=slugify(title, article_id),
-        title=title,
-        description=text(given.get("description") or "", "description", max_length=1_000, blank=True),
-        body=text(given["body"], "body", max_length=100_000),
-        tags=tag_list(given.get("tags") or [], "tags"),
+    event = published(
+        event_fields(request),
+        title=given["title"],
+        description=given.get("description") or "",
+        body=given["body"],
+        tags=given.get("tags") or [],
+        tags_field="tags",
         tribe_id=tribe_id,
     )
     written = await write(request, event)
-    return await _card_response(request, article_id, written, status=201)
+    return await _card_response(request, event.article_id, written, status=201)
 
 
 @routes.get("/v1/articles/{article_id}")
@@ -179,16 +175,9 @@ async def ranked_feed(request: web.Request) -> web.Response:
 # -- blocks and stats --------------------------------------------------------------------------
 
 
-async def _user(request: web.Request) -> Body:
-    user = await services(request).reads.user_by("username", request.match_info["username"])
-    if user is None:
-        raise not_found("user")
-    return user
-
-
 async def _block(request: web.Request, *, block: bool) -> web.Response:
     me = require_user(request)
-    target = await _user(request)
+    target = await user_named(request, "user")
     if target["user_id"] == me:
         raise unprocessable("user", "you cannot block yourself")
     social = services(request).social
@@ -216,5 +205,5 @@ async def unblock(request: web.Request) -> web.Response:
 @routes.get("/v1/users/{username}/stats")
 async def user_stats(request: web.Request) -> web.Response:
     await consistent_read(request)
-    user = await _user(request)
+    user = await user_named(request, "user")
     return respond({"username": user["username"], "stats": await services(request).social.stats(user["user_id"])})
