@@ -14,7 +14,6 @@ import dataclasses
 import io
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from importlib import resources
 from typing import Any
 
@@ -24,7 +23,6 @@ from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 from events.catalogue import EVENT_TYPES, Event
 
 MAGIC = b"\xc3\x01"
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ENVELOPE_FIELDS = ("event_id", "actor_id", "occurred_at")
 
 
@@ -144,12 +142,9 @@ class EventCodec:
         resolve = None if reader is writer else self._plain[reader.fingerprint]
         record = schemaless_reader(stream, self._plain[writer.fingerprint], resolve)
         envelope = record.pop("envelope")
-        occurred = envelope["occurred_at"]
-        if isinstance(occurred, datetime):
-            occurred = (occurred - _EPOCH) // timedelta(milliseconds=1)
         for name in ("tags", "mentions"):
             if name in record:
                 record[name] = tuple(record[name])
         cls = EVENT_TYPES[envelope["type"]]
-        return cls(event_id=envelope["event_id"], actor_id=envelope["actor_id"], occurred_at=occurred, **record)
+        return cls(event_id=envelope["event_id"], actor_id=envelope["actor_id"], occurred_at=envelope["occurred_at"], **record)
 

@@ -307,10 +307,10 @@ class KafkaLog(Log):
         return self._reader
 
     async def read(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
-        return await self._on(self._read_thread, self.read_sync, topic, partition, offset, limit)
+        return await self._on(self._read_thread, self._read_now, topic, partition, offset, limit)
 
-    def read_sync(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
-        """The same as `read`, for callers already on a worker thread (not thread-safe: one at a time)."""
+    def _read_now(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
+        """`read` on the calling thread; not thread-safe, so only the read thread calls it."""
         entries, _ = self._scan(topic, partition, offset, limit)
         return entries
 

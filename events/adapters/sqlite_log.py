@@ -137,11 +137,10 @@ class SqliteLog(Log):
 
     async def read(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
         return await asyncio.get_running_loop().run_in_executor(
-            self._reader, self.read_sync, topic, partition, offset, limit
+            self._reader, self._read_now, topic, partition, offset, limit
         )
 
-    def read_sync(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
-        """The same as `read`, for callers already on a worker thread."""
+    def _read_now(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
         rows = self._read_conn.execute(
             "SELECT offset, key, value FROM log WHERE topic=? AND partition=? AND offset>=? "
             "ORDER BY offset LIMIT ?",

@@ -205,10 +205,9 @@ class SqliteStore(Store):
     # -- writes and checkpoints --------------------------------------------------
 
     async def write(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
-        await self._on(self._writer, self.write_sync, writes, checkpoint)
+        await self._on(self._writer, self._write_now, writes, checkpoint)
 
-    def write_sync(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
-        """The same as `write`, for callers already on a worker thread."""
+    def _write_now(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
         by_collection: dict[str, list[tuple[str, int, bytes]]] = {}
         for w in writes:
             by_collection.setdefault(w.collection, []).append((w.id, w.version, orjson.dumps(w.body)))
@@ -249,11 +248,10 @@ class SqliteStore(Store):
 
     async def get(self, collection: str, ids: Sequence[str]) -> dict[str, Doc]:
         if len(ids) <= _INLINE_IDS:
-            return self.get_sync(collection, list(ids))
-        return await self._on(self._reader, self.get_sync, collection, list(ids))
+            return self._get_now(collection, list(ids))
+        return await self._on(self._reader, self._get_now, collection, list(ids))
 
-    def get_sync(self, collection: str, ids: Sequence[str]) -> dict[str, Doc]:
-        """The same as `get`, for callers already on a worker thread."""
+    def _get_now(self, collection: str, ids: Sequence[str]) -> dict[str, Doc]:
         if not ids:
             return {}
         name, _ = self._resolve(collection)
