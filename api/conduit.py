@@ -44,6 +44,7 @@ from events.ids import new_event_id, new_numeric_id
 Body = dict[str, Any]
 routes = web.RouteTableDef()
 
+MAX_OFFSET = 1_000_000
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
 
@@ -209,8 +210,8 @@ def _paging(request: web.Request) -> tuple[int, int]:
         offset = int(request.query.get("offset", "0"))
     except ValueError:
         raise ApiError(400, "limit", "limit and offset must be integers") from None
-    if not 1 <= limit <= 100 or offset < 0:
-        raise ApiError(400, "limit", "limit must be 1-100 and offset not negative")
+    if not 1 <= limit <= 100 or not 0 <= offset <= MAX_OFFSET:
+        raise ApiError(400, "limit", f"limit must be 1-100 and offset 0-{MAX_OFFSET}")
     return limit, offset
 
 

@@ -92,15 +92,15 @@ async def notifications(request: web.Request) -> web.Response:
 async def mark_read(request: web.Request) -> web.Response:
     """Mark every notification up to a time (ms since the epoch; default now) as read."""
     require_user(request)
-    up_to = now_ms()
+    now = up_to = now_ms()
     if request.can_read_body:
         body = await json_body(request)
         if not isinstance(body, dict):
             raise unprocessable("body", "must be a JSON object")
         given = fields(body, required={}, optional={"up_to": int})
         up_to = given.get("up_to", up_to)
-        if up_to < 0:
-            raise unprocessable("up_to", "must not be negative")
+        if not 0 <= up_to <= now:
+            raise unprocessable("up_to", "must be a time (ms since the epoch) not in the future")
     written = await write(request, NotificationsRead(**event_fields(request), up_to=up_to))
     return respond({"read_up_to": up_to}, written)
 

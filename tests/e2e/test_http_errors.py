@@ -112,3 +112,18 @@ async def test_native_events_validate_every_event_before_appending_any(api: Api)
         await _rejected(api, await api.client.post("/v1/events", json=body, headers=auth(token)), status, what)
     assert await api.log_size() == before
     await _rejected(api, await api.client.post("/v1/events", json=[{"type": "ArticleViewed"}]), 401, "token")
+
+
+async def test_paging_out_of_range_is_400_not_a_server_error(api: Api) -> None:
+    for query in ("offset=99999999999999999999999", "offset=-1", "limit=0", "limit=101"):
+        await _rejected(api, await api.client.get(f"/api/articles?{query}"), 400, "limit")
+
+
+async def test_marking_notifications_read_in_the_future_is_refused_and_appends_nothing(api: Api) -> None:
+    token = await api.register("reader")
+    before = await api.log_size()
+    future = int(time.time() * 1000) + 86_400_000
+    for up_to in (future, -1):
+        r = await api.client.post("/v1/notifications/read", json={"up_to": up_to}, headers=auth(token))
+        await _rejected(api, r, 422, "up_to")
+    assert await api.log_size() == before
