@@ -131,7 +131,7 @@ async def update_user(request: web.Request) -> web.Response:
     given = fields(
         envelope(await json_body(request), "user"),
         required={},
-        optional={"username": str, "email": str, "password": str, "bio": str, "image": str},
+        optional={"username": str, "email": str, "password": str, "bio": str, "image": str, "displayName": str},
     )
     reads = services(request).reads
     if await reads.user(user_id) is None:
@@ -151,6 +151,11 @@ async def update_user(request: web.Request) -> web.Response:
         bio=text(given["bio"], "bio", max_length=10_000, blank=True) if given.get("bio") is not None else None,
         image=text(given["image"], "image", max_length=2_000, blank=True) if given.get("image") is not None else None,
         password_hash=password_hash,
+        display_name=(
+            text(given["displayName"], "displayName", max_length=100)
+            if given.get("displayName") is not None
+            else None
+        ),
     )
     written = await write(request, event)
     user = await reads.user(user_id)

@@ -21,6 +21,7 @@ def user(doc: Body, token: str) -> Body:
             "username": doc["username"],
             "bio": doc["bio"],
             "image": doc["image"],
+            "displayName": doc.get("display_name") or doc["username"],
         }
     }
 

@@ -19,7 +19,7 @@ from aiohttp import ClientResponse
 
 from api import native, v1_activity, v1_social
 from api.context import AFTER_HEADER, POSITION_HEADER, SERVICES
-from events.catalogue import ArticleBumped, UserUpdated
+from events.catalogue import ArticleBumped
 from events.ids import new_event_id
 from reducers.ranking import rank
 from tests.e2e.conftest import Api, auth
@@ -289,12 +289,9 @@ async def test_a_card_shows_its_authors_current_profile(api: Api) -> None:
     await ok(r)
     got = await card(api, shown["id"])
     assert got["author"] == {"id": shown["author"]["id"], "username": "anna", "display_name": "anna", "image": "https://img/anna.png"}
-    # A display name arrives with UserUpdated (no Conduit field carries it); cards show it, and the username stays.
-    writer = api.client.app[SERVICES].writer
-    written = await writer.write(
-        [UserUpdated(event_id=new_event_id(), actor_id=shown["author"]["id"], occurred_at=1, display_name="Anna K.")]
-    )
-    assert written.visible
+    # A display name (PUT /api/user's one field beyond Conduit's) shows on cards; the username stays.
+    r = await api.client.put("/api/user", json={"user": {"displayName": "Anna K."}}, headers=auth(ann))
+    assert (await ok(r))["user"]["displayName"] == "Anna K."
     got = await card(api, shown["id"])
     assert (got["author"]["username"], got["author"]["display_name"]) == ("anna", "Anna K.")
     await refused(api, await api.client.get("/v1/articles/no-such-article"), 404, "article")
