@@ -72,6 +72,10 @@ class Log(abc.ABC):
     async def end_offset(self, topic: str, partition: int) -> int:
         """The offset the next appended record of this partition will get."""
 
+    async def end_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """`end_offset` of many partitions; adapters that can answer in one trip override it."""
+        return {(topic, partition): await self.end_offset(topic, partition) for topic, partition in partitions}
+
     @abc.abstractmethod
     async def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         """Store a consumer group's next offsets to read, per (topic, partition)."""

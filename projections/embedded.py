@@ -53,17 +53,10 @@ class EmbeddedRuntime:
             self._offsets[view.name] = await self.store.checkpoint(current.projection_id)
         return current
 
-    async def _heads(self) -> dict[tuple[str, int], int] | None:
-        """Every partition's end offset in one call, where the log can (the embedded log can).
-
-        Without it, each pass would read every partition of every view to find the few that
-        grew: dozens of trips to the log's reader thread per appended batch.
-        """
-        end_offsets = getattr(self.log, "end_offsets", None)
-        if end_offsets is None:
-            return None
+    async def _heads(self) -> dict[tuple[str, int], int]:
+        """Every partition's end offset in one call, so a pass reads only the partitions that grew."""
         partitions = sorted({(t, p) for view in self.views for t in view.topics for p in range(PARTITIONS[t])})
-        return await end_offsets(partitions)
+        return await self.log.end_offsets(partitions)
 
     async def run_once(self) -> int:
         """Process what the log holds beyond each live version's checkpoint; return the event count."""
@@ -78,7 +71,7 @@ class EmbeddedRuntime:
             offsets = self._offsets[view.name]
             for topic in view.topics:
                 for partition in range(PARTITIONS[topic]):
-                    if heads is not None and heads.get((topic, partition), 0) <= offsets.get((topic, partition), 0):
+                    if heads.get((topic, partition), 0) <= offsets.get((topic, partition), 0):
                         continue  # nothing new there: don't ask
                     while True:
                         start = offsets.get((topic, partition), 0)

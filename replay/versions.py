@@ -52,9 +52,7 @@ def existing_versions(view: View, collections: list[str]) -> list[int]:
 
 
 async def heads(log: Log, view: View) -> dict[tuple[str, int], int]:
-    return {
-        (topic, p): await log.end_offset(topic, p) for topic in view.topics for p in range(PARTITIONS[topic])
-    }
+    return await log.end_offsets([(topic, p) for topic in view.topics for p in range(PARTITIONS[topic])])
 
 
 async def lag_of(store: Store, view: View, version: int, head: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:

@@ -79,6 +79,11 @@ class LogContract(abc.ABC):
         positions = await log.append([record(ARTICLES, 7, n) for n in range(4)])
         assert await log.end_offset(ARTICLES, 7) == before + 4 == positions[-1].offset + 1
 
+    async def test_end_offsets_of_many_partitions_agree_with_each_one(self, log: Log) -> None:
+        await log.append([record(ARTICLES, 6, n) for n in range(3)] + [record(ARTICLES, 5, 9)])
+        partitions = [(ARTICLES, 5), (ARTICLES, 6), (ARTICLES, 4)]
+        assert await log.end_offsets(partitions) == {tp: await log.end_offset(*tp) for tp in partitions}
+
     async def test_append_of_nothing_returns_nothing(self, log: Log) -> None:
         assert await log.append([]) == []
 
