@@ -228,3 +228,14 @@ def folded_partition_by_partition(reducer: Reducer, events: list[Event], data: s
         for start in range(0, len(pairs), batch):
             state = replay(reducer, pairs[start : start + batch], state)
     return at_once, state
+
+
+def folded_in_batches(reducer: Reducer, events: list[Event], data: st.DataObject) -> tuple[State, State]:
+    """(the fold of the whole log at once, the fold cut into drawn batches carrying state across them)."""
+    pairs = versioned(events)
+    at_once = replay(reducer, pairs)
+    cuts = sorted(data.draw(st.sets(st.integers(0, len(pairs)), max_size=6), label="cuts"))
+    state: State = {}
+    for start, end in zip([0, *cuts], [*cuts, len(pairs)]):
+        state = replay(reducer, pairs[start:end], state)
+    return at_once, state

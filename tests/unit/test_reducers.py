@@ -33,7 +33,7 @@ from reducers.articles import ARTICLES, COMMENTS, ArticlesReducer, comment_doc_i
 from reducers.base import DocKey, Reducer, State, Versioned, fold
 from reducers.follows import FOLLOWS, FollowsReducer
 from reducers.users import HANDLES, USERS, UsersReducer, email_key, username_key
-from tests.unit.event_strategies import USER_IDS, folded_partition_by_partition, logs, number, replay, versioned
+from tests.unit.event_strategies import USER_IDS, folded_in_batches, folded_partition_by_partition, logs, number, replay, versioned
 
 REDUCERS: dict[str, Reducer] = {
     "users": UsersReducer(),
@@ -82,13 +82,8 @@ def api_shaped(events: list[Event]) -> list[Event]:
 @given(events=logs(max_size=50), data=st.data())
 def test_folding_in_batches_equals_folding_at_once(name: str, events: list[Event], data: st.DataObject) -> None:
     reducer = REDUCERS[name]
-    pairs = versioned(events)
-    at_once = replay(reducer, pairs)
-    cuts = sorted(data.draw(st.sets(st.integers(0, len(pairs)), max_size=6), label="cuts"))
-    state: State = {}
-    for start, end in zip([0, *cuts], [*cuts, len(pairs)]):
-        state = replay(reducer, pairs[start:end], state)
-    assert state == at_once
+    at_once, in_batches = folded_in_batches(reducer, events, data)
+    assert in_batches == at_once
 
 
 @pytest.mark.parametrize("name", sorted(REDUCERS))

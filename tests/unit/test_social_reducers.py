@@ -43,7 +43,7 @@ from reducers.notifications import ARTICLE_INDEX, NOTIFICATIONS, READ_MARKS, Not
 from reducers.ranking import rank
 from reducers.trending import ARTICLE_TAGS, BUCKETS, WINDOWS, TrendingReducer, bucket_id, bucket_start
 from reducers.tribes import MEMBERSHIPS, TRIBES, TribesReducer
-from tests.unit.event_strategies import folded_partition_by_partition, replay, versioned
+from tests.unit.event_strategies import folded_in_batches, folded_partition_by_partition, replay, versioned
 
 PROPERTY = settings(max_examples=40, deadline=None)
 
@@ -170,13 +170,8 @@ def docs_of(state: State, collection: str) -> dict[str, dict]:
 def test_folding_in_batches_equals_folding_at_once(name: str, data: st.DataObject) -> None:
     reducer, types = REDUCERS[name]
     events = data.draw(logs(*types), label="events")
-    pairs = versioned(events)
-    at_once = replay(reducer, pairs)
-    cuts = sorted(data.draw(st.sets(st.integers(0, len(pairs)), max_size=6), label="cuts"))
-    state: State = {}
-    for start, end in zip([0, *cuts], [*cuts, len(pairs)]):
-        state = replay(reducer, pairs[start:end], state)
-    assert state == at_once
+    at_once, in_batches = folded_in_batches(reducer, events, data)
+    assert in_batches == at_once
 
 
 @pytest.mark.parametrize("name", sorted(REDUCERS))
