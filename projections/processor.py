@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 from events.codec import EventCodec
 from events.log import Entry
 from projections.store import Checkpoint, DocWrite, Store
 from projections.views import View
-from reducers.base import Body, DocKey, Reducer, Versioned, fold
+from reducers.base import DocKey, Versioned, fold
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,26 +25,6 @@ class BatchResult:
     events: int
     writes: int
     ms: float
-
-
-class _Bound(Reducer):
-    """A reducer whose `keys` and `apply` are looked up once, not once per event.
-
-    The reducers dispatch with functools.singledispatchmethod, which builds a new wrapper
-    (update_wrapper) on every attribute access: a few microseconds, three times per event.
-    The bound methods it returns dispatch on each call's argument, so one lookup serves a batch.
-    """
-
-    def __init__(self, reducer: Reducer) -> None:
-        self.collections = reducer.collections
-        self._keys = reducer.keys
-        self._apply = reducer.apply
-
-    def keys(self, event: Any) -> tuple[DocKey, ...]:
-        return self._keys(event)
-
-    def apply(self, event: Any, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        return self._apply(event, docs)
 
 
 class Projector:
@@ -67,7 +47,7 @@ class Projector:
         started = time.perf_counter()
         decode = self.codec.decode
         events = [(e.position.offset + 1, decode(e.value)) for e in entries]
-        reducer = _Bound(self.view.reducer)
+        reducer = self.view.reducer
         wanted: dict[str, set[str]] = {}
         for _, event in events:
             for collection, doc_id in reducer.keys(event):

@@ -30,6 +30,13 @@ class Reducer(abc.ABC):
 
     collections: tuple[str, ...] = ()
 
+    def __init__(self) -> None:
+        # Reducers dispatch with functools.singledispatchmethod, whose __get__ builds a new wrapper
+        # on every attribute access (microseconds, several times per event). Binding once per
+        # instance shadows the descriptor; the bound methods still dispatch on each call's event.
+        self.keys = self.keys  # type: ignore[method-assign]
+        self.apply = self.apply  # type: ignore[method-assign]
+
     @abc.abstractmethod
     def keys(self, event: Event) -> tuple[DocKey, ...]:
         """The documents this event may change; () for events this reducer ignores."""
