@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from functools import singledispatchmethod
 from typing import Mapping
 
 from events.catalogue import Event, UserBlocked, UserFollowed, UserUnblocked, UserUnfollowed
-from reducers.base import Body, DocKey, Reducer
+from reducers.base import Body, DocKey, Reducer, by_event_type
 
 FOLLOWS = "follows"
 BLOCKS = "blocks"
@@ -30,7 +29,7 @@ class FollowsReducer(Reducer):
             return ((BLOCKS, block_id(event.actor_id, event.blocked_id)),)
         return ()
 
-    @singledispatchmethod
+    @by_event_type
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         return {}
 

@@ -10,7 +10,6 @@ and titles (from the same partition), so it reads no other view.
 
 from __future__ import annotations
 
-from functools import singledispatchmethod
 from typing import Mapping
 
 from events.catalogue import (
@@ -25,7 +24,7 @@ from events.catalogue import (
     UserFollowed,
     UserUnfollowed,
 )
-from reducers.base import Body, DocKey, Reducer
+from reducers.base import Body, DocKey, Reducer, by_event_type
 
 NOTIFICATIONS = "notifications"
 ARTICLE_INDEX = "notification_articles"
@@ -64,7 +63,7 @@ def _with_actor(group: Body | None, *, recipient: str, kind: str, event: Event, 
 class NotificationsReducer(Reducer):
     collections = (NOTIFICATIONS, ARTICLE_INDEX, READ_MARKS)
 
-    @singledispatchmethod
+    @by_event_type
     def keys(self, event: Event) -> tuple[DocKey, ...]:
         return ()
 
@@ -73,7 +72,7 @@ class NotificationsReducer(Reducer):
     def _(self, event: ArticlePublished | ArticleEdited) -> tuple[DocKey, ...]:
         return (_meta_key(event.article_id),)
 
-    @keys.register
+    @keys.register(ArticleDeleted)
     def _(self, event: ArticleDeleted) -> tuple[DocKey, ...]:
         return (_meta_key(event.article_id), _group("bump", event.article_id), _group("comment", event.article_id))
 
@@ -82,7 +81,7 @@ class NotificationsReducer(Reducer):
     def _(self, event: ArticleBumped | ArticleUnbumped) -> tuple[DocKey, ...]:
         return (_meta_key(event.article_id), _group("bump", event.article_id))
 
-    @keys.register
+    @keys.register(CommentPosted)
     def _(self, event: CommentPosted) -> tuple[DocKey, ...]:
         mentions = tuple(_group("mention", f"{event.comment_id}:{user}") for user in event.mentions)
         return (_meta_key(event.article_id), _group("comment", event.article_id), *mentions)
@@ -92,22 +91,22 @@ class NotificationsReducer(Reducer):
     def _(self, event: UserFollowed | UserUnfollowed) -> tuple[DocKey, ...]:
         return (_group("follow", f"{event.followee_id}:{event.actor_id}"),)
 
-    @keys.register
+    @keys.register(NotificationsRead)
     def _(self, event: NotificationsRead) -> tuple[DocKey, ...]:
         return ((READ_MARKS, event.actor_id),)
 
-    @singledispatchmethod
+    @by_event_type
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         return {}
 
-    @apply.register
+    @apply.register(ArticlePublished)
     def _(self, event: ArticlePublished, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         key = _meta_key(event.article_id)
         if docs.get(key) is not None:
             return {}
         return {key: {"article_id": event.article_id, "author_id": event.actor_id, "title": event.title, "deleted": False}}
 
-    @apply.register
+    @apply.register(ArticleEdited)
     def _(self, event: ArticleEdited, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         key = _meta_key(event.article_id)
         meta = docs.get(key)
@@ -115,7 +114,7 @@ class NotificationsReducer(Reducer):
             return {}
         return {key: {**meta, "title": event.title}}
 
-    @apply.register
+    @apply.register(ArticleDeleted)
     def _(self, event: ArticleDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         meta_key, *groups = self.keys(event)
         meta = docs.get(meta_key)
@@ -138,7 +137,7 @@ class NotificationsReducer(Reducer):
         add = isinstance(event, ArticleBumped)
         return {group_key: _with_actor(docs.get(group_key), recipient=meta["author_id"], kind="bump", event=event, article=meta, add=add)}
 
-    @apply.register
+    @apply.register(CommentPosted)
     def _(self, event: CommentPosted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         meta_key, group_key, *mention_keys = self.keys(event)
         meta = docs.get(meta_key)
@@ -162,7 +161,7 @@ class NotificationsReducer(Reducer):
         add = isinstance(event, UserFollowed)
         return {key: _with_actor(docs.get(key), recipient=event.followee_id, kind="follow", event=event, article=None, add=add)}
 
-    @apply.register
+    @apply.register(NotificationsRead)
     def _(self, event: NotificationsRead, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         (key,) = self.keys(event)
         mark = docs.get(key)

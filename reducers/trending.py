@@ -16,7 +16,6 @@ guard keeps the deltas exact under redelivery and replay.
 
 from __future__ import annotations
 
-from functools import singledispatchmethod
 from typing import Mapping
 
 from events.catalogue import (
@@ -28,7 +27,7 @@ from events.catalogue import (
     Event,
 )
 from events.routing import source_of
-from reducers.base import Body, DocKey, Reducer
+from reducers.base import Body, DocKey, Reducer, by_event_type
 
 BUCKETS = "trend_buckets"
 ARTICLE_TAGS = "trend_articles"
@@ -55,7 +54,7 @@ def _delta(event: Event, bumpers: set[str]) -> int:
 class TrendingReducer(Reducer):
     collections = (BUCKETS, ARTICLE_TAGS)
 
-    @singledispatchmethod
+    @by_event_type
     def keys(self, event: Event) -> tuple[DocKey, ...]:
         return ()
 
@@ -74,11 +73,11 @@ class TrendingReducer(Reducer):
         )
         return ((ARTICLE_TAGS, event.article_id), *buckets)
 
-    @singledispatchmethod
+    @by_event_type
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         return {}
 
-    @apply.register
+    @apply.register(ArticlePublished)
     def _(self, event: ArticlePublished, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         (key,) = self.keys(event)
         if docs.get(key) is not None:
@@ -93,7 +92,7 @@ class TrendingReducer(Reducer):
             }
         }
 
-    @apply.register
+    @apply.register(ArticleDeleted)
     def _(self, event: ArticleDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         (key,) = self.keys(event)
         article = docs.get(key)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from functools import singledispatchmethod
 from typing import Mapping
 
 from events.catalogue import Event, TribeCreated, TribeJoined, TribeLeft
-from reducers.base import Body, DocKey, Reducer
+from reducers.base import Body, DocKey, Reducer, by_event_type
 
 TRIBES = "tribes"
 MEMBERSHIPS = "memberships"
@@ -24,11 +23,11 @@ class TribesReducer(Reducer):
             return ((TRIBES, event.tribe_id), (MEMBERSHIPS, membership_id(event.actor_id, event.tribe_id)))
         return ()
 
-    @singledispatchmethod
+    @by_event_type
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         return {}
 
-    @apply.register
+    @apply.register(TribeCreated)
     def _(self, event: TribeCreated, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         tribe_key, member_key = self.keys(event)
         existing = docs.get(tribe_key)

@@ -14,11 +14,10 @@ redelivered event must complete the rest.
 
 from __future__ import annotations
 
-from functools import singledispatchmethod
 from typing import Mapping
 
 from events.catalogue import Event, UserRegistered, UserUpdated
-from reducers.base import Body, DocKey, Reducer
+from reducers.base import Body, DocKey, Reducer, by_event_type
 
 USERS = "users"
 HANDLES = "handles"
@@ -50,15 +49,15 @@ def _claim(key: DocKey, user_id: str) -> Body:
 class UsersReducer(Reducer):
     collections = (USERS, HANDLES)
 
-    @singledispatchmethod
+    @by_event_type
     def keys(self, event: Event) -> tuple[DocKey, ...]:
         return ()
 
-    @keys.register
+    @keys.register(UserRegistered)
     def _(self, event: UserRegistered) -> tuple[DocKey, ...]:
         return ((USERS, event.actor_id), username_key(event.username), email_key(event.email))
 
-    @keys.register
+    @keys.register(UserUpdated)
     def _(self, event: UserUpdated) -> tuple[DocKey, ...]:
         keys: list[DocKey] = [(USERS, event.actor_id)]
         if event.username is not None:
@@ -67,11 +66,11 @@ class UsersReducer(Reducer):
             keys.append(email_key(event.email))
         return tuple(keys)
 
-    @singledispatchmethod
+    @by_event_type
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         return {}
 
-    @apply.register
+    @apply.register(UserRegistered)
     def _(self, event: UserRegistered, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         user_key = (USERS, event.actor_id)
         handles = (username_key(event.username), email_key(event.email))
@@ -95,7 +94,7 @@ class UsersReducer(Reducer):
         }
         return {user_key: user, **claims}
 
-    @apply.register
+    @apply.register(UserUpdated)
     def _(self, event: UserUpdated, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         user_key = (USERS, event.actor_id)
         user = docs.get(user_key)
