@@ -81,7 +81,7 @@ FOLLOWS_VIEW = View(
 
 ARTICLES_VIEW = View(
     name="articles",
-    version=1,
+    version=2,
     reducer=ArticlesReducer(),
     topics=(ARTICLES,),
     collections={
@@ -107,7 +107,7 @@ ARTICLES_VIEW = View(
             },
             lists=frozenset({"tags", "favorited_by", "comment_ids"}),
         ),
-        "view_receipts": CollectionSpec({"article_id": "keyword", "recent": "object"}),
+        "view_receipts": CollectionSpec({"article_id": "keyword", "event_id": "keyword"}),
         "comments": CollectionSpec(
             {
                 "comment_id": "long",

@@ -126,6 +126,7 @@ async def _rebuild_switch_and_rollback(server: Server, data: Path, tmp_path: Pat
     """The scenario on a running stack: rebuild under writes and reads, switch, roll back."""
     where = ["--data-dir", str(data)] + (["--log", log_url] if log_url else [])
     accepted = (200,) if log_url is None else (200, 202)
+    live, rebuilt_version = ARTICLES_VIEW.version, ARTICLES_VIEW.version + 1
     async with aiohttp.ClientSession() as http:
         tokens, slugs = await _seed(http, server.url)
         stop_reads, failures, reads = asyncio.Event(), [], [0]
@@ -136,19 +137,19 @@ async def _rebuild_switch_and_rollback(server: Server, data: Path, tmp_path: Pat
         await asyncio.sleep(0.5)
         rebuilt = await asyncio.to_thread(tribe, "replay", "articles", "--verify", *where)
         assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
-        assert "switched to v2" in rebuilt.stdout
+        assert f"switched to v{rebuilt_version}" in rebuilt.stdout
         writes_at_switch = writes[0]
         await asyncio.sleep(0.5)
         stop_writes.set()
         await writer
         assert writes[0] > writes_at_switch, "writes stopped after the switch"
-        docs, clean = await _settled(data, 2, tmp_path / "clean-2", log_url)
-        assert docs == clean, "v2 differs from a clean replay after the switch"
+        docs, clean = await _settled(data, rebuilt_version, tmp_path / "clean-new", log_url)
+        assert docs == clean, "the rebuilt version differs from a clean replay after the switch"
 
         status = json.loads((await asyncio.to_thread(tribe, "replay", "status", "--json", *where)).stdout)
         articles = next(v for v in status if v["view"] == "articles")
-        assert articles["live_version"] == 2
-        assert [v["version"] for v in articles["versions"]] == [1, 2]
+        assert articles["live_version"] == rebuilt_version
+        assert [v["version"] for v in articles["versions"]] == [live, rebuilt_version]
         assert set(articles) == {"view", "live_version", "versions", "lag"}
 
         stop_writes = asyncio.Event()
@@ -166,8 +167,8 @@ async def _rebuild_switch_and_rollback(server: Server, data: Path, tmp_path: Pat
         after = {"X-Tribe-After": written} if written else {}
         async with http.get(f"{server.url}/api/articles/{slugs[0]}", headers={**headers, **after}) as r:
             assert (await r.json())["article"]["favorited"] is True
-        docs, clean = await _settled(data, 1, tmp_path / "clean-1", log_url)
-        assert docs == clean, "v1 differs from a clean replay after the rollback"
+        docs, clean = await _settled(data, live, tmp_path / "clean-old", log_url)
+        assert docs == clean, "the old version differs from a clean replay after the rollback"
 
         stop_reads.set()
         await asyncio.gather(*readers)
@@ -193,17 +194,18 @@ async def test_rebuild_switch_and_rollback_on_kafka_with_a_worker(isolated_kafka
 
 async def test_replay_refuses_what_would_lose_data(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    live, following = str(ARTICLES_VIEW.version), str(ARTICLES_VIEW.version + 1)
     with running_server(data):
         pass
-    live_drop = tribe("replay", "drop", "articles", "1", "--data-dir", str(data))
+    live_drop = tribe("replay", "drop", "articles", live, "--data-dir", str(data))
     assert live_drop.returncode != 0 and "is live" in live_drop.stderr
     nothing_older = tribe("replay", "rollback", "articles", "--data-dir", str(data))
     assert nothing_older.returncode != 0 and "no version older" in nothing_older.stderr
     dry = tribe("replay", "articles", "--dry-run", "--data-dir", str(data))
-    assert dry.returncode == 0 and "built (not switched) v2" in dry.stdout
+    assert dry.returncode == 0 and f"built (not switched) v{following}" in dry.stdout
     status = json.loads(tribe("replay", "status", "--json", "--data-dir", str(data)).stdout)
-    assert next(v for v in status if v["view"] == "articles")["live_version"] == 1
-    assert tribe("replay", "drop", "articles", "2", "--data-dir", str(data)).returncode == 0
+    assert next(v for v in status if v["view"] == "articles")["live_version"] == ARTICLES_VIEW.version
+    assert tribe("replay", "drop", "articles", following, "--data-dir", str(data)).returncode == 0
 
 
 async def test_a_rebuild_has_no_effect_outside_its_new_collections(tmp_path: Path) -> None:
@@ -253,11 +255,11 @@ async def test_verify_reports_what_a_changed_reducer_does_and_does_not_switch(tm
     try:
         changed_view = dataclasses.replace(ARTICLES_VIEW, reducer=_ShoutingTitles())
         result = await rebuild(log, store, EventCodec(), changed_view, verify=True)
-        assert not result.switched and result.version == 2
+        assert not result.switched and result.version == ARTICLES_VIEW.version + 1
         assert result.differences is not None and len(result.differences) == ARTICLES
         assert all(d.settled and d.collection == "articles" for d in result.differences)
         assert {d.rebuilt["title"] for d in result.differences} == {f"ARTICLE {i}" for i in range(ARTICLES)}
-        assert (await store.aliases())["articles"] == "articles_v1"
+        assert (await store.aliases())["articles"] == ARTICLES_VIEW.physical("articles")
     finally:
         await log.close()
         await store.close()

@@ -93,13 +93,14 @@ async def test_a_new_live_version_is_fed_from_its_own_checkpoint(
     half = [e for e in entries if e.position.offset < 20]
     rest = [e for e in entries if e.position.offset >= 20]
     await feeder.feed(half)
-    # A replay builds version 2 up to offset 10 of every partition and switches the aliases to it.
-    v2 = Projector(store, EventCodec(), ARTICLES_VIEW, 2)
-    await v2.ensure_collections()
-    await v2.process([e for e in entries if e.position.offset < 10])
-    await store.set_aliases(ARTICLES_VIEW.targets(2))
+    # A replay builds the next version up to offset 10 of every partition and switches the aliases to it.
+    following = ARTICLES_VIEW.version + 1
+    rebuilt = Projector(store, EventCodec(), ARTICLES_VIEW, following)
+    await rebuilt.ensure_collections()
+    await rebuilt.process([e for e in entries if e.position.offset < 10])
+    await store.set_aliases(ARTICLES_VIEW.targets(following))
     result = await feeder.feed(rest)
-    assert feeder.projector is not None and feeder.projector.version == 2
+    assert feeder.projector is not None and feeder.projector.version == following
     assert result.filled == len([e for e in entries if 10 <= e.position.offset < 20])
     assert await fed(store) == await replayed(log, tmp_path / "replay.db")
     again = await feeder.feed(rest)
