@@ -27,11 +27,16 @@ class CollectionSpec:
     """The mapping of one collection: field name to type.
 
     A field named in `lists` holds a list of values of its type (Elasticsearch does not
-    distinguish; SQLite needs to know to look inside the list).
+    distinguish; SQLite needs to know to look inside the list). `indexed` names the scalar
+    fields the read API filters or sorts on: an embedded store keeps an index of each, and
+    only of those, since every index is rewritten on every write of the document
+    (Elasticsearch indexes every mapped field regardless). None: every scalar field but
+    booleans, which split a collection in two at best.
     """
 
     fields: dict[str, FieldType]
     lists: frozenset[str] = frozenset()
+    indexed: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +131,8 @@ class Store(abc.ABC):
         """Bulk-write documents (each kept only if its version is newer), then record the checkpoint.
 
         The checkpoint only moves forward. Adapters that can (SQLite) do both in one transaction;
-        the others write the checkpoint after every document write has succeeded.
+        the others write the checkpoint after every document write has succeeded. A write to a
+        collection never ensured raises KeyError and records no checkpoint.
         """
 
     @abc.abstractmethod

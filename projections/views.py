@@ -106,8 +106,9 @@ ARTICLES_VIEW = View(
                 "deleted": "boolean",
             },
             lists=frozenset({"tags", "favorited_by", "comment_ids"}),
+            indexed=frozenset({"author_id", "tribe_id", "slug", "created_at", "rank"}),
         ),
-        "view_receipts": CollectionSpec({"article_id": "keyword", "event_id": "keyword"}),
+        "view_receipts": CollectionSpec({"article_id": "keyword", "event_id": "keyword"}, indexed=frozenset()),
         "comments": CollectionSpec(
             {
                 "comment_id": "long",
@@ -117,7 +118,8 @@ ARTICLES_VIEW = View(
                 "created_at": "date",
                 "updated_at": "date",
                 "deleted": "boolean",
-            }
+            },
+            indexed=frozenset({"article_id"}),
         ),
     },
 )

@@ -1,8 +1,7 @@
 """The behaviour of the Store port, written once (style.md item 6).
 
 `StoreContract` is abstract: a subclass per adapter provides the `store` fixture
-(a fresh, empty store) and `missing_collection_error` (what writing to a collection
-that was never ensured raises). An adapter is done when its subclass passes unchanged.
+(a fresh, empty store). An adapter is done when its subclass passes unchanged.
 
 Where adapters may differ, the contract states only what both guarantee:
 - text search: a document containing every query word as a whole word, in any of the
@@ -17,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import uuid
 from pathlib import Path
-from typing import Any, AsyncIterator, ClassVar
+from typing import Any, AsyncIterator
 
 import pytest
 
@@ -78,8 +76,6 @@ def ordered(key: Any) -> list[str]:
 
 
 class StoreContract:
-    missing_collection_error: ClassVar[type[BaseException]]
-
     @pytest.fixture
     async def rows(self, store: Store) -> Store:
         await store.ensure_collection(C, SPEC)
@@ -121,7 +117,7 @@ class StoreContract:
         self, store: Store
     ) -> None:
         await store.ensure_collection(C, SPEC)
-        with pytest.raises(self.missing_collection_error):
+        with pytest.raises(KeyError):
             await store.write(
                 [DocWrite(C, "a", 1, {"rank": 1}), DocWrite("nowhere_v1", "b", 1, {"rank": 1})],
                 Checkpoint("p_v1", {("t", 0): 7}),
@@ -428,8 +424,6 @@ class StoreContract:
 
 
 class TestSqliteStore(StoreContract):
-    missing_collection_error = sqlite3.OperationalError
-
     @pytest.fixture
     async def store(self, tmp_path: Path) -> AsyncIterator[Store]:
         store = SqliteStore(tmp_path / "store.db")
@@ -449,8 +443,6 @@ ELASTICSEARCH_URL = os.environ.get("ELASTICSEARCH_URL", "")
 )
 class TestElasticsearchStore(StoreContract):
     """Each test gets its own index prefix and deletes its indices afterwards."""
-
-    missing_collection_error = KeyError
 
     @pytest.fixture
     async def store(self) -> AsyncIterator[ElasticsearchStore]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -288,3 +289,23 @@ async def test_the_same_entries_processed_twice_change_nothing(files: Files) -> 
     assert {tp: o for tp, o in checkpoint.items() if tp[0] == topic} == {
         (topic, p): max(q.offset for q in positions if (q.topic, q.partition) == (topic, p)) + 1 for p in partitions
     }
+
+
+async def test_a_store_of_an_older_layout_is_emptied_and_rebuilt_from_the_log(files: Files) -> None:
+    await files.append(_events())
+    while await files.runtime().run_once():
+        pass
+    expected = await files.snapshot()
+    await files.store.close()
+    path = files.root / "store.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version=1")
+    conn.close()
+
+    files.store = SqliteStore(path)
+    assert await files.store.collections() == [] and await files.store.aliases() == {}
+    await install(files.store, VIEWS)
+    assert await files.checkpoints() == {view.name: {} for view in VIEWS}
+    while await files.runtime().run_once():
+        pass
+    assert await files.snapshot() == expected
