@@ -27,11 +27,11 @@ class CollectionSpec:
     """The mapping of one collection: field name to type.
 
     A field named in `lists` holds a list of values of its type (Elasticsearch does not
-    distinguish; SQLite needs to know to look inside the list). `indexed` names the scalar
-    fields the read API filters or sorts on: an embedded store keeps an index of each, and
-    only of those, since every index is rewritten on every write of the document
-    (Elasticsearch indexes every mapped field regardless). None: every scalar field but
-    booleans, which split a collection in two at best.
+    distinguish; SQLite needs to know to look inside the list). `indexed` names the fields
+    the read API filters, sorts or searches on: an embedded store keeps an index of each, and
+    only of those, since indexes are rewritten with the document (Elasticsearch indexes every
+    mapped field regardless). None: every field but booleans, which split a collection in two
+    at best.
     """
 
     fields: dict[str, FieldType]

@@ -106,7 +106,7 @@ ARTICLES_VIEW = View(
                 "deleted": "boolean",
             },
             lists=frozenset({"tags", "favorited_by", "comment_ids"}),
-            indexed=frozenset({"author_id", "tribe_id", "slug", "created_at", "rank"}),
+            indexed=frozenset({"author_id", "tribe_id", "slug", "created_at", "rank", "title", "body"}),
         ),
         "view_receipts": CollectionSpec({"article_id": "keyword", "event_id": "keyword"}, indexed=frozenset()),
         "comments": CollectionSpec(

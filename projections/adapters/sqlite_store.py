@@ -79,12 +79,13 @@ def _indexed(spec: CollectionSpec) -> list[str]:
 
 
 def _texts(spec: CollectionSpec) -> list[str]:
-    return [f for f, kind in spec.fields.items() if kind == "text"]
+    """The text fields of the full-text index."""
+    return [f for f, kind in spec.fields.items() if kind == "text" and (spec.indexed is None or f in spec.indexed)]
 
 
-def _text_digest(body: dict[str, Any], texts: tuple[str, ...]) -> bytes:
+def _text_digest(body: dict[str, Any], texts: tuple[str, ...]) -> str:
     """A fingerprint of the text fields: the full-text index is rewritten only when it changes."""
-    return hashlib.blake2b(orjson.dumps([body.get(f) for f in texts]), digest_size=8).digest()
+    return hashlib.blake2b(orjson.dumps([body.get(f) for f in texts]), digest_size=8).hexdigest()
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -111,12 +112,14 @@ def _column(field: str) -> str:
 
 
 def _spec_to_bytes(spec: CollectionSpec) -> bytes:
-    return orjson.dumps({"fields": spec.fields, "lists": sorted(spec.lists)})
+    indexed = None if spec.indexed is None else sorted(spec.indexed)
+    return orjson.dumps({"fields": spec.fields, "lists": sorted(spec.lists), "indexed": indexed})
 
 
 def _spec_from_bytes(data: bytes) -> CollectionSpec:
     raw = orjson.loads(data)
-    return CollectionSpec(raw["fields"], frozenset(raw["lists"]))
+    indexed = raw["indexed"]
+    return CollectionSpec(raw["fields"], frozenset(raw["lists"]), None if indexed is None else frozenset(indexed))
 
 
 class SqliteStore(Store):
@@ -170,7 +173,7 @@ class SqliteStore(Store):
     def _ensure_collection(self, name: str, spec: CollectionSpec) -> None:
         table = _table(name)
         texts = _texts(spec)
-        columns = "".join(f", {_column(f)}" for f in _scalars(spec)) + (", text_digest BLOB" if texts else "")
+        columns = "".join(f", {_column(f)}" for f in _scalars(spec)) + (", text_digest TEXT" if texts else "")
         conn = self._write_conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -260,22 +263,19 @@ class SqliteStore(Store):
 
     # -- writes and checkpoints --------------------------------------------------
 
-    async def write(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
-        await self._on(self._writer, self._write_now, writes, checkpoint)
-
     def _plan(self, collection: str) -> _WritePlan:
-        """The upsert for a collection, on the writer thread (an alias is not a place to write)."""
+        """How to write a collection's documents (an alias is not a place to write)."""
         plan = self._plans.get(collection)
         if plan is None:
-            found = self._write_conn.execute("SELECT spec FROM collections WHERE name=?", (collection,)).fetchone()
-            if found is None:
-                raise KeyError(f"no collection named {collection!r}")
-            spec = _spec_from_bytes(found[0])
+            name, spec = self._resolve(collection)
+            if name != collection:
+                raise KeyError(f"{collection!r} is an alias; write to a collection")
             columns, texts = tuple(_scalars(spec)), tuple(_texts(spec))
             names = ["id", "version", "body", *map(_column, columns)] + (["text_digest"] if texts else [])
             table = _table(collection)
+            values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(names)))
             plan = self._plans[collection] = _WritePlan(
-                f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
+                f"INSERT INTO {table} ({', '.join(names)}) SELECT {values} FROM json_each(?) WHERE 1 "
                 f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{n}=excluded.{n}' for n in names[1:])} "
                 f"WHERE excluded.version > {table}.version",
                 columns,
@@ -283,29 +283,41 @@ class SqliteStore(Store):
             )
         return plan
 
-    def _rows(self, plan: _WritePlan, writes: list[DocWrite]) -> list[tuple[Any, ...]]:
+    @staticmethod
+    def _rows(plan: _WritePlan, writes: list[DocWrite]) -> bytes:
+        """Every row of the batch as one JSON array, for one INSERT ... SELECT FROM json_each."""
         columns, texts = plan.columns, plan.texts
         if texts:
-            return [
-                (w.id, w.version, orjson.dumps(w.body), *[w.body.get(f) for f in columns], _text_digest(w.body, texts))
-                for w in writes
-            ]
-        return [(w.id, w.version, orjson.dumps(w.body), *[w.body.get(f) for f in columns]) for w in writes]
+            return orjson.dumps(
+                [[w.id, w.version, w.body, *[w.body.get(f) for f in columns], _text_digest(w.body, texts)] for w in writes]
+            )
+        return orjson.dumps([[w.id, w.version, w.body, *[w.body.get(f) for f in columns]] for w in writes])
 
-    def _write_now(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
+    async def write(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
         by_collection: dict[str, list[DocWrite]] = {}
         for w in writes:
             by_collection.setdefault(w.collection, []).append(w)
+        statements = []
+        for collection, docs in by_collection.items():
+            plan = self._plan(collection)
+            statements.append((plan.sql, self._rows(plan, docs)))
+        offsets = orjson.dumps([[t, p, o] for (t, p), o in checkpoint.offsets.items()])
+        await self._on(self._writer, self._write_now, statements, checkpoint.projection, offsets)
+
+    def _write_now(self, statements: list[tuple[str, bytes]], projection: str, offsets: bytes) -> None:
+        # A statement per collection, its rows a JSON parameter: the sqlite3 module hands the GIL
+        # back and forth once per statement step, and a thread that steps per row (executemany)
+        # waits for the event loop's thread at every row (up to 5 ms each under load).
         conn = self._write_conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for collection, docs in by_collection.items():
-                plan = self._plan(collection)
-                conn.executemany(plan.sql, self._rows(plan, docs))
-            conn.executemany(
-                "INSERT INTO checkpoints VALUES (?, ?, ?, ?) ON CONFLICT (projection, topic, partition) "
+            for sql, rows in statements:
+                conn.execute(sql, (rows.decode(),))
+            conn.execute(
+                "INSERT INTO checkpoints SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+                "json_extract(value, '$[2]') FROM json_each(?) WHERE 1 ON CONFLICT (projection, topic, partition) "
                 "DO UPDATE SET next_offset=MAX(next_offset, excluded.next_offset)",
-                [(checkpoint.projection, t, p, o) for (t, p), o in checkpoint.offsets.items()],
+                (projection, offsets.decode()),
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -435,7 +447,9 @@ class SqliteStore(Store):
             params += [value, value[:-1] + chr(ord(value[-1]) + 1)]
         if query.text:
             words = [w for w in re.findall(r"\w+", query.text)]
-            texts = query.text_fields or tuple(k for k, v in spec.fields.items() if v == "text")
+            texts = query.text_fields or tuple(_texts(spec))
+            if not set(texts) <= set(_texts(spec)):
+                raise ValueError(f"not in the full-text index of {name}: {sorted(set(texts) - set(_texts(spec)))}")
             if not words or not texts:
                 return "0", []
             columns = " ".join(f'"{f}"' for f in texts)
