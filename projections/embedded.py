@@ -59,43 +59,68 @@ class EmbeddedRuntime:
         return await self.log.end_offsets(partitions)
 
     async def run_once(self) -> int:
-        """Process what the log holds beyond each live version's checkpoint; return the event count."""
+        """Process what the log holds beyond each live version's checkpoint; return the event count.
+
+        Returns once every batch is stored: a reader woken by `advanced` finds the documents.
+        """
         aliases = await self.store.aliases()
         heads = await self._heads()
         done = 0
+        projectors: list[Projector] = []
         for view in self.views:
             version = live_version(view, aliases)
             if version is None:
                 continue
             projector = await self._projector(view, version)
+            projectors.append(projector)
             offsets = self._offsets[view.name]
             for topic in view.topics:
                 for partition in range(PARTITIONS[topic]):
-                    if heads.get((topic, partition), 0) <= offsets.get((topic, partition), 0):
-                        continue  # nothing new there: don't ask
-                    while True:
-                        start = offsets.get((topic, partition), 0)
-                        entries = await self.log.read(topic, partition, start, self.batch_size)
-                        if not entries:
-                            break
-                        batch = await projector.process(entries)
-                        log.info(
-                            "batch",
-                            projection=projector.projection_id,
-                            topic=topic,
-                            partition=partition,
-                            events=batch.events,
-                            writes=batch.writes,
-                            ms=batch.ms,
-                        )
-                        offsets[(topic, partition)] = entries[-1].position.offset + 1
-                        done += len(entries)
-                        if len(entries) < self.batch_size:
-                            break
+                    if heads.get((topic, partition), 0) > offsets.get((topic, partition), 0):
+                        done += await self._follow(projector, topic, partition, offsets)
+        for projector in projectors:
+            await projector.flush()
         if done:
             self.advanced.set()
             self.advanced = asyncio.Event()
         return done
+
+    async def _follow(self, projector: Projector, topic: str, partition: int, offsets: dict[tuple[str, int], int]) -> int:
+        """Feed one partition to the projector, reading the next batch while it folds this one."""
+        done = 0
+        reading = asyncio.ensure_future(self.log.read(topic, partition, offsets.get((topic, partition), 0), self.batch_size))
+        try:
+            while entries := await reading:
+                end = entries[-1].position.offset + 1
+                full = len(entries) == self.batch_size
+                if full:
+                    reading = asyncio.ensure_future(self.log.read(topic, partition, end, self.batch_size))
+                batch = await projector.submit(entries)
+                log.info(
+                    "batch",
+                    projection=projector.projection_id,
+                    topic=topic,
+                    partition=partition,
+                    events=batch.events,
+                    writes=batch.writes,
+                    ms=batch.ms,
+                )
+                offsets[(topic, partition)] = end
+                done += len(entries)
+                if not full:
+                    break
+        finally:
+            reading.cancel()
+        return done
+
+    async def _reset(self) -> None:
+        """After a failure: forget what is in memory, so every projector resumes from its checkpoint."""
+        projectors, self._projectors = list(self._projectors.values()), {}
+        for projector in projectors:
+            try:
+                await projector.flush()
+            except Exception:  # already logged by run(); the checkpoint says where to resume
+                pass
 
     async def run(self) -> None:
         await install(self.store, self.views)
@@ -104,6 +129,7 @@ class EmbeddedRuntime:
                 processed = await self.run_once()
             except Exception:
                 log.exception("projection failed; retrying in 1 s")
+                await self._reset()
                 await asyncio.sleep(1)
                 continue
             if processed == 0:

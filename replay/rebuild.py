@@ -81,14 +81,16 @@ async def catch_up(
         for (topic, partition), end in head.items():
             offset = checkpoint.get((topic, partition), 0)
             while offset < end:
+                # Pipelined: this batch's fold overlaps the previous batch's write (Projector.submit).
                 entries = await log.read(topic, partition, offset, min(batch_size, end - offset))
                 if not entries:
                     break
-                await projector.process(entries)
+                await projector.submit(entries)
                 offset = entries[-1].position.offset + 1
                 done += len(entries)
                 if on_batch is not None:
                     on_batch(len(entries))
+        await projector.flush()
 
 
 async def all_docs(store: Store, collection: str) -> dict[str, tuple[int, dict]]:
