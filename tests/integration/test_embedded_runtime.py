@@ -236,6 +236,48 @@ async def test_a_crash_between_batches_loses_nothing_and_counts_nothing_twice(
         await files.close()
 
 
+class StoreThatFailsOnce(SqliteStore):
+    """Our SQLite store, whose write number `failing` fails (a full disk, say) while the process lives on."""
+
+    def __init__(self, path: Path, failing: int) -> None:
+        super().__init__(path)
+        self.calls = 0
+        self.failing = failing
+
+    async def write(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
+        self.calls += 1
+        if self.calls == self.failing:
+            raise OSError("disk full")
+        await super().write(writes, checkpoint)
+
+
+@pytest.mark.parametrize("failing", [1, 4, 9])
+async def test_a_failed_write_in_a_running_runtime_resumes_from_the_checkpoint(tmp_path: Path, failing: int) -> None:
+    """Batches are pipelined: the failed batch's successor was folded on top of it, in memory."""
+    events = _events() + [
+        ArticleViewed(event_id=f"evt-view-{i}", actor_id="u2", occurred_at=1_800_000_000_000 + i, article_id="a1")
+        for i in range(7)
+    ]
+    reference = await Files(tmp_path / "reference").open()
+    await reference.append(events)
+    await reference.runtime().run_once()
+    expected = await reference.snapshot()
+    await reference.close()
+
+    files = await Files(tmp_path / "failing").open(StoreThatFailsOnce(tmp_path / "failing" / "store.sqlite", failing))
+    positions = await files.append(events)
+    runtime = files.runtime(batch_size=2, idle_poll=0.01)
+    task = asyncio.create_task(runtime.run())
+    try:
+        assert await Progress(files.store, VIEWS, poll=0.01).wait(positions, timeout=10)
+        assert files.store.calls > failing
+        assert await files.snapshot() == expected
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await files.close()
+
+
 async def test_progress_waits_for_the_runtime_and_times_out_without_it(files: Files) -> None:
     runtime = files.runtime(wakeup=files.log.watch(), idle_poll=0.02)
     progress = Progress(files.store, VIEWS, advanced=lambda: runtime.advanced)
