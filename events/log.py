@@ -68,6 +68,10 @@ class Log(abc.ABC):
     async def read(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
         """Up to `limit` entries of one partition from `offset` on, in order."""
 
+    async def read_many(self, starts: dict[tuple[str, int], int], limit: int) -> dict[tuple[str, int], list[Entry]]:
+        """`read` of many partitions, each from its own offset; adapters that can answer in one trip override it."""
+        return {(topic, partition): await self.read(topic, partition, offset, limit) for (topic, partition), offset in starts.items()}
+
     @abc.abstractmethod
     async def end_offset(self, topic: str, partition: int) -> int:
         """The offset the next appended record of this partition will get."""

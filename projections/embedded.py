@@ -12,7 +12,7 @@ import asyncio
 import structlog
 
 from events.codec import EventCodec
-from events.log import Log
+from events.log import Entry, Log
 from events.routing import PARTITIONS
 from projections.live import install, live_version
 from projections.processor import Projector
@@ -53,65 +53,64 @@ class EmbeddedRuntime:
             self._offsets[view.name] = await self.store.checkpoint(current.projection_id)
         return current
 
-    async def _heads(self) -> dict[tuple[str, int], int]:
-        """Every partition's end offset in one call, so a pass reads only the partitions that grew."""
-        partitions = sorted({(t, p) for view in self.views for t in view.topics for p in range(PARTITIONS[t])})
-        return await self.log.end_offsets(partitions)
+    def _partitions(self, view: View) -> list[tuple[str, int]]:
+        return [(topic, partition) for topic in view.topics for partition in range(PARTITIONS[topic])]
 
     async def run_once(self) -> int:
         """Process what the log holds beyond each live version's checkpoint; return the event count.
 
-        Returns once every batch is stored: a reader woken by `advanced` finds the documents.
+        A pass reads every partition that grew in one trip to the log, and folds each view's
+        share of it as one batch, whatever the number of partitions: one store transaction per
+        view and pass, not one per partition. Returns once every batch is stored, so a reader
+        woken by `advanced` finds the documents.
         """
         aliases = await self.store.aliases()
-        heads = await self._heads()
-        done = 0
-        projectors: list[Projector] = []
+        live: list[tuple[View, Projector]] = []
         for view in self.views:
             version = live_version(view, aliases)
-            if version is None:
-                continue
-            projector = await self._projector(view, version)
-            projectors.append(projector)
-            offsets = self._offsets[view.name]
-            for topic in view.topics:
-                for partition in range(PARTITIONS[topic]):
-                    if heads.get((topic, partition), 0) > offsets.get((topic, partition), 0):
-                        done += await self._follow(projector, topic, partition, offsets)
-        for projector in projectors:
+            if version is not None:
+                live.append((view, await self._projector(view, version)))
+        done = 0
+        more = True
+        while more:
+            heads = await self.log.end_offsets(sorted({tp for view, _ in live for tp in self._partitions(view)}))
+            starts: dict[tuple[str, int], int] = {}
+            for view, _ in live:
+                offsets = self._offsets[view.name]
+                for tp in self._partitions(view):
+                    if heads.get(tp, 0) > offsets.get(tp, 0):
+                        starts[tp] = min(starts.get(tp, offsets.get(tp, 0)), offsets.get(tp, 0))
+            if not starts:
+                break
+            read = await self.log.read_many(starts, self.batch_size)
+            more = any(len(entries) == self.batch_size for entries in read.values())
+            for view, projector in live:
+                done += await self._feed(view, projector, read)
+        for _, projector in live:
             await projector.flush()
         if done:
             self.advanced.set()
             self.advanced = asyncio.Event()
         return done
 
-    async def _follow(self, projector: Projector, topic: str, partition: int, offsets: dict[tuple[str, int], int]) -> int:
-        """Feed one partition to the projector, reading the next batch while it folds this one."""
-        done = 0
-        reading = asyncio.ensure_future(self.log.read(topic, partition, offsets.get((topic, partition), 0), self.batch_size))
-        try:
-            while entries := await reading:
-                end = entries[-1].position.offset + 1
-                full = len(entries) == self.batch_size
-                if full:
-                    reading = asyncio.ensure_future(self.log.read(topic, partition, end, self.batch_size))
-                batch = await projector.submit(entries)
-                log.info(
-                    "batch",
-                    projection=projector.projection_id,
-                    topic=topic,
-                    partition=partition,
-                    events=batch.events,
-                    writes=batch.writes,
-                    ms=batch.ms,
-                )
-                offsets[(topic, partition)] = end
-                done += len(entries)
-                if not full:
-                    break
-        finally:
-            reading.cancel()
-        return done
+    async def _feed(self, view: View, projector: Projector, read: dict[tuple[str, int], list[Entry]]) -> int:
+        """Submit the entries this view has not seen yet, from every partition it reads, as one batch."""
+        offsets = self._offsets[view.name]
+        entries: list[Entry] = []
+        ends: dict[tuple[str, int], int] = {}
+        for tp in self._partitions(view):
+            start = offsets.get(tp, 0)
+            fresh = [e for e in read.get(tp, ()) if e.position.offset >= start]
+            if fresh:
+                entries += fresh
+                ends[tp] = fresh[-1].position.offset + 1
+        if not entries:
+            return 0
+        batch = await projector.submit(entries)
+        log.info("batch", projection=projector.projection_id, partitions=len(ends), events=batch.events,
+                 writes=batch.writes, ms=batch.ms)
+        offsets.update(ends)
+        return len(entries)
 
     async def _reset(self) -> None:
         """After a failure: forget what is in memory, so every projector resumes from its checkpoint."""

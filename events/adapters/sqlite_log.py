@@ -140,6 +140,12 @@ class SqliteLog(Log):
             self._reader, self._read_now, topic, partition, offset, limit
         )
 
+    async def read_many(self, starts: dict[tuple[str, int], int], limit: int) -> dict[tuple[str, int], list[Entry]]:
+        def read_all() -> dict[tuple[str, int], list[Entry]]:
+            return {(t, p): self._read_now(t, p, offset, limit) for (t, p), offset in starts.items()}
+
+        return await asyncio.get_running_loop().run_in_executor(self._reader, read_all)
+
     def _read_now(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
         rows = self._read_conn.execute(
             "SELECT offset, key, value FROM log WHERE topic=? AND partition=? AND offset>=? "

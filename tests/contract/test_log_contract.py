@@ -84,6 +84,13 @@ class LogContract(abc.ABC):
         partitions = [(ARTICLES, 5), (ARTICLES, 6), (ARTICLES, 4)]
         assert await log.end_offsets(partitions) == {tp: await log.end_offset(*tp) for tp in partitions}
 
+    async def test_read_many_agrees_with_a_read_of_each_partition(self, log: Log) -> None:
+        first = await log.append([record(ARTICLES, 6, n) for n in range(5)] + [record(ARTICLES, 5, 9)])
+        starts = {(ARTICLES, 6): first[2].offset, (ARTICLES, 5): first[-1].offset, (ARTICLES, 4): 0}
+        read = await log.read_many(starts, 2)
+        assert read == {tp: await log.read(*tp, offset, 2) for tp, offset in starts.items()}
+        assert [e.position.offset for e in read[(ARTICLES, 6)]] == [first[2].offset, first[3].offset]
+
     async def test_append_of_nothing_returns_nothing(self, log: Log) -> None:
         assert await log.append([]) == []
 
