@@ -9,6 +9,7 @@ from aiohttp import web
 
 from typing import Any, Callable
 
+from api.answers import json_response
 from api.errors import ApiError, not_found, unauthorized
 from api.security import Tokens
 from api.writer import EventWriter, Written
@@ -92,11 +93,11 @@ async def toggle(request: web.Request, current: bool, wanted: bool, event: Calla
 def respond(body: Any, written: Written | None = None, status: int = 200) -> web.Response:
     """A JSON answer; after a write it carries the position token for read-your-writes."""
     headers = {POSITION_HEADER: written.token()} if written is not None else None
-    return web.json_response(body, status=status, headers=headers)
+    return json_response(body, status=status, headers=headers)
 
 
 def accepted(written: Written) -> web.Response:
-    return web.json_response(
+    return json_response(
         {"status": "accepted", "positions": [p.token() for p in written.positions]},
         status=202,
         headers={POSITION_HEADER: written.token()},

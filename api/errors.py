@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.answers import json_response
+
 
 class ApiError(Exception):
     def __init__(self, status: int, what: str, problem: str, headers: dict[str, str] | None = None) -> None:
@@ -30,4 +32,4 @@ def unauthorized(problem: str) -> ApiError:
 
 
 def json_error(status: int, errors: dict[str, list[str]], headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"errors": errors}, status=status, headers=headers)
+    return json_response({"errors": errors}, status=status, headers=headers)

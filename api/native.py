@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from api.answers import json_response
 from api.bodies import json_body
 from api.context import POSITION_HEADER, now_ms, require_user, services
 from api.errors import ApiError, forbidden, not_found, unprocessable
@@ -128,7 +129,7 @@ async def post_events(request: web.Request) -> web.Response:
     await _check_references(request, events)
     positions = await services(request).writer.append(events)
     token = ",".join(p.token() for p in positions)
-    return web.json_response(
+    return json_response(
         {"events": [{"event_id": e.event_id, "position": p.token()} for e, p in zip(events, positions)]},
         status=202,
         headers={POSITION_HEADER: token},

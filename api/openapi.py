@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from api.answers import json_response
+
 routes = web.RouteTableDef()
 
 _AUTH = [{"Token": []}]
@@ -162,4 +164,4 @@ DOCUMENT: dict[str, Any] = {
 
 @routes.get("/v1/openapi.json")
 async def openapi(_: web.Request) -> web.Response:
-    return web.json_response(DOCUMENT)
+    return json_response(DOCUMENT)

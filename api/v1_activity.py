@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from api.answers import json_response
 from api.bodies import fields, json_body
 from api.cards import author, page_size, present_cards
 from api.context import consistent_read, event_fields, now_ms, require_user, respond, services, user_named, write
@@ -85,7 +86,7 @@ async def notifications(request: web.Request) -> web.Response:
             }
         )
     unread = sum(1 for group, _, _ in visible if group["latest_at"] > read_up_to)
-    return web.json_response({"notifications": shown, "unread_count": unread})
+    return json_response({"notifications": shown, "unread_count": unread})
 
 
 @routes.post("/v1/notifications/read")
@@ -127,7 +128,7 @@ async def trending(request: web.Request) -> web.Response:
     top = sorted((a for a, s in article_scores.items() if s > 0), key=lambda a: (-article_scores[a], a))
     cards = await present_cards(request, await services(request).social.cards(top[: limit * 2]))
     tags = sorted(((t, s) for t, s in tag_scores.items() if s > 0), key=lambda ts: (-ts[1], ts[0]))[:limit]
-    return web.json_response(
+    return json_response(
         {
             "window": window,
             "articles": [{"score": article_scores[c["id"]], "article": c} for c in cards[:limit]],
@@ -143,7 +144,7 @@ async def search_articles(request: web.Request) -> web.Response:
     if not words and not tag:
         raise ApiError(400, "q", "give words to find (q) or a tag")
     docs = await services(request).social.search_articles(words or None, tag or None, page_size(request))
-    return web.json_response({"articles": await present_cards(request, docs)})
+    return json_response({"articles": await present_cards(request, docs)})
 
 
 @routes.get("/v1/search/users")
@@ -154,7 +155,7 @@ async def search_users(request: web.Request) -> web.Response:
         raise ApiError(400, "prefix", "give the start of a username")
     ids = await services(request).social.search_usernames(prefix, page_size(request))
     users = await services(request).reads.users(ids)
-    return web.json_response({"users": [author(users[i]) for i in ids if i in users]})
+    return json_response({"users": [author(users[i]) for i in ids if i in users]})
 
 
 @routes.get("/v1/search/tribes")
@@ -164,4 +165,4 @@ async def search_tribes(request: web.Request) -> web.Response:
     if not words:
         raise ApiError(400, "q", "give words of a tribe's name")
     docs, _ = await services(request).social.tribe_page(words, page_size(request), None)
-    return web.json_response({"tribes": await present_tribes(request, docs)})
+    return json_response({"tribes": await present_tribes(request, docs)})
