@@ -116,7 +116,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def set_aliases(self, targets: dict[str, str]) -> None:
-        """Point each alias at its collection, all in one atomic step."""
+        """Point each alias at its collection, all in one atomic step.
+
+        Readers in other processes may see the switch a moment later (within the SQLite
+        adapter's ALIAS_TTL), but never part of it.
+        """
 
     @abc.abstractmethod
     async def collections(self) -> list[str]:

@@ -13,6 +13,7 @@ import hashlib
 import re
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ log = structlog.get_logger("sqlite-store")
 T = TypeVar("T")
 _INLINE_IDS = 100  # a get of up to this many ids runs on the calling thread
 _INLINE_KEYS = 100  # and so does a search through an index with up to this many keys
+ALIAS_TTL = 0.5  # seconds an alias switch by another process may take to be seen here
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 _META = """
@@ -137,6 +139,7 @@ class SqliteStore(Store):
         self._conns_lock = threading.Lock()
         self._specs: dict[str, CollectionSpec] = {}
         self._plans: dict[str, _WritePlan] = {}
+        self._alias_cache: tuple[float, dict[str, str]] | None = None
 
     def _upgrade_layout(self) -> None:
         conn = self._write_conn
@@ -178,9 +181,11 @@ class SqliteStore(Store):
         conn = self._write_conn
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # The body comes last: a filter or sort on a column then reads no part of the body,
+            # which for a long article spills into overflow pages.
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {table} "
-                f"(id TEXT NOT NULL UNIQUE, version INTEGER NOT NULL, body BLOB NOT NULL{columns})"
+                f"(id TEXT NOT NULL UNIQUE, version INTEGER NOT NULL{columns}, body BLOB NOT NULL)"
             )
             for f in _indexed(spec):
                 conn.execute(f'CREATE INDEX IF NOT EXISTS "i_{name}_{f}" ON {table} ({_column(f)})')
@@ -234,25 +239,37 @@ class SqliteStore(Store):
             conn.execute("COMMIT")
 
         await self._on(self._writer, switch)
+        self._alias_cache = None
 
     # Point reads (checkpoints, a few documents by id, searches through an index with a few keys)
     # take tens of microseconds: they run on the calling thread, with its own connection, rather
     # than paying two thread wake-ups each. Anything that can scan (text and prefix searches,
-    # aggregations, long id lists) stays on the reader thread, and so does `aliases`, which
-    # readers poll while aliases switch.
+    # aggregations, long id lists) stays on the reader thread.
 
     async def collections(self) -> list[str]:
         return [n for (n,) in self._read_conn.execute("SELECT name FROM collections ORDER BY name")]
 
     async def aliases(self) -> dict[str, str]:
-        return await self._on(
-            self._reader, lambda: dict(self._read_conn.execute("SELECT alias, collection FROM aliases"))
-        )
+        return dict(self._alias_map())
+
+    def _alias_map(self) -> dict[str, str]:
+        """Every alias, read at most every ALIAS_TTL seconds (and after this process switches one).
+
+        Every read resolves its alias; reading the table each time was a tenth of a feed request.
+        A switch made by another process (`tribe replay`) is seen within ALIAS_TTL, all at once;
+        the old version stays intact until dropped, so a read in between is only that much older.
+        """
+        now = time.monotonic()
+        cached = self._alias_cache
+        if cached is not None and now - cached[0] < ALIAS_TTL:
+            return cached[1]
+        aliases = dict(self._read_conn.execute("SELECT alias, collection FROM aliases"))
+        self._alias_cache = (now, aliases)
+        return aliases
 
     def _resolve(self, name: str) -> tuple[str, CollectionSpec]:
-        """Alias or collection name to (collection, its spec); read on the reader thread."""
-        row = self._read_conn.execute("SELECT collection FROM aliases WHERE alias=?", (name,)).fetchone()
-        collection = row[0] if row else name
+        """Alias or collection name to (collection, its spec)."""
+        collection = self._alias_map().get(name, name)
         spec = self._specs.get(collection)
         if spec is None:
             found = self._read_conn.execute(
