@@ -147,15 +147,26 @@ class SocialReads:
             "blocks", (Filter("blocker_id", (user_id,)), Filter("active", (True,))), "blocked_id"
         )
 
-    async def blockers_of(self, user_id: str) -> list[str]:
-        """Everyone who has blocked this user."""
-        return await self._ids(
-            "blocks", (Filter("blocked_id", (user_id,)), Filter("active", (True,))), "blocker_id"
-        )
-
     async def hidden_from(self, user_id: str) -> set[str]:
-        """Authors whose articles this user's feeds leave out: those they blocked and those who blocked them."""
-        return set(await self.blocked_by(user_id)) | set(await self.blockers_of(user_id))
+        """Authors whose articles this user's feeds leave out: those they blocked and those who blocked them.
+
+        One search for both directions: every feed request asks.
+        """
+        query = Query(
+            filters=(Filter("active", (True,)),),
+            any_of=(Filter("blocker_id", (user_id,)), Filter("blocked_id", (user_id,))),
+            sort=(("id", "asc"),),
+            size=1000,
+            with_total=False,
+        )
+        hidden: set[str] = set()
+        while True:
+            page = await self.store.search("blocks", query)
+            for doc in page.docs:
+                hidden.add(doc.body["blocked_id"] if doc.body["blocker_id"] == user_id else doc.body["blocker_id"])
+            if page.next_search_after is None:
+                return hidden
+            query = replace(query, search_after=page.next_search_after)
 
     async def blockers_among(self, user_id: str, others: Sequence[str]) -> set[str]:
         """Which of `others` have blocked `user_id`."""
