@@ -43,6 +43,7 @@ class Projector:
         self.view = view
         self.version = view.version if version is None else version
         self.projection_id = view.projection_id(self.version)
+        self._physical = {alias: view.physical(alias, self.version) for alias in view.collections}
         self._in_flight: asyncio.Future[None] | None = None
         self._unwritten: dict[DocKey, Versioned] = {}
 
@@ -83,17 +84,15 @@ class Projector:
         unwritten = self._unwritten
         for collection, ids in wanted.items():
             stored = sorted(i for i in ids if (collection, i) not in unwritten)
-            found = await self.store.get(self.view.physical(collection, self.version), stored) if stored else {}
+            found = await self.store.get(self._physical[collection], stored) if stored else {}
             for doc_id, doc in found.items():
                 state[(collection, doc_id)] = Versioned(doc.body, doc.version)
             for doc_id in ids:
                 if (collection, doc_id) in unwritten:
                     state[(collection, doc_id)] = unwritten[(collection, doc_id)]
         changed = fold(reducer, state, events)
-        writes = [
-            DocWrite(self.view.physical(collection, self.version), doc_id, v.version, v.body)
-            for (collection, doc_id), v in changed.items()
-        ]
+        physical = self._physical
+        writes = [DocWrite(physical[collection], doc_id, v.version, v.body) for (collection, doc_id), v in changed.items()]
         offsets: dict[tuple[str, int], int] = {}
         for entry in entries:
             tp = (entry.position.topic, entry.position.partition)

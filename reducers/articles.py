@@ -151,7 +151,7 @@ class ArticlesReducer(Reducer):
         finds it: an insert of a few bytes per view, where a list of an article's recent ids
         would be copied, scanned and rewritten whole on every view.
         """
-        key, receipt_key = self.keys(event)
+        key, receipt_key = (ARTICLES, event.article_id), (VIEW_RECEIPTS, view_receipt_id(event.article_id, event.event_id))
         article = docs.get(key)
         if not _live(article) or docs.get(receipt_key) is not None:
             return {}

@@ -91,18 +91,27 @@ def fold(reducer: Reducer, state: Mapping[DocKey, Versioned], events: Iterable[t
     """Apply (version, event) pairs in order; return the documents that changed, at their new versions.
 
     `state` must hold every document the events' keys name that exists; it is not modified.
+    An event is applied when one of its documents is missing or older than it, and only
+    those documents take its result.
     """
     current: dict[DocKey, Versioned] = dict(state)
     changed: State = {}
+    keys_of, apply = reducer.keys, reducer.apply
     for version, event in events:
-        keys = reducer.keys(event)
-        if not keys:
-            continue
-        stale = [k for k in keys if k not in current or current[k].version < version]
+        docs: dict[DocKey, Body | None] = {}
+        stale = False
+        for key in keys_of(event):
+            held = current.get(key)
+            if held is None:
+                docs[key] = None
+                stale = True
+            else:
+                docs[key] = held.body
+                stale = stale or held.version < version
         if not stale:
             continue
-        docs = {k: (current[k].body if k in current else None) for k in keys}
-        for key, body in reducer.apply(event, docs).items():
-            if key in stale:
+        for key, body in apply(event, docs).items():
+            held = current.get(key)
+            if key in docs and (held is None or held.version < version):
                 current[key] = changed[key] = Versioned(body, version)
     return changed
