@@ -341,7 +341,7 @@ async def test_a_store_of_an_older_layout_is_emptied_and_rebuilt_from_the_log(fi
     await files.store.close()
     path = files.root / "store.sqlite"
     conn = sqlite3.connect(path)
-    conn.execute("PRAGMA user_version=1")
+    conn.execute("PRAGMA user_version=0")  # the first layout, before stored columns
     conn.close()
 
     files.store = SqliteStore(path)
