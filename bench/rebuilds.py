@@ -24,20 +24,24 @@ async def fill_log(log_db: Path, n: int) -> dict[str, int]:
         await log.close()
 
 
-async def rebuild_articles(log_db: Path, store_db: Path) -> tuple[int, float]:
-    """`tribe replay articles` in-process: build the next version from offset 0 into the embedded store."""
+async def rebuild_articles(log_db: Path, store_db: Path, jobs: int = 1) -> tuple[int, float]:
+    """`tribe replay articles [--jobs N]` in-process: build the next version from offset 0 into the embedded store."""
     from events.adapters.sqlite_log import SqliteLog
     from events.codec import EventCodec
     from projections.adapters.sqlite_store import SqliteStore
     from projections.live import install
     from projections.views import VIEWS
+    from replay.parallel import process_helpers
     from replay.rebuild import rebuild
+    from tribe.settings import Settings
 
     view = next(v for v in VIEWS if v.name == "articles")
     log, store = SqliteLog(log_db), SqliteStore(store_db)
+    settings = Settings(log_url=f"sqlite:///{log_db}", store_url=f"sqlite:///{store_db}")
     try:
         await install(store, (view,))
-        result = await rebuild(log, store, EventCodec(), view, switch=True)
+        with process_helpers(settings, jobs) as helpers:
+            result = await rebuild(log, store, EventCodec(), view, switch=True, helpers=helpers)
         return result.events, result.seconds
     finally:
         await log.close()

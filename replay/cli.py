@@ -16,6 +16,7 @@ import structlog
 
 from events.codec import EventCodec
 from projections.views import VIEWS, View
+from replay.parallel import process_helpers
 from replay.rebuild import ReplayError, RebuildResult, Tick, drop, rebuild, rollback
 from replay.versions import status
 from tribe.logs import configure_logging
@@ -134,15 +135,17 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
     @click.option("--verify", is_flag=True, help="Compare with the live version first; switch only if they are equal.")
     @click.option("--dry-run", is_flag=True, help="Build (and verify) but do not switch.")
     @click.option("--version", "version", type=int, help="Build or continue this version number.")
+    @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                  help="Processes replaying partitions at once (one core each).")
     @storage_options
-    def build(view: str, verify: bool, dry_run: bool, version: int | None, **options: Any) -> None:
+    def build(view: str, verify: bool, dry_run: bool, version: int | None, jobs: int, **options: Any) -> None:
         """Build VIEW's next version and switch to it once it has caught up."""
         settings = settings_from(**options)
 
         async def work(event_log: Any, store: Any) -> RebuildResult:
-            with _Ticker(view) as ticker:
-                return await rebuild(event_log, store, EventCodec(), _view(view),
-                                     version=version, verify=verify, switch=not dry_run, on_tick=ticker)
+            with _Ticker(view) as ticker, process_helpers(settings, jobs) as helpers:
+                return await rebuild(event_log, store, EventCodec(), _view(view), version=version, verify=verify,
+                                     switch=not dry_run, on_tick=ticker, helpers=helpers)
 
         result = _run(settings, work)
         _report(result)

@@ -10,9 +10,10 @@ the new version. Old versions stay until dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Awaitable, Callable, Collection, Sequence
 
 from events.codec import EventCodec
 from events.log import Log
@@ -25,6 +26,15 @@ from replay.versions import existing_versions, heads, lag_of
 
 class ReplayError(RuntimeError):
     """The request cannot be carried out (unknown version, dropping the live one, ...)."""
+
+
+TP = tuple[str, int]
+Helper = Callable[[View, int, list[TP]], Awaitable[int]]
+"""Catches a version of a view up on some partitions elsewhere (another process); returns the events applied.
+
+Documents are fed by single partitions, so disjoint sets of partitions can be replayed at once
+by separate processes into the same store; each writes only its partitions' checkpoints.
+"""
 
 
 @dataclass(frozen=True)
@@ -67,30 +77,43 @@ class RebuildResult:
 
 
 async def catch_up(
-    log: Log, projector: Projector, *, batch_size: int = 2000, on_batch: Callable[[int], None] | None = None
+    log: Log,
+    projector: Projector,
+    *,
+    batch_size: int = 2000,
+    on_batch: Callable[[int], None] | None = None,
+    partitions: Collection[TP] | None = None,
 ) -> int:
-    """Feed the projector until its checkpoint reaches the head of the log on every partition."""
+    """Feed the projector until its checkpoint reaches the head of the log on every partition (or these)."""
     view = projector.view
     done = 0
-    while True:
-        head = await heads(log, view)
-        lag = await lag_of(projector.store, view, projector.version, head)
-        if not any(lag.values()):
-            return done
-        checkpoint = await projector.store.checkpoint(projector.projection_id)
-        for (topic, partition), end in head.items():
-            offset = checkpoint.get((topic, partition), 0)
-            while offset < end:
-                # Pipelined: this batch's fold overlaps the previous batch's write (Projector.submit).
-                entries = await log.read(topic, partition, offset, min(batch_size, end - offset))
-                if not entries:
-                    break
-                await projector.submit(entries)
-                offset = entries[-1].position.offset + 1
-                done += len(entries)
-                if on_batch is not None:
-                    on_batch(len(entries))
-        await projector.flush()
+    try:
+        while True:
+            head = await heads(log, view)
+            if partitions is not None:
+                head = {tp: end for tp, end in head.items() if tp in partitions}
+            lag = await lag_of(projector.store, view, projector.version, head)
+            if not any(lag.values()):
+                return done
+            checkpoint = await projector.store.checkpoint(projector.projection_id)
+            for (topic, partition), end in head.items():
+                offset = checkpoint.get((topic, partition), 0)
+                while offset < end:
+                    # Pipelined: this batch's fold overlaps the previous batch's write (Projector.submit).
+                    entries = await log.read(topic, partition, offset, min(batch_size, end - offset))
+                    if not entries:
+                        break
+                    await projector.submit(entries)
+                    offset = entries[-1].position.offset + 1
+                    done += len(entries)
+                    if on_batch is not None:
+                        on_batch(len(entries))
+            await projector.flush()
+    except BaseException:
+        # Failed or cancelled: let the write in flight finish before the caller closes the store.
+        with contextlib.suppress(Exception):
+            await projector.flush()
+        raise
 
 
 async def all_docs(store: Store, collection: str) -> dict[str, tuple[int, dict]]:
@@ -162,8 +185,13 @@ async def rebuild(
     verify: bool = False,
     switch: bool = True,
     on_tick: Callable[[Tick], None] | None = None,
+    helpers: Sequence[Helper] = (),
 ) -> RebuildResult:
-    """Build (or continue) a version of `view`, then switch to it if asked and verification allows."""
+    """Build (or continue) a version of `view`, then switch to it if asked and verification allows.
+
+    With helpers, the bulk of the log is replayed by this process and the helpers at once, each
+    on its share of the partitions; the rest (what arrived meanwhile) by this process alone.
+    """
     started = time.monotonic()
     aliases = await store.aliases()
     live = live_version(view, aliases)
@@ -187,7 +215,8 @@ async def rebuild(
             progress["total"] = max(progress["total"], progress["done"])
             on_tick(Tick(progress["done"], progress["total"], (progress["done"] - done) / elapsed if elapsed else 0.0))
 
-    events = await catch_up(log, projector, on_batch=count)
+    events = await _in_parallel(log, projector, helpers, count) if helpers else 0
+    events += await catch_up(log, projector, on_batch=count)
     differences = None
     if verify and live is not None:
         differences = await _settled_differences(log, store, projector, live)
@@ -197,6 +226,31 @@ async def rebuild(
         switched = True
         events += await catch_up(log, projector, on_batch=count)
     return RebuildResult(view.name, target, live, events, time.monotonic() - started, switched, differences)
+
+
+async def _in_parallel(log: Log, projector: Projector, helpers: Sequence[Helper], count: Callable[[int], None]) -> int:
+    """Split the lagging partitions between this process and the helpers, by lag; replay all shares at once."""
+    view = projector.view
+    head = await heads(log, view)
+    done = await projector.store.checkpoint(projector.projection_id)
+    lagging = sorted(((end - done.get(tp, 0), tp) for tp, end in head.items() if end > done.get(tp, 0)), reverse=True)
+    shares: list[list[TP]] = [[] for _ in range(len(helpers) + 1)]
+    loads = [0] * len(shares)
+    for lag, tp in lagging:
+        lightest = loads.index(min(loads))
+        shares[lightest].append(tp)
+        loads[lightest] += lag
+
+    async def helped(helper: Helper, share: list[TP]) -> int:
+        applied = await helper(view, projector.version, share)
+        count(applied)
+        return applied
+
+    # A task group: if one share fails, the others are cancelled and waited for before it raises.
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(catch_up(log, projector, on_batch=count, partitions=set(shares[0])))]
+        tasks += [group.create_task(helped(h, share)) for h, share in zip(helpers, shares[1:]) if share]
+    return sum(t.result() for t in tasks)
 
 
 async def rollback(log: Log, store: Store, codec: EventCodec, view: View) -> tuple[int, int]:

@@ -1,3 +1,4 @@
 from tribe.cli import main
 
-main()
+if __name__ == "__main__":  # not when a spawned process (tribe replay --jobs) imports it
+    main()

@@ -19,13 +19,17 @@ from events.log import Log
 from events.codec import EventCodec
 from projections.adapters.sqlite_store import SqliteStore
 from events.routing import PARTITIONS
-from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW
+from projections.live import install
+from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, View
 from reducers.articles import ArticlesReducer
-from replay.rebuild import all_docs, catch_up, rebuild
+from replay.parallel import process_helpers
+from replay.rebuild import Helper, all_docs, catch_up, rebuild
 from projections.processor import Projector
 from tests.e2e.kafka_stack import running_worker, wait_until_projecting
 from tests.e2e.server import Server, running_server
+from tests.integration.workload import burst, to_record
 from tests.kafka_broker import TansuBroker
+from tribe.settings import Settings
 
 ARTICLES = 5
 
@@ -135,7 +139,7 @@ async def _rebuild_switch_and_rollback(server: Server, data: Path, tmp_path: Pat
         stop_writes, writes = asyncio.Event(), [0]
         writer = asyncio.create_task(_write(http, server.url, tokens, slugs, stop_writes, writes, accepted))
         await asyncio.sleep(0.5)
-        rebuilt = await asyncio.to_thread(tribe, "replay", "articles", "--verify", *where)
+        rebuilt = await asyncio.to_thread(tribe, "replay", "articles", "--verify", "--jobs", "2", *where)
         assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
         assert f"switched to v{rebuilt_version}" in rebuilt.stdout
         writes_at_switch = writes[0]
@@ -260,6 +264,41 @@ async def test_verify_reports_what_a_changed_reducer_does_and_does_not_switch(tm
         assert all(d.settled and d.collection == "articles" for d in result.differences)
         assert {d.rebuilt["title"] for d in result.differences} == {f"ARTICLE {i}" for i in range(ARTICLES)}
         assert (await store.aliases())["articles"] == ARTICLES_VIEW.physical("articles")
+    finally:
+        await log.close()
+        await store.close()
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+async def test_a_rebuild_in_several_processes_equals_one_in_a_single_process(tmp_path: Path, jobs: int) -> None:
+    """`--jobs`: spawned processes replay shares of the partitions into the same store."""
+    codec = EventCodec()
+    log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
+    settings = Settings(log_url=f"sqlite:///{tmp_path / 'log.db'}", store_url=f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        await log.append([to_record(codec, e) for e in burst(3000, seed=jobs)])
+        await install(store, (ARTICLES_VIEW,))
+        alone = await rebuild(log, store, codec, ARTICLES_VIEW, switch=False)
+        applied: list[int] = []
+
+        def counted(helper: Helper) -> Helper:
+            async def run(view: View, version: int, share: list[tuple[str, int]]) -> int:
+                applied.append(await helper(view, version, share))
+                return applied[-1]
+
+            return run
+
+        with process_helpers(settings, jobs) as helpers:
+            together = await rebuild(log, store, codec, ARTICLES_VIEW, switch=False, helpers=[counted(h) for h in helpers])
+        assert len(applied) == jobs - 1 and all(n > 0 for n in applied)
+        assert together.events == alone.events > 2000
+        for alias in ARTICLES_VIEW.collections:
+            assert await all_docs(store, ARTICLES_VIEW.physical(alias, together.version)) == await all_docs(
+                store, ARTICLES_VIEW.physical(alias, alone.version)
+            )
+        assert await store.checkpoint(ARTICLES_VIEW.projection_id(together.version)) == await store.checkpoint(
+            ARTICLES_VIEW.projection_id(alone.version)
+        )
     finally:
         await log.close()
         await store.close()
