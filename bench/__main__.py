@@ -19,6 +19,7 @@ from typing import Callable
 
 from bench.common import Sizes, quiet
 from bench.report import Figure, machine, stamp, table, write
+from tribe.process import tune_gc
 
 SECTIONS = ("http", "projection", "replay", "growth", "kafka")
 
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
 
     quiet()
+    tune_gc()  # the in-process figures (projection, replay, growth) run as `tribe` processes do
     sizes = Sizes.of(args.quick)
     root = Path(tempfile.mkdtemp(prefix="tribe-bench-"))
     ctx = Context(sizes, root)

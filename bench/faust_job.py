@@ -21,9 +21,11 @@ def main() -> None:
     from projections.faust_worker import WorkerOptions, create_app
     from projections.feeder import ViewFeeder
     from projections.views import VIEWS
+    from tribe.process import tune_gc
 
     bootstrap, store_db, data_dir, group = sys.argv[1:5]
     quiet()
+    tune_gc()  # as `tribe worker` runs
     log = KafkaLog(f"kafka://{bootstrap}")
     store = SqliteStore(Path(store_db))
     codec = EventCodec()

@@ -17,12 +17,14 @@ from events.codec import EventCodec
 from projections.processor import Projector
 from projections.views import VIEWS, View
 from replay.rebuild import TP, Helper, catch_up
+from tribe.process import tune_gc
 from tribe.settings import Settings
 from tribe.wiring import make_log, make_store
 
 
 def _catch_up_partitions(settings: Settings, view_name: str, version: int, partitions: list[TP]) -> int:
     """In a spawned process: feed one version of a view from these partitions, with adapters of its own."""
+    tune_gc()
     view = next(v for v in VIEWS if v.name == view_name)
 
     async def run() -> int:

@@ -11,6 +11,7 @@ from typing import Any, Callable
 import click
 from aiohttp import web
 
+from tribe.process import tune_gc
 from tribe.settings import Settings
 
 _COMMON = [
@@ -40,6 +41,7 @@ def main() -> None:
     folded from that log. With no configuration, everything runs in one process
     on local disk (./tribe-data).
     """
+    tune_gc()
 
 
 @main.command()
