@@ -29,6 +29,7 @@ import faust
 import structlog
 
 from events.log import Entry, Position
+from projections.faust_transport import app_with_fetch_wait
 from projections.feeder import FeedResult, ViewFeeder
 
 log = structlog.get_logger("faust_worker")
@@ -47,6 +48,7 @@ class WorkerOptions:
     backoff: float = 0.5
     session_timeout: float = 10.0
     commit_interval: float = 1.0
+    fetch_wait: float = 0.1
 
 
 def die(view: str, exc: BaseException) -> NoReturn:
@@ -129,7 +131,8 @@ def create_app(
 ) -> faust.App:
     """A Faust app with one agent per view. `brokers` is librdkafka style: HOST:PORT[,HOST:PORT]."""
     options = options or WorkerOptions()
-    app = faust.App(
+    app = app_with_fetch_wait(
+        options.fetch_wait,
         options.app_id,
         broker=[f"kafka://{server}" for server in brokers.split(",")],
         autodiscover=False,

@@ -39,6 +39,7 @@ class Settings:
     log_level: str = "info"
     kafka_delivery_timeout: float = 5.0
     kafka_session_timeout: float = 10.0
+    kafka_fetch_wait: float = 0.1
     worker_group: str = "tribestream-projections"
 
     @property
@@ -66,6 +67,7 @@ class Settings:
             log_level=env.get("TRIBE_LOG_LEVEL", base.log_level),
             kafka_delivery_timeout=float(env.get("TRIBE_KAFKA_DELIVERY_TIMEOUT", base.kafka_delivery_timeout)),
             kafka_session_timeout=float(env.get("TRIBE_KAFKA_SESSION_TIMEOUT", base.kafka_session_timeout)),
+            kafka_fetch_wait=float(env.get("TRIBE_KAFKA_FETCH_WAIT", base.kafka_fetch_wait)),
             worker_group=env.get("TRIBE_WORKER_GROUP", base.worker_group),
         )
 

@@ -22,7 +22,11 @@ def build_worker_app(settings: Settings, options: WorkerOptions | None = None) -
     log.ensure_topics()
     store = make_store(settings)
     codec = EventCodec()
-    options = options or WorkerOptions(app_id=settings.worker_group, session_timeout=settings.kafka_session_timeout)
+    options = options or WorkerOptions(
+        app_id=settings.worker_group,
+        session_timeout=settings.kafka_session_timeout,
+        fetch_wait=settings.kafka_fetch_wait,
+    )
     feeders = [ViewFeeder(view, store, codec, log) for view in VIEWS]
     return create_app(log.bootstrap, feeders, datadir=settings.data_dir / "faust", options=options)
 

@@ -1,0 +1,14 @@
+"""The worker's consumer waits at most `fetch_wait` in a fetch (Faust's driver fixes 1,500 ms)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from projections.faust_worker import WorkerOptions, create_app
+
+
+async def test_the_worker_consumer_fetches_with_the_configured_wait(tmp_path: Path) -> None:
+    app = create_app("127.0.0.1:9", [], datadir=tmp_path, options=WorkerOptions(fetch_wait=0.05))
+    thread = app.consumer._thread
+    consumer = thread._create_worker_consumer(app.transport)  # built, not started: no broker needed
+    assert consumer._fetch_max_wait_ms == 50
