@@ -64,6 +64,11 @@ class Difference:
         """Both sides reflect the same events, so the difference is the code's, not a write in flight."""
         return self.live_version == self.rebuilt_version
 
+    @property
+    def live_ahead(self) -> bool:
+        """The live side holds an event the rebuild has not read yet: not comparable this round."""
+        return self.live_version is not None and (self.rebuilt_version is None or self.live_version > self.rebuilt_version)
+
 
 @dataclass
 class RebuildResult:
@@ -153,9 +158,11 @@ async def _settled_differences(
 
     The live version is fed by another process and may trail the rebuild (or, with new writes,
     lead it). Each round brings the rebuild to the head, waits for the live version to reach the
-    rebuild's checkpoint, and compares. A difference at equal document versions is the code's;
-    one at unequal versions is a write in flight, so the round is repeated. What remains after
-    the last round is reported as it is.
+    rebuild's checkpoint, and compares. A difference at equal document versions is the code's.
+    A document the live side has changed since (a write newer than the rebuild's cut, which the
+    rebuild applies next) is left out of this round. A rebuilt document ahead of the live one
+    is the live side trailing, so the round is repeated. What remains after the last round is
+    reported as it is.
     """
     view = projector.view
     differences: list[Difference] = []
@@ -168,7 +175,7 @@ async def _settled_differences(
             if all(reached.get(tp, 0) >= offset for tp, offset in target.items()):
                 break
             await asyncio.sleep(0.05)
-        differences = await compare(store, view, live, projector.version)
+        differences = [d for d in await compare(store, view, live, projector.version) if not d.live_ahead]
         if all(d.settled for d in differences):
             return differences
         await asyncio.sleep(0.1)
