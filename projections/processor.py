@@ -1,8 +1,9 @@
 """The one write path from log entries to documents, shared by every runtime and by replay.
 
-`Projector.process` decodes a batch of entries of one partition, loads the
-documents the events touch, folds them (reducers/base.py), and hands the
-changed documents and the new checkpoint to the store in one call.
+`Projector.process` decodes a batch of entries (of any partitions, each one's in
+order: a document is fed by one partition), loads the documents the events touch,
+folds them (reducers/base.py), and hands the changed documents and the new
+checkpoint to the store in one call.
 
 `submit` does the same but returns once the write has started, so the store writes one batch
 while the caller reads and folds the next (the store's writer is a thread, the fold holds the
