@@ -370,12 +370,14 @@ class SqliteStore(Store):
         if not ids:
             return {}
         name, _ = self._resolve(collection)
+        # Concatenated, not json_array(..., json(body)): the bodies are JSON text already, and
+        # SQLite's json() would parse each one again.
         (found,) = self._read_conn.execute(
-            f"SELECT json_group_array(json_array(id, version, json(body))) FROM {_table(name)} "
-            "WHERE id IN (SELECT value FROM json_each(?))",
+            "SELECT '[' || group_concat('[' || json_quote(id) || ',' || version || ',' || body || ']') || ']' "
+            f"FROM {_table(name)} WHERE id IN (SELECT value FROM json_each(?))",
             (orjson.dumps(list(ids)).decode(),),
         ).fetchone()
-        return {doc_id: Doc(doc_id, version, body) for doc_id, version, body in orjson.loads(found)}
+        return {doc_id: Doc(doc_id, version, body) for doc_id, version, body in orjson.loads(found or "[]")}
 
     async def search(self, collection: str, query: Query) -> Page:
         if self._is_selective(collection, query):
