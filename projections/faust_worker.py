@@ -43,7 +43,7 @@ class WorkerOptions:
 
     app_id: str = "tribestream-projections"
     batch_size: int = 1000
-    within: float = 0.1
+    within: float = 0.05  # a batch waits at most this long for more events after its first
     retries: int = 4
     backoff: float = 0.5
     session_timeout: float = 10.0
