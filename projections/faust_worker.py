@@ -43,12 +43,12 @@ class WorkerOptions:
 
     app_id: str = "tribestream-projections"
     batch_size: int = 1000
-    within: float = 0.05  # a batch waits at most this long for more events after its first
+    within: float = 0.1
     retries: int = 4
     backoff: float = 0.5
     session_timeout: float = 10.0
     commit_interval: float = 1.0
-    fetch_wait: float = 0.1
+    fetch_wait: float = 1.5
 
 
 def die(view: str, exc: BaseException) -> NoReturn:

@@ -39,7 +39,7 @@ class Settings:
     log_level: str = "info"
     kafka_delivery_timeout: float = 5.0
     kafka_session_timeout: float = 10.0
-    kafka_fetch_wait: float = 0.1
+    kafka_fetch_wait: float = 1.5
     worker_group: str = "tribestream-projections"
 
     @property
