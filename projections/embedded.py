@@ -13,7 +13,6 @@ import structlog
 
 from events.codec import EventCodec
 from events.log import Entry, Log
-from events.routing import PARTITIONS
 from projections.live import install, live_version
 from projections.processor import Projector
 from projections.store import Store
@@ -53,9 +52,6 @@ class EmbeddedRuntime:
             self._offsets[view.name] = await self.store.checkpoint(current.projection_id)
         return current
 
-    def _partitions(self, view: View) -> list[tuple[str, int]]:
-        return [(topic, partition) for topic in view.topics for partition in range(PARTITIONS[topic])]
-
     async def run_once(self) -> int:
         """Process what the log holds beyond each live version's checkpoint; return the event count.
 
@@ -73,11 +69,11 @@ class EmbeddedRuntime:
         done = 0
         more = True
         while more:
-            heads = await self.log.end_offsets(sorted({tp for view, _ in live for tp in self._partitions(view)}))
+            heads = await self.log.end_offsets(sorted({tp for view, _ in live for tp in view.partitions()}))
             starts: dict[tuple[str, int], int] = {}
             for view, _ in live:
                 offsets = self._offsets[view.name]
-                for tp in self._partitions(view):
+                for tp in view.partitions():
                     if heads.get(tp, 0) > offsets.get(tp, 0):
                         starts[tp] = min(starts.get(tp, offsets.get(tp, 0)), offsets.get(tp, 0))
             if not starts:
@@ -98,7 +94,7 @@ class EmbeddedRuntime:
         offsets = self._offsets[view.name]
         entries: list[Entry] = []
         ends: dict[tuple[str, int], int] = {}
-        for tp in self._partitions(view):
+        for tp in view.partitions():
             start = offsets.get(tp, 0)
             fresh = [e for e in read.get(tp, ()) if e.position.offset >= start]
             if fresh:

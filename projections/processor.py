@@ -44,7 +44,7 @@ class Projector:
         self.view = view
         self.version = view.version if version is None else version
         self.projection_id = view.projection_id(self.version)
-        self._physical = {alias: view.physical(alias, self.version) for alias in view.collections}
+        self._physical = view.targets(self.version)
         self._in_flight: asyncio.Future[None] | None = None
         self._unwritten: dict[DocKey, Versioned] = {}
 

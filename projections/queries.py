@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Sequence
 
 from projections.store import Filter, Prefix, Query, Store
 from reducers.articles import comment_doc_id
-from reducers.follows import follow_id
+from reducers.follows import block_id, follow_id
 from reducers.users import handle_id
 
 Body = dict[str, Any]
@@ -58,13 +57,7 @@ class ReadModels:
             size=1000,
             with_total=False,
         )
-        followees: list[str] = []
-        while True:
-            page = await self.store.search("follows", query)
-            followees += [d.body["followee_id"] for d in page.docs]
-            if page.next_search_after is None:
-                return followees
-            query = replace(query, search_after=page.next_search_after)
+        return [doc.body["followee_id"] async for doc in self.store.every("follows", query)]
 
     async def article(self, article_id: str) -> Body | None:
         found = await self.store.get("articles", [article_id])
@@ -127,13 +120,11 @@ class SocialReads:
     async def _ids(self, collection: str, filters: tuple[Filter, ...], field: str, limit: int = 10_000) -> list[str]:
         query = Query(filters=filters, sort=((field, "asc"),), size=1000, with_total=False)
         found: list[str] = []
-        while len(found) < limit:
-            page = await self.store.search(collection, query)
-            found += [d.body[field] for d in page.docs]
-            if page.next_search_after is None:
+        async for doc in self.store.every(collection, query):
+            if len(found) == limit:
                 break
-            query = replace(query, search_after=page.next_search_after)
-        return found[:limit]
+            found.append(doc.body[field])
+        return found
 
     async def _count(self, collection: str, filters: tuple[Filter, ...]) -> int:
         page = await self.store.search(collection, Query(filters=filters, size=0))
@@ -159,18 +150,14 @@ class SocialReads:
             size=1000,
             with_total=False,
         )
-        hidden: set[str] = set()
-        while True:
-            page = await self.store.search("blocks", query)
-            for doc in page.docs:
-                hidden.add(doc.body["blocked_id"] if doc.body["blocker_id"] == user_id else doc.body["blocker_id"])
-            if page.next_search_after is None:
-                return hidden
-            query = replace(query, search_after=page.next_search_after)
+        return {
+            doc.body["blocked_id"] if doc.body["blocker_id"] == user_id else doc.body["blocker_id"]
+            async for doc in self.store.every("blocks", query)
+        }
 
     async def blockers_among(self, user_id: str, others: Sequence[str]) -> set[str]:
         """Which of `others` have blocked `user_id`."""
-        found = await self.store.get("blocks", [f"{other}:{user_id}" for other in others])
+        found = await self.store.get("blocks", [block_id(other, user_id) for other in others])
         return {d.body["blocker_id"] for d in found.values() if d.body["active"]}
 
     # -- tribes ----------------------------------------------------------------------------

@@ -13,8 +13,8 @@ It has Elasticsearch's semantics so that the Elasticsearch adapter is thin:
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, AsyncIterator, Literal, Sequence
 
 FieldType = Literal["keyword", "text", "long", "boolean", "date", "object"]
 """`object` is stored with the document but not indexed (maps a reducer keeps, e.g. per-tag counts)."""
@@ -154,6 +154,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def search(self, collection: str, query: Query) -> Page:
         """Documents matching every filter and all words of the text, in the sort order, then by id."""
+
+    async def every(self, collection: str, query: Query) -> AsyncIterator[Doc]:
+        """Every document the query matches, page after page of `query.size` (with search_after)."""
+        while True:
+            page = await self.search(collection, query)
+            for doc in page.docs:
+                yield doc
+            if page.next_search_after is None:
+                return
+            query = replace(query, search_after=page.next_search_after)
 
     @abc.abstractmethod
     async def terms(self, collection: str, field: str, query: Query, size: int) -> list[tuple[str, int]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from events.routing import ARTICLES, FOLLOWS, INBOX, TRIBES, USERS
+from events.routing import ARTICLES, FOLLOWS, INBOX, PARTITIONS, TRIBES, USERS
 from projections.store import CollectionSpec
 from reducers.articles import ArticlesReducer
 from reducers.base import Reducer
@@ -31,6 +31,10 @@ class View:
     def projection_id(self, version: int | None = None) -> str:
         """The id under which a version's checkpoint is stored."""
         return f"{self.name}_v{self.version if version is None else version}"
+
+    def partitions(self) -> list[tuple[str, int]]:
+        """Every (topic, partition) this view reads."""
+        return [(topic, partition) for topic in self.topics for partition in range(PARTITIONS[topic])]
 
     def physical(self, alias: str, version: int | None = None) -> str:
         return f"{alias}_v{self.version if version is None else version}"

@@ -41,6 +41,11 @@ def view_receipt_id(article_id: str, event_id: str) -> str:
     return f"{article_id}:{event_id}"
 
 
+def _view_keys(event: ArticleViewed) -> tuple[DocKey, DocKey]:
+    """The card a view counts on and its receipt."""
+    return (ARTICLES, event.article_id), (VIEW_RECEIPTS, view_receipt_id(event.article_id, event.event_id))
+
+
 def _live(doc: Body | None) -> bool:
     return doc is not None and not doc["deleted"]
 
@@ -70,7 +75,7 @@ class ArticlesReducer(Reducer):
 
     @keys.register(ArticleViewed)
     def _(self, event: ArticleViewed) -> tuple[DocKey, ...]:
-        return ((ARTICLES, event.article_id), (VIEW_RECEIPTS, view_receipt_id(event.article_id, event.event_id)))
+        return _view_keys(event)
 
     @keys.register(CommentPosted)
     @keys.register(CommentDeleted)
@@ -151,7 +156,7 @@ class ArticlesReducer(Reducer):
         finds it: an insert of a few bytes per view, where a list of an article's recent ids
         would be copied, scanned and rewritten whole on every view.
         """
-        key, receipt_key = (ARTICLES, event.article_id), (VIEW_RECEIPTS, view_receipt_id(event.article_id, event.event_id))
+        key, receipt_key = _view_keys(event)
         article = docs.get(key)
         if not _live(article) or docs.get(receipt_key) is not None:
             return {}

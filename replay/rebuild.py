@@ -123,14 +123,8 @@ async def catch_up(
 
 async def all_docs(store: Store, collection: str) -> dict[str, tuple[int, dict]]:
     """Every document of a collection: id -> (version, body)."""
-    docs: dict[str, tuple[int, dict]] = {}
     query = Query(sort=(("id", "asc"),), size=1000, with_total=False)
-    while True:
-        page = await store.search(collection, query)
-        docs.update({d.id: (d.version, d.body) for d in page.docs})
-        if page.next_search_after is None:
-            return docs
-        query = Query(sort=query.sort, size=query.size, with_total=False, search_after=page.next_search_after)
+    return {d.id: (d.version, d.body) async for d in store.every(collection, query)}
 
 
 async def compare(store: Store, view: View, live: int, rebuilt: int) -> list[Difference]:

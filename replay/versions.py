@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from events.log import Log
-from events.routing import PARTITIONS
 from projections.live import live_version
 from projections.store import Store
 from projections.views import View
@@ -52,7 +51,7 @@ def existing_versions(view: View, collections: list[str]) -> list[int]:
 
 
 async def heads(log: Log, view: View) -> dict[tuple[str, int], int]:
-    return await log.end_offsets([(topic, p) for topic in view.topics for p in range(PARTITIONS[topic])])
+    return await log.end_offsets(view.partitions())
 
 
 async def lag_of(store: Store, view: View, version: int, head: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
