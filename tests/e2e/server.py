@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import aiohttp
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -87,3 +89,21 @@ def running_server(data_dir: Path, *extra: str, env: dict[str, str] | None = Non
         yield server
     finally:
         server.stop()
+
+
+async def register_and_publish(url: str, name: str) -> tuple[str, str]:
+    """A new user `name` and an article of theirs: (token, slug)."""
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{url}/api/users",
+            json={"user": {"username": name, "email": f"{name}@example.com", "password": "long-enough-pw"}},
+        ) as r:
+            assert r.status == 201, await r.text()
+            token = (await r.json())["user"]["token"]
+        async with http.post(
+            f"{url}/api/articles",
+            json={"article": {"title": f"{name} article", "description": "d", "body": "b"}},
+            headers={"Authorization": f"Token {token}"},
+        ) as r:
+            assert r.status == 201, await r.text()
+            return token, (await r.json())["article"]["slug"]

@@ -12,24 +12,7 @@ from events.adapters.sqlite_log import SqliteLog
 from events.codec import EventCodec
 from events.routing import ARTICLES, PARTITIONS
 from projections.adapters.sqlite_store import SqliteStore
-from tests.e2e.server import running_server, Server
-
-
-async def _register_and_publish(url: str) -> tuple[str, str]:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{url}/api/users",
-            json={"user": {"username": "crash", "email": "crash@example.com", "password": "long-enough-pw"}},
-        ) as r:
-            assert r.status == 201, await r.text()
-            token = (await r.json())["user"]["token"]
-        async with http.post(
-            f"{url}/api/articles",
-            json={"article": {"title": "Crash me", "description": "d", "body": "b"}},
-            headers={"Authorization": f"Token {token}"},
-        ) as r:
-            assert r.status == 201, await r.text()
-            return token, (await r.json())["article"]["slug"]
+from tests.e2e.server import Server, register_and_publish, running_server
 
 
 async def _article_id(server: Server, slug: str) -> str:
@@ -103,7 +86,7 @@ async def test_sigkill_under_load_loses_no_acknowledged_event(tmp_path: Path) ->
     data = tmp_path / "data"
     acknowledged: list[str] = []
     with running_server(data) as server:
-        token, slug = await _register_and_publish(server.url)
+        token, slug = await register_and_publish(server.url, "crash")
         article_id = await _article_id(server, slug)
         for _ in range(3):
             stop = threading.Event()

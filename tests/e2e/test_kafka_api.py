@@ -14,8 +14,8 @@ from events.codec import EventCodec
 from events.log import Position
 from events.routing import ARTICLES, PARTITIONS
 from tests.e2e.kafka_stack import running_worker, wait_until_projecting
-from tests.e2e.server import Server, running_server
-from tests.e2e.test_newman import run_collection
+from tests.e2e.server import Server, register_and_publish, running_server
+from tests.e2e.test_newman import assert_collection_passed, run_collection
 from tests.kafka_broker import BrokerProxy, TansuBroker
 
 pytestmark = pytest.mark.kafka
@@ -34,26 +34,7 @@ def test_realworld_collection_passes_on_kafka_with_one_worker(
         first = run_collection(server, tmp_path / "first.json")
         second = run_collection(server, tmp_path / "second.json")
     for summary in (first, second):
-        assert summary["stats"]["assertions"]["failed"] == 0
-        assert summary["stats"]["assertions"]["total"] > 300
-        assert summary["failures"] == []
-
-
-async def _register_and_publish(url: str) -> tuple[str, str]:
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{url}/api/users",
-            json={"user": {"username": "outage", "email": "outage@example.com", "password": "long-enough-pw"}},
-        ) as r:
-            assert r.status == 201, await r.text()
-            token = (await r.json())["user"]["token"]
-        async with http.post(
-            f"{url}/api/articles",
-            json={"article": {"title": "Outage", "description": "d", "body": "b"}},
-            headers={"Authorization": f"Token {token}"},
-        ) as r:
-            assert r.status == 201, await r.text()
-            return token, (await r.json())["article"]["slug"]
+        assert_collection_passed(summary)
 
 
 async def _article_id(log: KafkaLog, slug: str) -> str:
@@ -106,7 +87,7 @@ async def test_broker_down_under_load_gets_503_with_retry_after_and_recovers_wit
         server = Server(data, "--log", broker.url, env=env).start()
         try:
             await asyncio.get_running_loop().run_in_executor(None, wait_until_projecting, server.url)
-            token, slug = await _register_and_publish(server.url)
+            token, slug = await register_and_publish(server.url, "outage")
             article_id = await _article_id(log, slug)
             outcome, stop = Outcome(), asyncio.Event()
             clients = [asyncio.create_task(_load(server.url, token, article_id, outcome, c, stop)) for c in range(4)]
