@@ -15,7 +15,7 @@ import io
 import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
@@ -140,11 +140,14 @@ class EventCodec:
         stream.seek(10)
         # Bytes written with the current schema need no resolution (it would change nothing).
         resolve = None if reader is writer else self._plain[reader.fingerprint]
-        record = schemaless_reader(stream, self._plain[writer.fingerprint], resolve)
+        # Every event schema is a record, so the reader returns a dict.
+        record = cast(dict[str, Any], schemaless_reader(stream, self._plain[writer.fingerprint], resolve))
         envelope = record.pop("envelope")
         for name in ("tags", "mentions"):
             if name in record:
                 record[name] = tuple(record[name])
         cls = EVENT_TYPES[envelope["type"]]
-        return cls(event_id=envelope["event_id"], actor_id=envelope["actor_id"], occurred_at=envelope["occurred_at"], **record)
+        return cls(
+            event_id=envelope["event_id"], actor_id=envelope["actor_id"], occurred_at=envelope["occurred_at"], **record
+        )
 

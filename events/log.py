@@ -8,8 +8,8 @@ report has come back without error), each with its position.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 
 class LogUnavailable(RuntimeError):
@@ -30,7 +30,7 @@ class Position:
         return f"{self.topic}:{self.partition}:{self.offset}"
 
     @classmethod
-    def parse(cls, token: str) -> "Position":
+    def parse(cls, token: str) -> Position:
         topic, partition, offset = token.rsplit(":", 2)
         return cls(topic, int(partition), int(offset))
 
@@ -70,7 +70,10 @@ class Log(abc.ABC):
 
     async def read_many(self, starts: dict[tuple[str, int], int], limit: int) -> dict[tuple[str, int], list[Entry]]:
         """`read` of many partitions, each from its own offset; adapters that can answer in one trip override it."""
-        return {(topic, partition): await self.read(topic, partition, offset, limit) for (topic, partition), offset in starts.items()}
+        return {
+            (topic, partition): await self.read(topic, partition, offset, limit)
+            for (topic, partition), offset in starts.items()
+        }
 
     @abc.abstractmethod
     async def end_offset(self, topic: str, partition: int) -> int:
