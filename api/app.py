@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Collection
 from typing import Awaitable, Callable
 
 import jwt
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from api import conduit, native, openapi, v1_activity, v1_social
 from api.context import SERVICES, Pending, Services, accepted
+from api.cors import cors
 from api.errors import ApiError, json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -79,10 +81,10 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
-def build_app(services: Services) -> web.Application:
+def build_app(services: Services, *, cors_origins: Collection[str] = ("*",)) -> web.Application:
     """The aiohttp application over ready services (the composition root supplies them)."""
     app = web.Application(
-        client_max_size=MAX_BODY_BYTES, middlewares=[canonical_log_line, json_errors, authenticate]
+        client_max_size=MAX_BODY_BYTES, middlewares=[cors(cors_origins), canonical_log_line, json_errors, authenticate]
     )
     app[SERVICES] = services
     app.add_routes(conduit.routes)
