@@ -13,12 +13,14 @@ It has Elasticsearch's semantics so that the Elasticsearch adapter is thin:
 from __future__ import annotations
 
 import abc
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, AsyncIterator, Literal, Sequence
+from typing import Any, Literal
 
 FieldType = Literal["keyword", "text", "long", "boolean", "date", "object"]
 """`object` is stored with the document but not indexed (maps a reducer keeps, e.g. per-tag counts)."""
 Body = dict[str, Any]
+"""A document's body as a store gives it back: a JSON object."""
 Offsets = dict[tuple[str, int], int]
 
 
@@ -51,7 +53,7 @@ class DocWrite:
     collection: str
     id: str
     version: int
-    body: Body
+    body: Mapping[str, object]  # a JSON object: a reducer writes its collection's TypedDict (reducers/documents.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,8 @@ non-atomic store kept only part of.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
+from typing import TypeGuard
 
 from events.catalogue import (
     ArticleBumped,
@@ -24,7 +25,8 @@ from events.catalogue import (
     CommentPosted,
     Event,
 )
-from reducers.base import Body, DocKey, Reducer, by_event_type
+from reducers.base import Body, DocKey, Reducer, by_event_type, held
+from reducers.documents import Article, Comment, ViewReceipt
 from reducers.ranking import rank
 
 ARTICLES = "articles"
@@ -46,11 +48,11 @@ def _view_keys(event: ArticleViewed) -> tuple[DocKey, DocKey]:
     return (ARTICLES, event.article_id), (VIEW_RECEIPTS, view_receipt_id(event.article_id, event.event_id))
 
 
-def _live(doc: Body | None) -> bool:
-    return doc is not None and not doc["deleted"]
+def _live(article: Article | None) -> TypeGuard[Article]:
+    return article is not None and not article["deleted"]
 
 
-def _ranked(article: Body) -> Body:
+def _ranked(article: Article) -> Article:
     """The card with its rank recomputed from its counts."""
     return {
         **article,
@@ -70,8 +72,10 @@ class ArticlesReducer(Reducer):
     @keys.register(ArticleDeleted)
     @keys.register(ArticleBumped)
     @keys.register(ArticleUnbumped)
-    def _(self, event: Event) -> tuple[DocKey, ...]:
-        return ((ARTICLES, event.article_id),)  # type: ignore[attr-defined]
+    def _(
+        self, event: ArticlePublished | ArticleEdited | ArticleDeleted | ArticleBumped | ArticleUnbumped
+    ) -> tuple[DocKey, ...]:
+        return ((ARTICLES, event.article_id),)
 
     @keys.register(ArticleViewed)
     def _(self, event: ArticleViewed) -> tuple[DocKey, ...]:
@@ -91,53 +95,58 @@ class ArticlesReducer(Reducer):
         key = (ARTICLES, event.article_id)
         if docs.get(key) is not None:
             return {}
-        return {
-            key: _ranked({
-                "article_id": event.article_id,
-                "author_id": event.actor_id,
-                "tribe_id": event.tribe_id,
-                "slug": event.slug,
-                "title": event.title,
-                "description": event.description,
-                "body": event.body,
-                "tags": sorted(set(event.tags)),
-                "created_at": event.occurred_at,
-                "updated_at": event.occurred_at,
-                "favorited_by": [],
-                "favorites_count": 0,
-                "comment_ids": [],
-                "comments_count": 0,
-                "views": 0,
-                "deleted": False,
-            })
+        article: Article = {
+            "article_id": event.article_id,
+            "author_id": event.actor_id,
+            "tribe_id": event.tribe_id,
+            "slug": event.slug,
+            "title": event.title,
+            "description": event.description,
+            "body": event.body,
+            "tags": sorted(set(event.tags)),
+            "created_at": event.occurred_at,
+            "updated_at": event.occurred_at,
+            "favorited_by": [],
+            "favorites_count": 0,
+            "comment_ids": [],
+            "comments_count": 0,
+            "views": 0,
+            "deleted": False,
+            "rank": rank(event.occurred_at, bumps=0, comments=0, views=0),
         }
+        return {key: article}
 
     @apply.register(ArticleEdited)
     def _(self, event: ArticleEdited, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         key = (ARTICLES, event.article_id)
-        article = docs.get(key)
+        article = held(docs, key, Article)
         if not _live(article) or article["author_id"] != event.actor_id:
             return {}
-        changes = {
-            name: value
-            for name in ("slug", "title", "description", "body")
-            if (value := getattr(event, name)) is not None
-        }
-        return {key: {**article, **changes, "updated_at": event.occurred_at}}
+        edited: Article = {**article, "updated_at": event.occurred_at}
+        if event.slug is not None:
+            edited["slug"] = event.slug
+        if event.title is not None:
+            edited["title"] = event.title
+        if event.description is not None:
+            edited["description"] = event.description
+        if event.body is not None:
+            edited["body"] = event.body
+        return {key: edited}
 
     @apply.register(ArticleDeleted)
     def _(self, event: ArticleDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         key = (ARTICLES, event.article_id)
-        article = docs.get(key)
+        article = held(docs, key, Article)
         if not _live(article) or article["author_id"] != event.actor_id:
             return {}
-        return {key: {**article, "deleted": True, "updated_at": event.occurred_at}}
+        deleted: Article = {**article, "deleted": True, "updated_at": event.occurred_at}
+        return {key: deleted}
 
     @apply.register(ArticleBumped)
     @apply.register(ArticleUnbumped)
     def _(self, event: ArticleBumped | ArticleUnbumped, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         key = (ARTICLES, event.article_id)
-        article = docs.get(key)
+        article = held(docs, key, Article)
         if not _live(article):
             return {}
         bumpers = set(article["favorited_by"])
@@ -157,24 +166,22 @@ class ArticlesReducer(Reducer):
         would be copied, scanned and rewritten whole on every view.
         """
         key, receipt_key = _view_keys(event)
-        article = docs.get(key)
+        article = held(docs, key, Article)
         if not _live(article) or docs.get(receipt_key) is not None:
             return {}
-        return {
-            key: _ranked({**article, "views": article["views"] + 1}),
-            receipt_key: {"article_id": event.article_id, "event_id": event.event_id},
-        }
+        receipt: ViewReceipt = {"article_id": event.article_id, "event_id": event.event_id}
+        return {key: _ranked({**article, "views": article["views"] + 1}), receipt_key: receipt}
 
     @apply.register(CommentPosted)
     def _(self, event: CommentPosted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         article_key, comment_key = self.keys(event)
-        article = docs.get(article_key)
-        comment = docs.get(comment_key)
+        article = held(docs, article_key, Article)
+        comment = held(docs, comment_key, Comment)
         if not _live(article):
             return {}
         changed: dict[DocKey, Body] = {}
         if comment is None:
-            changed[comment_key] = {
+            posted: Comment = {
                 "comment_id": event.comment_id,
                 "article_id": event.article_id,
                 "author_id": event.actor_id,
@@ -183,6 +190,7 @@ class ArticlesReducer(Reducer):
                 "updated_at": event.occurred_at,
                 "deleted": False,
             }
+            changed[comment_key] = posted
         if (comment is None or not comment["deleted"]) and event.comment_id not in article["comment_ids"]:
             comment_ids = sorted(set(article["comment_ids"]) | {event.comment_id})
             changed[article_key] = _ranked({**article, "comment_ids": comment_ids, "comments_count": len(comment_ids)})
@@ -191,13 +199,14 @@ class ArticlesReducer(Reducer):
     @apply.register(CommentDeleted)
     def _(self, event: CommentDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         article_key, comment_key = self.keys(event)
-        comment = docs.get(comment_key)
+        comment = held(docs, comment_key, Comment)
         if comment is None or comment["author_id"] != event.actor_id:
             return {}
         changed: dict[DocKey, Body] = {}
         if not comment["deleted"]:
-            changed[comment_key] = {**comment, "deleted": True, "updated_at": event.occurred_at}
-        article = docs.get(article_key)
+            deleted: Comment = {**comment, "deleted": True, "updated_at": event.occurred_at}
+            changed[comment_key] = deleted
+        article = held(docs, article_key, Article)
         if article is not None and event.comment_id in article["comment_ids"]:
             comment_ids = [c for c in article["comment_ids"] if c != event.comment_id]
             changed[article_key] = _ranked({**article, "comment_ids": comment_ids, "comments_count": len(comment_ids)})

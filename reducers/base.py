@@ -2,8 +2,9 @@
 
 A reducer names the documents an event touches (`keys`, from the event alone)
 and, given their current bodies, returns the new bodies of those it changes
-(`apply`). Documents are plain JSON-able dicts treated as immutable values:
-a reducer builds new dicts, it never mutates the ones it was given.
+(`apply`). Documents are plain JSON-able dicts, typed per collection in
+reducers/documents.py, and treated as immutable values: a reducer builds new
+dicts, it never mutates the ones it was given.
 
 `fold` is the one place events meet state, for the embedded runtime, the Faust
 workers and replay alike. Every document fed by a reducer is fed by a single
@@ -16,25 +17,31 @@ replayed suffix of the log, is a no-op whatever the reducer does.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Generic, Self, TypeVar, TypeVarTuple, cast, overload
 
 from events.catalogue import Event
 
-Body = dict[str, Any]
+Body = Mapping[str, object]
+"""A document as the fold carries it: JSON-able, its shape that of its collection (reducers/documents.py)."""
 DocKey = tuple[str, str]  # (collection, document id)
+D = TypeVar("D", bound=Body)
+
+
+def held(docs: Mapping[DocKey, Body | None], key: DocKey, document: type[D]) -> D | None:
+    """The document at `key` as its collection's type, or None if it does not exist.
+
+    The fold hands a reducer the bodies the store holds, which that reducer wrote for that collection
+    (tests/unit/test_document_specs.py checks every body written against its collection).
+    """
+    return cast("D | None", docs.get(key))
 
 
 class Reducer(abc.ABC):
     """A read model's fold. `collections` are the logical collections it writes."""
 
     collections: tuple[str, ...] = ()
-
-    def __init__(self) -> None:
-        # Bind once per instance: a `by_event_type` descriptor builds its dispatcher on access,
-        # and the fold calls these several times per event.
-        self.keys = self.keys  # type: ignore[method-assign]
-        self.apply = self.apply  # type: ignore[method-assign]
 
     @abc.abstractmethod
     def keys(self, event: Event) -> tuple[DocKey, ...]:
@@ -45,36 +52,56 @@ class Reducer(abc.ABC):
         """New bodies for the documents the event changes (a subset of `keys(event)`)."""
 
 
-class by_event_type:
+Owner = TypeVar("Owner")
+Args = TypeVarTuple("Args")
+R = TypeVar("R")
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+
+class by_event_type(Generic[Owner, *Args, R]):
     """A method that dispatches on its event's exact type: one dict lookup per call.
 
     Used like functools.singledispatchmethod (`@keys.register(ArticleViewed)` under a default
     method), without its cost: on Python 3.11 singledispatchmethod builds a wrapper on every
     attribute access and resolves through the MRO with a weak-reference cache, several microseconds
     per call on the fold's hottest path. Events are final dataclasses, so the exact type suffices.
+    An instance's dispatcher is built on its first access and kept in the instance's dict, where
+    later accesses (several per event) find it. Arguments after the event are positional.
     """
 
-    def __init__(self, default: Callable[..., Any]) -> None:
-        self.default = default
-        self.table: dict[type, Callable[..., Any]] = {}
+    name: str  # the attribute it is bound to, where an instance keeps its dispatcher
+
+    def __init__(self, default: Callable[[Owner, Event, *Args], R]) -> None:
+        self.default: Callable[..., R] = default
+        self.table: dict[type[Event], Callable[..., R]] = {}
         self.__doc__ = default.__doc__
 
-    def register(self, *event_types: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        def add(method: Callable[..., Any]) -> Callable[..., Any]:
+    def __set_name__(self, owner: type[Owner], name: str) -> None:
+        self.name = name
+
+    def register(self, *event_types: type[Event]) -> Callable[[Method], Method]:
+        def add(method: Method) -> Method:
             for event_type in event_types:
                 self.table[event_type] = method
             return method
 
         return add
 
-    def __get__(self, instance: object, owner: type | None = None) -> Any:
+    @overload
+    def __get__(self, instance: None, owner: type[Owner] | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, instance: Owner, owner: type[Owner] | None = None) -> Callable[[Event, *Args], R]: ...
+
+    def __get__(self, instance: Owner | None, owner: type[Owner] | None = None) -> Self | Callable[[Event, *Args], R]:
         if instance is None:
             return self
         table, default = self.table, self.default
 
-        def dispatch(event: Event, *args: Any) -> Any:
+        def dispatch(event: Event, *args: *Args) -> R:
             return table.get(type(event), default)(instance, event, *args)
 
+        vars(instance)[self.name] = dispatch
         return dispatch
 
 

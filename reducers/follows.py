@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from events.catalogue import Event, UserBlocked, UserFollowed, UserUnblocked, UserUnfollowed
 from reducers.base import Body, DocKey, Reducer, by_event_type
+from reducers.documents import Block, Follow
 
 FOLLOWS = "follows"
 BLOCKS = "blocks"
@@ -36,23 +37,21 @@ class FollowsReducer(Reducer):
     @apply.register(UserFollowed)
     @apply.register(UserUnfollowed)
     def _(self, event: UserFollowed | UserUnfollowed, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        return {
-            self.keys(event)[0]: {
-                "follower_id": event.actor_id,
-                "followee_id": event.followee_id,
-                "active": isinstance(event, UserFollowed),
-                "updated_at": event.occurred_at,
-            }
+        follow: Follow = {
+            "follower_id": event.actor_id,
+            "followee_id": event.followee_id,
+            "active": isinstance(event, UserFollowed),
+            "updated_at": event.occurred_at,
         }
+        return {self.keys(event)[0]: follow}
 
     @apply.register(UserBlocked)
     @apply.register(UserUnblocked)
     def _(self, event: UserBlocked | UserUnblocked, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        return {
-            self.keys(event)[0]: {
-                "blocker_id": event.actor_id,
-                "blocked_id": event.blocked_id,
-                "active": isinstance(event, UserBlocked),
-                "updated_at": event.occurred_at,
-            }
+        block: Block = {
+            "blocker_id": event.actor_id,
+            "blocked_id": event.blocked_id,
+            "active": isinstance(event, UserBlocked),
+            "updated_at": event.occurred_at,
         }
+        return {self.keys(event)[0]: block}

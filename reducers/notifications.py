@@ -10,7 +10,7 @@ and titles (from the same partition), so it reads no other view.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from events.catalogue import (
     ArticleBumped,
@@ -24,7 +24,8 @@ from events.catalogue import (
     UserFollowed,
     UserUnfollowed,
 )
-from reducers.base import Body, DocKey, Reducer, by_event_type
+from reducers.base import Body, DocKey, Reducer, by_event_type, held
+from reducers.documents import Notification, NotificationArticle, ReadMark
 
 NOTIFICATIONS = "notifications"
 ARTICLE_INDEX = "notification_articles"
@@ -39,13 +40,24 @@ def _group(kind: str, target: str) -> DocKey:
     return (NOTIFICATIONS, f"{kind}:{target}")
 
 
-def _with_actor(group: Body | None, *, recipient: str, kind: str, event: Event, article: Body | None, add: bool) -> Body:
+def _with_actor(
+    group: Notification | None,
+    *,
+    recipient: str,
+    kind: str,
+    event: Event,
+    article: NotificationArticle | None,
+    add: bool,
+) -> Notification:
     actors = set(group["actors"]) if group else set()
     if add:
         actors.add(event.actor_id)
     else:
         actors.discard(event.actor_id)
-    latest = max(group["latest_at"], event.occurred_at) if group and add else (group["latest_at"] if group else event.occurred_at)
+    if group and add:
+        latest = max(group["latest_at"], event.occurred_at)
+    else:
+        latest = group["latest_at"] if group else event.occurred_at
     return {
         "recipient_id": recipient,
         "kind": kind,
@@ -104,54 +116,67 @@ class NotificationsReducer(Reducer):
         key = _meta_key(event.article_id)
         if docs.get(key) is not None:
             return {}
-        return {key: {"article_id": event.article_id, "author_id": event.actor_id, "title": event.title, "deleted": False}}
+        meta: NotificationArticle = {
+            "article_id": event.article_id,
+            "author_id": event.actor_id,
+            "title": event.title,
+            "deleted": False,
+        }
+        return {key: meta}
 
     @apply.register(ArticleEdited)
     def _(self, event: ArticleEdited, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         key = _meta_key(event.article_id)
-        meta = docs.get(key)
+        meta = held(docs, key, NotificationArticle)
         if meta is None or meta["author_id"] != event.actor_id or event.title is None:
             return {}
-        return {key: {**meta, "title": event.title}}
+        retitled: NotificationArticle = {**meta, "title": event.title}
+        return {key: retitled}
 
     @apply.register(ArticleDeleted)
     def _(self, event: ArticleDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         meta_key, *groups = self.keys(event)
-        meta = docs.get(meta_key)
+        meta = held(docs, meta_key, NotificationArticle)
         if meta is None or meta["author_id"] != event.actor_id:
             return {}
-        changed: dict[DocKey, Body] = {meta_key: {**meta, "deleted": True}}
+        deleted: NotificationArticle = {**meta, "deleted": True}
+        changed: dict[DocKey, Body] = {meta_key: deleted}
         for key in groups:
-            group = docs.get(key)
+            group = held(docs, key, Notification)
             if group is not None:
-                changed[key] = {**group, "active": False}
+                inactive: Notification = {**group, "active": False}
+                changed[key] = inactive
         return changed
 
     @apply.register(ArticleBumped)
     @apply.register(ArticleUnbumped)
     def _(self, event: ArticleBumped | ArticleUnbumped, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         meta_key, group_key = self.keys(event)
-        meta = docs.get(meta_key)
+        meta = held(docs, meta_key, NotificationArticle)
         if meta is None or meta["deleted"] or meta["author_id"] == event.actor_id:
             return {}
         add = isinstance(event, ArticleBumped)
-        return {group_key: _with_actor(docs.get(group_key), recipient=meta["author_id"], kind="bump", event=event, article=meta, add=add)}
+        group = held(docs, group_key, Notification)
+        bumps = _with_actor(group, recipient=meta["author_id"], kind="bump", event=event, article=meta, add=add)
+        return {group_key: bumps}
 
     @apply.register(CommentPosted)
     def _(self, event: CommentPosted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         meta_key, group_key, *mention_keys = self.keys(event)
-        meta = docs.get(meta_key)
+        meta = held(docs, meta_key, NotificationArticle)
         if meta is None or meta["deleted"]:
             return {}
         changed: dict[DocKey, Body] = {}
         if meta["author_id"] != event.actor_id:
+            group = held(docs, group_key, Notification)
             changed[group_key] = _with_actor(
-                docs.get(group_key), recipient=meta["author_id"], kind="comment", event=event, article=meta, add=True
+                group, recipient=meta["author_id"], kind="comment", event=event, article=meta, add=True
             )
         for user_id, key in zip(event.mentions, mention_keys):
             if user_id != event.actor_id:
                 mention = _with_actor(None, recipient=user_id, kind="mention", event=event, article=meta, add=True)
-                changed[key] = {**mention, "comment_id": event.comment_id}
+                of_comment: Notification = {**mention, "comment_id": event.comment_id}
+                changed[key] = of_comment
         return changed
 
     @apply.register(UserFollowed)
@@ -159,12 +184,14 @@ class NotificationsReducer(Reducer):
     def _(self, event: UserFollowed | UserUnfollowed, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         (key,) = self.keys(event)
         add = isinstance(event, UserFollowed)
-        return {key: _with_actor(docs.get(key), recipient=event.followee_id, kind="follow", event=event, article=None, add=add)}
+        group = held(docs, key, Notification)
+        return {key: _with_actor(group, recipient=event.followee_id, kind="follow", event=event, article=None, add=add)}
 
     @apply.register(NotificationsRead)
     def _(self, event: NotificationsRead, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         (key,) = self.keys(event)
-        mark = docs.get(key)
+        mark = held(docs, key, ReadMark)
         if mark is not None and mark["read_up_to"] >= event.up_to:
             return {}
-        return {key: {"user_id": event.actor_id, "read_up_to": event.up_to}}
+        read: ReadMark = {"user_id": event.actor_id, "read_up_to": event.up_to}
+        return {key: read}

@@ -16,7 +16,7 @@ guard keeps the deltas exact under redelivery and replay.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from events.catalogue import (
     ArticleBumped,
@@ -27,7 +27,8 @@ from events.catalogue import (
     Event,
 )
 from events.routing import source_of
-from reducers.base import Body, DocKey, Reducer, by_event_type
+from reducers.base import Body, DocKey, Reducer, by_event_type, held
+from reducers.documents import TrendArticle, TrendBucket
 
 BUCKETS = "trend_buckets"
 ARTICLE_TAGS = "trend_articles"
@@ -82,30 +83,32 @@ class TrendingReducer(Reducer):
         (key,) = self.keys(event)
         if docs.get(key) is not None:
             return {}
-        return {
-            key: {
-                "article_id": event.article_id,
-                "author_id": event.actor_id,
-                "tags": sorted(set(event.tags)),
-                "bumpers": [],
-                "deleted": False,
-            }
+        article: TrendArticle = {
+            "article_id": event.article_id,
+            "author_id": event.actor_id,
+            "tags": sorted(set(event.tags)),
+            "bumpers": [],
+            "deleted": False,
         }
+        return {key: article}
 
     @apply.register(ArticleDeleted)
     def _(self, event: ArticleDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         (key,) = self.keys(event)
-        article = docs.get(key)
+        article = held(docs, key, TrendArticle)
         if article is None or article["author_id"] != event.actor_id:
             return {}
-        return {key: {**article, "deleted": True}}
+        deleted: TrendArticle = {**article, "deleted": True}
+        return {key: deleted}
 
     @apply.register(ArticleBumped)
     @apply.register(ArticleUnbumped)
     @apply.register(CommentPosted)
-    def _(self, event: ArticleBumped | ArticleUnbumped | CommentPosted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+    def _(
+        self, event: ArticleBumped | ArticleUnbumped | CommentPosted, docs: Mapping[DocKey, Body | None]
+    ) -> dict[DocKey, Body]:
         article_key, *bucket_keys = self.keys(event)
-        article = docs.get(article_key)
+        article = held(docs, article_key, TrendArticle)
         if article is None or article["deleted"]:
             return {}
         bumpers = set(article["bumpers"])
@@ -116,10 +119,11 @@ class TrendingReducer(Reducer):
             # left unwritten would look unapplied to a replay, which would then score it from later state.
             if delta:
                 bumpers.symmetric_difference_update({event.actor_id})
-            changed[article_key] = {**article, "bumpers": sorted(bumpers)}
+            updated: TrendArticle = {**article, "bumpers": sorted(bumpers)}
+            changed[article_key] = updated
         _, partition = source_of(event)
         for window, key in zip(WINDOWS, bucket_keys):
-            bucket = docs.get(key) or {
+            bucket: TrendBucket = held(docs, key, TrendBucket) or {
                 "window": window,
                 "start": bucket_start(window, event.occurred_at),
                 "partition": partition,
@@ -130,5 +134,6 @@ class TrendingReducer(Reducer):
             tags = dict(bucket["tags"])
             for tag in article["tags"]:
                 tags[tag] = tags.get(tag, 0) + delta
-            changed[key] = {**bucket, "articles": articles, "tags": tags}
+            scored: TrendBucket = {**bucket, "articles": articles, "tags": tags}
+            changed[key] = scored
         return changed

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from events.catalogue import Event, TribeCreated, TribeJoined, TribeLeft
-from reducers.base import Body, DocKey, Reducer, by_event_type
+from reducers.base import Body, DocKey, Reducer, by_event_type, held
+from reducers.documents import Membership, Tribe
 
 TRIBES = "tribes"
 MEMBERSHIPS = "memberships"
@@ -30,10 +31,10 @@ class TribesReducer(Reducer):
     @apply.register(TribeCreated)
     def _(self, event: TribeCreated, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         tribe_key, member_key = self.keys(event)
-        existing = docs.get(tribe_key)
+        existing = held(docs, tribe_key, Tribe)
         if existing is not None:
             return {member_key: _membership(event, active=True)} if existing["created_by"] == event.event_id else {}
-        tribe = {
+        tribe: Tribe = {
             "tribe_id": event.tribe_id,
             "name": event.name,
             "name_key": event.name.casefold(),
@@ -50,7 +51,7 @@ class TribesReducer(Reducer):
     @apply.register(TribeLeft)
     def _(self, event: TribeJoined | TribeLeft, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         tribe_key, member_key = self.keys(event)
-        tribe = docs.get(tribe_key)
+        tribe = held(docs, tribe_key, Tribe)
         if tribe is None:
             return {}
         joining = isinstance(event, TribeJoined)
@@ -60,11 +61,9 @@ class TribesReducer(Reducer):
         else:
             members.discard(event.actor_id)
         ordered = sorted(members)
-        return {
-            tribe_key: {**tribe, "members": ordered, "member_count": len(ordered)},
-            member_key: _membership(event, active=joining),
-        }
+        updated: Tribe = {**tribe, "members": ordered, "member_count": len(ordered)}
+        return {tribe_key: updated, member_key: _membership(event, active=joining)}
 
 
-def _membership(event: TribeCreated | TribeJoined | TribeLeft, *, active: bool) -> Body:
+def _membership(event: TribeCreated | TribeJoined | TribeLeft, *, active: bool) -> Membership:
     return {"user_id": event.actor_id, "tribe_id": event.tribe_id, "active": active, "updated_at": event.occurred_at}

@@ -14,10 +14,11 @@ redelivered event must complete the rest.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from events.catalogue import Event, UserRegistered, UserUpdated
-from reducers.base import Body, DocKey, Reducer, by_event_type
+from reducers.base import Body, DocKey, Reducer, by_event_type, held
+from reducers.documents import Handle, User
 
 USERS = "users"
 HANDLES = "handles"
@@ -37,11 +38,11 @@ def email_key(email: str) -> DocKey:
 
 
 def _free_for(docs: Mapping[DocKey, Body | None], key: DocKey, user_id: str) -> bool:
-    holder = docs.get(key)
+    holder = held(docs, key, Handle)
     return holder is None or holder["user_id"] == user_id
 
 
-def _claim(key: DocKey, user_id: str) -> Body:
+def _claim(key: DocKey, user_id: str) -> Handle:
     kind, value = key[1].split(":", 1)
     return {"kind": kind, "value": value, "user_id": user_id}
 
@@ -76,11 +77,11 @@ class UsersReducer(Reducer):
         handles = (username_key(event.username), email_key(event.email))
         if not all(_free_for(docs, k, event.actor_id) for k in handles):
             return {}
-        claims = {k: _claim(k, event.actor_id) for k in handles}
-        existing = docs.get(user_key)
+        claims: dict[DocKey, Body] = {k: _claim(k, event.actor_id) for k in handles}
+        existing = held(docs, user_key, User)
         if existing is not None:
             return claims if existing["registered_by"] == event.event_id else {}
-        user = {
+        user: User = {
             "user_id": event.actor_id,
             "registered_by": event.event_id,
             "username": event.username,
@@ -97,20 +98,23 @@ class UsersReducer(Reducer):
     @apply.register(UserUpdated)
     def _(self, event: UserUpdated, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         user_key = (USERS, event.actor_id)
-        user = docs.get(user_key)
+        user = held(docs, user_key, User)
         if user is None:
             return {}
         handles = [k for k in self.keys(event) if k[0] == HANDLES]
         if not all(_free_for(docs, k, event.actor_id) for k in handles):
             return {}
-        changes = {
-            name: value
-            for name in ("username", "email", "bio", "password_hash", "display_name")
-            if (value := getattr(event, name)) is not None
-        }
+        updated: User = {**user, "updated_at": event.occurred_at}
+        if event.username is not None:
+            updated["username"] = event.username
+        if event.email is not None:
+            updated["email"] = event.email
+        if event.bio is not None:
+            updated["bio"] = event.bio
+        if event.password_hash is not None:
+            updated["password_hash"] = event.password_hash
+        if event.display_name is not None:
+            updated["display_name"] = event.display_name
         if event.image is not None:
-            changes["image"] = event.image or None
-        return {
-            user_key: {**user, **changes, "updated_at": event.occurred_at},
-            **{k: _claim(k, event.actor_id) for k in handles},
-        }
+            updated["image"] = event.image or None
+        return {user_key: updated, **{k: _claim(k, event.actor_id) for k in handles}}
