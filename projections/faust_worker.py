@@ -13,53 +13,50 @@ Faust's default on an exception in an agent is to log it, acknowledge the
 message and go on, which would skip events for good. Here a failing batch is
 retried with backoff; if it still fails the worker process stops at once
 (exit code 70), before Faust can acknowledge or commit the batch.
+
+This is `tribe worker --engine faust`. The default engine is projections/kafka_engine.py;
+docs/kafka.md lists the guarantees this one lacks (a stop during a store write can commit
+offsets past the store, and a partition that moves keeps its old owner writing for a moment).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterable, Awaitable, Callable, NoReturn, Sequence
+from typing import Any, NoReturn
 
 import faust
 import structlog
 
 from events.log import Entry, Position
+from projections.failures import die
 from projections.faust_transport import app_with_fetch_wait
 from projections.feeder import FeedResult, ViewFeeder
 
 log = structlog.get_logger("faust_worker")
 
-EXIT_PROJECTION_FAILED = 70  # EX_SOFTWARE
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerOptions:
-    """Faust app settings. A consumer group is `app_id`: workers with the same id share the partitions."""
+    """Faust app settings. A consumer group is `app_id`: workers with the same id share the partitions.
 
-    app_id: str = "tribestream-projections"
+    The first three come from `Settings` (tribe/bootstrap.py builds them); the rest are tuning.
+    """
+
+    app_id: str
+    session_timeout: float
+    fetch_wait: float
     batch_size: int = 1000
     within: float = 0.1
     retries: int = 4
     backoff: float = 0.5
-    session_timeout: float = 10.0
     commit_interval: float = 1.0
-    fetch_wait: float = 1.5
 
 
-def die(view: str, exc: BaseException) -> NoReturn:
-    """Stop the process now: nothing after this point may acknowledge the failed batch."""
-    log.critical("projection_failed_stopping_worker", view=view, error=repr(exc), exc_info=exc)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(EXIT_PROJECTION_FAILED)
-
-
-def entry_of(event: faust.types.EventT) -> Entry:
+def entry_of(event: faust.types.EventT[Any]) -> Entry:
     message = event.message
     return Entry(Position(message.topic, message.partition, message.offset), message.key or b"", message.value or b"")
 
@@ -89,12 +86,14 @@ def _agent(
     feeders: Sequence[ViewFeeder],
     options: WorkerOptions,
     on_fatal: Callable[[str, BaseException], NoReturn],
-) -> Callable[[faust.StreamT], Awaitable[None]]:
+) -> Callable[[faust.StreamT[Any]], Awaitable[None]]:
     """The agent of one topic: each batch goes to every view that reads the topic, then is acknowledged."""
 
-    async def project(stream: faust.StreamT) -> None:
+    async def project(stream: faust.StreamT[Any]) -> None:
         try:
-            events: AsyncIterable[Sequence[faust.types.EventT]] = stream.take_events(options.batch_size, options.within)
+            # StreamT does not declare take_events; the Stream that Faust hands an agent has it.
+            take: Callable[[int, float], AsyncIterable[Sequence[faust.types.EventT[Any]]]] = stream.take_events  # type: ignore[attr-defined]
+            events = take(options.batch_size, options.within)
             async for batch in events:
                 entries = [entry_of(e) for e in batch]
                 for feeder in feeders:
@@ -126,11 +125,10 @@ def create_app(
     feeders: Sequence[ViewFeeder],
     *,
     datadir: Path,
-    options: WorkerOptions | None = None,
+    options: WorkerOptions,
     on_fatal: Callable[[str, BaseException], NoReturn] = die,
 ) -> faust.App:
     """A Faust app with one agent per view. `brokers` is librdkafka style: HOST:PORT[,HOST:PORT]."""
-    options = options or WorkerOptions()
     app = app_with_fetch_wait(
         options.fetch_wait,
         options.app_id,

@@ -1,6 +1,6 @@
 """Feeding a view's live version from batches a consumer hands over, with the store as the only state.
 
-A stream consumer (the Faust workers) delivers batches of log entries in
+A stream consumer (the Kafka engine, the Faust workers) delivers batches of log entries in
 partition order but knows nothing of projections: after a crash it redelivers
 what it had not committed, after a rebalance another process may have moved a
 partition on, and the live version of a view changes when a replay switches
@@ -15,13 +15,18 @@ write path, `Projector.process`):
   store (a batch the consumer acknowledged but the store never got, or a new
   live version whose replay stopped earlier); the missing entries are read
   from the log and applied first, so nothing is skipped.
+
+`feed` writes a batch and returns once it is stored. `submit` folds a batch and starts its
+write, which runs while the caller fetches and folds the next one (`Projector.submit`); the
+batch is stored once the next `submit` or `flush` returned. After a failed write, `forget`
+makes the next batch start again from the checkpoint in the store.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import structlog
 
@@ -79,6 +84,7 @@ class ViewFeeder:
         self._aliases_read_at = now
         if self.projector is None or self.projector.version != version:
             if self.projector is not None:
+                await self.projector.flush()  # the old version's last write, before its successor starts
                 log.warning("live_version_changed", view=self.view.name, old=self.projector.version, new=version)
             self.projector = Projector(self.store, self.codec, self.view, version)
             self._next.clear()
@@ -92,8 +98,24 @@ class ViewFeeder:
     async def _checkpoint(self, projector: Projector) -> dict[TP, int]:
         return await self.store.checkpoint(projector.projection_id)
 
+    async def checkpoint(self) -> dict[TP, int]:
+        """The live version's stored next offsets, read from the store now (aliases re-read too)."""
+        self._aliases_read_at = float("-inf")
+        return await self._checkpoint(await self._live_projector())
+
     async def feed(self, entries: Sequence[Entry]) -> FeedResult:
-        """Apply a batch (entries of any partitions, each partition's in order) to the live version."""
+        """Apply a batch (entries of any partitions, each partition's in order); return once it is stored."""
+        result = await self.submit(entries)
+        await self.flush()
+        return result
+
+    async def flush(self) -> None:
+        """Wait until every submitted batch is stored; raises what a write raised."""
+        if self.projector is not None:
+            await self.projector.flush()
+
+    async def submit(self, entries: Sequence[Entry]) -> FeedResult:
+        """Fold a batch and start its write, once the previous batch's write has finished."""
         result = FeedResult()
         if not entries:
             return result
@@ -103,6 +125,7 @@ class ViewFeeder:
             by_tp.setdefault((entry.position.topic, entry.position.partition), []).append(entry)
         unknown = [tp for tp, es in by_tp.items() if self._next.get(tp, -1) != es[0].position.offset]
         if unknown:
+            await projector.flush()  # the checkpoint must include the write in flight
             stored = await self._checkpoint(projector)
             for tp in unknown:
                 self._next[tp] = stored.get(tp, 0)
@@ -121,7 +144,7 @@ class ViewFeeder:
                 fresh.append(entry)
                 expected = offset + 1
         if fresh:
-            batch = await projector.process(fresh)
+            batch = await projector.submit(fresh)
             result.processed = batch.events
             result.writes += batch.writes
             for entry in fresh:

@@ -8,8 +8,13 @@ is not confirmed within `message.timeout.ms`, or a full local queue raises
 `LogUnavailable`, and the wait is bounded, so the API answers 503 with
 Retry-After instead of hanging.
 
-A background thread polls the producer so that delivery reports fire; each
-report is handed to the appending coroutine's loop with `call_soon_threadsafe`.
+A background thread polls the producer so that delivery reports fire; an append's
+reports are gathered on that thread and handed to the appending coroutine's loop with
+one `call_soon_threadsafe` when the last one (or the first error) is in.
+
+Topics are created with the configured replication factor and `min.insync.replicas`; an
+existing topic with another partition count than the routing table's, fewer replicas or a
+lower `min.insync.replicas` raises `TopicMismatch` (the process must not start on it).
 
 Unlike the embedded log, Kafka cannot refuse a record whose event_id it
 already holds. When a delivery times out the record may or may not have been
@@ -28,16 +33,21 @@ and one per group for its offsets, each used from its own single thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._config import ConfigResource
+from confluent_kafka.cimpl import NewTopic
 
 from events.log import Entry, Log, LogUnavailable, Position, Record
 from events.routing import PARTITIONS
@@ -66,57 +76,77 @@ def bootstrap_servers(url: str) -> str:
     return ",".join(servers)
 
 
-@dataclass(frozen=True, slots=True)
-class KafkaOptions:
-    """Client tuning. `delivery_timeout` bounds every append; `request_timeout` every read and admin call."""
+class TopicMismatch(RuntimeError):
+    """An existing topic does not have the shape or durability this process is configured for."""
 
-    delivery_timeout: float = 5.0
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KafkaOptions:
+    """Client settings. The first three come from `Settings` (tribe/bootstrap.py builds them); the rest are tuning.
+
+    `delivery_timeout` bounds every append; `request_timeout` every read and admin call.
+    """
+
+    delivery_timeout: float
+    replication_factor: int
+    min_insync_replicas: int
     request_timeout: float = 5.0
     queue_max_messages: int = 100_000
     queue_max_kbytes: int = 65_536
     linger_ms: int = 2
-    replication_factor: int = 1
     retry_after: float = 1.0
     client_id: str = "tribestream"
 
 
 class _Batch:
-    """One append's records in flight; resolved on the caller's loop when the last report is in."""
+    """One append's records in flight; resolved on the caller's loop once, when the last report is in.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, size: int) -> None:
+    Delivery reports all arrive on the one poll thread, so the counting needs no lock.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, size: int, on_error: Callable[[KafkaError], None]) -> None:
         self.loop = loop
         self.future: asyncio.Future[list[Position]] = loop.create_future()
         self.positions: list[Position | None] = [None] * size
         self.missing = size
+        self.on_error = on_error
+        self.failed = False
 
-    def report(self, index: int, on_error: Callable[[KafkaError], None]) -> Callable[[KafkaError | None, Message], None]:
-        def on_delivery(err: KafkaError | None, msg: Message) -> None:  # on the poll thread
+    def report(self, index: int) -> Callable[[KafkaError | None, Message], None]:
+        return functools.partial(self._delivered, index)
+
+    def _delivered(self, index: int, err: KafkaError | None, msg: Message) -> None:  # on the poll thread
+        if self.failed:
+            return
+        offset = -1 if err is not None else msg.offset()
+        if err is not None or offset is None or offset < 0:
             if err is not None:
-                on_error(err)
-            position = None if err else Position(msg.topic(), msg.partition(), msg.offset())
-            try:
-                self.loop.call_soon_threadsafe(self._resolve, index, err, position)
-            except RuntimeError:  # the caller's loop is gone; nobody is waiting for this answer
-                pass
-
-        return on_delivery
-
-    def _resolve(self, index: int, err: KafkaError | None, position: Position | None) -> None:
-        if self.future.done():
+                self.on_error(err)
+            self.failed = True
+            self._hand_over(self._fail, f"delivery failed: {err}")
             return
-        if err is not None or position is None or position.offset < 0:
-            self.future.set_exception(LogUnavailable(f"delivery failed: {err}"))
-            return
-        self.positions[index] = position
+        self.positions[index] = Position(msg.topic(), msg.partition(), offset)  # type: ignore[arg-type]
         self.missing -= 1
         if self.missing == 0:
-            self.future.set_result([p for p in self.positions if p is not None])
+            self._hand_over(self._succeed, None)
+
+    def _hand_over(self, resolve: Callable[[str | None], None], reason: str | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the caller's loop is gone; nobody is waiting for this answer
+            self.loop.call_soon_threadsafe(resolve, reason)
+
+    def _fail(self, reason: str | None) -> None:
+        if not self.future.done():
+            self.future.set_exception(LogUnavailable(reason or "delivery failed"))
+
+    def _succeed(self, _: str | None) -> None:
+        if not self.future.done():
+            self.future.set_result(self.positions)  # type: ignore[arg-type]  # every slot is filled
 
 
 class KafkaLog(Log):
-    def __init__(self, url: str, options: KafkaOptions | None = None) -> None:
+    def __init__(self, url: str, options: KafkaOptions) -> None:
         self.bootstrap = bootstrap_servers(url)
-        self.options = options or KafkaOptions()
+        self.options = options
         self._producer: Producer | None = None
         self._poller: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -176,8 +206,16 @@ class KafkaLog(Log):
             self._poller.start()
             self._started = True
 
+    def topic_config(self) -> dict[str, str]:
+        return {**TOPIC_CONFIG, "min.insync.replicas": str(self.options.min_insync_replicas)}
+
     def ensure_topics(self) -> None:
-        """Create every topic of the routing table that does not exist, with explicit configs."""
+        """Create every topic of the routing table that does not exist, with explicit configs.
+
+        Raises TopicMismatch for an existing topic with another partition count than the routing
+        table's (its keys would move between partitions), fewer replicas than the replication
+        factor, or a lower `min.insync.replicas` than configured.
+        """
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "client.id": self.options.client_id})
         timeout = self.options.request_timeout
         try:
@@ -185,24 +223,53 @@ class KafkaLog(Log):
         except KafkaException as exc:
             raise LogUnavailable(f"cannot list topics: {exc}", self.options.retry_after) from exc
         wanted = [
-            NewTopic(topic, partitions, self.options.replication_factor, config=dict(TOPIC_CONFIG))
+            NewTopic(topic, partitions, self.options.replication_factor, config=self.topic_config())
             for topic, partitions in PARTITIONS.items()
             if topic not in existing
         ]
-        for topic, partitions in PARTITIONS.items():
-            if topic in existing and len(existing[topic].partitions) != partitions:
-                raise RuntimeError(
-                    f"topic {topic} has {len(existing[topic].partitions)} partitions, the routing table needs {partitions}"
+        present = [topic for topic in PARTITIONS if topic in existing]
+        for topic in present:
+            found, partitions = existing[topic].partitions, PARTITIONS[topic]
+            if len(found) != partitions:
+                raise TopicMismatch(
+                    f"topic {topic} has {len(found)} partitions, the routing table needs {partitions} "
+                    "(growing a topic moves keys between partitions: docs/kafka.md says how, with a replay)"
                 )
+            replicas = min(len(p.replicas) for p in found.values())
+            if replicas < self.options.replication_factor:
+                raise TopicMismatch(
+                    f"topic {topic} has {replicas} replicas, TRIBE_KAFKA_REPLICATION_FACTOR asks for "
+                    f"{self.options.replication_factor}"
+                )
+        if present:
+            self._check_min_insync(admin, present)
         if not wanted:
             return
         for topic, future in admin.create_topics(wanted, operation_timeout=timeout, request_timeout=timeout).items():
             try:
                 future.result(timeout=timeout + 1)
-                log.info("topic_created", topic=topic, partitions=PARTITIONS[topic])
+                log.info("topic_created", topic=topic, partitions=PARTITIONS[topic],
+                         replicas=self.options.replication_factor, min_insync_replicas=self.options.min_insync_replicas)
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise LogUnavailable(f"cannot create topic {topic}: {exc}", self.options.retry_after) from exc
+
+    def _check_min_insync(self, admin: AdminClient, topics: list[str]) -> None:
+        timeout = self.options.request_timeout
+        resources = [ConfigResource("topic", topic) for topic in topics]
+        described = admin.describe_configs(resources, request_timeout=timeout)
+        for resource, future in described.items():
+            try:
+                configs = future.result(timeout=timeout + 1)
+            except KafkaException as exc:
+                raise LogUnavailable(f"cannot describe topic {resource.name}: {exc}", self.options.retry_after) from exc
+            entry = configs.get("min.insync.replicas")
+            found = int(entry.value) if entry is not None and entry.value is not None else 1
+            if found < self.options.min_insync_replicas:
+                raise TopicMismatch(
+                    f"topic {resource.name} has min.insync.replicas={found}, TRIBE_KAFKA_MIN_INSYNC_REPLICAS asks for "
+                    f"{self.options.min_insync_replicas} (raise it with kafka-configs --alter)"
+                )
 
     def _new_producer(self) -> Producer:
         self._generation += 1
@@ -270,17 +337,11 @@ class KafkaLog(Log):
         retry_after = self.options.retry_after
         if len(producer) + len(records) > self.options.queue_max_messages:
             raise LogUnavailable("the producer's local queue is full", retry_after)
-        batch = _Batch(asyncio.get_running_loop(), len(records))
-        on_error = self._on_error
+        batch = _Batch(asyncio.get_running_loop(), len(records), self._on_error)
+        produce, report = producer.produce, batch.report
         try:
             for index, record in enumerate(records):
-                producer.produce(
-                    record.topic,
-                    value=record.value,
-                    key=record.key,
-                    partition=record.partition,
-                    on_delivery=batch.report(index, on_error),
-                )
+                produce(record.topic, record.value, record.key, record.partition, on_delivery=report(index))
         except BufferError as exc:
             raise LogUnavailable("the producer's local queue is full", retry_after) from exc
         except KafkaException as exc:
@@ -335,8 +396,9 @@ class KafkaLog(Log):
                 for msg in batch:
                     err = msg.error()
                     if err is None:
-                        if msg.offset() >= offset:
-                            entries.append(Entry(Position(topic, partition, msg.offset()), msg.key() or b"", msg.value() or b""))
+                        at = msg.offset()
+                        if at is not None and at >= offset:
+                            entries.append(Entry(Position(topic, partition, at), msg.key() or b"", msg.value() or b""))
                         continue
                     if err.code() == KafkaError._PARTITION_EOF:
                         return entries, msg.offset()

@@ -53,7 +53,7 @@ async def entries(log: SqliteLog) -> list:
     return [e for p in range(PARTITIONS[ARTICLES]) for e in await log.read(ARTICLES, p, 0, 1000)]
 
 
-OPTIONS = WorkerOptions(retries=3, backoff=0.01)
+OPTIONS = WorkerOptions(app_id="retries", session_timeout=10.0, fetch_wait=1.5, retries=3, backoff=0.01)
 
 
 async def test_a_transient_failure_is_retried_until_the_batch_is_written(log: SqliteLog, tmp_path: Path) -> None:
