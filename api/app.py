@@ -12,9 +12,10 @@ import structlog
 from aiohttp import web
 
 from api import conduit, native, openapi, v1_activity, v1_social
-from api.context import SERVICES, Pending, Services, accepted
 from api.cors import cors
-from api.errors import ApiError, json_error
+from api.errors import ApiError, json_error, refused
+from api.requests import PORTS
+from services.errors import Refused, Unauthenticated
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY_BYTES = 256 * 1024
@@ -48,11 +49,11 @@ async def canonical_log_line(request: web.Request, handler: Handler) -> web.Stre
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every failure as a JSON body naming the problem; a write still pending as 202."""
+    """Every failure as a JSON body naming the problem."""
     try:
         return await handler(request)
-    except Pending as pending:
-        return accepted(pending.written)
+    except Refused as exc:
+        return refused(exc)
     except ApiError as exc:
         return json_error(exc.status, exc.errors, exc.headers)
     except web.HTTPRequestEntityTooLarge:
@@ -73,20 +74,19 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if header:
         scheme, _, token = header.partition(" ")
         if scheme not in ("Token", "Bearer") or not token.strip():
-            raise ApiError(401, "token", "send 'Authorization: Token <jwt>'", {"WWW-Authenticate": "Token"})
+            raise Unauthenticated("send 'Authorization: Token <jwt>'")
         try:
-            request["user_id"] = request.app[SERVICES].tokens.verify(token.strip())
+            request["user_id"] = request.app[PORTS].tokens.verify(token.strip())
         except jwt.InvalidTokenError as exc:
-            raise ApiError(401, "token", f"is invalid ({exc})", {"WWW-Authenticate": "Token"}) from None
+            raise Unauthenticated(f"is invalid ({exc})") from None
     return await handler(request)
 
 
-def build_app(services: Services, *, cors_origins: Collection[str] = ("*",)) -> web.Application:
-    """The aiohttp application over ready services (the composition root supplies them)."""
+def build_app(*, cors_origins: Collection[str] = ("*",)) -> web.Application:
+    """The aiohttp application: middlewares and routes. The composition root puts the ports in app[PORTS]."""
     app = web.Application(
         client_max_size=MAX_BODY_BYTES, middlewares=[cors(cors_origins), canonical_log_line, json_errors, authenticate]
     )
-    app[SERVICES] = services
     app.add_routes(conduit.routes)
     app.add_routes(native.routes)
     app.add_routes(v1_social.routes)

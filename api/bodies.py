@@ -57,10 +57,3 @@ def fields(
             raise unprocessable(name, "has the wrong type")
     return obj
 
-
-def text(value: str, name: str, *, max_length: int, blank: bool = False) -> str:
-    if not blank and not value.strip():
-        raise unprocessable(name, "can't be blank")
-    if len(value) > max_length:
-        raise unprocessable(name, f"is longer than {max_length} characters")
-    return value

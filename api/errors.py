@@ -5,9 +5,31 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.answers import json_response
+from services.errors import (
+    BadQuery,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Refused,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+)
+
+_STATUS: dict[type[Refused], int] = {
+    BadQuery: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    TooLarge: 413,
+    Invalid: 422,
+    Unavailable: 503,
+}
 
 
 class ApiError(Exception):
+    """A request the edge refuses before any service sees it (unparsable body, wrong field type)."""
+
     def __init__(self, status: int, what: str, problem: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(f"{what}: {problem}")
         self.status = status
@@ -19,17 +41,15 @@ def unprocessable(what: str, problem: str) -> ApiError:
     return ApiError(422, what, problem)
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, what, "not found")
-
-
-def forbidden(what: str, problem: str = "belongs to someone else") -> ApiError:
-    return ApiError(403, what, problem)
-
-
-def unauthorized(problem: str) -> ApiError:
-    return ApiError(401, "token", problem, {"WWW-Authenticate": "Token"})
-
-
 def json_error(status: int, errors: dict[str, list[str]], headers: dict[str, str] | None = None) -> web.Response:
     return json_response({"errors": errors}, status=status, headers=headers)
+
+
+def refused(exc: Refused) -> web.Response:
+    """A service's refusal as its status, with the headers that status calls for."""
+    headers = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = "Token"
+    if isinstance(exc, Unavailable):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return json_error(_STATUS[type(exc)], {exc.what: [exc.problem]}, headers)

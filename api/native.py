@@ -9,26 +9,16 @@ from typing import Any
 
 from aiohttp import web
 
-from api.answers import json_response
+from api.answers import POSITION_HEADER, json_response
 from api.bodies import json_body
-from api.context import POSITION_HEADER, now_ms, require_user, services
-from api.errors import ApiError, forbidden, not_found, unprocessable
-from events.catalogue import (
-    ArticleBumped,
-    ArticleUnbumped,
-    ArticleViewed,
-    Event,
-    UserFollowed,
-    UserUnfollowed,
-)
-from events.ids import CLIENT_EVENT_ID, new_event_id
+from api.errors import unprocessable
+from api.requests import ports, require_user
+from events.catalogue import Event
+from events.ids import CLIENT_EVENT_ID
+from services import activity
 
 routes = web.RouteTableDef()
 
-MAX_EVENTS = 1000
-ACCEPTED: dict[str, type[Event]] = {
-    cls.__name__: cls for cls in (ArticleViewed, ArticleBumped, ArticleUnbumped, UserFollowed, UserUnfollowed)
-}
 _SERVER_FIELDS = {"event_id", "actor_id", "occurred_at"}
 
 
@@ -68,69 +58,34 @@ def _payload(index: int, cls: type[Event], raw: dict[str, Any]) -> dict[str, Any
     return payload
 
 
-def _event_id(index: int, raw: dict[str, Any]) -> str:
+def _event_id(index: int, raw: dict[str, Any]) -> str | None:
     given = raw.get("event_id")
     if given is None:
-        return new_event_id()
+        return None
     if not isinstance(given, str) or not CLIENT_EVENT_ID.match(given):
         raise unprocessable(f"events[{index}].event_id", "must be 8-64 characters of A-Z a-z 0-9 _ -")
     return given
-
-
-async def _check_references(request: web.Request, events: list[Event]) -> None:
-    """Every article and followee named must exist; the first event that fails is reported.
-
-    One store read per collection for the whole batch, not one per event.
-    """
-    reads = services(request).reads
-    article_ids = sorted(
-        {e.article_id for e in events if isinstance(e, (ArticleViewed, ArticleBumped, ArticleUnbumped))}
-    )
-    followee_ids = sorted({e.followee_id for e in events if isinstance(e, (UserFollowed, UserUnfollowed))})
-    live_articles: set[str] = set()
-    if article_ids:
-        found = await reads.store.get("articles", article_ids)
-        live_articles = {doc_id for doc_id, doc in found.items() if not doc.body["deleted"]}
-    users = await reads.users(followee_ids) if followee_ids else {}
-    followed = sorted({e.followee_id for e in events if isinstance(e, UserFollowed)})
-    blockers = await services(request).social.blockers_among(events[0].actor_id, followed) if followed else set()
-    for index, event in enumerate(events):
-        if isinstance(event, (ArticleViewed, ArticleBumped, ArticleUnbumped)):
-            if event.article_id not in live_articles:
-                raise not_found(f"events[{index}].article_id")
-        elif isinstance(event, (UserFollowed, UserUnfollowed)):
-            if event.followee_id == event.actor_id:
-                raise unprocessable(f"events[{index}].followee_id", "you cannot follow yourself")
-            if event.followee_id not in users:
-                raise not_found(f"events[{index}].followee_id")
-            if isinstance(event, UserFollowed) and event.followee_id in blockers:
-                raise forbidden(f"events[{index}].followee_id", "is not allowed: you have been blocked")
 
 
 @routes.post("/v1/events")
 async def post_events(request: web.Request) -> web.Response:
     actor_id = require_user(request)
     body = await json_body(request)
-    if not isinstance(body, list) or not body:
+    if not isinstance(body, list):
         raise unprocessable("body", "must be a non-empty JSON array of events")
-    if len(body) > MAX_EVENTS:
-        raise ApiError(413, "body", f"holds more than {MAX_EVENTS} events")
-    occurred_at = now_ms()
-    events: list[Event] = []
+    sent = []
     for index, raw in enumerate(body):
         if not isinstance(raw, dict):
             raise unprocessable(f"events[{index}]", "must be an object")
-        cls = ACCEPTED.get(raw.get("type"))  # type: ignore[arg-type]
+        kind = raw.get("type")
+        cls = activity.ACCEPTED.get(kind) if isinstance(kind, str) else None
         if cls is None:
-            raise unprocessable(f"events[{index}].type", "must be one of " + ", ".join(sorted(ACCEPTED)))
-        events.append(
-            cls(event_id=_event_id(index, raw), actor_id=actor_id, occurred_at=occurred_at, **_payload(index, cls, raw))
-        )
-    await _check_references(request, events)
-    positions = await services(request).writer.append(events)
-    token = ",".join(p.token() for p in positions)
+            raise unprocessable(f"events[{index}].type", "must be one of " + ", ".join(sorted(activity.ACCEPTED)))
+        sent.append(activity.ClientEvent(cls, _event_id(index, raw), _payload(index, cls, raw)))
+    recorded = await activity.record(ports(request), actor_id, sent)
+    positions = recorded.written.positions
     return json_response(
-        {"events": [{"event_id": e.event_id, "position": p.token()} for e, p in zip(events, positions)]},
+        {"events": [{"event_id": e, "position": p.token()} for e, p in zip(recorded.event_ids, positions, strict=True)]},
         status=202,
-        headers={POSITION_HEADER: token},
+        headers={POSITION_HEADER: recorded.written.token()},
     )

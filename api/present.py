@@ -1,9 +1,12 @@
-"""Read-model documents as Conduit's JSON shapes."""
+"""Read models as the JSON shapes clients expect: Conduit's under /api, the native ones under /v1."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
+
+from services.notifications import NotificationView
+from services.views import ArticleView, CardView, CommentView, Profile, TribeView
 
 Body = dict[str, Any]
 
@@ -12,6 +15,9 @@ def iso(millis: int) -> str:
     """Milliseconds since the epoch as ISO 8601 in UTC (time.gmtime: a third of datetime's cost)."""
     t = time.gmtime(millis // 1000)
     return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{millis % 1000:03d}Z"
+
+
+# -- Conduit -----------------------------------------------------------------------------------
 
 
 def user(doc: Body, token: str) -> Body:
@@ -27,32 +33,108 @@ def user(doc: Body, token: str) -> Body:
     }
 
 
-def profile(doc: Body, following: bool) -> Body:
-    return {"username": doc["username"], "bio": doc["bio"], "image": doc["image"], "following": following}
+def profile(shown: Profile) -> Body:
+    doc = shown.user
+    return {"username": doc["username"], "bio": doc["bio"], "image": doc["image"], "following": shown.following}
 
 
-def article(doc: Body, author: Body, *, viewer: str | None, following: bool, with_body: bool = True) -> Body:
-    shown = {
+def article(shown: ArticleView, *, with_body: bool = True) -> Body:
+    doc = shown.article
+    body = {
         "slug": doc["slug"],
         "title": doc["title"],
         "description": doc["description"],
         "tagList": doc["tags"],
         "createdAt": iso(doc["created_at"]),
         "updatedAt": iso(doc["updated_at"]),
-        "favorited": viewer is not None and viewer in doc["favorited_by"],
+        "favorited": shown.favorited,
         "favoritesCount": doc["favorites_count"],
-        "author": profile(author, following),
+        "author": profile(shown.author),
     }
     if with_body:
-        shown["body"] = doc["body"]
-    return shown
+        body["body"] = doc["body"]
+    return body
 
 
-def comment(doc: Body, author: Body, following: bool) -> Body:
+def comment(shown: CommentView) -> Body:
+    doc = shown.comment
     return {
         "id": doc["comment_id"],
         "createdAt": iso(doc["created_at"]),
         "updatedAt": iso(doc["updated_at"]),
         "body": doc["body"],
-        "author": profile(author, following),
+        "author": profile(shown.author),
+    }
+
+
+# -- /v1 -----------------------------------------------------------------------------------------
+
+
+def author(doc: Body) -> Body:
+    return {
+        "id": doc["user_id"],
+        "username": doc["username"],
+        "display_name": doc.get("display_name") or doc["username"],
+        "image": doc["image"],
+    }
+
+
+def card(shown: CardView) -> Body:
+    d, tribe = shown.card, shown.tribe
+    return {
+        "id": d["article_id"],
+        "slug": d["slug"],
+        "title": d["title"],
+        "description": d["description"],
+        "tags": d["tags"],
+        "tribe": {"id": tribe["tribe_id"], "name": tribe["name"]} if tribe else None,
+        "author": author(shown.author),
+        "counts": {"views": d["views"], "comments": d["comments_count"], "bumps": d["favorites_count"]},
+        "bumped": shown.bumped,
+        "rank": d["rank"],
+        "created_at": iso(d["created_at"]),
+        "updated_at": iso(d["updated_at"]),
+    }
+
+
+def tribe(shown: TribeView) -> Body:
+    d = shown.tribe
+    return {
+        "id": d["tribe_id"],
+        "name": d["name"],
+        "description": d["description"],
+        "owner_id": d["owner_id"],
+        "member_count": d["member_count"],
+        "article_count": shown.article_count,
+        "joined": shown.joined,
+        "created_at": iso(d["created_at"]),
+    }
+
+
+_VERBS = {
+    "bump": "bumped",
+    "comment": "commented on",
+    "mention": "mentioned you in a comment on",
+    "follow": "followed you",
+}
+
+
+def _sentence(kind: str, first: str, others: int, title: str | None) -> str:
+    who = first if others == 0 else f"{first} and {others} other{'s' if others > 1 else ''}"
+    what = f" \u201c{title}\u201d" if title and kind != "follow" else ""
+    return f"{who} {_VERBS[kind]}{what}"
+
+
+def notification(shown: NotificationView) -> Body:
+    group, latest = shown.group, shown.latest_actor
+    return {
+        "id": group["id"],
+        "kind": group["kind"],
+        "text": _sentence(group["kind"], latest["username"], shown.actor_count - 1, group["article_title"]),
+        "actor_count": shown.actor_count,
+        "latest_actor": author(latest),
+        "article": {"id": group["article_id"], "title": group["article_title"]} if group["article_id"] else None,
+        "comment_id": group["comment_id"],
+        "at": iso(group["latest_at"]),
+        "unread": shown.unread,
     }

@@ -6,68 +6,16 @@ from typing import Any
 
 from aiohttp import web
 
-from api.bodies import fields, json_body, text
-from api.cards import decode_cursor, encode_cursor, page_size, present_cards
-from api.articles import published
-from api.context import consistent_read, event_fields, require_user, respond, services, toggle, user_named, viewer, write
-from api.errors import forbidden, not_found, unprocessable
-from api.present import iso
-from api.writer import Written
-from events.ids import new_event_id
-from events.catalogue import (
-    TribeCreated,
-    TribeJoined,
-    TribeLeft,
-    UserBlocked,
-    UserUnblocked,
-)
+from api import present
+from api.answers import answer, json_response
+from api.bodies import fields, json_body
+from api.errors import unprocessable
+from api.paging import decode_cursor, encode_cursor, page_size
+from api.requests import after, ports, require_user, viewer
+from services import articles, social, tribes
+from services.views import CardView, TribeView
 
-Body = dict[str, Any]
 routes = web.RouteTableDef()
-
-
-# -- tribes ----------------------------------------------------------------------------------
-
-
-async def present_tribes(request: web.Request, docs: list[Body]) -> list[Body]:
-    counts = await services(request).social.tribe_article_counts([d["tribe_id"] for d in docs])
-    me = viewer(request)
-    return [
-        {
-            "id": d["tribe_id"],
-            "name": d["name"],
-            "description": d["description"],
-            "owner_id": d["owner_id"],
-            "member_count": d["member_count"],
-            "article_count": counts[d["tribe_id"]],
-            "joined": me is not None and me in d["members"],
-            "created_at": iso(d["created_at"]),
-        }
-        for d in docs
-    ]
-
-
-async def _tribe_response(request: web.Request, tribe_id: str, written: Written | None, status: int = 200) -> web.Response:
-    doc = await services(request).social.tribe(tribe_id)
-    if doc is None:
-        raise not_found("tribe")
-    [shown] = await present_tribes(request, [doc])
-    return respond({"tribe": shown}, written, status)
-
-
-@routes.post("/v1/tribes")
-async def create_tribe(request: web.Request) -> web.Response:
-    require_user(request)
-    given = fields(await _object(request), required={"name": str}, optional={"description": str})
-    tribe_id = new_event_id()
-    event = TribeCreated(
-        **event_fields(request),
-        tribe_id=tribe_id,
-        name=text(given["name"], "name", max_length=100),
-        description=text(given.get("description") or "", "description", max_length=2_000, blank=True),
-    )
-    written = await write(request, event)
-    return await _tribe_response(request, tribe_id, written, status=201)
 
 
 async def _object(request: web.Request) -> dict[str, Any]:
@@ -77,31 +25,43 @@ async def _object(request: web.Request) -> dict[str, Any]:
     return body
 
 
+def _tribe(shown: TribeView) -> dict[str, Any]:
+    return {"tribe": present.tribe(shown)}
+
+
+def _card(shown: CardView) -> dict[str, Any]:
+    return {"article": present.card(shown)}
+
+
+# -- tribes ----------------------------------------------------------------------------------
+
+
+@routes.post("/v1/tribes")
+async def create_tribe(request: web.Request) -> web.Response:
+    me = require_user(request)
+    given = fields(await _object(request), required={"name": str}, optional={"description": str})
+    command = tribes.CreateTribe(me, given["name"], given.get("description") or "")
+    return answer(await tribes.create(ports(request), command), _tribe, status=201)
+
+
 @routes.get("/v1/tribes")
 async def list_tribes(request: web.Request) -> web.Response:
-    await consistent_read(request)
-    docs, after = await services(request).social.tribe_page(
-        request.query.get("q"), page_size(request), decode_cursor(request)
+    shown, cursor = await tribes.page(
+        ports(request), request.query.get("q"), page_size(request), decode_cursor(request), viewer(request),
+        after(request),
     )
-    return respond({"tribes": await present_tribes(request, docs), "next_cursor": encode_cursor(after)})
+    return json_response({"tribes": [present.tribe(t) for t in shown], "next_cursor": encode_cursor(cursor)})
 
 
 @routes.get("/v1/tribes/{tribe_id}")
 async def get_tribe(request: web.Request) -> web.Response:
-    await consistent_read(request)
-    return await _tribe_response(request, request.match_info["tribe_id"], None)
+    shown = await tribes.view(ports(request), request.match_info["tribe_id"], viewer(request), after(request))
+    return json_response(_tribe(shown))
 
 
 async def _membership(request: web.Request, *, join: bool) -> web.Response:
-    me = require_user(request)
-    tribe = await services(request).social.tribe(request.match_info["tribe_id"])
-    if tribe is None:
-        raise not_found("tribe")
-    cls = TribeJoined if join else TribeLeft
-    written = await toggle(
-        request, me in tribe["members"], join, lambda: cls(**event_fields(request), tribe_id=tribe["tribe_id"])
-    )
-    return await _tribe_response(request, tribe["tribe_id"], written)
+    outcome = await tribes.membership(ports(request), require_user(request), request.match_info["tribe_id"], join=join)
+    return answer(outcome, _tribe)
 
 
 @routes.post("/v1/tribes/{tribe_id}/join")
@@ -117,14 +77,6 @@ async def leave_tribe(request: web.Request) -> web.Response:
 # -- article cards and the feed --------------------------------------------------------------
 
 
-async def _card_response(request: web.Request, article_id: str, written: Written | None, status: int = 200) -> web.Response:
-    docs = await services(request).social.cards([article_id])
-    cards = await present_cards(request, docs)
-    if not cards:
-        raise not_found("article")
-    return respond({"article": cards[0]}, written, status)
-
-
 @routes.post("/v1/articles")
 async def publish(request: web.Request) -> web.Response:
     me = require_user(request)
@@ -133,77 +85,48 @@ async def publish(request: web.Request) -> web.Response:
         required={"title": str, "body": str},
         optional={"description": str, "tags": list, "tribe_id": str},
     )
-    tribe_id = given.get("tribe_id")
-    if tribe_id is not None:
-        tribe = await services(request).social.tribe(tribe_id)
-        if tribe is None:
-            raise not_found("tribe_id")
-        if me not in tribe["members"]:
-            raise forbidden("tribe_id", "is a tribe you have not joined")
-    event = published(
-        event_fields(request),
-        title=given["title"],
-        description=given.get("description") or "",
-        body=given["body"],
-        tags=given.get("tags") or [],
-        tags_field="tags",
-        tribe_id=tribe_id,
+    command = articles.Publish(
+        me, given["title"], given.get("description") or "", given["body"], tags=given.get("tags") or [],
+        tags_field="tags", tribe_id=given.get("tribe_id"),
     )
-    written = await write(request, event)
-    return await _card_response(request, event.article_id, written, status=201)
+    return answer(await articles.publish_card(ports(request), command), _card, status=201)
 
 
 @routes.get("/v1/articles/{article_id}")
 async def get_card(request: web.Request) -> web.Response:
-    await consistent_read(request)
-    return await _card_response(request, request.match_info["article_id"], None)
+    shown = await articles.card(ports(request), request.match_info["article_id"], viewer(request), after(request))
+    return json_response(_card(shown))
 
 
 @routes.get("/v1/feed")
 async def ranked_feed(request: web.Request) -> web.Response:
-    """Cards from followed authors and joined tribes, best rank first (see reducers/ranking.py)."""
+    """Cards from followed authors and joined tribes, best rank first."""
     me = require_user(request)
-    await consistent_read(request)
-    social = services(request).social
-    followees = await services(request).reads.followees(me)
-    tribes = await social.member_of(me)
-    hidden = sorted(await social.hidden_from(me))
-    docs, after = await social.ranked_feed(followees, tribes, hidden, page_size(request), decode_cursor(request))
-    return respond({"items": await present_cards(request, docs), "next_cursor": encode_cursor(after)})
+    cards, cursor = await articles.ranked_feed(
+        ports(request), me, page_size(request), decode_cursor(request), after(request)
+    )
+    return json_response({"items": [present.card(c) for c in cards], "next_cursor": encode_cursor(cursor)})
 
 
 # -- blocks and stats --------------------------------------------------------------------------
 
 
-async def _block(request: web.Request, *, block: bool) -> web.Response:
-    me = require_user(request)
-    target = await user_named(request, "user")
-    if target["user_id"] == me:
-        raise unprocessable("user", "you cannot block yourself")
-    social = services(request).social
-    cls = UserBlocked if block else UserUnblocked
-    written = await toggle(
-        request,
-        target["user_id"] in await social.blocked_by(me),
-        block,
-        lambda: cls(**event_fields(request), blocked_id=target["user_id"]),
-    )
-    blocked = target["user_id"] in await social.blocked_by(me)
-    return respond({"username": target["username"], "blocked": blocked}, written)
+async def _block(request: web.Request, *, on: bool) -> web.Response:
+    outcome = await social.block(ports(request), require_user(request), request.match_info["username"], on=on)
+    return answer(outcome, lambda state: {"username": state.username, "blocked": state.blocked})
 
 
 @routes.post("/v1/users/{username}/block")
 async def block(request: web.Request) -> web.Response:
-    return await _block(request, block=True)
+    return await _block(request, on=True)
 
 
 @routes.delete("/v1/users/{username}/block")
 async def unblock(request: web.Request) -> web.Response:
-    return await _block(request, block=False)
+    return await _block(request, on=False)
 
 
 @routes.get("/v1/users/{username}/stats")
 async def user_stats(request: web.Request) -> web.Response:
-    await consistent_read(request)
-    user = await user_named(request, "user")
-    return respond({"username": user["username"], "stats": await services(request).social.stats(user["user_id"])})
+    username, stats = await social.stats(ports(request), request.match_info["username"], after(request))
+    return json_response({"username": username, "stats": stats})

@@ -51,7 +51,7 @@ def quiet() -> None:
 
 
 def tokens(user_ids: Iterable[str]) -> list[str]:
-    from api.security import Tokens
+    from services.security import Tokens
 
     issuer = Tokens(JWT_SECRET, 86400)
     return [issuer.issue(u) for u in user_ids]
@@ -95,7 +95,7 @@ async def wait_caught_up(log_url: str, store_url: str, timeout: float = 120.0) -
     from replay.versions import status
     from projections.views import VIEWS
     from tribe.settings import Settings
-    from tribe.wiring import make_log, make_store
+    from tribe.bootstrap import make_log, make_store
 
     settings = Settings(log_url=log_url, store_url=store_url)
     log, store = make_log(settings), make_store(settings)

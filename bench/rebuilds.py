@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import math
 import statistics
 import time
@@ -33,6 +35,7 @@ async def rebuild_articles(log_db: Path, store_db: Path, jobs: int = 1) -> tuple
     from projections.views import VIEWS
     from replay.parallel import process_helpers
     from replay.rebuild import rebuild
+    from tribe.bootstrap import helper_adapters
     from tribe.settings import Settings
 
     view = next(v for v in VIEWS if v.name == "articles")
@@ -40,7 +43,7 @@ async def rebuild_articles(log_db: Path, store_db: Path, jobs: int = 1) -> tuple
     settings = Settings(log_url=f"sqlite:///{log_db}", store_url=f"sqlite:///{store_db}")
     try:
         await install(store, (view,))
-        with process_helpers(settings, jobs) as helpers:
+        with process_helpers(functools.partial(helper_adapters, settings), jobs) as helpers:
             result = await rebuild(log, store, EventCodec(), view, switch=True, helpers=helpers)
         return result.events, result.seconds
     finally:

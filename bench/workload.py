@@ -153,10 +153,9 @@ def events(n: int, shape: Shape | None = None, *, seed: int = 7, into: Generated
 
 def records(events_: Sequence[Event]) -> list[Record]:
     """The log records the API would append for these events (same encoding, key and partition)."""
-    from api.writer import EventWriter
+    from services.writer import records_of
 
-    writer = EventWriter(None, _codec(), None, 0.0)  # type: ignore[arg-type]
-    return writer.records(events_)
+    return records_of(events_, _codec())
 
 
 _CODEC = None

@@ -6,7 +6,9 @@ from typing import Any, Sequence
 
 from projections.store import Filter, Prefix, Query, Store
 from reducers.articles import comment_doc_id
+from events.routing import ARTICLES, PARTITIONS
 from reducers.follows import block_id, follow_id
+from reducers.trending import WINDOWS, bucket_id, bucket_start
 from reducers.users import handle_id
 
 Body = dict[str, Any]
@@ -244,9 +246,18 @@ class SocialReads:
 
     # -- trending --------------------------------------------------------------------------
 
-    async def trend_buckets(self, ids: Sequence[str]) -> list[Body]:
-        found = await self.store.get("trend_buckets", list(ids))
-        return [d.body for d in found.values()]
+    async def trend_scores(self, bucket: str, since: int, until: int) -> tuple[dict[str, int], dict[str, int]]:
+        """Scores per article and per tag, summed over the `bucket`-sized buckets from `since` to `until` (ms)."""
+        starts = range(bucket_start(bucket, since), until + 1, WINDOWS[bucket])
+        ids = [bucket_id(bucket, start, p) for start in starts for p in range(PARTITIONS[ARTICLES])]
+        articles: dict[str, int] = {}
+        tags: dict[str, int] = {}
+        for doc in (await self.store.get("trend_buckets", ids)).values():
+            for article_id, score in doc.body["articles"].items():
+                articles[article_id] = articles.get(article_id, 0) + score
+            for tag, score in doc.body["tags"].items():
+                tags[tag] = tags.get(tag, 0) + score
+        return articles, tags
 
     # -- search ----------------------------------------------------------------------------
 

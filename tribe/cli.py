@@ -6,13 +6,14 @@ an option given on the command line wins.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 import click
 from aiohttp import web
 
 from tribe.process import tune_gc
-from tribe.settings import Settings
+from tribe.settings import BadSetting, Settings
 
 _COMMON = [
     click.option("--data-dir", type=click.Path(file_okay=False), help="Data directory [TRIBE_DATA_DIR, ./tribe-data]."),
@@ -29,8 +30,15 @@ def storage_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def settings_from(**options: Any) -> Settings:
-    """Settings from the environment, read once, with the given command-line options on top."""
-    return Settings.from_env().with_options(**options)
+    """Settings from the environment, read once, with the given command-line options on top.
+
+    A value that cannot be used ends the process with one line naming it, and exit status 2.
+    """
+    try:
+        return Settings.from_env().with_options(**options)
+    except BadSetting as exc:
+        click.echo(f"tribe: {exc}", err=True)
+        sys.exit(2)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,7 +61,7 @@ def serve(**options: Any) -> None:
 
     On the embedded log (the default) the reducers run in this process too.
     """
-    from tribe.app import create_app
+    from tribe.bootstrap import create_app
     from tribe.logs import configure_logging
 
     settings = settings_from(**options)
@@ -64,6 +72,12 @@ def serve(**options: Any) -> None:
 
 @main.command()
 @storage_options
+@click.option(
+    "--engine",
+    "worker_engine",
+    type=click.Choice(["kafka", "faust"]),
+    help="Projection engine [TRIBE_WORKER_ENGINE, kafka].",
+)
 def worker(**options: Any) -> None:
     """Run a projection worker: every read model, fed from Kafka into the store.
 
@@ -71,18 +85,32 @@ def worker(**options: Any) -> None:
     --log and --store: they share the partitions, and a restarted one resumes from the
     checkpoints in the store. A batch that keeps failing stops the worker (exit code 70)
     rather than skipping events.
-    """
-    from tribe.wiring import BadSetting
-    from tribe.worker import run_worker
 
+    \b
+    Engines:
+      kafka  (default) batches straight from librdkafka; offsets are stored only after the
+             store write that covers them, a partition that moves is committed first, and
+             every assignment starts from the store's checkpoints.
+      faust  Faust (faust-streaming), for those who run Faust apps. It lacks two guarantees:
+             a stop (SIGTERM) during a store write acknowledges the batch, so Kafka's
+             offsets can pass the store and the missing events are only filled in when
+             their partition receives another event; and a partition that moves is written
+             by its old owner for a moment after the new owner started. See docs/kafka.md.
+    """
+    from tribe.bootstrap import run_worker
+    from tribe.logs import configure_logging
+
+    settings = settings_from(**options)
+    configure_logging(settings)
     try:
-        run_worker(settings_from(**options))
+        run_worker(settings)
     except BadSetting as exc:
-        raise click.ClickException(str(exc)) from None
+        click.echo(f"tribe: {exc}", err=True)
+        sys.exit(2)
 
 
 def _register_commands() -> None:
-    from replay.cli import register
+    from tribe.replay_commands import register
 
     register(main, storage_options, settings_from)
 

@@ -1,46 +1,102 @@
-"""One frozen Settings object per process, read from the environment once (in the CLI).
+"""One frozen Settings object per process, read from the environment once (in the CLI) and checked.
 
-| variable               | option        | default                      | meaning                                        |
-|------------------------|---------------|------------------------------|------------------------------------------------|
-| TRIBE_DATA_DIR         | --data-dir    | ./tribe-data                 | where the embedded log, store and secret live  |
-| TRIBE_HOST             | --host        | 127.0.0.1                    | API listen address                             |
-| TRIBE_PORT             | --port        | 8080                         | API listen port                                |
-| TRIBE_LOG              | --log         | sqlite:///DATA_DIR/log.db    | the event log: sqlite:///PATH or kafka://HOST:PORT[,HOST:PORT] |
-| TRIBE_STORE            | --store       | sqlite:///DATA_DIR/store.db  | the read store: sqlite:///PATH or http(s)://elasticsearch:9200 |
-| TRIBE_JWT_SECRET       |               | made once in DATA_DIR/jwt.secret | HMAC key for access tokens                 |
-| TRIBE_TOKEN_TTL        |               | 86400                        | access token lifetime in seconds               |
-| TRIBE_WRITE_WAIT       |               | 2.0                          | seconds a write waits for its projections      |
-| TRIBE_LOG_FORMAT       |               | auto                         | json, console, or auto (console on a terminal) |
-| TRIBE_LOG_LEVEL        |               | info                         | debug, info, warning, error                    |
-| TRIBE_KAFKA_DELIVERY_TIMEOUT |         | 5.0                          | seconds an append to Kafka may take before 503 |
-| TRIBE_KAFKA_SESSION_TIMEOUT  |         | 10.0                         | seconds before a silent worker leaves its group |
-| TRIBE_WORKER_GROUP     |               | tribestream-projections      | Kafka consumer group of the workers: one per store |
+Every setting is one field of `Settings`; its environment variable, command-line option and
+meaning are the field's metadata, so the configuration table (`table()`, copied into the
+README and checked against it by a test) is written once, here.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+LOG_FORMATS = ("auto", "json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+WORKER_ENGINES = ("kafka", "faust")
+
+
+class BadSetting(ValueError):
+    """A setting has a value this build cannot use; the message names the variable and the problem."""
+
+
+def _setting(default: Any, env: str, meaning: str, *, option: str = "", shown: str | None = None) -> Any:
+    """A field with its documentation: the variable, the CLI option, the default as the table shows it."""
+    return field(
+        default=default,
+        metadata={"env": env, "option": option, "meaning": meaning, "shown": shown if shown is not None else str(default)},
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    data_dir: Path = Path("tribe-data")
-    host: str = "127.0.0.1"
-    port: int = 8080
-    log_url: str | None = None
-    store_url: str | None = None
-    jwt_secret: str | None = None
-    token_ttl: int = 86400
-    write_wait: float = 2.0
-    log_format: str = "auto"
-    log_level: str = "info"
-    kafka_delivery_timeout: float = 5.0
-    kafka_session_timeout: float = 10.0
-    kafka_fetch_wait: float = 1.5
-    worker_group: str = "tribestream-projections"
+    data_dir: Path = _setting(
+        Path("tribe-data"), "TRIBE_DATA_DIR", "where the embedded log, store and JWT secret live",
+        option="--data-dir", shown="./tribe-data",
+    )
+    host: str = _setting("127.0.0.1", "TRIBE_HOST", "API listen address", option="--host")
+    port: int = _setting(8080, "TRIBE_PORT", "API listen port (1-65535)", option="--port")
+    log_url: str | None = _setting(
+        None, "TRIBE_LOG", "the event log: `sqlite:///PATH` or `kafka://HOST:PORT[,HOST:PORT]`",
+        option="--log", shown="sqlite:///DATA_DIR/log.db",
+    )
+    store_url: str | None = _setting(
+        None, "TRIBE_STORE", "the read store: `sqlite:///PATH` or `http(s)://HOST:9200` (Elasticsearch)",
+        option="--store", shown="sqlite:///DATA_DIR/store.db",
+    )
+    jwt_secret: str | None = _setting(
+        None, "TRIBE_JWT_SECRET", "HMAC key for access tokens; share it between API processes",
+        shown="made once in DATA_DIR/jwt.secret",
+    )
+    token_ttl: int = _setting(86400, "TRIBE_TOKEN_TTL", "access token lifetime, seconds")
+    write_wait: float = _setting(
+        2.0, "TRIBE_WRITE_WAIT", "seconds a write waits for its projections before answering without them"
+    )
+    cors_origins: tuple[str, ...] = _setting(
+        ("*",), "TRIBE_CORS_ORIGINS",
+        "origins browsers may call the API from, comma-separated; `*` allows any (tokens travel in a header)",
+        shown="*",
+    )
+    log_format: str = _setting("auto", "TRIBE_LOG_FORMAT", "`json`, `console`, or `auto` (console on a terminal)")
+    log_level: str = _setting("info", "TRIBE_LOG_LEVEL", "`debug`, `info`, `warning` or `error`")
+    kafka_delivery_timeout: float = _setting(
+        5.0, "TRIBE_KAFKA_DELIVERY_TIMEOUT", "seconds an append to Kafka may take before the API answers 503"
+    )
+    kafka_session_timeout: float = _setting(
+        10.0, "TRIBE_KAFKA_SESSION_TIMEOUT", "seconds before a silent worker leaves its consumer group"
+    )
+    kafka_fetch_wait: float = _setting(
+        1.5, "TRIBE_KAFKA_FETCH_WAIT",
+        "longest a worker's fetch waits for new events; lower it on brokers that answer only when it runs out "
+        "(Tansu: the benchmark uses 0.1)",
+    )
+    worker_group: str = _setting(
+        "tribestream-projections", "TRIBE_WORKER_GROUP", "the workers' Kafka consumer group: one per store"
+    )
+    worker_engine: str = _setting(
+        "kafka", "TRIBE_WORKER_ENGINE",
+        "`kafka` (batches from librdkafka, offsets committed only after the store) or `faust` "
+        "(lacks two of its guarantees: docs/kafka.md)",
+        option="--engine",
+    )
+    worker_instance_id: str | None = _setting(
+        None, "TRIBE_WORKER_INSTANCE_ID",
+        "static group membership (`group.instance.id`, kafka engine): a name unique to this worker that it "
+        "keeps across restarts; a restart within the session timeout keeps its partitions without a rebalance",
+        shown="none",
+    )
+    kafka_replication_factor: int = _setting(
+        3, "TRIBE_KAFKA_REPLICATION_FACTOR",
+        "replicas of each topic the application creates; an existing topic with fewer stops the process",
+    )
+    kafka_min_insync_replicas: int = _setting(
+        2, "TRIBE_KAFKA_MIN_INSYNC_REPLICAS",
+        "replicas that must hold an append before it is acknowledged (`min.insync.replicas`, with `acks=all`); "
+        "an existing topic with fewer stops the process",
+    )
 
     @property
     def log(self) -> str:
@@ -51,29 +107,92 @@ class Settings:
         return self.store_url or f"sqlite:///{self.data_dir / 'store.db'}"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from TRIBE_* variables (unset or empty: the default); raises BadSetting."""
         env = os.environ if env is None else env
-        base = cls()
-        return cls(
-            data_dir=Path(env.get("TRIBE_DATA_DIR", str(base.data_dir))),
-            host=env.get("TRIBE_HOST", base.host),
-            port=int(env.get("TRIBE_PORT", base.port)),
-            log_url=env.get("TRIBE_LOG") or None,
-            store_url=env.get("TRIBE_STORE") or None,
-            jwt_secret=env.get("TRIBE_JWT_SECRET") or None,
-            token_ttl=int(env.get("TRIBE_TOKEN_TTL", base.token_ttl)),
-            write_wait=float(env.get("TRIBE_WRITE_WAIT", base.write_wait)),
-            log_format=env.get("TRIBE_LOG_FORMAT", base.log_format),
-            log_level=env.get("TRIBE_LOG_LEVEL", base.log_level),
-            kafka_delivery_timeout=float(env.get("TRIBE_KAFKA_DELIVERY_TIMEOUT", base.kafka_delivery_timeout)),
-            kafka_session_timeout=float(env.get("TRIBE_KAFKA_SESSION_TIMEOUT", base.kafka_session_timeout)),
-            kafka_fetch_wait=float(env.get("TRIBE_KAFKA_FETCH_WAIT", base.kafka_fetch_wait)),
-            worker_group=env.get("TRIBE_WORKER_GROUP", base.worker_group),
-        )
+        given: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f.metadata["env"], "")
+            if raw != "":
+                given[f.name] = _parse(f, raw)
+        return cls(**given).checked()
 
-    def with_options(self, **options: object) -> "Settings":
-        """These settings with the CLI options that were given (None means not given)."""
-        given = {k: v for k, v in options.items() if v is not None}
-        if "data_dir" in given:
-            given["data_dir"] = Path(str(given["data_dir"]))
-        return replace(self, **given)  # type: ignore[arg-type]
+    def with_options(self, **options: object) -> Settings:
+        """These settings with the CLI options that were given (None means not given), checked again."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        given = {k: _parse(fields[k], str(v)) for k, v in options.items() if v is not None}
+        return replace(self, **given).checked()
+
+    def checked(self) -> Settings:
+        """These settings, if every value is usable; otherwise BadSetting naming the first bad one."""
+        if not 1 <= self.port <= 65535:
+            raise BadSetting(f"TRIBE_PORT: {self.port} is not a port (1-65535)")
+        _check_url("TRIBE_LOG", self.log, ("sqlite", "kafka"))
+        _check_url("TRIBE_STORE", self.store, ("sqlite", "http", "https"))
+        if self.log_format not in LOG_FORMATS:
+            raise BadSetting(f"TRIBE_LOG_FORMAT: {self.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
+        if self.log_level not in LOG_LEVELS:
+            raise BadSetting(f"TRIBE_LOG_LEVEL: {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        for name in ("token_ttl", "write_wait", "kafka_delivery_timeout", "kafka_session_timeout", "kafka_fetch_wait"):
+            if getattr(self, name) <= 0:
+                raise BadSetting(f"{_env_of(name)}: must be greater than 0")
+        if self.worker_engine not in WORKER_ENGINES:
+            raise BadSetting(f"TRIBE_WORKER_ENGINE: {self.worker_engine!r} is not one of {', '.join(WORKER_ENGINES)}")
+        if self.kafka_replication_factor < 1:
+            raise BadSetting("TRIBE_KAFKA_REPLICATION_FACTOR: must be at least 1")
+        if not 1 <= self.kafka_min_insync_replicas <= self.kafka_replication_factor:
+            raise BadSetting(
+                f"TRIBE_KAFKA_MIN_INSYNC_REPLICAS: {self.kafka_min_insync_replicas} must be between 1 and "
+                f"TRIBE_KAFKA_REPLICATION_FACTOR ({self.kafka_replication_factor})"
+            )
+        if not self.cors_origins:
+            raise BadSetting("TRIBE_CORS_ORIGINS: name at least one origin, or *")
+        for origin in self.cors_origins:
+            if origin != "*" and (urlsplit(origin).scheme not in ("http", "https") or not urlsplit(origin).netloc):
+                raise BadSetting(f"TRIBE_CORS_ORIGINS: {origin!r} is not an origin like https://app.example")
+        return self
+
+
+def _env_of(name: str) -> str:
+    return str(next(f.metadata["env"] for f in dataclasses.fields(Settings) if f.name == name))
+
+
+def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
+    """One variable's text as the field's type, or BadSetting."""
+    kind = str(f.type)
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+        if kind.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        return raw
+    except ValueError:
+        raise BadSetting(f"{f.metadata['env']}: {raw!r} is not {'an integer' if kind == 'int' else 'a number'}") from None
+
+
+def _check_url(env: str, url: str, schemes: tuple[str, ...]) -> None:
+    try:
+        parts = urlsplit(url)
+        for host in parts.netloc.split(","):
+            urlsplit(f"//{host}").port  # raises ValueError on a port that is not a number
+    except ValueError as exc:
+        raise BadSetting(f"{env}: {url!r} is not a URL ({exc})") from None
+    if parts.scheme not in schemes:
+        raise BadSetting(f"{env}: {url!r} must start with {' or '.join(s + '://' for s in schemes)}")
+    if parts.scheme == "sqlite" and not url.startswith("sqlite:///"):
+        raise BadSetting(f"{env}: {url!r} must be sqlite:///PATH")
+    if parts.scheme in ("kafka", "http", "https") and not parts.netloc:
+        raise BadSetting(f"{env}: {url!r} names no host")
+
+
+def table() -> str:
+    """The configuration table in Markdown, as the README shows it."""
+    rows = ["| variable | option | default | meaning |", "|---|---|---|---|"]
+    for f in dataclasses.fields(Settings):
+        option = f"`{f.metadata['option']}`" if f.metadata["option"] else ""
+        rows.append(f"| `{f.metadata['env']}` | {option} | `{f.metadata['shown']}` | {f.metadata['meaning']} |")
+    return "\n".join(rows)

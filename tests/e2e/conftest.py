@@ -6,9 +6,9 @@ from typing import Any, Awaitable, Callable
 import pytest
 from aiohttp.test_utils import TestClient
 
-from api.context import SERVICES
+from api.requests import PORTS
 from events.routing import PARTITIONS
-from tribe.app import create_app
+from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
 
@@ -37,7 +37,7 @@ class Api:
 
     async def log_size(self) -> int:
         """How many records the log holds, over every partition."""
-        log = self.client.app[SERVICES].writer.log
+        log = self.client.app[PORTS].writer.log
         return sum(
             [await log.end_offset(topic, p) for topic, n in PARTITIONS.items() for p in range(n)]
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from api.context import POSITION_HEADER, SERVICES
+from api.answers import POSITION_HEADER
+from api.requests import PORTS
 from tests.e2e.conftest import Api, auth
 
 
@@ -107,7 +108,7 @@ async def test_update_user_and_title_change_moves_the_slug(api: Api) -> None:
 async def test_native_events_are_acknowledged_with_positions_and_retries_are_safe(api: Api) -> None:
     kim = await api.register("kim")
     article = await api.publish(kim)
-    reads = api.client.app[SERVICES].reads
+    reads = api.client.app[PORTS].reads
     doc = await reads.article_by_slug(article["slug"])
     assert doc is not None
     events = [{"type": "ArticleViewed", "article_id": doc["article_id"], "event_id": f"client-view-{i:04d}"} for i in range(3)]

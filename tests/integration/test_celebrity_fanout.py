@@ -15,7 +15,7 @@ from typing import Awaitable, Callable, Sequence
 
 from aiohttp.test_utils import TestClient
 
-from api.context import SERVICES
+from api.requests import PORTS
 from events.adapters.sqlite_log import SqliteLog
 from events.catalogue import ArticlePublished, Event, UserFollowed, UserRegistered
 from events.codec import EventCodec
@@ -29,7 +29,7 @@ from projections.queries import SocialReads
 from projections.store import Checkpoint, DocWrite
 from projections.views import ARTICLES_VIEW, VIEWS
 from tests.e2e.conftest import auth
-from tribe.app import create_app
+from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
 FOLLOWERS = 100_000
@@ -133,7 +133,7 @@ async def test_a_celebrity_publish_costs_the_writes_of_anybodys(
 
     # And over HTTP, a follower's ranked feed (the app starts on the same files, already caught up).
     client = await aiohttp_client(create_app(settings))
-    token = client.app[SERVICES].tokens.issue(_fan(0))
+    token = client.app[PORTS].tokens.issue(_fan(0))
     r = await client.get("/v1/feed", headers=auth(token))
     assert r.status == 200, await r.text()
     items = (await r.json())["items"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import asyncio
 import dataclasses
 import json
@@ -29,6 +31,7 @@ from tests.e2e.kafka_stack import running_worker, wait_until_projecting
 from tests.e2e.server import Server, running_server
 from tests.integration.workload import burst, to_record
 from tests.kafka_broker import TansuBroker
+from tribe.bootstrap import helper_adapters
 from tribe.settings import Settings
 
 ARTICLES = 5
@@ -288,7 +291,7 @@ async def test_a_rebuild_in_several_processes_equals_one_in_a_single_process(tmp
 
             return run
 
-        with process_helpers(settings, jobs) as helpers:
+        with process_helpers(functools.partial(helper_adapters, settings), jobs) as helpers:
             together = await rebuild(log, store, codec, ARTICLES_VIEW, switch=False, helpers=[counted(h) for h in helpers])
         assert len(applied) == jobs - 1 and all(n > 0 for n in applied)
         assert together.events == alone.events > 2000

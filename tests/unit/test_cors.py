@@ -10,8 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from api.app import build_app
-from api.context import SERVICES
-from tribe.app import create_app
+from api.requests import PORTS
+from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
 FRONT = "http://front.example:3000"
@@ -42,7 +42,9 @@ async def client(aiohttp_client: ClientFactory, tmp_path: Path) -> TestClient:
 @pytest.fixture
 async def restricted(aiohttp_client: ClientFactory, client: TestClient) -> TestClient:
     """The same services behind an app that allows FRONT only."""
-    return await aiohttp_client(build_app(client.app[SERVICES], cors_origins=[FRONT]))
+    app = build_app(cors_origins=[FRONT])
+    app[PORTS] = client.app[PORTS]
+    return await aiohttp_client(app)
 
 
 async def test_preflight_for_sign_up_is_allowed(client: TestClient) -> None:

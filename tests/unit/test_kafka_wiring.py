@@ -6,7 +6,7 @@ import pytest
 
 from events.adapters.kafka_log import KafkaLog, bootstrap_servers
 from tribe.settings import Settings
-from tribe.wiring import make_log
+from tribe.bootstrap import make_log
 
 
 def test_a_kafka_url_gives_a_kafka_log_with_every_broker_and_the_configured_timeout() -> None:

@@ -7,6 +7,7 @@ beside a running server or workers, and never waits for a keypress.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -19,9 +20,9 @@ from projections.views import VIEWS, View
 from replay.parallel import process_helpers
 from replay.rebuild import ReplayError, RebuildResult, Tick, drop, rebuild, rollback
 from replay.versions import status
+from tribe.bootstrap import adapters, helper_adapters
 from tribe.logs import configure_logging
 from tribe.settings import Settings
-from tribe.wiring import make_log, make_store
 
 T = TypeVar("T")
 log = structlog.get_logger("replay")
@@ -37,13 +38,8 @@ def _run(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
     configure_logging(settings)
 
     async def main() -> T:
-        event_log = make_log(settings)
-        store = make_store(settings)
-        try:
+        async with adapters(settings) as (event_log, store):
             return await work(event_log, store)
-        finally:
-            await event_log.close()
-            await store.close()
 
     try:
         return asyncio.run(main())
@@ -143,7 +139,7 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
         settings = settings_from(**options)
 
         async def work(event_log: Any, store: Any) -> RebuildResult:
-            with _Ticker(view) as ticker, process_helpers(settings, jobs) as helpers:
+            with _Ticker(view) as ticker, process_helpers(functools.partial(helper_adapters, settings), jobs) as helpers:
                 return await rebuild(event_log, store, EventCodec(), _view(view), version=version, verify=verify,
                                      switch=not dry_run, on_tick=ticker, helpers=helpers)
 

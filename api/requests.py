@@ -1,0 +1,53 @@
+"""What handlers read from a request: the ports, who is asking, the positions they want to see."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.errors import ApiError
+from events.log import Position
+from services.errors import Unauthenticated
+from services.ports import Ports
+
+PORTS = web.AppKey("ports", Ports)
+AFTER_HEADER = "X-Tribe-After"
+
+
+def ports(request: web.Request) -> Ports:
+    return request.app[PORTS]
+
+
+def viewer(request: web.Request) -> str | None:
+    """The authenticated user's id, if the request carried a valid token (checked by middleware)."""
+    user_id: str | None = request.get("user_id")
+    return user_id
+
+
+def require_user(request: web.Request) -> str:
+    user_id = viewer(request)
+    if user_id is None:
+        raise Unauthenticated("missing; send 'Authorization: Token <jwt>'")
+    return user_id
+
+
+def token(request: web.Request) -> str:
+    """The token the (authenticated) request carried."""
+    return request.headers.get("Authorization", "").split(" ", 1)[1].strip()
+
+
+def after(request: web.Request) -> list[Position]:
+    """Positions a reader asked to see (header X-Tribe-After or ?after=), for read-your-writes."""
+    raw = request.headers.get(AFTER_HEADER) or request.query.get("after")
+    if not raw:
+        return []
+    try:
+        return [Position.parse(part) for part in raw.split(",") if part]
+    except ValueError:
+        raise ApiError(400, "after", "must be position tokens topic:partition:offset, comma-separated") from None
+
+
+def int_param(request: web.Request, name: str, default: int) -> int:
+    try:
+        return int(request.query.get(name, str(default)))
+    except ValueError:
+        raise ApiError(400, name, "must be an integer") from None

@@ -1,0 +1,135 @@
+"""Activity in volume and what it adds up to: client events (/v1/events), trending, search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from events.catalogue import ArticleBumped, ArticleUnbumped, ArticleViewed, Event, UserFollowed, UserUnfollowed
+from events.ids import new_event_id
+from events.log import Position
+from services.errors import BadQuery, Forbidden, Invalid, NotFound, TooLarge
+from services.outcome import Written
+from services.ports import Ports
+from services.views import CardView, TribeView, card_views, tribe_views
+from services.writer import now_ms
+
+Body = dict[str, Any]
+MAX_EVENTS = 1000
+ACCEPTED: dict[str, type[Event]] = {
+    cls.__name__: cls for cls in (ArticleViewed, ArticleBumped, ArticleUnbumped, UserFollowed, UserUnfollowed)
+}
+"""The event types clients may send in volume."""
+TREND_WINDOWS: dict[str, tuple[int, str]] = {"1h": (3_600_000, "5m"), "24h": (86_400_000, "1h")}
+"""A trending window: its length (ms) and the size of the buckets that cover it."""
+
+_ON_ARTICLES = (ArticleViewed, ArticleBumped, ArticleUnbumped)
+_ON_USERS = (UserFollowed, UserUnfollowed)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientEvent:
+    """One event as a client sent it: its type, its own id (for safe retries) and its checked payload."""
+
+    type: type[Event]
+    event_id: str | None
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    event_ids: list[str]
+    written: Written
+
+
+@dataclass(frozen=True, slots=True)
+class Trending:
+    articles: list[tuple[int, CardView]]
+    tags: list[tuple[str, int]]
+
+
+async def record(ports: Ports, actor_id: str, sent: Sequence[ClientEvent]) -> Recorded:
+    """Append a batch of client events all-or-nothing, without waiting for the views.
+
+    Every article and followee named must exist (the first event that fails is reported);
+    one get per collection for the whole batch, not one per event. Bumps, unbumps, follows
+    and unfollows are appended as sent: the reducers settle repeats.
+    """
+    if not sent:
+        raise Invalid("body", "must be a non-empty JSON array of events")
+    if len(sent) > MAX_EVENTS:
+        raise TooLarge("body", f"holds more than {MAX_EVENTS} events")
+    occurred_at = now_ms()
+    events = [
+        e.type(event_id=e.event_id or new_event_id(), actor_id=actor_id, occurred_at=occurred_at, **e.payload)
+        for e in sent
+    ]
+    await _check_references(ports, actor_id, events)
+    written = await ports.writer.append(events)
+    return Recorded([e.event_id for e in events], written)
+
+
+async def _check_references(ports: Ports, actor_id: str, events: Sequence[Event]) -> None:
+    """Reads the articles, users and blocks views: a reference made a moment ago may not be there yet (404)."""
+    article_ids = sorted({e.article_id for e in events if isinstance(e, _ON_ARTICLES)})
+    followee_ids = sorted({e.followee_id for e in events if isinstance(e, _ON_USERS)})
+    live_articles = {c["article_id"] for c in await ports.social.cards(article_ids)} if article_ids else set()
+    users = await ports.reads.users(followee_ids) if followee_ids else {}
+    followed = sorted({e.followee_id for e in events if isinstance(e, UserFollowed)})
+    blockers = await ports.social.blockers_among(actor_id, followed) if followed else set()
+    for index, event in enumerate(events):
+        if isinstance(event, _ON_ARTICLES):
+            if event.article_id not in live_articles:
+                raise NotFound(f"events[{index}].article_id")
+        elif isinstance(event, _ON_USERS):
+            if event.followee_id == actor_id:
+                raise Invalid(f"events[{index}].followee_id", "you cannot follow yourself")
+            if event.followee_id not in users:
+                raise NotFound(f"events[{index}].followee_id")
+            if isinstance(event, UserFollowed) and event.followee_id in blockers:
+                raise Forbidden(f"events[{index}].followee_id", "is not allowed: you have been blocked")
+
+
+async def trending(
+    ports: Ports, window: str, limit: int, viewer: str | None, after: Sequence[Position] = ()
+) -> Trending:
+    """Top articles and tags by bumps and comments over the last hour or day (5-minute or hourly buckets)."""
+    if window not in TREND_WINDOWS:
+        raise BadQuery("window", "must be one of " + ", ".join(TREND_WINDOWS))
+    await ports.writer.caught_up(after)
+    length, bucket = TREND_WINDOWS[window]
+    now = now_ms()
+    article_scores, tag_scores = await ports.social.trend_scores(bucket, now - length, now)
+    top = sorted((a for a, s in article_scores.items() if s > 0), key=lambda a: (-article_scores[a], a))
+    cards = await card_views(ports, await ports.social.cards(top[: limit * 2]), viewer)
+    tags = sorted(((t, s) for t, s in tag_scores.items() if s > 0), key=lambda ts: (-ts[1], ts[0]))[:limit]
+    return Trending([(article_scores[c.card["article_id"]], c) for c in cards[:limit]], tags)
+
+
+async def search_articles(
+    ports: Ports, words: str, tag: str, size: int, viewer: str | None, after: Sequence[Position] = ()
+) -> list[CardView]:
+    if not words and not tag:
+        raise BadQuery("q", "give words to find (q) or a tag")
+    await ports.writer.caught_up(after)
+    docs = await ports.social.search_articles(words or None, tag or None, size)
+    return await card_views(ports, docs, viewer)
+
+
+async def search_users(ports: Ports, prefix: str, size: int, after: Sequence[Position] = ()) -> list[Body]:
+    if not prefix:
+        raise BadQuery("prefix", "give the start of a username")
+    await ports.writer.caught_up(after)
+    ids = await ports.social.search_usernames(prefix, size)
+    users = await ports.reads.users(ids)
+    return [users[i] for i in ids if i in users]
+
+
+async def search_tribes(
+    ports: Ports, words: str, size: int, viewer: str | None, after: Sequence[Position] = ()
+) -> list[TribeView]:
+    if not words:
+        raise BadQuery("q", "give words of a tribe's name")
+    await ports.writer.caught_up(after)
+    docs, _ = await ports.social.tribe_page(words, size, None)
+    return await tribe_views(ports, docs, viewer)

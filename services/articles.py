@@ -1,0 +1,241 @@
+"""Articles: publish, edit, delete, bump (favorite) and read them, for Conduit's /api and the native /v1 alike."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from events.catalogue import ArticleBumped, ArticleDeleted, ArticleEdited, ArticlePublished, ArticleUnbumped
+from events.ids import new_event_id
+from events.log import Position
+from services import rules
+from services.errors import BadQuery, Forbidden, Invalid, NotFound
+from services.outcome import Outcome, nothing, settle
+from services.ports import Ports
+from services.views import ArticlePage, ArticleView, CardView, article_views, card_views
+from services.writer import envelope
+
+Body = dict[str, Any]
+Cursor = tuple[Any, ...]
+
+TITLE_MAX = 300
+DESCRIPTION_MAX = 1_000
+BODY_MAX = 100_000
+MAX_OFFSET = 1_000_000
+
+
+def slugify(title: str, article_id: str) -> str:
+    """A readable slug made unique by the article id's random tail."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:80].strip("-")
+    suffix = article_id[-8:].lower()
+    return f"{words}-{suffix}" if words else suffix
+
+
+def tag_list(value: Sequence[Any], name: str) -> tuple[str, ...]:
+    """Distinct, trimmed tags; at most 20 of at most 64 characters."""
+    if not all(isinstance(t, str) for t in value):
+        raise Invalid(name, "must be a list of strings")
+    tags = tuple(dict.fromkeys(t.strip() for t in value if t.strip()))
+    if len(tags) > 20 or any(len(t) > 64 for t in tags):
+        raise Invalid(name, "allows at most 20 tags of at most 64 characters")
+    return tags
+
+
+@dataclass(frozen=True, slots=True)
+class Publish:
+    actor_id: str
+    title: str
+    description: str
+    body: str
+    tags: Sequence[Any] = ()
+    tags_field: str = "tagList"
+    """The name the client gave the tags (Conduit's tagList, /v1's tags), for error messages."""
+    tribe_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """New values for the fields given; None leaves a field as it is. A new title moves the slug."""
+
+    actor_id: str
+    slug: str
+    title: str | None = None
+    description: str | None = None
+    body: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Conduit's article list: every filter given must match."""
+
+    viewer: str | None
+    author: str | None = None
+    tag: str | None = None
+    favorited: str | None = None
+    limit: int = 20
+    offset: int = 0
+
+
+def paging(limit: int, offset: int) -> None:
+    if not 1 <= limit <= 100 or not 0 <= offset <= MAX_OFFSET:
+        raise BadQuery("limit", f"limit must be 1-100 and offset 0-{MAX_OFFSET}")
+
+
+async def by_slug(ports: Ports, slug: str) -> Body:
+    doc = await ports.reads.article_by_slug(slug)
+    if doc is None:
+        raise NotFound("article")
+    return doc
+
+
+async def view(ports: Ports, article_id: str, viewer: str | None) -> ArticleView:
+    doc = await ports.reads.article(article_id)
+    shown = await article_views(ports, [doc], viewer) if doc is not None else []
+    if not shown:
+        raise NotFound("article")
+    return shown[0]
+
+
+async def card(ports: Ports, article_id: str, viewer: str | None, after: Sequence[Position] = ()) -> CardView:
+    await ports.writer.caught_up(after)
+    shown = await card_views(ports, await ports.social.cards([article_id]), viewer)
+    if not shown:
+        raise NotFound("article")
+    return shown[0]
+
+
+async def get(ports: Ports, slug: str, viewer: str | None, after: Sequence[Position] = ()) -> ArticleView:
+    await ports.writer.caught_up(after)
+    return await view(ports, (await by_slug(ports, slug))["article_id"], viewer)
+
+
+async def listing(ports: Ports, query: Listing, after: Sequence[Position] = ()) -> ArticlePage:
+    paging(query.limit, query.offset)
+    await ports.writer.caught_up(after)
+    reads = ports.reads
+    author_ids = None
+    favorited_by = None
+    if query.author is not None:
+        author_ids = [uid] if (uid := await reads.holder("username", query.author)) else []
+    if query.favorited is not None:
+        favorited_by = await reads.holder("username", query.favorited) or "-"
+    docs, total = await reads.articles(
+        author_ids=author_ids, tag=query.tag, favorited_by=favorited_by, limit=query.limit, offset=query.offset
+    )
+    return ArticlePage(await article_views(ports, docs, query.viewer), total)
+
+
+async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequence[Position] = ()) -> ArticlePage:
+    """Articles of the authors the reader follows, newest first, without those hidden by a block."""
+    paging(limit, offset)
+    await ports.writer.caught_up(after)
+    hidden = await ports.social.hidden_from(reader)
+    followees = [f for f in await ports.reads.followees(reader) if f not in hidden]
+    docs, total = await ports.reads.articles(author_ids=followees, limit=limit, offset=offset)
+    return ArticlePage(await article_views(ports, docs, reader, followed=set(followees)), total)
+
+
+async def ranked_feed(
+    ports: Ports, reader: str, size: int, cursor: Cursor | None, after: Sequence[Position] = ()
+) -> tuple[list[CardView], Cursor | None]:
+    """Cards from followed authors and joined tribes, best rank first (see reducers/ranking.py)."""
+    await ports.writer.caught_up(after)
+    followees = await ports.reads.followees(reader)
+    tribes = await ports.social.member_of(reader)
+    hidden = sorted(await ports.social.hidden_from(reader))
+    docs, next_cursor = await ports.social.ranked_feed(followees, tribes, hidden, size, cursor)
+    return await card_views(ports, docs, reader), next_cursor
+
+
+async def tags(ports: Ports, after: Sequence[Position] = ()) -> list[str]:
+    await ports.writer.caught_up(after)
+    return await ports.reads.tags()
+
+
+def _published(cmd: Publish) -> ArticlePublished:
+    article_id = new_event_id()
+    title = rules.text(cmd.title, "title", max_length=TITLE_MAX)
+    return ArticlePublished(
+        **envelope(cmd.actor_id),
+        article_id=article_id,
+        slug=slugify(title, article_id),
+        title=title,
+        description=rules.text(cmd.description, "description", max_length=DESCRIPTION_MAX, blank=True),
+        body=rules.text(cmd.body, "body", max_length=BODY_MAX),
+        tags=tag_list(cmd.tags, cmd.tags_field),
+        tribe_id=cmd.tribe_id,
+    )
+
+
+async def publish(ports: Ports, cmd: Publish) -> Outcome[ArticleView]:
+    """A Conduit article; `tribe_id` is not Conduit's (see `publish_card`)."""
+    event = _published(cmd)
+    return await settle(ports.writer, [event], lambda: view(ports, event.article_id, cmd.actor_id))
+
+
+async def publish_card(ports: Ports, cmd: Publish) -> Outcome[CardView]:
+    """A /v1 article, possibly in a tribe the author has joined.
+
+    Reads the tribes view for the membership. When it is behind (the author joined a moment
+    ago), the author is told they have not joined and can retry with their join's position.
+    """
+    if cmd.tribe_id is not None:
+        tribe = await ports.social.tribe(cmd.tribe_id)
+        if tribe is None:
+            raise NotFound("tribe_id")
+        if cmd.actor_id not in tribe["members"]:
+            raise Forbidden("tribe_id", "is a tribe you have not joined")
+    event = _published(cmd)
+    return await settle(ports.writer, [event], lambda: card(ports, event.article_id, cmd.actor_id))
+
+
+async def own_article(ports: Ports, actor_id: str, slug: str) -> Body:
+    """The article the slug names, if the actor wrote it.
+
+    Reads the articles view for the author. Authorship never changes, so a stale view can only
+    not know the article yet (404, and the author retries with the publish's position).
+    """
+    doc = await by_slug(ports, slug)
+    if doc["author_id"] != actor_id:
+        raise Forbidden("article")
+    return doc
+
+
+async def edit(ports: Ports, cmd: Edit) -> Outcome[ArticleView]:
+    doc = await own_article(ports, cmd.actor_id, cmd.slug)
+    article_id = doc["article_id"]
+    title = rules.text(cmd.title, "title", max_length=TITLE_MAX) if cmd.title is not None else None
+    event = ArticleEdited(
+        **envelope(cmd.actor_id),
+        article_id=article_id,
+        slug=slugify(title, article_id) if title is not None else None,
+        title=title,
+        description=(
+            rules.text(cmd.description, "description", max_length=DESCRIPTION_MAX, blank=True)
+            if cmd.description is not None
+            else None
+        ),
+        body=rules.text(cmd.body, "body", max_length=BODY_MAX) if cmd.body is not None else None,
+    )
+    return await settle(ports.writer, [event], lambda: view(ports, article_id, cmd.actor_id))
+
+
+async def delete(ports: Ports, actor_id: str, slug: str) -> Outcome[None]:
+    doc = await own_article(ports, actor_id, slug)
+
+    return await settle(ports.writer, [ArticleDeleted(**envelope(actor_id), article_id=doc["article_id"])], nothing)
+
+
+async def favorite(ports: Ports, actor_id: str, slug: str, *, on: bool) -> Outcome[ArticleView]:
+    """Bump (on) or unbump the article: always appended, whatever the articles view shows.
+
+    The view may not show the actor's last bump or unbump yet; the articles reducer keeps a
+    set of bumpers, so a repeat changes nothing and the answer is the state after this event.
+    """
+    article_id = (await by_slug(ports, slug))["article_id"]
+    cls = ArticleBumped if on else ArticleUnbumped
+    event = cls(**envelope(actor_id), article_id=article_id)
+    return await settle(ports.writer, [event], lambda: view(ports, article_id, actor_id))

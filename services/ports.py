@@ -1,0 +1,17 @@
+"""The ports every service takes: built once per process by the composition root (tribe/bootstrap.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from projections.queries import ReadModels, SocialReads
+from services.security import Tokens
+from services.writer import EventWriter
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    writer: EventWriter
+    reads: ReadModels
+    social: SocialReads
+    tokens: Tokens

@@ -1,0 +1,107 @@
+"""What read services return: read-model documents joined with what one reader needs to see them.
+
+Each assembler reads its joins in one batched get per collection and page, never one per item.
+A document whose author the users view does not hold (yet) is left out, as a reader could not
+be shown who wrote it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from services.ports import Ports
+
+Body = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    user: Body
+    following: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleView:
+    article: Body
+    author: Profile
+    favorited: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ArticlePage:
+    articles: list[ArticleView]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommentView:
+    comment: Body
+    author: Profile
+
+
+@dataclass(frozen=True, slots=True)
+class CardView:
+    card: Body
+    author: Body
+    tribe: Body | None
+    bumped: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TribeView:
+    tribe: Body
+    article_count: int
+    joined: bool
+
+
+async def article_views(
+    ports: Ports, docs: Sequence[Body], viewer: str | None, *, followed: set[str] | None = None
+) -> list[ArticleView]:
+    """Conduit's articles; `followed`: whom the viewer follows, when the caller knows already."""
+    author_ids = sorted({d["author_id"] for d in docs})
+    authors = await ports.reads.users(author_ids)
+    following = followed if followed is not None else await ports.reads.following(viewer, author_ids)
+    return [
+        ArticleView(
+            d,
+            Profile(authors[d["author_id"]], d["author_id"] in following),
+            favorited=viewer is not None and viewer in d["favorited_by"],
+        )
+        for d in docs
+        if d["author_id"] in authors
+    ]
+
+
+async def comment_views(ports: Ports, docs: Sequence[Body], viewer: str | None) -> list[CommentView]:
+    author_ids = sorted({d["author_id"] for d in docs})
+    authors = await ports.reads.users(author_ids)
+    following = await ports.reads.following(viewer, author_ids)
+    return [
+        CommentView(d, Profile(authors[d["author_id"]], d["author_id"] in following))
+        for d in docs
+        if d["author_id"] in authors
+    ]
+
+
+async def card_views(ports: Ports, docs: Sequence[Body], viewer: str | None) -> list[CardView]:
+    """Cards as /v1 shows them; authors and tribes come in one batched get each per page."""
+    users = await ports.reads.users(sorted({d["author_id"] for d in docs}))
+    tribes = await ports.social.tribes(sorted({d["tribe_id"] for d in docs if d.get("tribe_id")}))
+    return [
+        CardView(
+            d,
+            users[d["author_id"]],
+            tribes.get(d.get("tribe_id") or ""),
+            bumped=viewer is not None and viewer in d["favorited_by"],
+        )
+        for d in docs
+        if d["author_id"] in users
+    ]
+
+
+async def tribe_views(ports: Ports, docs: Sequence[Body], viewer: str | None) -> list[TribeView]:
+    counts = await ports.social.tribe_article_counts([d["tribe_id"] for d in docs])
+    return [
+        TribeView(d, counts[d["tribe_id"]], joined=viewer is not None and viewer in d["members"]) for d in docs
+    ]

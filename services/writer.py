@@ -1,0 +1,72 @@
+"""The write side: events to records, appended all-or-nothing, then (bounded) read-your-writes."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence, TypedDict
+
+from events.catalogue import Event
+from events.codec import EventCodec
+from events.ids import new_event_id
+from events.log import Log, LogUnavailable, Position, Record
+from events.routing import ROUTES, partition_for
+from projections.progress import Progress
+from services.errors import Unavailable
+from services.outcome import Written
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Envelope(TypedDict):
+    event_id: str
+    actor_id: str
+    occurred_at: int
+
+
+def envelope(actor_id: str) -> Envelope:
+    """The envelope of an event `actor_id` causes now: a fresh id, the actor, the server's time."""
+    return {"event_id": new_event_id(), "actor_id": actor_id, "occurred_at": now_ms()}
+
+
+def records_of(events: Sequence[Event], codec: EventCodec) -> list[Record]:
+    """Encode every event first, so a bad one stops the batch before anything is appended."""
+    records = []
+    for event in events:
+        route = ROUTES[event.type]
+        key = route.key(event)
+        records.append(
+            Record(route.topic, partition_for(route.topic, key), key.encode(), codec.encode(event), event.event_id)
+        )
+    return records
+
+
+class EventWriter:
+    def __init__(self, log: Log, codec: EventCodec, progress: Progress, wait_seconds: float) -> None:
+        self.log = log
+        self.codec = codec
+        self.progress = progress
+        self.wait_seconds = wait_seconds
+
+    async def append(self, events: Sequence[Event]) -> Written:
+        """Append all or nothing; Unavailable when the log did not acknowledge them."""
+        records = records_of(events, self.codec)
+        try:
+            return Written(tuple(await self.log.append(records)))
+        except LogUnavailable as exc:
+            raise Unavailable(
+                "log",
+                f"unavailable, the events were not acknowledged ({exc}); retry them with the same event ids",
+                exc.retry_after,
+            ) from None
+
+    async def append_and_wait(self, events: Sequence[Event]) -> tuple[Written, bool]:
+        """Append, then wait (bounded) until the projections reflect the events: (where, reflected)."""
+        written = await self.append(events)
+        return written, await self.progress.wait(written.positions, self.wait_seconds)
+
+    async def caught_up(self, positions: Sequence[Position]) -> None:
+        """Wait (bounded) until the read models reflect positions a reader asked for; then read anyway."""
+        if positions:
+            await self.progress.wait(positions, self.wait_seconds)

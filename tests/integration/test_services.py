@@ -1,0 +1,168 @@
+"""The services without HTTP, on the real embedded adapters, with the projection held back at will.
+
+The embedded runtime is not started: `project()` runs one pass of it, so a test decides when the
+read models catch up and can check what a service does while they are behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from events.adapters.sqlite_log import SqliteLog
+from events.codec import EventCodec
+from projections.adapters.sqlite_store import SqliteStore
+from projections.embedded import EmbeddedRuntime
+from projections.live import install
+from projections.progress import Progress
+from projections.views import VIEWS
+from services import accounts, articles, comments, social, tribes
+from services.errors import Forbidden, Invalid, NotFound
+from services.outcome import Outcome, Pending, Projected
+from services.ports import Ports
+from tribe.bootstrap import build_ports
+from tribe.settings import Settings
+
+
+class World:
+    """Ports over real SQLite files, and the runtime that projects only when asked."""
+
+    def __init__(self, ports: Ports, runtime: EmbeddedRuntime) -> None:
+        self.ports = ports
+        self.runtime = runtime
+
+    async def project(self) -> None:
+        await self.runtime.run_once()
+
+    async def user(self, name: str) -> str:
+        await accounts.register(self.ports, accounts.Register(name, f"{name}@example.com", "long-enough-pw"))
+        await self.project()
+        user = await self.ports.reads.user_by("username", name)
+        assert user is not None
+        return str(user["user_id"])
+
+    async def article(self, author: str, title: str = "Hill climb") -> str:
+        await articles.publish(self.ports, articles.Publish(author, title, "d", "b"))
+        await self.project()
+        page = await articles.listing(self.ports, articles.Listing(None, limit=100))
+        return next(a.article["slug"] for a in page.articles if a.article["title"] == title)
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    settings = Settings(data_dir=tmp_path, jwt_secret="s" * 48, write_wait=0.05)
+    log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
+    codec = EventCodec()
+    await install(store, VIEWS)
+    runtime = EmbeddedRuntime(log, store, codec, VIEWS)
+    yield World(build_ports(settings, log, store, codec, Progress(store, VIEWS)), runtime)
+    await log.close()
+    await store.close()
+
+
+def pending(outcome: Outcome[object]) -> Pending:
+    assert isinstance(outcome, Pending), outcome
+    return outcome
+
+
+async def test_a_favorite_then_an_unfavorite_while_the_projection_is_behind_ends_unfavorited(world: World) -> None:
+    author, reader = await world.user("ann"), await world.user("ben")
+    slug = await world.article(author)
+    # The projection is held back: both writes are durable but neither is projected.
+    pending(await articles.favorite(world.ports, reader, slug, on=True))
+    pending(await articles.favorite(world.ports, reader, slug, on=False))
+    await world.project()
+    shown = await articles.get(world.ports, slug, reader)
+    assert (shown.favorited, shown.article["favorites_count"]) == (False, 0)
+
+
+async def test_an_unfollow_right_after_a_follow_is_not_lost_when_the_view_is_behind(world: World) -> None:
+    await world.user("ann")
+    reader = await world.user("ben")
+    pending(await social.follow(world.ports, reader, "ann", on=True))
+    pending(await social.follow(world.ports, reader, "ann", on=False))
+    await world.project()
+    assert not (await social.profile(world.ports, "ann", reader)).following
+
+
+async def test_a_leave_right_after_a_join_is_not_lost_when_the_view_is_behind(world: World) -> None:
+    owner, member = await world.user("ann"), await world.user("ben")
+    pending(await tribes.create(world.ports, tribes.CreateTribe(owner, "Old cars")))
+    await world.project()
+    tribe_id = (await tribes.page(world.ports, None, 10, None, member))[0][0].tribe["tribe_id"]
+    pending(await tribes.membership(world.ports, member, tribe_id, join=True))
+    pending(await tribes.membership(world.ports, member, tribe_id, join=False))
+    await world.project()
+    shown = await tribes.view(world.ports, tribe_id, member)
+    assert (shown.joined, shown.tribe["member_count"]) == (False, 1)
+
+
+async def test_repeated_toggles_once_projected_change_nothing(world: World) -> None:
+    author, reader = await world.user("ann"), await world.user("ben")
+    slug = await world.article(author)
+    for _ in range(2):
+        pending(await articles.favorite(world.ports, reader, slug, on=True))
+    await world.project()
+    shown = await articles.get(world.ports, slug, reader)
+    assert (shown.favorited, shown.article["favorites_count"]) == (True, 1)
+
+
+async def test_once_projected_a_write_answers_with_the_read_model(world: World) -> None:
+    author = await world.user("ann")
+    slug = await world.article(author)
+    world.ports.writer.wait_seconds = 10.0
+    running = asyncio.create_task(world.runtime.run())
+    try:
+        outcome = await articles.favorite(world.ports, author, slug, on=True)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert isinstance(outcome, Projected)
+    assert outcome.value.favorited and outcome.value.article["favorites_count"] == 1
+    assert outcome.written.positions
+
+
+# -- reads a service relies on, when they are stale -------------------------------------------------
+
+
+async def test_registration_when_the_handles_view_is_behind_is_decided_by_the_log(world: World) -> None:
+    """Both claims of one username are appended; the first in the log keeps it, the second finds it taken."""
+    first = pending(await accounts.register(world.ports, accounts.Register("ann", "a1@example.com", "long-enough-pw")))
+    second = pending(await accounts.register(world.ports, accounts.Register("ann", "a2@example.com", "long-enough-pw")))
+    assert first.written.positions[0] < second.written.positions[0]
+    await world.project()
+    holder = await world.ports.reads.user_by("username", "ann")
+    assert holder is not None and holder["email"] == "a1@example.com"
+    with pytest.raises(Invalid, match="taken"):
+        await accounts.register(world.ports, accounts.Register("ann", "a3@example.com", "long-enough-pw"))
+
+
+async def test_editing_an_article_the_view_does_not_show_yet_is_not_found(world: World) -> None:
+    """Ownership is read from the articles view; authorship never changes, so stale means unknown: 404."""
+    author = await world.user("ann")
+    await articles.publish(world.ports, articles.Publish(author, "Fresh", "d", "b"))
+    with pytest.raises(NotFound):
+        await articles.edit(world.ports, articles.Edit(author, "fresh-anything", title="New"))
+    await world.project()
+    intruder = await world.user("eve")
+    slug = (await articles.listing(world.ports, articles.Listing(None))).articles[0].article["slug"]
+    with pytest.raises(Forbidden):
+        await articles.edit(world.ports, articles.Edit(intruder, slug, title="Mine now"))
+
+
+async def test_a_block_not_projected_yet_does_not_stop_a_follow_but_hides_it_once_projected(world: World) -> None:
+    """The block check reads the blocks view; a block made a moment ago is enforced once projected."""
+    ann, ben = await world.user("ann"), await world.user("ben")
+    pending(await social.block(world.ports, ann, "ben", on=True))
+    pending(await social.follow(world.ports, ben, "ann", on=True))  # the view does not show the block yet
+    await world.project()
+    with pytest.raises(Forbidden):
+        await social.follow(world.ports, ben, "ann", on=True)
+    with pytest.raises(Forbidden):
+        await comments.post(world.ports, comments.Comment(ben, await world.article(ann), "hi"))
+    assert ben in await world.ports.social.hidden_from(ann)

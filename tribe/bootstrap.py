@@ -1,0 +1,229 @@
+"""The composition root: every process's object graph, built from one frozen Settings.
+
+`tribe serve` gets `create_app`, `tribe worker` gets `run_worker`, `tribe replay` and its
+helper processes get `adapters`. Nothing here opens a file or a connection before the process
+starts working: the API opens its adapters in aiohttp's cleanup context, the others in an
+async context manager. This is the only module that knows every adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from api.app import build_app
+from api.requests import PORTS
+from services.security import Tokens
+from events.adapters.kafka_log import KafkaLog, KafkaOptions, TopicMismatch
+from events.adapters.sqlite_log import SqliteLog
+from events.codec import EventCodec
+from events.log import Log
+from projections.adapters.elasticsearch_store import ElasticsearchStore
+from projections.adapters.sqlite_store import SqliteStore
+from projections.embedded import EmbeddedRuntime
+from projections.failures import ProjectionFailed, die
+from projections.live import install
+from projections.progress import Progress
+from projections.queries import ReadModels, SocialReads
+from projections.store import Store
+from projections.views import VIEWS
+from services.ports import Ports
+from services.writer import EventWriter
+from tribe.process import tune_gc
+from tribe.settings import BadSetting, Settings
+
+
+def _sqlite_path(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def make_log(settings: Settings) -> Log:
+    url = settings.log
+    if url.startswith("sqlite:///"):
+        return SqliteLog(_sqlite_path(url))
+    return KafkaLog(url, kafka_options(settings))
+
+
+def make_store(settings: Settings) -> Store:
+    url = settings.store
+    if url.startswith("sqlite:///"):
+        return SqliteStore(_sqlite_path(url))
+    return ElasticsearchStore.from_url(url)
+
+
+def jwt_secret(settings: Settings) -> str:
+    """The configured secret, or the one kept in the data directory, created private on first start.
+
+    O_EXCL: of two processes starting at once on a new data directory, one creates the file and
+    the other reads it; neither overwrites a secret already handed out.
+    """
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path = settings.data_dir / "jwt.secret"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+@contextlib.asynccontextmanager
+async def adapters(settings: Settings) -> AsyncIterator[tuple[Log, Store]]:
+    """The log and the store the settings name, open for the block and closed after it."""
+    log = make_log(settings)
+    try:
+        store = make_store(settings)
+        try:
+            yield log, store
+        finally:
+            await store.close()
+    finally:
+        await log.close()
+
+
+@contextlib.asynccontextmanager
+async def helper_adapters(settings: Settings) -> AsyncIterator[tuple[Log, Store]]:
+    """`adapters` for a replay helper process, which tunes its collector first as every tribe process does."""
+    tune_gc()
+    async with adapters(settings) as opened:
+        yield opened
+
+
+def build_ports(settings: Settings, log: Log, store: Store, codec: EventCodec, progress: Progress) -> Ports:
+    """What every service takes, over an open log and store."""
+    return Ports(
+        writer=EventWriter(log, codec, progress, settings.write_wait),
+        reads=ReadModels(store),
+        social=SocialReads(store),
+        tokens=Tokens(jwt_secret(settings), settings.token_ttl),
+    )
+
+
+def create_app(settings: Settings, *, log: Log | None = None, store: Store | None = None) -> web.Application:
+    """The API over the log and store the settings name (or the ones given, for tests).
+
+    With the embedded log, the reducers run inside this process; with Kafka, `tribe worker`
+    processes run them and this process only reads their checkpoints from the store.
+    """
+    app = build_app(cors_origins=settings.cors_origins)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        the_log = log or make_log(settings)
+        the_store = store or make_store(settings)
+        codec = EventCodec()
+        runtime = None
+        if isinstance(the_log, SqliteLog):
+            runtime = EmbeddedRuntime(the_log, the_store, codec, VIEWS, wakeup=the_log.watch())
+        # Without an in-process runtime to wake it, a write polls the store's checkpoints: every 10 ms on
+        # SQLite (a local read), every 50 ms on a networked store, where each poll is a request.
+        poll = 0.01 if isinstance(the_store, SqliteStore) else 0.05
+        advanced = (lambda: runtime.advanced) if runtime is not None else None
+        progress = Progress(the_store, VIEWS, advanced=advanced, poll=poll)
+        app[PORTS] = build_ports(settings, the_log, the_store, codec, progress)
+        await install(the_store, VIEWS)
+        task = asyncio.create_task(runtime.run(), name="embedded-runtime") if runtime else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await the_log.close()
+        await the_store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def kafka_options(settings: Settings) -> KafkaOptions:
+    return KafkaOptions(
+        delivery_timeout=settings.kafka_delivery_timeout,
+        replication_factor=settings.kafka_replication_factor,
+        min_insync_replicas=settings.kafka_min_insync_replicas,
+    )
+
+
+async def check_topics(log: KafkaLog) -> None:
+    """Create the missing topics; an existing one of another shape or weaker durability is a BadSetting."""
+    try:
+        await asyncio.to_thread(log.ensure_topics)
+    except TopicMismatch as exc:
+        raise BadSetting(str(exc)) from None
+
+
+def _kafka_log(settings: Settings, log: Log) -> KafkaLog:
+    if not isinstance(log, KafkaLog):
+        raise BadSetting(f"TRIBE_LOG: workers read Kafka; give kafka://HOST:PORT, not {settings.log!r}")
+    return log
+
+
+def run_worker(settings: Settings, *, store: Store | None = None) -> None:
+    """Run one projection worker with the engine the settings name, until SIGINT/SIGTERM.
+
+    It shares the partitions with the other workers of its group. A batch that cannot be written
+    stops it with exit code 70 (projections/failures.py). `store` replaces the configured store
+    (tests inject failing ones).
+    """
+    if settings.worker_engine == "faust":
+        run_faust_worker(settings, store=store)
+        return
+    try:
+        asyncio.run(run_kafka_worker(settings, store=store))
+    except ProjectionFailed as failed:
+        die(failed.view, failed.cause)
+
+
+async def run_kafka_worker(settings: Settings, *, store: Store | None = None) -> None:
+    """The default engine (projections/kafka_engine.py), its log and store open for as long as it runs."""
+    from projections.feeder import ViewFeeder
+    from projections.kafka_engine import EngineOptions, KafkaEngine
+
+    options = EngineOptions(
+        group=settings.worker_group,
+        session_timeout=settings.kafka_session_timeout,
+        fetch_wait=settings.kafka_fetch_wait,
+        instance_id=settings.worker_instance_id,
+    )
+    async with adapters(settings) as (opened_log, opened_store):
+        log = _kafka_log(settings, opened_log)
+        await check_topics(log)
+        the_store = store or opened_store
+        codec = EventCodec()
+        feeders = [ViewFeeder(view, the_store, codec, log) for view in VIEWS]
+        await KafkaEngine(log.bootstrap, feeders, options).run()
+
+
+def run_faust_worker(settings: Settings, *, store: Store | None = None) -> None:
+    """`--engine faust`: one Faust worker (projections/faust_worker.py); its adapters open when Faust starts."""
+    import faust
+
+    from projections.faust_worker import WorkerOptions
+    from projections.faust_worker import create_app as create_worker_app
+    from projections.feeder import ViewFeeder
+
+    log = _kafka_log(settings, make_log(settings))
+    asyncio.run(check_topics(log))
+    the_store = store or make_store(settings)
+    codec = EventCodec()
+    options = WorkerOptions(
+        app_id=settings.worker_group,
+        session_timeout=settings.kafka_session_timeout,
+        fetch_wait=settings.kafka_fetch_wait,
+    )
+    feeders = [ViewFeeder(view, the_store, codec, log) for view in VIEWS]
+    app = create_worker_app(log.bootstrap, feeders, datadir=settings.data_dir / "faust", options=options)
+    worker = faust.Worker(
+        app,
+        loglevel="WARNING",  # Faust's own logging would put the root logger at DEBUG
+        override_logging=False,  # logging is ours (tribe/logs.py): structlog lines, libraries at WARNING
+        redirect_stdouts=False,
+        quiet=True,
+    )
+    worker.spinner = None  # no terminal progress spinner: its escape codes would land in the log
+    worker.execute_from_commandline()
