@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Collection
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 import jwt
 import structlog

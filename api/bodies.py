@@ -44,7 +44,7 @@ def fields(
     for name in obj:
         if name not in required and name not in optional:
             raise unprocessable(name, "is not a known field")
-    for name, kind in required.items():
+    for name in required:
         if name not in obj or obj[name] is None:
             raise unprocessable(name, "can't be blank")
     for name, value in obj.items():
@@ -56,4 +56,3 @@ def fields(
         if not isinstance(value, kind):
             raise unprocessable(name, "has the wrong type")
     return obj
-

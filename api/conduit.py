@@ -11,6 +11,7 @@ from api.errors import ApiError
 from api.requests import after, ports, require_user, token, viewer
 from services import accounts, articles, comments, social
 from services.errors import NotFound
+from services.views import ArticlePage, ArticleView
 
 routes = web.RouteTableDef()
 
@@ -97,11 +98,11 @@ def _paging(request: web.Request) -> tuple[int, int]:
         raise ApiError(400, "limit", "limit and offset must be integers") from None
 
 
-def _article(shown: articles.ArticleView) -> dict[str, object]:
+def _article(shown: ArticleView) -> dict[str, object]:
     return {"article": present.article(shown)}
 
 
-def _page(page: articles.ArticlePage) -> web.Response:
+def _page(page: ArticlePage) -> web.Response:
     listed = [present.article(a, with_body=False) for a in page.articles]
     return json_response({"articles": listed, "articlesCount": page.total})
 
@@ -156,7 +157,10 @@ async def update_article(request: web.Request) -> web.Response:
         optional={"title": str, "description": str, "body": str},
     )
     command = articles.Edit(
-        me, request.match_info["slug"], title=given.get("title"), description=given.get("description"),
+        me,
+        request.match_info["slug"],
+        title=given.get("title"),
+        description=given.get("description"),
         body=given.get("body"),
     )
     return answer(await articles.edit(ports(request), command), _article)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import typing
 from typing import Any
 
@@ -22,9 +21,8 @@ routes = web.RouteTableDef()
 _SERVER_FIELDS = {"event_id", "actor_id", "occurred_at"}
 
 
-@functools.cache
 def _fields_of(cls: type[Event]) -> tuple[frozenset[str], tuple[tuple[str, type, bool], ...]]:
-    """(names a client may send, (name, base type, optional) of each payload field), once per class."""
+    """(names a client may send, (name, base type, optional) of each payload field)."""
     hints = typing.get_type_hints(cls)
     allowed = frozenset({f.name for f in dataclasses.fields(cls)} - _SERVER_FIELDS) | {"type", "event_id"}
     fields = []
@@ -38,8 +36,11 @@ def _fields_of(cls: type[Event]) -> tuple[frozenset[str], tuple[tuple[str, type,
     return allowed, tuple(fields)
 
 
+_FIELDS = {name: _fields_of(cls) for name, cls in activity.ACCEPTED.items()}
+
+
 def _payload(index: int, cls: type[Event], raw: dict[str, Any]) -> dict[str, Any]:
-    allowed, fields = _fields_of(cls)
+    allowed, fields = _FIELDS[cls.__name__]
     for name in raw:
         if name not in allowed:
             raise unprocessable(f"events[{index}].{name}", "is not a field of " + cls.__name__)
@@ -52,7 +53,7 @@ def _payload(index: int, cls: type[Event], raw: dict[str, Any]) -> dict[str, Any
         value = raw[name]
         if not isinstance(value, base) or isinstance(value, bool) or (base is str and not value):
             raise unprocessable(f"events[{index}].{name}", f"must be a non-empty {base.__name__}")
-        if base is str and len(value) > 200:
+        if isinstance(value, str) and len(value) > 200:
             raise unprocessable(f"events[{index}].{name}", "is longer than 200 characters")
         payload[name] = value
     return payload
@@ -85,7 +86,11 @@ async def post_events(request: web.Request) -> web.Response:
     recorded = await activity.record(ports(request), actor_id, sent)
     positions = recorded.written.positions
     return json_response(
-        {"events": [{"event_id": e, "position": p.token()} for e, p in zip(recorded.event_ids, positions, strict=True)]},
+        {
+            "events": [
+                {"event_id": e, "position": p.token()} for e, p in zip(recorded.event_ids, positions, strict=True)
+            ]
+        },
         status=202,
         headers={POSITION_HEADER: recorded.written.token()},
     )

@@ -14,7 +14,8 @@ Body = dict[str, Any]
 def iso(millis: int) -> str:
     """Milliseconds since the epoch as ISO 8601 in UTC (time.gmtime: a third of datetime's cost)."""
     t = time.gmtime(millis // 1000)
-    return f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{millis % 1000:03d}Z"
+    date = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+    return f"{date}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{millis % 1000:03d}Z"
 
 
 # -- Conduit -----------------------------------------------------------------------------------

@@ -56,7 +56,9 @@ async def trending(request: web.Request) -> web.Response:
 @routes.get("/v1/search/articles")
 async def search_articles(request: web.Request) -> web.Response:
     words, tag = request.query.get("q", "").strip(), request.query.get("tag", "").strip()
-    cards = await activity.search_articles(ports(request), words, tag, page_size(request), viewer(request), after(request))
+    cards = await activity.search_articles(
+        ports(request), words, tag, page_size(request), viewer(request), after(request)
+    )
     return json_response({"articles": [present.card(c) for c in cards]})
 
 

@@ -47,7 +47,11 @@ async def create_tribe(request: web.Request) -> web.Response:
 @routes.get("/v1/tribes")
 async def list_tribes(request: web.Request) -> web.Response:
     shown, cursor = await tribes.page(
-        ports(request), request.query.get("q"), page_size(request), decode_cursor(request), viewer(request),
+        ports(request),
+        request.query.get("q"),
+        page_size(request),
+        decode_cursor(request),
+        viewer(request),
         after(request),
     )
     return json_response({"tribes": [present.tribe(t) for t in shown], "next_cursor": encode_cursor(cursor)})
@@ -86,8 +90,13 @@ async def publish(request: web.Request) -> web.Response:
         optional={"description": str, "tags": list, "tribe_id": str},
     )
     command = articles.Publish(
-        me, given["title"], given.get("description") or "", given["body"], tags=given.get("tags") or [],
-        tags_field="tags", tribe_id=given.get("tribe_id"),
+        me,
+        given["title"],
+        given.get("description") or "",
+        given["body"],
+        tags=given.get("tags") or [],
+        tags_field="tags",
+        tribe_id=given.get("tribe_id"),
     )
     return answer(await articles.publish_card(ports(request), command), _card, status=201)
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
+from events.routing import ARTICLES, PARTITIONS
 from projections.store import Filter, Prefix, Query, Store
 from reducers.articles import comment_doc_id
-from events.routing import ARTICLES, PARTITIONS
 from reducers.follows import block_id, follow_id
 from reducers.trending import WINDOWS, bucket_id, bucket_start
 from reducers.users import handle_id
 
 Body = dict[str, Any]
 _LIVE = Filter("deleted", (False,))
-_NEWEST_FIRST = (("created_at", "desc"),)
+_NEWEST_FIRST: tuple[tuple[str, Literal["asc", "desc"]], ...] = (("created_at", "desc"),)
 
 
 class ReadModels:
@@ -112,7 +113,6 @@ class ReadModels:
         return [tag for tag, _ in counts]
 
 
-
 class SocialReads:
     """Queries of the DriveTribe read models: tribes, cards, feeds, blocks, stats, notifications, trends."""
 
@@ -136,9 +136,7 @@ class SocialReads:
 
     async def blocked_by(self, user_id: str) -> list[str]:
         """Everyone this user has blocked."""
-        return await self._ids(
-            "blocks", (Filter("blocker_id", (user_id,)), Filter("active", (True,))), "blocked_id"
-        )
+        return await self._ids("blocks", (Filter("blocker_id", (user_id,)), Filter("active", (True,))), "blocked_id")
 
     async def hidden_from(self, user_id: str) -> set[str]:
         """Authors whose articles this user's feeds leave out: those they blocked and those who blocked them.
@@ -172,11 +170,19 @@ class SocialReads:
         found = await self.store.get("tribes", list(tribe_ids))
         return {k: d.body for k, d in found.items()}
 
-    async def tribe_page(self, text: str | None, size: int, after: tuple[Any, ...] | None) -> tuple[list[Body], tuple[Any, ...] | None]:
+    async def tribe_page(
+        self, text: str | None, size: int, after: tuple[Any, ...] | None
+    ) -> tuple[list[Body], tuple[Any, ...] | None]:
         page = await self.store.search(
             "tribes",
-            Query(text=text or None, text_fields=("name",), sort=(("member_count", "desc"),),
-                  size=size, search_after=after, with_total=False),
+            Query(
+                text=text or None,
+                text_fields=("name",),
+                sort=(("member_count", "desc"),),
+                size=size,
+                search_after=after,
+                with_total=False,
+            ),
         )
         return [d.body for d in page.docs], page.next_search_after
 
@@ -184,9 +190,7 @@ class SocialReads:
         return {t: await self._count("articles", (Filter("tribe_id", (t,)), _LIVE)) for t in tribe_ids}
 
     async def member_of(self, user_id: str) -> list[str]:
-        return await self._ids(
-            "memberships", (Filter("user_id", (user_id,)), Filter("active", (True,))), "tribe_id"
-        )
+        return await self._ids("memberships", (Filter("user_id", (user_id,)), Filter("active", (True,))), "tribe_id")
 
     # -- cards and feeds -------------------------------------------------------------------
 
@@ -195,7 +199,11 @@ class SocialReads:
         return [found[a].body for a in article_ids if a in found and not found[a].body["deleted"]]
 
     async def ranked_feed(
-        self, authors: Sequence[str], tribes: Sequence[str], hidden_authors: Sequence[str], size: int,
+        self,
+        authors: Sequence[str],
+        tribes: Sequence[str],
+        hidden_authors: Sequence[str],
+        size: int,
         after: tuple[Any, ...] | None,
     ) -> tuple[list[Body], tuple[Any, ...] | None]:
         """Live cards by these authors or in these tribes, best rank first: one query, however many followers."""
@@ -207,8 +215,14 @@ class SocialReads:
             filters.append(Filter("author_id", tuple(hidden_authors), negate=True))
         page = await self.store.search(
             "articles",
-            Query(filters=tuple(filters), any_of=sources, sort=(("rank", "desc"),), size=size,
-                  search_after=after, with_total=False),
+            Query(
+                filters=tuple(filters),
+                any_of=sources,
+                sort=(("rank", "desc"),),
+                size=size,
+                search_after=after,
+                with_total=False,
+            ),
         )
         return [d.body for d in page.docs], page.next_search_after
 
@@ -221,7 +235,9 @@ class SocialReads:
             "following": await self._count("follows", (Filter("follower_id", (user_id,)), active)),
             "articles": await self._count("articles", (Filter("author_id", (user_id,)), _LIVE)),
             "bumps_received": int(
-                await self.store.sum_of("articles", "favorites_count", Query(filters=(Filter("author_id", (user_id,)), _LIVE)))
+                await self.store.sum_of(
+                    "articles", "favorites_count", Query(filters=(Filter("author_id", (user_id,)), _LIVE))
+                )
             ),
         }
 
@@ -235,8 +251,12 @@ class SocialReads:
     async def notifications(self, user_id: str, limit: int) -> list[Body]:
         page = await self.store.search(
             "notifications",
-            Query(filters=(Filter("recipient_id", (user_id,)), Filter("active", (True,))),
-                  sort=(("latest_at", "desc"),), size=limit, with_total=False),
+            Query(
+                filters=(Filter("recipient_id", (user_id,)), Filter("active", (True,))),
+                sort=(("latest_at", "desc"),),
+                size=limit,
+                with_total=False,
+            ),
         )
         return [{**d.body, "id": d.id} for d in page.docs]
 
@@ -265,15 +285,26 @@ class SocialReads:
         filters = [_LIVE] + ([Filter("tags", (tag,))] if tag else [])
         page = await self.store.search(
             "articles",
-            Query(filters=tuple(filters), text=text or None, text_fields=("title", "body"),
-                  sort=(("rank", "desc"),), size=size, with_total=False),
+            Query(
+                filters=tuple(filters),
+                text=text or None,
+                text_fields=("title", "body"),
+                sort=(("rank", "desc"),),
+                size=size,
+                with_total=False,
+            ),
         )
         return [d.body for d in page.docs]
 
     async def search_usernames(self, prefix: str, size: int) -> list[str]:
         page = await self.store.search(
             "handles",
-            Query(filters=(Filter("kind", ("username",)),), prefix=Prefix("value", prefix.casefold()),
-                  sort=(("value", "asc"),), size=size, with_total=False),
+            Query(
+                filters=(Filter("kind", ("username",)),),
+                prefix=Prefix("value", prefix.casefold()),
+                sort=(("value", "asc"),),
+                size=size,
+                with_total=False,
+            ),
         )
         return [d.body["user_id"] for d in page.docs]

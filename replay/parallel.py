@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from typing import AsyncContextManager, Callable, Iterator
 
 from events.codec import EventCodec
 from events.log import Log
@@ -21,7 +21,7 @@ from projections.store import Store
 from projections.views import VIEWS, View
 from replay.rebuild import TP, Helper, catch_up
 
-Opener = Callable[[], AsyncContextManager[tuple[Log, Store]]]
+Opener = Callable[[], contextlib.AbstractAsyncContextManager[tuple[Log, Store]]]
 """Opens a log and a store for a block; must pickle (a module-level function, or a partial of one)."""
 
 

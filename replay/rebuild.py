@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Collection, Sequence
+from typing import Any
 
 from events.codec import EventCodec
 from events.log import Log
@@ -54,8 +55,8 @@ class Tick:
 class Difference:
     collection: str
     doc_id: str
-    live: dict | None
-    rebuilt: dict | None
+    live: dict[str, Any] | None
+    rebuilt: dict[str, Any] | None
     live_version: int | None = None
     rebuilt_version: int | None = None
 
@@ -67,7 +68,9 @@ class Difference:
     @property
     def live_ahead(self) -> bool:
         """The live side holds an event the rebuild has not read yet: not comparable this round."""
-        return self.live_version is not None and (self.rebuilt_version is None or self.live_version > self.rebuilt_version)
+        return self.live_version is not None and (
+            self.rebuilt_version is None or self.live_version > self.rebuilt_version
+        )
 
 
 @dataclass
@@ -121,7 +124,7 @@ async def catch_up(
         raise
 
 
-async def all_docs(store: Store, collection: str) -> dict[str, tuple[int, dict]]:
+async def all_docs(store: Store, collection: str) -> dict[str, tuple[int, dict[str, Any]]]:
     """Every document of a collection: id -> (version, body)."""
     query = Query(sort=(("id", "asc"),), size=1000, with_total=False)
     return {d.id: (d.version, d.body) async for d in store.every(collection, query)}
@@ -138,8 +141,12 @@ async def compare(store: Store, view: View, live: int, rebuilt: int) -> list[Dif
             if (left and left[1]) != (right and right[1]):
                 differences.append(
                     Difference(
-                        alias, doc_id, left and left[1], right and right[1],
-                        left[0] if left else None, right[0] if right else None,
+                        alias,
+                        doc_id,
+                        left and left[1],
+                        right and right[1],
+                        left[0] if left else None,
+                        right[0] if right else None,
                     )
                 )
     return differences
@@ -197,7 +204,7 @@ async def rebuild(
     aliases = await store.aliases()
     live = live_version(view, aliases)
     existing = existing_versions(view, await store.collections())
-    target = version if version is not None else max(existing + [live or 0, 0]) + 1
+    target = version if version is not None else max([*existing, live or 0, 0]) + 1
     if target == live:
         raise ReplayError(f"version {target} of {view.name} is live already; rebuild into a new version")
     projector = Projector(store, codec, view, target)

@@ -34,8 +34,7 @@ class ViewStatus:
             "view": self.view,
             "live_version": self.live_version,
             "versions": [
-                {"version": v.version, "live": v.live, "checkpoint": v.checkpoint, "lag": v.lag}
-                for v in self.versions
+                {"version": v.version, "live": v.live, "checkpoint": v.checkpoint, "lag": v.lag} for v in self.versions
             ],
             "lag": live.lag if live else {},
         }
@@ -46,7 +45,9 @@ def existing_versions(view: View, collections: list[str]) -> list[int]:
     per_alias = []
     for alias in view.collections:
         prefix = f"{alias}_v"
-        per_alias.append({int(c[len(prefix):]) for c in collections if c.startswith(prefix) and c[len(prefix):].isdigit()})
+        per_alias.append(
+            {int(c[len(prefix) :]) for c in collections if c.startswith(prefix) and c[len(prefix) :].isdigit()}
+        )
     return sorted(set.intersection(*per_alias)) if per_alias else []
 
 
@@ -54,7 +55,9 @@ async def heads(log: Log, view: View) -> dict[tuple[str, int], int]:
     return await log.end_offsets(view.partitions())
 
 
-async def lag_of(store: Store, view: View, version: int, head: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+async def lag_of(
+    store: Store, view: View, version: int, head: dict[tuple[str, int], int]
+) -> dict[tuple[str, int], int]:
     done = await store.checkpoint(view.projection_id(version))
     return {tp: max(0, end - done.get(tp, 0)) for tp, end in head.items()}
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from events.catalogue import ArticleBumped, ArticleDeleted, ArticleEdited, ArticlePublished, ArticleUnbumped
 from events.ids import new_event_id

@@ -6,8 +6,9 @@ wait is a `Pending`, which the edge answers as it can (202 with the positions).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Awaitable, Callable, Generic, Sequence, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from events.catalogue import Event
 from events.log import Position

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from events.catalogue import TribeCreated, TribeJoined, TribeLeft
 from events.ids import new_event_id
@@ -35,7 +36,11 @@ async def view(ports: Ports, tribe_id: str, viewer: str | None, after: Sequence[
 
 
 async def page(
-    ports: Ports, words: str | None, size: int, cursor: Cursor | None, viewer: str | None,
+    ports: Ports,
+    words: str | None,
+    size: int,
+    cursor: Cursor | None,
+    viewer: str | None,
     after: Sequence[Position] = (),
 ) -> tuple[list[TribeView], Cursor | None]:
     """Tribes, most members first; with `words`, only those whose name holds every word."""

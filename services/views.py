@@ -7,8 +7,9 @@ be shown who wrote it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from services.ports import Ports
 
@@ -102,6 +103,4 @@ async def card_views(ports: Ports, docs: Sequence[Body], viewer: str | None) -> 
 
 async def tribe_views(ports: Ports, docs: Sequence[Body], viewer: str | None) -> list[TribeView]:
     counts = await ports.social.tribe_article_counts([d["tribe_id"] for d in docs])
-    return [
-        TribeView(d, counts[d["tribe_id"]], joined=viewer is not None and viewer in d["members"]) for d in docs
-    ]
+    return [TribeView(d, counts[d["tribe_id"]], joined=viewer is not None and viewer in d["members"]) for d in docs]

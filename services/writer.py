@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Sequence, TypedDict
+from collections.abc import Sequence
+from typing import TypedDict
 
 from events.catalogue import Event
 from events.codec import EventCodec

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import click
 import orjson
@@ -18,7 +19,7 @@ import structlog
 from events.codec import EventCodec
 from projections.views import VIEWS, View
 from replay.parallel import process_helpers
-from replay.rebuild import ReplayError, RebuildResult, Tick, drop, rebuild, rollback
+from replay.rebuild import RebuildResult, ReplayError, Tick, drop, rebuild, rollback
 from replay.versions import status
 from tribe.bootstrap import adapters, helper_adapters
 from tribe.logs import configure_logging
@@ -56,7 +57,7 @@ class _Ticker:
         self.task: Any = None
         self.last_line = 0.0
 
-    def __enter__(self) -> "_Ticker":
+    def __enter__(self) -> _Ticker:
         if sys.stderr.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -80,8 +81,14 @@ class _Ticker:
         elif time.monotonic() - self.last_line >= 1.0 or tick.done == tick.total:
             self.last_line = time.monotonic()
             eta = tick.eta_seconds
-            log.info("progress", view=self.view, done=tick.done, total=tick.total,
-                     rate=round(tick.rate), eta_s=None if eta is None else round(eta, 1))
+            log.info(
+                "progress",
+                view=self.view,
+                done=tick.done,
+                total=tick.total,
+                rate=round(tick.rate),
+                eta_s=None if eta is None else round(eta, 1),
+            )
 
     def __exit__(self, *_: object) -> None:
         if self.bar is not None:
@@ -100,11 +107,22 @@ def _report(result: RebuildResult) -> None:
     state = "switched to" if result.switched else "built (not switched)"
     click.echo(
         f"{result.view}: {state} v{result.version} after {result.events} events in {result.seconds:.1f}s"
-        + (f"; previous v{result.previous} kept until `tribe replay drop {result.view} {result.previous}`" if result.switched and result.previous else "")
+        + (
+            f"; previous v{result.previous} kept until `tribe replay drop {result.view} {result.previous}`"
+            if result.switched and result.previous
+            else ""
+        )
     )
-    log.info("rebuild", view=result.view, version=result.version, previous=result.previous,
-             events=result.events, seconds=round(result.seconds, 3), switched=result.switched,
-             differences=None if result.differences is None else len(result.differences))
+    log.info(
+        "rebuild",
+        view=result.view,
+        version=result.version,
+        previous=result.previous,
+        events=result.events,
+        seconds=round(result.seconds, 3),
+        switched=result.switched,
+        differences=None if result.differences is None else len(result.differences),
+    )
 
 
 def register(main: click.Group, storage_options: Callable[..., Any], settings_from: Callable[..., Settings]) -> None:
@@ -131,17 +149,34 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
     @click.option("--verify", is_flag=True, help="Compare with the live version first; switch only if they are equal.")
     @click.option("--dry-run", is_flag=True, help="Build (and verify) but do not switch.")
     @click.option("--version", "version", type=int, help="Build or continue this version number.")
-    @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-                  help="Processes replaying partitions at once (one core each).")
+    @click.option(
+        "--jobs",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        help="Processes replaying partitions at once (one core each).",
+    )
     @storage_options
     def build(view: str, verify: bool, dry_run: bool, version: int | None, jobs: int, **options: Any) -> None:
         """Build VIEW's next version and switch to it once it has caught up."""
         settings = settings_from(**options)
 
         async def work(event_log: Any, store: Any) -> RebuildResult:
-            with _Ticker(view) as ticker, process_helpers(functools.partial(helper_adapters, settings), jobs) as helpers:
-                return await rebuild(event_log, store, EventCodec(), _view(view), version=version, verify=verify,
-                                     switch=not dry_run, on_tick=ticker, helpers=helpers)
+            with (
+                _Ticker(view) as ticker,
+                process_helpers(functools.partial(helper_adapters, settings), jobs) as helpers,
+            ):
+                return await rebuild(
+                    event_log,
+                    store,
+                    EventCodec(),
+                    _view(view),
+                    version=version,
+                    verify=verify,
+                    switch=not dry_run,
+                    on_tick=ticker,
+                    helpers=helpers,
+                )
 
         result = _run(settings, work)
         _report(result)
@@ -168,8 +203,9 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
     @storage_options
     def rollback_command(view: str, **options: Any) -> None:
         """Point VIEW back at the previous version (caught up with the log first)."""
-        live, previous = _run(settings_from(**options),
-                              lambda event_log, store: rollback(event_log, store, EventCodec(), _view(view)))
+        live, previous = _run(
+            settings_from(**options), lambda event_log, store: rollback(event_log, store, EventCodec(), _view(view))
+        )
         click.echo(f"{view}: rolled back from v{live} to v{previous}")
 
     @replay.command("drop")

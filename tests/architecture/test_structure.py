@@ -39,7 +39,9 @@ def _package_graph(modules: dict[str, set[str]]) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {p: set() for p in PACKAGES}
     for name, imported in modules.items():
         source = name.split(".")[0]
-        graph[source].update(i.split(".")[0] for i in imported if i.split(".")[0] in PACKAGES and i.split(".")[0] != source)
+        graph[source].update(
+            i.split(".")[0] for i in imported if i.split(".")[0] in PACKAGES and i.split(".")[0] != source
+        )
     return graph
 
 
@@ -51,7 +53,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         state[node] = "open"
         for nxt in sorted(graph[node]):
             if state.get(nxt) == "open":
-                return [*path[path.index(nxt):], nxt]
+                return [*path[path.index(nxt) :], nxt]
             if nxt not in state and (found := visit(nxt, [*path, nxt])):
                 return found
         state[node] = "done"
