@@ -30,13 +30,13 @@ SITE = Path(__file__).parent / "site"
 
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Browser]:
-    """A headless chromium, or a skip that says why there is none (tests/browser/ensure_chromium.sh installs it)."""
+    """A headless chromium, or a skip that says why there is none (scripts/debian-packages installs it)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("playwright is not installed, so no browser can be driven: pip install 'playwright>=1.40'")
     if not CHROMIUM.exists():
-        pytest.skip(f"no chromium at {CHROMIUM}: run tests/browser/ensure_chromium.sh (apt-get install chromium)")
+        pytest.skip(f"no chromium at {CHROMIUM}: run scripts/debian-packages (apt-get install chromium)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
