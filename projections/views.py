@@ -1,18 +1,39 @@
-"""The read models: each a reducer, the topics it reads, its collections' mappings and its version.
+"""The read models: each a reducer, the topics it reads, its collections' mappings and documents, its version.
 
 Bump a view's `version` when its reducer or a mapping changes; `tribe replay` then
 builds the new version beside the live one. Readers name the alias (the logical
 collection name); the physical collection is `<alias>_v<version>`.
+
+Each collection's mapping (CollectionSpec) sits next to the TypedDict of its documents
+(reducers/documents.py): the reducer is typed against the one, the stores create the other,
+and tests/unit/test_document_specs.py checks that they agree.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from events.routing import ARTICLES, FOLLOWS, INBOX, PARTITIONS, TRIBES, USERS
 from projections.store import CollectionSpec
 from reducers.articles import ArticlesReducer
 from reducers.base import Reducer
+from reducers.documents import (
+    Article,
+    Block,
+    Comment,
+    Follow,
+    Handle,
+    Membership,
+    Notification,
+    NotificationArticle,
+    ReadMark,
+    TrendArticle,
+    TrendBucket,
+    Tribe,
+    User,
+    ViewReceipt,
+)
 from reducers.follows import FollowsReducer
 from reducers.notifications import NotificationsReducer
 from reducers.trending import TrendingReducer
@@ -27,6 +48,7 @@ class View:
     reducer: Reducer
     topics: tuple[str, ...]
     collections: dict[str, CollectionSpec]
+    documents: dict[str, type[Mapping[str, object]]]  # the TypedDict of each collection's documents
 
     def projection_id(self, version: int | None = None) -> str:
         """The id under which a version's checkpoint is stored."""
@@ -66,6 +88,7 @@ USERS_VIEW = View(
         ),
         "handles": CollectionSpec({"kind": "keyword", "value": "keyword", "user_id": "keyword"}),
     },
+    documents={"users": User, "handles": Handle},
 )
 
 FOLLOWS_VIEW = View(
@@ -81,6 +104,7 @@ FOLLOWS_VIEW = View(
             {"blocker_id": "keyword", "blocked_id": "keyword", "active": "boolean", "updated_at": "date"}
         ),
     },
+    documents={"follows": Follow, "blocks": Block},
 )
 
 ARTICLES_VIEW = View(
@@ -126,6 +150,7 @@ ARTICLES_VIEW = View(
             indexed=frozenset({"article_id"}),
         ),
     },
+    documents={"articles": Article, "view_receipts": ViewReceipt, "comments": Comment},
 )
 
 TRIBES_VIEW = View(
@@ -152,6 +177,7 @@ TRIBES_VIEW = View(
             {"user_id": "keyword", "tribe_id": "keyword", "active": "boolean", "updated_at": "date"}
         ),
     },
+    documents={"tribes": Tribe, "memberships": Membership},
 )
 
 NOTIFICATIONS_VIEW = View(
@@ -180,6 +206,11 @@ NOTIFICATIONS_VIEW = View(
         ),
         "notification_marks": CollectionSpec({"user_id": "keyword", "read_up_to": "date"}),
     },
+    documents={
+        "notifications": Notification,
+        "notification_articles": NotificationArticle,
+        "notification_marks": ReadMark,
+    },
 )
 
 TRENDING_VIEW = View(
@@ -192,10 +223,17 @@ TRENDING_VIEW = View(
             {"window": "keyword", "start": "date", "partition": "long", "articles": "object", "tags": "object"}
         ),
         "trend_articles": CollectionSpec(
-            {"article_id": "keyword", "author_id": "keyword", "tags": "keyword", "bumpers": "keyword", "deleted": "boolean"},
+            {
+                "article_id": "keyword",
+                "author_id": "keyword",
+                "tags": "keyword",
+                "bumpers": "keyword",
+                "deleted": "boolean",
+            },
             lists=frozenset({"tags", "bumpers"}),
         ),
     },
+    documents={"trend_buckets": TrendBucket, "trend_articles": TrendArticle},
 )
 
 VIEWS: tuple[View, ...] = (USERS_VIEW, FOLLOWS_VIEW, ARTICLES_VIEW, TRIBES_VIEW, NOTIFICATIONS_VIEW, TRENDING_VIEW)
