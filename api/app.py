@@ -91,4 +91,16 @@ def build_app(*, cors_origins: Collection[str] = ("*",)) -> web.Application:
     app.add_routes(v1_social.routes)
     app.add_routes(v1_activity.routes)
     app.add_routes(openapi.routes)
+    _with_trailing_slashes(app.router)
     return app
+
+
+def _with_trailing_slashes(router: web.UrlDispatcher) -> None:
+    """Every route answers with a trailing slash too (Angular's Conduit posts to /api/articles/).
+
+    The same handler, not a redirect: a browser would have to repeat a CORS preflight for it.
+    """
+    for route in list(router.routes()):
+        path = route.resource.canonical if route.resource is not None else ""
+        if path and not path.endswith("/") and route.method != "HEAD":
+            router.add_route(route.method, path + "/", route.handler)

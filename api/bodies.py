@@ -38,9 +38,16 @@ def fields(
     *,
     required: dict[str, type | tuple[type, ...]],
     optional: dict[str, type | tuple[type, ...]] | None = None,
+    echoed: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
-    """Check presence and types; reject unknown fields. Returns the given fields."""
+    """Check presence and types; reject unknown fields. Returns the given fields.
+
+    `echoed` names read-only fields a client may send back unchanged with what it edits
+    (a Conduit front end returns the whole article): they are dropped, not refused. Any other
+    unknown field is refused, since it may be a typo of a writable one.
+    """
     optional = optional or {}
+    obj = {name: value for name, value in obj.items() if name not in echoed}
     for name in obj:
         if name not in required and name not in optional:
             raise unprocessable(name, "is not a known field")

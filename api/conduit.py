@@ -14,6 +14,8 @@ from services.errors import NotFound
 from services.views import ArticlePage, ArticleView
 
 routes = web.RouteTableDef()
+_ARTICLE_READ_ONLY = frozenset({"slug", "createdAt", "updatedAt", "author", "favorited", "favoritesCount"})
+"""Fields of Conduit's article a front end echoes back when it saves an edit."""
 
 
 # -- users -----------------------------------------------------------------------------
@@ -51,14 +53,15 @@ async def update_user(request: web.Request) -> web.Response:
         required={},
         optional={"username": str, "email": str, "password": str, "bio": str, "image": str, "displayName": str},
     )
+    # Front ends send back the fields a person did not change as empty strings: those mean "unchanged".
     command = accounts.UpdateUser(
         me,
-        username=given.get("username"),
-        email=given.get("email"),
-        password=given.get("password"),
-        bio=given.get("bio"),
-        image=given.get("image"),
-        display_name=given.get("displayName"),
+        username=given.get("username") or None,
+        email=given.get("email") or None,
+        password=given.get("password") or None,
+        bio=given.get("bio") or None,
+        image=given.get("image") or None,
+        display_name=given.get("displayName") or None,
     )
     outcome = await accounts.update_user(ports(request), command)
     return answer(outcome, lambda user: present.user(user, token(request)))
@@ -154,7 +157,8 @@ async def update_article(request: web.Request) -> web.Response:
     given = fields(
         envelope(await json_body(request), "article"),
         required={},
-        optional={"title": str, "description": str, "body": str},
+        optional={"title": str, "description": str, "body": str, "tagList": list},
+        echoed=_ARTICLE_READ_ONLY,
     )
     command = articles.Edit(
         me,
@@ -162,6 +166,7 @@ async def update_article(request: web.Request) -> web.Response:
         title=given.get("title"),
         description=given.get("description"),
         body=given.get("body"),
+        tags=given.get("tagList"),
     )
     return answer(await articles.edit(ports(request), command), _article)
 

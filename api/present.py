@@ -28,7 +28,7 @@ def user(doc: Body, token: str) -> Body:
             "token": token,
             "username": doc["username"],
             "bio": doc["bio"],
-            "image": doc["image"],
+            "image": doc["image"] or "",
             "displayName": doc.get("display_name") or doc["username"],
         }
     }
@@ -36,7 +36,7 @@ def user(doc: Body, token: str) -> Body:
 
 def profile(shown: Profile) -> Body:
     doc = shown.user
-    return {"username": doc["username"], "bio": doc["bio"], "image": doc["image"], "following": shown.following}
+    return {"username": doc["username"], "bio": doc["bio"], "image": doc["image"] or "", "following": shown.following}
 
 
 def article(shown: ArticleView, *, with_body: bool = True) -> Body:

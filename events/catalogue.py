@@ -67,6 +67,7 @@ class ArticleEdited(Event):
     title: str | None = None
     description: str | None = None
     body: str | None = None
+    tags: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -144,7 +144,7 @@ class EventCodec:
         record = cast(dict[str, Any], schemaless_reader(stream, self._plain[writer.fingerprint], resolve))
         envelope = record.pop("envelope")
         for name in ("tags", "mentions"):
-            if name in record:
+            if record.get(name) is not None:
                 record[name] = tuple(record[name])
         cls = EVENT_TYPES[envelope["type"]]
         return cls(

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from events.catalogue import (
     ArticleBumped,
     ArticleDeleted,
+    ArticleEdited,
     ArticlePublished,
     ArticleUnbumped,
     CommentPosted,
@@ -60,8 +61,9 @@ class TrendingReducer(Reducer):
         return ()
 
     @keys.register(ArticlePublished)
+    @keys.register(ArticleEdited)
     @keys.register(ArticleDeleted)
-    def _(self, event: ArticlePublished | ArticleDeleted) -> tuple[DocKey, ...]:
+    def _(self, event: ArticlePublished | ArticleEdited | ArticleDeleted) -> tuple[DocKey, ...]:
         return ((ARTICLE_TAGS, event.article_id),)
 
     @keys.register(ArticleBumped)
@@ -91,6 +93,16 @@ class TrendingReducer(Reducer):
             "deleted": False,
         }
         return {key: article}
+
+    @apply.register(ArticleEdited)
+    def _(self, event: ArticleEdited, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        """New tags score from now on; what the old ones scored stays in the buckets it was counted in."""
+        (key,) = self.keys(event)
+        article = held(docs, key, TrendArticle)
+        if event.tags is None or article is None or article["deleted"] or article["author_id"] != event.actor_id:
+            return {}
+        edited: TrendArticle = {**article, "tags": sorted(set(event.tags))}
+        return {key: edited}
 
     @apply.register(ArticleDeleted)
     def _(self, event: ArticleDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:

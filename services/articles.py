@@ -66,6 +66,8 @@ class Edit:
     title: str | None = None
     description: str | None = None
     body: str | None = None
+    tags: Sequence[Any] | None = None
+    """When given, the article's tags become these."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +222,7 @@ async def edit(ports: Ports, cmd: Edit) -> Outcome[ArticleView]:
             else None
         ),
         body=rules.text(cmd.body, "body", max_length=BODY_MAX) if cmd.body is not None else None,
+        tags=tag_list(cmd.tags, "tagList") if cmd.tags is not None else None,
     )
     return await settle(ports.writer, [event], lambda: view(ports, article_id, cmd.actor_id))
 
