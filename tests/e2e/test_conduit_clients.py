@@ -42,7 +42,9 @@ async def test_settings_saved_with_empty_fields_leave_them_unchanged(api: Api) -
     assert r.status == 200, await r.text()
     user = (await r.json())["user"]
     assert (user["bio"], user["image"]) == ("Petrolhead", "")
-    login = await api.client.post("/api/users/login", json={"user": {"email": "ann@example.com", "password": "long-enough-pw"}})
+    login = await api.client.post(
+        "/api/users/login", json={"user": {"email": "ann@example.com", "password": "long-enough-pw"}}
+    )
     assert login.status == 200  # the empty password changed nothing
 
 
