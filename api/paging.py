@@ -11,8 +11,8 @@ from aiohttp import web
 from api.errors import ApiError
 from api.requests import int_param
 
-CURSOR_VALUES = 2
-"""Every cursor this API gives out holds the page's last sort value and document id."""
+_LONG = range(-(2**63), 2**63)
+"""The values a sort field of type long holds (Elasticsearch's and SQLite's 64-bit integers)."""
 
 
 def encode_cursor(sort_values: tuple[Any, ...] | None) -> str | None:
@@ -29,13 +29,11 @@ def decode_cursor(request: web.Request) -> tuple[Any, ...] | None:
         values = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
     except (ValueError, orjson.JSONDecodeError):
         raise ApiError(400, "cursor", "is not a cursor this API gave out") from None
-    if (
-        not isinstance(values, list)
-        or len(values) != CURSOR_VALUES
-        or not all(isinstance(v, (str, int, float)) for v in values)
-    ):
-        raise ApiError(400, "cursor", "is not a cursor this API gave out")
-    return tuple(values)
+    # Every cursor this API gives out holds the page's last sort value (a long: members, rank) and document id.
+    match values:
+        case [int(sort_value), str(doc_id)] if not isinstance(sort_value, bool) and sort_value in _LONG:
+            return (sort_value, doc_id)
+    raise ApiError(400, "cursor", "is not a cursor this API gave out")
 
 
 def page_size(request: web.Request, default: int = 20, most: int = 100) -> int:

@@ -2,7 +2,13 @@
 
 The runtimes record checkpoints in the store with the documents, so the API
 can tell, from the store alone, whether a projection reflects a write, on the
-embedded runtime and with Faust workers in other processes alike.
+embedded runtime and with Kafka workers in other processes alike.
+
+One watcher per process reads the checkpoints, however many requests wait: while any
+request waits, a single task reads the live versions' checkpoints (when the in-process
+runtime says it advanced, or every `poll` seconds without one) and wakes the waiters, who
+compare their positions with what it read. A hundred waiting requests cost one store read
+per round, not a hundred.
 """
 
 from __future__ import annotations
@@ -10,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from events.log import Position
 from projections.live import live_version
-from projections.store import Store
+from projections.store import Offsets, Store
 from projections.views import View
 
 
@@ -31,36 +37,77 @@ class Progress:
         self.views = views
         self._advanced = advanced
         self.poll = poll
+        self._seen: dict[str, Offsets | None] = {}  # view name -> its live version's checkpoint (None: not installed)
+        self._changed = asyncio.Event()
+        self._waiters = 0
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def _read(self) -> None:
+        """One round: every view's live checkpoint, as the store holds it now."""
+        aliases = await self.store.aliases()
+        seen: dict[str, Offsets | None] = {}
+        for view in self.views:
+            version = live_version(view, aliases)
+            seen[view.name] = None if version is None else await self.store.checkpoint(view.projection_id(version))
+        self._seen = seen
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def covered(self, positions: Sequence[Position]) -> bool:
+        """Whether the last round read shows every position reflected by every view of its topic."""
+        for view in self.views:
+            relevant = [p for p in positions if p.topic in view.topics]
+            if not relevant:
+                continue
+            offsets = self._seen.get(view.name)
+            if offsets is None:
+                return False
+            if any(offsets.get((p.topic, p.partition), 0) <= p.offset for p in relevant):
+                return False
+        return True
 
     async def reached(self, positions: Sequence[Position]) -> bool:
-        topics = {p.topic for p in positions}
-        aliases = await self.store.aliases()
-        for view in self.views:
-            if not topics.intersection(view.topics):
-                continue
-            version = live_version(view, aliases)
-            if version is None:
-                return False
-            offsets = await self.store.checkpoint(view.projection_id(version))
-            for p in positions:
-                if p.topic in view.topics and offsets.get((p.topic, p.partition), 0) <= p.offset:
-                    return False
-        return True
+        """Whether every position is reflected now (reads the store)."""
+        await self._read()
+        return self.covered(positions)
 
     async def wait(self, positions: Sequence[Position], timeout: float) -> bool:
         """True once every position is reflected; False if `timeout` seconds pass first."""
+        if not positions:
+            return True
         deadline = time.monotonic() + timeout
-        while True:
-            signal = self._advanced() if self._advanced else None
-            if await self.reached(positions):
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            if signal is None:
-                await asyncio.sleep(min(self.poll, remaining))
-            else:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+        self._waiters += 1
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch(), name="checkpoint-watcher")
+        try:
+            while not self.covered(positions):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                changed = self._changed
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(remaining, 0.25)):
-                        await signal.wait()
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
+                    async with asyncio.timeout(remaining):
+                        await changed.wait()
+            return True
+        finally:
+            self._waiters -= 1
+
+    async def _watch(self) -> None:
+        """Read the checkpoints round after round while anyone waits; then stop."""
+        while self._waiters:
+            signal = self._advanced() if self._advanced else None
+            await self._read()
+            if signal is None:
+                await asyncio.sleep(self.poll)
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.25):
+                    await signal.wait()
+
+    async def close(self) -> None:
+        """Stop the watcher (it stops by itself once nobody waits)."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher

@@ -24,7 +24,8 @@ Cursor = tuple[Any, ...]
 TITLE_MAX = 300
 DESCRIPTION_MAX = 1_000
 BODY_MAX = 100_000
-MAX_OFFSET = 1_000_000
+MAX_WINDOW = 10_000
+"""The deepest page either store serves: offset + limit (Elasticsearch's index.max_result_window)."""
 
 
 def slugify(title: str, article_id: str) -> str:
@@ -83,8 +84,8 @@ class Listing:
 
 
 def paging(limit: int, offset: int) -> None:
-    if not 1 <= limit <= 100 or not 0 <= offset <= MAX_OFFSET:
-        raise BadQuery("limit", f"limit must be 1-100 and offset 0-{MAX_OFFSET}")
+    if not 1 <= limit <= 100 or offset < 0 or offset + limit > MAX_WINDOW:
+        raise BadQuery("limit", f"limit must be 1-100, offset at least 0 and offset + limit at most {MAX_WINDOW}")
 
 
 async def by_slug(ports: Ports, slug: str) -> Body:

@@ -10,9 +10,9 @@ from events.catalogue import Event
 from events.codec import EventCodec
 from events.ids import new_event_id
 from events.log import Log, LogUnavailable, Position, Record
-from events.routing import ROUTES, partition_for
+from events.routing import PARTITIONS, ROUTES, partition_for
 from projections.progress import Progress
-from services.errors import Unavailable
+from services.errors import BadQuery, Unavailable
 from services.outcome import Written
 
 
@@ -68,6 +68,23 @@ class EventWriter:
         return written, await self.progress.wait(written.positions, self.wait_seconds)
 
     async def caught_up(self, positions: Sequence[Position]) -> None:
-        """Wait (bounded) until the read models reflect positions a reader asked for; then read anyway."""
-        if positions:
-            await self.progress.wait(positions, self.wait_seconds)
+        """Wait (bounded) until the read models reflect positions a reader asked for; then read anyway.
+
+        Only positions this log has written can be waited for: a partition that does not exist or
+        an offset at or past the partition's head is refused (BadQuery), so no reader can hold a
+        request for the whole wait by naming a position that will not come. The head is asked
+        only when the last read of the checkpoints does not show the positions already.
+        """
+        for p in positions:
+            if PARTITIONS.get(p.topic, 0) <= p.partition or p.partition < 0 or p.offset < 0:
+                raise BadQuery("after", f"{p.token()} names no position of a partition this log has")
+        if not positions or self.progress.covered(positions):
+            return
+        try:
+            heads = await self.log.end_offsets(sorted({(p.topic, p.partition) for p in positions}))
+        except LogUnavailable as exc:
+            raise Unavailable("log", f"unavailable, cannot tell how far it goes ({exc})", exc.retry_after) from None
+        for p in positions:
+            if p.offset >= heads[(p.topic, p.partition)]:
+                raise BadQuery("after", f"{p.token()} is not a position this log has written")
+        await self.progress.wait(positions, self.wait_seconds)

@@ -12,14 +12,13 @@ import asyncio
 import contextlib
 import os
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 from aiohttp import web
 
 from api.app import build_app
 from api.requests import PORTS
-from services.security import Tokens
 from events.adapters.kafka_log import KafkaLog, KafkaOptions, TopicMismatch
 from events.adapters.sqlite_log import SqliteLog
 from events.codec import EventCodec
@@ -34,6 +33,7 @@ from projections.queries import ReadModels, SocialReads
 from projections.store import Store
 from projections.views import VIEWS
 from services.ports import Ports
+from services.security import Tokens
 from services.writer import EventWriter
 from tribe.process import tune_gc
 from tribe.settings import BadSetting, Settings
@@ -134,6 +134,7 @@ def create_app(settings: Settings, *, log: Log | None = None, store: Store | Non
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await progress.close()
         await the_log.close()
         await the_store.close()
 

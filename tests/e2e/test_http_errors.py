@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import jwt
@@ -54,9 +56,14 @@ async def test_missing_and_invalid_tokens_are_401(api: Api) -> None:
     await _rejected(api, await api.client.get("/api/user"), 401, "token")
     await _rejected(api, await api.client.get("/api/user", headers=auth("not.a.jwt")), 401, "token")
     await _rejected(api, await api.client.get("/api/user", headers={"Authorization": "Basic abc"}), 401, "token")
-    forged = jwt.encode({"sub": "someone", "iss": "tribestream", "iat": 1, "exp": int(time.time()) + 60}, "a-different-secret-of-sufficient-length-0123456789")
+    forged = jwt.encode(
+        {"sub": "someone", "iss": "tribestream", "iat": 1, "exp": int(time.time()) + 60},
+        "a-different-secret-of-sufficient-length-0123456789",
+    )
     await _rejected(api, await api.client.get("/api/user", headers=auth(forged)), 401, "token")
-    unsigned = jwt.encode({"sub": "someone", "iss": "tribestream", "iat": 1, "exp": int(time.time()) + 60}, None, algorithm="none")
+    unsigned = jwt.encode(
+        {"sub": "someone", "iss": "tribestream", "iat": 1, "exp": int(time.time()) + 60}, None, algorithm="none"
+    )
     await _rejected(api, await api.client.get("/api/user", headers=auth(unsigned)), 401, "token")
 
 
@@ -76,20 +83,34 @@ async def test_someone_elses_article_and_comment_are_403_and_append_nothing(api:
     r = await api.client.post(f"/api/articles/{slug}/comments", json={"comment": {"body": "hi"}}, headers=auth(alice))
     comment_id = (await r.json())["comment"]["id"]
     before = await api.log_size()
-    await _rejected(api, await api.client.put(f"/api/articles/{slug}", json={"article": {"body": "mine"}}, headers=auth(bob)), 403, "article")
+    await _rejected(
+        api,
+        await api.client.put(f"/api/articles/{slug}", json={"article": {"body": "mine"}}, headers=auth(bob)),
+        403,
+        "article",
+    )
     await _rejected(api, await api.client.delete(f"/api/articles/{slug}", headers=auth(bob)), 403, "article")
-    await _rejected(api, await api.client.delete(f"/api/articles/{slug}/comments/{comment_id}", headers=auth(bob)), 403, "comment")
+    await _rejected(
+        api, await api.client.delete(f"/api/articles/{slug}/comments/{comment_id}", headers=auth(bob)), 403, "comment"
+    )
     assert await api.log_size() == before
 
 
 async def test_missing_things_are_404(api: Api) -> None:
     token = await api.register("finder")
     await _rejected(api, await api.client.get("/api/articles/no-such-slug"), 404, "article")
-    await _rejected(api, await api.client.post("/api/articles/no-such-slug/favorite", headers=auth(token)), 404, "article")
+    await _rejected(
+        api, await api.client.post("/api/articles/no-such-slug/favorite", headers=auth(token)), 404, "article"
+    )
     await _rejected(api, await api.client.get("/api/profiles/nobody"), 404, "profile")
     await _rejected(api, await api.client.get("/api/nothing-here"), 404, "request")
     article = await api.publish(token)
-    await _rejected(api, await api.client.delete(f"/api/articles/{article['slug']}/comments/12345", headers=auth(token)), 404, "comment")
+    await _rejected(
+        api,
+        await api.client.delete(f"/api/articles/{article['slug']}/comments/12345", headers=auth(token)),
+        404,
+        "comment",
+    )
 
 
 async def test_native_events_validate_every_event_before_appending_any(api: Api) -> None:
@@ -127,3 +148,60 @@ async def test_marking_notifications_read_in_the_future_is_refused_and_appends_n
         r = await api.client.post("/v1/notifications/read", json={"up_to": up_to}, headers=auth(token))
         await _rejected(api, r, 422, "up_to")
     assert await api.log_size() == before
+
+
+async def test_a_read_after_a_position_the_log_has_not_written_is_refused_at_once(api: Api) -> None:
+    """X-Tribe-After cannot hold a read for the whole write wait: past the head or off the partitions is a 400."""
+    await api.register("ann")
+    for after in ("tribe.users:0:999999", "tribe.users:7:0", "tribe.nothing:0:0", "tribe.users:0:-1"):
+        started = time.monotonic()
+        r = await api.client.get("/api/articles", headers={"X-Tribe-After": after})
+        assert r.status == 400, (after, await r.text())
+        assert "after" in (await r.json())["errors"]
+        assert time.monotonic() - started < 1.0
+
+
+async def test_a_read_after_a_position_the_log_has_written_waits_and_answers(api: Api) -> None:
+    token = await api.register("ann")
+    r = await api.client.post(
+        "/api/articles", json={"article": {"title": "t", "description": "d", "body": "b"}}, headers=auth(token)
+    )
+    position = r.headers["X-Tribe-Position"]
+    r = await api.client.get("/api/articles", headers={"X-Tribe-After": position})
+    assert r.status == 200 and (await r.json())["articlesCount"] == 1
+
+
+def _cursor(values: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("values", [[2**63, "x"], [-(2**63) - 1, "x"], ["10", "x"], [1.5, "x"], [True, "x"], [1, 2]])
+@pytest.mark.parametrize("path", ["/v1/tribes", "/v1/feed"])
+async def test_a_cursor_this_api_did_not_give_out_is_a_400(api: Api, path: str, values: object) -> None:
+    token = await api.register("ann")
+    r = await api.client.get(path, params={"cursor": _cursor(values)}, headers=auth(token))
+    assert r.status == 400, await r.text()
+    assert "cursor" in (await r.json())["errors"]
+
+
+async def test_pages_deeper_than_either_store_serves_are_a_400(api: Api) -> None:
+    """Elasticsearch answers at most offset + limit = 10,000; SQLite refuses the same."""
+    assert (await api.client.get("/api/articles", params={"offset": "9990", "limit": "10"})).status == 200
+    r = await api.client.get("/api/articles", params={"offset": "9991", "limit": "10"})
+    assert r.status == 400 and "limit" in (await r.json())["errors"]
+
+
+@pytest.mark.parametrize("kind", [["ArticleViewed"], {"a": 1}, 7, None])
+async def test_an_event_type_that_is_not_a_string_is_a_422(api: Api, kind: object) -> None:
+    token = await api.register("ann")
+    before = await api.log_size()
+    r = await api.client.post("/v1/events", json=[{"type": kind, "article_id": "x"}], headers=auth(token))
+    assert r.status == 422, await r.text()
+    assert await api.log_size() == before
+
+
+async def test_marking_notifications_read_up_to_null_means_now(api: Api) -> None:
+    token = await api.register("ann")
+    r = await api.client.post("/v1/notifications/read", json={"up_to": None}, headers=auth(token))
+    assert r.status == 200, await r.text()
+    assert isinstance((await r.json())["read_up_to"], int)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pytest
 
@@ -74,7 +75,7 @@ class Files:
         self.log: SqliteLog
         self.store: SqliteStore
 
-    async def open(self, store: SqliteStore | None = None) -> "Files":
+    async def open(self, store: SqliteStore | None = None) -> Files:
         self.log = SqliteLog(self.root / "log.sqlite")
         self.store = store or SqliteStore(self.root / "store.sqlite")
         await install(self.store, VIEWS)
@@ -351,3 +352,31 @@ async def test_a_store_of_an_older_layout_is_emptied_and_rebuilt_from_the_log(fi
     while await files.runtime().run_once():
         pass
     assert await files.snapshot() == expected
+
+
+class CountingStore(SqliteStore):
+    """Counts checkpoint reads."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.checkpoint_reads = 0
+
+    async def checkpoint(self, projection: str) -> dict[tuple[str, int], int]:
+        self.checkpoint_reads += 1
+        return await super().checkpoint(projection)
+
+
+@pytest.mark.parametrize("waiters", [1, 50])
+async def test_waiting_requests_share_one_checkpoint_watcher(tmp_path: Path, waiters: int) -> None:
+    """Fifty readers waiting for a position cost the store what one does: one read per view and round."""
+    files = await Files(tmp_path).open(CountingStore(tmp_path / "store.sqlite"))
+    try:
+        positions = await files.append(_events())  # never projected: every waiter waits the whole time
+        progress = Progress(files.store, VIEWS, poll=0.05)
+        results = await asyncio.gather(*(progress.wait(positions, timeout=0.5) for _ in range(waiters)))
+        assert results == [False] * waiters
+        rounds = files.store.checkpoint_reads / len(VIEWS)
+        assert rounds <= 0.5 / 0.05 + 2, f"{rounds} rounds of checkpoint reads for {waiters} waiters"
+        await progress.close()
+    finally:
+        await files.close()
