@@ -22,16 +22,17 @@ sequence of calls. The choices (documented in docs/elasticsearch.md):
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
-from projections.store import Checkpoint, CollectionSpec, Doc, DocWrite, Filter, Page, Query
+from projections.store import Checkpoint, CollectionSpec, Doc, DocWrite, FieldType, Filter, Page, Query
 
 ID_FIELD = "tribe-id"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 Action = tuple[dict[str, Any], dict[str, Any]]
 
-_FIELD_TYPES: dict[str, dict[str, str]] = {
+_FIELD_TYPES: dict[FieldType, dict[str, str | bool]] = {
     "keyword": {"type": "keyword"},
     "text": {"type": "text", "analyzer": "standard"},
     "long": {"type": "long"},
@@ -130,7 +131,7 @@ def sort_clause(sort: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
         {field(name): {"order": direction, "missing": "_first" if direction == "asc" else "_last"}}
         for name, direction in sort
     ]
-    return keys + [{ID_FIELD: {"order": "asc"}}]
+    return [*keys, {ID_FIELD: {"order": "asc"}}]
 
 
 def search_params(query: Query) -> dict[str, Any]:

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
 
@@ -65,7 +66,7 @@ class ElasticsearchStore(Store):
         self._checkpoints_ready = False
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> "ElasticsearchStore":
+    def from_url(cls, url: str, **options: Any) -> ElasticsearchStore:
         """A store on a new client for `url` (credentials may be in it: https://user:pass@host:9200)."""
         return cls(AsyncElasticsearch(url), **options)
 
@@ -200,7 +201,7 @@ class ElasticsearchStore(Store):
             )
         except NotFoundError:
             return {}
-        return dsl.offsets_from(response)
+        return dsl.offsets_from(response.body)
 
     async def drop_checkpoint(self, projection: str) -> None:
         try:
@@ -234,7 +235,7 @@ class ElasticsearchStore(Store):
             response = await self.client.search(index=self._index(collection), **dsl.search_params(query))
         except NotFoundError as e:
             raise KeyError(f"no collection or alias named {collection!r}") from e
-        return dsl.page_from(response, query)
+        return dsl.page_from(response.body, query)
 
     async def terms(self, collection: str, field: str, query: Query, size: int) -> list[tuple[str, int]]:
         try:
@@ -243,14 +244,14 @@ class ElasticsearchStore(Store):
             )
         except NotFoundError as e:
             raise KeyError(f"no collection or alias named {collection!r}") from e
-        return dsl.terms_from(response)[: max(size, 0)]
+        return dsl.terms_from(response.body)[: max(size, 0)]
 
     async def sum_of(self, collection: str, field: str, query: Query) -> float:
         try:
             response = await self.client.search(index=self._index(collection), **dsl.sum_params(field, query))
         except NotFoundError as e:
             raise KeyError(f"no collection or alias named {collection!r}") from e
-        return dsl.sum_from(response)
+        return dsl.sum_from(response.body)
 
     async def close(self) -> None:
         await self.client.close()

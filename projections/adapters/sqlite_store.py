@@ -14,10 +14,11 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 import structlog
@@ -87,7 +88,7 @@ def _texts(spec: CollectionSpec) -> list[str]:
     return [f for f, kind in spec.fields.items() if kind == "text" and (spec.indexed is None or f in spec.indexed)]
 
 
-def _text_digest(body: dict[str, Any], texts: tuple[str, ...]) -> str:
+def _text_digest(body: Mapping[str, object], texts: tuple[str, ...]) -> str:
     """A fingerprint of the text fields: the full-text index is rewritten only when it changes."""
     return hashlib.blake2b(orjson.dumps([body.get(f) for f in texts]), digest_size=8).hexdigest()
 
@@ -147,7 +148,9 @@ class SqliteStore(Store):
         (layout,) = conn.execute("PRAGMA user_version").fetchone()
         if layout == LAYOUT:
             return
-        tables = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+        tables = [
+            n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
+        ]
         if tables:
             log.warning("store layout changed: dropping the read models, the runtime rebuilds them from the log",
                         path=str(self._path), layout=layout, expected=LAYOUT)
@@ -309,7 +312,10 @@ class SqliteStore(Store):
         columns, texts = plan.columns, plan.texts
         if texts:
             return orjson.dumps(
-                [[w.id, w.version, w.body, *[w.body.get(f) for f in columns], _text_digest(w.body, texts)] for w in writes]
+                [
+                    [w.id, w.version, w.body, *[w.body.get(f) for f in columns], _text_digest(w.body, texts)]
+                    for w in writes
+                ]
             )
         return orjson.dumps([[w.id, w.version, w.body, *[w.body.get(f) for f in columns]] for w in writes])
 
@@ -411,7 +417,7 @@ class SqliteStore(Store):
         total = None
         if query.with_total:
             total = self._read_conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
-        sort = list(query.sort) + [("id", "asc")]
+        sort = [*query.sort, ("id", "asc")]
         exprs = [self._expr(spec, f) for f, _ in sort]
         page_where, page_params = where, list(params)
         if query.search_after is not None:
@@ -423,7 +429,7 @@ class SqliteStore(Store):
         rows = self._read_conn.execute(
             f"SELECT id, version, body{select_sort} FROM {table} WHERE {page_where} "
             f"ORDER BY {order} LIMIT ? OFFSET ?",
-            page_params + [query.size, query.offset],
+            [*page_params, query.size, query.offset],
         ).fetchall()
         docs = [Doc(r[0], r[1], orjson.loads(r[2])) for r in rows]
         after = tuple(rows[-1][3:]) if rows and len(rows) == query.size else None
@@ -445,7 +451,7 @@ class SqliteStore(Store):
                     f"SELECT {expr} AS v, COUNT(*) AS n FROM {table} WHERE {where} AND v IS NOT NULL "
                     f"GROUP BY v ORDER BY n DESC, v LIMIT ?"
                 )
-            return [(v, n) for v, n in self._read_conn.execute(sql, params + [size])]
+            return [(v, n) for v, n in self._read_conn.execute(sql, [*params, size])]
 
         return await self._on(self._reader, aggregate)
 
@@ -463,8 +469,7 @@ class SqliteStore(Store):
     def _where(self, name: str, spec: CollectionSpec, query: Query) -> tuple[str, list[Any]]:
         clauses: list[str] = ["1"]
         params: list[Any] = []
-        for f in query.filters:
-            clauses.append(self._filter(spec, f, params))
+        clauses.extend(self._filter(spec, f, params) for f in query.filters)
         if query.any_of:
             clauses.append("(" + " OR ".join(self._filter(spec, f, params) for f in query.any_of) + ")")
         if query.prefix is not None and query.prefix.value:
@@ -473,7 +478,7 @@ class SqliteStore(Store):
             value = query.prefix.value
             params += [value, value[:-1] + chr(ord(value[-1]) + 1)]
         if query.text:
-            words = [w for w in re.findall(r"\w+", query.text)]
+            words = re.findall(r"\w+", query.text)
             texts = query.text_fields or tuple(_texts(spec))
             if not set(texts) <= set(_texts(spec)):
                 raise ValueError(f"not in the full-text index of {name}: {sorted(set(texts) - set(_texts(spec)))}")
@@ -508,7 +513,8 @@ class SqliteStore(Store):
             name, spec = self._resolve(collection)
             where, params = self._where(name, spec, query)
             expr = self._expr(spec, field)
-            return float(self._read_conn.execute(f"SELECT TOTAL({expr}) FROM {_table(name)} WHERE {where}", params).fetchone()[0])
+            sql = f"SELECT TOTAL({expr}) FROM {_table(name)} WHERE {where}"
+            return float(self._read_conn.execute(sql, params).fetchone()[0])
 
         return await self._on(self._reader, aggregate)
 
