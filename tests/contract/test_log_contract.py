@@ -6,11 +6,10 @@ suite also holds on a broker that other tests write to.
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -32,7 +31,7 @@ async def ends(log: Log, tps: set[tuple[str, int]]) -> dict[tuple[str, int], int
     return {tp: await log.end_offset(*tp) for tp in tps}
 
 
-class LogContract(abc.ABC):
+class LogContract:
     """Subclasses provide `open_log`: a factory for a new client of the same log."""
 
     @pytest.fixture
@@ -153,6 +152,8 @@ class TestKafkaLog(LogContract):
     @pytest.fixture
     def open_log(self, kafka_broker: TansuBroker) -> OpenLog:
         async def open_log() -> Log:
-            return KafkaLog(kafka_broker.url, KafkaOptions(delivery_timeout=5.0))
+            # One Tansu broker: one replica, and one in sync.
+            options = KafkaOptions(delivery_timeout=5.0, replication_factor=1, min_insync_replicas=1)
+            return KafkaLog(kafka_broker.url, options)
 
         return open_log

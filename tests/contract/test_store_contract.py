@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -225,7 +226,9 @@ class StoreContract:
 
         watcher = asyncio.create_task(watch())
         flips = 0
-        while len(seen) < 30 and flips < 2000:  # keep switching until the reader has looked often
+        # Keep switching until the reader has looked often and the aliases have flipped at least twice
+        # (a slow writer thread can leave the reader looking 30 times during the first flip).
+        while (len(seen) < 30 or flips < 2) and flips < 2000:
             flips += 1
             version = 1 + flips % 2
             await store.set_aliases({"a": f"a_v{version}", "b": f"b_v{version}"})
@@ -389,7 +392,9 @@ class StoreContract:
         )
         return store
 
-    async def text(self, store: Store, text: str, *, fields: tuple[str, ...] = (), kind: str | None = None) -> list[str]:
+    async def text(
+        self, store: Store, text: str, *, fields: tuple[str, ...] = (), kind: str | None = None
+    ) -> list[str]:
         filters = (Filter("kind", (kind,)),) if kind else ()
         page = await store.search(C, Query(filters=filters, text=text, text_fields=fields, size=100))
         assert page.total == len(page.docs)
