@@ -174,10 +174,7 @@ def logs(*type_names: str, max_size: int = 40) -> st.SearchStrategy[list[Event]]
     steps = universe_events()
     names = type_names or tuple(EVENT_TYPES)
     assert set(names) <= set(steps), f"unknown event types {set(names) - set(steps)}"
-    head = []
-    for name in ("ArticlePublished", "UserRegistered"):
-        if name in names:
-            head.append(st.lists(steps[name], max_size=3))
+    head = [st.lists(steps[name], max_size=3) for name in ("ArticlePublished", "UserRegistered") if name in names]
     body = st.lists(st.one_of([steps[n] for n in names]), max_size=max_size)
     return st.tuples(*head, body).map(lambda parts: number([e for part in parts for e in part]))
 

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events.catalogue import (
+    EVENT_TYPES,
     ArticleBumped,
     ArticleDeleted,
     ArticleEdited,
@@ -33,8 +34,17 @@ from reducers.articles import ARTICLES, COMMENTS, ArticlesReducer, comment_doc_i
 from reducers.base import DocKey, Reducer, State, Versioned, fold
 from reducers.follows import FOLLOWS, FollowsReducer
 from reducers.users import HANDLES, USERS, UsersReducer, email_key, username_key
-from tests.unit.event_strategies import USER_IDS, folded_in_batches, folded_partition_by_partition, logs, number, replay, versioned
+from tests.unit.event_strategies import (
+    USER_IDS,
+    folded_in_batches,
+    folded_partition_by_partition,
+    logs,
+    number,
+    replay,
+    versioned,
+)
 
+ARTICLE_EVENT_TYPES = tuple(n for n in EVENT_TYPES if n.startswith(("Article", "Comment")))
 REDUCERS: dict[str, Reducer] = {
     "users": UsersReducer(),
     "follows": FollowsReducer(),
@@ -64,9 +74,8 @@ def api_shaped(events: list[Event]) -> list[Event]:
         if isinstance(event, UserUpdated) and (USERS, event.actor_id) not in state:
             continue
         article_id = getattr(event, "article_id", None)
-        if article_id is not None and not isinstance(event, ArticlePublished):
-            if (ARTICLES, article_id) not in state:
-                continue
+        if article_id is not None and not isinstance(event, ArticlePublished) and (ARTICLES, article_id) not in state:
+            continue
         kept.append(event)
         version = len(kept)
         for reducer in (users, articles):
@@ -250,7 +259,7 @@ def test_a_registration_conflicting_with_an_earlier_one_creates_no_user(events: 
 
 
 @settings(max_examples=120, deadline=None)
-@given(logs(*(n for n in __import__("events.catalogue").catalogue.EVENT_TYPES if n.startswith(("Article", "Comment"))), max_size=50))
+@given(logs(*ARTICLE_EVENT_TYPES, max_size=50))
 def test_comments_count_is_the_number_of_live_comments(events: list[Event]) -> None:
     state = replay(REDUCERS["articles"], versioned(events))
     for (collection, article_id), doc in state.items():
@@ -267,7 +276,7 @@ def test_comments_count_is_the_number_of_live_comments(events: list[Event]) -> N
 
 
 @settings(max_examples=120, deadline=None)
-@given(logs(*(n for n in __import__("events.catalogue").catalogue.EVENT_TYPES if n.startswith(("Article", "Comment"))), max_size=50))
+@given(logs(*ARTICLE_EVENT_TYPES, max_size=50))
 def test_only_authors_edit_and_delete(events: list[Event]) -> None:
     reducer = REDUCERS["articles"]
     state: State = {}
@@ -411,10 +420,11 @@ def test_follow_then_unfollow_keeps_one_inactive_pair() -> None:
     unfollow = UserUnfollowed(event_id="g", actor_id="u1", occurred_at=6, followee_id="u2")
     state = _apply(REDUCERS["follows"], follow)
     assert list(state) == [(FOLLOWS, "u1:u2")]
-    assert _has(state[(FOLLOWS, "u1:u2")], 1, {"follower_id": "u1", "followee_id": "u2", "active": True, "updated_at": 5})
+    pair = {"follower_id": "u1", "followee_id": "u2"}
+    assert _has(state[(FOLLOWS, "u1:u2")], 1, {**pair, "active": True, "updated_at": 5})
     state = _apply(REDUCERS["follows"], follow, unfollow)
     assert list(state) == [(FOLLOWS, "u1:u2")]
-    assert _has(state[(FOLLOWS, "u1:u2")], 2, {"follower_id": "u1", "followee_id": "u2", "active": False, "updated_at": 6})
+    assert _has(state[(FOLLOWS, "u1:u2")], 2, {**pair, "active": False, "updated_at": 6})
 
 
 def test_follows_reducer_ignores_other_events() -> None:
@@ -495,7 +505,8 @@ def test_bump_twice_counts_once_and_unbump_takes_it_back() -> None:
 
 
 def test_bump_of_an_unknown_article_is_ignored() -> None:
-    assert _apply(REDUCERS["articles"], ArticleBumped(event_id="b", actor_id="u2", occurred_at=2, article_id="a9")) == {}
+    bump = ArticleBumped(event_id="b", actor_id="u2", occurred_at=2, article_id="a9")
+    assert _apply(REDUCERS["articles"], bump) == {}
 
 
 def test_each_view_counts_once_at_its_version() -> None:

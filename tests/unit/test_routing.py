@@ -45,7 +45,7 @@ def test_murmur2_matches_the_kafka_java_client(data: bytes, expected: int) -> No
 @pytest.mark.parametrize("data, expected", sorted(KAFKA_UTILS_TEST.items()))
 @pytest.mark.parametrize("topic", sorted(PARTITIONS))
 def test_partition_for_is_kafkas_default_partitioner(topic: str, data: bytes, expected: int) -> None:
-    # BuiltInPartitioner.partitionForKey: Utils.toPositive(Utils.murmur2(keyBytes)) % numPartitions
+    # Kafka's BuiltInPartitioner.partitionForKey takes Utils.toPositive(Utils.murmur2(keyBytes)) modulo numPartitions.
     assert partition_for(topic, data.decode()) == (expected & 0x7FFFFFFF) % PARTITIONS[topic]
 
 

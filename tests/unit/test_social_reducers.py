@@ -9,7 +9,9 @@ at version = its offset in that partition + 1, as every runtime does.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+import itertools
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -77,7 +79,9 @@ def _on_comment(cls: type[Event], **fields: st.SearchStrategy) -> st.SearchStrat
 
 
 STEPS: dict[str, st.SearchStrategy[Event]] = {
-    "TribeCreated": _ev(TribeCreated, tribe_id=_tribe, name=st.sampled_from(("Cars", "Old cars", "Bikes")), description=_word),
+    "TribeCreated": _ev(
+        TribeCreated, tribe_id=_tribe, name=st.sampled_from(("Cars", "Old cars", "Bikes")), description=_word
+    ),
     "TribeJoined": _ev(TribeJoined, tribe_id=_tribe),
     "TribeLeft": _ev(TribeLeft, tribe_id=_tribe),
     "ArticlePublished": _ev(
@@ -90,13 +94,22 @@ STEPS: dict[str, st.SearchStrategy[Event]] = {
         tags=st.lists(st.sampled_from(TAGS), max_size=3).map(tuple),
         tribe_id=st.none() | _tribe,
     ),
-    "ArticleEdited": _ev(ArticleEdited, article_id=_article, slug=_maybe_word, title=_maybe_word, description=_maybe_word, body=_maybe_word),
+    "ArticleEdited": _ev(
+        ArticleEdited,
+        article_id=_article,
+        slug=_maybe_word,
+        title=_maybe_word,
+        description=_maybe_word,
+        body=_maybe_word,
+    ),
     "ArticleDeleted": _ev(ArticleDeleted, article_id=_article),
     "ArticleBumped": _ev(ArticleBumped, article_id=_article),
     "ArticleUnbumped": _ev(ArticleUnbumped, article_id=_article),
     "ArticleViewed": _ev(ArticleViewed, article_id=_article, referrer=_maybe_word),
     # The API mentions each user once, in order of first mention.
-    "CommentPosted": _on_comment(CommentPosted, body=_word, mentions=st.lists(_user, max_size=3, unique=True).map(tuple)),
+    "CommentPosted": _on_comment(
+        CommentPosted, body=_word, mentions=st.lists(_user, max_size=3, unique=True).map(tuple)
+    ),
     "CommentDeleted": _on_comment(CommentDeleted),
     "UserFollowed": _ev(UserFollowed, followee_id=_user),
     "UserUnfollowed": _ev(UserUnfollowed, followee_id=_user),
@@ -136,13 +149,14 @@ def api_shaped(events: list[Event]) -> list[Event]:
     tribes: set[str] = set()
     kept = []
     for e in events:
+        article_id = getattr(e, "article_id", None)
         if isinstance(e, ArticlePublished):
             articles.add(e.article_id)
         elif isinstance(e, TribeCreated):
             tribes.add(e.tribe_id)
-        elif getattr(e, "article_id", None) is not None and e.article_id not in articles:  # type: ignore[attr-defined]
-            continue
-        elif isinstance(e, (TribeJoined, TribeLeft)) and e.tribe_id not in tribes:
+        elif (article_id is not None and article_id not in articles) or (
+            isinstance(e, (TribeJoined, TribeLeft)) and e.tribe_id not in tribes
+        ):
             continue
         kept.append(e)
     return kept
@@ -222,7 +236,10 @@ def test_redelivery_never_changes_a_document_that_exists(name: str, data: st.Dat
 
 
 def _model_members(events: list[Event]) -> dict[str, set[str]]:
-    """Members per tribe, from the rule: the first creation makes the creator a member; later joins and leaves toggle."""
+    """Members per tribe, from the rule.
+
+    The first creation makes the creator a member; later joins and leaves toggle.
+    """
     members: dict[str, set[str]] = {}
     for e in events:
         if isinstance(e, TribeCreated):
@@ -272,7 +289,9 @@ def test_any_interleaving_of_joins_and_leaves_gives_the_same_members(
     for label in ("one interleaving", "another"):
         order = data.draw(st.permutations(tokens), label=label)
         queues = {user: list(actions) for user, actions in plans.items()}
-        events: list[Event] = [TribeCreated(event_id="c", actor_id=creator, occurred_at=T0, tribe_id="t1", name="Cars", description="")]
+        events: list[Event] = [
+            TribeCreated(event_id="c", actor_id=creator, occurred_at=T0, tribe_id="t1", name="Cars", description="")
+        ]
         for user in order:
             cls = TribeJoined if queues[user].pop(0) else TribeLeft
             events.append(cls(event_id=f"e{len(events)}", actor_id=user, occurred_at=T0 + len(events), tribe_id="t1"))
@@ -287,8 +306,18 @@ _bump_plans = st.dictionaries(_user, st.lists(st.booleans(), min_size=1, max_siz
 
 
 def _publish(article_id: str = "a1", author: str = "u1", at: int = T0, **fields: object) -> ArticlePublished:
-    values = {"slug": "s", "title": "Dragons", "description": "d", "body": "b", "tags": ()} | fields
-    return ArticlePublished(event_id=f"p-{article_id}", actor_id=author, occurred_at=at, article_id=article_id, **values)  # type: ignore[arg-type]
+    published = ArticlePublished(
+        event_id=f"p-{article_id}",
+        actor_id=author,
+        occurred_at=at,
+        article_id=article_id,
+        slug="s",
+        title="Dragons",
+        description="d",
+        body="b",
+        tags=(),
+    )
+    return dataclasses.replace(published, **fields)
 
 
 @settings(max_examples=100, deadline=None)
@@ -334,7 +363,10 @@ def test_nobody_is_notified_of_their_own_actions_and_counts_are_the_actor_sets(e
 # -- (e) trending windows --------------------------------------------------------------------------
 
 
-def _trend_events(events: list[Event]) -> tuple[list[tuple[Event, int]], dict[str, tuple[str, ...]]]:
+Scored = ArticleBumped | ArticleUnbumped | CommentPosted
+
+
+def _trend_events(events: list[Event]) -> tuple[list[tuple[Scored, int]], dict[str, tuple[str, ...]]]:
     """The bump, unbump and comment events applied while their article was live, with what each adds.
 
     A comment adds 1; a bump adds 1 only if its user was not bumping the article, an unbump -1 only if
@@ -344,11 +376,12 @@ def _trend_events(events: list[Event]) -> tuple[list[tuple[Event, int]], dict[st
     authors: dict[str, str] = {}
     tags: dict[str, tuple[str, ...]] = {}
     bumpers: dict[str, set[str]] = {}
-    counted: list[tuple[Event, int]] = []
+    counted: list[tuple[Scored, int]] = []
     for e in events:
         if isinstance(e, ArticlePublished):
             if e.article_id not in live:
-                live[e.article_id], authors[e.article_id], tags[e.article_id] = True, e.actor_id, tuple(sorted(set(e.tags)))
+                live[e.article_id], authors[e.article_id] = True, e.actor_id
+                tags[e.article_id] = tuple(sorted(set(e.tags)))
         elif isinstance(e, ArticleDeleted):
             if e.article_id in live and authors[e.article_id] == e.actor_id:
                 live[e.article_id] = False
@@ -387,19 +420,12 @@ def test_a_windows_score_is_bumps_minus_unbumps_plus_comments_in_its_buckets(
         lo = data.draw(st.integers(first, last), label=f"{window} from") // size * size
         hi = data.draw(st.integers(lo, last), label=f"{window} to") // size * size
         starts = range(lo, hi + 1, size)
-
-        def inside(e: Event) -> bool:
-            return lo <= e.occurred_at < hi + size
-
+        inside = [(e, delta) for e, delta in counted if lo <= e.occurred_at < hi + size]
         for article_id in ARTICLE_IDS:
-            expected = sum(
-                delta for e, delta in counted if e.article_id == article_id and inside(e)  # type: ignore[attr-defined]
-            )
+            expected = sum(delta for e, delta in inside if e.article_id == article_id)
             assert _window_sum(state, window, starts, "articles", article_id) == expected, (window, article_id)
         for tag in TAGS:
-            expected = sum(
-                delta for e, delta in counted if tag in tags[e.article_id] and inside(e)  # type: ignore[attr-defined]
-            )
+            expected = sum(delta for e, delta in inside if tag in tags[e.article_id])
             assert _window_sum(state, window, starts, "tags", tag) == expected, (window, tag)
     # Every bucket is fed by the partition it names, and holds events of its own window only.
     for doc_id, bucket in docs_of(state, BUCKETS).items():
@@ -421,8 +447,8 @@ def test_the_last_block_or_unblock_of_a_pair_wins_and_blocks_leave_follows_alone
     for e in events:
         if isinstance(e, (UserBlocked, UserUnblocked)):
             blocks[f"{e.actor_id}:{e.blocked_id}"] = isinstance(e, UserBlocked)
-        else:
-            follows[f"{e.actor_id}:{e.followee_id}"] = isinstance(e, UserFollowed)  # type: ignore[attr-defined]
+        elif isinstance(e, (UserFollowed, UserUnfollowed)):
+            follows[f"{e.actor_id}:{e.followee_id}"] = isinstance(e, UserFollowed)
     assert {k: v["active"] for k, v in docs_of(state, BLOCKS).items()} == blocks
     assert {k: v["active"] for k, v in docs_of(state, FOLLOWS).items()} == follows
     for doc_id, doc in docs_of(state, BLOCKS).items():
@@ -436,7 +462,14 @@ _created = st.integers(0, 4_000_000_000_000)
 
 
 @settings(max_examples=300, deadline=None)
-@given(created=_created, bumps=_count, comments=_count, views=_count, more=st.integers(1, 10**6), later=st.integers(1, 10**10))
+@given(
+    created=_created,
+    bumps=_count,
+    comments=_count,
+    views=_count,
+    more=st.integers(1, 10**6),
+    later=st.integers(1, 10**10),
+)
 def test_rank_never_falls_as_engagement_or_recency_grows(
     created: int, bumps: int, comments: int, views: int, more: int, later: int
 ) -> None:
@@ -489,12 +522,12 @@ def _apply(reducer: Reducer, *events: Event) -> State:
     return replay(reducer, [(i + 1, e) for i, e in enumerate(events)])
 
 
-def _event(cls: type[Event], actor: str, at: int = T0, **fields: object) -> Event:
-    _event.n += 1  # type: ignore[attr-defined]
-    return cls(event_id=f"x{_event.n}", actor_id=actor, occurred_at=at, **fields)  # type: ignore[attr-defined]
+_EVENT_NUMBERS = itertools.count(1)
 
 
-_event.n = 0  # type: ignore[attr-defined]
+def _event(cls: type[Event], actor: str, at: int = T0, **fields: Any) -> Event:
+    """An event of `cls` with the next example id; `fields` are the payload fields of that type."""
+    return cls(event_id=f"x{next(_EVENT_NUMBERS)}", actor_id=actor, occurred_at=at, **fields)
 
 # tribes
 
@@ -514,7 +547,8 @@ def test_creating_a_tribe_makes_the_creator_its_only_member() -> None:
     }
     assert tribe.version == 1
     assert {k: tribe.body.get(k, "<missing>") for k in expected} == expected
-    assert state[(MEMBERSHIPS, "u1:t1")] == Versioned({"user_id": "u1", "tribe_id": "t1", "active": True, "updated_at": T0}, 1)
+    membership = {"user_id": "u1", "tribe_id": "t1", "active": True, "updated_at": T0}
+    assert state[(MEMBERSHIPS, "u1:t1")] == Versioned(membership, 1)
 
 
 def test_a_second_creation_of_a_tribe_is_ignored() -> None:
@@ -533,7 +567,8 @@ def test_joining_twice_counts_once_and_leaving_counts_down() -> None:
     assert state[(TRIBES, "t1")].body["member_count"] == 2
     state = _apply(TribesReducer(), create, join, _event(TribeLeft, "u1", at=T0 + 9, tribe_id="t1"))
     assert state[(TRIBES, "t1")].body["members"] == ["u2"]
-    assert state[(MEMBERSHIPS, "u1:t1")].body == {"user_id": "u1", "tribe_id": "t1", "active": False, "updated_at": T0 + 9}
+    membership = {"user_id": "u1", "tribe_id": "t1", "active": False, "updated_at": T0 + 9}
+    assert state[(MEMBERSHIPS, "u1:t1")].body == membership
 
 
 def test_joining_or_leaving_an_unknown_tribe_changes_nothing() -> None:
@@ -553,7 +588,8 @@ def _notifications(*events: Event) -> State:
 
 
 def test_a_mention_notifies_each_mentioned_user_but_the_commenter() -> None:
-    comment = _event(CommentPosted, "u2", at=T0 + 7, article_id="a1", comment_id=11, body="hi @u3 @u2 @u4", mentions=("u3", "u2", "u4"))
+    body, mentions = "hi @u3 @u2 @u4", ("u3", "u2", "u4")
+    comment = _event(CommentPosted, "u2", at=T0 + 7, article_id="a1", comment_id=11, body=body, mentions=mentions)
     state = _notifications(comment)
     mentions = {k: v for k, v in docs_of(state, NOTIFICATIONS).items() if v["kind"] == "mention"}
     assert set(mentions) == {"mention:11:u3", "mention:11:u4"}
@@ -652,7 +688,8 @@ def test_bumps_group_with_the_latest_actor_and_time_and_the_edited_title() -> No
         _event(ArticleBumped, "u1", at=T0 + 13, article_id="a1"),  # the author: ignored
     )
     group = state[(NOTIFICATIONS, "bump:a1")].body
-    assert (group["actors"], group["count"], group["latest_actor_id"], group["latest_at"]) == (["u2", "u3"], 2, "u3", T0 + 12)
+    latest = (group["actors"], group["count"], group["latest_actor_id"], group["latest_at"])
+    assert latest == (["u2", "u3"], 2, "u3", T0 + 12)
     assert group["article_title"] == "Wyverns"
     assert state[(NOTIFICATIONS, "bump:a1")].version == 4
 
@@ -667,7 +704,13 @@ def test_a_bump_scores_the_article_and_its_tags_in_both_buckets_of_its_partition
     _, partition = source_of(publish)
     five = state[(BUCKETS, bucket_id("5m", bucket_start("5m", at), partition))].body
     hour = state[(BUCKETS, bucket_id("1h", bucket_start("1h", at), partition))].body
-    assert five == {"window": "5m", "start": bucket_start("5m", at), "partition": partition, "articles": {"a1": 1}, "tags": {"go": 1, "py": 1}}
+    assert five == {
+        "window": "5m",
+        "start": bucket_start("5m", at),
+        "partition": partition,
+        "articles": {"a1": 1},
+        "tags": {"go": 1, "py": 1},
+    }
     assert (hour["window"], hour["articles"], hour["tags"]) == ("1h", {"a1": 1}, {"go": 1, "py": 1})
     assert state[(ARTICLE_TAGS, "a1")].body == {
         "article_id": "a1", "author_id": "u1", "tags": ["go", "py"], "bumpers": ["u2"], "deleted": False
@@ -703,10 +746,11 @@ def test_block_then_unblock_keeps_one_inactive_pair_and_leaves_the_follow() -> N
     block = _event(UserBlocked, "u1", at=T0 + 5, blocked_id="u2")
     unblock = _event(UserUnblocked, "u1", at=T0 + 6, blocked_id="u2")
     state = _apply(FollowsReducer(), follow, block)
-    assert state[(BLOCKS, "u1:u2")] == Versioned({"blocker_id": "u1", "blocked_id": "u2", "active": True, "updated_at": T0 + 5}, 2)
+    pair = {"blocker_id": "u1", "blocked_id": "u2"}
+    assert state[(BLOCKS, "u1:u2")] == Versioned({**pair, "active": True, "updated_at": T0 + 5}, 2)
     assert state[(FOLLOWS, "u1:u2")].body["active"] is True
     state = _apply(FollowsReducer(), follow, block, unblock)
-    assert state[(BLOCKS, "u1:u2")] == Versioned({"blocker_id": "u1", "blocked_id": "u2", "active": False, "updated_at": T0 + 6}, 3)
+    assert state[(BLOCKS, "u1:u2")] == Versioned({**pair, "active": False, "updated_at": T0 + 6}, 3)
     assert (BLOCKS, "u2:u1") not in state
 
 
