@@ -66,7 +66,7 @@ class by_event_type(Generic[Owner, *Args, R]):
     attribute access and resolves through the MRO with a weak-reference cache, several microseconds
     per call on the fold's hottest path. Events are final dataclasses, so the exact type suffices.
     An instance's dispatcher is built on its first access and kept in the instance's dict, where
-    later accesses (several per event) find it. Arguments after the event are positional.
+    later accesses (several per event) find it, unless a subclass overrides the method. Arguments after the event are positional.
     """
 
     name: str  # the attribute it is bound to, where an instance keeps its dispatcher
@@ -101,7 +101,10 @@ class by_event_type(Generic[Owner, *Args, R]):
         def dispatch(event: Event, *args: *Args) -> R:
             return table.get(type(event), default)(instance, event, *args)
 
-        vars(instance)[self.name] = dispatch
+        # Kept only where this is the method the instance's class has: a subclass that overrides it
+        # and calls super() must keep reaching its own override on later accesses.
+        if getattr(type(instance), self.name, None) is self:
+            vars(instance)[self.name] = dispatch
         return dispatch
 
 

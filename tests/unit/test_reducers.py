@@ -8,6 +8,7 @@ runtime does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import pytest
@@ -30,8 +31,9 @@ from events.catalogue import (
     UserUnfollowed,
     UserUpdated,
 )
+from events.ids import new_event_id
 from reducers.articles import ARTICLES, COMMENTS, ArticlesReducer, comment_doc_id
-from reducers.base import DocKey, Reducer, State, Versioned, fold
+from reducers.base import Body, DocKey, Reducer, State, Versioned, fold
 from reducers.follows import FOLLOWS, FollowsReducer
 from reducers.users import HANDLES, USERS, UsersReducer, email_key, username_key
 from tests.unit.event_strategies import (
@@ -570,3 +572,19 @@ def test_fold_does_not_modify_the_state_it_is_given() -> None:
     changed = fold(REDUCERS["articles"], state, [(2, view)])
     assert changed[(ARTICLES, "a1")].body["views"] == 1
     assert state == snapshot
+
+
+def test_a_subclass_that_overrides_apply_keeps_its_override_after_calling_super() -> None:
+    class Shouting(ArticlesReducer):
+        def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+            changed = super().apply(event, docs)
+            return {k: {**v, "title": str(v["title"]).upper()} if k[0] == "articles" else v for k, v in changed.items()}
+
+    reducer = Shouting()
+    for title in ("first", "second"):
+        event = ArticlePublished(
+            event_id=new_event_id(), actor_id="a", occurred_at=1, article_id=title, slug=title, title=title,
+            description="", body="b",
+        )
+        [body] = reducer.apply(event, {("articles", title): None}).values()
+        assert body["title"] == title.upper()
