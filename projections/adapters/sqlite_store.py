@@ -9,7 +9,9 @@ written in one transaction, so the embedded runtime is exactly-once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
 import re
 import sqlite3
 import threading
@@ -93,6 +95,13 @@ def _text_digest(body: Mapping[str, object], texts: tuple[str, ...]) -> str:
     return hashlib.blake2b(orjson.dumps([body.get(f) for f in texts]), digest_size=8).hexdigest()
 
 
+def _create_private(path: Path) -> None:
+    """Create the store file for its owner only (0600) unless it exists: the users view holds e-mails and
+    password hashes. SQLite opens it afterwards, and gives the -wal and -shm files it creates the same mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -127,9 +136,24 @@ def _spec_from_bytes(data: bytes) -> CollectionSpec:
     return CollectionSpec(raw["fields"], frozenset(raw["lists"]), None if indexed is None else frozenset(indexed))
 
 
+
+def _successor(prefix: str) -> str | None:
+    """The least string above every string that starts with `prefix`, or None if there is none.
+
+    SQLite compares text as UTF-8 bytes, which orders by code point. The last character that is
+    not U+10FFFF goes up by one, skipping the surrogates (U+D800-U+DFFF cannot be encoded);
+    those after it are dropped. A prefix of U+10FFFF only has no bound above.
+    """
+    stripped = prefix.rstrip("\U0010ffff")
+    if not stripped:
+        return None
+    last = ord(stripped[-1]) + 1
+    return stripped[:-1] + chr(0xE000 if last == 0xD800 else last)
+
 class SqliteStore(Store):
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="store-reader")
         self._path = path
@@ -474,9 +498,14 @@ class SqliteStore(Store):
             clauses.append("(" + " OR ".join(self._filter(spec, f, params) for f in query.any_of) + ")")
         if query.prefix is not None and query.prefix.value:
             expr = self._expr(spec, query.prefix.field)
-            clauses.append(f"({expr} >= ? AND {expr} < ?)")
             value = query.prefix.value
-            params += [value, value[:-1] + chr(ord(value[-1]) + 1)]
+            above = _successor(value)
+            if above is None:
+                clauses.append(f"({expr} >= ?)")
+                params.append(value)
+            else:
+                clauses.append(f"({expr} >= ? AND {expr} < ?)")
+                params += [value, above]
         if query.text:
             words = re.findall(r"\w+", query.text)
             texts = query.text_fields or tuple(_texts(spec))

@@ -306,6 +306,17 @@ class StoreContract:
         assert await prefixed("m") == set()
         assert await prefixed("") == set(ROWS)
 
+    @pytest.mark.parametrize("edge", ["\ud7ff", "\U0010ffff", "a\U0010ffff\U0010ffff"])
+    async def test_a_prefix_ending_in_the_last_code_points_matches_exactly(self, store: Store, edge: str) -> None:
+        """U+D7FF is followed by the surrogates and U+10FFFF by nothing: neither may break the prefix range."""
+        await store.ensure_collection(C, SPEC)
+        notes = {"in1": edge, "in2": edge + "z", "out1": "b", "out2": "\ue000", "out3": edge[:-1]}
+        writes = [DocWrite(C, i, 1, {"kind": "k", "note": note, "tags": [], "rank": 0, "live": True, "at": 0})
+                  for i, note in notes.items()]
+        await store.write(writes, CP)
+        found = await store.search(C, Query(prefix=Prefix("note", edge), size=100))
+        assert set(ids(found.docs)) == {"in1", "in2"}
+
     async def test_sum_of_adds_a_numeric_field_over_the_matches(self, rows: Store) -> None:
         assert await rows.sum_of(C, "rank", Query()) == sum(r[3] for r in ROWS.values())
         assert await rows.sum_of(C, "rank", Query(filters=(Filter("kind", ("c",)),))) == 7.0

@@ -205,3 +205,10 @@ async def test_marking_notifications_read_up_to_null_means_now(api: Api) -> None
     r = await api.client.post("/v1/notifications/read", json={"up_to": None}, headers=auth(token))
     assert r.status == 200, await r.text()
     assert isinstance((await r.json())["read_up_to"], int)
+
+
+@pytest.mark.parametrize("prefix", ["a\ud7ff", "\U0010ffff"])
+async def test_a_username_prefix_ending_in_the_last_code_points_is_searched(api: Api, prefix: str) -> None:
+    r = await api.client.get("/v1/search/users", params={"prefix": prefix})
+    assert r.status == 200, await r.text()
+    assert (await r.json())["users"] == []
