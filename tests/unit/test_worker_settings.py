@@ -1,0 +1,45 @@
+"""The worker's settings: engine, static membership, topic durability, and the consumer they configure."""
+
+from __future__ import annotations
+
+import pytest
+
+from projections.kafka_engine import EngineOptions, consumer_config
+from tribe.bootstrap import kafka_options
+from tribe.settings import BadSetting, Settings
+
+
+def test_production_defaults_ask_for_three_replicas_and_two_in_sync() -> None:
+    options = kafka_options(Settings.from_env({"TRIBE_LOG": "kafka://k1:9092"}))
+    assert (options.replication_factor, options.min_insync_replicas) == (3, 2)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"TRIBE_WORKER_ENGINE": "spark"}, "TRIBE_WORKER_ENGINE"),
+        ({"TRIBE_KAFKA_REPLICATION_FACTOR": "0"}, "TRIBE_KAFKA_REPLICATION_FACTOR"),
+        ({"TRIBE_KAFKA_REPLICATION_FACTOR": "1"}, "TRIBE_KAFKA_MIN_INSYNC_REPLICAS"),
+        ({"TRIBE_KAFKA_MIN_INSYNC_REPLICAS": "0"}, "TRIBE_KAFKA_MIN_INSYNC_REPLICAS"),
+    ],
+)
+def test_unusable_worker_settings_are_refused_by_name(env: dict[str, str], named: str) -> None:
+    with pytest.raises(BadSetting, match=named):
+        Settings.from_env(env)
+
+
+def options(instance_id: str | None) -> EngineOptions:
+    return EngineOptions(group="g", session_timeout=6.0, fetch_wait=0.05, instance_id=instance_id)
+
+
+def test_the_consumer_stores_offsets_only_when_told_and_assigns_cooperatively() -> None:
+    config = consumer_config("k1:9092", options(None))
+    assert config["enable.auto.offset.store"] is False
+    assert config["partition.assignment.strategy"] == "cooperative-sticky"
+    assert config["auto.offset.reset"] == "error"
+    assert (config["session.timeout.ms"], config["fetch.wait.max.ms"]) == (6000, 50)
+    assert "group.instance.id" not in config
+
+
+def test_an_instance_id_makes_the_member_static() -> None:
+    assert consumer_config("k1:9092", options("worker-3"))["group.instance.id"] == "worker-3"
