@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from pathlib import Path
 
 from tribe.settings import table
@@ -107,3 +108,15 @@ def test_no_handler_appends_or_queries_the_store() -> None:
 def test_the_readme_shows_the_configuration_table_of_the_code() -> None:
     readme = (ROOT / "README.md").read_text()
     assert table() in readme, "README.md's configuration table differs from tribe.settings.table(); paste it again"
+
+
+def test_every_package_is_installed() -> None:
+    """`pip install .` ships every package: a missing one imports under pytest (from the checkout) and nowhere else."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    installed = set(config["tool"]["setuptools"]["packages"])
+    present = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for package in PACKAGES
+        for init in (ROOT / package).rglob("__init__.py")
+    }
+    assert present <= installed, f"not in [tool.setuptools] packages: {sorted(present - installed)}"
