@@ -158,6 +158,8 @@ class KafkaLog(Log):
         self._started = False
         self._producer_broken = False
         self._generation = 0
+        self._end_waiters: list[tuple[set[tuple[str, int]], asyncio.Future[dict[tuple[str, int], int]]]] = []
+        self._end_rounds: asyncio.Future[None] | None = None
         self._on_error: Callable[[KafkaError], None] = lambda err: None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -410,26 +412,83 @@ class KafkaLog(Log):
             consumer.unassign()
 
     async def end_offset(self, topic: str, partition: int) -> int:
-        return await self._on(self._read_thread, self._end_offset, topic, partition)
+        return (await self.end_offsets([(topic, partition)]))[(topic, partition)]
 
-    def _end_offset(self, topic: str, partition: int) -> int:
-        # The listed high watermark is a lower bound (some brokers, Tansu among them, let it trail):
-        # scan from it to the end of the partition, which the fetch itself reports.
+    async def end_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The end of each partition, asked of the broker after this call was made.
+
+        Callers that ask while a round is under way share the next round, which asks for the
+        union of their partitions at once: a hundred readers checking their X-Tribe-After per
+        second cost a few rounds, not a hundred queued one after the other on the read thread.
+        """
+        wanted = set(partitions)
+        if not wanted:
+            return {}
+        await self.start()
+        answer: asyncio.Future[dict[tuple[str, int], int]] = asyncio.get_running_loop().create_future()
+        self._end_waiters.append((wanted, answer))
+        if self._end_rounds is None or self._end_rounds.done():
+            self._end_rounds = asyncio.ensure_future(self._answer_end_waiters())
+        return await answer
+
+    async def _answer_end_waiters(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._end_waiters:
+            waiters, self._end_waiters = self._end_waiters, []
+            union = sorted(set().union(*(wanted for wanted, _ in waiters)))
+            try:
+                ends = await loop.run_in_executor(self._read_thread, self._ends, union)
+            except Exception as exc:
+                for _, answer in waiters:
+                    if not answer.done():
+                        answer.set_exception(exc)
+                continue
+            for wanted, answer in waiters:
+                if not answer.done():
+                    answer.set_result({tp: ends[tp] for tp in wanted})
+
+    def _ends(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The end of every partition (read thread only).
+
+        The listed high watermark is a lower bound (some brokers, Tansu among them, let it trail):
+        every partition is read from it at once until the fetch reports the partition's end.
+        """
         consumer = self._reader_consumer()
+        timeout = self.options.request_timeout
+        starts: dict[tuple[str, int], int] = {}
+        for topic, partition in partitions:
+            try:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+            except KafkaException as exc:
+                raise LogUnavailable(f"no watermarks for {topic}:{partition}: {exc}", self.options.retry_after) from exc
+            starts[(topic, partition)] = max(high, low, 0)
+        ends: dict[tuple[str, int], int] = {}
+        consumer.assign([TopicPartition(topic, partition, offset) for (topic, partition), offset in starts.items()])
+        deadline = time.monotonic() + timeout
         try:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=self.options.request_timeout
-            )
-        except KafkaException as exc:
-            raise LogUnavailable(f"no watermarks for {topic}:{partition}: {exc}", self.options.retry_after) from exc
-        start = max(high, low, 0)
-        while True:
-            entries, end = self._scan(topic, partition, start, 10_000)
-            if end is not None:
-                return end
-            if not entries:
-                return start
-            start = entries[-1].position.offset + 1
+            while len(ends) < len(starts):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    missing = sorted(set(starts) - set(ends))
+                    raise LogUnavailable(f"no end reported for {missing}", self.options.retry_after)
+                first = consumer.poll(min(remaining, 0.5))
+                if first is None:
+                    continue
+                for msg in [first, *consumer.consume(1000, timeout=0)]:
+                    tp = (msg.topic() or "", msg.partition() or 0)
+                    err, at = msg.error(), msg.offset()
+                    if err is None:
+                        if at is not None:
+                            starts[tp] = max(starts[tp], at + 1)
+                    elif err.code() == KafkaError._PARTITION_EOF:
+                        ends[tp] = at if at is not None else starts[tp]
+                    elif err.code() == KafkaError._AUTO_OFFSET_RESET:  # the watermark is the end
+                        ends[tp] = starts[tp]
+                    else:
+                        raise LogUnavailable(f"reading {tp[0]}:{tp[1]}: {err}", self.options.retry_after)
+            return ends
+        finally:
+            consumer.unassign()
 
     # -- consumer-group offsets ----------------------------------------------------------
 
