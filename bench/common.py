@@ -13,6 +13,7 @@ import structlog
 
 from bench.procs import JWT_SECRET
 from bench.workload import Generated, Shape, events, fill
+from tribe.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,12 @@ async def prepare_embedded(data_dir: Path, stream: Iterable) -> dict[str, int]:
     return per_topic
 
 
-async def wait_caught_up(log_url: str, store_url: str, timeout: float = 120.0) -> None:
-    """Until every live view's checkpoint has reached the head of the log (the workers run elsewhere)."""
-    from replay.versions import status
+async def wait_caught_up(settings: Settings, timeout: float = 120.0) -> None:
+    """Until every live view's checkpoint has reached the head of the settings' log (the workers run elsewhere)."""
     from projections.views import VIEWS
-    from tribe.settings import Settings
+    from replay.versions import status
     from tribe.bootstrap import make_log, make_store
 
-    settings = Settings(log_url=log_url, store_url=store_url)
     log, store = make_log(settings), make_store(settings)
     deadline = time.monotonic() + timeout
     try:
