@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -60,18 +61,30 @@ def make_store(settings: Settings) -> Store:
 def jwt_secret(settings: Settings) -> str:
     """The configured secret, or the one kept in the data directory, created private on first start.
 
-    O_EXCL: of two processes starting at once on a new data directory, one creates the file and
-    the other reads it; neither overwrites a secret already handed out.
+    The secret is written whole to a private temporary file (mkstemp: 0600, O_EXCL), which is then
+    hard-linked as jwt.secret: the link appears with its content, or fails because the file exists.
+    So of processes starting at once on a new data directory, one creates the file and the others
+    read it whole (never empty or half-written); none overwrites a secret already handed out.
     """
     if settings.jwt_secret:
         return settings.jwt_secret
     path = settings.data_dir / "jwt.secret"
     path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as file:
-            file.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    if not path.exists():
+        fd, draft = tempfile.mkstemp(dir=path.parent, prefix=".jwt.secret.")
+        try:
+            with os.fdopen(fd, "w") as file:
+                file.write(secrets.token_urlsafe(48))
+                file.flush()
+                os.fsync(file.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+        finally:
+            os.unlink(draft)
+    secret = path.read_text().strip()
+    if not secret:
+        raise BadSetting(f"{path} is empty: remove it to have a new secret made, or set TRIBE_JWT_SECRET")
+    return secret
 
 
 @contextlib.asynccontextmanager

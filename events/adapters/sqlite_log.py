@@ -10,6 +10,8 @@ returned, which makes client retries with their own event ids safe.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -40,6 +42,13 @@ CREATE TABLE IF NOT EXISTS consumer_offsets (
 """
 
 
+def _create_private(path: Path) -> None:
+    """Create the log file for its owner only (0600) unless it exists: its events hold e-mails and password
+    hashes. SQLite opens it afterwards, and gives the -wal and -shm files it creates the same mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")
@@ -50,6 +59,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 class SqliteLog(Log):
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="log-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="log-reader")
         self._write_conn = _connect(path)
