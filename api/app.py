@@ -6,14 +6,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection
 
-import jwt
 import structlog
 from aiohttp import web
 
-from api import conduit, native, openapi, v1_activity, v1_social
+from api import conduit, native, openapi, v1_accounts, v1_activity, v1_social
 from api.cors import cors
 from api.errors import ApiError, json_error, refused
 from api.requests import PORTS
+from services import accounts
 from services.errors import Refused, Unauthenticated
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -68,16 +68,13 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A token, when sent, must be valid; the user id it names is the actor of every event."""
+    """A token, when sent, must be valid for a user who exists; that user is the actor of every event."""
     header = request.headers.get("Authorization")
     if header:
         scheme, _, token = header.partition(" ")
         if scheme not in ("Token", "Bearer") or not token.strip():
             raise Unauthenticated("send 'Authorization: Token <jwt>'")
-        try:
-            request["user_id"] = request.app[PORTS].tokens.verify(token.strip())
-        except jwt.InvalidTokenError as exc:
-            raise Unauthenticated(f"is invalid ({exc})") from None
+        request["user_id"] = await accounts.authenticate(request.app[PORTS], token.strip())
     return await handler(request)
 
 
@@ -88,6 +85,7 @@ def build_app(*, cors_origins: Collection[str] = ("*",)) -> web.Application:
     )
     app.add_routes(conduit.routes)
     app.add_routes(native.routes)
+    app.add_routes(v1_accounts.routes)
     app.add_routes(v1_social.routes)
     app.add_routes(v1_activity.routes)
     app.add_routes(openapi.routes)

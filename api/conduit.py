@@ -64,7 +64,7 @@ async def update_user(request: web.Request) -> web.Response:
         display_name=given.get("displayName") or None,
     )
     outcome = await accounts.update_user(ports(request), command)
-    return answer(outcome, lambda user: present.user(user, token(request)))
+    return answer(outcome, lambda session: present.user(session.user, session.token))
 
 
 # -- profiles ------------------------------------------------------------------------------

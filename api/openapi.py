@@ -118,6 +118,17 @@ DOCUMENT: dict[str, Any] = {
                 },
             )
         },
+        "/v1/logout": {
+            "post": {
+                "summary": "End every session of the user: every token issued to them so far is refused from now on",
+                "security": _AUTH,
+                "responses": {
+                    "204": {"description": "Logged out; the X-Tribe-Position header says where"},
+                    "202": _ACCEPTED,
+                    **_ERRORS,
+                },
+            }
+        },
         "/v1/tribes": {
             "get": _op(
                 "List tribes, most members first; q filters by words of the name",

@@ -37,6 +37,12 @@ class UserUpdated(Event):
     image: str | None = None
     password_hash: str | None = None
     display_name: str | None = None
+    rehashed: bool = False  # password_hash is the same password under newer hashing parameters: sessions stay valid
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserLoggedOut(Event):
+    """The actor ended every session: tokens issued before it are refused."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,6 +148,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         UserRegistered,
         UserUpdated,
+        UserLoggedOut,
         UserFollowed,
         UserUnfollowed,
         ArticlePublished,

@@ -6,7 +6,7 @@ event applied to it.
 
 | event types                                   | topic          | key             | partitions |
 |-----------------------------------------------|----------------|-----------------|------------|
-| UserRegistered, UserUpdated                   | tribe.users    | actor_id        | 1          |
+| UserRegistered, UserUpdated, UserLoggedOut    | tribe.users    | actor_id        | 1          |
 | UserFollowed, UserUnfollowed,                 | tribe.follows  | actor_id        | 4          |
 |   UserBlocked, UserUnblocked                  |                |                 |            |
 | Article*, Comment*                            | tribe.articles | article_id      | 8          |
@@ -89,6 +89,7 @@ def _by_tribe(event: TribeEvent) -> str:
 ROUTES: dict[str, Route[Any]] = {
     "UserRegistered": Route(USERS, _by_actor),
     "UserUpdated": Route(USERS, _by_actor),
+    "UserLoggedOut": Route(USERS, _by_actor),
     "UserFollowed": Route(FOLLOWS, _by_actor),
     "UserUnfollowed": Route(FOLLOWS, _by_actor),
     "ArticlePublished": Route(ARTICLES, _by_article),

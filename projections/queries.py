@@ -25,6 +25,11 @@ class ReadModels:
         found = await self.store.get("users", [user_id])
         return found[user_id].body if user_id in found else None
 
+    async def token_generation(self, user_id: str) -> int | None:
+        """The user's token generation (0 in a users v1 document, written before it existed), or None: no such user."""
+        user = await self.user(user_id)
+        return None if user is None else int(user.get("token_generation", 0))
+
     async def users(self, user_ids: Sequence[str]) -> dict[str, Body]:
         found = await self.store.get("users", list(user_ids))
         return {doc_id: doc.body for doc_id, doc in found.items()}

@@ -68,7 +68,7 @@ class View:
 
 USERS_VIEW = View(
     name="users",
-    version=1,
+    version=2,
     reducer=UsersReducer(),
     topics=(USERS,),
     collections={
@@ -84,6 +84,7 @@ USERS_VIEW = View(
                 "display_name": "keyword",
                 "created_at": "date",
                 "updated_at": "date",
+                "token_generation": "long",
             }
         ),
         "handles": CollectionSpec({"kind": "keyword", "value": "keyword", "user_id": "keyword"}),

@@ -25,6 +25,7 @@ class User(TypedDict):
     display_name: str | None
     created_at: int
     updated_at: int
+    token_generation: int  # tokens issued at an older generation are refused: bumped by logouts and new passwords
 
 
 class Handle(TypedDict):

@@ -6,6 +6,11 @@ handle someone else holds is ignored, and the API, finding no such user (or
 the old name) after its write, answers 422. Handles a user leaves stay theirs,
 so nobody can take over a name that links and mentions still point at.
 
+A user's `token_generation` counts the events that ended all their sessions: a
+logout, or a new password. Tokens carry the generation they were issued at, and
+the API refuses one older than the user's. The same password rehashed under newer
+parameters (`UserUpdated.rehashed`) ends no session.
+
 Each document's new state follows from its own state and the event, never from
 whether another document of the same event was already written: a store whose
 bulk writes are not atomic (Elasticsearch) may have kept some of them, and the
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from events.catalogue import Event, UserRegistered, UserUpdated
+from events.catalogue import Event, UserLoggedOut, UserRegistered, UserUpdated
 from reducers.base import Body, DocKey, Reducer, by_event_type, held
 from reducers.documents import Handle, User
 
@@ -58,6 +63,10 @@ class UsersReducer(Reducer):
     def _(self, event: UserRegistered) -> tuple[DocKey, ...]:
         return ((USERS, event.actor_id), username_key(event.username), email_key(event.email))
 
+    @keys.register(UserLoggedOut)
+    def _(self, event: UserLoggedOut) -> tuple[DocKey, ...]:
+        return ((USERS, event.actor_id),)
+
     @keys.register(UserUpdated)
     def _(self, event: UserUpdated) -> tuple[DocKey, ...]:
         keys: list[DocKey] = [(USERS, event.actor_id)]
@@ -92,6 +101,7 @@ class UsersReducer(Reducer):
             "display_name": None,
             "created_at": event.occurred_at,
             "updated_at": event.occurred_at,
+            "token_generation": 0,
         }
         return {user_key: user, **claims}
 
@@ -113,8 +123,23 @@ class UsersReducer(Reducer):
             updated["bio"] = event.bio
         if event.password_hash is not None:
             updated["password_hash"] = event.password_hash
+            if not event.rehashed:
+                updated["token_generation"] = _generation(user) + 1
         if event.display_name is not None:
             updated["display_name"] = event.display_name
         if event.image is not None:
             updated["image"] = event.image or None
         return {user_key: updated, **{k: _claim(k, event.actor_id) for k in handles}}
+
+    @apply.register(UserLoggedOut)
+    def _(self, event: UserLoggedOut, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        user_key = (USERS, event.actor_id)
+        user = held(docs, user_key, User)
+        if user is None:
+            return {}
+        return {user_key: {**user, "token_generation": _generation(user) + 1}}
+
+
+def _generation(user: User) -> int:
+    """The user's token generation; 0 in a document written before users had one (users view v1)."""
+    return user.get("token_generation", 0)

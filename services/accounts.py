@@ -1,4 +1,4 @@
-"""Accounts: registration, login, the current user and their settings."""
+"""Accounts: registration, login and logout, who a token acts as, the current user and their settings."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from events.catalogue import UserRegistered, UserUpdated
+import jwt
+
+from events.catalogue import UserLoggedOut, UserRegistered, UserUpdated
 from events.ids import new_event_id
 from events.log import Position
 from services import rules
 from services.errors import Invalid, Unauthenticated
-from services.outcome import Outcome, settle
+from services.outcome import Outcome, nothing, settle
 from services.ports import Ports
-from services.security import hash_password, verify_password
+from services.security import hash_password, needs_rehash, unknown_user_hash, verify_password
 from services.writer import envelope, now_ms
 
 Body = dict[str, Any]
@@ -78,16 +80,64 @@ async def register(ports: Ports, cmd: Register) -> Outcome[Session]:
         if user is None:
             taken = "username" if await reads.holder("username", username) != user_id else "email"
             raise Invalid(taken, "has already been taken")
-        return Session(user, ports.tokens.issue(user_id))
+        return _session(ports, user)
 
     return await settle(ports.writer, [event], registered)
 
 
 async def login(ports: Ports, email: str, password: str) -> Session:
+    """A session for the user with this e-mail and password.
+
+    An unknown e-mail costs one hash verification too, as a wrong password does. A password stored
+    under older hashing parameters is hashed again and the new hash appended, marked `rehashed`:
+    the same password, so the user's other sessions go on.
+    """
     user = await ports.reads.user_by("email", email)
-    if user is None or not await asyncio.to_thread(verify_password, password, user["password_hash"]):
+    stored = user["password_hash"] if user is not None else None
+    matches = await asyncio.to_thread(_password_matches, password, stored)
+    if user is None or not matches:
         raise Unauthenticated("email or password is invalid", what="credentials")
-    return Session(user, ports.tokens.issue(user["user_id"]))
+    if needs_rehash(user["password_hash"]):
+        rehashed = await asyncio.to_thread(hash_password, password)
+        await ports.writer.append([UserUpdated(**envelope(user["user_id"]), password_hash=rehashed, rehashed=True)])
+    return _session(ports, user)
+
+
+def _password_matches(password: str, stored: str | None) -> bool:
+    """Verify against the stored hash, or (no such user) against a hash of a password nobody knows."""
+    return verify_password(password, stored if stored is not None else unknown_user_hash()) and stored is not None
+
+
+def _session(ports: Ports, user: Body) -> Session:
+    """A token for the user, valid until their next logout or password change."""
+    return Session(user, ports.tokens.issue(user["user_id"], int(user.get("token_generation", 0))))
+
+
+async def authenticate(ports: Ports, token: str) -> str:
+    """The id of the user a token acts as.
+
+    Unauthenticated unless the token is validly signed and unexpired, names a user the users view
+    knows, and was issued at their current token generation or later (no logout or new password
+    since). The generation is remembered for a second (`Generations`): a logout through another
+    API process takes effect here within a second of its projection.
+    """
+    try:
+        claims = ports.tokens.claims(token)
+    except jwt.InvalidTokenError as exc:
+        raise Unauthenticated(f"is invalid ({exc})") from None
+    generation = await ports.generations.of(claims.user_id)
+    if generation is None:
+        raise Unauthenticated("names a user that does not exist")
+    if claims.generation < generation:
+        raise Unauthenticated("was revoked by a logout or a password change; log in again")
+    return claims.user_id
+
+
+async def logout(ports: Ports, actor_id: str) -> Outcome[None]:
+    """End every session of the actor: the users reducer bumps their token generation, refusing older tokens."""
+    outcome = await settle(ports.writer, [UserLoggedOut(**envelope(actor_id))], nothing)
+    ports.generations.forget(actor_id)
+    return outcome
 
 
 async def current_user(ports: Ports, user_id: str, after: Sequence[Position] = ()) -> Body:
@@ -98,11 +148,12 @@ async def current_user(ports: Ports, user_id: str, after: Sequence[Position] = (
     return user
 
 
-async def update_user(ports: Ports, cmd: UpdateUser) -> Outcome[Body]:
+async def update_user(ports: Ports, cmd: UpdateUser) -> Outcome[Session]:
     """Append the changes; a username or e-mail someone else holds is refused.
 
     Reads the handles view to refuse a taken name at once. When it is behind, the users
     reducer keeps the name with its first holder, and the update reads back the user to tell.
+    A new password ends every session of the user; the answer carries a token of the new one.
     """
     reads = ports.reads
     me = cmd.actor_id
@@ -128,13 +179,16 @@ async def update_user(ports: Ports, cmd: UpdateUser) -> Outcome[Body]:
         ),
     )
 
-    async def updated() -> Body:
+    async def updated() -> Session:
         user = await reads.user(me)
         if user is None:
             raise Unauthenticated("names a user that does not exist")
         for kind, value in (("username", cmd.username), ("email", cmd.email)):
             if value is not None and user[kind] != value:
                 raise Invalid(kind, "has already been taken")
-        return user
+        return _session(ports, user)
 
-    return await settle(ports.writer, [event], updated)
+    outcome = await settle(ports.writer, [event], updated)
+    if password_hash is not None:
+        ports.generations.forget(me)
+    return outcome

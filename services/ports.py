@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from projections.queries import ReadModels, SocialReads
-from services.security import Tokens
+from services.security import Generations, Tokens
 from services.writer import EventWriter
 
 
@@ -15,3 +15,4 @@ class Ports:
     reads: ReadModels
     social: SocialReads
     tokens: Tokens
+    generations: Generations

@@ -1,69 +1,155 @@
-"""Passwords (salted scrypt) and access tokens (JWT, HS256 pinned, with expiry; RFC 8725)."""
+"""Passwords (Argon2id; older scrypt hashes still verify), access tokens (JWT, HS256 pinned, with expiry;
+RFC 8725) and the token generations that revoke them.
+
+A hash carries its algorithm and parameters (PHC string format: `$argon2id$v=19$m=19456,t=2,p=1$salt$hash`,
+or this server's earlier `scrypt$N$r$p$salt$hash`), so a hash written under older parameters still verifies
+and `needs_rehash` tells the login to store a new one.
+"""
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
-import os
+import secrets
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import jwt
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
 
-_N, _R, _P = 2**14, 8, 1
+# OWASP Password Storage Cheat Sheet: Argon2id with 19 MiB of memory, 2 iterations, 1 degree of parallelism.
+_ARGON2 = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
 _ALGORITHM = "HS256"
 _ISSUER = "tribestream"
-_REMEMBERED_TOKENS = 10_000
+_REMEMBERED = 10_000
 
 
 def hash_password(password: str) -> str:
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
-    return "$".join(
-        ["scrypt", str(_N), str(_R), str(_P), base64.b64encode(salt).decode(), base64.b64encode(digest).decode()]
-    )
+    return _ARGON2.hash(password)
 
 
 def verify_password(password: str, stored: str) -> bool:
+    """Whether `password` is the one `stored` was made from, under the parameters `stored` names."""
+    if stored.startswith("$argon2"):
+        try:
+            return _ARGON2.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+    return _verify_scrypt(password, stored)
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether `stored` was made with another algorithm or weaker parameters than `hash_password` uses now."""
+    return not stored.startswith("$argon2id$") or _ARGON2.check_needs_rehash(stored)
+
+
+@functools.cache
+def unknown_user_hash() -> str:
+    """A hash of a password nobody knows: a login for an unknown e-mail verifies against it, taking as long
+    as a wrong password does, so the time of the answer does not tell which e-mails have an account."""
+    return hash_password(secrets.token_urlsafe(32))
+
+
+def _verify_scrypt(password: str, stored: str) -> bool:
+    """This server's hashes before Argon2id: `scrypt$N$r$p$salt$digest`, salt and digest in base64."""
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        candidate = hashlib.scrypt(
+            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
+        )
     except ValueError:
         return False
-    if scheme != "scrypt":
-        return False
-    candidate = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32)
-    return hmac.compare_digest(candidate, base64.b64decode(digest))
+    return hmac.compare_digest(candidate, expected)
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What a valid token says: whom it acts as, and the token generation it was issued at."""
+
+    user_id: str
+    generation: int
 
 
 class Tokens:
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self._secret = secret
         self._ttl = ttl_seconds
-        self._verified: dict[str, tuple[str, float]] = {}  # token -> (user id, expiry)
+        self._verified: dict[str, tuple[Claims, float]] = {}  # token -> (claims, expiry)
 
-    def issue(self, user_id: str) -> str:
+    def issue(self, user_id: str, generation: int = 0) -> str:
+        """A token acting as `user_id` until it expires or the user's token generation passes `generation`."""
         now = int(time.time())
-        claims = {"sub": user_id, "iss": _ISSUER, "iat": now, "exp": now + self._ttl}
+        claims = {"sub": user_id, "gen": generation, "iss": _ISSUER, "iat": now, "exp": now + self._ttl}
         return jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
 
-    def verify(self, token: str) -> str:
-        """The user id in a valid token; raises jwt.InvalidTokenError otherwise.
+    def claims(self, token: str) -> Claims:
+        """The claims of a validly signed, unexpired token; raises jwt.InvalidTokenError otherwise.
 
         A token that verified once is remembered with its expiry, so the signature and claims are
         not checked again on every request; once it expires it goes through jwt.decode again,
-        which rejects it as before.
+        which rejects it as before. Tokens issued before generations existed carry none: generation 0.
         """
         known = self._verified.get(token)
         if known is not None and time.time() < known[1]:
             return known[0]
-        claims = jwt.decode(
+        decoded = jwt.decode(
             token,
             self._secret,
             algorithms=[_ALGORITHM],
             issuer=_ISSUER,
             options={"require": ["sub", "exp", "iat", "iss"]},
         )
-        if len(self._verified) >= _REMEMBERED_TOKENS:
+        generation = decoded.get("gen", 0)
+        if not isinstance(generation, int):
+            raise jwt.InvalidTokenError("the generation claim is not an integer")
+        claims = Claims(str(decoded["sub"]), generation)
+        if len(self._verified) >= _REMEMBERED:
             self._verified.clear()
-        self._verified[token] = (str(claims["sub"]), float(claims["exp"]))
-        return str(claims["sub"])
+        self._verified[token] = (claims, float(decoded["exp"]))
+        return claims
+
+    def verify(self, token: str) -> str:
+        """The user id in a validly signed, unexpired token; raises jwt.InvalidTokenError otherwise."""
+        return self.claims(token).user_id
+
+
+class Generations:
+    """Each user's token generation as the users view holds it (None: no such user), remembered for `ttl` seconds.
+
+    Every authenticated request asks; within `ttl` of the last read, the answer comes from memory. So a
+    logout or password change made through another API process is seen here within `ttl` seconds of its
+    projection; one made through this process is seen at once (`forget`).
+    """
+
+    def __init__(
+        self,
+        read: Callable[[str], Awaitable[int | None]],
+        ttl: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._read = read
+        self._ttl = ttl
+        self._clock = clock
+        self._known: dict[str, tuple[int | None, float]] = {}  # user id -> (generation, read at)
+
+    async def of(self, user_id: str) -> int | None:
+        now = self._clock()
+        known = self._known.get(user_id)
+        if known is not None and now - known[1] < self._ttl:
+            return known[0]
+        generation = await self._read(user_id)
+        if len(self._known) >= _REMEMBERED:
+            self._known.clear()
+        self._known[user_id] = (generation, now)
+        return generation
+
+    def forget(self, user_id: str) -> None:
+        """Read the user's generation again at the next request (it just changed)."""
+        self._known.pop(user_id, None)

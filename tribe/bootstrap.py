@@ -34,7 +34,7 @@ from projections.queries import ReadModels, SocialReads
 from projections.store import Store
 from projections.views import VIEWS
 from services.ports import Ports
-from services.security import Tokens
+from services.security import Generations, Tokens
 from services.writer import EventWriter
 from tribe.process import tune_gc
 from tribe.settings import BadSetting, Settings
@@ -111,11 +111,13 @@ async def helper_adapters(settings: Settings) -> AsyncIterator[tuple[Log, Store]
 
 def build_ports(settings: Settings, log: Log, store: Store, codec: EventCodec, progress: Progress) -> Ports:
     """What every service takes, over an open log and store."""
+    reads = ReadModels(store)
     return Ports(
         writer=EventWriter(log, codec, progress, settings.write_wait),
-        reads=ReadModels(store),
+        reads=reads,
         social=SocialReads(store),
         tokens=Tokens(jwt_secret(settings), settings.token_ttl),
+        generations=Generations(reads.token_generation, ttl=1.0),
     )
 
 

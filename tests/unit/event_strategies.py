@@ -1,7 +1,7 @@
 """Hypothesis strategies for events, built from the catalogue's dataclass fields.
 
 A new event type in EVENT_TYPES is covered without touching this module, as long
-as its fields use the types below (str, int, optional str, tuple of str).
+as its fields use the types below (str, int, bool, optional str, tuple of str).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ _SPECIAL: dict[str, st.SearchStrategy] = {"occurred_at": LONG}
 def _for_type(hint: object) -> st.SearchStrategy:
     if hint is str:
         return TEXT
+    if hint is bool:
+        return st.booleans()
     if hint is int:
         return LONG
     origin = typing.get_origin(hint)
@@ -76,6 +78,8 @@ _POOL = st.sampled_from((*USER_IDS, *ARTICLE_IDS, *WORDS))
 def _pooled(hint: object) -> st.SearchStrategy:
     if hint is str:
         return _POOL
+    if hint is bool:
+        return st.booleans()
     if hint is int:
         return st.integers(0, 5)
     args = typing.get_args(hint)
