@@ -12,6 +12,7 @@ from aiohttp import web
 from api import conduit, native, openapi, v1_accounts, v1_activity, v1_social
 from api.cors import cors
 from api.errors import ApiError, json_error, refused
+from api.limits import RateLimiter
 from api.requests import PORTS
 from services import accounts
 from services.errors import Refused, Unauthenticated
@@ -78,11 +79,19 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
-def build_app(*, cors_origins: Collection[str] = ("*",)) -> web.Application:
-    """The aiohttp application: middlewares and routes. The composition root puts the ports in app[PORTS]."""
+def build_app(*, cors_origins: Collection[str] = ("*",), limiter: RateLimiter | None = None) -> web.Application:
+    """The aiohttp application: middlewares and routes. The composition root puts the ports in app[PORTS].
+
+    The rate limiter, when given, counts requests once they are authenticated; its storage opens and
+    closes with the application.
+    """
+    limits = [limiter.middleware] if limiter is not None else []
     app = web.Application(
-        client_max_size=MAX_BODY_BYTES, middlewares=[cors(cors_origins), canonical_log_line, json_errors, authenticate]
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[cors(cors_origins), canonical_log_line, json_errors, authenticate, *limits],
     )
+    if limiter is not None:
+        app.cleanup_ctx.append(limiter.lifecycle)
     app.add_routes(conduit.routes)
     app.add_routes(native.routes)
     app.add_routes(v1_accounts.routes)

@@ -31,6 +31,7 @@ _ERRORS = {
     "403": {"$ref": "#/components/responses/Error"},
     "404": {"$ref": "#/components/responses/Error"},
     "422": {"$ref": "#/components/responses/Error"},
+    "429": {"$ref": "#/components/responses/TooManyRequests"},
     "503": {"$ref": "#/components/responses/Error"},
 }
 _ACCEPTED = _json(_ref("Accepted"), "Durable, but the read models have not caught up within the wait")
@@ -75,7 +76,10 @@ DOCUMENT: dict[str, Any] = {
         "description": (
             "The DriveTribe read models (tribes, article cards, ranked feeds, notifications, stats, "
             "trending, search) and raw events. Writes answer from the read model once it reflects them "
-            "(X-Tribe-Position header); send that token back as X-Tribe-After on any read to wait for it."
+            "(X-Tribe-Position header); send that token back as X-Tribe-After on any read to wait for it. "
+            "Every client has budgets of reads and writes per window (per user, or per IP address when "
+            "anonymous): answers carry RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers), "
+            "and a request over a budget is answered 429 with Retry-After."
         ),
     },
     "paths": {
@@ -325,7 +329,15 @@ DOCUMENT: dict[str, Any] = {
                 params=[_query("q", "words of the name"), _query("limit", "page size", "integer")],
             )
         },
-        "/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+        "/v1/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "responses": {
+                    "200": {"description": "OpenAPI 3.1"},
+                    "429": {"$ref": "#/components/responses/TooManyRequests"},
+                },
+            }
+        },
     },
     "components": {
         "securitySchemes": {
@@ -338,7 +350,32 @@ DOCUMENT: dict[str, Any] = {
                     errors={"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
                 ),
                 "What is wrong, by field",
-            )
+            ),
+            "TooManyRequests": {
+                **_json(
+                    _obj(
+                        ["errors"],
+                        errors=_obj(["rate"], rate={"type": "array", "items": {"type": "string"}}),
+                    ),
+                    "Over a rate-limit budget: nothing was done; retry after Retry-After seconds",
+                ),
+                "headers": {
+                    "Retry-After": {
+                        "description": "Seconds until the exceeded budget comes back",
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                    "RateLimit-Policy": {
+                        "description": 'The budgets this request counts against, e.g. "reads";q=1200;w=60 '
+                        "(q requests per w seconds)",
+                        "schema": {"type": "string"},
+                    },
+                    "RateLimit": {
+                        "description": 'Where the client stands in each, e.g. "reads";r=0;t=42 '
+                        "(r requests left, t seconds until the window ends)",
+                        "schema": {"type": "string"},
+                    },
+                },
+            },
         },
         "schemas": {
             "Accepted": _obj(

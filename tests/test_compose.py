@@ -9,7 +9,6 @@ index name no view writes, a field a view does not map.
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import re
 from pathlib import Path
@@ -53,7 +52,7 @@ def container_port(service: str) -> set[int]:
 
 
 def test_the_stack_has_its_services() -> None:
-    assert set(SERVICES) == {"kafka", "elasticsearch", "kibana", "kibana-setup", "api", "worker"}
+    assert set(SERVICES) == {"kafka", "elasticsearch", "kibana", "kibana-setup", "redis", "api", "worker"}
 
 
 def test_images_are_pinned_and_elasticsearch_matches_the_client_major() -> None:
@@ -84,11 +83,11 @@ def test_start_order_waits_for_health() -> None:
         return {dep: cond["condition"] for dep, cond in SERVICES[service].get("depends_on", {}).items()}
 
     healthy = "service_healthy"
-    assert waits_for("api") == {"kafka": healthy, "elasticsearch": healthy}
+    assert waits_for("api") == {"kafka": healthy, "elasticsearch": healthy, "redis": healthy}
     assert waits_for("worker") == {"kafka": healthy, "elasticsearch": healthy}
     assert waits_for("kibana") == {"elasticsearch": healthy}
     assert waits_for("kibana-setup") == {"kibana": healthy}
-    for name in ("kafka", "elasticsearch", "kibana", "api"):
+    for name in ("kafka", "elasticsearch", "kibana", "redis", "api"):
         assert SERVICES[name]["healthcheck"]["test"], f"{name} has no health check"
 
 
@@ -106,6 +105,14 @@ def test_the_api_and_workers_run_the_cli_against_the_compose_services() -> None:
         assert store.port in container_port("elasticsearch")
     assert SERVICES["api"]["environment"]["TRIBE_PORT"] == "8080"
     assert "8080/api/tags" in " ".join(SERVICES["api"]["healthcheck"]["test"])
+
+
+def test_the_api_keeps_its_rate_limit_counters_in_the_compose_redis() -> None:
+    """Every API process of the stack counts a client's requests in one place."""
+    storage = urlsplit(SERVICES["api"]["environment"]["TRIBE_RATE_LIMIT_STORAGE"])
+    assert (storage.scheme, storage.hostname, storage.port) == ("redis", "redis", 6379)
+    assert not SERVICES["redis"].get("ports"), "the counters are for the API, not published beyond the stack"
+    assert "redis-cli" in SERVICES["redis"]["healthcheck"]["test"]
 
 
 @pytest.mark.parametrize(("service", "command"), [("api", "serve"), ("worker", "worker")])

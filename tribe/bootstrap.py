@@ -19,6 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from api.app import build_app
+from api.limits import Budgets, RateLimiter
 from api.requests import PORTS
 from events.adapters.kafka_log import KafkaLog, KafkaOptions, TopicMismatch
 from events.adapters.sqlite_log import SqliteLog
@@ -121,13 +122,24 @@ def build_ports(settings: Settings, log: Log, store: Store, codec: EventCodec, p
     )
 
 
+def rate_limiter(settings: Settings) -> RateLimiter:
+    """The API's rate limits; the storage the settings name opens with the application."""
+    budgets = Budgets(
+        reads=settings.rate_limit_reads,
+        writes=settings.rate_limit_writes,
+        login_ip=settings.rate_limit_login_ip,
+        login_email=settings.rate_limit_login_email,
+    )
+    return RateLimiter(budgets, settings.rate_limit_storage)
+
+
 def create_app(settings: Settings, *, log: Log | None = None, store: Store | None = None) -> web.Application:
     """The API over the log and store the settings name (or the ones given, for tests).
 
     With the embedded log, the reducers run inside this process; with Kafka, `tribe worker`
     processes run them and this process only reads their checkpoints from the store.
     """
-    app = build_app(cors_origins=settings.cors_origins)
+    app = build_app(cors_origins=settings.cors_origins, limiter=rate_limiter(settings))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         the_log = log or make_log(settings)

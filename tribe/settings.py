@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+import limits
+
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 WORKER_ENGINES = ("kafka", "faust")
@@ -59,6 +61,24 @@ class Settings:
         ("*",), "TRIBE_CORS_ORIGINS",
         "origins browsers may call the API from, comma-separated; `*` allows any (tokens travel in a header)",
         shown="*",
+    )
+    rate_limit_storage: str = _setting(
+        "memory://", "TRIBE_RATE_LIMIT_STORAGE",
+        "where rate-limit counters live: `memory://` (this process) or `redis://HOST:PORT` (one budget per client "
+        "across every API process that names it)",
+    )
+    rate_limit_reads: str = _setting(
+        "1200/minute", "TRIBE_RATE_LIMIT_READS",
+        "reads (GET) per user, or per IP address when anonymous: `N/second`, `N/minute`, `N/hour` or `N/day`",
+    )
+    rate_limit_writes: str = _setting(
+        "120/minute", "TRIBE_RATE_LIMIT_WRITES", "writes (POST, PUT, DELETE) per user, or per IP address when anonymous"
+    )
+    rate_limit_login_ip: str = _setting(
+        "60/minute", "TRIBE_RATE_LIMIT_LOGIN_IP", "logins and registrations per IP address"
+    )
+    rate_limit_login_email: str = _setting(
+        "10/minute", "TRIBE_RATE_LIMIT_LOGIN_EMAIL", "logins and registrations per e-mail address"
     )
     log_format: str = _setting("auto", "TRIBE_LOG_FORMAT", "`json`, `console`, or `auto` (console on a terminal)")
     log_level: str = _setting("info", "TRIBE_LOG_LEVEL", "`debug`, `info`, `warning` or `error`")
@@ -150,6 +170,15 @@ class Settings:
         for origin in self.cors_origins:
             if origin != "*" and (urlsplit(origin).scheme not in ("http", "https") or not urlsplit(origin).netloc):
                 raise BadSetting(f"TRIBE_CORS_ORIGINS: {origin!r} is not an origin like https://app.example")
+        _check_url("TRIBE_RATE_LIMIT_STORAGE", self.rate_limit_storage, ("memory", "redis", "rediss"))
+        for name in ("rate_limit_reads", "rate_limit_writes", "rate_limit_login_ip", "rate_limit_login_email"):
+            rate = getattr(self, name)
+            try:
+                allowed = limits.parse(rate).amount
+            except ValueError:
+                allowed = 0
+            if allowed < 1:
+                raise BadSetting(f"{_env_of(name)}: {rate!r} is not a rate like 60/minute")
         return self
 
 

@@ -57,6 +57,13 @@ class TribeProcess:
         return self.log_path.read_text(errors="replace")
 
 
+# These servers take load from one address and a few users, far beyond what the rate limits allow
+# a person: their budgets are out of reach (tests/e2e/test_limits.py tests the limits themselves).
+UNLIMITED = {
+    f"TRIBE_RATE_LIMIT_{budget}": "1000000/minute" for budget in ("READS", "WRITES", "LOGIN_IP", "LOGIN_EMAIL")
+}
+
+
 class Server(TribeProcess):
     def __init__(self, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
@@ -64,7 +71,7 @@ class Server(TribeProcess):
         super().__init__(
             ["serve", "--port", str(self.port), "--data-dir", str(data_dir), *extra],
             data_dir.parent / f"serve-{self.port}.log",
-            env,
+            {**UNLIMITED, **(env or {})},
         )
 
     def start(self) -> "Server":
