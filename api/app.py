@@ -92,6 +92,7 @@ def build_app(*, cors_origins: Collection[str] = ("*",), limiter: RateLimiter | 
     )
     if limiter is not None:
         app.cleanup_ctx.append(limiter.lifecycle)
+        app.on_response_prepare.append(limiter.mark)
     app.add_routes(conduit.routes)
     app.add_routes(native.routes)
     app.add_routes(v1_accounts.routes)

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, make_mocked_request
 
-from api.limits import client_address
+from api.limits import LocalCounters, client_address
 from services import accounts, security
 from tests.e2e.conftest import Api, auth
 from tribe.bootstrap import create_app
@@ -88,7 +88,18 @@ async def test_registrations_count_against_the_login_budgets(aiohttp_client: Cli
         "/api/users", json={"user": {"username": "dan", "email": "dan@example.com", "password": "long-enough-pw"}}
     )
     assert r.status == 429
-    assert r.headers["RateLimit-Policy"] == '"login-ip";q=3;w=60, "login-email";q=10;w=60'
+    assert r.headers["RateLimit-Policy"] == '"login-ip";q=3;w=60', "the e-mail's budget is not counted"
+    r = await login_as(api, "ann@example.com")()
+    assert r.status == 429
+
+
+async def test_an_error_answer_says_where_it_stands_in_each_budget(aiohttp_client: Client, tmp_path: Path) -> None:
+    api = await limited(aiohttp_client, tmp_path)
+    r = await login_as(api, "ann@example.com")()
+    assert r.status == 401, "a wrong password: an error the middlewares around the limiter answer"
+    assert r.headers["RateLimit-Policy"] == '"login-ip";q=60;w=60, "login-email";q=10;w=60'
+    assert r.headers["RateLimit"].startswith('"login-ip";r=59;t=')
+    assert '"login-email";r=9;t=' in r.headers["RateLimit"]
 
 
 # -- reads and writes -----------------------------------------------------------------------------
@@ -127,14 +138,15 @@ async def test_a_signed_in_user_has_a_budget_of_their_own(aiohttp_client: Client
 async def test_writes_over_the_budget_are_refused_and_append_nothing(aiohttp_client: Client, tmp_path: Path) -> None:
     api = await limited(aiohttp_client, tmp_path, rate_limit_writes="3/minute")
     token = await api.register("alice")
-    for name in ("One", "Two", "Three"):
-        assert (await api.client.post("/v1/tribes", json={"name": name}, headers=auth(token))).status == 201
+    await api.register("bob")
+    for method in ("post", "delete", "post"):
+        assert (await api.client.request(method, "/api/profiles/bob/follow", headers=auth(token))).status == 200
     before = await api.log_size()
-    r = await api.client.post("/v1/tribes", json={"name": "Four"}, headers=auth(token))
+    r = await api.client.delete("/api/profiles/bob/follow", headers=auth(token))
     assert r.status == 429
     assert r.headers["RateLimit"].startswith('"writes";r=0;t=')
     assert await api.log_size() == before
-    assert (await api.client.get("/v1/tribes", headers=auth(token))).status == 200, "reads have their own budget"
+    assert (await api.client.get("/api/profiles/bob", headers=auth(token))).status == 200, "reads have their own"
 
 
 async def test_a_preflight_costs_no_budget(aiohttp_client: Client, tmp_path: Path) -> None:
@@ -143,7 +155,8 @@ async def test_a_preflight_costs_no_budget(aiohttp_client: Client, tmp_path: Pat
     for _ in range(3):
         assert (await api.client.options("/v1/tribes", headers=preflight)).status == 204
     token = await api.register("alice")
-    assert (await api.client.post("/v1/tribes", json={"name": "One"}, headers=auth(token))).status == 201
+    await api.register("bob")
+    assert (await api.client.post("/api/profiles/bob/follow", headers=auth(token))).status == 200
 
 
 def test_an_ipv6_client_is_counted_by_its_64_network() -> None:
@@ -153,6 +166,23 @@ def test_an_ipv6_client_is_counted_by_its_64_network() -> None:
     assert address("2001:db8:1:2::1") == address("2001:db8:1:2:ffff::9") == "ip:2001:db8:1:2::/64"
     assert address("2001:db8:1:3::1") != address("2001:db8:1:2::1")
     assert address("192.0.2.7") == "ip:192.0.2.7"
+
+
+async def test_local_counters_count_in_fixed_windows_and_drop_the_expired_ones() -> None:
+    now = [1000.0]
+    counters = LocalCounters(sweep_every=10, clock=lambda: now[0])
+    assert [await counters.incr("a", 60) for _ in range(3)] == [1, 2, 3]
+    assert (await counters.get("a"), await counters.get_expiry("a")) == (3, 1060.0)
+    now[0] = 1059.0
+    assert await counters.incr("a", 60) == 4
+    now[0] = 1060.0
+    assert await counters.get("a") == 0 and await counters.get_expiry("a") == 1060.0
+    assert await counters.incr("a", 60) == 1, "a new window"
+    for i in range(100):
+        await counters.incr(f"client-{i}", 5)
+    now[0] = 1075.0
+    await counters.incr("b", 60)
+    assert await counters.reset() == 2, "the 100 expired counters were swept: a and b remain"
 
 
 def _param(item: Any, name: str) -> int:
