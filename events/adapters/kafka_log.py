@@ -47,6 +47,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
+from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.cimpl import NewTopic
 
 from events.log import Entry, Log, LogUnavailable, Position, Record
@@ -160,6 +161,7 @@ class KafkaLog(Log):
         self._generation = 0
         self._end_waiters: list[tuple[set[tuple[str, int]], asyncio.Future[dict[tuple[str, int], int]]]] = []
         self._end_rounds: asyncio.Future[None] | None = None
+        self._lister: AdminClient | None = None  # used on the read thread only
         self._on_error: Callable[[KafkaError], None] = lambda err: None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -455,13 +457,20 @@ class KafkaLog(Log):
         """
         consumer = self._reader_consumer()
         timeout = self.options.request_timeout
+        if self._lister is None:
+            self._lister = AdminClient({"bootstrap.servers": self.bootstrap, "client.id": self.options.client_id})
+        # One ListOffsets request per broker for every partition (a watermark query each took 2 ms).
+        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        listed = self._lister.list_offsets(
+            {TopicPartition(topic, partition): latest for topic, partition in partitions}, request_timeout=timeout
+        )
         starts: dict[tuple[str, int], int] = {}
-        for topic, partition in partitions:
+        for asked, future in listed.items():
             try:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout)
+                starts[(asked.topic, asked.partition)] = max(future.result(timeout=timeout + 1).offset, 0)
             except KafkaException as exc:
-                raise LogUnavailable(f"no watermarks for {topic}:{partition}: {exc}", self.options.retry_after) from exc
-            starts[(topic, partition)] = max(high, low, 0)
+                where = f"{asked.topic}:{asked.partition}"
+                raise LogUnavailable(f"no end listed for {where}: {exc}", self.options.retry_after) from exc
         ends: dict[tuple[str, int], int] = {}
         consumer.assign([TopicPartition(topic, partition, offset) for (topic, partition), offset in starts.items()])
         deadline = time.monotonic() + timeout
