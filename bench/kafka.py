@@ -14,8 +14,8 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from bench import ingest, reads
 from bench.common import Sizes, wait_caught_up
