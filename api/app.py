@@ -58,6 +58,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return json_error(exc.status, exc.errors, exc.headers)
     except web.HTTPRequestEntityTooLarge:
         return json_error(413, {"body": [f"is larger than {MAX_BODY_BYTES} bytes"]})
+    except web.HTTPMethodNotAllowed as exc:
+        # RFC 9110: a 405 names the methods the resource has.
+        return json_error(405, {"request": [exc.reason]}, {"Allow": ", ".join(sorted(exc.allowed_methods))})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -69,9 +72,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A token, when sent, must be valid for a user who exists; that user is the actor of every event."""
+    """A token, when sent, must be valid for a user who exists; that user is the actor of every event.
+
+    A request no route takes (404, 405) is answered as such whatever its token says.
+    """
     header = request.headers.get("Authorization")
-    if header:
+    if header and request.match_info.http_exception is None:
         scheme, _, token = header.partition(" ")
         if scheme not in ("Token", "Bearer") or not token.strip():
             raise Unauthenticated("send 'Authorization: Token <jwt>'")

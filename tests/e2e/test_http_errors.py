@@ -212,3 +212,13 @@ async def test_a_username_prefix_ending_in_the_last_code_points_is_searched(api:
     r = await api.client.get("/v1/search/users", params={"prefix": prefix})
     assert r.status == 200, await r.text()
     assert (await r.json())["users"] == []
+
+
+async def test_a_method_a_route_lacks_is_a_405_naming_the_methods_it_has(api: Api) -> None:
+    token = await api.register("ann")
+    for headers in ({}, auth(token), auth("not-a-token")):
+        r = await api.client.request("TRACE", "/v1/tribes", headers=headers)
+        assert r.status == 405, await r.text()
+        assert set(r.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST"}
+    r = await api.client.patch("/api/articles/some-slug/favorite", headers=auth("not-a-token"))
+    assert r.status == 405 and set(r.headers["Allow"].split(", ")) == {"POST", "DELETE"}
