@@ -13,8 +13,9 @@ reports are gathered on that thread and handed to the appending coroutine's loop
 one `call_soon_threadsafe` when the last one (or the first error) is in.
 
 Topics are created with the configured replication factor and `min.insync.replicas`; an
-existing topic with another partition count than the routing table's, fewer replicas or a
-lower `min.insync.replicas` raises `TopicMismatch` (the process must not start on it).
+existing topic with another partition count than the routing table's raises `TopicMismatch`,
+and so does, when a process checks at start (`ensure_topics()`), one with fewer replicas or a
+lower `min.insync.replicas`: the process must not start on it.
 
 Unlike the embedded log, Kafka cannot refuse a record whose event_id it
 already holds. When a delivery times out the record may or may not have been
@@ -204,7 +205,8 @@ class KafkaLog(Log):
         async with self._start_lock:
             if self._started:
                 return
-            await asyncio.get_running_loop().run_in_executor(self._group_thread, self.ensure_topics)
+            create = functools.partial(self.ensure_topics, durability=False)
+            await asyncio.get_running_loop().run_in_executor(self._group_thread, create)
             self._producer = self._new_producer()
             self._poller = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
             self._poller.start()
@@ -213,12 +215,14 @@ class KafkaLog(Log):
     def topic_config(self) -> dict[str, str]:
         return {**TOPIC_CONFIG, "min.insync.replicas": str(self.options.min_insync_replicas)}
 
-    def ensure_topics(self) -> None:
+    def ensure_topics(self, *, durability: bool = True) -> None:
         """Create every topic of the routing table that does not exist, with explicit configs.
 
         Raises TopicMismatch for an existing topic with another partition count than the routing
-        table's (its keys would move between partitions), fewer replicas than the replication
-        factor, or a lower `min.insync.replicas` than configured.
+        table's (its keys would move between partitions) and, with `durability`, for one with
+        fewer replicas than the replication factor or a lower `min.insync.replicas` than
+        configured. Processes check durability once at start (tribe/bootstrap.py `check_topics`);
+        the first append of a log that was not checked only creates what is missing.
         """
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "client.id": self.options.client_id})
         timeout = self.options.request_timeout
@@ -240,12 +244,12 @@ class KafkaLog(Log):
                     "(growing a topic moves keys between partitions: docs/kafka.md says how, with a replay)"
                 )
             replicas = min(len(p.replicas) for p in found.values())
-            if replicas < self.options.replication_factor:
+            if durability and replicas < self.options.replication_factor:
                 raise TopicMismatch(
                     f"topic {topic} has {replicas} replicas, TRIBE_KAFKA_REPLICATION_FACTOR asks for "
                     f"{self.options.replication_factor}"
                 )
-        if present:
+        if durability and present:
             self._check_min_insync(admin, present)
         if not wanted:
             return
