@@ -66,7 +66,8 @@ class by_event_type(Generic[Owner, *Args, R]):
     attribute access and resolves through the MRO with a weak-reference cache, several microseconds
     per call on the fold's hottest path. Events are final dataclasses, so the exact type suffices.
     An instance's dispatcher is built on its first access and kept in the instance's dict, where
-    later accesses (several per event) find it, unless a subclass overrides the method. Arguments after the event are positional.
+    later accesses (several per event) find it, unless a subclass overrides the method. Arguments
+    after the event are positional.
     """
 
     name: str  # the attribute it is bound to, where an instance keeps its dispatcher

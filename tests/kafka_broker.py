@@ -37,9 +37,9 @@ def wait_until_answers(bootstrap: str, timeout: float = 20.0) -> None:
         try:
             admin.list_topics(timeout=1)
             return
-        except Exception:
+        except Exception as exc:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"no Kafka broker answered on {bootstrap} within {timeout} s")
+                raise RuntimeError(f"no Kafka broker answered on {bootstrap} within {timeout} s") from exc
             time.sleep(0.1)
 
 
@@ -60,7 +60,7 @@ class TansuBroker:
     def url(self) -> str:
         return f"kafka://{self.bootstrap}"
 
-    def start(self) -> "TansuBroker":
+    def start(self) -> TansuBroker:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         out = self.log_path.open("ab")
         self._process = subprocess.Popen(
@@ -98,7 +98,7 @@ class BrokerProxy:
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
 
-    def start(self) -> "BrokerProxy":
+    def start(self) -> BrokerProxy:
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -21,7 +22,8 @@ class Api:
 
     async def register(self, username: str, password: str = "long-enough-pw") -> str:
         r = await self.client.post(
-            "/api/users", json={"user": {"username": username, "email": f"{username}@example.com", "password": password}}
+            "/api/users",
+            json={"user": {"username": username, "email": f"{username}@example.com", "password": password}},
         )
         assert r.status == 201, await r.text()
         return (await r.json())["user"]["token"]
@@ -38,9 +40,7 @@ class Api:
     async def log_size(self) -> int:
         """How many records the log holds, over every partition."""
         log = self.client.app[PORTS].writer.log
-        return sum(
-            [await log.end_offset(topic, p) for topic, n in PARTITIONS.items() for p in range(n)]
-        )
+        return sum([await log.end_offset(topic, p) for topic, n in PARTITIONS.items() for p in range(n)])
 
 
 def auth(token: str) -> dict[str, str]:

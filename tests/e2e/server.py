@@ -10,9 +10,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import aiohttp
 
@@ -32,7 +32,7 @@ class TribeProcess:
         self.env = {**os.environ, "TRIBE_LOG_FORMAT": "json", **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "TribeProcess":
+    def start(self) -> TribeProcess:
         out = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tribe", *self.args], stdout=out, stderr=subprocess.STDOUT, env=self.env
@@ -74,7 +74,7 @@ class Server(TribeProcess):
             {**UNLIMITED, **(env or {})},
         )
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         super().start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import aiohttp
+
 from events.adapters.sqlite_log import SqliteLog
 from events.codec import EventCodec
 from events.routing import ARTICLES, PARTITIONS
@@ -16,9 +17,8 @@ from tests.e2e.server import Server, register_and_publish, running_server
 
 
 async def _article_id(server: Server, slug: str) -> str:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{server.url}/api/articles/{slug}") as r:
-            assert r.status == 200
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/api/articles/{slug}") as r:
+        assert r.status == 200
     log = SqliteLog(server_data(server) / "log.db")
     codec = EventCodec()
     try:

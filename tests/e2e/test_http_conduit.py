@@ -20,9 +20,13 @@ async def test_username_and_email_are_unique_case_insensitively(api: Api) -> Non
 
 async def test_login_checks_the_password(api: Api) -> None:
     await api.register("dave", password="the-right-one")
-    ok = await api.client.post("/api/users/login", json={"user": {"email": "dave@example.com", "password": "the-right-one"}})
+    ok = await api.client.post(
+        "/api/users/login", json={"user": {"email": "dave@example.com", "password": "the-right-one"}}
+    )
     assert ok.status == 200
-    bad = await api.client.post("/api/users/login", json={"user": {"email": "dave@example.com", "password": "wrong-one!"}})
+    bad = await api.client.post(
+        "/api/users/login", json={"user": {"email": "dave@example.com", "password": "wrong-one!"}}
+    )
     assert bad.status == 401
 
 
@@ -99,7 +103,9 @@ async def test_update_user_and_title_change_moves_the_slug(api: Api) -> None:
     assert user["bio"] == "hello" and user["username"] == "jack2"
     assert (await api.client.get("/api/profiles/jack2")).status == 200
     article = await api.publish(jack, "Old title")
-    r = await api.client.put(f"/api/articles/{article['slug']}", json={"article": {"title": "New title"}}, headers=auth(jack))
+    r = await api.client.put(
+        f"/api/articles/{article['slug']}", json={"article": {"title": "New title"}}, headers=auth(jack)
+    )
     moved = (await r.json())["article"]
     assert moved["slug"].startswith("new-title-") and moved["title"] == "New title"
     assert (await api.client.get(f"/api/articles/{moved['slug']}")).status == 200
@@ -111,7 +117,9 @@ async def test_native_events_are_acknowledged_with_positions_and_retries_are_saf
     reads = api.client.app[PORTS].reads
     doc = await reads.article_by_slug(article["slug"])
     assert doc is not None
-    events = [{"type": "ArticleViewed", "article_id": doc["article_id"], "event_id": f"client-view-{i:04d}"} for i in range(3)]
+    events = [
+        {"type": "ArticleViewed", "article_id": doc["article_id"], "event_id": f"client-view-{i:04d}"} for i in range(3)
+    ]
     first = await api.client.post("/v1/events", json=events, headers=auth(kim))
     assert first.status == 202
     acks = (await first.json())["events"]
@@ -120,7 +128,9 @@ async def test_native_events_are_acknowledged_with_positions_and_retries_are_saf
     retry = await api.client.post("/v1/events", json=events, headers=auth(kim))
     assert [a["position"] for a in (await retry.json())["events"]] == [a["position"] for a in acks]
     assert await api.log_size() == before
-    r = await api.client.get(f"/api/articles/{article['slug']}", headers={"X-Tribe-After": first.headers[POSITION_HEADER]})
+    r = await api.client.get(
+        f"/api/articles/{article['slug']}", headers={"X-Tribe-After": first.headers[POSITION_HEADER]}
+    )
     assert r.status == 200
     doc = await reads.article(doc["article_id"])
     assert doc is not None and doc["views"] == 3

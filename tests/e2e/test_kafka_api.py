@@ -1,4 +1,4 @@
-"""`tribe serve --log kafka://...` with one `tribe worker`: the RealWorld collection, and the broker dying under load."""
+"""`tribe serve --log kafka://...` with one `tribe worker`: the RealWorld collection, and the broker dying."""
 
 from __future__ import annotations
 
@@ -104,8 +104,10 @@ async def test_broker_down_under_load_gets_503_with_retry_after_and_recovers_wit
         finally:
             server.stop()
         counts = {s: sum(1 for _, x in outcome.statuses if x == s) for s in {x for _, x in outcome.statuses}}
-        print(f"\nbroker outage: responses {counts}, acknowledged events {len(outcome.acknowledged)}, "
-              f"slowest {outcome.slowest:.2f} s")
+        print(
+            f"\nbroker outage: responses {counts}, acknowledged events {len(outcome.acknowledged)}, "
+            f"slowest {outcome.slowest:.2f} s"
+        )
         statuses = set(counts)
         assert statuses <= {202, 503}, statuses
         assert outcome.without_retry_after == 0

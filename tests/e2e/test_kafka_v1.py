@@ -23,7 +23,9 @@ class Client:
         self.url = url
         self.after: str | None = None
 
-    async def call(self, method: str, path: str, token: str | None = None, body: Any = None, ok: tuple[int, ...] = (200, 201, 202)) -> Any:
+    async def call(
+        self, method: str, path: str, token: str | None = None, body: Any = None, ok: tuple[int, ...] = (200, 201, 202)
+    ) -> Any:
         headers = {"Authorization": f"Token {token}"} if token else {}
         if self.after and method == "GET":
             headers["X-Tribe-After"] = self.after
@@ -53,13 +55,34 @@ async def test_tribes_cards_feed_notifications_stats_trending_search_and_blocks_
             c = Client(http, server.url)
             ann, ben, cat = [await c.register(n) for n in ("ann", "ben", "cat")]
 
-            tribe_id = (await c.call("POST", "/v1/tribes", ann, {"name": "Petrolheads", "description": "V8s"}, ok=(201,)))["tribe"]["id"]
+            tribe_id = (
+                await c.call("POST", "/v1/tribes", ann, {"name": "Petrolheads", "description": "V8s"}, ok=(201,))
+            )["tribe"]["id"]
             await c.call("POST", f"/v1/tribes/{tribe_id}/join", ben)
-            card = await c.call("POST", "/v1/articles", ann, {"title": "Tall guy", "body": "Jeremy is tall", "tags": ["cars"], "tribe_id": tribe_id}, ok=(201,))
+            card = await c.call(
+                "POST",
+                "/v1/articles",
+                ann,
+                {"title": "Tall guy", "body": "Jeremy is tall", "tags": ["cars"], "tribe_id": tribe_id},
+                ok=(201,),
+            )
             article_id = card["article"]["id"]
             slug = card["article"]["slug"]
-            await c.call("POST", "/v1/events", ben, [{"type": "ArticleBumped", "article_id": article_id}, {"type": "ArticleViewed", "article_id": article_id, "event_id": "kafka-view-0001"}])
-            await c.call("POST", "/v1/events", ben, [{"type": "ArticleViewed", "article_id": article_id, "event_id": "kafka-view-0001"}])
+            await c.call(
+                "POST",
+                "/v1/events",
+                ben,
+                [
+                    {"type": "ArticleBumped", "article_id": article_id},
+                    {"type": "ArticleViewed", "article_id": article_id, "event_id": "kafka-view-0001"},
+                ],
+            )
+            await c.call(
+                "POST",
+                "/v1/events",
+                ben,
+                [{"type": "ArticleViewed", "article_id": article_id, "event_id": "kafka-view-0001"}],
+            )
             await c.call("POST", "/v1/events", cat, [{"type": "ArticleBumped", "article_id": article_id}])
             await c.call("POST", f"/api/articles/{slug}/comments", ben, {"comment": {"body": "nice one @cat"}})
 

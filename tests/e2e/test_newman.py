@@ -22,7 +22,9 @@ def newman_binary() -> str:
         return str(local)
     found = shutil.which("newman")
     if found is None:
-        raise RuntimeError("newman is not installed: run `npm install --prefix tests/newman` (the README's test command does)")
+        raise RuntimeError(
+            "newman is not installed: run `npm install --prefix tests/newman` (the README's test command does)"
+        )
     return found
 
 
@@ -31,14 +33,25 @@ def run_collection(server: Server, report: Path) -> dict:
     name = "u" + uuid.uuid4().hex[:10]
     result = subprocess.run(
         [
-            newman_binary(), "run", str(COLLECTION),
-            "--env-var", f"APIURL={server.url}/api",
-            "--env-var", f"USERNAME={name}",
-            "--env-var", f"EMAIL={name}@example.com",
-            "--env-var", "PASSWORD=correct-horse-battery",
-            "--reporters", "cli,json", "--reporter-json-export", str(report),
+            newman_binary(),
+            "run",
+            str(COLLECTION),
+            "--env-var",
+            f"APIURL={server.url}/api",
+            "--env-var",
+            f"USERNAME={name}",
+            "--env-var",
+            f"EMAIL={name}@example.com",
+            "--env-var",
+            "PASSWORD=correct-horse-battery",
+            "--reporters",
+            "cli,json",
+            "--reporter-json-export",
+            str(report),
         ],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     summary = json.loads(report.read_text())["run"]
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]

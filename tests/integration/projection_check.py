@@ -64,9 +64,11 @@ def differences(actual: Documents, expected: Documents) -> list[str]:
     out = []
     for alias in sorted(set(actual) | set(expected)):
         a, e = actual.get(alias, {}), expected.get(alias, {})
-        for doc_id in sorted(set(a) | set(e)):
-            if a.get(doc_id) != e.get(doc_id):
-                out.append(f"{alias}/{doc_id}: {a.get(doc_id)} != {e.get(doc_id)}")
+        out.extend(
+            f"{alias}/{doc_id}: {a.get(doc_id)} != {e.get(doc_id)}"
+            for doc_id in sorted(set(a) | set(e))
+            if a.get(doc_id) != e.get(doc_id)
+        )
     return out
 
 

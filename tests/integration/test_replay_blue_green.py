@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-
 import asyncio
 import dataclasses
+import functools
 import json
 import random
 import subprocess
@@ -17,16 +16,16 @@ import pytest
 
 from events.adapters.kafka_log import KafkaLog
 from events.adapters.sqlite_log import SqliteLog
-from events.log import Log
 from events.codec import EventCodec
-from projections.adapters.sqlite_store import SqliteStore
+from events.log import Log
 from events.routing import PARTITIONS
+from projections.adapters.sqlite_store import SqliteStore
 from projections.live import install
+from projections.processor import Projector
 from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, View
 from reducers.articles import ArticlesReducer
 from replay.parallel import process_helpers
 from replay.rebuild import Helper, all_docs, catch_up, rebuild
-from projections.processor import Projector
 from tests.e2e.kafka_stack import running_worker, wait_until_projecting
 from tests.e2e.server import Server, running_server
 from tests.integration.workload import burst, to_record
@@ -39,7 +38,10 @@ ARTICLES = 5
 
 def tribe(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tribe", *args], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "tribe", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"TRIBE_LOG_FORMAT": "json", "PATH": "/usr/bin:/bin"},
     )
 
@@ -47,7 +49,10 @@ def tribe(*args: str) -> subprocess.CompletedProcess[str]:
 async def _seed(http: aiohttp.ClientSession, url: str) -> tuple[list[str], list[str]]:
     tokens = []
     for name in ("ann", "ben", "cat"):
-        async with http.post(f"{url}/api/users", json={"user": {"username": name, "email": f"{name}@example.com", "password": "long-enough-pw"}}) as r:
+        async with http.post(
+            f"{url}/api/users",
+            json={"user": {"username": name, "email": f"{name}@example.com", "password": "long-enough-pw"}},
+        ) as r:
             assert r.status == 201
             tokens.append((await r.json())["user"]["token"])
     slugs = []
@@ -63,7 +68,12 @@ async def _seed(http: aiohttp.ClientSession, url: str) -> tuple[list[str], list[
 
 
 async def _write(
-    http: aiohttp.ClientSession, url: str, tokens: list[str], slugs: list[str], stop: asyncio.Event, count: list[int],
+    http: aiohttp.ClientSession,
+    url: str,
+    tokens: list[str],
+    slugs: list[str],
+    stop: asyncio.Event,
+    count: list[int],
     accepted: tuple[int, ...],
 ) -> None:
     """Favorites and comments until stopped; `accepted` are the statuses a durable write may get."""
@@ -72,7 +82,9 @@ async def _write(
         action = random.choice(["favorite", "unfavorite", "comment"])
         headers = {"Authorization": f"Token {token}"}
         if action == "comment":
-            request = http.post(f"{url}/api/articles/{slug}/comments", json={"comment": {"body": "vroom"}}, headers=headers)
+            request = http.post(
+                f"{url}/api/articles/{slug}/comments", json={"comment": {"body": "vroom"}}, headers=headers
+            )
         else:
             method = http.post if action == "favorite" else http.delete
             request = method(f"{url}/api/articles/{slug}/favorite", headers=headers)
@@ -82,7 +94,9 @@ async def _write(
         await asyncio.sleep(0.01)
 
 
-async def _read(http: aiohttp.ClientSession, url: str, slugs: list[str], stop: asyncio.Event, failures: list[str], count: list[int]) -> None:
+async def _read(
+    http: aiohttp.ClientSession, url: str, slugs: list[str], stop: asyncio.Event, failures: list[str], count: list[int]
+) -> None:
     while not stop.is_set():
         async with http.get(f"{url}/api/articles?limit=50") as r:
             body = await r.json()
@@ -191,7 +205,9 @@ async def test_rebuild_switch_and_rollback_under_concurrent_writes_and_reads(tmp
 
 
 @pytest.mark.kafka
-async def test_rebuild_switch_and_rollback_on_kafka_with_a_worker(isolated_kafka_broker: TansuBroker, tmp_path: Path) -> None:
+async def test_rebuild_switch_and_rollback_on_kafka_with_a_worker(
+    isolated_kafka_broker: TansuBroker, tmp_path: Path
+) -> None:
     data = tmp_path / "data"
     url = isolated_kafka_broker.url
     with running_worker(url, data, tmp_path / "worker.log"), running_server(data, "--log", url) as server:
@@ -221,8 +237,11 @@ async def test_a_rebuild_has_no_effect_outside_its_new_collections(tmp_path: Pat
     with running_server(data) as server:
         async with aiohttp.ClientSession() as http:
             tokens, slugs = await _seed(http, server.url)
-            async with http.post(f"{server.url}/api/articles/{slugs[0]}/comments", json={"comment": {"body": "hi @ann"}},
-                                 headers={"Authorization": f"Token {tokens[1]}"}) as r:
+            async with http.post(
+                f"{server.url}/api/articles/{slugs[0]}/comments",
+                json={"comment": {"body": "hi @ann"}},
+                headers={"Authorization": f"Token {tokens[1]}"},
+            ) as r:
                 assert r.status == 200
     log, store = SqliteLog(data / "log.db"), SqliteStore(data / "store.db")
     try:
@@ -292,7 +311,9 @@ async def test_a_rebuild_in_several_processes_equals_one_in_a_single_process(tmp
             return run
 
         with process_helpers(functools.partial(helper_adapters, settings), jobs) as helpers:
-            together = await rebuild(log, store, codec, ARTICLES_VIEW, switch=False, helpers=[counted(h) for h in helpers])
+            together = await rebuild(
+                log, store, codec, ARTICLES_VIEW, switch=False, helpers=[counted(h) for h in helpers]
+            )
         assert len(applied) == jobs - 1 and all(n > 0 for n in applied)
         assert together.events == alone.events > 2000
         for alias in ARTICLES_VIEW.collections:

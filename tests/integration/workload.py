@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 from events.catalogue import (
     ArticleBumped,
@@ -34,13 +34,28 @@ def burst(total: int, *, seed: int = 7, users: int = 40, articles: int = 60) -> 
     user_ids = [f"user{u:04d}" for u in range(users)]
     for u in user_ids:
         clock += 1
-        yield UserRegistered(event_id=new_event_id(clock), actor_id=u, occurred_at=clock,
-                             username=u, email=f"{u}@example.com", password_hash="x")
+        yield UserRegistered(
+            event_id=new_event_id(clock),
+            actor_id=u,
+            occurred_at=clock,
+            username=u,
+            email=f"{u}@example.com",
+            password_hash="x",
+        )
     article_ids = [f"article{a:04d}" for a in range(articles)]
     for a in article_ids:
         clock += 1
-        yield ArticlePublished(event_id=new_event_id(clock), actor_id=rng.choice(user_ids), occurred_at=clock,
-                               article_id=a, slug=a, title=f"Title {a}", description="d", body="b", tags=("t",))
+        yield ArticlePublished(
+            event_id=new_event_id(clock),
+            actor_id=rng.choice(user_ids),
+            occurred_at=clock,
+            article_id=a,
+            slug=a,
+            title=f"Title {a}",
+            description="d",
+            body="b",
+            tags=("t",),
+        )
     comment_id = 1
     for _ in range(total - users - articles):
         clock += 1

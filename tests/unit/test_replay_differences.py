@@ -17,6 +17,8 @@ from replay.rebuild import Difference
         (None, 7, False, False),  # missing on the live side
     ],
 )
-def test_a_difference_is_the_codes_only_at_equal_versions(live: int | None, rebuilt: int | None, settled: bool, live_ahead: bool) -> None:
+def test_a_difference_is_the_codes_only_at_equal_versions(
+    live: int | None, rebuilt: int | None, settled: bool, live_ahead: bool
+) -> None:
     d = Difference("articles", "a1", {"v": 1} if live else None, {"v": 2} if rebuilt else None, live, rebuilt)
     assert (d.settled, d.live_ahead) == (settled, live_ahead)
