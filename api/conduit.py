@@ -16,6 +16,9 @@ from services.views import ArticlePage, ArticleView
 routes = web.RouteTableDef()
 _ARTICLE_READ_ONLY = frozenset({"slug", "createdAt", "updatedAt", "author", "favorited", "favoritesCount"})
 """Fields of Conduit's article a front end echoes back when it saves an edit."""
+_ARTICLE = "/api/articles/{slug:(?!feed$)[^{}/]+}"
+"""An article by slug. No slug is `feed` (slugs end in a piece of the article id), so /api/articles/feed is
+the feed alone, and a 405 there names only its own methods."""
 
 
 # -- users -----------------------------------------------------------------------------
@@ -131,7 +134,7 @@ async def feed(request: web.Request) -> web.Response:
     return _page(await articles.feed(ports(request), me, limit, offset, after(request)))
 
 
-@routes.get("/api/articles/{slug}")
+@routes.get(_ARTICLE)
 async def get_article(request: web.Request) -> web.Response:
     shown = await articles.get(ports(request), request.match_info["slug"], viewer(request), after(request))
     return json_response(_article(shown))
@@ -151,7 +154,7 @@ async def create_article(request: web.Request) -> web.Response:
     return answer(await articles.publish(ports(request), command), _article, status=201)
 
 
-@routes.put("/api/articles/{slug}")
+@routes.put(_ARTICLE)
 async def update_article(request: web.Request) -> web.Response:
     me = require_user(request)
     given = fields(
@@ -171,7 +174,7 @@ async def update_article(request: web.Request) -> web.Response:
     return answer(await articles.edit(ports(request), command), _article)
 
 
-@routes.delete("/api/articles/{slug}")
+@routes.delete(_ARTICLE)
 async def delete_article(request: web.Request) -> web.Response:
     return no_content(await articles.delete(ports(request), require_user(request), request.match_info["slug"]))
 

@@ -222,3 +222,11 @@ async def test_a_method_a_route_lacks_is_a_405_naming_the_methods_it_has(api: Ap
         assert set(r.headers["Allow"].split(", ")) == {"GET", "HEAD", "POST"}
     r = await api.client.patch("/api/articles/some-slug/favorite", headers=auth("not-a-token"))
     assert r.status == 405 and set(r.headers["Allow"].split(", ")) == {"POST", "DELETE"}
+
+
+async def test_the_feed_is_not_an_article_named_feed(api: Api) -> None:
+    token = await api.register("ann")
+    for method in ("PUT", "DELETE", "OPTIONS"):
+        r = await api.client.request(method, "/api/articles/feed", headers=auth(token))
+        assert r.status == 405, await r.text()
+        assert set(r.headers["Allow"].split(", ")) == {"GET", "HEAD"}
