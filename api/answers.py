@@ -12,6 +12,8 @@ from services.outcome import Outcome, Pending, Written
 
 T = TypeVar("T")
 POSITION_HEADER = "X-Tribe-Position"
+READ_MODEL_HEADER = "X-Tribe-Read-Model"
+"""`behind` on a write's answer built from the event itself: the views had not reflected it yet."""
 
 
 def json_response(body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -34,14 +36,23 @@ def accepted(written: Written) -> web.Response:
 
 
 def answer(outcome: Outcome[T], present: Callable[[T], Any], status: int = 200) -> web.Response:
-    """A write's answer: its read model presented, with the position token for read-your-writes; or 202."""
+    """A write's answer with the position token for read-your-writes.
+
+    Projected: the read model presented. Pending with a provisional answer: that, presented the same
+    way and marked `X-Tribe-Read-Model: behind`. Pending without one: 202 and the positions.
+    """
+    headers = {POSITION_HEADER: outcome.written.token()}
     if isinstance(outcome, Pending):
-        return accepted(outcome.written)
-    return json_response(present(outcome.value), status=status, headers={POSITION_HEADER: outcome.written.token()})
+        if outcome.provisional is None:
+            return accepted(outcome.written)
+        behind = {**headers, READ_MODEL_HEADER: "behind"}
+        return json_response(present(outcome.provisional), status=status, headers=behind)
+    return json_response(present(outcome.value), status=status, headers=headers)
 
 
 def no_content(outcome: Outcome[None]) -> web.Response:
-    """A deletion's answer: 204 once projected, or 202."""
+    """A deletion's answer: 204, marked `X-Tribe-Read-Model: behind` when the views have not reflected it yet."""
+    headers = {POSITION_HEADER: outcome.written.token()}
     if isinstance(outcome, Pending):
-        return accepted(outcome.written)
-    return web.Response(status=204, headers={POSITION_HEADER: outcome.written.token()})
+        headers[READ_MODEL_HEADER] = "behind"
+    return web.Response(status=204, headers=headers)

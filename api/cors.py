@@ -34,7 +34,9 @@ ALLOWED_HEADERS = (
     "Accept-Language",
     "Content-Language",
 )
-EXPOSED_HEADERS = ("X-Tribe-Position", "X-Request-Id", "Retry-After", "RateLimit", "RateLimit-Policy")
+EXPOSED_HEADERS = (
+    "X-Tribe-Position", "X-Tribe-Read-Model", "X-Request-Id", "Retry-After", "RateLimit", "RateLimit-Policy",
+)
 # Chromium caches a preflight for at most two hours; a longer Max-Age buys nothing there.
 MAX_AGE_SECONDS = 7200
 

@@ -82,7 +82,7 @@ async def register(ports: Ports, cmd: Register) -> Outcome[Session]:
             raise Invalid(taken, "has already been taken")
         return _session(ports, user)
 
-    return await settle(ports.writer, [event], registered)
+    return await settle(ports.writer, [event], registered, wait=ports.registration_wait)
 
 
 async def login(ports: Ports, email: str, password: str) -> Session:

@@ -15,7 +15,7 @@ from services.errors import Forbidden, NotFound
 from services.outcome import Outcome, nothing, settle
 from services.ports import Ports
 from services.social import not_blocked_by
-from services.views import CommentView, comment_views
+from services.views import CommentView, Profile, comment_views
 from services.writer import envelope
 
 MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.\-]{1,64})")
@@ -64,7 +64,22 @@ async def post(ports: Ports, cmd: Comment) -> Outcome[CommentView]:
     event = CommentPosted(
         **envelope(cmd.actor_id), article_id=article_id, comment_id=comment_id, body=body, mentions=tuple(mentions)
     )
-    return await settle(ports.writer, [event], lambda: _comment_view(ports, article_id, comment_id, cmd.actor_id))
+    # Not projected in time, the answer is the comment as posted, by its author as the users view shows them.
+    author = await ports.reads.user(cmd.actor_id)
+    posted = {
+        "comment_id": comment_id,
+        "article_id": article_id,
+        "author_id": cmd.actor_id,
+        "body": body,
+        "created_at": event.occurred_at,
+        "updated_at": event.occurred_at,
+    }
+    return await settle(
+        ports.writer,
+        [event],
+        lambda: _comment_view(ports, article_id, comment_id, cmd.actor_id),
+        provisional=None if author is None else lambda: CommentView(posted, Profile(author, following=False)),
+    )
 
 
 async def delete(ports: Ports, actor_id: str, slug: str, comment_id: int) -> Outcome[None]:

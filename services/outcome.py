@@ -1,7 +1,10 @@
 """What a write service returns: the read model after the write, or where the write is durable.
 
 No exception carries a success: a write whose projections have not caught up within the
-wait is a `Pending`, which the edge answers as it can (202 with the positions).
+wait is a `Pending`. Where the answer follows from the event and what the service read before
+appending it (an article just published, a follow), the service gives it as `provisional`, and
+the edge answers with it as usual, marked as ahead of the read model; otherwise the edge
+answers 202 with the positions.
 """
 
 from __future__ import annotations
@@ -39,20 +42,33 @@ class Projected(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
-class Pending:
+class Pending(Generic[T]):
     """The write is durable at `written`, but not projected within the wait."""
 
     written: Written
+    provisional: T | None = None
+    """The answer as the event implies it, when the service could build it without the views."""
 
 
-Outcome = Projected[T] | Pending
+Outcome = Projected[T] | Pending[T]
 
 
-async def settle(writer: EventWriter, events: Sequence[Event], read: Callable[[], Awaitable[T]]) -> Outcome[T]:
-    """Append the events; once every view reflects them, `read` the answer, else say where they are durable."""
-    written, reflected = await writer.append_and_wait(events)
+async def settle(
+    writer: EventWriter,
+    events: Sequence[Event],
+    read: Callable[[], Awaitable[T]],
+    *,
+    provisional: Callable[[], T] | None = None,
+    wait: float | None = None,
+) -> Outcome[T]:
+    """Append the events; once every view reflects them, `read` the answer, else say where they are durable.
+
+    `provisional` builds the answer from what the service knew before appending, for a write the
+    views have not reflected within the wait (`wait` seconds; the writer's own by default).
+    """
+    written, reflected = await writer.append_and_wait(events, wait)
     if not reflected:
-        return Pending(written)
+        return Pending(written, provisional() if provisional is not None else None)
     return Projected(await read(), written)
 
 

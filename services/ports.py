@@ -16,3 +16,5 @@ class Ports:
     social: SocialReads
     tokens: Tokens
     generations: Generations
+    registration_wait: float
+    """Seconds a registration waits for the users view before answering that it is pending."""

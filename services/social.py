@@ -62,7 +62,7 @@ async def follow(ports: Ports, actor_id: str, username: str, *, on: bool) -> Out
     async def after_follow() -> Profile:
         return Profile(target, bool(await ports.reads.following(actor_id, [target_id])))
 
-    return await settle(ports.writer, [event], after_follow)
+    return await settle(ports.writer, [event], after_follow, provisional=lambda: Profile(target, following=on))
 
 
 async def block(ports: Ports, actor_id: str, username: str, *, on: bool) -> Outcome[BlockState]:

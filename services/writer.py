@@ -62,10 +62,14 @@ class EventWriter:
                 exc.retry_after,
             ) from None
 
-    async def append_and_wait(self, events: Sequence[Event]) -> tuple[Written, bool]:
-        """Append, then wait (bounded) until the projections reflect the events: (where, reflected)."""
+    async def append_and_wait(self, events: Sequence[Event], wait: float | None = None) -> tuple[Written, bool]:
+        """Append, then wait (`wait` seconds, the writer's own by default) until the projections reflect the events.
+
+        Returns where the events are durable and whether the projections reflected them in time.
+        """
         written = await self.append(events)
-        return written, await self.progress.wait(written.positions, self.wait_seconds)
+        timeout = self.wait_seconds if wait is None else wait
+        return written, await self.progress.wait(written.positions, timeout)
 
     async def caught_up(self, positions: Sequence[Position]) -> None:
         """Wait (bounded) until the read models reflect positions a reader asked for; then read anyway.

@@ -119,6 +119,7 @@ def build_ports(settings: Settings, log: Log, store: Store, codec: EventCodec, p
         social=SocialReads(store),
         tokens=Tokens(jwt_secret(settings), settings.token_ttl),
         generations=Generations(reads.token_generation, ttl=1.0),
+        registration_wait=settings.registration_wait,
     )
 
 

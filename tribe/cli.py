@@ -7,7 +7,8 @@ an option given on the command line wins.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 from aiohttp import web
@@ -66,7 +67,8 @@ def serve(**options: Any) -> None:
 
     settings = settings_from(**options)
     configure_logging(settings)
-    click.echo(f"tribe serving on http://{settings.host}:{settings.port} (log {settings.log}, store {settings.store})", err=True)
+    where = f"http://{settings.host}:{settings.port} (log {settings.log}, store {settings.store})"
+    click.echo(f"tribe serving on {where}", err=True)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import limits
@@ -27,10 +28,8 @@ class BadSetting(ValueError):
 
 def _setting(default: Any, env: str, meaning: str, *, option: str = "", shown: str | None = None) -> Any:
     """A field with its documentation: the variable, the CLI option, the default as the table shows it."""
-    return field(
-        default=default,
-        metadata={"env": env, "option": option, "meaning": meaning, "shown": shown if shown is not None else str(default)},
-    )
+    shown = str(default) if shown is None else shown
+    return field(default=default, metadata={"env": env, "option": option, "meaning": meaning, "shown": shown})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +55,10 @@ class Settings:
     token_ttl: int = _setting(86400, "TRIBE_TOKEN_TTL", "access token lifetime, seconds")
     write_wait: float = _setting(
         2.0, "TRIBE_WRITE_WAIT", "seconds a write waits for its projections before answering without them"
+    )
+    registration_wait: float = _setting(
+        5.0, "TRIBE_REGISTRATION_WAIT",
+        "seconds a registration waits for the users view (the log decides who gets a name) before answering 202",
     )
     cors_origins: tuple[str, ...] = _setting(
         ("*",), "TRIBE_CORS_ORIGINS",
@@ -153,7 +156,8 @@ class Settings:
             raise BadSetting(f"TRIBE_LOG_FORMAT: {self.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
         if self.log_level not in LOG_LEVELS:
             raise BadSetting(f"TRIBE_LOG_LEVEL: {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
-        for name in ("token_ttl", "write_wait", "kafka_delivery_timeout", "kafka_session_timeout", "kafka_fetch_wait"):
+        positive = ("token_ttl", "write_wait", "registration_wait", "kafka_delivery_timeout", "kafka_session_timeout")
+        for name in (*positive, "kafka_fetch_wait"):
             if getattr(self, name) <= 0:
                 raise BadSetting(f"{_env_of(name)}: must be greater than 0")
         if self.worker_engine not in WORKER_ENGINES:
@@ -200,14 +204,20 @@ def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
             return tuple(part.strip() for part in raw.split(",") if part.strip())
         return raw
     except ValueError:
-        raise BadSetting(f"{f.metadata['env']}: {raw!r} is not {'an integer' if kind == 'int' else 'a number'}") from None
+        expected = "an integer" if kind == "int" else "a number"
+        raise BadSetting(f"{f.metadata['env']}: {raw!r} is not {expected}") from None
+
+
+def _port_of(host: str) -> int | None:
+    """The port of `HOST[:PORT]`; ValueError when it is not a number."""
+    return urlsplit(f"//{host}").port
 
 
 def _check_url(env: str, url: str, schemes: tuple[str, ...]) -> None:
     try:
         parts = urlsplit(url)
         for host in parts.netloc.split(","):
-            urlsplit(f"//{host}").port  # raises ValueError on a port that is not a number
+            _port_of(host)
     except ValueError as exc:
         raise BadSetting(f"{env}: {url!r} is not a URL ({exc})") from None
     if parts.scheme not in schemes:

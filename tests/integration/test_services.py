@@ -54,7 +54,7 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    settings = Settings(data_dir=tmp_path, jwt_secret="s" * 48, write_wait=0.05)
+    settings = Settings(data_dir=tmp_path, jwt_secret="s" * 48, write_wait=0.05, registration_wait=0.05)
     log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
     codec = EventCodec()
     await install(store, VIEWS)
@@ -166,3 +166,41 @@ async def test_a_block_not_projected_yet_does_not_stop_a_follow_but_hides_it_onc
     with pytest.raises(Forbidden):
         await comments.post(world.ports, comments.Comment(ben, await world.article(ann), "hi"))
     assert ben in await world.ports.social.hidden_from(ann)
+
+
+# -- answers built from the event when the views are behind -------------------------------------------
+
+
+async def test_writes_the_views_have_not_reflected_answer_from_the_event(world: World) -> None:
+    """Publish, edit, favorite, comment and follow still give the client its answer, marked pending."""
+    author, reader = await world.user("ann"), await world.user("ben")
+    slug = await world.article(author, "Hill climb")
+
+    published = pending(await articles.publish(world.ports, articles.Publish(author, "Fresh", "d", "b", tags=["v8"])))
+    assert published.provisional is not None
+    assert (published.provisional.article["title"], published.provisional.article["tags"]) == ("Fresh", ["v8"])
+    assert published.provisional.author.user["username"] == "ann"
+
+    edited = pending(await articles.edit(world.ports, articles.Edit(author, slug, body="new body")))
+    assert edited.provisional is not None
+    assert (edited.provisional.article["title"], edited.provisional.article["body"]) == ("Hill climb", "new body")
+
+    bumped = pending(await articles.favorite(world.ports, reader, slug, on=True))
+    assert bumped.provisional is not None
+    assert (bumped.provisional.favorited, bumped.provisional.article["favorites_count"]) == (True, 1)
+
+    commented = pending(await comments.post(world.ports, comments.Comment(reader, slug, "nice")))
+    assert commented.provisional is not None
+    assert (commented.provisional.comment["body"], commented.provisional.author.user["username"]) == ("nice", "ben")
+
+    followed = pending(await social.follow(world.ports, reader, "ann", on=True))
+    assert followed.provisional is not None and followed.provisional.following
+
+    await world.project()
+    assert (await articles.get(world.ports, slug, reader)).article["favorites_count"] == 1
+
+
+async def test_a_registration_the_users_view_has_not_reflected_has_no_answer_but_its_position(world: World) -> None:
+    """The log decides who gets a name: until the users view shows it, there is no account to answer with."""
+    outcome = pending(await accounts.register(world.ports, accounts.Register("cat", "c@example.com", "long-enough-pw")))
+    assert outcome.provisional is None and outcome.written.positions
