@@ -2,38 +2,37 @@
 
 from __future__ import annotations
 
-import base64
+import re
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from api.errors import ApiError
 from api.requests import int_param
 
-_LONG = range(-(2**63), 2**63)
-"""The values a sort field of type long holds (Elasticsearch's and SQLite's 64-bit integers)."""
+CURSOR_PATTERN = r"^((0|-?[1-9][0-9]{0,17})\.[0-9A-Za-z]{1,64})?$"
+"""A cursor is `<sort value>.<document id>`: the last sort value of the page before (a member count or a
+rank, an integer of at most 18 digits, far beyond either) and its document's id, the tie-break. Empty or
+absent, the first page. The OpenAPI document states this pattern, so every cursor it admits is one the
+server takes: a cursor names a place in the order, whether or not a page ever ended there."""
+_CURSOR = re.compile(CURSOR_PATTERN)
 
 
 def encode_cursor(sort_values: tuple[Any, ...] | None) -> str | None:
     if sort_values is None:
         return None
-    return base64.urlsafe_b64encode(orjson.dumps(list(sort_values))).decode().rstrip("=")
+    sort_value, doc_id = sort_values
+    return f"{sort_value}.{doc_id}"
 
 
 def decode_cursor(request: web.Request) -> tuple[Any, ...] | None:
-    raw = request.query.get("cursor")
+    raw = request.query.get("cursor", "")
+    if _CURSOR.fullmatch(raw) is None:
+        raise ApiError(400, "cursor", "is not <sort value>.<id> as next_cursor gives them")
     if not raw:
         return None
-    try:
-        values = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (ValueError, orjson.JSONDecodeError):
-        raise ApiError(400, "cursor", "is not a cursor this API gave out") from None
-    # Every cursor this API gives out holds the page's last sort value (a long: members, rank) and document id.
-    match values:
-        case [int(sort_value), str(doc_id)] if not isinstance(sort_value, bool) and sort_value in _LONG:
-            return (sort_value, doc_id)
-    raise ApiError(400, "cursor", "is not a cursor this API gave out")
+    sort_value, _, doc_id = raw.partition(".")
+    return (int(sort_value), doc_id)
 
 
 def page_size(request: web.Request, default: int = 20, most: int = 100) -> int:
