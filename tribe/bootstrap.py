@@ -155,6 +155,8 @@ def create_app(settings: Settings, *, log: Log | None = None, store: Store | Non
         advanced = (lambda: runtime.advanced) if runtime is not None else None
         progress = Progress(the_store, VIEWS, advanced=advanced, poll=poll)
         app[PORTS] = build_ports(settings, the_log, the_store, codec, progress)
+        if isinstance(the_log, KafkaLog):
+            await check_topics(the_log)
         await install(the_store, VIEWS)
         task = asyncio.create_task(runtime.run(), name="embedded-runtime") if runtime else None
         yield

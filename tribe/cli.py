@@ -69,7 +69,11 @@ def serve(**options: Any) -> None:
     configure_logging(settings)
     where = f"http://{settings.host}:{settings.port} (log {settings.log}, store {settings.store})"
     click.echo(f"tribe serving on {where}", err=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
+    try:
+        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
+    except BadSetting as exc:  # found at start, e.g. a Kafka topic with fewer replicas than configured
+        click.echo(f"tribe: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.command()

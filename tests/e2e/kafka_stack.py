@@ -14,12 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from events.adapters.kafka_log import KafkaOptions
-from tests.e2e.server import TribeProcess
+from tests.e2e.server import ONE_BROKER, TribeProcess
 
-# The tests run one broker. Production asks for 3 replicas and min.insync.replicas 2; one broker
-# can never hold more than one copy (Tansu accepts 3 and lists its one node three times, which
-# proves nothing), so the tests ask for 1 and 1.
-ONE_BROKER = {"TRIBE_KAFKA_REPLICATION_FACTOR": "1", "TRIBE_KAFKA_MIN_INSYNC_REPLICAS": "1"}
 ONE_BROKER_OPTIONS = KafkaOptions(delivery_timeout=5.0, replication_factor=1, min_insync_replicas=1)
 
 # Tansu admits a group member after about half the session timeout: keep it short in tests.

@@ -1,14 +1,18 @@
-"""Conduit clients keep working while the only worker is down: answers built from the event, marked behind."""
+"""`tribe serve` on Kafka: Conduit clients keep working while no worker projects; weak topics stop it at start."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiohttp
 import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.e2e.kafka_stack import ONE_BROKER, wait_until_projecting, worker_process
-from tests.e2e.server import register_and_publish, running_server
+from events.adapters.kafka_log import TOPIC_CONFIG
+from events.routing import ARTICLES, PARTITIONS
+from tests.e2e.kafka_stack import wait_until_projecting, worker_process
+from tests.e2e.server import Server, TribeProcess, register_and_publish, running_server
 from tests.kafka_broker import TansuBroker
 
 pytestmark = pytest.mark.kafka
@@ -19,7 +23,7 @@ async def test_conduit_writes_answer_with_their_bodies_while_no_worker_projects(
 ) -> None:
     data, url = tmp_path / "data", isolated_kafka_broker.url
     worker = worker_process(url, data, tmp_path / "worker.log").start()
-    env = {**ONE_BROKER, "TRIBE_WRITE_WAIT": "0.3", "TRIBE_REGISTRATION_WAIT": "0.3"}
+    env = {"TRIBE_WRITE_WAIT": "0.3"}
     with running_server(data, "--log", url, env=env) as server:
         try:
             wait_until_projecting(server.url)
@@ -53,3 +57,20 @@ async def test_conduit_writes_answer_with_their_bodies_while_no_worker_projects(
             new_user = {"user": {"username": "cat", "email": "cat@example.com", "password": "long-enough-pw"}}
             async with http.post("/api/users", json=new_user) as r:
                 assert r.status == 202, await r.text()  # the log decides who gets the name: no account to show yet
+
+
+async def test_a_server_refuses_a_topic_with_fewer_replicas_than_configured_in_one_line(
+    isolated_kafka_broker: TansuBroker, tmp_path: Path
+) -> None:
+    admin = AdminClient({"bootstrap.servers": isolated_kafka_broker.bootstrap})
+    for future in admin.create_topics(
+        [NewTopic(ARTICLES, PARTITIONS[ARTICLES], 1, config=dict(TOPIC_CONFIG))]
+    ).values():
+        future.result(10)
+    server = Server(tmp_path / "data", "--log", isolated_kafka_broker.url, env={"TRIBE_KAFKA_REPLICATION_FACTOR": "2"})
+    TribeProcess.start(server)
+    assert server.process is not None
+    code = await asyncio.to_thread(server.process.wait, 60)
+    lines = [line for line in server.output().splitlines() if line.startswith("tribe: ")]
+    assert code == 2, server.output()[-2000:]
+    assert len(lines) == 1 and ARTICLES in lines[0] and "replicas" in lines[0], server.output()[-2000:]
