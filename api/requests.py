@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from api.errors import ApiError
@@ -11,6 +13,11 @@ from services.ports import Ports
 
 PORTS = web.AppKey("ports", Ports)
 AFTER_HEADER = "X-Tribe-After"
+_POSITION = r"[a-z][a-z0-9.]*:(0|[1-9][0-9]{0,17}):(0|[1-9][0-9]{0,17})"
+AFTER_PATTERN = rf"^({_POSITION}(,{_POSITION})*)?$"
+"""X-Tribe-After (or ?after=): positions topic:partition:offset, comma-separated, as X-Tribe-Position gives them.
+The OpenAPI document states this pattern."""
+_AFTER = re.compile(AFTER_PATTERN)
 
 
 def ports(request: web.Request) -> Ports:
@@ -37,13 +44,10 @@ def token(request: web.Request) -> str:
 
 def after(request: web.Request) -> list[Position]:
     """Positions a reader asked to see (header X-Tribe-After or ?after=), for read-your-writes."""
-    raw = request.headers.get(AFTER_HEADER) or request.query.get("after")
-    if not raw:
-        return []
-    try:
-        return [Position.parse(part) for part in raw.split(",") if part]
-    except ValueError:
-        raise ApiError(400, "after", "must be position tokens topic:partition:offset, comma-separated") from None
+    raw = request.headers.get(AFTER_HEADER) or request.query.get("after") or ""
+    if _AFTER.fullmatch(raw) is None:
+        raise ApiError(400, "after", "must be position tokens topic:partition:offset, comma-separated")
+    return [Position.parse(part) for part in raw.split(",") if part]
 
 
 def int_param(request: web.Request, name: str, default: int) -> int:

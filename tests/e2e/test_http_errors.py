@@ -255,3 +255,17 @@ async def test_the_feed_is_not_an_article_named_feed(api: Api) -> None:
         r = await api.client.request(method, "/api/articles/feed", headers=auth(token))
         assert r.status == 405, await r.text()
         assert set(r.headers["Allow"].split(", ")) == {"GET", "HEAD"}
+
+
+@pytest.mark.parametrize(
+    "after", ["tribe.users:0:+0", "tribe.users:0:00", "tribe.users:0:0,", ",tribe.users:0:0", "tribe.users:0:\u0660"]
+)
+async def test_a_position_outside_the_documented_form_is_a_400(api: Api, after: str) -> None:
+    """The OpenAPI document's pattern for X-Tribe-After admits exactly what the server parses."""
+    await api.register("ann")
+    for r in (
+        await api.client.get("/api/tags", headers={"X-Tribe-After": after}),
+        await api.client.get("/api/tags", params={"after": after}),
+    ):
+        assert r.status == 400, (after, await r.text())
+        assert "after" in (await r.json())["errors"]
