@@ -56,9 +56,13 @@ def fields(
             raise unprocessable(name, "can't be blank")
     for name, value in obj.items():
         kind = required.get(name) or optional[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
         if value is None and name in optional:
             continue
-        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        if int in kinds and isinstance(value, float) and value.is_integer():
+            # JSON has one kind of number: 410.0 is the integer 410, as JSON Schema reads it.
+            obj[name] = value = int(value)
+        if isinstance(value, bool) and bool not in kinds:
             raise unprocessable(name, "has the wrong type")
         if not isinstance(value, kind):
             raise unprocessable(name, "has the wrong type")

@@ -232,6 +232,18 @@ async def test_marking_notifications_read_up_to_null_means_now(api: Api) -> None
     assert isinstance((await r.json())["read_up_to"], int)
 
 
+async def test_an_integer_written_with_a_fraction_of_zero_is_that_integer(api: Api) -> None:
+    """JSON has one kind of number: 410.0 is the integer 410, as JSON Schema (and the OpenAPI document) reads it."""
+    token = await api.register("ann")
+    r = await api.client.post(
+        "/v1/notifications/read", data=b'{"up_to": 410.0}', headers={**auth(token), "Content-Type": "application/json"}
+    )
+    assert r.status == 200, await r.text()
+    assert (await r.json())["read_up_to"] == 410
+    r = await api.client.post("/v1/notifications/read", json={"up_to": 410.5}, headers=auth(token))
+    await _rejected(api, r, 422, "up_to")
+
+
 @pytest.mark.parametrize("prefix", ["a\ud7ff", "\U0010ffff"])
 async def test_a_username_prefix_ending_in_the_last_code_points_is_searched(api: Api, prefix: str) -> None:
     r = await api.client.get("/v1/search/users", params={"prefix": prefix})
