@@ -13,7 +13,7 @@ from events.adapters.kafka_log import KafkaLog
 from events.codec import EventCodec
 from events.log import Position
 from events.routing import ARTICLES, PARTITIONS
-from tests.e2e.kafka_stack import running_worker, wait_until_projecting
+from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS, running_worker, wait_until_projecting
 from tests.e2e.server import Server, register_and_publish, running_server
 from tests.e2e.test_newman import assert_collection_passed, run_collection
 from tests.kafka_broker import BrokerProxy, TansuBroker
@@ -82,7 +82,7 @@ async def test_broker_down_under_load_gets_503_with_retry_after_and_recovers_wit
     broker, proxy = proxied_kafka_broker
     data = tmp_path / "data"
     env = {"TRIBE_KAFKA_DELIVERY_TIMEOUT": str(DELIVERY_TIMEOUT)}
-    log = KafkaLog(broker.url)
+    log = KafkaLog(broker.url, ONE_BROKER_OPTIONS)
     with running_worker(broker.url, data, tmp_path / "worker.log"):
         server = Server(data, "--log", broker.url, env=env).start()
         try:

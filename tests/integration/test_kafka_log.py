@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from events.adapters.kafka_log import TOPIC_CONFIG, KafkaLog, KafkaOptions
+from events.adapters.kafka_log import TOPIC_CONFIG, KafkaLog
 from events.log import LogUnavailable, Position, Record
 from events.routing import ARTICLES, PARTITIONS
+from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS
 from tests.kafka_broker import BrokerProxy, TansuBroker
 
 pytestmark = pytest.mark.kafka
@@ -24,7 +26,7 @@ def records(n: int, partition: int = 4) -> list[Record]:
 async def test_topics_are_created_with_the_routing_tables_partitions_and_explicit_configs(
     isolated_kafka_broker: TansuBroker,
 ) -> None:
-    log = KafkaLog(isolated_kafka_broker.url)
+    log = KafkaLog(isolated_kafka_broker.url, ONE_BROKER_OPTIONS)
     await log.start()
     await log.close()
     admin = AdminClient({"bootstrap.servers": isolated_kafka_broker.bootstrap})
@@ -37,7 +39,7 @@ async def test_topics_are_created_with_the_routing_tables_partitions_and_explici
 
 
 async def test_a_full_local_queue_refuses_the_append_at_once(kafka_broker: TansuBroker) -> None:
-    log = KafkaLog(kafka_broker.url, KafkaOptions(queue_max_messages=10))
+    log = KafkaLog(kafka_broker.url, dataclasses.replace(ONE_BROKER_OPTIONS, queue_max_messages=10))
     try:
         started = time.monotonic()
         with pytest.raises(LogUnavailable):
@@ -52,7 +54,7 @@ async def test_broker_down_fails_appends_within_the_bound_then_recovers_without_
     proxied_kafka_broker: tuple[TansuBroker, BrokerProxy],
 ) -> None:
     broker, proxy = proxied_kafka_broker
-    log = KafkaLog(broker.url, KafkaOptions(delivery_timeout=2.0, request_timeout=2.0))
+    log = KafkaLog(broker.url, dataclasses.replace(ONE_BROKER_OPTIONS, delivery_timeout=2.0, request_timeout=2.0))
     try:
         [before] = await log.append(records(1))
         proxy.cut()

@@ -26,7 +26,7 @@ from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, View
 from reducers.articles import ArticlesReducer
 from replay.parallel import process_helpers
 from replay.rebuild import Helper, all_docs, catch_up, rebuild
-from tests.e2e.kafka_stack import running_worker, wait_until_projecting
+from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS, running_worker, wait_until_projecting
 from tests.e2e.server import Server, running_server
 from tests.integration.workload import burst, to_record
 from tests.kafka_broker import TansuBroker
@@ -113,7 +113,7 @@ async def _documents(store: SqliteStore, version: int) -> dict[str, dict[str, tu
 
 
 def _open_log(data: Path, log_url: str | None) -> Log:
-    return KafkaLog(log_url) if log_url else SqliteLog(data / "log.db")
+    return KafkaLog(log_url, ONE_BROKER_OPTIONS) if log_url else SqliteLog(data / "log.db")
 
 
 async def _clean_replay(data: Path, scratch: Path, log_url: str | None) -> dict[str, dict[str, tuple[int, dict]]]:
