@@ -13,9 +13,9 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from bench.common import Sizes, quiet
 from bench.report import Figure, machine, stamp, table, write
@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(root, ignore_errors=True)
     print()
-    print(f"Tribestream benchmark, {'quick' if args.quick else 'full'} run, {stamp()}, {time.monotonic() - started:.0f} s")
+    print(
+        f"Tribestream benchmark, {'quick' if args.quick else 'full'} run, {stamp()}, {time.monotonic() - started:.0f} s"
+    )
     print(f"Machine: {machine()}")
     print()
     print(table(figures))

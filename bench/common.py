@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import structlog
 
@@ -30,14 +30,23 @@ class Sizes:
     kafka_projection_events: int
 
     @classmethod
-    def of(cls, quick: bool) -> "Sizes":
+    def of(cls, quick: bool) -> Sizes:
         if quick:
             return cls(True, 1.5, 0.5, 20_000, 30_000, 3_000, (1_000, 5_000, 30_000), (100, 1_000, 10_000), 2.0, 10_000)
         # Sized to finish within 10 minutes on 2 cores: the eventsourcing baseline projects a prefix
         # of the replay log (its rate does not depend on the log's length), and the Faust figure
         # runs on half the embedded projection's workload (same shape, same seed).
         return cls(
-            False, 4.0, 1.0, 200_000, 1_000_000, 50_000, (10_000, 100_000, 1_000_000), (100, 1_000, 10_000, 100_000), 5.0, 100_000
+            False,
+            4.0,
+            1.0,
+            200_000,
+            1_000_000,
+            50_000,
+            (10_000, 100_000, 1_000_000),
+            (100, 1_000, 10_000, 100_000),
+            5.0,
+            100_000,
         )
 
 
@@ -76,7 +85,7 @@ async def prepare_embedded(data_dir: Path, stream: Iterable) -> dict[str, int]:
     from projections.live import install
     from projections.views import VIEWS
 
-    data_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     log = SqliteLog(data_dir / "log.db")
     store = SqliteStore(data_dir / "store.db")
     try:

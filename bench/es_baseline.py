@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import singledispatchmethod
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEvent
@@ -78,7 +79,8 @@ class ArticlesView(SQLiteTrackingRecorder):
     """The articles read model as eventsourcing's projection tutorial builds one: SQL tables plus tracking."""
 
     def construct_create_table_statements(self) -> list[str]:
-        return super().construct_create_table_statements() + [
+        return [
+            *super().construct_create_table_statements(),
             "CREATE TABLE IF NOT EXISTS es_articles (article_id TEXT PRIMARY KEY, author_id TEXT, slug TEXT, "
             "title TEXT, views INTEGER NOT NULL DEFAULT 0, bumps INTEGER NOT NULL DEFAULT 0, "
             "comments INTEGER NOT NULL DEFAULT 0)",
@@ -96,8 +98,12 @@ class ArticlesView(SQLiteTrackingRecorder):
     def published(self, e: ArticlePublished, tracking: Tracking) -> None:
         self._apply(
             tracking,
-            [("INSERT OR IGNORE INTO es_articles (article_id, author_id, slug, title) VALUES (?,?,?,?)",
-              (e.article_id, e.actor_id, e.slug, e.title))],
+            [
+                (
+                    "INSERT OR IGNORE INTO es_articles (article_id, author_id, slug, title) VALUES (?,?,?,?)",
+                    (e.article_id, e.actor_id, e.slug, e.title),
+                )
+            ],
         )
 
     def viewed(self, e: ArticleViewed, tracking: Tracking) -> None:
@@ -107,10 +113,15 @@ class ArticlesView(SQLiteTrackingRecorder):
         self._apply(
             tracking,
             [
-                ("INSERT OR IGNORE INTO es_bumpers SELECT article_id, ? FROM es_articles WHERE article_id=?",
-                 (e.actor_id, e.article_id)),
-                ("UPDATE es_articles SET bumps = (SELECT COUNT(*) FROM es_bumpers WHERE article_id=?) WHERE article_id=?",
-                 (e.article_id, e.article_id)),
+                (
+                    "INSERT OR IGNORE INTO es_bumpers SELECT article_id, ? FROM es_articles WHERE article_id=?",
+                    (e.actor_id, e.article_id),
+                ),
+                (
+                    "UPDATE es_articles SET bumps = (SELECT COUNT(*) FROM es_bumpers WHERE article_id=?)"
+                    " WHERE article_id=?",
+                    (e.article_id, e.article_id),
+                ),
             ],
         )
 
@@ -119,8 +130,11 @@ class ArticlesView(SQLiteTrackingRecorder):
             tracking,
             [
                 ("DELETE FROM es_bumpers WHERE article_id=? AND user_id=?", (e.article_id, e.actor_id)),
-                ("UPDATE es_articles SET bumps = (SELECT COUNT(*) FROM es_bumpers WHERE article_id=?) WHERE article_id=?",
-                 (e.article_id, e.article_id)),
+                (
+                    "UPDATE es_articles SET bumps = (SELECT COUNT(*) FROM es_bumpers WHERE article_id=?)"
+                    " WHERE article_id=?",
+                    (e.article_id, e.article_id),
+                ),
             ],
         )
 
@@ -128,11 +142,17 @@ class ArticlesView(SQLiteTrackingRecorder):
         self._apply(
             tracking,
             [
-                ("INSERT OR IGNORE INTO es_comments (comment_id, article_id, author_id, body) "
-                 "SELECT ?, article_id, ?, ? FROM es_articles WHERE article_id=?",
-                 (e.comment_id, e.actor_id, e.body, e.article_id)),
-                ("UPDATE es_articles SET comments = (SELECT COUNT(*) FROM es_comments WHERE article_id=? AND NOT deleted) "
-                 "WHERE article_id=?", (e.article_id, e.article_id)),
+                (
+                    "INSERT OR IGNORE INTO es_comments (comment_id, article_id, author_id, body) "
+                    "SELECT ?, article_id, ?, ? FROM es_articles WHERE article_id=?",
+                    (e.comment_id, e.actor_id, e.body, e.article_id),
+                ),
+                (
+                    "UPDATE es_articles SET comments = (SELECT COUNT(*) FROM es_comments"
+                    " WHERE article_id=? AND NOT deleted) "
+                    "WHERE article_id=?",
+                    (e.article_id, e.article_id),
+                ),
             ],
         )
 
@@ -141,8 +161,12 @@ class ArticlesView(SQLiteTrackingRecorder):
             tracking,
             [
                 ("UPDATE es_comments SET deleted=1 WHERE comment_id=? AND author_id=?", (e.comment_id, e.actor_id)),
-                ("UPDATE es_articles SET comments = (SELECT COUNT(*) FROM es_comments WHERE article_id=? AND NOT deleted) "
-                 "WHERE article_id=?", (e.article_id, e.article_id)),
+                (
+                    "UPDATE es_articles SET comments = (SELECT COUNT(*) FROM es_comments"
+                    " WHERE article_id=? AND NOT deleted) "
+                    "WHERE article_id=?",
+                    (e.article_id, e.article_id),
+                ),
             ],
         )
 

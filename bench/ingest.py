@@ -65,7 +65,8 @@ def measure(
     runs: dict[str, dict[str, Any]] = {}
     if "single" in parts:
         runs["single"] = load(
-            {**base, "mode": "closed", "concurrency": SINGLE_CONCURRENCY, "requests": requests(site, tokens, 1)}, workdir
+            {**base, "mode": "closed", "concurrency": SINGLE_CONCURRENCY, "requests": requests(site, tokens, 1)},
+            workdir,
         )
     if "half" in parts:
         rate = half_rate if half_rate is not None else max(1.0, runs["single"]["rps"] / 2)
@@ -73,7 +74,12 @@ def measure(
         runs["half"]["rate"] = rate
     if "batch" in parts:
         runs["batch"] = load(
-            {**base, "mode": "closed", "concurrency": BATCH_CONCURRENCY, "requests": requests(site, tokens, BATCH, 100)},
+            {
+                **base,
+                "mode": "closed",
+                "concurrency": BATCH_CONCURRENCY,
+                "requests": requests(site, tokens, BATCH, 100),
+            },
             workdir,
         )
     for run in runs.values():
@@ -96,8 +102,20 @@ def figures(runtime: str, tribe: Measured, bare: Measured) -> list[Figure]:
             bare.single["rps"],
             ratio_at_least(0.5),
         ),
-        Figure(f"{label}, 1 event/request: p50 at max rate", tribe.single["latency"]["p50_ms"], "ms", b, bare.single["latency"]["p50_ms"]),
-        Figure(f"{label}, 1 event/request: p99 at max rate", tribe.single["latency"]["p99_ms"], "ms", b, bare.single["latency"]["p99_ms"]),
+        Figure(
+            f"{label}, 1 event/request: p50 at max rate",
+            tribe.single["latency"]["p50_ms"],
+            "ms",
+            b,
+            bare.single["latency"]["p50_ms"],
+        ),
+        Figure(
+            f"{label}, 1 event/request: p99 at max rate",
+            tribe.single["latency"]["p99_ms"],
+            "ms",
+            b,
+            bare.single["latency"]["p99_ms"],
+        ),
         Figure(
             f"{label}, 1 event/request: p99 at half max ({half_rate:,.0f} req/s)",
             tribe.half["latency"]["p99_ms"],
@@ -114,8 +132,20 @@ def figures(runtime: str, tribe: Measured, bare: Measured) -> list[Figure]:
             bare.batch["rps"] * BATCH,
             value_at_least(50_000, "events/s") if runtime == "kafka" else None,
         ),
-        Figure(f"{label}, 100 events/request: p50", tribe.batch["latency"]["p50_ms"], "ms", b, bare.batch["latency"]["p50_ms"]),
-        Figure(f"{label}, 100 events/request: p99", tribe.batch["latency"]["p99_ms"], "ms", b, bare.batch["latency"]["p99_ms"]),
+        Figure(
+            f"{label}, 100 events/request: p50",
+            tribe.batch["latency"]["p50_ms"],
+            "ms",
+            b,
+            bare.batch["latency"]["p50_ms"],
+        ),
+        Figure(
+            f"{label}, 100 events/request: p99",
+            tribe.batch["latency"]["p99_ms"],
+            "ms",
+            b,
+            bare.batch["latency"]["p99_ms"],
+        ),
     ]
     return out
 

@@ -26,13 +26,8 @@ from tribe.settings import Settings
 
 # Tansu's group joins take about half of the session timeout; and Tansu answers a waiting fetch
 # only when its wait runs out, so the workers wait 20 ms rather than the default 1.5 s (on Kafka
-# the wait only sets how often an idle worker asks). One broker holds one replica.
-WORKER_ENV = {
-    "TRIBE_KAFKA_SESSION_TIMEOUT": "6",
-    "TRIBE_KAFKA_FETCH_WAIT": "0.02",
-    "TRIBE_KAFKA_REPLICATION_FACTOR": "1",
-    "TRIBE_KAFKA_MIN_INSYNC_REPLICAS": "1",
-}
+# the wait only sets how often an idle worker asks). bench/procs.py gives every tribe process one replica.
+WORKER_ENV = {"TRIBE_KAFKA_SESSION_TIMEOUT": "6", "TRIBE_KAFKA_FETCH_WAIT": "0.02"}
 
 
 async def fill_kafka(url: str, stream: Iterable, batch: int = 5000) -> dict[str, int]:
@@ -75,8 +70,12 @@ def http(ctx, say, site_events_, site, toks) -> tuple[ingest.Measured, dict]:
         procs.tribe("worker", ["worker", "--log", url], data, WORKER_ENV)
         say("kafka: waiting for the worker to project the site")
         try:
-            settings = Settings(log_url=url, store_url=f"sqlite:///{data / 'store.db'}",
-                                kafka_replication_factor=1, kafka_min_insync_replicas=1)  # one broker
+            settings = Settings(
+                log_url=url,
+                store_url=f"sqlite:///{data / 'store.db'}",
+                kafka_replication_factor=1,
+                kafka_min_insync_replicas=1,
+            )  # one broker
             asyncio.run(wait_caught_up(settings, timeout=180))
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\nworker log:\n{procs.output('worker')}") from None
@@ -174,10 +173,22 @@ def projection(ctx, say) -> list[Figure]:
     same = "Quix Streams doing the same projection (decode, fold, SQLite per batch)"
     count = "Quix Streams counting job, same topics and broker"
     return [
-        Figure(f"projection kafka (kafka engine), {label}", rates["kafka"], "events/s", same, rates["quix"],
-               ratio_at_least(1.0)),
-        Figure(f"projection kafka (kafka engine), {label}", rates["kafka"], "events/s", count, counting,
-               ratio_at_least(0.5)),
+        Figure(
+            f"projection kafka (kafka engine), {label}",
+            rates["kafka"],
+            "events/s",
+            same,
+            rates["quix"],
+            ratio_at_least(1.0),
+        ),
+        Figure(
+            f"projection kafka (kafka engine), {label}",
+            rates["kafka"],
+            "events/s",
+            count,
+            counting,
+            ratio_at_least(0.5),
+        ),
         Figure(f"projection kafka (Faust), {label}", rates["faust"], "events/s", same, rates["quix"]),
         Figure(f"projection kafka (Faust), {label}", rates["faust"], "events/s", count, counting, ratio_at_least(0.5)),
     ]

@@ -56,7 +56,7 @@ class Connection:
         self.writer = writer
 
     @classmethod
-    async def open(cls, host: str, port: int) -> "Connection":
+    async def open(cls, host: str, port: int) -> Connection:
         reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
         return cls(reader, writer)
 
@@ -263,7 +263,8 @@ class Run:
 
 
 def main() -> None:
-    spec = json.loads(open(sys.argv[1]).read())
+    with open(sys.argv[1]) as file:
+        spec = json.load(file)
     result = asyncio.run(Run(spec).main(spec))
     print(json.dumps(result))
 

@@ -8,6 +8,7 @@ outlives a `kill -9` of the benchmark either.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -19,18 +20,17 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 JWT_SECRET = "bench-secret-" + "b" * 40
 _PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent() -> None:
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 def free_port() -> int:
@@ -44,7 +44,7 @@ class Processes:
         self.workdir = workdir
         self._running: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def __enter__(self) -> "Processes":
+    def __enter__(self) -> Processes:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -78,7 +78,9 @@ class Processes:
         path = self.workdir / f"{name}.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
-    def tribe(self, name: str, command: Sequence[str], data_dir: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def tribe(
+        self, name: str, command: Sequence[str], data_dir: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """A `tribe` subcommand with the benchmark's data dir and secret, logging JSON lines to a file."""
         return self.start(
             name,
@@ -88,6 +90,11 @@ class Processes:
                 "TRIBE_JWT_SECRET": JWT_SECRET,
                 "TRIBE_LOG_FORMAT": "json",
                 "TRIBE_LOG_LEVEL": "info",
+                # The load comes from one address with a few dozen users: measure the server, not its limits.
+                **{f"TRIBE_RATE_LIMIT_{b}": "100000000/minute" for b in ("READS", "WRITES", "LOGIN_IP", "LOGIN_EMAIL")},
+                # One Tansu broker holds one copy of each topic.
+                "TRIBE_KAFKA_REPLICATION_FACTOR": "1",
+                "TRIBE_KAFKA_MIN_INSYNC_REPLICAS": "1",
                 **(env or {}),
             },
         )
@@ -165,9 +172,9 @@ def _wait_broker(bootstrap: str, process: subprocess.Popen[bytes], output: Any, 
         try:
             admin.list_topics(timeout=1)
             return
-        except Exception:
+        except Exception as exc:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"no broker answered on {bootstrap} within {timeout} s:\n{output()}")
+                raise RuntimeError(f"no broker answered on {bootstrap} within {timeout} s:\n{output()}") from exc
             time.sleep(0.2)
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import io
 import sqlite3
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from fastavro import schemaless_reader
 

@@ -15,11 +15,11 @@ import time
 
 def main() -> None:
     from quixstreams import Application
+    from quixstreams.models import TopicConfig
 
     from bench.projection import Counter
     from events.adapters.kafka_log import TOPIC_CONFIG
     from events.routing import ARTICLES, FOLLOWS, PARTITIONS
-    from quixstreams.models import TopicConfig
 
     bootstrap, group, expected, state_dir = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     app = Application(

@@ -20,7 +20,9 @@ STEADY_RATE = 1000.0
 FRESH_BATCH = 10  # events per POST: 1,000 events/s as 100 requests/s
 
 
-def freshness(url: str, site: Generated, tokens: list[str], seconds: float, warmup: float, workdir: Path) -> dict[str, Any]:
+def freshness(
+    url: str, site: Generated, tokens: list[str], seconds: float, warmup: float, workdir: Path
+) -> dict[str, Any]:
     """POST a steady 1,000 events/s (100 requests/s of 10 events); after every answer, read it back.
 
     Half the reads carry the answer's positions as X-Tribe-After (answered once every event of
@@ -55,7 +57,9 @@ def read_requests(site: Generated, tokens: list[str], kind: str, count: int = 40
     return out
 
 
-def steady_reads(url: str, site: Generated, tokens: list[str], kind: str, seconds: float, warmup: float, workdir: Path) -> dict[str, Any]:
+def steady_reads(
+    url: str, site: Generated, tokens: list[str], kind: str, seconds: float, warmup: float, workdir: Path
+) -> dict[str, Any]:
     result = load(
         {
             "port": int(url.rsplit(":", 1)[1]),
@@ -79,6 +83,7 @@ async def bare_reads_db(store_db: Path, target: Path) -> None:
     from bench.bare import READS_SCHEMA
     from projections.adapters.sqlite_store import SqliteStore
     from replay.rebuild import all_docs
+    from services.views import ArticleView, Profile
 
     store = SqliteStore(store_db)
     try:
@@ -90,10 +95,11 @@ async def bare_reads_db(store_db: Path, target: Path) -> None:
     conn = sqlite3.connect(target)
     conn.executescript(READS_SCHEMA)
     rows = []
-    for _, (_, doc) in articles.items():
+    for _, doc in articles.values():
         if doc["deleted"] or doc["author_id"] not in users:
             continue
-        shown = present.article(doc, users[doc["author_id"]][1], viewer=None, following=False, with_body=True)
+        author = Profile(users[doc["author_id"]][1], following=False)
+        shown = present.article(ArticleView(doc, author, favorited=False), with_body=True)
         rows.append((doc["slug"], doc["author_id"], doc["created_at"], orjson.dumps(shown)))
     conn.executemany("INSERT INTO articles VALUES (?,?,?,?)", rows)
     conn.executemany(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-
 import math
 import statistics
 import time
@@ -61,7 +60,9 @@ def exponent(sizes: list[int], seconds: list[float]) -> float:
     return num / den if den else math.nan
 
 
-async def publish_cost(workdir: Path, followers: tuple[int, ...], publishes: int = 50) -> list[tuple[int, float, float]]:
+async def publish_cost(
+    workdir: Path, followers: tuple[int, ...], publishes: int = 50
+) -> list[tuple[int, float, float]]:
     """For each follower count: (followers, store writes per publish, median seconds per publish).
 
     One author gains followers stage by stage (UserFollowed events, projected by the embedded
@@ -93,7 +94,12 @@ async def publish_cost(workdir: Path, followers: tuple[int, ...], publishes: int
         n = 0
         for target in followers:
             stream = (
-                UserFollowed(event_id=f"F{i:015d}", actor_id=user_id(i + 1), occurred_at=1_700_000_000_000 + i, followee_id=author)
+                UserFollowed(
+                    event_id=f"F{i:015d}",
+                    actor_id=user_id(i + 1),
+                    occurred_at=1_700_000_000_000 + i,
+                    followee_id=author,
+                )
                 for i in range(have, target)
             )
             await fill(log, stream, batch=10_000)
@@ -106,8 +112,15 @@ async def publish_cost(workdir: Path, followers: tuple[int, ...], publishes: int
                 a = 10_000_000 + n
                 n += 1
                 event = ArticlePublished(
-                    event_id=f"P{a:015d}", actor_id=author, occurred_at=1_700_100_000_000 + a,
-                    article_id=article_id(a), slug=slug(a), title=f"Post {a}", description="d", body="b", tags=("x",),
+                    event_id=f"P{a:015d}",
+                    actor_id=author,
+                    occurred_at=1_700_100_000_000 + a,
+                    article_id=article_id(a),
+                    slug=slug(a),
+                    title=f"Post {a}",
+                    description="d",
+                    body="b",
+                    tags=("x",),
                 )
                 [position] = await log.append(records([event]))
                 [entry] = await log.read(position.topic, position.partition, position.offset, 1)

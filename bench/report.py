@@ -7,9 +7,9 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -17,7 +17,7 @@ RESULTS = Path(__file__).parent / "results"
 @dataclass(frozen=True)
 class Target:
     text: str
-    met: Callable[["Figure"], bool]
+    met: Callable[[Figure], bool]
 
 
 @dataclass
@@ -82,19 +82,19 @@ def _fmt(x: float) -> str:
 
 def table(figures: list[Figure]) -> str:
     rows = [("figure", "value", "unit", "baseline (same run)", "baseline value", "ratio", "target", "")]
-    for f in figures:
-        rows.append(
-            (
-                f.name,
-                _fmt(f.value),
-                f.unit,
-                f.baseline,
-                _fmt(f.baseline_value),
-                "n/a" if math.isnan(f.ratio) else f"{f.ratio:.2f}",
-                f.target.text if f.target else "",
-                f.verdict(),
-            )
+    rows.extend(
+        (
+            f.name,
+            _fmt(f.value),
+            f.unit,
+            f.baseline,
+            _fmt(f.baseline_value),
+            "n/a" if math.isnan(f.ratio) else f"{f.ratio:.2f}",
+            f.target.text if f.target else "",
+            f.verdict(),
         )
+        for f in figures
+    )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):

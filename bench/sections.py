@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Callable
+from collections.abc import Callable
 
-from bench import ingest, projection as proj, rebuilds, reads
+from bench import ingest, reads, rebuilds
+from bench import projection as proj
 from bench.common import prepare_embedded, site_events, tokens
 from bench.procs import JWT_SECRET, Processes
 from bench.report import Figure, Target, ratio_at_least, value_at_most
@@ -41,7 +42,10 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
         asyncio.run(reads.bare_reads_db(data / "store.db", work / "bare-reads.db"))
         url = procs.serve("tribe-embedded", data)
         say("http: reads on tribe")
-        tribe_reads = {k: reads.steady_reads(url, site, toks, k, sizes.steady_seconds, sizes.warmup, work) for k in ("feed", "article")}
+        tribe_reads = {
+            k: reads.steady_reads(url, site, toks, k, sizes.steady_seconds, sizes.warmup, work)
+            for k in ("feed", "article")
+        }
         say("http: freshness on tribe")
         fresh = reads.freshness(url, site, toks, sizes.steady_seconds, sizes.warmup, work)
         say("http: ingest on tribe")
@@ -49,7 +53,10 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
         procs.stop_all()
         bare_url = procs.bare("bare-reads", "reads", "--db", str(work / "bare-reads.db"), "--secret", JWT_SECRET)
         say("http: reads on the bare handler")
-        bare_reads = {k: reads.steady_reads(bare_url, site, toks, k, sizes.steady_seconds, sizes.warmup, work) for k in ("feed", "article")}
+        bare_reads = {
+            k: reads.steady_reads(bare_url, site, toks, k, sizes.steady_seconds, sizes.warmup, work)
+            for k in ("feed", "article")
+        }
     figures += ingest.figures("embedded", tribe_ingest, bare_ingest(ctx, say, site, toks, tribe_ingest.half["rate"]))
     figures += freshness_figures("embedded", fresh, 20)
     for kind, label in (("feed", "GET /api/articles/feed"), ("article", "GET /api/articles/{slug}")):
@@ -57,7 +64,14 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
         base = "bare handler on a plain SQLite table"
         figures.append(Figure(f"reads embedded, {label} at 1,000 req/s: p50", t["p50_ms"], "ms", base, b["p50_ms"]))
         figures.append(
-            Figure(f"reads embedded, {label} at 1,000 req/s: p99", t["p99_ms"], "ms", base, b["p99_ms"], value_at_most(5, "ms"))
+            Figure(
+                f"reads embedded, {label} at 1,000 req/s: p99",
+                t["p99_ms"],
+                "ms",
+                base,
+                b["p99_ms"],
+                value_at_most(5, "ms"),
+            )
         )
     return figures
 
@@ -82,7 +96,13 @@ def freshness_figures(runtime: str, fresh: dict, p99_target_ms: float) -> list[F
     if not f.get("n"):
         raise RuntimeError(f"freshness on {runtime}: no sample came back ({fresh})")
     return [
-        Figure(f"freshness {runtime} at 1,000 events/s (10/request): p50", f["p50_ms"], "ms", base, plain.get("p50_ms", float("nan"))),
+        Figure(
+            f"freshness {runtime} at 1,000 events/s (10/request): p50",
+            f["p50_ms"],
+            "ms",
+            base,
+            plain.get("p50_ms", float("nan")),
+        ),
         Figure(
             f"freshness {runtime} at 1,000 events/s (10/request): p99",
             f["p99_ms"],
@@ -119,8 +139,8 @@ def projection(ctx, say: Say) -> list[Figure]:
 
 
 async def prepare_log_only(log_db, stream) -> dict[str, int]:
-    from events.adapters.sqlite_log import SqliteLog
     from bench.workload import fill
+    from events.adapters.sqlite_log import SqliteLog
 
     log = SqliteLog(log_db)
     try:
@@ -140,19 +160,33 @@ def replay(ctx, say: Say) -> list[Figure]:
     say("replay: tribe replay articles")
     done, seconds = asyncio.run(rebuilds.rebuild_articles(work / "log.db", work / "store.db"))
     say(f"replay: tribe replay articles --jobs {REPLAY_JOBS}")
-    done_jobs, seconds_jobs = asyncio.run(rebuilds.rebuild_articles(work / "log.db", work / "store-jobs.db", REPLAY_JOBS))
+    done_jobs, seconds_jobs = asyncio.run(
+        rebuilds.rebuild_articles(work / "log.db", work / "store-jobs.db", REPLAY_JOBS)
+    )
     _, ceiling = proj.count(proj.log_values(work / "log.db", ("tribe.articles",)))
     ctx.replay_timing = (n, seconds, ceiling)
     say(f"replay: eventsourcing baseline on the first {sizes.es_events:,} article events")
-    app, stored = es_baseline.record(work / "es-app.db", events(n, rebuilds.REPLAY_SHAPE, seed=3), sizes.es_events)
+    app, _ = es_baseline.record(work / "es-app.db", events(n, rebuilds.REPLAY_SHAPE, seed=3), sizes.es_events)
     es_done, es_seconds = es_baseline.project(app, work / "es-view.db")
     app.close()
     baseline = f"eventsourcing 9.5 projection, SQLite ({es_done:,} of the same events)"
     return [
-        Figure(f"replay embedded, articles view from {done:,} events", done / seconds, "events/s", baseline,
-               es_done / es_seconds, ratio_at_least(10)),
-        Figure(f"replay embedded --jobs {REPLAY_JOBS} (one process per core), same log", done_jobs / seconds_jobs,
-               "events/s", baseline, es_done / es_seconds, ratio_at_least(10)),
+        Figure(
+            f"replay embedded, articles view from {done:,} events",
+            done / seconds,
+            "events/s",
+            baseline,
+            es_done / es_seconds,
+            ratio_at_least(10),
+        ),
+        Figure(
+            f"replay embedded --jobs {REPLAY_JOBS} (one process per core), same log",
+            done_jobs / seconds_jobs,
+            "events/s",
+            baseline,
+            es_done / es_seconds,
+            ratio_at_least(10),
+        ),
     ]
 
 

@@ -17,8 +17,9 @@ what `POST /v1/events` and the Conduit API would have appended.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from events.catalogue import (
     ArticleBumped,
@@ -142,7 +143,9 @@ def events(n: int, shape: Shape | None = None, *, seed: int = 7, into: Generated
             next_comment += 1
             live_comments.append(comment)
             state.comments.append(comment)
-            yield CommentPosted(**envelope(), actor_id=author, article_id=article_id(a), comment_id=comment[0], body="Nice one")
+            yield CommentPosted(
+                **envelope(), actor_id=author, article_id=article_id(a), comment_id=comment[0], body="Nice one"
+            )
         elif live_comments:
             cid, ca, author = live_comments.pop(rng.randrange(len(live_comments)))
             yield CommentDeleted(**envelope(), actor_id=author, article_id=article_id(ca), comment_id=cid)
