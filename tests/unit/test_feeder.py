@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
@@ -73,7 +73,8 @@ async def test_entries_the_consumer_skipped_are_read_from_the_log_before_and_ins
     # Each partition's first 3 entries and every 5th after them never reach the feeder (its last one does).
     last = {e.position.partition: e.position.offset for e in entries}
     handed = [
-        e for e in entries
+        e
+        for e in entries
         if (e.position.offset >= 3 and e.position.offset % 5 != 0) or e.position.offset == last[e.position.partition]
     ]
     result = await feeder.feed(handed)

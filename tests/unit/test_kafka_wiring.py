@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from events.adapters.kafka_log import KafkaLog, bootstrap_servers
-from tribe.settings import Settings
 from tribe.bootstrap import make_log
+from tribe.settings import Settings
 
 
 def test_a_kafka_url_gives_a_kafka_log_with_every_broker_and_the_configured_timeout() -> None:
-    settings = Settings.from_env({"TRIBE_LOG": "kafka://10.0.0.1:9092,10.0.0.2:9093", "TRIBE_KAFKA_DELIVERY_TIMEOUT": "3"})
+    settings = Settings.from_env(
+        {"TRIBE_LOG": "kafka://10.0.0.1:9092,10.0.0.2:9093", "TRIBE_KAFKA_DELIVERY_TIMEOUT": "3"}
+    )
     log = make_log(settings)
     assert isinstance(log, KafkaLog)
     assert log.bootstrap == "10.0.0.1:9092,10.0.0.2:9093"
