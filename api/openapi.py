@@ -1,4 +1,8 @@
-"""The OpenAPI document of the /v1 API, served at /v1/openapi.json (tests keep it in sync with the routes)."""
+"""The OpenAPI document of the /v1 API, served at /v1/openapi.json.
+
+It states every bound the API enforces and every status an operation can answer: tests keep it in
+sync with the routes, and schemathesis (tests/e2e/test_schemathesis.py) holds the server to it.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,20 @@ from typing import Any
 
 from aiohttp import web
 
-from api.answers import json_response
+from api.answers import POSITION_HEADER, json_response
+from api.paging import CURSOR_PATTERN
+from api.requests import AFTER_HEADER, AFTER_PATTERN
+from events.ids import CLIENT_EVENT_ID
+from services import activity, notifications
 
 routes = web.RouteTableDef()
 
 _AUTH: list[dict[str, list[str]]] = [{"Token": []}]
+_OPTIONAL_AUTH: list[dict[str, list[str]]] = [{}, {"Token": []}]
+_BODY_LIMIT = "256 KiB"
+"""The largest body the application takes (api/app.py's MAX_BODY_BYTES; a test keeps the two in step)."""
+_NOT_BLANK = r"\S"
+"""A string that holds something other than white space."""
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -25,48 +38,164 @@ def _obj(required: list[str], **properties: Any) -> dict[str, Any]:
     return {"type": "object", "required": required, "properties": properties}
 
 
-_ERRORS = {
-    "400": {"$ref": "#/components/responses/Error"},
-    "401": {"$ref": "#/components/responses/Error"},
-    "403": {"$ref": "#/components/responses/Error"},
-    "404": {"$ref": "#/components/responses/Error"},
-    "422": {"$ref": "#/components/responses/Error"},
-    "429": {"$ref": "#/components/responses/TooManyRequests"},
-    "503": {"$ref": "#/components/responses/Error"},
+def _body(required: list[str], **properties: Any) -> dict[str, Any]:
+    """A request body's object: a member it does not list is refused (422), since it may be a typo."""
+    return {**_obj(required, **properties), "additionalProperties": False}
+
+
+def _text(max_length: int, *, blank: bool = False, optional: bool = False) -> dict[str, Any]:
+    """A string field; an optional one may be null, which leaves it out."""
+    schema: dict[str, Any] = {"type": ["string", "null"] if optional else "string", "maxLength": max_length}
+    if not blank:
+        schema["pattern"] = _NOT_BLANK
+    return schema
+
+
+_RESPONSES = {
+    "400": "BadRequest",
+    "401": "Unauthorized",
+    "403": "Forbidden",
+    "404": "NotFound",
+    "409": "Conflict",
+    "413": "TooLarge",
+    "422": "Unprocessable",
+    "429": "TooManyRequests",
+    "503": "Unavailable",
 }
-_ACCEPTED = _json(_ref("Accepted"), "Durable, but the read models have not caught up within the wait")
+_POSITION = {
+    POSITION_HEADER: {
+        "description": f"Where the write is in the log; send it back as {AFTER_HEADER} to read it",
+        "schema": {"type": "string", "pattern": AFTER_PATTERN},
+    }
+}
+
+
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 1}}}
+
+
+_EVENT_ACKNOWLEDGED = _obj(
+    ["event_id", "durable", "position"],
+    event_id={"type": "string"},
+    durable={"const": True},
+    position={"type": "string"},
+)
+_EVENT_NOT_ACKNOWLEDGED = _obj(["event_id", "durable"], event_id={"type": "string"}, durable={"const": False})
+_EVENTS_UNAVAILABLE = _obj(
+    ["errors"],
+    errors={"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+    events={
+        "type": "array",
+        "description": "Present when the log took part of the batch (Kafka): every event in the order sent, "
+        "acknowledged or not. Resend those not acknowledged, with their event ids",
+        "items": {"oneOf": [_EVENT_ACKNOWLEDGED, _EVENT_NOT_ACKNOWLEDGED]},
+    },
+)
+
+
+def _listing_durable_events(op: dict[str, Any]) -> dict[str, Any]:
+    """/v1/events' 503 may list which events a log that acknowledges them one by one (Kafka) took."""
+    return {**op, "responses": {**op["responses"], "503": {"$ref": "#/components/responses/EventsUnavailable"}}}
+
+
+def _written(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {**_json(schema, description), "headers": _POSITION}
 
 
 def _op(
     summary: str,
+    status: str,
     ok: dict[str, Any],
     *,
     auth: bool = False,
     body: dict[str, Any] | None = None,
-    params: list[dict[str, Any]] | None = None,
-    status: str = "200",
+    body_required: bool = True,
+    params: tuple[dict[str, Any], ...] = (),
+    reads: bool = False,
+    writes: bool = False,
+    refusals: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {status: ok, **_ERRORS}}
-    if auth:
-        op["security"] = _AUTH
+    """An operation and every status it can answer.
+
+    Any request may be over a rate limit (429), send a token that is not valid (401) or find the log
+    or the store not answering (503). A read waits for X-Tribe-After (400 when it names no position
+    this log has written); a body can be unparsable (400), too large (413) or break a rule (422); a
+    write's projections can be behind (202). `refusals` are the operation's own.
+    """
+    statuses = {"401", "429", "503", *refusals}
+    parameters = list(params)
+    if reads:
+        statuses.add("400")
+        parameters += _AFTER
     if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    if params:
-        op["parameters"] = params
-    if status in ("200", "201") and auth and body is not None:
-        op["responses"]["202"] = _ACCEPTED
+        statuses |= {"400", "413", "422"}
+    responses = {status: ok}
+    if writes and status != "202":
+        responses["202"] = _ACCEPTED
+    responses |= {s: {"$ref": f"#/components/responses/{_RESPONSES[s]}"} for s in sorted(statuses)}
+    op: dict[str, Any] = {"summary": summary, "security": _AUTH if auth else _OPTIONAL_AUTH, "responses": responses}
+    if body is not None:
+        op["requestBody"] = {"required": body_required, "content": {"application/json": {"schema": body}}}
+    if parameters:
+        op["parameters"] = parameters
     return op
 
 
-def _query(name: str, description: str, kind: str = "string") -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": {"type": kind}}
+def _query(name: str, description: str, schema: dict[str, Any], *, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
+
+
+def _limit(most: int, default: int) -> dict[str, Any]:
+    return _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": most, "default": default})
 
 
 def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-_PAGE = [_query("limit", "page size", "integer"), _query("cursor", "next_cursor of the previous page")]
+_AFTER_DESCRIPTION = (
+    "Positions (topic:partition:offset, comma-separated) as a write's X-Tribe-Position gave them: the read "
+    "waits (at most the server's write wait) until the read models reflect them. A position this log has not "
+    "written, or of a partition it does not have, is a 400 at once."
+)
+_AFTER = [
+    {
+        "name": AFTER_HEADER,
+        "in": "header",
+        "required": False,
+        "description": _AFTER_DESCRIPTION,
+        "schema": {"type": "string", "pattern": AFTER_PATTERN},
+    },
+    _query(
+        "after",
+        f"The same as {AFTER_HEADER}, for clients that cannot set a header (the header wins when both are sent)",
+        {"type": "string", "pattern": AFTER_PATTERN},
+    ),
+]
+_CURSOR = _query(
+    "cursor",
+    "next_cursor of the previous page, as given: `<sort value>.<id>` (the page's last member count or rank, "
+    "and its id). Empty or absent: the first page.",
+    {"type": "string", "pattern": CURSOR_PATTERN},
+)
+_PAGE = (_limit(100, 20), _CURSOR)
+_ACCEPTED = {
+    **_json(_ref("Accepted"), "Durable, but the read models have not caught up within the wait"),
+    "headers": _POSITION,
+}
+_TRIBE = _obj(["tribe"], tribe=_ref("Tribe"))
+_CARD = _obj(["article"], article=_ref("Card"))
+_BLOCK = _obj(["username", "blocked"], username={"type": "string"}, blocked={"type": "boolean"})
+_ID = {"type": "string", "minLength": 1, "maxLength": 200}
+_EVENT_ID = {
+    "type": ["string", "null"],
+    "pattern": CLIENT_EVENT_ID.pattern,
+    "description": "The client's own id for the event, so that a retried batch is not appended twice",
+}
+
+
+def _event(kind: str, reference: str, **extra: Any) -> dict[str, Any]:
+    return _body(["type", reference], type={"const": kind}, event_id=_EVENT_ID, **{reference: _ID}, **extra)
+
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -76,17 +205,27 @@ DOCUMENT: dict[str, Any] = {
         "description": (
             "The DriveTribe read models (tribes, article cards, ranked feeds, notifications, stats, "
             "trending, search) and raw events. Writes answer from the read model once it reflects them "
-            "(X-Tribe-Position header); send that token back as X-Tribe-After on any read to wait for it. "
-            "Every client has budgets of reads and writes per window (per user, or per IP address when "
-            "anonymous): answers carry RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers), "
-            "and a request over a budget is answered 429 with Retry-After."
+            "(X-Tribe-Position header), or 202 with the positions when it has not within the wait; send that "
+            "token back as X-Tribe-After on any read to wait for it. A token, when sent, must be valid on "
+            "every operation, those that do not need one included (401). Every client has budgets of reads "
+            "and writes per window (per user, or per IP address when anonymous): answers carry "
+            "RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers), and a request over a "
+            "budget is answered 429 with Retry-After. A method a path does not have is answered 405 with "
+            f"Allow; a body over {_BODY_LIMIT}, 413. Errors are JSON: "
+            '{"errors": {"<field>": ["<problem>"]}}.'
         ),
     },
     "paths": {
         "/v1/events": {
-            "post": _op(
-                "Append raw events (views, bumps, follows), all-or-nothing",
-                _json(
+            "post": _listing_durable_events(_op(
+                "Append raw events (views, bumps, follows): the batch is checked whole (every article and user "
+                "it names must exist; a blocker cannot be followed) before any is appended. An event_id names "
+                "an event of its sender: resent with the same payload it is not appended again on the embedded "
+                "log (its first position is answered), with another payload it is a 409. The embedded log "
+                "appends the batch all-or-nothing; Kafka acknowledges events one by one, and a 503 lists which "
+                "were acknowledged",
+                "202",
+                _written(
                     _obj(
                         ["events"],
                         events={
@@ -96,129 +235,151 @@ DOCUMENT: dict[str, Any] = {
                             ),
                         },
                     ),
-                    "Appended",
+                    "Appended; not waited for",
                 ),
                 auth=True,
-                status="202",
+                writes=True,
+                refusals=("403", "404", "409", "413"),
                 body={
                     "type": "array",
-                    "maxItems": 1000,
-                    "items": _obj(
-                        ["type"],
-                        type={
-                            "enum": [
-                                "ArticleViewed",
-                                "ArticleBumped",
-                                "ArticleUnbumped",
-                                "UserFollowed",
-                                "UserUnfollowed",
-                            ]
-                        },
-                        event_id={"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
-                        article_id={"type": "string"},
-                        followee_id={"type": "string"},
-                        referrer={"type": "string"},
-                    ),
+                    "minItems": 1,
+                    "maxItems": activity.MAX_EVENTS,
+                    "description": f"More than {activity.MAX_EVENTS} events is a 413",
+                    "items": {
+                        "oneOf": [
+                            _event("ArticleViewed", "article_id", referrer={**_ID, "type": ["string", "null"]}),
+                            _event("ArticleBumped", "article_id"),
+                            _event("ArticleUnbumped", "article_id"),
+                            _event("UserFollowed", "followee_id"),
+                            _event("UserUnfollowed", "followee_id"),
+                        ]
+                    },
                 },
-            )
+            ))
         },
         "/v1/logout": {
-            "post": {
-                "summary": "End every session of the user: every token issued to them so far is refused from now on",
-                "security": _AUTH,
-                "responses": {
-                    "204": {"description": "Logged out; the X-Tribe-Position header says where"},
-                    "202": _ACCEPTED,
-                    **_ERRORS,
-                },
-            }
+            "post": _op(
+                "End every session of the user: every token issued to them so far is refused from now on",
+                "204",
+                {"description": "Logged out", "headers": _POSITION},
+                auth=True,
+                writes=True,
+            )
         },
         "/v1/tribes": {
             "get": _op(
-                "List tribes, most members first; q filters by words of the name",
+                "List tribes, most members first",
+                "200",
                 _json(
                     _obj(
                         ["tribes", "next_cursor"],
                         tribes={"type": "array", "items": _ref("Tribe")},
-                        next_cursor={"type": ["string", "null"]},
+                        next_cursor={"type": ["string", "null"], "pattern": CURSOR_PATTERN},
                     ),
                     "A page of tribes",
                 ),
-                params=[_query("q", "words of the name"), *_PAGE],
+                params=(
+                    _query("q", "words of the name, all of which must match; blank: every tribe", {"type": "string"}),
+                    *_PAGE,
+                ),
+                reads=True,
             ),
             "post": _op(
                 "Create a tribe (the creator joins it)",
-                _json(_obj(["tribe"], tribe=_ref("Tribe")), "Created"),
+                "201",
+                _written(_TRIBE, "Created"),
                 auth=True,
-                status="201",
-                body=_obj(["name"], name={"type": "string", "maxLength": 100}, description={"type": "string"}),
+                writes=True,
+                body=_body(["name"], name=_text(100), description=_text(2_000, blank=True, optional=True)),
             ),
         },
         "/v1/tribes/{tribe_id}": {
             "get": _op(
                 "A tribe with member and article counts",
-                _json(_obj(["tribe"], tribe=_ref("Tribe")), "The tribe"),
-                params=[_path("tribe_id")],
+                "200",
+                _json(_TRIBE, "The tribe"),
+                params=(_path("tribe_id"),),
+                reads=True,
+                refusals=("404",),
             )
         },
         "/v1/tribes/{tribe_id}/join": {
             "post": _op(
                 "Join a tribe (repeating is not an error)",
-                _json(_obj(["tribe"], tribe=_ref("Tribe")), "The tribe"),
+                "200",
+                _written(_TRIBE, "The tribe"),
                 auth=True,
-                params=[_path("tribe_id")],
+                params=(_path("tribe_id"),),
+                writes=True,
+                refusals=("404",),
             )
         },
         "/v1/tribes/{tribe_id}/leave": {
             "post": _op(
                 "Leave a tribe (repeating is not an error)",
-                _json(_obj(["tribe"], tribe=_ref("Tribe")), "The tribe"),
+                "200",
+                _written(_TRIBE, "The tribe"),
                 auth=True,
-                params=[_path("tribe_id")],
+                params=(_path("tribe_id"),),
+                writes=True,
+                refusals=("404",),
             )
         },
         "/v1/articles": {
             "post": _op(
-                "Publish an article, optionally into a tribe you joined",
-                _json(_obj(["article"], article=_ref("Card")), "The card"),
+                "Publish an article, optionally into a tribe you joined (403 if you have not, 404 if there is none)",
+                "201",
+                _written(_CARD, "The card"),
                 auth=True,
-                status="201",
-                body=_obj(
+                writes=True,
+                refusals=("403", "404"),
+                body=_body(
                     ["title", "body"],
-                    title={"type": "string"},
-                    body={"type": "string"},
-                    description={"type": "string"},
-                    tags={"type": "array", "items": {"type": "string"}},
-                    tribe_id={"type": "string"},
+                    title=_text(300),
+                    body=_text(100_000),
+                    description=_text(1_000, blank=True, optional=True),
+                    tags={
+                        "type": ["array", "null"],
+                        "maxItems": 20,
+                        "items": {"type": "string", "maxLength": 64},
+                        "description": "At most 20 tags of at most 64 characters; blank ones are dropped",
+                    },
+                    tribe_id={"type": ["string", "null"]},
                 ),
             )
         },
         "/v1/articles/{article_id}": {
             "get": _op(
                 "An article card",
-                _json(_obj(["article"], article=_ref("Card")), "The card"),
-                params=[_path("article_id")],
+                "200",
+                _json(_CARD, "The card"),
+                params=(_path("article_id"),),
+                reads=True,
+                refusals=("404",),
             )
         },
         "/v1/feed": {
             "get": _op(
                 "Cards from followed authors and joined tribes, best rank first "
                 "(rank = log10(1 + bumps + 2 comments + views/10) + (created_at - 2023-11-14) / 45000 s)",
+                "200",
                 _json(
                     _obj(
                         ["items", "next_cursor"],
                         items={"type": "array", "items": _ref("Card")},
-                        next_cursor={"type": ["string", "null"]},
+                        next_cursor={"type": ["string", "null"], "pattern": CURSOR_PATTERN},
                     ),
                     "A page of the feed",
                 ),
                 auth=True,
                 params=_PAGE,
+                reads=True,
             )
         },
         "/v1/users/{username}/notifications": {
             "get": _op(
                 "Your own notifications, grouped, newest first (403 for anyone else's)",
+                "200",
                 _json(
                     _obj(
                         ["notifications", "unread_count"],
@@ -228,40 +389,47 @@ DOCUMENT: dict[str, Any] = {
                     "Notifications",
                 ),
                 auth=True,
-                params=[_path("username"), _query("limit", "at most 200", "integer")],
+                params=(_path("username"), _limit(notifications.NEWEST_GROUPS, 50)),
+                reads=True,
+                refusals=("403", "404"),
             )
         },
         "/v1/notifications/read": {
             "post": _op(
-                "Mark notifications read up to a time (ms since the epoch; default now)",
-                _json(_obj(["read_up_to"], read_up_to={"type": "integer"}), "Marked"),
+                "Mark notifications read up to a time (ms since the epoch, not in the future; absent or null: now)",
+                "200",
+                _written(_obj(["read_up_to"], read_up_to={"type": "integer"}), "Marked"),
                 auth=True,
+                writes=True,
+                body=_body([], up_to={"type": ["integer", "null"], "minimum": 0}),
+                body_required=False,
             )
         },
         "/v1/users/{username}/block": {
             "post": _op(
                 "Block a user: they cannot follow, comment on or mention you,"
-                " and disappear from your feed and notifications",
-                _json(
-                    _obj(["username", "blocked"], username={"type": "string"}, blocked={"type": "boolean"}),
-                    "Block state",
-                ),
+                " and disappear from your feed and notifications (not yourself: 422)",
+                "200",
+                _written(_BLOCK, "Block state"),
                 auth=True,
-                params=[_path("username")],
+                params=(_path("username"),),
+                writes=True,
+                refusals=("404", "422"),
             ),
             "delete": _op(
                 "Lift a block",
-                _json(
-                    _obj(["username", "blocked"], username={"type": "string"}, blocked={"type": "boolean"}),
-                    "Block state",
-                ),
+                "200",
+                _written(_BLOCK, "Block state"),
                 auth=True,
-                params=[_path("username")],
+                params=(_path("username"),),
+                writes=True,
+                refusals=("404", "422"),
             ),
         },
         "/v1/users/{username}/stats": {
             "get": _op(
                 "Followers, following, articles and bumps received",
+                "200",
                 _json(
                     _obj(
                         ["username", "stats"],
@@ -276,17 +444,20 @@ DOCUMENT: dict[str, Any] = {
                     ),
                     "Stats",
                 ),
-                params=[_path("username")],
+                params=(_path("username"),),
+                reads=True,
+                refusals=("404",),
             )
         },
         "/v1/trending": {
             "get": _op(
                 "Top articles and tags by bumps and comments"
                 " over the last hour (5-minute buckets) or day (hourly buckets)",
+                "200",
                 _json(
                     _obj(
                         ["window", "articles", "tags"],
-                        window={"type": "string"},
+                        window={"enum": list(activity.TREND_WINDOWS)},
                         articles={
                             "type": "array",
                             "items": _obj(["score", "article"], score={"type": "integer"}, article=_ref("Card")),
@@ -298,43 +469,77 @@ DOCUMENT: dict[str, Any] = {
                     ),
                     "Trending",
                 ),
-                params=[
-                    {"name": "window", "in": "query", "required": False, "schema": {"enum": ["1h", "24h"]}},
-                    _query("limit", "at most 50", "integer"),
-                ],
+                params=(
+                    _query("window", "the window", {"enum": list(activity.TREND_WINDOWS), "default": "1h"}),
+                    _limit(50, 10),
+                ),
+                reads=True,
             )
         },
         "/v1/search/articles": {
             "get": _op(
-                "Articles by words in title and body, and/or by tag",
+                "Live articles by words in title and body, by tag, or both; best rank first",
+                "200",
                 _json(_obj(["articles"], articles={"type": "array", "items": _ref("Card")}), "Matches"),
-                params=[
-                    _query("q", "words (all must match)"),
-                    _query("tag", "a tag"),
-                    _query("limit", "page size", "integer"),
-                ],
+                params=(
+                    {
+                        "name": "search",
+                        "in": "query",
+                        "style": "form",
+                        "explode": True,
+                        "required": True,
+                        "description": "q, tag or both (each a query parameter of its own)",
+                        "schema": {
+                            **_obj(
+                                [],
+                                q={"type": "string", "pattern": _NOT_BLANK, "description": "words, all must match"},
+                                tag={"type": "string", "pattern": _NOT_BLANK, "description": "a tag"},
+                            ),
+                            "additionalProperties": False,
+                            "minProperties": 1,
+                        },
+                    },
+                    _limit(100, 20),
+                ),
+                reads=True,
             )
         },
         "/v1/search/users": {
             "get": _op(
                 "Users by username prefix",
+                "200",
                 _json(_obj(["users"], users={"type": "array", "items": _ref("Author")}), "Matches"),
-                params=[_query("prefix", "start of a username"), _query("limit", "page size", "integer")],
+                params=(
+                    _query("prefix", "start of a username", {"type": "string", "pattern": _NOT_BLANK}, required=True),
+                    _limit(100, 20),
+                ),
+                reads=True,
             )
         },
         "/v1/search/tribes": {
             "get": _op(
-                "Tribes by words of their name",
+                "Tribes by words of their name, most members first",
+                "200",
                 _json(_obj(["tribes"], tribes={"type": "array", "items": _ref("Tribe")}), "Matches"),
-                params=[_query("q", "words of the name"), _query("limit", "page size", "integer")],
+                params=(
+                    _query(
+                        "q",
+                        "words of the name, all of which must match",
+                        {"type": "string", "pattern": _NOT_BLANK},
+                        required=True,
+                    ),
+                    _limit(100, 20),
+                ),
+                reads=True,
             )
         },
         "/v1/openapi.json": {
             "get": {
                 "summary": "This document",
+                "security": _OPTIONAL_AUTH,
                 "responses": {
                     "200": {"description": "OpenAPI 3.1"},
-                    "429": {"$ref": "#/components/responses/TooManyRequests"},
+                    **{s: {"$ref": f"#/components/responses/{_RESPONSES[s]}"} for s in ("401", "429")},
                 },
             }
         },
@@ -344,12 +549,26 @@ DOCUMENT: dict[str, Any] = {
             "Token": {"type": "apiKey", "in": "header", "name": "Authorization", "description": "Token <jwt>"}
         },
         "responses": {
-            "Error": _json(
-                _obj(
-                    ["errors"],
-                    errors={"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            "BadRequest": _json(
+                _ref("Errors"),
+                "A request that cannot be parsed: a body that is not JSON, a parameter outside its bounds or form, "
+                "or X-Tribe-After naming a position this log has not written",
+            ),
+            "Unauthorized": {
+                **_json(
+                    _ref("Errors"),
+                    "No token where one is needed, or a token that is not valid: malformed, expired, of a user "
+                    "this server does not know, or issued before the user logged out or changed their password",
                 ),
-                "What is wrong, by field",
+                "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+            },
+            "Forbidden": _json(_ref("Errors"), "Not yours, or not allowed: someone blocked you"),
+            "NotFound": _json(_ref("Errors"), "A tribe, article or user the request names does not exist"),
+            "TooLarge": _json(
+                _ref("Errors"), f"A body over {_BODY_LIMIT}, or a batch of more than {activity.MAX_EVENTS} events"
+            ),
+            "Unprocessable": _json(
+                _ref("Errors"), "A well-formed request that breaks a rule: a missing, unknown or ill-typed field"
             ),
             "TooManyRequests": {
                 **_json(
@@ -376,8 +595,27 @@ DOCUMENT: dict[str, Any] = {
                     },
                 },
             },
+            "Conflict": _json(
+                _ref("Errors"), "An event_id you sent before with another payload: nothing of the batch was appended"
+            ),
+            "Unavailable": {
+                **_json(
+                    _ref("Errors"),
+                    "The log cannot take the write or say how far it goes, or the store cannot answer: nothing was "
+                    "done",
+                ),
+                "headers": _RETRY_AFTER,
+            },
+            "EventsUnavailable": {
+                **_json(_EVENTS_UNAVAILABLE, "The log did not acknowledge every event; without `events`, none"),
+                "headers": _RETRY_AFTER,
+            },
         },
         "schemas": {
+            "Errors": _obj(
+                ["errors"],
+                errors={"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            ),
             "Accepted": _obj(
                 ["status", "positions"],
                 status={"const": "accepted"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from openapi_spec_validator import validate
 
+from api.app import MAX_BODY_BYTES
 from api.openapi import DOCUMENT
 from tests.e2e.conftest import Api
 
@@ -47,3 +48,7 @@ async def test_every_reference_in_the_openapi_document_resolves(api: Api) -> Non
 
 def test_the_document_is_valid_openapi_3_1() -> None:
     validate(DOCUMENT)
+
+
+def test_the_document_states_the_applications_body_limit() -> None:
+    assert f"body over {MAX_BODY_BYTES // 1024} KiB" in DOCUMENT["components"]["responses"]["TooLarge"]["description"]

@@ -1,0 +1,100 @@
+"""schemathesis against both OpenAPI documents, on a real `tribe serve`: no server error, nothing undocumented.
+
+The RealWorld project's Conduit spec is fuzzed against /api and our own /v1/openapi.json against /v1,
+with every check schemathesis has. Where the Conduit spec, not the server, is wrong, schemathesis.toml
+turns the check off for that operation and says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.server import UNLIMITED, Server, running_server
+
+ROOT = Path(__file__).resolve().parents[2]
+CONDUIT_SPEC = ROOT.parent / "shared" / "conduit" / "openapi.yml"
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+SEED = 14
+EXAMPLES = 20
+"""Test cases per operation in the fuzzing phase (the coverage phase adds its own, one per boundary)."""
+
+# Every request but these is fuzzed with one user's token. These end every session of the user they act
+# as (a logout; a new password), so each runs in an invocation of its own, as a user of its own.
+SESSION_ENDERS = {
+    "conduit": ["--include-operation-id", "UpdateCurrentUser"],
+    "v1": ["--include-path", "/v1/logout"],
+}
+EVERYTHING_ELSE = {
+    "conduit": ["--exclude-operation-id", "UpdateCurrentUser"],
+    "v1": ["--exclude-path", "/v1/logout"],
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for both documents, with the user schemathesis.toml names in its usernames."""
+    # Budgets out of reach: fuzzing is thousands of requests from one address (test_limits.py tests the 429s).
+    # A write waits for its projection far longer than the 2 s default, so a busy CI machine never turns
+    # an answer into a 202 (the Conduit spec cannot know it; test_http_conduit.py tests it).
+    env = {**UNLIMITED, "TRIBE_WRITE_WAIT": "30"}
+    with running_server(tmp_path_factory.mktemp("schemathesis") / "data", env=env) as running:
+        register(running, "fuzz-target")
+        yield running
+
+
+def register(server: Server, username: str) -> tuple[str, str]:
+    """A new user: their token, and the position of their registration (a position this log has written)."""
+    body = {"user": {"username": username, "email": f"{username}@example.com", "password": "long-enough-pw"}}
+    request = urllib.request.Request(
+        f"{server.url}/api/users", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        token: str = json.load(response)["user"]["token"]
+        return token, response.headers["X-Tribe-Position"]
+
+
+def schemathesis(location: str, base_url: str, token: str, after: str, selection: list[str], report: Path) -> None:
+    """One run with every check (schemathesis.toml turns them all on), which must find nothing.
+
+    On a failure, the assertion shows the end of the CLI's report: each failure with a curl line that
+    reproduces it.
+    """
+    command = [
+        sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", location,
+        "--url", base_url,
+        "--header", f"Authorization: Token {token}",
+        "--continue-on-failure",
+        "--seed", str(SEED),
+        "--max-examples", str(EXAMPLES),
+        "--generation-database", "none",
+        "--no-color",
+        "--report", "json", "--report-json-path", str(report),
+        *selection,
+    ]
+    env = {**os.environ, "TRIBE_FUZZ_AFTER": after}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=report.parent, env=env)
+    output = result.stdout[-20_000:] + result.stderr[-5_000:]
+    assert report.exists(), output
+    summary: dict[str, Any] = json.loads(report.read_text())
+    assert result.returncode == 0 and not summary["failures"] and not summary["errors"], output
+    assert summary["operations"]["tested"] == summary["operations"]["selected"] > 0, summary["operations"]
+
+
+@pytest.mark.parametrize("document", ["conduit", "v1"])
+def test_schemathesis_finds_nothing(server: Server, document: str, tmp_path: Path) -> None:
+    location, base_url = {
+        "conduit": (str(CONDUIT_SPEC), f"{server.url}/api"),
+        "v1": (f"{server.url}/v1/openapi.json", server.url),
+    }[document]
+    for run, selection in (("main", EVERYTHING_ELSE[document]), ("sessions", SESSION_ENDERS[document])):
+        token, after = register(server, f"fuzz-{document}-{run}")
+        schemathesis(location, base_url, token, after, selection, tmp_path / f"{run}.json")
