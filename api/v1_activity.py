@@ -53,9 +53,15 @@ async def trending(request: web.Request) -> web.Response:
     )
 
 
+def _given(request: web.Request, name: str) -> str | None:
+    """A query parameter without its surrounding white space, or None when it was not sent."""
+    value = request.query.get(name)
+    return None if value is None else value.strip()
+
+
 @routes.get("/v1/search/articles")
 async def search_articles(request: web.Request) -> web.Response:
-    words, tag = request.query.get("q", "").strip(), request.query.get("tag", "").strip()
+    words, tag = _given(request, "q"), _given(request, "tag")
     cards = await activity.search_articles(
         ports(request), words, tag, page_size(request), viewer(request), after(request)
     )

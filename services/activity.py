@@ -108,12 +108,17 @@ async def trending(
 
 
 async def search_articles(
-    ports: Ports, words: str, tag: str, size: int, viewer: str | None, after: Sequence[Position] = ()
+    ports: Ports, words: str | None, tag: str | None, size: int, viewer: str | None, after: Sequence[Position] = ()
 ) -> list[CardView]:
-    if not words and not tag:
-        raise BadQuery("q", "give words to find (q) or a tag")
+    """Live articles with all these words, this tag, or both (None: not given); an empty one given is refused."""
+    if words is None and tag is None:
+        raise BadQuery("q", "give words to find (q), a tag, or both")
+    if words is not None and not words:
+        raise BadQuery("q", "give words to find, or leave q out")
+    if tag is not None and not tag:
+        raise BadQuery("tag", "give a tag, or leave tag out")
     await ports.writer.caught_up(after)
-    docs = await ports.social.search_articles(words or None, tag or None, size)
+    docs = await ports.social.search_articles(words, tag, size)
     return await card_views(ports, docs, viewer)
 
 

@@ -281,3 +281,10 @@ async def test_a_position_outside_the_documented_form_is_a_400(api: Api, after: 
     ):
         assert r.status == 400, (after, await r.text())
         assert "after" in (await r.json())["errors"]
+
+
+@pytest.mark.parametrize("params", [{"q": "rally", "tag": ""}, {"q": "rally", "tag": "  "}, {"q": " ", "tag": "rally"}])
+async def test_a_blank_search_term_beside_another_is_a_400(api: Api, params: dict[str, str]) -> None:
+    """q, tag or both: each one sent must hold something (as /v1/openapi.json says), whatever the other holds."""
+    r = await api.client.get("/v1/search/articles", params=params)
+    await _rejected(api, r, 400, next(name for name, value in params.items() if not value.strip()))
