@@ -28,9 +28,13 @@ CHROMIUM_ARGS = [
 SITE = Path(__file__).parent / "site"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """A headless chromium, or a skip that says why there is none (scripts/debian-packages installs it)."""
+    """A headless chromium, or a skip that says why there is none (scripts/debian-packages installs it).
+
+    Module-scoped: Playwright's sync API runs an event loop on the main thread for as long as it is
+    open, and every asyncio test after it would find that loop running.
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
