@@ -8,6 +8,11 @@ It has Elasticsearch's semantics so that the Elasticsearch adapter is thin:
   that the projection reached with them;
 - readers name an alias; a physical collection per projection version sits
   behind it, and switching versions is one atomic alias change.
+
+Beside the checkpoints the store keeps, per projection version, what runtimes in other
+processes and the operator's commands must see: the fingerprint of the code that builds the
+version, the status each runtime reports for it, and its dead letters (events it could not
+apply, parked with their key's later events; projections/dead_letters.py).
 """
 
 from __future__ import annotations
@@ -107,6 +112,66 @@ class Checkpoint:
     offsets: Offsets = field(default_factory=dict)
 
 
+class DocumentRefused(Exception):
+    """The store will not keep a document as it is (a body it cannot encode, a field its mapping refuses).
+
+    Retrying the same write cannot succeed: the runtimes treat it as the fault of the events that
+    produced the document, and park them (projections/dead_letters.py), where any other failure
+    of a write is retried.
+    """
+
+
+RunnerState = Literal["running", "retrying", "parked", "fenced"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerStatus:
+    """What one runtime process says about one projection version it feeds (or leaves alone).
+
+    `running`: feeding. `retrying`: its last attempt failed with `error`, `attempts` so far.
+    `parked`: feeding every key but those with dead letters (`error` is the last cause).
+    `fenced`: the version is built by other code (`error` says whose); this process does not feed it.
+    `fingerprint` is the code of the runner; times are milliseconds since the epoch.
+    """
+
+    projection: str
+    runner: str
+    state: RunnerState
+    fingerprint: str
+    since: int
+    updated_at: int
+    error: str | None = None
+    attempts: int = 0
+
+
+LetterState = Literal["failed", "behind"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event one projection version could not apply, parked at its position in the log.
+
+    `failed`: the event failed on its own, `attempts` times, the last with `cause`. `behind`: a
+    later event of a key that has a failed one; it waits for that one, so the key's documents
+    never skip an event. `key` is the log record's key (text; bytes that are not UTF-8 escaped).
+    """
+
+    projection: str
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    state: LetterState
+    cause: str
+    attempts: int
+    first_failed_at: int
+    last_failed_at: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.projection}:{self.topic}:{self.partition}:{self.offset}"
+
+
 class Store(abc.ABC):
     @abc.abstractmethod
     async def ensure_collection(self, name: str, spec: CollectionSpec) -> None:
@@ -148,6 +213,49 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def drop_checkpoint(self, projection: str) -> None:
         """Forget a projection version's positions."""
+
+    @abc.abstractmethod
+    async def claim_fingerprint(self, projection: str, fingerprint: str) -> str:
+        """Record the fingerprint of the code that builds a projection version, unless one is recorded.
+
+        Returns the recorded one: this one, or the one another process recorded first.
+        """
+
+    @abc.abstractmethod
+    async def fingerprints(self) -> dict[str, str]:
+        """Every projection version's recorded fingerprint."""
+
+    @abc.abstractmethod
+    async def put_status(self, status: RunnerStatus) -> None:
+        """Record a runner's status for a projection version, replacing its previous one."""
+
+    @abc.abstractmethod
+    async def statuses(self) -> list[RunnerStatus]:
+        """Every runner status, by projection and runner."""
+
+    @abc.abstractmethod
+    async def remove_statuses(self, projection: str, runners: Sequence[str]) -> None:
+        """Forget these runners' statuses for a projection version."""
+
+    @abc.abstractmethod
+    async def park(self, letters: Sequence[DeadLetter]) -> None:
+        """Add dead letters; one whose position is parked already is left as it is."""
+
+    @abc.abstractmethod
+    async def put_dead_letter(self, letter: DeadLetter) -> None:
+        """Add a dead letter, or replace the one at its position (a retry that failed again)."""
+
+    @abc.abstractmethod
+    async def dead_letters(self, projection: str | None = None) -> list[DeadLetter]:
+        """The dead letters of one projection version (or all), by projection, topic, partition and offset."""
+
+    @abc.abstractmethod
+    async def remove_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Delete these dead letters (by projection and position)."""
+
+    @abc.abstractmethod
+    async def drop_records(self, projection: str) -> None:
+        """Forget a projection version's fingerprint, runner statuses and dead letters."""
 
     @abc.abstractmethod
     async def get(self, collection: str, ids: Sequence[str]) -> dict[str, Doc]:

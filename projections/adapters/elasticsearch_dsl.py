@@ -26,7 +26,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from projections.store import Checkpoint, CollectionSpec, Doc, DocWrite, FieldType, Filter, Page, Query
+from projections.store import (
+    Checkpoint,
+    CollectionSpec,
+    DeadLetter,
+    Doc,
+    DocWrite,
+    FieldType,
+    Filter,
+    Page,
+    Query,
+    RunnerStatus,
+)
 
 ID_FIELD = "tribe-id"
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -50,6 +61,45 @@ CHECKPOINT_MAPPINGS: dict[str, Any] = {
         "next_offset": {"type": "long"},
     },
 }
+
+_LONG_TEXT = {"type": "text", "index": False}  # kept, never searched: an error can be longer than a keyword may be
+
+FINGERPRINT_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {"projection": {"type": "keyword"}, "fingerprint": {"type": "keyword"}},
+}
+
+STATUS_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "projection": {"type": "keyword"},
+        "runner": {"type": "keyword"},
+        "state": {"type": "keyword"},
+        "fingerprint": {"type": "keyword"},
+        "since": {"type": "long"},
+        "updated_at": {"type": "long"},
+        "error": _LONG_TEXT,
+        "attempts": {"type": "integer"},
+    },
+}
+
+DEAD_LETTER_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "projection": {"type": "keyword"},
+        "topic": {"type": "keyword"},
+        "partition": {"type": "integer"},
+        "offset": {"type": "long"},
+        "key": {"type": "keyword", "ignore_above": 8191},
+        "state": {"type": "keyword"},
+        "cause": _LONG_TEXT,
+        "attempts": {"type": "integer"},
+        "first_failed_at": {"type": "long"},
+        "last_failed_at": {"type": "long"},
+    },
+}
+
+DEAD_LETTER_ORDER = [{"projection": "asc"}, {"topic": "asc"}, {"partition": "asc"}, {"offset": "asc"}]
 
 # Move a checkpoint forward only: a lower or equal offset leaves the document untouched.
 _FORWARD = (
@@ -221,6 +271,31 @@ def offsets_from(response: Mapping[str, Any]) -> dict[tuple[str, int], int]:
     return {
         (s["topic"], s["partition"]): s["next_offset"] for s in (h["_source"] for h in response["hits"]["hits"])
     }
+
+
+def status_id(projection: str, runner: str) -> str:
+    return f"{projection}/{runner}"
+
+
+def status_source(status: RunnerStatus) -> dict[str, Any]:
+    return {f: getattr(status, f) for f in status.__dataclass_fields__}
+
+
+def dead_letter_id(letter: DeadLetter) -> str:
+    return letter.id
+
+
+def dead_letter_source(letter: DeadLetter) -> dict[str, Any]:
+    return {f: getattr(letter, f) for f in letter.__dataclass_fields__}
+
+
+def park_actions(index: str, letters: Iterable[DeadLetter]) -> list[Action]:
+    """`create` actions: a letter whose position is parked already conflicts, and is left as it is."""
+    return [({"create": {"_index": index, "_id": dead_letter_id(x)}}, dead_letter_source(x)) for x in letters]
+
+
+def projection_query(projection: str | None) -> dict[str, Any]:
+    return {"match_all": {}} if projection is None else {"term": {"projection": projection}}
 
 
 def operations(actions: Sequence[Action]) -> list[dict[str, Any]]:

@@ -18,19 +18,40 @@ Writes (see docs/elasticsearch.md for the reasons):
    dropped and started again lower would be refused as stale.)
 A crash between 1 and 3 leaves documents without their checkpoint; the batch is then
 delivered again, and the versions make its writes no-ops.
+
+A document Elasticsearch refuses for good (a 4xx other than a version conflict: a field the
+strict mapping lacks, a number out of range) raises `RefusedWrite`, the port's
+`DocumentRefused`: the runtimes park the events behind it instead of retrying.
+
+Fingerprints, runner statuses and dead letters live in `<prefix>store-fingerprints`,
+`<prefix>store-statuses` and `<prefix>store-dead-letters`, written with `refresh=true` so that
+the next read of any process sees them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Sequence
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
+from elasticsearch import AsyncElasticsearch, BadRequestError, ConflictError, NotFoundError
 
 from projections.adapters import elasticsearch_dsl as dsl
-from projections.store import Checkpoint, CollectionSpec, Doc, DocWrite, Offsets, Page, Query, Store
+from projections.store import (
+    Checkpoint,
+    CollectionSpec,
+    DeadLetter,
+    Doc,
+    DocumentRefused,
+    DocWrite,
+    Offsets,
+    Page,
+    Query,
+    RunnerStatus,
+    Store,
+)
 
 DEFAULT_PREFIX = "tribe-"
 _PREFIX = re.compile(r"^([a-z0-9][a-z0-9_.-]*)?$")
@@ -42,6 +63,10 @@ class BulkWriteError(RuntimeError):
     def __init__(self, message: str, failures: Sequence[dict[str, Any]]) -> None:
         super().__init__(f"{message}: {list(failures)[:3]}")
         self.failures = list(failures)
+
+
+class RefusedWrite(BulkWriteError, DocumentRefused):
+    """Elasticsearch refused documents for good (a 4xx other than a version conflict)."""
 
 
 class ElasticsearchStore(Store):
@@ -62,8 +87,12 @@ class ElasticsearchStore(Store):
         self.backoff = backoff
         self.chunk_size = chunk_size
         self.checkpoints_index = f"{prefix}store-checkpoints"
+        self.fingerprints_index = f"{prefix}store-fingerprints"
+        self.statuses_index = f"{prefix}store-statuses"
+        self.dead_letters_index = f"{prefix}store-dead-letters"
         self._known: set[str] = set()
         self._checkpoints_ready = False
+        self._records_ready: set[str] = set()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> ElasticsearchStore:
@@ -142,7 +171,7 @@ class ElasticsearchStore(Store):
         if writes:
             indices = {w.collection: self._index(w.collection) for w in writes}
             await self._require(indices)
-            await self._bulk(dsl.doc_actions(writes, indices), stale_ok=True, refresh=False)
+            await self._bulk(dsl.doc_actions(writes, indices), stale_ok=True, refresh=False, documents=True)
             await self.client.indices.refresh(index=sorted(set(indices.values())))
         if checkpoint.offsets:
             await self._ensure_checkpoints()
@@ -171,11 +200,17 @@ class ElasticsearchStore(Store):
                 raise
         self._checkpoints_ready = True
 
-    async def _bulk(self, actions: Sequence[dsl.Action], *, stale_ok: bool, refresh: bool) -> None:
+    async def _bulk(
+        self, actions: Sequence[dsl.Action], *, stale_ok: bool, refresh: bool, documents: bool = False
+    ) -> None:
+        """Bulk in chunks; with `documents`, items failing for good raise RefusedWrite (the port's DocumentRefused)."""
         for start in range(0, len(actions), self.chunk_size):
-            await self._bulk_chunk(actions[start : start + self.chunk_size], stale_ok=stale_ok, refresh=refresh)
+            chunk = actions[start : start + self.chunk_size]
+            await self._bulk_chunk(chunk, stale_ok=stale_ok, refresh=refresh, documents=documents)
 
-    async def _bulk_chunk(self, actions: Sequence[dsl.Action], *, stale_ok: bool, refresh: bool) -> None:
+    async def _bulk_chunk(
+        self, actions: Sequence[dsl.Action], *, stale_ok: bool, refresh: bool, documents: bool
+    ) -> None:
         pending = list(actions)
         failures: list[dict[str, Any]] = []
         for attempt in range(self.retries + 1):
@@ -187,7 +222,8 @@ class ElasticsearchStore(Store):
                 return
             result = dsl.outcome(response["items"], stale_ok=stale_ok)
             if result.failed:
-                raise BulkWriteError(f"{len(result.failed)} bulk writes failed", result.failed)
+                refused = RefusedWrite if documents else BulkWriteError
+                raise refused(f"{len(result.failed)} bulk writes failed", result.failed)
             if not result.retry:
                 return
             failures = [next(iter(response["items"][i].values())) for i in result.retry]
@@ -210,6 +246,103 @@ class ElasticsearchStore(Store):
             )
         except NotFoundError:
             return
+
+    # -- fingerprints, runner statuses and dead letters --------------------------------
+
+    async def _records(self, index: str, mappings: dict[str, Any]) -> str:
+        """The index, created on first use."""
+        if index not in self._records_ready:
+            try:
+                await self.client.indices.create(
+                    index=index,
+                    settings={"index": {"number_of_shards": 1, "auto_expand_replicas": "0-1"}},
+                    mappings=mappings,
+                )
+            except BadRequestError as e:
+                if e.error != "resource_already_exists_exception":
+                    raise
+            self._records_ready.add(index)
+        return index
+
+    async def _sources(self, index: str, query: dict[str, Any], sort: list[dict[str, str]]) -> list[dict[str, Any]]:
+        """Every matching document's source, page after page (search_after on the sort, which is unique)."""
+        sources: list[dict[str, Any]] = []
+        after: list[Any] | None = None
+        while True:
+            params: dict[str, Any] = {"index": index, "query": query, "sort": sort, "size": 1000}
+            if after is not None:
+                params["search_after"] = after
+            try:
+                response = await self.client.search(**params)
+            except NotFoundError:
+                return sources
+            hits = response["hits"]["hits"]
+            sources += [h["_source"] for h in hits]
+            if len(hits) < 1000:
+                return sources
+            after = hits[-1]["sort"]
+
+    async def _delete(self, index: str, query: dict[str, Any]) -> None:
+        try:
+            await self.client.delete_by_query(index=index, query=query, refresh=True, conflicts="proceed")
+        except NotFoundError:
+            return
+
+    async def claim_fingerprint(self, projection: str, fingerprint: str) -> str:
+        index = await self._records(self.fingerprints_index, dsl.FINGERPRINT_MAPPINGS)
+        with contextlib.suppress(ConflictError):  # recorded before, by this code or another
+            await self.client.create(
+                index=index, id=projection, document={"projection": projection, "fingerprint": fingerprint},
+                refresh=True,
+            )
+        found = await self.client.get(index=index, id=projection)
+        return str(found["_source"]["fingerprint"])
+
+    async def fingerprints(self) -> dict[str, str]:
+        sources = await self._sources(self.fingerprints_index, {"match_all": {}}, [{"projection": "asc"}])
+        return {s["projection"]: s["fingerprint"] for s in sources}
+
+    async def put_status(self, status: RunnerStatus) -> None:
+        index = await self._records(self.statuses_index, dsl.STATUS_MAPPINGS)
+        await self.client.index(
+            index=index, id=dsl.status_id(status.projection, status.runner), document=dsl.status_source(status),
+            refresh=True,
+        )
+
+    async def statuses(self) -> list[RunnerStatus]:
+        order = [{"projection": "asc"}, {"runner": "asc"}]
+        sources = await self._sources(self.statuses_index, {"match_all": {}}, order)
+        return [RunnerStatus(**s) for s in sources]
+
+    async def remove_statuses(self, projection: str, runners: Sequence[str]) -> None:
+        if runners:
+            ids = [dsl.status_id(projection, r) for r in runners]
+            await self._delete(self.statuses_index, {"ids": {"values": ids}})
+
+    async def park(self, letters: Sequence[DeadLetter]) -> None:
+        if letters:
+            index = await self._records(self.dead_letters_index, dsl.DEAD_LETTER_MAPPINGS)
+            await self._bulk(dsl.park_actions(index, letters), stale_ok=True, refresh=True)
+
+    async def put_dead_letter(self, letter: DeadLetter) -> None:
+        index = await self._records(self.dead_letters_index, dsl.DEAD_LETTER_MAPPINGS)
+        await self.client.index(
+            index=index, id=dsl.dead_letter_id(letter), document=dsl.dead_letter_source(letter), refresh=True
+        )
+
+    async def dead_letters(self, projection: str | None = None) -> list[DeadLetter]:
+        sources = await self._sources(
+            self.dead_letters_index, dsl.projection_query(projection), dsl.DEAD_LETTER_ORDER
+        )
+        return [DeadLetter(**s) for s in sources]
+
+    async def remove_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        if letters:
+            await self._delete(self.dead_letters_index, {"ids": {"values": [dsl.dead_letter_id(x) for x in letters]}})
+
+    async def drop_records(self, projection: str) -> None:
+        for index in (self.fingerprints_index, self.statuses_index, self.dead_letters_index):
+            await self._delete(index, dsl.projection_query(projection))
 
     # -- reads ---------------------------------------------------------------------
 

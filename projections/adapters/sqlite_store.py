@@ -28,12 +28,15 @@ import structlog
 from projections.store import (
     Checkpoint,
     CollectionSpec,
+    DeadLetter,
     Doc,
+    DocumentRefused,
     DocWrite,
     Filter,
     Offsets,
     Page,
     Query,
+    RunnerStatus,
     Store,
 )
 
@@ -50,6 +53,14 @@ CREATE TABLE IF NOT EXISTS aliases (alias TEXT PRIMARY KEY, collection TEXT NOT 
 CREATE TABLE IF NOT EXISTS checkpoints (
     projection TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
     next_offset INTEGER NOT NULL, PRIMARY KEY (projection, topic, partition)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fingerprints (projection TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runner_statuses (
+    projection TEXT NOT NULL, runner TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (projection, runner)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    projection TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
+    body BLOB NOT NULL, PRIMARY KEY (projection, topic, partition, "offset")
 ) WITHOUT ROWID;
 """
 
@@ -350,7 +361,11 @@ class SqliteStore(Store):
         statements = []
         for collection, docs in by_collection.items():
             plan = self._plan(collection)
-            statements.append((plan.sql, self._rows(plan, docs)))
+            try:
+                rows = self._rows(plan, docs)
+            except TypeError as exc:  # orjson: a value JSON cannot hold (an integer beyond 64 bits, a set)
+                raise DocumentRefused(f"{collection}: a document cannot be stored as JSON ({exc})") from exc
+            statements.append((plan.sql, rows))
         offsets = orjson.dumps([[t, p, o] for (t, p), o in checkpoint.offsets.items()])
         await self._on(self._writer, self._write_now, statements, checkpoint.projection, offsets)
 
@@ -385,6 +400,84 @@ class SqliteStore(Store):
             self._write_conn.execute("DELETE FROM checkpoints WHERE projection=?", (projection,))
 
         await self._on(self._writer, drop)
+
+    # -- fingerprints, runner statuses and dead letters --------------------------------
+
+    async def _apply(self, *statements: tuple[str, Sequence[Any]]) -> None:
+        """Run the statements in one transaction on the writer thread."""
+
+        def apply() -> None:
+            conn = self._write_conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    conn.execute(sql, params)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        await self._on(self._writer, apply)
+
+    async def claim_fingerprint(self, projection: str, fingerprint: str) -> str:
+        await self._apply(("INSERT OR IGNORE INTO fingerprints VALUES (?, ?)", (projection, fingerprint)))
+        (recorded,) = self._read_conn.execute(
+            "SELECT fingerprint FROM fingerprints WHERE projection=?", (projection,)
+        ).fetchone()
+        return str(recorded)
+
+    async def fingerprints(self) -> dict[str, str]:
+        return dict(self._read_conn.execute("SELECT projection, fingerprint FROM fingerprints"))
+
+    async def put_status(self, status: RunnerStatus) -> None:
+        await self._apply(
+            ("INSERT OR REPLACE INTO runner_statuses VALUES (?, ?, ?)",
+             (status.projection, status.runner, orjson.dumps(status)))
+        )
+
+    async def statuses(self) -> list[RunnerStatus]:
+        rows = self._read_conn.execute("SELECT body FROM runner_statuses ORDER BY projection, runner")
+        return [RunnerStatus(**orjson.loads(body)) for (body,) in rows]
+
+    async def remove_statuses(self, projection: str, runners: Sequence[str]) -> None:
+        await self._apply(
+            *(("DELETE FROM runner_statuses WHERE projection=? AND runner=?", (projection, r)) for r in runners)
+        )
+
+    @staticmethod
+    def _letter_row(letter: DeadLetter) -> tuple[Any, ...]:
+        return letter.projection, letter.topic, letter.partition, letter.offset, orjson.dumps(letter)
+
+    async def park(self, letters: Sequence[DeadLetter]) -> None:
+        await self._apply(
+            *(("INSERT OR IGNORE INTO dead_letters VALUES (?, ?, ?, ?, ?)", self._letter_row(x)) for x in letters)
+        )
+
+    async def put_dead_letter(self, letter: DeadLetter) -> None:
+        await self._apply(("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?, ?)", self._letter_row(letter)))
+
+    async def dead_letters(self, projection: str | None = None) -> list[DeadLetter]:
+        order = 'ORDER BY projection, topic, partition, "offset"'
+        if projection is None:
+            rows = self._read_conn.execute(f"SELECT body FROM dead_letters {order}")
+        else:
+            rows = self._read_conn.execute(f"SELECT body FROM dead_letters WHERE projection=? {order}", (projection,))
+        return [DeadLetter(**orjson.loads(body)) for (body,) in rows]
+
+    async def remove_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        await self._apply(
+            *(
+                ('DELETE FROM dead_letters WHERE projection=? AND topic=? AND partition=? AND "offset"=?',
+                 (x.projection, x.topic, x.partition, x.offset))
+                for x in letters
+            )
+        )
+
+    async def drop_records(self, projection: str) -> None:
+        await self._apply(
+            *((f"DELETE FROM {table} WHERE projection=?", (projection,))
+              for table in ("fingerprints", "runner_statuses", "dead_letters"))
+        )
 
     # -- reads ---------------------------------------------------------------------
 
