@@ -131,6 +131,8 @@ class ArticlesReducer(Reducer):
             edited["description"] = event.description
         if event.body is not None:
             edited["body"] = event.body
+        if event.tags is not None:
+            edited["tags"] = sorted(set(event.tags))
         return {key: edited}
 
     @apply.register(ArticleDeleted)

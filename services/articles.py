@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from events.catalogue import ArticleBumped, ArticleDeleted, ArticleEdited, ArticlePublished, ArticleUnbumped
@@ -15,7 +15,7 @@ from services import rules
 from services.errors import BadQuery, Forbidden, Invalid, NotFound
 from services.outcome import Outcome, nothing, settle
 from services.ports import Ports
-from services.views import ArticlePage, ArticleView, CardView, article_views, card_views
+from services.views import ArticlePage, ArticleView, CardView, Profile, article_views, card_views
 from services.writer import envelope
 
 Body = dict[str, Any]
@@ -174,10 +174,51 @@ def _published(cmd: Publish) -> ArticlePublished:
     )
 
 
+def _as_published(event: ArticlePublished) -> Body:
+    """The fields a new article's answer shows, as the articles view will hold them."""
+    return {
+        "article_id": event.article_id,
+        "author_id": event.actor_id,
+        "slug": event.slug,
+        "title": event.title,
+        "description": event.description,
+        "body": event.body,
+        "tags": sorted(set(event.tags)),
+        "created_at": event.occurred_at,
+        "updated_at": event.occurred_at,
+        "favorites_count": 0,
+    }
+
+
+def _as_edited(doc: Body, event: ArticleEdited) -> Body:
+    changes = {"slug": event.slug, "title": event.title, "description": event.description, "body": event.body}
+    edited = {**doc, **{k: v for k, v in changes.items() if v is not None}, "updated_at": event.occurred_at}
+    if event.tags is not None:
+        edited["tags"] = sorted(set(event.tags))
+    return edited
+
+
+async def _author(ports: Ports, actor_id: str) -> Profile:
+    """The actor as the author of what they write now (the token named a user the users view holds)."""
+    user = await ports.reads.user(actor_id)
+    if user is None:
+        raise NotFound("author")
+    return Profile(user, following=False)
+
+
 async def publish(ports: Ports, cmd: Publish) -> Outcome[ArticleView]:
-    """A Conduit article; `tribe_id` is not Conduit's (see `publish_card`)."""
+    """A Conduit article; `tribe_id` is not Conduit's (see `publish_card`).
+
+    Not projected in time, the answer is the article as published, with no bumps yet.
+    """
     event = _published(cmd)
-    return await settle(ports.writer, [event], lambda: view(ports, event.article_id, cmd.actor_id))
+    author = await _author(ports, cmd.actor_id)
+    return await settle(
+        ports.writer,
+        [event],
+        lambda: view(ports, event.article_id, cmd.actor_id),
+        provisional=lambda: ArticleView(_as_published(event), author, favorited=False),
+    )
 
 
 async def publish_card(ports: Ports, cmd: Publish) -> Outcome[CardView]:
@@ -209,7 +250,9 @@ async def own_article(ports: Ports, actor_id: str, slug: str) -> Body:
 
 
 async def edit(ports: Ports, cmd: Edit) -> Outcome[ArticleView]:
+    """Not projected in time, the answer is the article as read before, with the edit applied."""
     doc = await own_article(ports, cmd.actor_id, cmd.slug)
+    before = await view(ports, doc["article_id"], cmd.actor_id)
     article_id = doc["article_id"]
     title = rules.text(cmd.title, "title", max_length=TITLE_MAX) if cmd.title is not None else None
     event = ArticleEdited(
@@ -225,7 +268,12 @@ async def edit(ports: Ports, cmd: Edit) -> Outcome[ArticleView]:
         body=rules.text(cmd.body, "body", max_length=BODY_MAX) if cmd.body is not None else None,
         tags=tag_list(cmd.tags, "tagList") if cmd.tags is not None else None,
     )
-    return await settle(ports.writer, [event], lambda: view(ports, article_id, cmd.actor_id))
+    return await settle(
+        ports.writer,
+        [event],
+        lambda: view(ports, article_id, cmd.actor_id),
+        provisional=lambda: replace(before, article=_as_edited(before.article, event)),
+    )
 
 
 async def delete(ports: Ports, actor_id: str, slug: str) -> Outcome[None]:
@@ -241,6 +289,18 @@ async def favorite(ports: Ports, actor_id: str, slug: str, *, on: bool) -> Outco
     set of bumpers, so a repeat changes nothing and the answer is the state after this event.
     """
     article_id = (await by_slug(ports, slug))["article_id"]
+    before = await view(ports, article_id, actor_id)
     cls = ArticleBumped if on else ArticleUnbumped
     event = cls(**envelope(actor_id), article_id=article_id)
-    return await settle(ports.writer, [event], lambda: view(ports, article_id, actor_id))
+
+    def provisional() -> ArticleView:
+        """Not projected in time: the article as read before, with this reader's bump set as asked.
+
+        The count moves by one when the views showed the other state; when they were behind
+        already, it may be off by that much until the client reads again.
+        """
+        delta = (1 if on else -1) if before.favorited != on else 0
+        counted = {**before.article, "favorites_count": before.article["favorites_count"] + delta}
+        return replace(before, article=counted, favorited=on)
+
+    return await settle(ports.writer, [event], lambda: view(ports, article_id, actor_id), provisional=provisional)
