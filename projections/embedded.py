@@ -8,6 +8,7 @@ transaction, so nothing is applied twice or skipped across a crash.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
 
@@ -112,10 +113,9 @@ class EmbeddedRuntime:
         """After a failure: forget what is in memory, so every projector resumes from its checkpoint."""
         projectors, self._projectors = list(self._projectors.values()), {}
         for projector in projectors:
-            try:
+            # A failed flush was logged by run() already; the checkpoint says where to resume.
+            with contextlib.suppress(Exception):
                 await projector.flush()
-            except Exception:  # already logged by run(); the checkpoint says where to resume
-                pass
 
     async def run(self) -> None:
         await install(self.store, self.views)

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 from events.codec import EventCodec
 from events.log import Entry
@@ -93,7 +93,9 @@ class Projector:
                     state[(collection, doc_id)] = unwritten[(collection, doc_id)]
         changed = fold(reducer, state, events)
         physical = self._physical
-        writes = [DocWrite(physical[collection], doc_id, v.version, v.body) for (collection, doc_id), v in changed.items()]
+        writes = [
+            DocWrite(physical[collection], doc_id, v.version, v.body) for (collection, doc_id), v in changed.items()
+        ]
         offsets: dict[tuple[str, int], int] = {}
         for entry in entries:
             tp = (entry.position.topic, entry.position.partition)

@@ -97,7 +97,9 @@ async def follow(api: Api, token: str, username: str) -> ClientResponse:
 
 
 async def comment(api: Api, token: str, slug: str, body: str) -> ClientResponse:
-    return await api.client.post(f"/api/articles/{slug}/comments", json={"comment": {"body": body}}, headers=auth(token))
+    return await api.client.post(
+        f"/api/articles/{slug}/comments", json={"comment": {"body": body}}, headers=auth(token)
+    )
 
 
 def rank_of(shown: Json) -> int:
@@ -184,7 +186,10 @@ async def test_tribes_create_get_list_join_and_leave(api: Api) -> None:
     assert (anonymous["member_count"], anonymous["joined"]) == (1, False)
 
     listed = await ok(await api.client.get("/v1/tribes", headers=auth(ben)))
-    assert [(t["name"], t["member_count"], t["joined"]) for t in listed["tribes"]] == [("Bikes", 2, True), ("Old Cars", 1, False)]
+    assert [(t["name"], t["member_count"], t["joined"]) for t in listed["tribes"]] == [
+        ("Bikes", 2, True),
+        ("Old Cars", 1, False),
+    ]
     assert listed["next_cursor"] is None
 
     # Articles published into a tribe are counted on it.
@@ -233,7 +238,12 @@ async def test_tribe_writes_need_a_token_and_a_known_tribe(api: Api) -> None:
     for path in ("/v1/tribes/nope/join", "/v1/tribes/nope/leave"):
         await refused(api, await api.client.post(path, headers=auth(ann)), 404, "tribe", before)
     await refused(api, await api.client.get("/v1/tribes/nope"), 404, "tribe")
-    for body, what in (({}, "name"), ({"name": 5}, "name"), ({"name": "ok", "owner": "x"}, "owner"), ({"name": " "}, "name")):
+    for body, what in (
+        ({}, "name"),
+        ({"name": 5}, "name"),
+        ({"name": "ok", "owner": "x"}, "owner"),
+        ({"name": " "}, "name"),
+    ):
         await refused(api, await api.client.post("/v1/tribes", json=body, headers=auth(ann)), 422, what, before)
     await refused(api, await api.client.post("/v1/tribes", json=["name"], headers=auth(ann)), 422, "body", before)
 
@@ -245,7 +255,9 @@ async def test_publishing_into_a_tribe_needs_membership_and_good_fields(api: Api
     ann = await api.register("ann")
     ben = await api.register("ben")
     tribe = await create_tribe(api, ann, "Cars")
-    shown = await post_card(api, ann, "Fuel injection", body="How it works", description="d", tags=["engines", "fuel"], tribe_id=tribe["id"])
+    shown = await post_card(
+        api, ann, "Fuel injection", body="How it works", description="d", tags=["engines", "fuel"], tribe_id=tribe["id"]
+    )
     assert shown["tribe"] == {"id": tribe["id"], "name": "Cars"}
     assert (shown["title"], shown["description"], shown["tags"]) == ("Fuel injection", "d", ["engines", "fuel"])
     assert shown["author"] == {"id": user_id(api, ann), "username": "ann", "display_name": "ann", "image": None}
@@ -256,9 +268,13 @@ async def test_publishing_into_a_tribe_needs_membership_and_good_fields(api: Api
     assert outside["tribe"] is None
 
     before = await api.log_size()
-    r = await api.client.post("/v1/articles", json={"title": "t", "body": "b", "tribe_id": tribe["id"]}, headers=auth(ben))
+    r = await api.client.post(
+        "/v1/articles", json={"title": "t", "body": "b", "tribe_id": tribe["id"]}, headers=auth(ben)
+    )
     await refused(api, r, 403, "tribe_id", before)
-    r = await api.client.post("/v1/articles", json={"title": "t", "body": "b", "tribe_id": "no-such-tribe"}, headers=auth(ann))
+    r = await api.client.post(
+        "/v1/articles", json={"title": "t", "body": "b", "tribe_id": "no-such-tribe"}, headers=auth(ann)
+    )
     await refused(api, r, 404, "tribe_id", before)
     await refused(api, await api.client.post("/v1/articles", json={"title": "t", "body": "b"}), 401, "token", before)
     for bad, what in (
@@ -279,17 +295,26 @@ async def test_publishing_into_a_tribe_needs_membership_and_good_fields(api: Api
     await post_card(api, ben, "Now a member", tribe_id=tribe["id"])
     await ok(await api.client.post(f"/v1/tribes/{tribe['id']}/leave", headers=auth(ben)))
     before = await api.log_size()
-    r = await api.client.post("/v1/articles", json={"title": "t", "body": "b", "tribe_id": tribe["id"]}, headers=auth(ben))
+    r = await api.client.post(
+        "/v1/articles", json={"title": "t", "body": "b", "tribe_id": tribe["id"]}, headers=auth(ben)
+    )
     await refused(api, r, 403, "tribe_id", before)
 
 
 async def test_a_card_shows_its_authors_current_profile(api: Api) -> None:
     ann = await api.register("ann")
     shown = await post_card(api, ann, "Profile follows")
-    r = await api.client.put("/api/user", json={"user": {"username": "anna", "image": "https://img/anna.png"}}, headers=auth(ann))
+    r = await api.client.put(
+        "/api/user", json={"user": {"username": "anna", "image": "https://img/anna.png"}}, headers=auth(ann)
+    )
     await ok(r)
     got = await card(api, shown["id"])
-    assert got["author"] == {"id": shown["author"]["id"], "username": "anna", "display_name": "anna", "image": "https://img/anna.png"}
+    assert got["author"] == {
+        "id": shown["author"]["id"],
+        "username": "anna",
+        "display_name": "anna",
+        "image": "https://img/anna.png",
+    }
     # A display name (PUT /api/user's one field beyond Conduit's) shows on cards; the username stays.
     r = await api.client.put("/api/user", json={"user": {"displayName": "Anna K."}}, headers=auth(ann))
     assert (await ok(r))["user"]["displayName"] == "Anna K."
@@ -443,7 +468,9 @@ async def test_a_user_who_blocked_you_disappears_from_your_feed(api: Api) -> Non
     assert conduit["articles"] == []
 
 
-@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24", cursor_of({"rank": 1}), cursor_of([None]), cursor_of([]), cursor_of([5])])
+@pytest.mark.parametrize(
+    "cursor", ["%%%", "bm90IGpzb24", cursor_of({"rank": 1}), cursor_of([None]), cursor_of([]), cursor_of([5])]
+)
 async def test_the_feed_needs_a_token_and_refuses_a_badcursor_of(api: Api, cursor: str) -> None:
     reader = await api.register("reader")
     writer = await api.register("writer")
@@ -499,7 +526,11 @@ async def test_notifications_are_grouped_newest_first_and_never_self_caused(api:
     await a_moment()
     await ok(await comment(api, eve, shown["slug"], "nice"))
     got = await notifications(api, ann, "ann")
-    assert [(n["kind"], n["text"], n["unread"]) for n in got["notifications"]][0] == ("comment", "eve commented on \u201cDragons\u201d", True)
+    assert next((n["kind"], n["text"], n["unread"]) for n in got["notifications"]) == (
+        "comment",
+        "eve commented on \u201cDragons\u201d",
+        True,
+    )
     assert got["unread_count"] == 1
     # Marking read only moves forward: an older time does not make anything unread again.
     await ok(await api.client.post("/v1/notifications/read", headers=auth(ann)))
@@ -514,7 +545,9 @@ async def test_mentions_notify_the_mentioned_and_one_other_is_singular(api: Api)
     shown = await post_card(api, ann, "Wheels")
     await ok(await comment(api, ben, shown["slug"], "what do you think, @cat and @ben?"))
     got = await notifications(api, cat, "cat")
-    assert [(n["kind"], n["text"]) for n in got["notifications"]] == [("mention", "ben mentioned you in a comment on \u201cWheels\u201d")]
+    assert [(n["kind"], n["text"]) for n in got["notifications"]] == [
+        ("mention", "ben mentioned you in a comment on \u201cWheels\u201d")
+    ]
     assert got["notifications"][0]["comment_id"] is not None
     assert (await notifications(api, ben, "ben"))["notifications"] == []
     await favorite(api, ben, shown["slug"])
@@ -548,7 +581,10 @@ async def test_notifications_are_private_and_hide_blocked_actors(api: Api) -> No
     assert got["unread_count"] == 1
     await ok(await api.client.delete("/v1/users/cat/block", headers=auth(ann)))
     got = await notifications(api, ann, "ann")
-    assert {n["text"] for n in got["notifications"]} == {"cat followed you", "cat and 1 other bumped \u201cDragons\u201d"}
+    assert {n["text"] for n in got["notifications"]} == {
+        "cat followed you",
+        "cat and 1 other bumped \u201cDragons\u201d",
+    }
 
 
 async def test_a_deleted_articles_notifications_go_away(api: Api) -> None:
@@ -570,7 +606,13 @@ async def test_a_deleted_comments_mention_goes_away(api: Api) -> None:
     shown = await post_card(api, ann, "Mentions")
     r = await comment(api, ben, shown["slug"], "look @cat")
     comment_id = (await ok(r))["comment"]["id"]
-    cat = (await ok(await api.client.post("/api/users/login", json={"user": {"email": "cat@example.com", "password": "long-enough-pw"}})))["user"]["token"]
+    cat = (
+        await ok(
+            await api.client.post(
+                "/api/users/login", json={"user": {"email": "cat@example.com", "password": "long-enough-pw"}}
+            )
+        )
+    )["user"]["token"]
     assert [n["kind"] for n in (await notifications(api, cat, "cat"))["notifications"]] == ["mention"]
     r = await api.client.delete(f"/api/articles/{shown['slug']}/comments/{comment_id}", headers=auth(ben))
     assert r.status == 204
@@ -585,11 +627,17 @@ async def test_block_and_unblock_are_idempotent(api: Api) -> None:
     await api.register("ben")
     for _ in range(2):
         before = await api.log_size()
-        assert await ok(await api.client.post("/v1/users/ben/block", headers=auth(ann))) == {"username": "ben", "blocked": True}
+        assert await ok(await api.client.post("/v1/users/ben/block", headers=auth(ann))) == {
+            "username": "ben",
+            "blocked": True,
+        }
     assert await api.log_size() == before + 1  # the second block is appended; the reducer settles it
     for _ in range(2):
         before = await api.log_size()
-        assert await ok(await api.client.delete("/v1/users/ben/block", headers=auth(ann))) == {"username": "ben", "blocked": False}
+        assert await ok(await api.client.delete("/v1/users/ben/block", headers=auth(ann))) == {
+            "username": "ben",
+            "blocked": False,
+        }
     assert await api.log_size() == before + 1
     before = await api.log_size()
     await refused(api, await api.client.post("/v1/users/ben/block"), 401, "token", before)
@@ -608,7 +656,9 @@ async def test_a_blocked_user_cannot_follow_comment_on_or_mention_the_blocker(ap
 
     before = await api.log_size()
     await refused(api, await follow(api, ben, "ann"), 403, "profile", before)
-    r = await api.client.post("/v1/events", json=[{"type": "UserFollowed", "followee_id": user_id(api, ann)}], headers=auth(ben))
+    r = await api.client.post(
+        "/v1/events", json=[{"type": "UserFollowed", "followee_id": user_id(api, ann)}], headers=auth(ben)
+    )
     await refused(api, r, 403, "events[0].followee_id", before)
     await refused(api, await comment(api, ben, anns["slug"], "hello"), 403, "article", before)
     await refused(api, await comment(api, ben, cats["slug"], "hey @ann look"), 403, "mention", before)
@@ -682,7 +732,9 @@ async def test_trending_ranks_articles_and_tags_by_bumps_and_comments_in_the_win
 
     # A bump two hours old counts in the last day, not in the last hour.
     two_hours_ago = int(time.time() * 1000) - 2 * 3_600_000
-    old_bump = ArticleBumped(event_id=new_event_id(), actor_id=user_id(api, others[2]), occurred_at=two_hours_ago, article_id=cold["id"])
+    old_bump = ArticleBumped(
+        event_id=new_event_id(), actor_id=user_id(api, others[2]), occurred_at=two_hours_ago, article_id=cold["id"]
+    )
     assert (await api.client.app[PORTS].writer.append_and_wait([old_bump]))[1]
     hour = await ok(await api.client.get("/v1/trending", params={"window": "1h"}))
     day = await ok(await api.client.get("/v1/trending", params={"window": "24h"}))

@@ -10,8 +10,8 @@ author nobody follows.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Awaitable, Callable, Sequence
 
 from aiohttp.test_utils import TestClient
 
@@ -76,8 +76,10 @@ def _publish(author: str, article_id: str, at: int) -> ArticlePublished:
     )
 
 
-async def _publish_cost(log: SqliteLog, store: CountingStore, event: ArticlePublished) -> tuple[dict[str, int], dict[str, int]]:
-    """Append one publish; project just that entry through every view; the writes per view, as reported and as stored."""
+async def _publish_cost(
+    log: SqliteLog, store: CountingStore, event: ArticlePublished
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Append one publish and project just that entry through every view: the writes per view, reported and stored."""
     (position,) = await log.append([_record(event)])
     entries = await log.read(position.topic, position.partition, position.offset, 1)
     assert [e.position for e in entries] == [position]
@@ -100,14 +102,27 @@ async def test_a_celebrity_publish_costs_the_writes_of_anybodys(
         await install(store, VIEWS)
         await log.append(
             [
-                _record(UserRegistered(event_id=f"reg-{u}", actor_id=u, occurred_at=T0, username=u, email=f"{u}@x.io", password_hash="h"))
+                _record(
+                    UserRegistered(
+                        event_id=f"reg-{u}",
+                        actor_id=u,
+                        occurred_at=T0,
+                        username=u,
+                        email=f"{u}@x.io",
+                        password_hash="h",
+                    )
+                )
                 for u in ("celebrity", "nobody", _fan(0))
             ]
         )
         for start in range(0, FOLLOWERS, APPEND_BATCH):
             await log.append(
                 [
-                    _record(UserFollowed(event_id=f"follow-{i}", actor_id=_fan(i), occurred_at=T0 + 1, followee_id="celebrity"))
+                    _record(
+                        UserFollowed(
+                            event_id=f"follow-{i}", actor_id=_fan(i), occurred_at=T0 + 1, followee_id="celebrity"
+                        )
+                    )
                     for i in range(start, start + APPEND_BATCH)
                 ]
             )
