@@ -1,25 +1,33 @@
 """The embedded runtime: reducers follow the local log inside the API's process.
 
-Each view's live version reads every partition of its topics from its
-checkpoint, and writes documents and the new checkpoint in one SQLite
-transaction, so nothing is applied twice or skipped across a crash.
+Each view's live version reads every partition of its topics from its checkpoint, through
+its own `ViewFeeder` (projections/feeder.py), and writes documents and the new checkpoint in
+one SQLite transaction, so nothing is applied twice or skipped across a crash.
+
+Views fail alone: a view whose batch fails sits out its backoff (and parks the events at
+fault once its retries are spent: projections/dead_letters.py) while the others go on, so a
+bug in the notifications reducer does not stop registration or login. A view whose live
+version is built by other code (a switch made by a newer release) is left alone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
 
 import structlog
 
 from events.codec import EventCodec
 from events.log import Entry, Log
-from projections.live import install, live_version
-from projections.processor import Projector
+from projections.failures import Retry, this_process
+from projections.feeder import TP, ViewFeeder
+from projections.live import install
 from projections.store import Store
 from projections.views import View
 
 log = structlog.get_logger("embedded")
+
+TICK = 1.0  # seconds between the feeders' ticks: parked keys re-read, statuses reported
 
 
 class EmbeddedRuntime:
@@ -33,98 +41,93 @@ class EmbeddedRuntime:
         wakeup: asyncio.Event | None = None,
         batch_size: int = 1000,
         idle_poll: float = 0.05,
+        retry: Retry | None = None,
+        runner: str | None = None,
     ) -> None:
         self.log = log
         self.store = store
-        self.codec = codec
         self.views = views
         self.wakeup = wakeup
         self.batch_size = batch_size
         self.idle_poll = idle_poll
         self.advanced = asyncio.Event()
-        self._projectors: dict[str, Projector] = {}
-        self._offsets: dict[str, dict[tuple[str, int], int]] = {}
-
-    async def _projector(self, view: View, version: int) -> Projector:
-        current = self._projectors.get(view.name)
-        if current is None or current.version != version:
-            current = Projector(self.store, self.codec, view, version)
-            self._projectors[view.name] = current
-            self._offsets[view.name] = await self.store.checkpoint(current.projection_id)
-        return current
+        runner = runner or this_process()
+        # Aliases are read on every pass (the SQLite store caches them for half a second): a switch is
+        # followed as soon as it is seen.
+        self.feeders = [
+            ViewFeeder(view, store, codec, log, alias_refresh=0.0, retry=retry, runner=runner) for view in views
+        ]
+        self._ticked_at = float("-inf")
 
     async def run_once(self) -> int:
-        """Process what the log holds beyond each live version's checkpoint; return the event count.
+        """Process what the log holds beyond each live version's checkpoint; return the events settled.
 
         A pass reads every partition that grew in one trip to the log, and folds each view's
         share of it as one batch, whatever the number of partitions: one store transaction per
-        view and pass, not one per partition. Returns once every batch is stored, so a reader
-        woken by `advanced` finds the documents.
+        view and pass, not one per partition. A view that fails sits the rest of the pass out.
+        Returns once every batch is stored, so a reader woken by `advanced` finds the documents.
         """
-        aliases = await self.store.aliases()
-        live: list[tuple[View, Projector]] = []
-        for view in self.views:
-            version = live_version(view, aliases)
-            if version is not None:
-                live.append((view, await self._projector(view, version)))
+        feeding = [f for f in self.feeders if await f.ready()]
         done = 0
         more = True
-        while more:
-            heads = await self.log.end_offsets(sorted({tp for view, _ in live for tp in view.partitions()}))
-            starts: dict[tuple[str, int], int] = {}
-            for view, _ in live:
-                offsets = self._offsets[view.name]
-                for tp in view.partitions():
-                    if heads.get(tp, 0) > offsets.get(tp, 0):
-                        starts[tp] = min(starts.get(tp, offsets.get(tp, 0)), offsets.get(tp, 0))
+        while more and feeding:
+            positions = [await f.positions() for f in feeding]
+            heads = await self.log.end_offsets(sorted({tp for f in feeding for tp in f.view.partitions()}))
+            starts: dict[TP, int] = {}
+            for f, offsets in zip(feeding, positions):
+                for tp in f.view.partitions():
+                    at = offsets.get(tp, 0)
+                    if heads.get(tp, 0) > at:
+                        starts[tp] = min(starts.get(tp, at), at)
             if not starts:
                 break
             read = await self.log.read_many(starts, self.batch_size)
             more = any(len(entries) == self.batch_size for entries in read.values())
-            for view, projector in live:
-                done += await self._feed(view, projector, read)
-        for _, projector in live:
-            await projector.flush()
+            for f, offsets in zip(feeding, positions):
+                done += await self._feed(f, offsets, read)
+            feeding = [f for f in feeding if f.guard.ready()]
+        for f in self.feeders:
+            await f.settle()
         if done:
             self.advanced.set()
             self.advanced = asyncio.Event()
         return done
 
-    async def _feed(self, view: View, projector: Projector, read: dict[tuple[str, int], list[Entry]]) -> int:
-        """Submit the entries this view has not seen yet, from every partition it reads, as one batch."""
-        offsets = self._offsets[view.name]
+    async def _feed(self, feeder: ViewFeeder, offsets: dict[TP, int], read: dict[TP, list[Entry]]) -> int:
+        """Offer the entries this view has not seen yet, from every partition it reads, as one batch."""
         entries: list[Entry] = []
-        ends: dict[tuple[str, int], int] = {}
-        for tp in view.partitions():
+        partitions = 0
+        for tp in feeder.view.partitions():
             start = offsets.get(tp, 0)
             fresh = [e for e in read.get(tp, ()) if e.position.offset >= start]
             if fresh:
                 entries += fresh
-                ends[tp] = fresh[-1].position.offset + 1
+                partitions += 1
         if not entries:
             return 0
-        batch = await projector.submit(entries)
-        log.info("batch", projection=projector.projection_id, partitions=len(ends), events=batch.events,
-                 writes=batch.writes, ms=batch.ms)
-        offsets.update(ends)
-        return len(entries)
+        started = time.perf_counter()
+        result = await feeder.offer(entries)
+        if result.handled:
+            log.info("batch", projection=feeder.guard.projection, partitions=partitions, events=result.processed,
+                     parked=result.parked, writes=result.writes, ms=round((time.perf_counter() - started) * 1000, 2))
+        return result.handled
 
-    async def _reset(self) -> None:
-        """After a failure: forget what is in memory, so every projector resumes from its checkpoint."""
-        projectors, self._projectors = list(self._projectors.values()), {}
-        for projector in projectors:
-            # A failed flush was logged by run() already; the checkpoint says where to resume.
-            with contextlib.suppress(Exception):
-                await projector.flush()
+    async def tick(self) -> None:
+        """Every `TICK` seconds: each feeder re-reads its parked keys and reports its status."""
+        if time.monotonic() - self._ticked_at < TICK:
+            return
+        self._ticked_at = time.monotonic()
+        for feeder in self.feeders:
+            await feeder.tick()
 
     async def run(self) -> None:
         await install(self.store, self.views)
         while True:
             try:
                 processed = await self.run_once()
-            except Exception:
-                log.exception("projection failed; retrying in 1 s")
-                await self._reset()
+                await self.tick()
+            except Exception:  # the log, not a view (each view's failures stay in its feeder)
+                log.exception("projection pass failed; retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
             if processed == 0:

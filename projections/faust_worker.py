@@ -11,8 +11,16 @@ resumes from the store, not from Faust's state.
 
 Faust's default on an exception in an agent is to log it, acknowledge the
 message and go on, which would skip events for good. Here a failing batch is
-retried with backoff; if it still fails the worker process stops at once
-(exit code 70), before Faust can acknowledge or commit the batch.
+retried with backoff, view by view. When the failure is its events' fault
+(projections/dead_letters.py), the attempt after the last retry parks those
+events and their keys' later ones, and the view goes on. Any other failure
+that outlasts the retries stops the worker process at once (exit code 70),
+before Faust can acknowledge or commit the batch.
+
+Faust acknowledges a batch when its agent returns, so the agent holds its batch
+while one of its views retries: the other views of the same topics wait for it
+(views of other topics, in other agents, go on). The kafka engine and the
+embedded runtime let every other view go on.
 
 This is `tribe worker --engine faust`. The default engine is projections/kafka_engine.py;
 docs/kafka.md lists the guarantees this one lacks (a stop during a store write can commit
@@ -32,7 +40,8 @@ import faust
 import structlog
 
 from events.log import Entry, Position
-from projections.failures import die
+from projections.dead_letters import is_poison
+from projections.failures import Retry, die
 from projections.faust_transport import app_with_fetch_wait
 from projections.feeder import FeedResult, ViewFeeder
 
@@ -54,6 +63,7 @@ class WorkerOptions:
     retries: int = 4
     backoff: float = 0.5
     commit_interval: float = 1.0
+    tick_interval: float = 1.0  # how often the feeders re-read their parked keys and report their status
 
 
 def entry_of(event: faust.types.EventT[Any]) -> Entry:
@@ -67,18 +77,21 @@ async def feed_with_retries(
     options: WorkerOptions,
     on_fatal: Callable[[str, BaseException], NoReturn],
 ) -> FeedResult:
-    attempt = 0
+    """Feed a batch to one view, retrying with backoff; park the events at fault, or stop, when retries run out."""
+    retry = Retry(options.retries, options.backoff)
     while True:
         try:
-            return await feeder.feed(entries)
+            result = await feeder.feed(entries, isolating=feeder.guard.isolating)
         except Exception as exc:
-            if attempt >= options.retries:
+            delay = await feeder.failed(exc, retry)  # the next attempt starts from the store's checkpoint
+            if feeder.guard.attempts > options.retries and not is_poison(exc):
                 on_fatal(feeder.view.name, exc)
-            delay = options.backoff * 2**attempt
-            attempt += 1
-            log.warning("batch_failed_retrying", view=feeder.view.name, attempt=attempt, delay=delay, error=repr(exc))
-            feeder.forget()  # the failed attempt may have written part of a gap: re-read the checkpoint
             await asyncio.sleep(delay)
+            continue
+        await feeder.recovered()
+        if result.parked:
+            await feeder.report()
+        return result
 
 
 def _agent(
@@ -162,6 +175,14 @@ def create_app(
         log.info("worker_ready", group=options.app_id, views=[f.view.name for f in feeders])
 
     app.task(prepare, on_leader=False)
+
+    async def tick() -> None:
+        # Parked keys re-read (released ones replayed) and statuses reported; no catching up here: the
+        # agents hold their batches while a view retries, and a tick must not feed beside them.
+        for feeder in feeders:
+            await feeder.tick(catch_up=False)
+
+    app.timer(options.tick_interval, on_leader=False)(tick)
     # One agent per topic, feeding every view that reads it: Faust's fan-out of one topic to several
     # agents stalls under load (the agents' take buffers and the shared acknowledgements wait on each other).
     readers: dict[str, list[ViewFeeder]] = {}

@@ -1,12 +1,12 @@
-"""Feeding a view's live version from batches a consumer hands over, with the store as the only state.
+"""Feeding a view's live version from batches a runtime hands over, with the store as the only state.
 
-A stream consumer (the Kafka engine, the Faust workers) delivers batches of log entries in
-partition order but knows nothing of projections: after a crash it redelivers
-what it had not committed, after a rebalance another process may have moved a
-partition on, and the live version of a view changes when a replay switches
-its aliases. `ViewFeeder` squares that with the store, which holds every
-projection's checkpoint beside its documents (written together by the one
-write path, `Projector.process`):
+Every runtime (the embedded runtime, the Kafka engine, the Faust workers) feeds each view
+through a `ViewFeeder`. A consumer delivers batches of log entries in partition order but
+knows nothing of projections: after a crash it redelivers what it had not committed, after a
+rebalance another process may have moved a partition on, and the live version of a view
+changes when a replay switches its aliases. `ViewFeeder` squares that with the store, which
+holds every projection's checkpoint beside its documents (written together by the one write
+path, `Projector.process`):
 
 - an entry below the checkpoint was already applied; it is counted as
   redelivered and not processed again (the versioned write would make it a
@@ -14,12 +14,22 @@ write path, `Projector.process`):
 - an entry beyond the checkpoint means the consumer's position ran ahead of the
   store (a batch the consumer acknowledged but the store never got, or a new
   live version whose replay stopped earlier); the missing entries are read
-  from the log and applied first, so nothing is skipped.
+  from the log and applied first, so nothing is skipped;
+- the live version is fed only if it is built by this code (its fingerprint is this
+  process's: projections/live.py `fenced`); otherwise the feeder leaves it alone and says so;
+- entries of a key with dead letters are parked behind them (projections/dead_letters.py).
 
 `feed` writes a batch and returns once it is stored. `submit` folds a batch and starts its
 write, which runs while the caller fetches and folds the next one (`Projector.submit`); the
-batch is stored once the next `submit` or `flush` returned. After a failed write, `forget`
-makes the next batch start again from the checkpoint in the store.
+batch is stored once the next `submit` or `flush` returned. Both raise what failed; after a
+failure, `failed` makes the next batch start again from the checkpoint in the store.
+
+`offer` is what the embedded runtime and the Kafka engine call: it never raises for a failure
+of this view. A failure is counted by the view's `Guard` (projections/failures.py), and the
+view sits out its backoff while the caller feeds the others; what it is handed meanwhile it
+reads again from the log when it resumes (`tick` catches it up even if nothing more arrives).
+After the last retry of a failure that is its events' fault, the next attempt isolates them
+and parks them.
 """
 
 from __future__ import annotations
@@ -32,7 +42,10 @@ import structlog
 
 from events.codec import EventCodec
 from events.log import Entry, Log
-from projections.live import install, live_version
+from projections.dead_letters import Parking, isolate, replay_sequence
+from projections.failures import Guard, Retry, this_process
+from projections.fingerprint import fingerprint
+from projections.live import fenced, install, live_version
 from projections.processor import Projector
 from projections.store import Store
 from projections.views import View
@@ -44,13 +57,19 @@ TP = tuple[str, int]
 
 @dataclass(slots=True)
 class FeedResult:
-    """What one batch did: entries applied, entries already applied before, entries read to fill a gap."""
+    """What one batch did: entries applied, already applied before, read to fill a gap, parked, left alone."""
 
     processed: int = 0
     redelivered: int = 0
     filled: int = 0
     writes: int = 0
+    parked: int = 0
     partitions: set[TP] = field(default_factory=set)
+
+    @property
+    def handled(self) -> int:
+        """Entries this batch settled: applied or parked."""
+        return self.processed + self.parked
 
 
 class ViewFeeder:
@@ -63,6 +82,8 @@ class ViewFeeder:
         *,
         fill_batch: int = 1000,
         alias_refresh: float = 1.0,
+        retry: Retry | None = None,
+        runner: str | None = None,
     ) -> None:
         self.view = view
         self.store = store
@@ -70,42 +91,111 @@ class ViewFeeder:
         self.log = log
         self.fill_batch = fill_batch
         self.alias_refresh = alias_refresh
+        self.guard = Guard(store, runner or this_process(), fingerprint(view), retry or Retry())
         self.projector: Projector | None = None
-        self._next: dict[TP, int] = {}
+        self.parking: Parking | None = None
+        self.fenced_by: str | None = None  # the fingerprint of the code that builds the live version, if not ours
+        self._version: int | None = None
+        self._next: dict[TP, int] = {}  # the next offset to apply, per partition
+        self._durable: dict[TP, int] = {}  # the next offset stored with the documents, per partition
+        self._delivered: dict[TP, int] = {}  # the next offset after what the consumer handed over, per partition
+        self._in_flight: dict[TP, int] = {}  # the ends of the batch whose write is in flight
         self._aliases_read_at = float("-inf")
 
-    async def _live_projector(self) -> Projector:
+    # -- the live version --------------------------------------------------------------------
+
+    async def _live_projector(self) -> Projector | None:
+        """The projector of the live version; None while that version is built by other code (fenced)."""
         now = time.monotonic()
-        if self.projector is not None and now - self._aliases_read_at < self.alias_refresh:
+        if self._version is not None and now - self._aliases_read_at < self.alias_refresh:
             return self.projector
         version = live_version(self.view, await self.store.aliases())
         if version is None:  # a fresh store: install the view, as every runtime may
             version = (await install(self.store, (self.view,)))[self.view.name]
         self._aliases_read_at = now
-        if self.projector is None or self.projector.version != version:
-            if self.projector is not None:
-                await self.projector.flush()  # the old version's last write, before its successor starts
-                log.warning("live_version_changed", view=self.view.name, old=self.projector.version, new=version)
-            self.projector = Projector(self.store, self.codec, self.view, version)
-            self._next.clear()
+        if version != self._version:
+            await self._follow(version)
         return self.projector
+
+    async def _follow(self, version: int) -> None:
+        if self.projector is not None:
+            await self.projector.flush()  # the old version's last write, before its successor starts
+        if self._version is not None:
+            log.warning("live_version_changed", view=self.view.name, old=self._version, new=version)
+        self._version = version
+        self._next.clear()
+        self._durable.clear()
+        self._in_flight = {}
+        projection = self.view.projection_id(version)
+        self.guard.follow(projection)
+        self.fenced_by = await fenced(self.store, self.view, version)
+        if self.fenced_by is not None:
+            log.warning("fenced", view=self.view.name, version=version, built_by=self.fenced_by,
+                        this_code=self.guard.fingerprint)
+            self.projector = self.parking = None
+        else:
+            self.projector = Projector(self.store, self.codec, self.view, version)
+            self.parking = Parking(self.store, projection)
+            await self.parking.refresh(now=True)
+        await self.report()
 
     async def prepare(self) -> None:
         """Install the view if the store does not have it yet, and find its live version."""
         self._aliases_read_at = float("-inf")
         await self._live_projector()
 
-    async def _checkpoint(self, projector: Projector) -> dict[TP, int]:
-        return await self.store.checkpoint(projector.projection_id)
+    async def ready(self) -> bool:
+        """Whether the live version is this code's to feed and no backoff holds this view back."""
+        return await self._live_projector() is not None and self.guard.ready()
+
+    async def report(self) -> None:
+        """Tell the store how this view fares in this process (on a change, or as a heartbeat)."""
+        if self.fenced_by is not None:
+            await self.guard.report("fenced", f"v{self._version} is built by code {self.fenced_by}, "
+                                              f"this process runs {self.guard.fingerprint}")
+        elif self.guard.attempts:
+            return  # reported as retrying by `failed`
+        elif self.parking is not None and self.parking.keys:
+            await self.guard.report("parked", self.parking.last_cause)
+        else:
+            await self.guard.report("running")
+
+    # -- positions ---------------------------------------------------------------------------
 
     async def checkpoint(self) -> dict[TP, int]:
         """The live version's stored next offsets, read from the store now (aliases re-read too)."""
         self._aliases_read_at = float("-inf")
-        return await self._checkpoint(await self._live_projector())
+        await self._live_projector()
+        assert self._version is not None
+        return await self.store.checkpoint(self.view.projection_id(self._version))
 
-    async def feed(self, entries: Sequence[Entry]) -> FeedResult:
-        """Apply a batch (entries of any partitions, each partition's in order); return once it is stored."""
-        result = await self.submit(entries)
+    async def positions(self) -> dict[TP, int]:
+        """The next offset to apply of every partition the view reads (the checkpoint's where not known)."""
+        unknown = [tp for tp in self.view.partitions() if tp not in self._next]
+        if unknown:
+            await self._learn(unknown)
+        return dict(self._next)
+
+    async def _learn(self, tps: Sequence[TP]) -> None:
+        """Where these partitions stand, from the store (after the write in flight: it may move them)."""
+        await self.flush()
+        assert self._version is not None
+        stored = await self.store.checkpoint(self.view.projection_id(self._version))
+        for tp in tps:
+            self._next[tp] = self._durable[tp] = stored.get(tp, 0)
+
+    def durable(self, tp: TP) -> int | None:
+        """The next offset of the partition whose documents are stored, if known."""
+        return self._durable.get(tp)
+
+    # -- feeding -----------------------------------------------------------------------------
+
+    async def feed(self, entries: Sequence[Entry], *, isolating: bool = False) -> FeedResult:
+        """Apply a batch (entries of any partitions, each partition's in order); return once it is stored.
+
+        `isolating`: write it in parts, parking the events that fail on their own (dead_letters.isolate).
+        """
+        result = await self.submit(entries, isolating=isolating)
         await self.flush()
         return result
 
@@ -113,44 +203,67 @@ class ViewFeeder:
         """Wait until every submitted batch is stored; raises what a write raised."""
         if self.projector is not None:
             await self.projector.flush()
+        self._durable.update(self._in_flight)
+        self._in_flight = {}
 
-    async def submit(self, entries: Sequence[Entry]) -> FeedResult:
+    async def submit(self, entries: Sequence[Entry], *, isolating: bool = False) -> FeedResult:
         """Fold a batch and start its write, once the previous batch's write has finished."""
         result = FeedResult()
         if not entries:
             return result
         projector = await self._live_projector()
+        if projector is None or self.parking is None:  # fenced: another code's version
+            return result
         by_tp: dict[TP, list[Entry]] = {}
         for entry in entries:
             by_tp.setdefault((entry.position.topic, entry.position.partition), []).append(entry)
+        delivered = self._delivered
+        for tp, tp_entries in by_tp.items():
+            delivered[tp] = max(delivered.get(tp, 0), tp_entries[-1].position.offset + 1)
         unknown = [tp for tp, es in by_tp.items() if self._next.get(tp, -1) != es[0].position.offset]
         if unknown:
-            await projector.flush()  # the checkpoint must include the write in flight
-            stored = await self._checkpoint(projector)
-            for tp in unknown:
-                self._next[tp] = stored.get(tp, 0)
+            await self._learn(unknown)
         fresh: list[Entry] = []
+        ends: dict[TP, int] = {}
         for tp, tp_entries in by_tp.items():
             expected = self._next[tp]
-            for entry in tp_entries:
-                offset = entry.position.offset
-                if offset < expected:
-                    result.redelivered += 1
-                    continue
-                if offset > expected:
-                    missing = await self._read(tp, expected, offset)
-                    result.filled += len(missing)
-                    fresh.extend(missing)
-                fresh.append(entry)
-                expected = offset + 1
-        if fresh:
-            batch = await projector.submit(fresh)
-            result.processed = batch.events
-            result.writes += batch.writes
-            for entry in fresh:
-                tp = (entry.position.topic, entry.position.partition)
-                self._next[tp] = max(self._next.get(tp, 0), entry.position.offset + 1)
+            first, last = tp_entries[0].position.offset, tp_entries[-1].position.offset
+            if first == expected and last - first + 1 == len(tp_entries):
+                fresh += tp_entries  # the usual case: the batch follows on, without a hole
+                expected = tp_entries[-1].position.offset + 1
+            else:
+                for entry in tp_entries:
+                    offset = entry.position.offset
+                    if offset < expected:
+                        result.redelivered += 1
+                        continue
+                    if offset > expected:
+                        missing = await self._read(tp, expected, offset)
+                        result.filled += len(missing)
+                        fresh.extend(missing)
+                    fresh.append(entry)
+                    expected = offset + 1
+            if expected != self._next[tp]:
+                ends[tp] = expected
         result.partitions = set(by_tp)
+        if not fresh:
+            return result
+        fed, behind = self.parking.split(fresh)
+        if behind:
+            await self.parking.park_behind(behind)
+        if isolating:
+            await self.flush()
+            done = await isolate(
+                projector, fed, self.parking, attempts=self.guard.attempts, first_failed_at=self.guard.first_failed_at
+            )
+            result.processed, result.writes, result.parked = done.applied, done.writes, done.parked + len(behind)
+            self._durable.update(ends)
+        else:
+            batch = await projector.submit(fed, behind)
+            result.processed, result.writes, result.parked = batch.events, batch.writes, len(behind)
+            self._durable.update(self._in_flight)
+            self._in_flight = ends
+        self._next.update(ends)
         return result
 
     async def _read(self, tp: TP, start: int, stop: int) -> list[Entry]:
@@ -168,9 +281,98 @@ class ViewFeeder:
         return entries
 
     def forget(self, tps: Sequence[TP] | None = None) -> None:
-        """Drop what is known of these partitions' progress (all if None): re-read the store next time."""
-        if tps is None:
-            self._next.clear()
-        else:
-            for tp in tps:
-                self._next.pop(tp, None)
+        """Drop what is known of these partitions (all if None): they moved; re-read the store next time."""
+        for known in (self._next, self._durable, self._delivered, self._in_flight):
+            if tps is None:
+                known.clear()
+            else:
+                for tp in tps:
+                    known.pop(tp, None)
+
+    # -- failures ----------------------------------------------------------------------------
+
+    async def failed(self, exc: BaseException, retry: Retry | None = None) -> float:
+        """After a failed batch: let the write in flight end, resume from the store's checkpoint next time,
+        count the attempt; return the seconds to wait before the next one."""
+        try:
+            await self.flush()
+        except Exception as other:  # the failure being handled, or another one: the checkpoint tells
+            log.warning("write_failed", view=self.view.name, error=repr(other))
+        self._next.clear()
+        self._durable.clear()
+        self._in_flight = {}
+        delay = await self.guard.failed(exc, retry)
+        log.warning("batch_failed_retrying", view=self.view.name, attempt=self.guard.attempts, delay=delay,
+                    isolating=self.guard.isolating, error=repr(exc))
+        return delay
+
+    async def recovered(self) -> None:
+        """The batch after failures is stored: report the view running (or parked) again."""
+        if self.guard.attempts:
+            self.guard.recovered()
+            await self.report()
+
+    async def offer(self, entries: Sequence[Entry]) -> FeedResult:
+        """`submit`, or while the view is recovering `feed` (isolating when its guard says so); never raises.
+
+        A failure is counted and the entries dropped: the view sits out its backoff and then reads
+        them again from the log, from its checkpoint.
+        """
+        if not self.guard.ready():
+            self._note(entries)
+            return FeedResult()
+        guard = self.guard
+        try:
+            if guard.attempts:
+                result = await self.feed(entries, isolating=guard.isolating)
+                await self.recovered()
+            else:
+                result = await self.submit(entries)
+        except Exception as exc:
+            self._note(entries)
+            await self.failed(exc)
+            return FeedResult()
+        if result.parked:
+            await self.report()
+        return result
+
+    async def settle(self) -> None:
+        """`flush`, never raising: a failed write is counted, as in `offer`."""
+        try:
+            await self.flush()
+        except Exception as exc:
+            await self.failed(exc)
+
+    def _note(self, entries: Sequence[Entry]) -> None:
+        delivered = self._delivered
+        for entry in entries:
+            tp = (entry.position.topic, entry.position.partition)
+            delivered[tp] = max(delivered.get(tp, 0), entry.position.offset + 1)
+
+    async def tick(self, *, catch_up: bool = True) -> FeedResult:
+        """Between batches: re-read the parked keys (replaying those released), report, and with `catch_up`
+        apply what was handed over while the view sat out a backoff. Never raises."""
+        result = FeedResult()
+        try:
+            projector = await self._live_projector()
+            if projector is not None and self.parking is not None:
+                await self.parking.refresh()
+                orphans, self.parking.orphans = self.parking.orphans, []
+                for letters in orphans:
+                    log.info("replaying_released_key", view=self.view.name, key=letters[0].key, events=len(letters))
+                    await replay_sequence(self.log, Projector(self.store, self.codec, self.view, projector.version),
+                                          letters)
+                if orphans:
+                    await self.parking.refresh(now=True)
+                if catch_up and self.guard.ready():
+                    lagging = [tp for tp, end in self._delivered.items() if self._next.get(tp, -1) < end]
+                    if lagging:
+                        await self._learn([tp for tp in lagging if tp not in self._next])
+                        missing: list[Entry] = []
+                        for tp in lagging:
+                            missing += await self._read(tp, self._next[tp], self._delivered[tp])
+                        result = await self.offer(missing)
+            await self.report()
+        except Exception as exc:
+            await self.failed(exc)
+        return result

@@ -25,10 +25,16 @@ around them, built so that Kafka's offsets never run ahead of the store:
   consumer thread is inside `consume()`), stores its offsets and commits synchronously before
   the partitions go. Lost partitions (the session expired) are not committed; their writes are
   versioned, so a late one loses against the new owner's.
-- **Failures.** A batch whose write fails is folded again from the store's checkpoint, with
-  the batch before it (whose write may have been the one that failed), `retries` times with
-  doubling backoff; then the worker commits what is stored, leaves the group and
-  `ProjectionFailed` stops it (exit code 70, projections/failures.py). Nothing is skipped.
+- **Failures stay in their view.** Each view's feeder counts its own failures
+  (projections/failures.py): a view whose batch fails sits out its backoff while the others are
+  fed, then reads what it missed from the log, from its checkpoint. A partition's offsets are
+  stored only up to what every view reading it (and feeding its live version) has stored, so a
+  view that lags holds back its partitions' commits, never another view's documents. Events at
+  fault are parked once the retries are spent (projections/dead_letters.py); every other
+  failure is retried as long as it lasts. Only checkpoints that cannot be read on an
+  assignment stop the worker (`ProjectionFailed`, exit code 70).
+- **Between batches** (once a second while nothing arrives) every feeder ticks: parked keys are
+  re-read, statuses reported, and a view that sat out a backoff catches up.
 - **Stopping.** `stop()` (SIGTERM and SIGINT call it) stops fetching; the batch in hand is
   written, its offsets stored and committed, and `close()` leaves the group so the partitions
   move at once. With `group.instance.id` (static membership) the member is kept for the
@@ -62,7 +68,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EngineOptions:
-    """The consumer's settings. The first four come from `Settings` (tribe/bootstrap.py); the rest are tuning."""
+    """The consumer's settings. The first four come from `Settings` (tribe/bootstrap.py); the rest are tuning.
+
+    `retries` and `backoff` bound the checkpoint reads of an assignment; each view's own retries are
+    its feeder's (`Retry`, from `Settings` too).
+    """
 
     group: str
     session_timeout: float
@@ -73,6 +83,7 @@ class EngineOptions:
     backoff: float = 0.5
     commit_interval: float = 1.0
     poll_interval: float = 0.1  # longest a wait for the first message of a batch blocks before the stop flag is read
+    tick_interval: float = 1.0  # how often the feeders tick while no batch arrives
 
 
 def consumer_config(bootstrap: str, options: EngineOptions) -> dict[str, Any]:
@@ -100,15 +111,6 @@ def consumer_config(bootstrap: str, options: EngineOptions) -> dict[str, Any]:
     return config
 
 
-def ends(entries: Sequence[Entry]) -> dict[TP, int]:
-    """The next offset after these entries, per partition."""
-    out: dict[TP, int] = {}
-    for entry in entries:
-        p = entry.position
-        out[(p.topic, p.partition)] = max(out.get((p.topic, p.partition), 0), p.offset + 1)
-    return out
-
-
 class KafkaEngine:
     """Runs the feeders' views on one consumer of the group `options.group` until stopped."""
 
@@ -122,10 +124,11 @@ class KafkaEngine:
         }
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Loop side: entries submitted to every feeder whose writes may still be in flight.
-        self._pending: list[Entry] = []
+        # Loop side: whether a batch was submitted whose writes may still be in flight.
+        self._in_flight = False
         # Consumer-thread side.
         self._assigned: set[TP] = set()
+        self._stored: dict[TP, int] = {}
         self._failed = False
 
     def stop(self) -> None:
@@ -135,7 +138,7 @@ class KafkaEngine:
         self._stopping.set()
 
     async def run(self) -> None:
-        """Consume until `stop()` (or SIGTERM/SIGINT); raises ProjectionFailed if a batch cannot be written."""
+        """Consume until `stop()` (or SIGTERM/SIGINT); raises ProjectionFailed if checkpoints cannot be read."""
         loop = self._loop = asyncio.get_running_loop()
         for feeder in self.feeders:  # every view is installed before any batch, also those with empty topics
             await feeder.prepare()
@@ -182,12 +185,16 @@ class KafkaEngine:
         options = self.options
         consumer = Consumer({**consumer_config(self.bootstrap, options), "error_cb": self._on_error})
         consumer.subscribe(self.topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+        ticked = time.monotonic()
         try:
             while not self._stopping.is_set():
                 messages = consumer.consume(options.batch_size, timeout=0)
                 if not messages:
-                    if self._pending:  # idle: finish the write in flight so its offsets can be stored
+                    if self._in_flight:  # idle: finish the write in flight so its offsets can be stored
                         self._store(consumer, self._call(self._write([], drain=True)))
+                    if time.monotonic() - ticked >= options.tick_interval:
+                        ticked = time.monotonic()
+                        self._store(consumer, self._call(self._tick()))
                     first = consumer.poll(options.poll_interval)
                     if first is None:
                         continue
@@ -226,10 +233,16 @@ class KafkaEngine:
         return entries
 
     def _store(self, consumer: Consumer, offsets: dict[TP, int]) -> None:
-        """Store the offsets of written batches, for the partitions this consumer still holds."""
-        mine = [TopicPartition(t, p, o) for (t, p), o in offsets.items() if (t, p) in self._assigned]
+        """Store offsets the views have reached and that were not stored yet, for the partitions held."""
+        mine = [
+            TopicPartition(t, p, o)
+            for (t, p), o in offsets.items()
+            if (t, p) in self._assigned and self._stored.get((t, p), -1) < o
+        ]
         if not mine:
             return
+        for tp in mine:
+            self._stored[(tp.topic, tp.partition)] = tp.offset
         try:
             consumer.store_offsets(offsets=mine)
         except KafkaException as exc:  # a partition went between the write and now: its new owner re-reads the store
@@ -254,6 +267,8 @@ class KafkaEngine:
         starts = self._call(self._starts(tps))
         consumer.incremental_assign([TopicPartition(t, p, starts[(t, p)]) for t, p in tps])
         self._assigned.update(tps)
+        for tp in tps:
+            self._stored.pop(tp, None)
         log.info("partitions_assigned", partitions=_named(starts))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -276,19 +291,22 @@ class KafkaEngine:
     # -- the loop side ---------------------------------------------------------------------
 
     async def _starts(self, tps: list[TP]) -> dict[TP, int]:
-        """Where each partition starts: the lowest checkpoint of the live versions that read it."""
-        starts: dict[TP, int] = {}
+        """Where each partition starts: the lowest checkpoint of the live versions that read it and that this
+        code feeds (of the others where no view of this code reads it)."""
         for attempt in range(self.options.retries + 1):
             try:
+                starts: dict[TP, int] = {}
+                others: dict[TP, int] = {}
                 for feeder in self.feeders:
                     mine = [tp for tp in tps if tp[0] in feeder.view.topics]
                     if not mine:
                         continue
                     feeder.forget(mine)
                     stored = await feeder.checkpoint()
+                    into = others if feeder.fenced_by is not None else starts
                     for tp in mine:
-                        starts[tp] = min(starts.get(tp, stored.get(tp, 0)), stored.get(tp, 0))
-                return starts
+                        into[tp] = min(into.get(tp, stored.get(tp, 0)), stored.get(tp, 0))
+                return {**others, **starts}
             except Exception as exc:
                 if attempt >= self.options.retries:
                     raise ProjectionFailed("checkpoints", exc) from exc
@@ -302,48 +320,49 @@ class KafkaEngine:
             feeder.forget(tps)
 
     async def _write(self, entries: list[Entry], *, drain: bool) -> dict[TP, int]:
-        """Submit a batch to every view that reads it (and wait for every write if `drain`).
+        """Offer a batch to every view that reads it (and wait for every write if `drain`).
 
-        Returns the offsets now covered by finished writes in every view: the previous batch's
-        once this one is submitted, this one's too when drained.
+        A view that fails keeps its failure to itself: its feeder counts it and backs off.
+        Returns, per partition, the offset up to which every view feeding it has stored its documents.
         """
-        batch = entries
-        attempt = 0
-        while True:
-            failing = "store"
-            try:
-                if batch:
-                    by_topic: dict[str, list[Entry]] = {}
-                    for entry in batch:
-                        by_topic.setdefault(entry.position.topic, []).append(entry)
-                    for feeder in self.feeders:
-                        failing = feeder.view.name
-                        mine = [e for topic in feeder.view.topics for e in by_topic.get(topic, ())]
-                        if mine:
-                            await self._submit(feeder, mine)
-                if drain:
-                    for feeder in self.feeders:
-                        failing = feeder.view.name
-                        await feeder.flush()
-                    written, self._pending = self._pending + batch, []
-                else:
-                    written, self._pending = self._pending, batch
-                return ends(written)
-            except Exception as exc:
-                if attempt >= self.options.retries:
-                    await self._settle()
-                    raise ProjectionFailed(failing, exc) from exc
-                delay = self.options.backoff * 2**attempt
-                attempt += 1
-                log.warning("batch_failed_retrying", view=failing, attempt=attempt, delay=delay, error=repr(exc))
-                await self._settle()
-                # The failed write may be the previous batch's: fold both again from the store's checkpoint.
-                batch, self._pending = self._pending + batch, []
-                await asyncio.sleep(delay)
+        if entries:
+            by_topic: dict[str, list[Entry]] = {}
+            for entry in entries:
+                by_topic.setdefault(entry.position.topic, []).append(entry)
+            for feeder in self.feeders:
+                mine = [e for topic in feeder.view.topics for e in by_topic.get(topic, ())]
+                if mine:
+                    await self._offer(feeder, mine)
+            self._in_flight = True
+        if drain:
+            for feeder in self.feeders:
+                await feeder.settle()
+            self._in_flight = False
+        return self._durable()
 
-    async def _submit(self, feeder: ViewFeeder, entries: list[Entry]) -> None:
+    async def _tick(self) -> dict[TP, int]:
+        for feeder in self.feeders:
+            await feeder.tick()
+        return self._durable()
+
+    def _durable(self) -> dict[TP, int]:
+        """Per partition, the lowest offset the views feeding it have stored; none while one of them is unsure."""
+        lowest: dict[TP, int] = {}
+        unsure: set[TP] = set()
+        for feeder in self.feeders:
+            if feeder.fenced_by is not None:
+                continue
+            for tp in feeder.view.partitions():
+                at = feeder.durable(tp)
+                if at is None:
+                    unsure.add(tp)
+                else:
+                    lowest[tp] = min(lowest.get(tp, at), at)
+        return {tp: at for tp, at in lowest.items() if tp not in unsure}
+
+    async def _offer(self, feeder: ViewFeeder, entries: list[Entry]) -> None:
         started = time.perf_counter()
-        result = await feeder.submit(entries)
+        result = await feeder.offer(entries)
         log.info(
             "projected",
             view=feeder.view.name,
@@ -351,19 +370,11 @@ class KafkaEngine:
             processed=result.processed,
             redelivered=result.redelivered,
             filled=result.filled,
+            parked=result.parked,
             writes=result.writes,
             partitions=len(result.partitions),
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
-
-    async def _settle(self) -> None:
-        """After a failure: let every write in flight end, and re-read the checkpoints next time."""
-        for feeder in self.feeders:
-            try:
-                await feeder.flush()
-            except Exception as exc:  # the failure being handled, or another one: the checkpoint tells
-                log.warning("write_failed", view=feeder.view.name, error=repr(exc))
-            feeder.forget()
 
 
 def _named(offsets: dict[TP, int]) -> dict[str, int]:

@@ -10,6 +10,10 @@ while the caller reads and folds the next (the store's writer is a thread, the f
 event loop): a pipeline of two. The documents of the batch in flight are read from memory,
 since the store may not hold them yet. `flush` waits for the write; a failed write fails the
 next `submit` or `flush`, and the caller then resumes from the stored checkpoint.
+
+A failure that is an event's own fault says so: bytes that do not decode raise `Undecodable`,
+a reducer that raises `ReducerFailed` (the store's `DocumentRefused` is the third kind). The
+runtimes park such events (projections/dead_letters.py); any other failure is retried.
 """
 
 from __future__ import annotations
@@ -24,6 +28,22 @@ from events.log import Entry
 from projections.store import Checkpoint, DocWrite, Store
 from projections.views import View
 from reducers.base import DocKey, Versioned, fold
+
+
+class EventFailed(Exception):
+    """An event of the batch cannot be applied, however often it is retried (which one: see dead_letters.isolate)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(repr(cause))
+        self.cause = cause
+
+
+class Undecodable(EventFailed):
+    """Bytes of the batch are not an event this codec reads."""
+
+
+class ReducerFailed(EventFailed):
+    """The view's reducer raised on an event of the batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +72,10 @@ class Projector:
         for alias, spec in self.view.collections.items():
             await self.store.ensure_collection(self.view.physical(alias, self.version), spec)
 
-    async def process(self, entries: Sequence[Entry]) -> BatchResult:
+    async def process(self, entries: Sequence[Entry], skipped: Sequence[Entry] = ()) -> BatchResult:
         """Fold and write one batch; returns once it is stored with its checkpoint."""
         started = time.perf_counter()
-        result = await self.submit(entries)
+        result = await self.submit(entries, skipped)
         await self.flush()
         return replace(result, ms=round((time.perf_counter() - started) * 1000, 2))
 
@@ -69,18 +89,27 @@ class Projector:
         finally:
             self._unwritten = {}
 
-    async def submit(self, entries: Sequence[Entry]) -> BatchResult:
-        """Fold one batch and start its write, after the previous batch's write has finished."""
-        if not entries:
+    async def submit(self, entries: Sequence[Entry], skipped: Sequence[Entry] = ()) -> BatchResult:
+        """Fold one batch and start its write, after the previous batch's write has finished.
+
+        `skipped` entries (parked ones) are not folded, but the checkpoint written moves past them too.
+        """
+        if not entries and not skipped:
             return BatchResult(0, 0, 0.0)
         started = time.perf_counter()
         decode = self.codec.decode
-        events = [(e.position.offset + 1, decode(e.value)) for e in entries]
+        try:
+            events = [(e.position.offset + 1, decode(e.value)) for e in entries]
+        except Exception as exc:
+            raise Undecodable(exc) from exc
         reducer = self.view.reducer
         wanted: dict[str, set[str]] = {}
-        for _, event in events:
-            for collection, doc_id in reducer.keys(event):
-                wanted.setdefault(collection, set()).add(doc_id)
+        try:
+            for _, event in events:
+                for collection, doc_id in reducer.keys(event):
+                    wanted.setdefault(collection, set()).add(doc_id)
+        except Exception as exc:
+            raise ReducerFailed(exc) from exc
         state: dict[DocKey, Versioned] = {}
         unwritten = self._unwritten
         for collection, ids in wanted.items():
@@ -91,16 +120,18 @@ class Projector:
             for doc_id in ids:
                 if (collection, doc_id) in unwritten:
                     state[(collection, doc_id)] = unwritten[(collection, doc_id)]
-        changed = fold(reducer, state, events)
+        try:
+            changed = fold(reducer, state, events)
+        except Exception as exc:
+            raise ReducerFailed(exc) from exc
         physical = self._physical
-        writes = [
-            DocWrite(physical[collection], doc_id, v.version, v.body) for (collection, doc_id), v in changed.items()
-        ]
+        writes = [DocWrite(physical[c], doc_id, v.version, v.body) for (c, doc_id), v in changed.items()]
         offsets: dict[tuple[str, int], int] = {}
-        for entry in entries:
+        for entry in (*entries, *skipped) if skipped else entries:
             tp = (entry.position.topic, entry.position.partition)
             offsets[tp] = max(offsets.get(tp, 0), entry.position.offset + 1)
         await self.flush()
         self._unwritten = changed
         self._in_flight = asyncio.ensure_future(self.store.write(writes, Checkpoint(self.projection_id, offsets)))
         return BatchResult(len(entries), len(writes), round((time.perf_counter() - started) * 1000, 2))
+

@@ -4,7 +4,9 @@ The rebuild feeds `Projector`, the same write path the live runtimes use, so a
 rebuilt document is exactly what live processing would have written. The live
 version keeps serving and keeps being fed (by `tribe serve` or `tribe worker`)
 until the switch; the runtimes follow the aliases, so after the switch they feed
-the new version. Old versions stay until dropped.
+the new version, those running this code: a version records the fingerprint of the code
+that builds it (projections/fingerprint.py) when the rebuild creates it, and a runtime
+running other code leaves it alone. Old versions stay until dropped.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from events.codec import EventCodec
 from events.log import Log
-from projections.live import live_version
+from projections.live import fenced, live_version
 from projections.processor import Projector
 from projections.store import Query, Store
 from projections.views import View
@@ -207,6 +209,7 @@ async def rebuild(
     target = version if version is not None else max([*existing, live or 0, 0]) + 1
     if target == live:
         raise ReplayError(f"version {target} of {view.name} is live already; rebuild into a new version")
+    await _this_code(store, view, target)
     projector = Projector(store, codec, view, target)
     await projector.ensure_collections()
 
@@ -270,6 +273,7 @@ async def rollback(log: Log, store: Store, codec: EventCodec, view: View) -> tup
     if not older:
         raise ReplayError(f"{view.name} has no version older than the live one ({live}) to roll back to")
     previous = older[-1]
+    await _this_code(store, view, previous)
     projector = Projector(store, codec, view, previous)
     await catch_up(log, projector)
     await store.set_aliases(view.targets(previous))
@@ -287,3 +291,14 @@ async def drop(store: Store, view: View, version: int) -> None:
     for alias in view.collections:
         await store.drop_collection(view.physical(alias, version))
     await store.drop_checkpoint(view.projection_id(version))
+    await store.drop_records(view.projection_id(version))
+
+
+async def _this_code(store: Store, view: View, version: int) -> None:
+    """Record this code as the one that builds the version, unless other code does: then refuse."""
+    theirs = await fenced(store, view, version)
+    if theirs is not None:
+        raise ReplayError(
+            f"version {version} of {view.name} is built by other code (fingerprint {theirs}); "
+            "run this command with that code, or rebuild into a new version"
+        )

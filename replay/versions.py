@@ -1,12 +1,15 @@
-"""Which versions of each view exist, which is live, and how far each has got."""
+"""Which versions of each view exist, which is live, how far each has got, and how the runtimes fare on them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from events.log import Log
+from projections.failures import STALE
+from projections.fingerprint import fingerprint
 from projections.live import live_version
-from projections.store import Store
+from projections.store import RunnerStatus, Store
 from projections.views import View
 
 
@@ -16,10 +19,53 @@ class VersionStatus:
     live: bool
     lag: dict[str, int]  # "topic:partition" -> events behind the head of the log
     checkpoint: dict[str, int]
+    fingerprint: str | None = None  # of the code that builds it (None: not recorded yet)
+    this_code: bool = True  # whether the code asking is that code
+    runners: list[RunnerStatus] = field(default_factory=list)  # processes heard from within STALE seconds
+    dead_letters: int = 0
+    parked_since: int | None = None  # the first failure time of its oldest dead letter (ms)
 
     @property
     def total_lag(self) -> int:
         return sum(self.lag.values())
+
+    @property
+    def state(self) -> str:
+        """retrying (a runner's last attempt failed), parked (it has dead letters), running, fenced (every
+        runner heard from runs other code), or idle (no runner heard from)."""
+        states = {r.state for r in self.runners}
+        if "retrying" in states:
+            return "retrying"
+        if self.dead_letters:
+            return "parked"
+        if states & {"running", "parked"}:
+            return "running"
+        return "fenced" if states else "idle"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "live": self.live,
+            "checkpoint": self.checkpoint,
+            "lag": self.lag,
+            "fingerprint": self.fingerprint,
+            "this_code": self.this_code,
+            "state": self.state,
+            "dead_letters": self.dead_letters,
+            "parked_since": self.parked_since,
+            "runners": [
+                {
+                    "runner": r.runner,
+                    "state": r.state,
+                    "error": r.error,
+                    "attempts": r.attempts,
+                    "fingerprint": r.fingerprint,
+                    "since": r.since,
+                    "updated_at": r.updated_at,
+                }
+                for r in self.runners
+            ],
+        }
 
 
 @dataclass(frozen=True)
@@ -33,9 +79,7 @@ class ViewStatus:
         return {
             "view": self.view,
             "live_version": self.live_version,
-            "versions": [
-                {"version": v.version, "live": v.live, "checkpoint": v.checkpoint, "lag": v.lag} for v in self.versions
-            ],
+            "versions": [v.as_json() for v in self.versions],
             "lag": live.lag if live else {},
         }
 
@@ -65,20 +109,37 @@ async def lag_of(
 async def status(log: Log, store: Store, views: tuple[View, ...]) -> list[ViewStatus]:
     aliases = await store.aliases()
     collections = await store.collections()
+    fingerprints = await store.fingerprints()
+    now = int(time.time() * 1000)
+    runners: dict[str, list[RunnerStatus]] = {}
+    for s in await store.statuses():
+        if now - s.updated_at <= STALE * 1000:
+            runners.setdefault(s.projection, []).append(s)
+    letters: dict[str, list[int]] = {}
+    for letter in await store.dead_letters():
+        letters.setdefault(letter.projection, []).append(letter.first_failed_at)
     result = []
     for view in views:
         live = live_version(view, aliases)
         head = await heads(log, view)
         versions = []
         for version in existing_versions(view, collections):
+            projection = view.projection_id(version)
             lag = await lag_of(store, view, version, head)
-            done = await store.checkpoint(view.projection_id(version))
+            done = await store.checkpoint(projection)
+            recorded = fingerprints.get(projection)
+            parked = letters.get(projection, [])
             versions.append(
                 VersionStatus(
                     version,
                     version == live,
                     {f"{t}:{p}": n for (t, p), n in sorted(lag.items())},
                     {f"{t}:{p}": done.get((t, p), 0) for (t, p) in sorted(head)},
+                    recorded,
+                    recorded is None or recorded == fingerprint(view),
+                    runners.get(projection, []),
+                    len(parked),
+                    min(parked) if parked else None,
                 )
             )
         result.append(ViewStatus(view.name, live, versions))

@@ -28,12 +28,12 @@ from events.log import Log
 from projections.adapters.elasticsearch_store import ElasticsearchStore
 from projections.adapters.sqlite_store import SqliteStore
 from projections.embedded import EmbeddedRuntime
-from projections.failures import ProjectionFailed, die
+from projections.failures import ProjectionFailed, Retry, die, this_process
 from projections.live import install
 from projections.progress import Progress
 from projections.queries import ReadModels, SocialReads
 from projections.store import Store
-from projections.views import VIEWS
+from projections.views import VIEWS, View
 from services.ports import Ports
 from services.security import Generations, Tokens
 from services.writer import EventWriter
@@ -123,6 +123,16 @@ def build_ports(settings: Settings, log: Log, store: Store, codec: EventCodec, p
     )
 
 
+def retry(settings: Settings) -> Retry:
+    """How every runtime retries a failing view before parking the events at fault."""
+    return Retry(settings.projection_retries, settings.projection_backoff)
+
+
+def runner(settings: Settings) -> str:
+    """The name a runtime reports its views' status under: the worker's instance id, or host and process."""
+    return settings.worker_instance_id or this_process()
+
+
 def rate_limiter(settings: Settings) -> RateLimiter:
     """The API's rate limits; the storage the settings name opens with the application."""
     budgets = Budgets(
@@ -134,8 +144,10 @@ def rate_limiter(settings: Settings) -> RateLimiter:
     return RateLimiter(budgets, settings.rate_limit_storage)
 
 
-def create_app(settings: Settings, *, log: Log | None = None, store: Store | None = None) -> web.Application:
-    """The API over the log and store the settings name (or the ones given, for tests).
+def create_app(
+    settings: Settings, *, log: Log | None = None, store: Store | None = None, views: tuple[View, ...] = VIEWS
+) -> web.Application:
+    """The API over the log and store the settings name (or the ones given, for tests; `views` too).
 
     With the embedded log, the reducers run inside this process; with Kafka, `tribe worker`
     processes run them and this process only reads their checkpoints from the store.
@@ -148,16 +160,18 @@ def create_app(settings: Settings, *, log: Log | None = None, store: Store | Non
         codec = EventCodec()
         runtime = None
         if isinstance(the_log, SqliteLog):
-            runtime = EmbeddedRuntime(the_log, the_store, codec, VIEWS, wakeup=the_log.watch())
+            runtime = EmbeddedRuntime(
+                the_log, the_store, codec, views, wakeup=the_log.watch(), retry=retry(settings), runner=runner(settings)
+            )
         # Without an in-process runtime to wake it, a write polls the store's checkpoints: every 10 ms on
         # SQLite (a local read), every 50 ms on a networked store, where each poll is a request.
         poll = 0.01 if isinstance(the_store, SqliteStore) else 0.05
         advanced = (lambda: runtime.advanced) if runtime is not None else None
-        progress = Progress(the_store, VIEWS, advanced=advanced, poll=poll)
+        progress = Progress(the_store, views, advanced=advanced, poll=poll)
         app[PORTS] = build_ports(settings, the_log, the_store, codec, progress)
         if isinstance(the_log, KafkaLog):
             await check_topics(the_log)
-        await install(the_store, VIEWS)
+        await install(the_store, views)
         task = asyncio.create_task(runtime.run(), name="embedded-runtime") if runtime else None
         yield
         if task is not None:
@@ -194,23 +208,25 @@ def _kafka_log(settings: Settings, log: Log) -> KafkaLog:
     return log
 
 
-def run_worker(settings: Settings, *, store: Store | None = None) -> None:
+def run_worker(settings: Settings, *, store: Store | None = None, views: tuple[View, ...] = VIEWS) -> None:
     """Run one projection worker with the engine the settings name, until SIGINT/SIGTERM.
 
-    It shares the partitions with the other workers of its group. A batch that cannot be written
-    stops it with exit code 70 (projections/failures.py). `store` replaces the configured store
-    (tests inject failing ones).
+    It shares the partitions with the other workers of its group. A failing view is retried and its
+    events at fault parked (projections/failures.py); what no retry mends stops it with exit code 70.
+    `store` replaces the configured store and `views` the application's (tests inject failing ones).
     """
     if settings.worker_engine == "faust":
-        run_faust_worker(settings, store=store)
+        run_faust_worker(settings, store=store, views=views)
         return
     try:
-        asyncio.run(run_kafka_worker(settings, store=store))
+        asyncio.run(run_kafka_worker(settings, store=store, views=views))
     except ProjectionFailed as failed:
         die(failed.view, failed.cause)
 
 
-async def run_kafka_worker(settings: Settings, *, store: Store | None = None) -> None:
+async def run_kafka_worker(
+    settings: Settings, *, store: Store | None = None, views: tuple[View, ...] = VIEWS
+) -> None:
     """The default engine (projections/kafka_engine.py), its log and store open for as long as it runs."""
     from projections.feeder import ViewFeeder
     from projections.kafka_engine import EngineOptions, KafkaEngine
@@ -226,11 +242,13 @@ async def run_kafka_worker(settings: Settings, *, store: Store | None = None) ->
         await check_topics(log)
         the_store = store or opened_store
         codec = EventCodec()
-        feeders = [ViewFeeder(view, the_store, codec, log) for view in VIEWS]
+        feeders = [
+            ViewFeeder(view, the_store, codec, log, retry=retry(settings), runner=runner(settings)) for view in views
+        ]
         await KafkaEngine(log.bootstrap, feeders, options).run()
 
 
-def run_faust_worker(settings: Settings, *, store: Store | None = None) -> None:
+def run_faust_worker(settings: Settings, *, store: Store | None = None, views: tuple[View, ...] = VIEWS) -> None:
     """`--engine faust`: one Faust worker (projections/faust_worker.py); its adapters open when Faust starts."""
     import faust
 
@@ -246,8 +264,10 @@ def run_faust_worker(settings: Settings, *, store: Store | None = None) -> None:
         app_id=settings.worker_group,
         session_timeout=settings.kafka_session_timeout,
         fetch_wait=settings.kafka_fetch_wait,
+        retries=settings.projection_retries,
+        backoff=settings.projection_backoff,
     )
-    feeders = [ViewFeeder(view, the_store, codec, log) for view in VIEWS]
+    feeders = [ViewFeeder(view, the_store, codec, log, runner=runner(settings)) for view in views]
     app = create_worker_app(log.bootstrap, feeders, datadir=settings.data_dir / "faust", options=options)
     worker = faust.Worker(
         app,

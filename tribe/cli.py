@@ -89,19 +89,24 @@ def worker(**options: Any) -> None:
 
     Needs --log kafka://HOST:PORT[,HOST:PORT]. Start as many as you like with the same
     --log and --store: they share the partitions, and a restarted one resumes from the
-    checkpoints in the store. A batch that keeps failing stops the worker (exit code 70)
-    rather than skipping events.
+    checkpoints in the store. A failing view is retried with backoff while the other views
+    go on; events at fault (undecodable, a reducer that raises, a document the store refuses)
+    are parked as dead letters with their key's later events (`tribe dlq`). Views whose live
+    version is built by other code are left alone (`tribe replay status` says so).
 
     \b
     Engines:
       kafka  (default) batches straight from librdkafka; offsets are stored only after the
              store write that covers them, a partition that moves is committed first, and
              every assignment starts from the store's checkpoints.
-      faust  Faust (faust-streaming), for those who run Faust apps. It lacks two guarantees:
-             a stop (SIGTERM) during a store write acknowledges the batch, so Kafka's
-             offsets can pass the store and the missing events are only filled in when
-             their partition receives another event; and a partition that moves is written
-             by its old owner for a moment after the new owner started. See docs/kafka.md.
+      faust  Faust (faust-streaming), for those who run Faust apps. It lacks three
+             guarantees: a stop (SIGTERM) during a store write acknowledges the batch, so
+             Kafka's offsets can pass the store and the missing events are only filled in
+             when their partition receives another event; a partition that moves is written
+             by its old owner for a moment after the new owner started; and a view that
+             retries holds up the other views of its topics (Faust acknowledges a batch when
+             its agent returns), while a failure that is no event's fault stops the worker
+             (exit code 70) once its retries are spent. See docs/kafka.md.
     """
     from tribe.bootstrap import run_worker
     from tribe.logs import configure_logging
@@ -116,9 +121,10 @@ def worker(**options: Any) -> None:
 
 
 def _register_commands() -> None:
-    from tribe.replay_commands import register
+    from tribe import dlq_commands, replay_commands
 
-    register(main, storage_options, settings_from)
+    replay_commands.register(main, storage_options, settings_from)
+    dlq_commands.register(main, storage_options, settings_from)
 
 
 _register_commands()

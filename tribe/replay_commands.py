@@ -184,10 +184,18 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
             raise SystemExit(3)
 
     @replay.command("status")
-    @click.option("--json", "as_json", is_flag=True, help="Print a JSON list (view, live_version, versions, lag).")
+    @click.option(
+        "--json", "as_json", is_flag=True,
+        help="Print a JSON list (view, live_version, versions with their state, runners and dead letters, lag).",
+    )
     @storage_options
     def status_command(as_json: bool, **options: Any) -> None:
-        """List each view's versions, which one is live, positions and lag per partition."""
+        """List each view's versions, which one is live, lag per partition, and how the runtimes fare.
+
+        Per version: its state (running, retrying, parked: it has dead letters, fenced: built by other
+        code than every runtime heard from, idle: none heard from in a minute), each runtime's own
+        state with its error, and the fingerprint of the code that builds it.
+        """
         views = _run(settings_from(**options), lambda event_log, store: status(event_log, store, VIEWS))
         if as_json:
             click.echo(orjson.dumps([v.as_json() for v in views], option=orjson.OPT_INDENT_2).decode())
@@ -196,7 +204,15 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
             click.echo(f"{v.view}: live v{v.live_version}")
             for s in v.versions:
                 behind = ", ".join(f"{tp}={n}" for tp, n in s.lag.items() if n) or "none"
-                click.echo(f"  v{s.version}{' (live)' if s.live else ''}: lag {s.total_lag} ({behind})")
+                code = "this code" if s.this_code else "other code"
+                click.echo(
+                    f"  v{s.version}{' (live)' if s.live else ''}: {s.state}, lag {s.total_lag} ({behind}), "
+                    f"{s.dead_letters} dead letter(s), built by {s.fingerprint or 'unrecorded code'} ({code})"
+                )
+                for r in s.runners:
+                    attempts = f" after {r.attempts} attempt(s)" if r.attempts else ""
+                    error = f": {r.error}" if r.error else ""
+                    click.echo(f"    {r.runner} ({r.fingerprint}): {r.state}{attempts}{error}")
 
     @replay.command("rollback")
     @click.argument("view", type=click.Choice(VIEW_NAMES))

@@ -120,6 +120,15 @@ class Settings:
         "replicas that must hold an append before it is acknowledged (`min.insync.replicas`, with `acks=all`); "
         "an existing topic with fewer stops the process",
     )
+    projection_retries: int = _setting(
+        4, "TRIBE_PROJECTION_RETRIES",
+        "times a view's failing batch is retried before the events at fault are parked as dead letters "
+        "(other failures are retried as long as they last; Faust workers stop after them, exit status 70)",
+    )
+    projection_backoff: float = _setting(
+        0.5, "TRIBE_PROJECTION_BACKOFF",
+        "seconds before a failing view's first retry, doubling with each retry up to 30 s; the other views go on",
+    )
 
     @property
     def log(self) -> str:
@@ -157,11 +166,13 @@ class Settings:
         if self.log_level not in LOG_LEVELS:
             raise BadSetting(f"TRIBE_LOG_LEVEL: {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
         positive = ("token_ttl", "write_wait", "registration_wait", "kafka_delivery_timeout", "kafka_session_timeout")
-        for name in (*positive, "kafka_fetch_wait"):
+        for name in (*positive, "kafka_fetch_wait", "projection_backoff"):
             if getattr(self, name) <= 0:
                 raise BadSetting(f"{_env_of(name)}: must be greater than 0")
         if self.worker_engine not in WORKER_ENGINES:
             raise BadSetting(f"TRIBE_WORKER_ENGINE: {self.worker_engine!r} is not one of {', '.join(WORKER_ENGINES)}")
+        if self.projection_retries < 0:
+            raise BadSetting("TRIBE_PROJECTION_RETRIES: must be 0 or more")
         if self.kafka_replication_factor < 1:
             raise BadSetting("TRIBE_KAFKA_REPLICATION_FACTOR: must be at least 1")
         if not 1 <= self.kafka_min_insync_replicas <= self.kafka_replication_factor:

@@ -1,4 +1,4 @@
-"""`python -m tests.integration.injected_worker slow|failing MARKER`: `tribe worker` over a store that misbehaves.
+"""`python -m tests.integration.injected_worker KIND ARGUMENT`: `tribe worker` over a store or views that misbehave.
 
 The worker is the real one (`tribe.bootstrap.run_worker`, the engine named by TRIBE_WORKER_ENGINE,
 every other setting from TRIBE_*), over the SQLite store the settings name, wrapped:
@@ -7,7 +7,12 @@ every other setting from TRIBE_*), over the SQLite store the settings name, wrap
   so a test can signal the worker while a store write is in progress;
 - `failing`: the third and fourth such writes fail after the worker handed them over, their
   transaction rolled back (the SQLite store writes documents and checkpoint in one), and
-  MARKER gets a line per failure.
+  MARKER gets a line per failure;
+- `notifications-down`: every write of the notifications view fails while the file MARKER exists;
+
+or with the views of tests/integration/faulty_views.py:
+
+- `faulty FAULT`: the application's views with that fault (`undecodable`: none; `reducer`, `refused`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from pathlib import Path
 
 from projections.adapters.sqlite_store import SqliteStore
 from projections.store import Checkpoint, DocWrite
+from projections.views import VIEWS
+from tests.integration.faulty_views import faulty_views
 from tribe.bootstrap import run_worker
 from tribe.logs import configure_logging
 from tribe.settings import Settings
@@ -52,13 +59,29 @@ class FailingStore(SqliteStore):
         await super().write(writes, checkpoint)
 
 
+class NotificationsDown(SqliteStore):
+    def __init__(self, path: Path, marker: Path) -> None:
+        super().__init__(path)
+        self.marker = marker
+
+    async def write(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
+        if checkpoint.projection.startswith("notifications") and self.marker.exists():
+            raise ConnectionError("the notifications index does not answer")
+        await super().write(writes, checkpoint)
+
+
+STORES = {"slow": SlowStore, "failing": FailingStore, "notifications-down": NotificationsDown}
+
+
 def main() -> None:
-    kind, marker = sys.argv[1], Path(sys.argv[2])
+    kind, argument = sys.argv[1], sys.argv[2]
     settings = Settings.from_env()
     configure_logging(settings)
     path = Path(settings.store.removeprefix("sqlite:///"))
-    store = SlowStore(path, marker) if kind == "slow" else FailingStore(path, marker)
-    run_worker(settings, store=store)
+    if kind == "faulty":
+        run_worker(settings, views=faulty_views(argument))
+    else:
+        run_worker(settings, store=STORES[kind](path, Path(argument)), views=VIEWS)
 
 
 if __name__ == "__main__":

@@ -224,8 +224,7 @@ async def test_a_crash_between_batches_loses_nothing_and_counts_nothing_twice(
     crashing = Files(tmp_path / "crashing")
     await crashing.open(StoreThatDiesAfter(tmp_path / "crashing" / "store.sqlite", writes_before_crash))
     await crashing.append(events)
-    with pytest.raises(RuntimeError, match="killed"):
-        await crashing.runtime(batch_size=2).run_once()
+    await crashing.runtime(batch_size=2).run_once()  # every view's write fails from the crash on; none raises
     await crashing.close()
 
     files = await Files(tmp_path / "crashing").open()
