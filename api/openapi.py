@@ -533,6 +533,59 @@ DOCUMENT: dict[str, Any] = {
                 reads=True,
             )
         },
+        "/v1/admin/dead-letters": {
+            "get": _op(
+                "Admins only (TRIBE_ADMINS): every dead letter, an event a view parked because it could not apply "
+                "it (failed), or because an earlier event of its key failed (behind)",
+                "200",
+                _json(_obj(["dead_letters"], dead_letters={"type": "array", "items": _ref("DeadLetter")}), "Letters"),
+                auth=True,
+                refusals=("403",),
+            )
+        },
+        "/v1/admin/dead-letters/{letter_id}": {
+            "get": _op(
+                "Admins only: one dead letter, its key's letters in order, and the event it holds",
+                "200",
+                _json(
+                    _obj(
+                        ["dead_letter", "sequence", "event", "undecodable"],
+                        dead_letter=_ref("DeadLetter"),
+                        sequence={"type": "array", "items": {"type": "string"}},
+                        event={"type": ["object", "null"], "description": "The event's fields, with its type"},
+                        undecodable={
+                            "type": ["string", "null"],
+                            "description": "The first 64 bytes, in hex, when they are no event",
+                        },
+                    ),
+                    "The letter",
+                ),
+                auth=True,
+                params=(_path("letter_id"),),
+                refusals=("403", "404", "422"),
+            )
+        },
+        "/v1/admin/dead-letters/{letter_id}/retry": {
+            "post": _op(
+                "Admins only: replay the letter's key, every parked event of it in order, through the view's "
+                "write path; the first that fails again stays parked (failed), with the rest behind it",
+                "200",
+                _json(_ref("Retried"), "What was applied"),
+                auth=True,
+                params=(_path("letter_id"),),
+                refusals=("403", "404", "422"),
+            )
+        },
+        "/v1/admin/dead-letters/{letter_id}/skip": {
+            "post": _op(
+                "Admins only: give up on the letter's event (it is never applied), and replay the rest of its key",
+                "200",
+                _json(_ref("Retried"), "What was skipped and applied"),
+                auth=True,
+                params=(_path("letter_id"),),
+                refusals=("403", "404", "422"),
+            )
+        },
         "/v1/openapi.json": {
             "get": {
                 "summary": "This document",
@@ -615,6 +668,38 @@ DOCUMENT: dict[str, Any] = {
             "Errors": _obj(
                 ["errors"],
                 errors={"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            ),
+            "DeadLetter": _obj(
+                [
+                    "id",
+                    "projection",
+                    "topic",
+                    "partition",
+                    "offset",
+                    "key",
+                    "state",
+                    "cause",
+                    "attempts",
+                    "first_failed_at",
+                    "last_failed_at",
+                ],
+                id={"type": "string", "description": "projection:topic:partition:offset"},
+                projection={"type": "string", "description": "the view version, e.g. articles_v3"},
+                topic={"type": "string"},
+                partition={"type": "integer"},
+                offset={"type": "integer"},
+                key={"type": "string", "description": "the log record's key: the feed of the same documents"},
+                state={"enum": ["failed", "behind"]},
+                cause={"type": "string"},
+                attempts={"type": "integer"},
+                first_failed_at={"type": "integer", "description": "ms since the epoch"},
+                last_failed_at={"type": "integer", "description": "ms since the epoch"},
+            ),
+            "Retried": _obj(
+                ["applied", "failed", "skipped"],
+                applied={"type": "array", "items": {"type": "string"}, "description": "letters applied and removed"},
+                failed={"oneOf": [{"type": "null"}, _ref("DeadLetter")], "description": "the letter that failed again"},
+                skipped={"type": ["string", "null"]},
             ),
             "Accepted": _obj(
                 ["status", "positions"],

@@ -21,12 +21,14 @@ from aiohttp import web
 from api.app import build_app
 from api.limits import Budgets, RateLimiter
 from api.requests import PORTS
+from api.v1_admin import ADMIN
 from events.adapters.kafka_log import KafkaLog, KafkaOptions, TopicMismatch
 from events.adapters.sqlite_log import SqliteLog
 from events.codec import EventCodec
 from events.log import Log
 from projections.adapters.elasticsearch_store import ElasticsearchStore
 from projections.adapters.sqlite_store import SqliteStore
+from projections.dead_letters import DeadLetters
 from projections.embedded import EmbeddedRuntime
 from projections.failures import ProjectionFailed, Retry, die, this_process
 from projections.live import install
@@ -34,6 +36,7 @@ from projections.progress import Progress
 from projections.queries import ReadModels, SocialReads
 from projections.store import Store
 from projections.views import VIEWS, View
+from services.admin import Admin
 from services.ports import Ports
 from services.security import Generations, Tokens
 from services.writer import EventWriter
@@ -169,6 +172,7 @@ def create_app(
         advanced = (lambda: runtime.advanced) if runtime is not None else None
         progress = Progress(the_store, views, advanced=advanced, poll=poll)
         app[PORTS] = build_ports(settings, the_log, the_store, codec, progress)
+        app[ADMIN] = Admin(frozenset(settings.admins), app[PORTS].reads, DeadLetters(the_log, the_store, codec, views))
         if isinstance(the_log, KafkaLog):
             await check_topics(the_log)
         await install(the_store, views)

@@ -129,6 +129,12 @@ class Settings:
         0.5, "TRIBE_PROJECTION_BACKOFF",
         "seconds before a failing view's first retry, doubling with each retry up to 30 s; the other views go on",
     )
+    admins: tuple[str, ...] = _setting(
+        (), "TRIBE_ADMINS",
+        "usernames or user ids allowed the admin routes (`/v1/admin/...`: dead letters), comma-separated; "
+        "nobody when empty",
+        shown="none",
+    )
 
     @property
     def log(self) -> str:
