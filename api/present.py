@@ -131,10 +131,10 @@ def notification(shown: NotificationView) -> Body:
     return {
         "id": group["id"],
         "kind": group["kind"],
-        "text": _sentence(group["kind"], latest["username"], shown.actor_count - 1, group["article_title"]),
+        "text": _sentence(group["kind"], latest["username"], shown.actor_count - 1, shown.article_title),
         "actor_count": shown.actor_count,
         "latest_actor": author(latest),
-        "article": {"id": group["article_id"], "title": group["article_title"]} if group["article_id"] else None,
+        "article": {"id": group["article_id"], "title": shown.article_title} if group["article_id"] else None,
         "comment_id": group["comment_id"],
         "at": iso(group["latest_at"]),
         "unread": shown.unread,

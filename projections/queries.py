@@ -7,9 +7,10 @@ from typing import Any, Literal
 
 from events.routing import ARTICLES, PARTITIONS
 from projections.store import Filter, Prefix, Query, Store
-from reducers.articles import comment_doc_id
+from reducers.articles import bump_id, comment_doc_id
 from reducers.follows import block_id, follow_id
 from reducers.trending import WINDOWS, bucket_id, bucket_start
+from reducers.tribes import membership_id
 from reducers.users import handle_id
 
 Body = dict[str, Any]
@@ -83,7 +84,6 @@ class ReadModels:
         *,
         author_ids: Sequence[str] | None = None,
         tag: str | None = None,
-        favorited_by: str | None = None,
         limit: int = 20,
         offset: int = 0,
     ) -> tuple[list[Body], int]:
@@ -93,12 +93,59 @@ class ReadModels:
             filters.append(Filter("author_id", tuple(author_ids)))
         if tag is not None:
             filters.append(Filter("tags", (tag,)))
-        if favorited_by is not None:
-            filters.append(Filter("favorited_by", (favorited_by,)))
         page = await self.store.search(
             "articles", Query(filters=tuple(filters), sort=_NEWEST_FIRST, size=limit, offset=offset)
         )
         return [d.body for d in page.docs], page.total or 0
+
+    async def bumped(self, reader: str | None, article_ids: Sequence[str]) -> set[str]:
+        """Which of these articles the reader bumps now (none for an anonymous reader): one batched get."""
+        if reader is None or not article_ids:
+            return set()
+        found = await self.store.get("bumps", [bump_id(a, reader) for a in article_ids])
+        return {doc.body["article_id"] for doc in found.values() if doc.body["active"]}
+
+    async def favorites(
+        self,
+        user_id: str,
+        *,
+        author_ids: Sequence[str] | None = None,
+        tag: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> tuple[list[Body], int]:
+        """Live articles the user bumps now, most recently bumped first, matching every given filter; with the total.
+
+        The user's active bumps are read in pages, each page's articles in one batched get; an
+        article deleted since, or outside the filters, is left out of the page and the total.
+        The cost grows with the user's bumps (a page of 1,000 per step), not with anyone else's.
+        """
+        query = Query(
+            filters=(Filter("user_id", (user_id,)), Filter("active", (True,))),
+            sort=(("updated_at", "desc"),),
+            size=1000,
+            with_total=False,
+        )
+        authors = None if author_ids is None else set(author_ids)
+        matching: list[Body] = []
+        page: list[str] = []
+        async for doc in self.store.every("bumps", query):
+            page.append(doc.body["article_id"])
+            if len(page) == query.size:
+                matching += await self._favorites_among(page, authors, tag)
+                page = []
+        matching += await self._favorites_among(page, authors, tag)
+        return matching[offset : offset + limit], len(matching)
+
+    async def _favorites_among(self, article_ids: list[str], authors: set[str] | None, tag: str | None) -> list[Body]:
+        found = await self.store.get("articles", article_ids) if article_ids else {}
+        return [
+            body
+            for body in (found[a].body for a in article_ids if a in found)
+            if not body["deleted"]
+            and (authors is None or body["author_id"] in authors)
+            and (tag is None or tag in body["tags"])
+        ]
 
     async def comment(self, article_id: str, comment_id: int) -> Body | None:
         doc_id = comment_doc_id(article_id, comment_id)
@@ -196,6 +243,13 @@ class SocialReads:
 
     async def member_of(self, user_id: str) -> list[str]:
         return await self._ids("memberships", (Filter("user_id", (user_id,)), Filter("active", (True,))), "tribe_id")
+
+    async def joined(self, user_id: str | None, tribe_ids: Sequence[str]) -> set[str]:
+        """Which of these tribes the user is a member of now (none for an anonymous reader): one batched get."""
+        if user_id is None or not tribe_ids:
+            return set()
+        found = await self.store.get("memberships", [membership_id(user_id, t) for t in tribe_ids])
+        return {doc.body["tribe_id"] for doc in found.values() if doc.body["active"]}
 
     # -- cards and feeds -------------------------------------------------------------------
 

@@ -21,15 +21,18 @@ from reducers.base import Reducer
 from reducers.documents import (
     Article,
     Block,
+    Bump,
     Comment,
     Follow,
     Handle,
     Membership,
     Notification,
+    NotificationActor,
     NotificationArticle,
     ReadMark,
     TrendArticle,
     TrendBucket,
+    TrendBump,
     Tribe,
     User,
     ViewReceipt,
@@ -110,7 +113,7 @@ FOLLOWS_VIEW = View(
 
 ARTICLES_VIEW = View(
     name="articles",
-    version=2,
+    version=3,
     reducer=ArticlesReducer(),
     topics=(ARTICLES,),
     collections={
@@ -126,18 +129,30 @@ ARTICLES_VIEW = View(
                 "tags": "keyword",
                 "created_at": "date",
                 "updated_at": "date",
-                "favorited_by": "keyword",
                 "favorites_count": "long",
-                "comment_ids": "long",
+                "latest_bumpers": "keyword",
                 "comments_count": "long",
                 "views": "long",
                 "rank": "long",
                 "deleted": "boolean",
             },
-            lists=frozenset({"tags", "favorited_by", "comment_ids"}),
+            lists=frozenset({"tags", "latest_bumpers"}),
             indexed=frozenset({"author_id", "tribe_id", "slug", "created_at", "rank", "title", "body"}),
         ),
-        "view_receipts": CollectionSpec({"article_id": "keyword", "event_id": "keyword"}, indexed=frozenset()),
+        "bumps": CollectionSpec(
+            {
+                "article_id": "keyword",
+                "user_id": "keyword",
+                "active": "boolean",
+                "updated_at": "date",
+                "recent": "keyword",
+            },
+            lists=frozenset({"recent"}),
+            indexed=frozenset({"user_id"}),
+        ),
+        "view_receipts": CollectionSpec(
+            {"article_id": "keyword", "event_id": "keyword", "occurred_at": "date"}, indexed=frozenset()
+        ),
         "comments": CollectionSpec(
             {
                 "comment_id": "long",
@@ -147,16 +162,18 @@ ARTICLES_VIEW = View(
                 "created_at": "date",
                 "updated_at": "date",
                 "deleted": "boolean",
+                "posted_as": "keyword",
+                "deleted_as": "keyword",
             },
             indexed=frozenset({"article_id"}),
         ),
     },
-    documents={"articles": Article, "view_receipts": ViewReceipt, "comments": Comment},
+    documents={"articles": Article, "bumps": Bump, "view_receipts": ViewReceipt, "comments": Comment},
 )
 
 TRIBES_VIEW = View(
     name="tribes",
-    version=1,
+    version=2,
     reducer=TribesReducer(),
     topics=(TRIBES,),
     collections={
@@ -169,13 +186,20 @@ TRIBES_VIEW = View(
                 "owner_id": "keyword",
                 "created_by": "keyword",
                 "created_at": "date",
-                "members": "keyword",
                 "member_count": "long",
             },
-            lists=frozenset({"members"}),
+            indexed=frozenset({"name", "member_count"}),
         ),
         "memberships": CollectionSpec(
-            {"user_id": "keyword", "tribe_id": "keyword", "active": "boolean", "updated_at": "date"}
+            {
+                "user_id": "keyword",
+                "tribe_id": "keyword",
+                "active": "boolean",
+                "updated_at": "date",
+                "recent": "keyword",
+            },
+            lists=frozenset({"recent"}),
+            indexed=frozenset({"user_id", "tribe_id"}),
         ),
     },
     documents={"tribes": Tribe, "memberships": Membership},
@@ -183,7 +207,7 @@ TRIBES_VIEW = View(
 
 NOTIFICATIONS_VIEW = View(
     name="notifications",
-    version=1,
+    version=2,
     reducer=NotificationsReducer(),
     topics=(ARTICLES, FOLLOWS, INBOX),
     collections={
@@ -192,23 +216,27 @@ NOTIFICATIONS_VIEW = View(
                 "recipient_id": "keyword",
                 "kind": "keyword",
                 "article_id": "keyword",
-                "article_title": "keyword",
                 "comment_id": "long",
-                "actors": "keyword",
                 "count": "long",
                 "latest_actor_id": "keyword",
+                "latest_actors": "keyword",
                 "latest_at": "date",
                 "active": "boolean",
             },
-            lists=frozenset({"actors"}),
+            lists=frozenset({"latest_actors"}),
+            indexed=frozenset({"recipient_id", "latest_at"}),
         ),
-        "notification_articles": CollectionSpec(
-            {"article_id": "keyword", "author_id": "keyword", "title": "keyword", "deleted": "boolean"}
+        "notification_actors": CollectionSpec(
+            {"group_id": "keyword", "actor_id": "keyword", "active": "boolean", "recent": "keyword"},
+            lists=frozenset({"recent"}),
+            indexed=frozenset(),
         ),
-        "notification_marks": CollectionSpec({"user_id": "keyword", "read_up_to": "date"}),
+        "notification_articles": CollectionSpec({"article_id": "keyword", "author_id": "keyword"}, indexed=frozenset()),
+        "notification_marks": CollectionSpec({"user_id": "keyword", "read_up_to": "date"}, indexed=frozenset()),
     },
     documents={
         "notifications": Notification,
+        "notification_actors": NotificationActor,
         "notification_articles": NotificationArticle,
         "notification_marks": ReadMark,
     },
@@ -216,25 +244,26 @@ NOTIFICATIONS_VIEW = View(
 
 TRENDING_VIEW = View(
     name="trending",
-    version=1,
+    version=2,
     reducer=TrendingReducer(),
     topics=(ARTICLES,),
     collections={
         "trend_buckets": CollectionSpec(
-            {"window": "keyword", "start": "date", "partition": "long", "articles": "object", "tags": "object"}
+            {"window": "keyword", "start": "date", "partition": "long", "articles": "object", "tags": "object"},
+            indexed=frozenset(),
         ),
         "trend_articles": CollectionSpec(
-            {
-                "article_id": "keyword",
-                "author_id": "keyword",
-                "tags": "keyword",
-                "bumpers": "keyword",
-                "deleted": "boolean",
-            },
-            lists=frozenset({"tags", "bumpers"}),
+            {"article_id": "keyword", "author_id": "keyword", "tags": "keyword", "deleted": "boolean"},
+            lists=frozenset({"tags"}),
+            indexed=frozenset(),
+        ),
+        "trend_bumps": CollectionSpec(
+            {"article_id": "keyword", "user_id": "keyword", "active": "boolean", "recent": "keyword"},
+            lists=frozenset({"recent"}),
+            indexed=frozenset(),
         ),
     },
-    documents={"trend_buckets": TrendBucket, "trend_articles": TrendArticle},
+    documents={"trend_buckets": TrendBucket, "trend_articles": TrendArticle, "trend_bumps": TrendBump},
 )
 
 VIEWS: tuple[View, ...] = (USERS_VIEW, FOLLOWS_VIEW, ARTICLES_VIEW, TRIBES_VIEW, NOTIFICATIONS_VIEW, TRENDING_VIEW)

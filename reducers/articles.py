@@ -1,12 +1,14 @@
-"""Article cards: an article with its tribe, bumps (Conduit's favorites), views, comments and feed rank.
+"""Article cards: an article with its tribe, counts of bumps (Conduit's favorites), views and comments, and feed rank.
 
-Every article event is keyed by article id, so an article and its comments are
-fed by one partition; a comment's document id is `<article_id>:<comment_id>`.
-Counters are derived from sets (who bumped, which comments exist), so applying
-an event twice cannot count twice; views, which have no natural set, are
-protected by the fold's version guard. Each document's new state follows from
-its own state and the event, so a redelivered event completes a bulk write a
-non-atomic store kept only part of.
+Every article event is keyed by article id, so an article, its comments, its bumps and its
+view receipts are fed by one partition. Engagement is a document of its own (a bump per
+(article, user), a comment per (article, comment id), a receipt per counted view), and the
+card keeps only counts and its few latest bumpers: the n-th bump writes what the first one
+did. Each document's new state follows from its own state and the event; the card's counts
+follow from its own state, the event, and the engagement document's record of that very
+event (reducers/engagement.py), so a redelivered event completes a bulk write a non-atomic
+store kept only part of. Engagement documents are written whatever the card's state (a bump
+of a deleted article is still the user's bump); only a live card counts.
 """
 
 from __future__ import annotations
@@ -26,16 +28,25 @@ from events.catalogue import (
     Event,
 )
 from reducers.base import Body, DocKey, Reducer, by_event_type, held
-from reducers.documents import Article, Comment, ViewReceipt
+from reducers.documents import Article, Bump, Comment, ViewReceipt
+from reducers.engagement import counted, latest, mark, step
 from reducers.ranking import rank
 
 ARTICLES = "articles"
+BUMPS = "bumps"
 COMMENTS = "comments"
 VIEW_RECEIPTS = "view_receipts"
+LATEST_BUMPERS = 3
+"""Bumpers a card names ("alice, bob and 40 others")."""
 
 
 def comment_doc_id(article_id: str, comment_id: int) -> str:
     return f"{article_id}:{comment_id}"
+
+
+def bump_id(article_id: str, user_id: str) -> str:
+    """One user's bump of one article; the article id keeps it in the article's partition."""
+    return f"{article_id}:{user_id}"
 
 
 def view_receipt_id(article_id: str, event_id: str) -> str:
@@ -60,8 +71,13 @@ def _ranked(article: Article) -> Article:
     }
 
 
+def _with_comments(article: Article, delta: int) -> Article:
+    """The card after a comment was posted (+1) or deleted (-1); never below zero, like every count."""
+    return _ranked({**article, "comments_count": max(0, article["comments_count"] + delta)})
+
+
 class ArticlesReducer(Reducer):
-    collections = (ARTICLES, COMMENTS, VIEW_RECEIPTS)
+    collections = (ARTICLES, BUMPS, COMMENTS, VIEW_RECEIPTS)
 
     @by_event_type
     def keys(self, event: Event) -> tuple[DocKey, ...]:
@@ -70,12 +86,13 @@ class ArticlesReducer(Reducer):
     @keys.register(ArticlePublished)
     @keys.register(ArticleEdited)
     @keys.register(ArticleDeleted)
+    def _(self, event: ArticlePublished | ArticleEdited | ArticleDeleted) -> tuple[DocKey, ...]:
+        return ((ARTICLES, event.article_id),)
+
     @keys.register(ArticleBumped)
     @keys.register(ArticleUnbumped)
-    def _(
-        self, event: ArticlePublished | ArticleEdited | ArticleDeleted | ArticleBumped | ArticleUnbumped
-    ) -> tuple[DocKey, ...]:
-        return ((ARTICLES, event.article_id),)
+    def _(self, event: ArticleBumped | ArticleUnbumped) -> tuple[DocKey, ...]:
+        return ((ARTICLES, event.article_id), (BUMPS, bump_id(event.article_id, event.actor_id)))
 
     @keys.register(ArticleViewed)
     def _(self, event: ArticleViewed) -> tuple[DocKey, ...]:
@@ -106,9 +123,8 @@ class ArticlesReducer(Reducer):
             "tags": sorted(set(event.tags)),
             "created_at": event.occurred_at,
             "updated_at": event.occurred_at,
-            "favorited_by": [],
             "favorites_count": 0,
-            "comment_ids": [],
+            "latest_bumpers": [],
             "comments_count": 0,
             "views": 0,
             "deleted": False,
@@ -147,40 +163,77 @@ class ArticlesReducer(Reducer):
     @apply.register(ArticleBumped)
     @apply.register(ArticleUnbumped)
     def _(self, event: ArticleBumped | ArticleUnbumped, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        key = (ARTICLES, event.article_id)
-        article = held(docs, key, Article)
-        if not _live(article):
-            return {}
-        bumpers = set(article["favorited_by"])
-        if isinstance(event, ArticleBumped):
-            bumpers.add(event.actor_id)
-        else:
-            bumpers.discard(event.actor_id)
-        ordered = sorted(bumpers)
-        return {key: _ranked({**article, "favorited_by": ordered, "favorites_count": len(ordered)})}
+        """The bump document records the user's state; a live card counts their transition.
+
+        `favorites_count` cannot double count: the fold applies a bump to the card only while
+        the card has not applied it, and a repeat (bump after bump) is a 0 transition. It cannot
+        miss: the transition comes from the bump document's record of this very event when the
+        document already reflects it (a partial write kept it, not the card), and from its state
+        otherwise (reducers/engagement.py says within which bound).
+        """
+        article_key, bump_key = self.keys(event)
+        bump = held(docs, bump_key, Bump)
+        bumping = isinstance(event, ArticleBumped)
+        moved = step(bump, event, bumping)
+        changed: dict[DocKey, Body] = {}
+        if moved.recent is not None:
+            recorded: Bump = {
+                "article_id": event.article_id,
+                "user_id": event.actor_id,
+                "active": moved.after,
+                "updated_at": event.occurred_at if bump is None or moved.delta else bump["updated_at"],
+                "recent": moved.recent,
+            }
+            changed[bump_key] = recorded
+        article = held(docs, article_key, Article)
+        if _live(article) and moved.delta:
+            changed[article_key] = _ranked(
+                {
+                    **article,
+                    "favorites_count": counted(article["favorites_count"], moved),
+                    "latest_bumpers": latest(article["latest_bumpers"], event.actor_id, moved, LATEST_BUMPERS),
+                }
+            )
+        return changed
 
     @apply.register(ArticleViewed)
     def _(self, event: ArticleViewed, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         """One view per event id: a log that cannot deduplicate (Kafka) may hold a client's retry twice.
 
-        Each counted view leaves a receipt named by its event id, so a retry at any later offset
-        finds it: an insert of a few bytes per view, where a list of an article's recent ids
-        would be copied, scanned and rewritten whole on every view.
+        Each view event leaves a receipt named by its event id, holding the time of the event
+        that wrote it: an insert of a few bytes per view, where a list of an article's recent
+        ids would be copied, scanned and rewritten whole on every view. `views` cannot double
+        count: a retry of the id, appended at another time, finds the receipt of the first and
+        counts nothing, and the fold applies a view to the card only while the card has not
+        applied it. It cannot miss: a receipt holding this event's own time was written by this
+        event, so a card that has not applied it (its write was lost) still counts it.
         """
         key, receipt_key = _view_keys(event)
+        receipt = held(docs, receipt_key, ViewReceipt)
+        changed: dict[DocKey, Body] = {}
+        if receipt is None:
+            written: ViewReceipt = {
+                "article_id": event.article_id,
+                "event_id": event.event_id,
+                "occurred_at": event.occurred_at,
+            }
+            changed[receipt_key] = written
         article = held(docs, key, Article)
-        if not _live(article) or docs.get(receipt_key) is not None:
-            return {}
-        receipt: ViewReceipt = {"article_id": event.article_id, "event_id": event.event_id}
-        return {key: _ranked({**article, "views": article["views"] + 1}), receipt_key: receipt}
+        if _live(article) and (receipt is None or receipt["occurred_at"] == event.occurred_at):
+            changed[key] = _ranked({**article, "views": article["views"] + 1})
+        return changed
 
     @apply.register(CommentPosted)
     def _(self, event: CommentPosted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        """The first post of a comment id creates it; a live card counts it.
+
+        `comments_count` cannot double count: only the event that created the comment (its mark
+        is the comment's `posted_as`) counts, once, while the card has not applied it. It cannot
+        miss: that event finds its own mark in the comment even when a partial write kept the
+        comment and lost the card.
+        """
         article_key, comment_key = self.keys(event)
-        article = held(docs, article_key, Article)
         comment = held(docs, comment_key, Comment)
-        if not _live(article):
-            return {}
         changed: dict[DocKey, Body] = {}
         if comment is None:
             posted: Comment = {
@@ -191,25 +244,27 @@ class ArticlesReducer(Reducer):
                 "created_at": event.occurred_at,
                 "updated_at": event.occurred_at,
                 "deleted": False,
+                "posted_as": mark(event),
+                "deleted_as": None,
             }
             changed[comment_key] = posted
-        if (comment is None or not comment["deleted"]) and event.comment_id not in article["comment_ids"]:
-            comment_ids = sorted(set(article["comment_ids"]) | {event.comment_id})
-            changed[article_key] = _ranked({**article, "comment_ids": comment_ids, "comments_count": len(comment_ids)})
+        article = held(docs, article_key, Article)
+        if _live(article) and (comment is None or comment["posted_as"] == mark(event)):
+            changed[article_key] = _with_comments(article, +1)
         return changed
 
     @apply.register(CommentDeleted)
     def _(self, event: CommentDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        """Its author deletes a comment once; a live card counts it out, by the same rule as posting."""
         article_key, comment_key = self.keys(event)
         comment = held(docs, comment_key, Comment)
         if comment is None or comment["author_id"] != event.actor_id:
             return {}
         changed: dict[DocKey, Body] = {}
         if not comment["deleted"]:
-            deleted: Comment = {**comment, "deleted": True, "updated_at": event.occurred_at}
+            deleted: Comment = {**comment, "deleted": True, "updated_at": event.occurred_at, "deleted_as": mark(event)}
             changed[comment_key] = deleted
         article = held(docs, article_key, Article)
-        if article is not None and event.comment_id in article["comment_ids"]:
-            comment_ids = [c for c in article["comment_ids"] if c != event.comment_id]
-            changed[article_key] = _ranked({**article, "comment_ids": comment_ids, "comments_count": len(comment_ids)})
+        if _live(article) and (not comment["deleted"] or comment["deleted_as"] == mark(event)):
+            changed[article_key] = _with_comments(article, -1)
         return changed

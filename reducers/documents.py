@@ -61,18 +61,30 @@ class Article(TypedDict):
     tags: list[str]
     created_at: int
     updated_at: int
-    favorited_by: list[str]
     favorites_count: int
-    comment_ids: list[int]
+    latest_bumpers: list[str]  # the few latest users bumping it, newest first: "alice and 41 others"
     comments_count: int
     views: int
     rank: int
     deleted: bool
 
 
+class Bump(TypedDict):
+    """One user's bump of one article (reducers/engagement.py): `recent` are the marks of their latest events on it."""
+
+    article_id: str
+    user_id: str
+    active: bool
+    updated_at: int  # when it last became active (or inactive)
+    recent: list[str]
+
+
 class ViewReceipt(TypedDict):
+    """A counted view's event id, and the time of the event that counted it (a retry of the id comes at another)."""
+
     article_id: str
     event_id: str
+    occurred_at: int
 
 
 class Comment(TypedDict):
@@ -83,6 +95,8 @@ class Comment(TypedDict):
     created_at: int
     updated_at: int
     deleted: bool
+    posted_as: str  # the mark (reducers/engagement.py) of the event that posted it
+    deleted_as: str | None  # and of the one that deleted it
 
 
 class Tribe(TypedDict):
@@ -93,15 +107,17 @@ class Tribe(TypedDict):
     owner_id: str
     created_by: str
     created_at: int
-    members: list[str]
     member_count: int
 
 
 class Membership(TypedDict):
+    """One user's membership of one tribe (reducers/engagement.py)."""
+
     user_id: str
     tribe_id: str
     active: bool
     updated_at: int
+    recent: list[str]
 
 
 class Notification(TypedDict):
@@ -110,22 +126,28 @@ class Notification(TypedDict):
     recipient_id: str
     kind: str
     article_id: str | None
-    article_title: str | None
     comment_id: int | None
-    actors: list[str]
     count: int
     latest_actor_id: str
+    latest_actors: list[str]  # the few latest actors, newest first
     latest_at: int
     active: bool
 
 
+class NotificationActor(TypedDict):
+    """One actor of one group (reducers/engagement.py)."""
+
+    group_id: str
+    actor_id: str
+    active: bool
+    recent: list[str]
+
+
 class NotificationArticle(TypedDict):
-    """The notifications view's own index of article authors and titles."""
+    """The notifications view's own index of article authors: who is notified of an article's bumps and comments."""
 
     article_id: str
     author_id: str
-    title: str
-    deleted: bool
 
 
 class ReadMark(TypedDict):
@@ -147,5 +169,13 @@ class TrendArticle(TypedDict):
     article_id: str
     author_id: str
     tags: list[str]
-    bumpers: list[str]
     deleted: bool
+
+
+class TrendBump(TypedDict):
+    """The trending view's own record of one user's bump of one article (reducers/engagement.py)."""
+
+    article_id: str
+    user_id: str
+    active: bool
+    recent: list[str]

@@ -1,11 +1,17 @@
 """Notifications, grouped at write time: "alice and 41 others bumped <article>".
 
-One group document per (kind, target) in the partition of its source events:
-bumps and comments of an article (keyed by article), a follow (keyed by the
-follower), a mention (keyed by the comment's article). Groups hold the set of
-actors, so their counts are derived and redelivery changes nothing. Nobody is
-notified of their own actions. The view keeps its own index of article authors
-and titles (from the same partition), so it reads no other view.
+One group document per (kind, target) in the partition of its source events: bumps and
+comments of an article (keyed by article), a follow (keyed by the follower), a mention (keyed
+by the comment's article). A group keeps its count, its latest actor and its few latest
+actors, never the set of them: the actors of an article's bump and comment groups are
+documents of their own, one per (group, actor), in the article's partition
+(reducers/engagement.py); a follow or a mention has one actor, so its group is that document.
+Nobody is notified of their own actions.
+
+The view keeps its own index of article authors (from the same partition), so it reads no
+other view. An author never changes, so a group follows from its own state, the event, the
+article's author and its actor's record of the event. Titles and whether an article or
+comment is still there are read with the groups (services/notifications.py); so are blocks.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ from collections.abc import Mapping
 from events.catalogue import (
     ArticleBumped,
     ArticleDeleted,
-    ArticleEdited,
     ArticlePublished,
     ArticleUnbumped,
     CommentPosted,
@@ -25,63 +30,97 @@ from events.catalogue import (
     UserUnfollowed,
 )
 from reducers.base import Body, DocKey, Reducer, by_event_type, held
-from reducers.documents import Notification, NotificationArticle, ReadMark
+from reducers.documents import Notification, NotificationActor, NotificationArticle, ReadMark
+from reducers.engagement import Step, counted, latest, step
 
 NOTIFICATIONS = "notifications"
+ACTORS = "notification_actors"
 ARTICLE_INDEX = "notification_articles"
 READ_MARKS = "notification_marks"
+LATEST_ACTORS = 5
+"""Actors a group names, newest first: enough to name one when a reader has blocked a few."""
 
 
 def _meta_key(article_id: str) -> DocKey:
     return (ARTICLE_INDEX, article_id)
 
 
+def group_id(kind: str, target: str) -> str:
+    return f"{kind}:{target}"
+
+
 def _group(kind: str, target: str) -> DocKey:
-    return (NOTIFICATIONS, f"{kind}:{target}")
+    return (NOTIFICATIONS, group_id(kind, target))
 
 
-def _with_actor(
-    group: Notification | None,
-    *,
-    recipient: str,
-    kind: str,
-    event: Event,
-    article: NotificationArticle | None,
-    add: bool,
-) -> Notification:
-    actors = set(group["actors"]) if group else set()
-    if add:
-        actors.add(event.actor_id)
-    else:
-        actors.discard(event.actor_id)
-    if group and add:
-        latest = max(group["latest_at"], event.occurred_at)
-    else:
-        latest = group["latest_at"] if group else event.occurred_at
+def _actor(kind: str, target: str, actor_id: str) -> DocKey:
+    """One actor of a group; the group's id first keeps it in the group's partition."""
+    return (ACTORS, f"{group_id(kind, target)}:{actor_id}")
+
+
+def _empty(recipient_id: str, kind: str, article_id: str | None, event: Event) -> Notification:
+    """A group before its first actor."""
     return {
-        "recipient_id": recipient,
+        "recipient_id": recipient_id,
         "kind": kind,
-        "article_id": article["article_id"] if article else None,
-        "article_title": article["title"] if article else None,
+        "article_id": article_id,
         "comment_id": None,
-        "actors": sorted(actors),
-        "count": len(actors),
-        "latest_actor_id": event.actor_id if add else (group["latest_actor_id"] if group else event.actor_id),
-        "latest_at": latest,
-        "active": bool(actors),
+        "count": 0,
+        "latest_actor_id": event.actor_id,
+        "latest_actors": [],
+        "latest_at": event.occurred_at,
+        "active": False,
     }
 
 
+def _moved(group: Notification, moved: Step, event: Event) -> Notification:
+    """The group after its actor's step (a step that moves: +1 or -1).
+
+    `count` cannot double count: the fold applies an event to the group only while the group
+    has not applied it, and a repeat is a 0 step, which changes nothing. It cannot miss: the
+    step comes from the actor's record of this very event when a partial write kept the
+    actor's document and lost the group (reducers/engagement.py says within which bound).
+    """
+    actors = latest(group["latest_actors"], event.actor_id, moved, LATEST_ACTORS)
+    count = counted(group["count"], moved)
+    joined = moved.delta > 0
+    return {
+        **group,
+        "count": count,
+        "latest_actors": actors,
+        "latest_actor_id": event.actor_id if joined else (actors[0] if actors else group["latest_actor_id"]),
+        "latest_at": max(group["latest_at"], event.occurred_at) if joined else group["latest_at"],
+        "active": count > 0,
+    }
+
+
+def _acting(
+    docs: Mapping[DocKey, Body | None], kind: str, target: str, event: Event, engaged: bool, *, once: bool = False
+) -> tuple[dict[DocKey, Body], Step]:
+    """The event's actor's step in a group, and their document's new body if it needs one."""
+    key = _actor(kind, target, event.actor_id)
+    actor = held(docs, key, NotificationActor)
+    moved = step(actor, event, engaged, once=once)
+    if moved.recent is None:
+        return {}, moved
+    written: NotificationActor = {
+        "group_id": group_id(kind, target),
+        "actor_id": event.actor_id,
+        "active": moved.after,
+        "recent": moved.recent,
+    }
+    return {key: written}, moved
+
+
 class NotificationsReducer(Reducer):
-    collections = (NOTIFICATIONS, ARTICLE_INDEX, READ_MARKS)
+    collections = (NOTIFICATIONS, ACTORS, ARTICLE_INDEX, READ_MARKS)
 
     @by_event_type
     def keys(self, event: Event) -> tuple[DocKey, ...]:
         return ()
 
     @keys.register(ArticlePublished)
-    @keys.register(ArticleEdited)
-    def _(self, event: ArticlePublished | ArticleEdited) -> tuple[DocKey, ...]:
+    def _(self, event: ArticlePublished) -> tuple[DocKey, ...]:
         return (_meta_key(event.article_id),)
 
     @keys.register(ArticleDeleted)
@@ -91,12 +130,21 @@ class NotificationsReducer(Reducer):
     @keys.register(ArticleBumped)
     @keys.register(ArticleUnbumped)
     def _(self, event: ArticleBumped | ArticleUnbumped) -> tuple[DocKey, ...]:
-        return (_meta_key(event.article_id), _group("bump", event.article_id))
+        return (
+            _meta_key(event.article_id),
+            _group("bump", event.article_id),
+            _actor("bump", event.article_id, event.actor_id),
+        )
 
     @keys.register(CommentPosted)
     def _(self, event: CommentPosted) -> tuple[DocKey, ...]:
         mentions = tuple(_group("mention", f"{event.comment_id}:{user}") for user in event.mentions)
-        return (_meta_key(event.article_id), _group("comment", event.article_id), *mentions)
+        return (
+            _meta_key(event.article_id),
+            _group("comment", event.article_id),
+            _actor("comment", event.article_id, event.actor_id),
+            *mentions,
+        )
 
     @keys.register(UserFollowed)
     @keys.register(UserUnfollowed)
@@ -116,34 +164,20 @@ class NotificationsReducer(Reducer):
         key = _meta_key(event.article_id)
         if docs.get(key) is not None:
             return {}
-        meta: NotificationArticle = {
-            "article_id": event.article_id,
-            "author_id": event.actor_id,
-            "title": event.title,
-            "deleted": False,
-        }
+        meta: NotificationArticle = {"article_id": event.article_id, "author_id": event.actor_id}
         return {key: meta}
-
-    @apply.register(ArticleEdited)
-    def _(self, event: ArticleEdited, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        key = _meta_key(event.article_id)
-        meta = held(docs, key, NotificationArticle)
-        if meta is None or meta["author_id"] != event.actor_id or event.title is None:
-            return {}
-        retitled: NotificationArticle = {**meta, "title": event.title}
-        return {key: retitled}
 
     @apply.register(ArticleDeleted)
     def _(self, event: ArticleDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        """The article's groups leave the reader's newest groups (reads leave out deleted articles anyway)."""
         meta_key, *groups = self.keys(event)
         meta = held(docs, meta_key, NotificationArticle)
         if meta is None or meta["author_id"] != event.actor_id:
             return {}
-        deleted: NotificationArticle = {**meta, "deleted": True}
-        changed: dict[DocKey, Body] = {meta_key: deleted}
+        changed: dict[DocKey, Body] = {}
         for key in groups:
             group = held(docs, key, Notification)
-            if group is not None:
+            if group is not None and group["active"]:
                 inactive: Notification = {**group, "active": False}
                 changed[key] = inactive
         return changed
@@ -151,41 +185,51 @@ class NotificationsReducer(Reducer):
     @apply.register(ArticleBumped)
     @apply.register(ArticleUnbumped)
     def _(self, event: ArticleBumped | ArticleUnbumped, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        meta_key, group_key = self.keys(event)
+        meta_key, group_key, _ = self.keys(event)
         meta = held(docs, meta_key, NotificationArticle)
-        if meta is None or meta["deleted"] or meta["author_id"] == event.actor_id:
+        if meta is None or meta["author_id"] == event.actor_id:
             return {}
-        add = isinstance(event, ArticleBumped)
-        group = held(docs, group_key, Notification)
-        bumps = _with_actor(group, recipient=meta["author_id"], kind="bump", event=event, article=meta, add=add)
-        return {group_key: bumps}
+        changed, moved = _acting(docs, "bump", event.article_id, event, isinstance(event, ArticleBumped))
+        if moved.delta:
+            group = held(docs, group_key, Notification) or _empty(meta["author_id"], "bump", event.article_id, event)
+            changed[group_key] = _moved(group, moved, event)
+        return changed
 
     @apply.register(CommentPosted)
     def _(self, event: CommentPosted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        meta_key, group_key, *mention_keys = self.keys(event)
+        """Commenters group by article (once each: a second comment adds nobody); each mention is a group of its own."""
+        meta_key, group_key, _, *mention_keys = self.keys(event)
         meta = held(docs, meta_key, NotificationArticle)
-        if meta is None or meta["deleted"]:
+        if meta is None:
             return {}
         changed: dict[DocKey, Body] = {}
         if meta["author_id"] != event.actor_id:
-            group = held(docs, group_key, Notification)
-            changed[group_key] = _with_actor(
-                group, recipient=meta["author_id"], kind="comment", event=event, article=meta, add=True
-            )
+            changed, moved = _acting(docs, "comment", event.article_id, event, True, once=True)
+            if moved.delta:
+                group = held(docs, group_key, Notification) or _empty(
+                    meta["author_id"], "comment", event.article_id, event
+                )
+                changed[group_key] = _moved(group, moved, event)
         for user_id, key in zip(event.mentions, mention_keys):
-            if user_id != event.actor_id:
-                mention = _with_actor(None, recipient=user_id, kind="mention", event=event, article=meta, add=True)
-                of_comment: Notification = {**mention, "comment_id": event.comment_id}
-                changed[key] = of_comment
+            if user_id != event.actor_id and docs.get(key) is None:
+                mention: Notification = {
+                    **_moved(_empty(user_id, "mention", event.article_id, event), _ONE, event),
+                    "comment_id": event.comment_id,
+                }
+                changed[key] = mention
         return changed
 
     @apply.register(UserFollowed)
     @apply.register(UserUnfollowed)
     def _(self, event: UserFollowed | UserUnfollowed, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        """A follow's group has one actor, the follower: it is their document, on or off."""
         (key,) = self.keys(event)
-        add = isinstance(event, UserFollowed)
         group = held(docs, key, Notification)
-        return {key: _with_actor(group, recipient=event.followee_id, kind="follow", event=event, article=None, add=add)}
+        following = isinstance(event, UserFollowed)
+        if bool(group and group["active"]) == following:
+            return {}
+        moved = _ONE if following else _OFF
+        return {key: _moved(group or _empty(event.followee_id, "follow", None, event), moved, event)}
 
     @apply.register(NotificationsRead)
     def _(self, event: NotificationsRead, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
@@ -195,3 +239,9 @@ class NotificationsReducer(Reducer):
             return {}
         read: ReadMark = {"user_id": event.actor_id, "read_up_to": event.up_to}
         return {key: read}
+
+
+_ONE = Step(before=False, after=True, recent=None)
+"""The step of a group's only actor arriving (a mention, a follow)."""
+_OFF = Step(before=True, after=False, recent=None)
+"""The step of a follow's only actor leaving."""

@@ -4,19 +4,23 @@ Each bump, unbump or comment adds +1/-1/+1 to two time buckets (5 minutes and 1
 hour, by the event's own time) of its source partition: one document per
 (bucket, partition), holding score maps for articles and tags. A bump counts
 only when the user was not bumping the article already, an unbump only when they
-were (the view keeps each article's current bumpers), so repeated bumps from one
-user add nothing. That transition reads the bumper set the same event changes:
-on a store whose bulk writes are not atomic, a crash between the two documents
-can make a window miss or repeat that one bump. Trending is a ranking signal, and
-a rebuild (`tribe replay trending`) puts it right. Reading "the last
-hour" sums the twelve or thirteen 5-minute buckets of every partition; "the last
-day", the hourly ones. Every bucket is fed by one partition, so the fold's version
-guard keeps the deltas exact under redelivery and replay.
+were: the view keeps its own document per (article, user), and a bump scores that
+user's transition, read from it as reducers/engagement.py describes, so a bucket
+neither misses nor repeats a bump when a partial write kept the user's document and
+lost the bucket. Every bucket is fed by one partition, so the fold's version guard
+keeps the deltas exact under redelivery and replay. What a bucket still reads from
+another document is the article's tags and whether it is deleted, as they are when
+the bucket is written: a partial write that kept an article edited or deleted later
+in the same batch, and lost a bucket, rescores that batch's events with the article
+as it is after it. Trending is a ranking signal, and a rebuild (`tribe replay
+trending`) puts it right. Reading "the last hour" sums the twelve or thirteen
+5-minute buckets of every partition; "the last day", the hourly ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 from events.catalogue import (
     ArticleBumped,
@@ -27,12 +31,14 @@ from events.catalogue import (
     CommentPosted,
     Event,
 )
-from events.routing import source_of
+from events.routing import ARTICLES, partition_for
 from reducers.base import Body, DocKey, Reducer, by_event_type, held
-from reducers.documents import TrendArticle, TrendBucket
+from reducers.documents import TrendArticle, TrendBucket, TrendBump
+from reducers.engagement import step
 
 BUCKETS = "trend_buckets"
 ARTICLE_TAGS = "trend_articles"
+BUMPS = "trend_bumps"
 WINDOWS: dict[str, int] = {"5m": 300_000, "1h": 3_600_000}
 
 
@@ -44,17 +50,18 @@ def bucket_start(window: str, at_ms: int) -> int:
     return at_ms - at_ms % WINDOWS[window]
 
 
-def _delta(event: Event, bumpers: set[str]) -> int:
-    """What the event adds to the article's score: bumps and unbumps count only as transitions."""
-    if isinstance(event, ArticleBumped):
-        return 0 if event.actor_id in bumpers else 1
-    if isinstance(event, ArticleUnbumped):
-        return -1 if event.actor_id in bumpers else 0
-    return 1
+def bump_id(article_id: str, user_id: str) -> str:
+    return f"{article_id}:{user_id}"
+
+
+@lru_cache(maxsize=4096)
+def _partition(article_id: str) -> int:
+    """The partition of an article's events, whose buckets they score (a murmur2 hash each scored event needs twice)."""
+    return partition_for(ARTICLES, article_id)
 
 
 class TrendingReducer(Reducer):
-    collections = (BUCKETS, ARTICLE_TAGS)
+    collections = (BUCKETS, ARTICLE_TAGS, BUMPS)
 
     @by_event_type
     def keys(self, event: Event) -> tuple[DocKey, ...]:
@@ -68,13 +75,12 @@ class TrendingReducer(Reducer):
 
     @keys.register(ArticleBumped)
     @keys.register(ArticleUnbumped)
+    def _(self, event: ArticleBumped | ArticleUnbumped) -> tuple[DocKey, ...]:
+        return (*_scored(event), (BUMPS, bump_id(event.article_id, event.actor_id)))
+
     @keys.register(CommentPosted)
-    def _(self, event: ArticleBumped | ArticleUnbumped | CommentPosted) -> tuple[DocKey, ...]:
-        _, partition = source_of(event)
-        buckets = tuple(
-            (BUCKETS, bucket_id(window, bucket_start(window, event.occurred_at), partition)) for window in WINDOWS
-        )
-        return ((ARTICLE_TAGS, event.article_id), *buckets)
+    def _(self, event: CommentPosted) -> tuple[DocKey, ...]:
+        return _scored(event)
 
     @by_event_type
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
@@ -89,7 +95,6 @@ class TrendingReducer(Reducer):
             "article_id": event.article_id,
             "author_id": event.actor_id,
             "tags": sorted(set(event.tags)),
-            "bumpers": [],
             "deleted": False,
         }
         return {key: article}
@@ -115,37 +120,62 @@ class TrendingReducer(Reducer):
 
     @apply.register(ArticleBumped)
     @apply.register(ArticleUnbumped)
-    @apply.register(CommentPosted)
-    def _(
-        self, event: ArticleBumped | ArticleUnbumped | CommentPosted, docs: Mapping[DocKey, Body | None]
-    ) -> dict[DocKey, Body]:
-        article_key, *bucket_keys = self.keys(event)
-        article = held(docs, article_key, TrendArticle)
-        if article is None or article["deleted"]:
-            return {}
-        bumpers = set(article["bumpers"])
-        delta = _delta(event, bumpers)
+    def _(self, event: ArticleBumped | ArticleUnbumped, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        """The user's document records their state whatever the article's; a live article scores their transition."""
+        article_key, *bucket_keys, bump_key = self.keys(event)
+        bump = held(docs, bump_key, TrendBump)
+        moved = step(bump, event, isinstance(event, ArticleBumped))
         changed: dict[DocKey, Body] = {}
-        if isinstance(event, (ArticleBumped, ArticleUnbumped)):
-            # Written even when nothing changes (delta 0), like the buckets below: a document the event
-            # left unwritten would look unapplied to a replay, which would then score it from later state.
-            if delta:
-                bumpers.symmetric_difference_update({event.actor_id})
-            updated: TrendArticle = {**article, "bumpers": sorted(bumpers)}
-            changed[article_key] = updated
-        _, partition = source_of(event)
-        for window, key in zip(WINDOWS, bucket_keys):
-            bucket: TrendBucket = held(docs, key, TrendBucket) or {
-                "window": window,
-                "start": bucket_start(window, event.occurred_at),
-                "partition": partition,
-                "articles": {},
-                "tags": {},
+        if moved.recent is not None:
+            recorded: TrendBump = {
+                "article_id": event.article_id,
+                "user_id": event.actor_id,
+                "active": moved.after,
+                "recent": moved.recent,
             }
-            articles = {**bucket["articles"], event.article_id: bucket["articles"].get(event.article_id, 0) + delta}
-            tags = dict(bucket["tags"])
-            for tag in article["tags"]:
-                tags[tag] = tags.get(tag, 0) + delta
-            scored: TrendBucket = {**bucket, "articles": articles, "tags": tags}
-            changed[key] = scored
+            changed[bump_key] = recorded
+        if moved.delta:
+            changed |= _score(event, held(docs, article_key, TrendArticle), bucket_keys, docs, moved.delta)
         return changed
+
+    @apply.register(CommentPosted)
+    def _(self, event: CommentPosted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        article_key, *bucket_keys = self.keys(event)
+        return _score(event, held(docs, article_key, TrendArticle), bucket_keys, docs, 1)
+
+
+def _scored(event: ArticleBumped | ArticleUnbumped | CommentPosted) -> tuple[DocKey, ...]:
+    """The article an event scores and its two buckets."""
+    partition = _partition(event.article_id)
+    starts = ((window, bucket_start(window, event.occurred_at)) for window in WINDOWS)
+    buckets = tuple((BUCKETS, bucket_id(window, start, partition)) for window, start in starts)
+    return ((ARTICLE_TAGS, event.article_id), *buckets)
+
+
+def _score(
+    event: ArticleBumped | ArticleUnbumped | CommentPosted,
+    article: TrendArticle | None,
+    bucket_keys: list[DocKey],
+    docs: Mapping[DocKey, Body | None],
+    delta: int,
+) -> dict[DocKey, Body]:
+    """The event's buckets with `delta` added to the article and its tags, if the article is live."""
+    if article is None or article["deleted"]:
+        return {}
+    partition = _partition(event.article_id)
+    changed: dict[DocKey, Body] = {}
+    for window, key in zip(WINDOWS, bucket_keys):
+        bucket: TrendBucket = held(docs, key, TrendBucket) or {
+            "window": window,
+            "start": bucket_start(window, event.occurred_at),
+            "partition": partition,
+            "articles": {},
+            "tags": {},
+        }
+        articles = {**bucket["articles"], event.article_id: bucket["articles"].get(event.article_id, 0) + delta}
+        tags = dict(bucket["tags"])
+        for tag in article["tags"]:
+            tags[tag] = tags.get(tag, 0) + delta
+        scored: TrendBucket = {**bucket, "articles": articles, "tags": tags}
+        changed[key] = scored
+    return changed

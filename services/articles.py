@@ -121,14 +121,16 @@ async def listing(ports: Ports, query: Listing, after: Sequence[Position] = ()) 
     await ports.writer.caught_up(after)
     reads = ports.reads
     author_ids = None
-    favorited_by = None
     if query.author is not None:
         author_ids = [uid] if (uid := await reads.holder("username", query.author)) else []
-    if query.favorited is not None:
-        favorited_by = await reads.holder("username", query.favorited) or "-"
-    docs, total = await reads.articles(
-        author_ids=author_ids, tag=query.tag, favorited_by=favorited_by, limit=query.limit, offset=query.offset
-    )
+    if query.favorited is None:
+        docs, total = await reads.articles(author_ids=author_ids, tag=query.tag, limit=query.limit, offset=query.offset)
+    elif (fan := await reads.holder("username", query.favorited)) is not None:
+        docs, total = await reads.favorites(
+            fan, author_ids=author_ids, tag=query.tag, limit=query.limit, offset=query.offset
+        )
+    else:
+        docs, total = [], 0
     return ArticlePage(await article_views(ports, docs, query.viewer), total)
 
 
@@ -224,14 +226,14 @@ async def publish(ports: Ports, cmd: Publish) -> Outcome[ArticleView]:
 async def publish_card(ports: Ports, cmd: Publish) -> Outcome[CardView]:
     """A /v1 article, possibly in a tribe the author has joined.
 
-    Reads the tribes view for the membership. When it is behind (the author joined a moment
-    ago), the author is told they have not joined and can retry with their join's position.
+    Reads the tribes view for the tribe and the author's membership. When it is behind (the
+    author joined a moment ago), the author is told they have not joined and can retry with
+    their join's position.
     """
     if cmd.tribe_id is not None:
-        tribe = await ports.social.tribe(cmd.tribe_id)
-        if tribe is None:
+        if await ports.social.tribe(cmd.tribe_id) is None:
             raise NotFound("tribe_id")
-        if cmd.actor_id not in tribe["members"]:
+        if not await ports.social.joined(cmd.actor_id, [cmd.tribe_id]):
             raise Forbidden("tribe_id", "is a tribe you have not joined")
     event = _published(cmd)
     return await settle(ports.writer, [event], lambda: card(ports, event.article_id, cmd.actor_id))
@@ -286,7 +288,8 @@ async def favorite(ports: Ports, actor_id: str, slug: str, *, on: bool) -> Outco
     """Bump (on) or unbump the article: always appended, whatever the articles view shows.
 
     The view may not show the actor's last bump or unbump yet; the articles reducer keeps a
-    set of bumpers, so a repeat changes nothing and the answer is the state after this event.
+    bump document per (article, user), so a repeat changes nothing and the answer is the state
+    after this event.
     """
     article_id = (await by_slug(ports, slug))["article_id"]
     before = await view(ports, article_id, actor_id)

@@ -24,6 +24,7 @@ class NotificationView:
     group: Body
     actor_count: int
     latest_actor: Body
+    article_title: str | None
     unread: bool
 
 
@@ -37,6 +38,11 @@ async def inbox(ports: Ports, reader: str, username: str, limit: int, after: Seq
     """The reader's own notifications, newest first.
 
     Without self-caused ones, actors the reader blocked, deleted articles and deleted comments.
+    A group names its few latest actors and counts them all (reducers/notifications.py): an actor
+    the reader blocked is left out of the names and of the count when they are among those
+    latest few, and a group none of whose latest few the reader may see is not shown. Beyond
+    them a group's actors are counted, never read, so "N others" may count someone the reader
+    blocked long ago: the price of a bounded group.
     """
     await ports.writer.caught_up(after)
     target = await user_named(ports, username, "user")
@@ -47,23 +53,29 @@ async def inbox(ports: Ports, reader: str, username: str, limit: int, after: Seq
     hidden = set(await social.blocked_by(reader)) | {reader}
     read_up_to = await social.read_up_to(reader)
     articles = sorted({g["article_id"] for g in groups if g["article_id"]})
-    live_articles = {c["article_id"] for c in await social.cards(articles)}
+    titles = {c["article_id"]: c["title"] for c in await social.cards(articles)}
     mentions = [(g["article_id"], g["comment_id"]) for g in groups if g["kind"] == "mention"]
     live_mentions = await social.live_comments(mentions) if mentions else set()
-    visible: list[tuple[Body, list[str], str]] = []
+    visible: list[tuple[Body, int, str]] = []
     for group in groups:
-        if group["article_id"] and group["article_id"] not in live_articles:
+        if group["article_id"] and group["article_id"] not in titles:
             continue
         if group["kind"] == "mention" and (group["article_id"], group["comment_id"]) not in live_mentions:
             continue
-        actors = [a for a in group["actors"] if a not in hidden]
-        if actors:
-            latest = group["latest_actor_id"] if group["latest_actor_id"] in actors else actors[-1]
-            visible.append((group, actors, latest))
+        named = [a for a in group["latest_actors"] if a not in hidden]
+        if named:
+            count = group["count"] - (len(group["latest_actors"]) - len(named))
+            visible.append((group, count, named[0]))
     names = await ports.reads.users(sorted({latest for _, _, latest in visible[:limit]}))
     shown = [
-        NotificationView(group, len(actors), names[latest], unread=group["latest_at"] > read_up_to)
-        for group, actors, latest in visible[:limit]
+        NotificationView(
+            group,
+            count,
+            names[latest],
+            titles.get(group["article_id"]) if group["article_id"] else None,
+            unread=group["latest_at"] > read_up_to,
+        )
+        for group, count, latest in visible[:limit]
         if latest in names
     ]
     return Inbox(shown, unread_count=sum(1 for group, _, _ in visible if group["latest_at"] > read_up_to))

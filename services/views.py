@@ -63,11 +63,12 @@ async def article_views(
     author_ids = sorted({d["author_id"] for d in docs})
     authors = await ports.reads.users(author_ids)
     following = followed if followed is not None else await ports.reads.following(viewer, author_ids)
+    bumped = await ports.reads.bumped(viewer, [d["article_id"] for d in docs])
     return [
         ArticleView(
             d,
             Profile(authors[d["author_id"]], d["author_id"] in following),
-            favorited=viewer is not None and viewer in d["favorited_by"],
+            favorited=d["article_id"] in bumped,
         )
         for d in docs
         if d["author_id"] in authors
@@ -86,15 +87,16 @@ async def comment_views(ports: Ports, docs: Sequence[Body], viewer: str | None) 
 
 
 async def card_views(ports: Ports, docs: Sequence[Body], viewer: str | None) -> list[CardView]:
-    """Cards as /v1 shows them; authors and tribes come in one batched get each per page."""
+    """Cards as /v1 shows them; authors, tribes and the viewer's bumps come in one batched get each per page."""
     users = await ports.reads.users(sorted({d["author_id"] for d in docs}))
     tribes = await ports.social.tribes(sorted({d["tribe_id"] for d in docs if d.get("tribe_id")}))
+    bumped = await ports.reads.bumped(viewer, [d["article_id"] for d in docs])
     return [
         CardView(
             d,
             users[d["author_id"]],
             tribes.get(d.get("tribe_id") or ""),
-            bumped=viewer is not None and viewer in d["favorited_by"],
+            bumped=d["article_id"] in bumped,
         )
         for d in docs
         if d["author_id"] in users
@@ -102,5 +104,7 @@ async def card_views(ports: Ports, docs: Sequence[Body], viewer: str | None) -> 
 
 
 async def tribe_views(ports: Ports, docs: Sequence[Body], viewer: str | None) -> list[TribeView]:
-    counts = await ports.social.tribe_article_counts([d["tribe_id"] for d in docs])
-    return [TribeView(d, counts[d["tribe_id"]], joined=viewer is not None and viewer in d["members"]) for d in docs]
+    tribe_ids = [d["tribe_id"] for d in docs]
+    counts = await ports.social.tribe_article_counts(tribe_ids)
+    joined = await ports.social.joined(viewer, tribe_ids)
+    return [TribeView(d, counts[d["tribe_id"]], joined=d["tribe_id"] in joined) for d in docs]

@@ -27,7 +27,7 @@ from projections.live import install
 from projections.processor import Projector
 from projections.queries import SocialReads
 from projections.store import Checkpoint, DocWrite
-from projections.views import ARTICLES_VIEW, VIEWS
+from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, TRENDING_VIEW, VIEWS
 from tests.e2e.conftest import auth
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
@@ -137,7 +137,11 @@ async def test_a_celebrity_publish_costs_the_writes_of_anybodys(
         reported, stored = celebrity
         # One document each: the card, the notifications' index of the article, trending's article tags.
         assert reported == {"users": 0, "follows": 0, "articles": 1, "tribes": 0, "notifications": 1, "trending": 1}
-        assert stored == {ARTICLES_VIEW.physical("articles"): 1, "notification_articles_v1": 1, "trend_articles_v1": 1}
+        assert stored == {
+            ARTICLES_VIEW.physical("articles"): 1,
+            NOTIFICATIONS_VIEW.physical("notification_articles"): 1,
+            TRENDING_VIEW.physical("trend_articles"): 1,
+        }
 
         # Every follower sees it at read time, with no per-follower document written.
         items, _ = await social.ranked_feed(["celebrity"], [], [], 20, None)

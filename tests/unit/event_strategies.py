@@ -13,8 +13,18 @@ from itertools import groupby
 
 from hypothesis import strategies as st
 
-from events.catalogue import EVENT_TYPES, Event
+from events.catalogue import (
+    EVENT_TYPES,
+    ArticlePublished,
+    CommentDeleted,
+    CommentPosted,
+    Event,
+    TribeCreated,
+    TribeJoined,
+    TribeLeft,
+)
 from reducers.base import Reducer, State, fold
+from reducers.engagement import RECENT
 
 # Avro strings are UTF-8: lone surrogates cannot be written, so they are not events.
 TEXT = st.text(st.characters(codec="utf-8"), max_size=24)
@@ -181,6 +191,91 @@ def logs(*type_names: str, max_size: int = 40) -> st.SearchStrategy[list[Event]]
     head = [st.lists(steps[name], max_size=3) for name in ("ArticlePublished", "UserRegistered") if name in names]
     body = st.lists(st.one_of([steps[n] for n in names]), max_size=max_size)
     return st.tuples(*head, body).map(lambda parts: number([e for part in parts for e in part]))
+
+
+def created_first(events: list[Event]) -> list[Event]:
+    """What the API can append: nothing about an article, tribe or comment before it exists (it reads it first).
+
+    Events for one article (or tribe) share its partition, and the API reads the projected
+    article, tribe or comment before it appends an event about it, so the creation always
+    comes first.
+    """
+    articles: set[str] = set()
+    tribes: set[str] = set()
+    comments: set[tuple[str, int]] = set()
+    kept = []
+    for e in events:
+        article_id = getattr(e, "article_id", None)
+        if isinstance(e, ArticlePublished):
+            articles.add(e.article_id)
+        elif isinstance(e, TribeCreated):
+            tribes.add(e.tribe_id)
+        elif (
+            (article_id is not None and article_id not in articles)
+            or (isinstance(e, (TribeJoined, TribeLeft)) and e.tribe_id not in tribes)
+            or (isinstance(e, CommentDeleted) and (e.article_id, e.comment_id) not in comments)
+        ):
+            continue
+        elif isinstance(e, CommentPosted):
+            comments.add((e.article_id, e.comment_id))
+        kept.append(e)
+    return kept
+
+
+# -- logs where users act again and again on a few targets: what engagement documents are about --
+
+_ARTICLE_TYPES = tuple(n for n in EVENT_TYPES if n.startswith(("Article", "Comment")))
+# Engagement is drawn more often than the rest, bumps most.
+_ENGAGING = ("ArticleBumped", "ArticleUnbumped") * 4 + ("ArticleViewed", "CommentPosted", "CommentDeleted")
+ENGAGEMENT_LOGS: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    # view: (the event that creates a target, the event types drawn, whether the log is in the API's
+    # order: nothing about an article, tribe or comment before it exists)
+    "articles": ("ArticlePublished", (*_ARTICLE_TYPES, *_ENGAGING), True),
+    "tribes": ("TribeCreated", ("TribeCreated", "TribeJoined", "TribeLeft", "TribeJoined", "TribeLeft"), False),
+    "notifications": ("ArticlePublished", (*_ARTICLE_TYPES, *_ENGAGING, "UserFollowed", "UserUnfollowed"), True),
+    # Trending reads an article's tags and deletion as they are when a bucket is written
+    # (reducers/trending.py): no edits nor deletions.
+    "trending": (
+        "ArticlePublished",
+        tuple(n for n in (*_ARTICLE_TYPES, *_ENGAGING) if n not in ("ArticleEdited", "ArticleDeleted")),
+        True,
+    ),
+}
+"""Why the articles and notifications logs are in the API's order: a comment deleted before it was posted,
+or a bump of an article before its publication, could find the comment or the article created by a kept write."""
+
+
+def _crowded(event: Event, crowd: bool) -> Event:
+    """The event by one of two users on one article or tribe, when `crowd`: every target sees repeated actors."""
+    if not crowd:
+        return event
+    fields = {"actor_id": "u1" if event.actor_id in ("u1", "u3") else "u2"}
+    fields |= {name: "a1" for name in ("article_id", "tribe_id") if hasattr(event, name)}
+    return dataclasses.replace(event, **fields)
+
+
+def _within_bound(events: list[Event]) -> list[Event]:
+    """At most RECENT events of one user on one article or tribe: the bound within which counts are exact."""
+    seen: dict[tuple[str, str], int] = {}
+    kept = []
+    for event in events:
+        pair = (event.actor_id, getattr(event, "article_id", None) or getattr(event, "tribe_id", ""))
+        seen[pair] = seen.get(pair, 0) + 1
+        if seen[pair] <= RECENT:
+            kept.append(event)
+    return kept
+
+
+@st.composite
+def engagement_logs(draw: st.DrawFn, view: str) -> list[Event]:
+    """A log for `view` over the small universe, or over a crowd of two users acting on one target."""
+    creation, types, ordered = ENGAGEMENT_LOGS[view]
+    steps = universe_events()
+    head = draw(st.lists(steps[creation], min_size=1, max_size=2), label="creations")
+    body = draw(st.lists(st.one_of([steps[t] for t in types]), min_size=20, max_size=60), label="events")
+    crowd = draw(st.sampled_from((True, True, True, False)), label="crowded")
+    events = _within_bound([_crowded(e, crowd) for e in number(head + body)])
+    return created_first(events) if ordered else events
 
 
 def place(events: list[Event]) -> list[tuple[str, int, int, Event]]:
