@@ -247,7 +247,29 @@ def growth(ctx, say: Say) -> list[Figure]:
             Target("flat: ratio <= 1.5", lambda f: f.ratio <= 1.5),
         ),
     ]
+    figures += bump_growth(ctx, say)
     return figures
+
+
+BUMPERS_FULL = (10, 1_000, 100_000, 1_000_000)
+BUMPERS_QUICK = (10, 1_000, 10_000)
+
+
+def bump_growth(ctx, say: Say) -> list[Figure]:
+    """One more bump of an article as its bumpers grow: the bytes every view writes for it, and its time."""
+    from bench.bumps import bump_cost
+
+    sizes = BUMPERS_QUICK if ctx.sizes.quick else BUMPERS_FULL
+    say(f"growth: bump cost at {', '.join(f'{n:,}' for n in sizes)} bumpers of one article")
+    costs = asyncio.run(bump_cost(ctx.dir("bumps"), sizes))
+    first, last = costs[0], costs[-1]
+    flat = Target("flat: ratio <= 1.5", lambda f: f.ratio <= 1.5)
+    return [
+        Figure(f"bump cost: bytes written per bump at {last[0]:,} bumpers", last[1], "bytes", f"at {first[0]:,} bumpers",
+               first[1], flat),
+        Figure(f"bump cost: median time per bump at {last[0]:,} bumpers", last[2] * 1000, "ms", f"at {first[0]:,} bumpers",
+               first[2] * 1000, flat),
+    ]
 
 
 def kafka(ctx, say: Say) -> list[Figure]:

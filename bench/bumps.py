@@ -1,0 +1,107 @@
+"""Growth figure: the cost of one more bump of an article that 10 to 10^6 users bump already.
+
+For each size, the article's existing state is built directly in the embedded store: the bumps
+are folded by the views' own reducers in memory, chunk by chunk, and their documents written
+with the checkpoint of the last one (projecting 10^6 events through the runtime would cost
+minutes and measure nothing more). Then new users bump it one at a time, each bump projected
+alone through every view that reads it (articles, notifications, trending) with
+Projector.process, as a runtime would; the store counts the bytes of JSON each write carries.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from bench.workload import BASE_TIME_MS, article_id, user_id
+from events.catalogue import ArticleBumped, ArticlePublished
+from events.codec import EventCodec
+from events.log import Entry, Position
+from events.routing import ROUTES, partition_for
+from projections.adapters.sqlite_store import SqliteStore
+from projections.live import install
+from projections.processor import Projector
+from projections.store import Checkpoint, DocWrite
+from projections.views import VIEWS
+from reducers import articles, notifications, trending
+from reducers.base import DocKey, Versioned, fold
+
+CHUNK = 20_000
+PER_ACTOR = {articles.BUMPS, notifications.ACTORS, trending.BUMPS}
+"""Collections of one document per (target, actor): each bump of the build writes a new one, never read again."""
+
+
+class CountingStore(SqliteStore):
+    """The embedded store, counting the bytes of JSON of the documents it is asked to write."""
+
+    bytes_written = 0
+
+    async def write(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
+        self.bytes_written += sum(len(orjson.dumps(w.body)) for w in writes)
+        await super().write(writes, checkpoint)
+
+
+def _bump(n: int, article: str) -> ArticleBumped:
+    return ArticleBumped(
+        event_id=f"B{n:015d}", actor_id=user_id(n + 1), occurred_at=BASE_TIME_MS + n, article_id=article
+    )
+
+
+async def _build(store: SqliteStore, projectors: list[Projector], publish: ArticlePublished, bumpers: int) -> None:
+    """Fold the publication and `bumpers` bumps with each view's reducer; write what they change, chunk by chunk."""
+    topic = ROUTES["ArticleBumped"].topic
+    partition = partition_for(topic, publish.article_id)
+    for projector in projectors:
+        reducer, physical = projector.view.reducer, projector.view.targets(projector.version)
+        pairs = itertools.chain([(1, publish)], ((n + 2, _bump(n, publish.article_id)) for n in range(bumpers)))
+        state: dict[DocKey, Versioned] = {}
+        while chunk := list(itertools.islice(pairs, CHUNK)):
+            changed = fold(reducer, state, chunk)
+            writes = [DocWrite(physical[c], doc_id, v.version, v.body) for (c, doc_id), v in changed.items()]
+            await store.write(writes, Checkpoint(projector.projection_id, {(topic, partition): chunk[-1][0]}))
+            state.update((key, v) for key, v in changed.items() if key[0] not in PER_ACTOR)
+
+
+async def bump_cost(workdir: Path, sizes: tuple[int, ...], bumps: int = 21) -> list[tuple[int, float, float]]:
+    """For each number of existing bumpers: (bumpers, median bytes written per bump, median seconds per bump)."""
+    codec = EventCodec()
+    topic = ROUTES["ArticleBumped"].topic
+    results = []
+    for size in sizes:
+        store = CountingStore(workdir / f"bumps-{size}.db")
+        try:
+            live = await install(store, VIEWS)
+            projectors = [Projector(store, codec, v, live[v.name]) for v in VIEWS if topic in v.topics]
+            article = article_id(size)
+            partition = partition_for(topic, article)
+            publish = ArticlePublished(
+                event_id=f"P{size:015d}",
+                actor_id=user_id(0),
+                occurred_at=BASE_TIME_MS - 1,
+                article_id=article,
+                slug=f"bumped-{size}",
+                title="Bumped",
+                description="d",
+                body="b",
+                tags=("cars", "bikes"),
+            )
+            await _build(store, projectors, publish, size)
+            sizes_, seconds = [], []
+            for k in range(bumps):
+                n = size + k
+                entry = Entry(Position(topic, partition, n + 1), article.encode(), codec.encode(_bump(n, article)))
+                store.bytes_written = 0
+                started = time.perf_counter()
+                for projector in projectors:
+                    await projector.process([entry])
+                seconds.append(time.perf_counter() - started)
+                sizes_.append(store.bytes_written)
+            results.append((size, statistics.median(sizes_), statistics.median(seconds)))
+        finally:
+            await store.close()
+    return results
