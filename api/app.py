@@ -15,7 +15,7 @@ from api.errors import ApiError, json_error, refused
 from api.limits import RateLimiter
 from api.requests import PORTS
 from services import accounts
-from services.errors import Refused, Unauthenticated
+from services.errors import Refused, Unauthenticated, as_unavailable
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY_BYTES = 256 * 1024
@@ -65,7 +65,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status < 400:
             raise
         return json_error(exc.status, {"request": [exc.reason]})
-    except Exception:
+    except Exception as exc:
+        unavailable = as_unavailable(exc)
+        if unavailable is not None:
+            return refused(unavailable)
         log.exception("unhandled")
         return json_error(500, {"server": ["internal error"]})
 

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 
 class LogUnavailable(RuntimeError):
-    """The log cannot take the append now (broker unreachable, queue full). Nothing was acknowledged."""
+    """The log cannot take the append now (broker unreachable, queue full, a file it cannot write).
+
+    Nothing was acknowledged.
+    """
 
     def __init__(self, message: str, retry_after: float = 1.0) -> None:
         super().__init__(message)

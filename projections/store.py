@@ -112,6 +112,18 @@ class Checkpoint:
     offsets: Offsets = field(default_factory=dict)
 
 
+class StoreUnavailable(RuntimeError):
+    """The store cannot answer or write now (a file it cannot read or write, a node that does not answer).
+
+    Nothing of a write that raises it was kept (where the adapter writes in one transaction). The
+    API answers it with 503 and Retry-After; the runtimes retry the batch.
+    """
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class DocumentRefused(Exception):
     """The store will not keep a document as it is (a body it cannot encode, a field its mapping refuses).
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from events.log import LogUnavailable
+from projections.store import StoreUnavailable
+
 
 class Refused(Exception):
     """Nothing was appended; `what` names the field or thing at fault, `problem` says what is wrong."""
@@ -40,8 +43,21 @@ class TooLarge(Refused):
 
 
 class Unavailable(Refused):
-    """The log did not acknowledge the events; nothing was appended, the client may retry them."""
+    """The log or the store cannot do it now; nothing was appended, the client may retry after `retry_after` seconds."""
 
     def __init__(self, what: str, problem: str, retry_after: float) -> None:
         super().__init__(what, problem)
         self.retry_after = retry_after
+
+
+def as_unavailable(exc: Exception) -> Unavailable | None:
+    """A port's failure that reached the edge through a service, as the refusal it amounts to.
+
+    The store not answering a read (StoreUnavailable; its adapter logged the cause) or the log
+    not answering is Unavailable, to be retried; any other exception is not a refusal (None).
+    """
+    if isinstance(exc, StoreUnavailable):
+        return Unavailable("store", "unavailable, try again later", exc.retry_after)
+    if isinstance(exc, LogUnavailable):
+        return Unavailable("log", "unavailable, try again later", exc.retry_after)
+    return None

@@ -23,11 +23,12 @@ from api.limits import Budgets, RateLimiter
 from api.requests import PORTS
 from api.v1_admin import ADMIN
 from events.adapters.kafka_log import KafkaLog, KafkaOptions, TopicMismatch
+from events.adapters.sqlite_files import ForeignFile
 from events.adapters.sqlite_log import SqliteLog
 from events.codec import EventCodec
 from events.log import Log
 from projections.adapters.elasticsearch_store import ElasticsearchStore
-from projections.adapters.sqlite_store import SqliteStore
+from projections.adapters.sqlite_store import OtherLayout, SqliteStore, StoreInUse, reset_layout
 from projections.dead_letters import DeadLetters
 from projections.embedded import EmbeddedRuntime
 from projections.failures import ProjectionFailed, Retry, die, this_process
@@ -49,17 +50,39 @@ def _sqlite_path(url: str) -> Path:
 
 
 def make_log(settings: Settings) -> Log:
+    """The log the settings name; a SQLite file that is not an event log is a BadSetting (and is left as it is)."""
     url = settings.log
     if url.startswith("sqlite:///"):
-        return SqliteLog(_sqlite_path(url))
+        try:
+            return SqliteLog(_sqlite_path(url))
+        except ForeignFile as exc:
+            raise BadSetting(f"TRIBE_LOG: {exc}") from None
     return KafkaLog(url, kafka_options(settings))
 
 
 def make_store(settings: Settings) -> Store:
+    """The store the settings name; a SQLite file that is not a store of this layout is a BadSetting (left as it is)."""
     url = settings.store
     if url.startswith("sqlite:///"):
-        return SqliteStore(_sqlite_path(url))
+        try:
+            return SqliteStore(_sqlite_path(url))
+        except (ForeignFile, OtherLayout) as exc:
+            raise BadSetting(f"TRIBE_STORE: {exc}") from None
     return ElasticsearchStore.from_url(url)
+
+
+def reset_store_layout(settings: Settings) -> int | None:
+    """Empty a SQLite store of another layout before `tribe replay --all` rebuilds it; the layout it had, or None.
+
+    Refused (BadSetting) while another process has it open, or for a file that is not a store.
+    Elasticsearch has no layout: nothing to reset.
+    """
+    if not settings.store.startswith("sqlite:///"):
+        return None
+    try:
+        return reset_layout(_sqlite_path(settings.store))
+    except (ForeignFile, StoreInUse) as exc:
+        raise BadSetting(f"TRIBE_STORE: {exc}") from None
 
 
 def jwt_secret(settings: Settings) -> str:

@@ -21,9 +21,9 @@ from projections.views import VIEWS, View
 from replay.parallel import process_helpers
 from replay.rebuild import RebuildResult, ReplayError, Tick, drop, rebuild, rollback
 from replay.versions import status
-from tribe.bootstrap import adapters, helper_adapters
+from tribe.bootstrap import adapters, helper_adapters, reset_store_layout
 from tribe.logs import configure_logging
-from tribe.settings import Settings
+from tribe.settings import BadSetting, Settings
 
 T = TypeVar("T")
 log = structlog.get_logger("replay")
@@ -44,7 +44,7 @@ def _run(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
-    except ReplayError as exc:
+    except (ReplayError, BadSetting) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -125,11 +125,44 @@ def _report(result: RebuildResult) -> None:
     )
 
 
+def _rebuild_every_view(settings: Settings, jobs: int) -> None:
+    """`tribe replay --all`: empty a store of another layout (only while no one else has it open), rebuild every view.
+
+    On a store of this layout the live versions keep serving while the new ones are built, as
+    with `tribe replay VIEW`.
+    """
+    configure_logging(settings)
+    try:
+        replaced = reset_store_layout(settings)
+    except BadSetting as exc:
+        raise click.ClickException(str(exc)) from None
+    if replaced is not None:
+        click.echo(f"{settings.store}: emptied a store of layout {replaced}; rebuilding every view from the log")
+
+    async def work(event_log: Any, store: Any) -> list[RebuildResult]:
+        results = []
+        with process_helpers(functools.partial(helper_adapters, settings), jobs) as helpers:
+            for view in VIEWS:
+                with _Ticker(view.name) as ticker:
+                    results.append(
+                        await rebuild(event_log, store, EventCodec(), view, on_tick=ticker, helpers=helpers)
+                    )
+        return results
+
+    for result in _run(settings, work):
+        _report(result)
+
+
 def register(main: click.Group, storage_options: Callable[..., Any], settings_from: Callable[..., Settings]) -> None:
     """Add the `replay` command group to the CLI."""
 
     class ReplayGroup(click.Group):
-        """`tribe replay VIEW` is short for `tribe replay build VIEW`."""
+        """`tribe replay VIEW` and `tribe replay --all` are short for `tribe replay build VIEW` and `build --all`."""
+
+        def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+            if args and args[0] == "--all":
+                args = ["build", *args]
+            return super().parse_args(ctx, args)
 
         def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
             if args and args[0] not in self.commands and not args[0].startswith("-"):
@@ -145,7 +178,14 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
         """
 
     @replay.command("build")
-    @click.argument("view", type=click.Choice(VIEW_NAMES))
+    @click.argument("view", type=click.Choice(VIEW_NAMES), required=False)
+    @click.option(
+        "--all",
+        "every_view",
+        is_flag=True,
+        help="Rebuild every view, one after the other. A SQLite store of another layout (another release's) "
+        "is emptied first, and only while no other process has it open.",
+    )
     @click.option("--verify", is_flag=True, help="Compare with the live version first; switch only if they are equal.")
     @click.option("--dry-run", is_flag=True, help="Build (and verify) but do not switch.")
     @click.option("--version", "version", type=int, help="Build or continue this version number.")
@@ -157,20 +197,31 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
         help="Processes replaying partitions at once (one core each).",
     )
     @storage_options
-    def build(view: str, verify: bool, dry_run: bool, version: int | None, jobs: int, **options: Any) -> None:
-        """Build VIEW's next version and switch to it once it has caught up."""
+    def build(
+        view: str | None, every_view: bool, verify: bool, dry_run: bool, version: int | None, jobs: int, **options: Any
+    ) -> None:
+        """Build VIEW's next version (or every view's, with --all) and switch to it once it has caught up."""
+        if every_view and (view or verify or dry_run or version is not None):
+            raise click.UsageError("--all rebuilds every view and switches to each: give no VIEW, --verify, "
+                                   "--dry-run or --version with it")
         settings = settings_from(**options)
+        if every_view:
+            _rebuild_every_view(settings, jobs)
+            return
+        if view is None:
+            raise click.UsageError("name a VIEW, or give --all")
+        name = view
 
         async def work(event_log: Any, store: Any) -> RebuildResult:
             with (
-                _Ticker(view) as ticker,
+                _Ticker(name) as ticker,
                 process_helpers(functools.partial(helper_adapters, settings), jobs) as helpers,
             ):
                 return await rebuild(
                     event_log,
                     store,
                     EventCodec(),
-                    _view(view),
+                    _view(name),
                     version=version,
                     verify=verify,
                     switch=not dry_run,

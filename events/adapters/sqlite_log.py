@@ -5,21 +5,34 @@ transaction by a single writer thread, with `synchronous=FULL`, and each caller
 is answered only after that commit has reached the disk. A record whose
 event_id is already in the log is not written again; its first position is
 returned, which makes client retries with their own event ids safe.
+
+The file is the log's own (events/adapters/sqlite_files.py): a store file, or any
+other database, is refused. A SQLite error is LogUnavailable (logged with its
+cause): the API answers 503, and every transaction is rolled back on an error, so
+one failure never blocks the writes after it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
+import structlog
 
-from events.log import Entry, Log, Position, Record
+from events.adapters.sqlite_files import LOG_FILE, claim, transaction
+from events.log import Entry, Log, LogUnavailable, Position, Record
+
+P = ParamSpec("P")
+T = TypeVar("T")
+log = structlog.get_logger("sqlite-log")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS log (
@@ -56,15 +69,62 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _open_writer(path: Path) -> sqlite3.Connection:
+    """The write connection, once the file is known to be a log (or made one, when empty)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    try:
+        claim(
+            conn,
+            path,
+            LOG_FILE,
+            made_by_earlier_release=lambda tables: "log" in tables,
+            hint="give --log (TRIBE_LOG) the event log's path",
+        )
+    except BaseException:
+        conn.close()
+        raise
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    return conn
+
+
+def _unavailable(operation: str, exc: sqlite3.Error) -> LogUnavailable:
+    log.warning("log_unavailable", operation=operation, error=f"{type(exc).__name__}: {exc}")
+    return LogUnavailable(f"the log cannot {operation} ({exc})")
+
+
+Method = Callable[P, Coroutine[Any, Any, T]]
+
+
+def _guarded(operation: str) -> Callable[[Method[P, T]], Method[P, T]]:
+    """A SQLite error in the operation becomes LogUnavailable, logged with its cause."""
+
+    def decorate(method: Method[P, T]) -> Method[P, T]:
+        @functools.wraps(method)
+        async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                return await method(*args, **kwargs)
+            except sqlite3.Error as exc:
+                raise _unavailable(operation, exc) from exc
+
+        return guarded
+
+    return decorate
+
+
 class SqliteLog(Log):
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         _create_private(path)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="log-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="log-reader")
-        self._write_conn = _connect(path)
-        self._write_conn.executescript(_SCHEMA)
-        self._read_conn = _connect(path)
+        self._write_conn = _open_writer(path)
+        try:
+            self._write_conn.executescript(_SCHEMA)
+            self._read_conn = _connect(path)
+        except BaseException:
+            self._write_conn.close()
+            raise
         self._pending: list[tuple[Sequence[Record], asyncio.Future[list[Position]]]] = []
         self._flushing = False
         self._watchers: list[asyncio.Event] = []
@@ -93,9 +153,10 @@ class SqliteLog(Log):
                 try:
                     results = await loop.run_in_executor(self._writer, self._write, [r for r, _ in batch])
                 except Exception as exc:  # the whole group failed: nobody is acknowledged
+                    failure = _unavailable("append", exc) if isinstance(exc, sqlite3.Error) else exc
                     for _, future in batch:
                         if not future.done():
-                            future.set_exception(exc)
+                            future.set_exception(failure)
                     continue
                 for (_, future), positions in zip(batch, results):
                     if not future.done():
@@ -106,12 +167,10 @@ class SqliteLog(Log):
             self._flushing = False
 
     def _write(self, groups: list[Sequence[Record]]) -> list[list[Position]]:
-        conn = self._write_conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            next_offsets: dict[tuple[str, int], int] = {}
-            seen: dict[str, Position] = {}
-            results = []
+        next_offsets: dict[tuple[str, int], int] = {}
+        seen: dict[str, Position] = {}
+        results = []
+        with transaction(self._write_conn) as conn:
             for records in groups:
                 positions = []
                 for record in records:
@@ -135,11 +194,7 @@ class SqliteLog(Log):
                     seen[record.event_id] = position
                     positions.append(position)
                 results.append(positions)
-            conn.execute("COMMIT")
-            return results
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        return results
 
     def _find(self, event_id: str) -> Position | None:
         row = self._write_conn.execute(
@@ -147,11 +202,13 @@ class SqliteLog(Log):
         ).fetchone()
         return Position(*row) if row else None
 
+    @_guarded("read")
     async def read(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
         return await asyncio.get_running_loop().run_in_executor(
             self._reader, self._read_now, topic, partition, offset, limit
         )
 
+    @_guarded("read")
     async def read_many(self, starts: dict[tuple[str, int], int], limit: int) -> dict[tuple[str, int], list[Entry]]:
         def read_all() -> dict[tuple[str, int], list[Entry]]:
             return {(t, p): self._read_now(t, p, offset, limit) for (t, p), offset in starts.items()}
@@ -171,6 +228,7 @@ class SqliteLog(Log):
         fromhex = bytes.fromhex
         return [Entry(Position(topic, partition, o), fromhex(k), fromhex(v)) for o, k, v in rows]
 
+    @_guarded("tell its end")
     async def end_offset(self, topic: str, partition: int) -> int:
         def query() -> int:
             row = self._read_conn.execute(
@@ -180,6 +238,7 @@ class SqliteLog(Log):
 
         return await asyncio.get_running_loop().run_in_executor(self._reader, query)
 
+    @_guarded("tell its end")
     async def end_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """`end_offset` of many partitions in one trip to the reader thread (each an index seek)."""
 
@@ -194,18 +253,19 @@ class SqliteLog(Log):
 
         return await asyncio.get_running_loop().run_in_executor(self._reader, query)
 
+    @_guarded("store offsets")
     async def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         def write() -> None:
-            self._write_conn.execute("BEGIN IMMEDIATE")
-            self._write_conn.executemany(
-                "INSERT INTO consumer_offsets VALUES (?,?,?,?) "
-                "ON CONFLICT (grp, topic, partition) DO UPDATE SET next_offset=excluded.next_offset",
-                [(group, t, p, o) for (t, p), o in offsets.items()],
-            )
-            self._write_conn.execute("COMMIT")
+            with transaction(self._write_conn) as conn:
+                conn.executemany(
+                    "INSERT INTO consumer_offsets VALUES (?,?,?,?) "
+                    "ON CONFLICT (grp, topic, partition) DO UPDATE SET next_offset=excluded.next_offset",
+                    [(group, t, p, o) for (t, p), o in offsets.items()],
+                )
 
         await asyncio.get_running_loop().run_in_executor(self._writer, write)
 
+    @_guarded("read offsets")
     async def committed(self, group: str) -> dict[tuple[str, int], int]:
         def query() -> dict[tuple[str, int], int]:
             rows = self._read_conn.execute(

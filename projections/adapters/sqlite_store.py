@@ -4,13 +4,22 @@ Each table holds (id, version, body as JSON); scalar fields of the mapping are
 also indexed columns, filled from the body by the writer, and list fields are
 searched with json_each. Documents and the checkpoint that produced them are
 written in one transaction, so the embedded runtime is exactly-once.
+
+The file guards itself: the store opens only a file it made (events/adapters/sqlite_files.py),
+never the event log or another program's database, and never drops a table on opening. A
+store of another layout is refused; `reset_layout` empties it for a rebuild from the log,
+only when asked (`tribe replay --all`) and only while no other process has it open. Every
+transaction is rolled back on an error, and a SQLite error is StoreUnavailable (logged with
+its cause), which the API answers with 503.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
+import inspect
 import os
 import re
 import sqlite3
@@ -25,6 +34,7 @@ from typing import Any, TypeVar
 import orjson
 import structlog
 
+from events.adapters.sqlite_files import STORE_FILE, claim, table_names, transaction
 from projections.store import (
     Checkpoint,
     CollectionSpec,
@@ -38,6 +48,7 @@ from projections.store import (
     Query,
     RunnerStatus,
     Store,
+    StoreUnavailable,
 )
 
 log = structlog.get_logger("sqlite-store")
@@ -72,8 +83,116 @@ before a body stored as JSON text.
 The first layout (user_version 0) computed them as generated columns from the JSON body:
 every write parsed the body once per index and the full-text triggers parsed old and new
 bodies per text field (a card write cost ~50 us, now ~15). A store of another layout holds
-only derived data; it is emptied on open and the runtime rebuilds every view from the log.
+only derived data, but it may be another release's live store: it is refused on opening, and
+rebuilt only when asked (`reset_layout`, by `tribe replay --all`).
 """
+
+
+class OtherLayout(RuntimeError):
+    """The file is a read store of another layout than this release's; nothing in it was changed."""
+
+
+class StoreInUse(RuntimeError):
+    """Another connection has the store open, so its layout cannot be reset now."""
+
+
+def _made_by_earlier_release(tables: set[str]) -> bool:
+    """A store made before stores were stamped: it has the store's own tables."""
+    return {"collections", "checkpoints"} <= tables
+
+
+def _claim(conn: sqlite3.Connection, path: Path) -> None:
+    claim(
+        conn,
+        path,
+        STORE_FILE,
+        made_by_earlier_release=_made_by_earlier_release,
+        layout=LAYOUT,
+        hint="give --store (TRIBE_STORE) a read store's path, or a new file's",
+    )
+
+
+def _open_writer(path: Path) -> sqlite3.Connection:
+    """The write connection, once the file is known to be a store of this layout (or made one, when new)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    try:
+        _claim(conn, path)
+        (layout,) = conn.execute("PRAGMA user_version").fetchone()
+        if layout != LAYOUT:
+            newer = "a newer release's" if layout > LAYOUT else "an older release's"
+            raise OtherLayout(
+                f"{path} is {newer} read store (layout {layout}; this release's is {LAYOUT}), and nothing in it "
+                "was changed. Its documents come from the log: stop every process using it, then run "
+                "`tribe replay --all` to rebuild it in this layout"
+            )
+    except BaseException:
+        conn.close()
+        raise
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def reset_layout(path: Path) -> int | None:
+    """Empty a store of another layout so this release can rebuild it; the layout it had, or None if none was reset.
+
+    Never done on opening: only when asked (`tribe replay --all`). The file is opened with an
+    exclusive lock, which SQLite grants only while no other connection has it open (each process
+    of any release that uses the store keeps one), so a running server's store is never emptied
+    under it: StoreInUse instead. A file that is not a read store raises ForeignFile.
+    """
+    if not path.exists():
+        return None
+    conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        _claim(conn, path)
+        with transaction(conn, "BEGIN EXCLUSIVE"):
+            (layout,) = conn.execute("PRAGMA user_version").fetchone()
+            if layout == LAYOUT:
+                return None
+            virtual = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL%'")]
+            for name in [*virtual, *sorted(table_names(conn) - set(virtual))]:
+                conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+            conn.execute(f"PRAGMA user_version={LAYOUT}")
+        log.warning("store_layout_reset", path=str(path), layout=layout, now=LAYOUT)
+        return int(layout)
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise StoreInUse(
+                f"{path} is open in another process (a tribe serve, worker or replay, of this release or another): "
+                "stop it before the store is rebuilt"
+            ) from exc
+        raise
+    finally:
+        conn.close()
+
+
+def _guarded(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            log.warning("store_unavailable", operation=name, error=f"{type(exc).__name__}: {exc}")
+            raise StoreUnavailable(f"the store cannot {name.replace('_', ' ')} ({exc})") from exc
+
+    return guarded
+
+
+S = TypeVar("S", bound=type)
+
+
+def _unavailable_on_sqlite_errors(cls: S) -> S:
+    """Every public coroutine method of the class raises StoreUnavailable, logged with its cause, for a SQLite error.
+
+    A class decorator, so operations added later are covered too; KeyError and ValueError (an
+    unknown collection, a bad name) pass as they are.
+    """
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and name != "close" and inspect.iscoroutinefunction(member):
+            setattr(cls, name, _guarded(name, member))
+    return cls
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +280,7 @@ def _successor(prefix: str) -> str | None:
     last = ord(stripped[-1]) + 1
     return stripped[:-1] + chr(0xE000 if last == 0xD800 else last)
 
+@_unavailable_on_sqlite_errors
 class SqliteStore(Store):
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,8 +288,7 @@ class SqliteStore(Store):
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="store-reader")
         self._path = path
-        self._write_conn = _connect(path)
-        self._upgrade_layout()
+        self._write_conn = _open_writer(path)
         self._write_conn.executescript(_META)
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
@@ -177,23 +296,6 @@ class SqliteStore(Store):
         self._specs: dict[str, CollectionSpec] = {}
         self._plans: dict[str, _WritePlan] = {}
         self._alias_cache: tuple[float, dict[str, str]] | None = None
-
-    def _upgrade_layout(self) -> None:
-        conn = self._write_conn
-        (layout,) = conn.execute("PRAGMA user_version").fetchone()
-        if layout == LAYOUT:
-            return
-        tables = [
-            n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
-        ]
-        if tables:
-            log.warning("store layout changed: dropping the read models, the runtime rebuilds them from the log",
-                        path=str(self._path), layout=layout, expected=LAYOUT)
-        conn.execute("BEGIN IMMEDIATE")
-        for name in tables:
-            conn.execute(f'DROP TABLE IF EXISTS "{name}"')
-        conn.execute(f"PRAGMA user_version={LAYOUT}")
-        conn.execute("COMMIT")
 
     @property
     def _read_conn(self) -> sqlite3.Connection:
@@ -217,9 +319,7 @@ class SqliteStore(Store):
         table = _table(name)
         texts = _texts(spec)
         columns = "".join(f", {_column(f)}" for f in _scalars(spec)) + (", text_digest TEXT" if texts else "")
-        conn = self._write_conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._write_conn) as conn:
             # The body comes last: a filter or sort on a column then reads no part of the body,
             # which for a long article spills into overflow pages.
             conn.execute(
@@ -231,10 +331,6 @@ class SqliteStore(Store):
             if texts:
                 self._create_text_index(name, texts)
             conn.execute("INSERT OR IGNORE INTO collections VALUES (?, ?)", (name, _spec_to_bytes(spec)))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def _create_text_index(self, name: str, texts: list[str]) -> None:
         """An FTS5 index of the text fields, kept by triggers; rewrites that leave the text alone skip it."""
@@ -256,12 +352,10 @@ class SqliteStore(Store):
 
     async def drop_collection(self, name: str) -> None:
         def drop() -> None:
-            conn = self._write_conn
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(f"DROP TABLE IF EXISTS {_table(name)}")
-            conn.execute(f"DROP TABLE IF EXISTS {_fts(name)}")
-            conn.execute("DELETE FROM collections WHERE name=?", (name,))
-            conn.execute("COMMIT")
+            with transaction(self._write_conn) as conn:
+                conn.execute(f"DROP TABLE IF EXISTS {_table(name)}")
+                conn.execute(f"DROP TABLE IF EXISTS {_fts(name)}")
+                conn.execute("DELETE FROM collections WHERE name=?", (name,))
             self._specs.pop(name, None)
             self._plans.pop(name, None)
 
@@ -269,13 +363,12 @@ class SqliteStore(Store):
 
     async def set_aliases(self, targets: dict[str, str]) -> None:
         def switch() -> None:
-            conn = self._write_conn
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT INTO aliases VALUES (?, ?) ON CONFLICT (alias) DO UPDATE SET collection=excluded.collection",
-                list(targets.items()),
-            )
-            conn.execute("COMMIT")
+            with transaction(self._write_conn) as conn:
+                conn.executemany(
+                    "INSERT INTO aliases VALUES (?, ?) "
+                    "ON CONFLICT (alias) DO UPDATE SET collection=excluded.collection",
+                    list(targets.items()),
+                )
 
         await self._on(self._writer, switch)
         self._alias_cache = None
@@ -373,9 +466,7 @@ class SqliteStore(Store):
         # A statement per collection, its rows a JSON parameter: the sqlite3 module hands the GIL
         # back and forth once per statement step, and a thread that steps per row (executemany)
         # waits for the event loop's thread at every row (up to 5 ms each under load).
-        conn = self._write_conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._write_conn) as conn:
             for sql, rows in statements:
                 conn.execute(sql, (rows.decode(),))
             conn.execute(
@@ -384,10 +475,6 @@ class SqliteStore(Store):
                 "DO UPDATE SET next_offset=MAX(next_offset, excluded.next_offset)",
                 (projection, offsets.decode()),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     async def checkpoint(self, projection: str) -> Offsets:
         rows = self._read_conn.execute(
@@ -407,15 +494,9 @@ class SqliteStore(Store):
         """Run the statements in one transaction on the writer thread."""
 
         def apply() -> None:
-            conn = self._write_conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(self._write_conn) as conn:
                 for sql, params in statements:
                     conn.execute(sql, params)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
 
         await self._on(self._writer, apply)
 

@@ -7,6 +7,7 @@ suite also holds on a broker that other tests write to.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 
 from events.adapters.kafka_log import KafkaLog, KafkaOptions
 from events.adapters.sqlite_log import SqliteLog
-from events.log import Log, Position, Record
+from events.log import Log, LogUnavailable, Position, Record
 from events.routing import ARTICLES, FOLLOWS, USERS
 from tests.kafka_broker import TansuBroker
 
@@ -145,6 +146,25 @@ class TestSqliteLog(LogContract):
         assert await log.append([again, second]) == [position, Position(ARTICLES, 2, position.offset + 1)]
         assert [e.value for e in await log.read(ARTICLES, 2, 0, 10)] == [first.value, second.value]
         assert await log.end_offset(ARTICLES, 2) == 2
+
+
+    async def test_a_failed_offset_commit_leaves_no_transaction_open(self, log: Log) -> None:
+        with pytest.raises(LogUnavailable):
+            await log.commit("g", {(ARTICLES, 0): object()})  # type: ignore[dict-item]  # SQLite cannot bind it
+        assert await log.append([record(ARTICLES, 0, 0)]) == [Position(ARTICLES, 0, 0)]
+        await log.commit("g", {(ARTICLES, 0): 1})
+        assert await log.committed("g") == {(ARTICLES, 0): 1}
+
+    async def test_a_sqlite_error_is_log_unavailable_and_the_next_append_goes_through(
+        self, log: Log, tmp_path: Path
+    ) -> None:
+        outside = sqlite3.connect(tmp_path / "log.db", isolation_level=None)
+        outside.execute("CREATE TRIGGER refuse BEFORE INSERT ON log BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+        with pytest.raises(LogUnavailable, match="disk says no"):
+            await log.append([record(ARTICLES, 0, 0)])
+        outside.execute("DROP TRIGGER refuse")
+        outside.close()
+        assert await log.append([record(ARTICLES, 0, 1)]) == [Position(ARTICLES, 0, 0)]
 
 
 @pytest.mark.kafka

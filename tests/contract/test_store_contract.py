@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,7 +26,17 @@ import pytest
 
 from projections.adapters.elasticsearch_store import BulkWriteError, ElasticsearchStore
 from projections.adapters.sqlite_store import SqliteStore
-from projections.store import Checkpoint, CollectionSpec, Doc, DocWrite, Filter, Prefix, Query, Store
+from projections.store import (
+    Checkpoint,
+    CollectionSpec,
+    Doc,
+    DocWrite,
+    Filter,
+    Prefix,
+    Query,
+    Store,
+    StoreUnavailable,
+)
 
 SPEC = CollectionSpec(
     {
@@ -450,6 +461,42 @@ class TestSqliteStore(StoreContract):
             yield store
         finally:
             await store.close()
+
+    # What only the SQLite store has to say: its transactions end on every path, and a SQLite
+    # error is StoreUnavailable (the API's 503), not whatever the sqlite3 module raised.
+
+    async def test_a_failed_alias_switch_leaves_no_transaction_open(self, store: Store) -> None:
+        await store.ensure_collection(C, SPEC)
+        with pytest.raises(StoreUnavailable):
+            await store.set_aliases({"items": object()})  # type: ignore[dict-item]  # SQLite cannot bind it
+        await store.set_aliases({"items": C})
+        assert await store.aliases() == {"items": C}
+
+    async def test_a_failed_drop_leaves_no_transaction_open(self, store: Store) -> None:
+        with pytest.raises(ValueError):
+            await store.drop_collection("not a name")
+        await store.ensure_collection(C, SPEC)
+        await store.write([DocWrite(C, "d1", 1, {"kind": "a"})], CP)
+        assert (await store.get(C, ["d1"]))["d1"].version == 1
+
+    async def test_a_sqlite_error_is_store_unavailable_and_the_next_write_goes_through(
+        self, store: Store, tmp_path: Path
+    ) -> None:
+        await store.ensure_collection(C, SPEC)
+        outside = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+        outside.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON checkpoints BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+        )
+        with pytest.raises(StoreUnavailable, match="disk says no"):
+            await store.write([DocWrite(C, "d1", 1, {"kind": "a"})], CP)
+        assert await store.get(C, ["d1"]) == {}  # the documents went with the checkpoint
+        outside.execute("DROP TRIGGER refuse")
+        await store.write([DocWrite(C, "d1", 1, {"kind": "a"})], CP)
+        assert await store.checkpoint(CP.projection) == CP.offsets
+        outside.execute('DROP TABLE "c_items_v1"')
+        outside.close()
+        with pytest.raises(StoreUnavailable, match="no such table"):
+            await store.search(C, Query(filters=(Filter("kind", ("a",)),)))
 
 
 ELASTICSEARCH_URL = os.environ.get("ELASTICSEARCH_URL", "")
