@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from api.answers import json_response
 from services.errors import (
     BadQuery,
+    Conflict,
     Forbidden,
     Invalid,
     NotFound,
@@ -21,6 +24,7 @@ _STATUS: dict[type[Refused], int] = {
     Unauthenticated: 401,
     Forbidden: 403,
     NotFound: 404,
+    Conflict: 409,
     TooLarge: 413,
     Invalid: 422,
     Unavailable: 503,
@@ -41,15 +45,27 @@ def unprocessable(what: str, problem: str) -> ApiError:
     return ApiError(422, what, problem)
 
 
-def json_error(status: int, errors: dict[str, list[str]], headers: dict[str, str] | None = None) -> web.Response:
-    return json_response({"errors": errors}, status=status, headers=headers)
+def json_error(
+    status: int, errors: dict[str, list[str]], headers: dict[str, str] | None = None, **more: Any
+) -> web.Response:
+    return json_response({"errors": errors, **more}, status=status, headers=headers)
 
 
 def refused(exc: Refused) -> web.Response:
-    """A service's refusal as its status, with the headers that status calls for."""
+    """A service's refusal as its status, with the headers that status calls for.
+
+    An Unavailable write that the log took in part (Kafka acknowledges events one by one) lists
+    every event: `{"event_id", "durable": true, "position"}` or `{"event_id", "durable": false}`.
+    """
     headers = {}
+    more: dict[str, Any] = {}
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = "Token"
     if isinstance(exc, Unavailable):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    return json_error(_STATUS[type(exc)], {exc.what: [exc.problem]}, headers)
+        if exc.durable:
+            more["events"] = [
+                {"event_id": e, "durable": True, "position": p.token()} if p else {"event_id": e, "durable": False}
+                for e, p in exc.durable
+            ]
+    return json_error(_STATUS[type(exc)], {exc.what: [exc.problem]}, headers, **more)

@@ -3,6 +3,9 @@
 Shaped after Kafka so that its adapter is thin: an append hands over a batch and
 resolves only when every record is durable (for Kafka: when every delivery
 report has come back without error), each with its position.
+
+An event is named by its actor and its id together: clients choose their own event ids
+(for safe retries), so two users may choose the same one, and each names their own event.
 """
 
 from __future__ import annotations
@@ -15,12 +18,29 @@ from dataclasses import dataclass
 class LogUnavailable(RuntimeError):
     """The log cannot take the append now (broker unreachable, queue full, a file it cannot write).
 
-    Nothing was acknowledged.
+    `durable` is empty when no record of the batch was acknowledged. An adapter that can
+    acknowledge part of a batch (Kafka: one delivery report per record) gives, when it did, one
+    entry per record: its position if it was acknowledged, None if not (a record not acknowledged
+    may still have been written; retried with its event id, it is not appended twice only where
+    the adapter can tell).
     """
 
-    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+    def __init__(self, message: str, retry_after: float = 1.0, durable: tuple[Position | None, ...] = ()) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.durable = durable
+
+
+class EventIdConflict(Exception):
+    """The batch holds an event whose actor already has an event of that id in the log, with another payload.
+
+    Nothing of the batch was appended. `index` is the record's place in the batch.
+    """
+
+    def __init__(self, index: int, event_id: str) -> None:
+        super().__init__(f"record {index}: event id {event_id!r} names another event of its actor")
+        self.index = index
+        self.event_id = event_id
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -40,13 +60,20 @@ class Position:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """An encoded event on its way into the log."""
+    """An encoded event on its way into the log.
+
+    `actor_id` and `event_id` together name the event; `digest` is a fingerprint of what it says
+    (its type and payload, not when it was accepted), which tells a retry of the event from
+    another event under the same name.
+    """
 
     topic: str
     partition: int
     key: bytes
     value: bytes
     event_id: str
+    actor_id: str = ""
+    digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +90,10 @@ class Log(abc.ABC):
     async def append(self, records: Sequence[Record]) -> list[Position]:
         """Write the batch; return each record's position once all are durable, or raise LogUnavailable.
 
-        A record whose event_id the log already holds is not written again where the adapter can
-        tell (the embedded log can); its existing position is returned instead.
+        Where the adapter can tell (the embedded log can, Kafka cannot), a record whose actor
+        already has an event of its id in the log is not written again: with the same digest its
+        existing position is returned, with another one the batch raises EventIdConflict and
+        nothing of it is written. The same id from another actor is another event.
         """
 
     @abc.abstractmethod

@@ -50,11 +50,15 @@ class Trending:
 
 
 async def record(ports: Ports, actor_id: str, sent: Sequence[ClientEvent]) -> Recorded:
-    """Append a batch of client events all-or-nothing, without waiting for the views.
+    """Append a batch of client events, without waiting for the views.
 
     Every article and followee named must exist (the first event that fails is reported);
     one get per collection for the whole batch, not one per event. Bumps, unbumps, follows
-    and unfollows are appended as sent: the reducers settle repeats.
+    and unfollows are appended as sent: the reducers settle repeats. A client's event id names
+    an event of this actor: resent with the same payload it keeps its first position where the
+    log can tell (the embedded log), with another payload it is a Conflict. The embedded log
+    takes the batch all-or-nothing; Kafka may take part of it, and its Unavailable lists which
+    events are durable.
     """
     if not sent:
         raise Invalid("body", "must be a non-empty JSON array of events")

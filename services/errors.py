@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from events.log import LogUnavailable
+from events.log import LogUnavailable, Position
 from projections.store import StoreUnavailable
 
 
@@ -42,12 +42,26 @@ class TooLarge(Refused):
     """More than a request may carry (events in one batch)."""
 
 
-class Unavailable(Refused):
-    """The log or the store cannot do it now; nothing was appended, the client may retry after `retry_after` seconds."""
+class Conflict(Refused):
+    """The command names something that exists as something else (an event id its actor used for another event)."""
 
-    def __init__(self, what: str, problem: str, retry_after: float) -> None:
+
+class Unavailable(Refused):
+    """The log or the store cannot do it now; the client may retry after `retry_after` seconds.
+
+    For a write, `durable` is empty when no event was acknowledged. A log that acknowledges
+    events one by one (Kafka) may have taken part of a batch: then it lists every event, in the
+    order given, as (event id, its position if acknowledged, else None). An event not
+    acknowledged may still be in the log; retried with its event id it is not appended twice
+    only on the embedded log.
+    """
+
+    def __init__(
+        self, what: str, problem: str, retry_after: float, durable: tuple[tuple[str, Position | None], ...] = ()
+    ) -> None:
         super().__init__(what, problem)
         self.retry_after = retry_after
+        self.durable = durable
 
 
 def as_unavailable(exc: Exception) -> Unavailable | None:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import operator
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypedDict
+
+import orjson
 
 from events.catalogue import Event
 from events.codec import EventCodec
 from events.ids import new_event_id
-from events.log import Log, LogUnavailable, Position, Record
+from events.log import EventIdConflict, Log, LogUnavailable, Position, Record
 from events.routing import PARTITIONS, ROUTES, partition_for
 from projections.progress import Progress
-from services.errors import BadQuery, Unavailable
+from services.errors import BadQuery, Conflict, Unavailable
 from services.outcome import Written
 
 
@@ -31,14 +36,33 @@ def envelope(actor_id: str) -> Envelope:
     return {"event_id": new_event_id(), "actor_id": actor_id, "occurred_at": now_ms()}
 
 
+_ENVELOPE = frozenset({"event_id", "actor_id", "occurred_at"})
+_PAYLOADS: dict[type[Event], Callable[[Event], object]] = {}
+
+
+def digest_of(event: Event) -> str:
+    """A fingerprint of what an event says (its type and payload), not of who sent it or when.
+
+    A client's retry of an event carries the same one; another event under the same id does not.
+    """
+    cls = type(event)
+    payload = _PAYLOADS.get(cls)
+    if payload is None:
+        names = [f.name for f in dataclasses.fields(cls) if f.name not in _ENVELOPE]
+        payload = _PAYLOADS[cls] = operator.attrgetter(*names) if names else lambda _: None
+    return hashlib.blake2b(orjson.dumps((cls.__name__, payload(event))), digest_size=8).hexdigest()
+
+
 def records_of(events: Sequence[Event], codec: EventCodec) -> list[Record]:
     """Encode every event first, so a bad one stops the batch before anything is appended."""
     records = []
     for event in events:
         route = ROUTES[event.type]
         key = route.key(event)
+        partition = partition_for(route.topic, key)
+        value = codec.encode(event)
         records.append(
-            Record(route.topic, partition_for(route.topic, key), key.encode(), codec.encode(event), event.event_id)
+            Record(route.topic, partition, key.encode(), value, event.event_id, event.actor_id, digest_of(event))
         )
     return records
 
@@ -51,11 +75,29 @@ class EventWriter:
         self.wait_seconds = wait_seconds
 
     async def append(self, events: Sequence[Event]) -> Written:
-        """Append all or nothing; Unavailable when the log did not acknowledge them."""
+        """Append the events; where they are durable.
+
+        Unavailable when the log did not acknowledge them all: nothing was appended, or, on a log
+        that acknowledges events one by one (Kafka), `durable` says which were. Conflict when an
+        event's id names another event of its actor.
+        """
         records = records_of(events, self.codec)
         try:
             return Written(tuple(await self.log.append(records)))
+        except EventIdConflict as exc:
+            raise Conflict(
+                f"events[{exc.index}].event_id", "names an event you sent before, which said something else"
+            ) from None
         except LogUnavailable as exc:
+            if exc.durable:
+                acknowledged = sum(p is not None for p in exc.durable)
+                raise Unavailable(
+                    "log",
+                    f"unavailable ({exc}): {acknowledged} of {len(events)} events were acknowledged, as listed; "
+                    "retry the others with the same event ids",
+                    exc.retry_after,
+                    tuple((e.event_id, p) for e, p in zip(events, exc.durable, strict=True)),
+                ) from None
             raise Unavailable(
                 "log",
                 f"unavailable, the events were not acknowledged ({exc}); retry them with the same event ids",

@@ -6,7 +6,10 @@ so the embedded and the Kafka log agree). `append` resolves only when every
 record's delivery report has come back without error. Any error, a record that
 is not confirmed within `message.timeout.ms`, or a full local queue raises
 `LogUnavailable`, and the wait is bounded, so the API answers 503 with
-Retry-After instead of hanging.
+Retry-After instead of hanging. Records are acknowledged one by one, so a batch
+can fail after some of its records were written: the failure waits for every
+record's report and lists the acknowledged ones with their positions (no
+transactions: see docs/kafka.md, "All or nothing").
 
 A background thread polls the producer so that delivery reports fire; an append's
 reports are gathered on that thread and handed to the appending coroutine's loop with
@@ -17,8 +20,8 @@ existing topic with another partition count than the routing table's raises `Top
 and so does, when a process checks at start (`ensure_topics()`), one with fewer replicas or a
 lower `min.insync.replicas`: the process must not start on it.
 
-Unlike the embedded log, Kafka cannot refuse a record whose event_id it
-already holds. When a delivery times out the record may or may not have been
+Unlike the embedded log, Kafka cannot refuse a record whose actor already has
+an event of its id in the log. When a delivery times out the record may or may not have been
 written; the caller saw `LogUnavailable`, and a client that retries with its
 own event id may put the event in the log twice, at two offsets. Readers are
 safe with that: documents carry the version of the last event applied, so a
@@ -101,9 +104,12 @@ class KafkaOptions:
 
 
 class _Batch:
-    """One append's records in flight; resolved on the caller's loop once, when the last report is in.
+    """One append's records in flight, resolved on the caller's loop once every record has its answer.
 
-    Delivery reports all arrive on the one poll thread, so the counting needs no lock.
+    Each record produced gets exactly one delivery report (librdkafka fails it after
+    `message.timeout.ms` at the latest). When one fails, the batch still waits for the others,
+    so the failure can say which records were acknowledged. Reports arrive on the poll thread;
+    records that were never produced are written off on the caller's, hence the lock.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, size: int, on_error: Callable[[KafkaError], None]) -> None:
@@ -112,37 +118,49 @@ class _Batch:
         self.positions: list[Position | None] = [None] * size
         self.missing = size
         self.on_error = on_error
-        self.failed = False
+        self.reason: str | None = None
+        self._lock = threading.Lock()
 
     def report(self, index: int) -> Callable[[KafkaError | None, Message], None]:
         return functools.partial(self._delivered, index)
 
     def _delivered(self, index: int, err: KafkaError | None, msg: Message) -> None:  # on the poll thread
-        if self.failed:
-            return
         offset = -1 if err is not None else msg.offset()
         if err is not None or offset is None or offset < 0:
             if err is not None:
                 self.on_error(err)
-            self.failed = True
-            self._hand_over(self._fail, f"delivery failed: {err}")
+            self._answered(1, f"delivery failed: {err}")
             return
         self.positions[index] = Position(msg.topic(), msg.partition(), offset)  # type: ignore[arg-type]
-        self.missing -= 1
-        if self.missing == 0:
-            self._hand_over(self._succeed, None)
+        self._answered(1, None)
 
-    def _hand_over(self, resolve: Callable[[str | None], None], reason: str | None) -> None:
-        with contextlib.suppress(RuntimeError):  # the caller's loop is gone; nobody is waiting for this answer
-            self.loop.call_soon_threadsafe(resolve, reason)
+    def not_produced(self, count: int, reason: str) -> None:
+        """The last `count` records were never handed to the producer: no report will come for them."""
+        self._answered(count, reason)
 
-    def _fail(self, reason: str | None) -> None:
-        if not self.future.done():
-            self.future.set_exception(LogUnavailable(reason or "delivery failed"))
+    def _answered(self, count: int, failure: str | None) -> None:
+        with self._lock:
+            if failure is not None and self.reason is None:
+                self.reason = failure
+            self.missing -= count
+            done = self.missing == 0
+        if done:
+            with contextlib.suppress(RuntimeError):  # the caller's loop is gone; nobody is waiting for this answer
+                self.loop.call_soon_threadsafe(self._resolve)
 
-    def _succeed(self, _: str | None) -> None:
-        if not self.future.done():
+    def acknowledged(self) -> tuple[Position | None, ...]:
+        """Each record's position if it was acknowledged, None if not; empty if none was."""
+        with self._lock:
+            positions = tuple(self.positions)
+        return positions if any(p is not None for p in positions) else ()
+
+    def _resolve(self) -> None:
+        if self.future.done():
+            return
+        if self.reason is None:
             self.future.set_result(self.positions)  # type: ignore[arg-type]  # every slot is filled
+        else:
+            self.future.set_exception(LogUnavailable(self.reason, durable=self.acknowledged()))
 
 
 class KafkaLog(Log):
@@ -335,6 +353,12 @@ class KafkaLog(Log):
     # -- appends -------------------------------------------------------------------------
 
     async def append(self, records: Sequence[Record]) -> list[Position]:
+        """Produce every record; the positions once all are acknowledged.
+
+        Kafka acknowledges records one by one, so a failed append may have written some of them:
+        its LogUnavailable says which (`durable`, one entry per record). A full local queue found
+        before the first record is produced refuses the whole batch at once.
+        """
         if not records:
             return []
         await self.start()
@@ -347,19 +371,21 @@ class KafkaLog(Log):
             raise LogUnavailable("the producer's local queue is full", retry_after)
         batch = _Batch(asyncio.get_running_loop(), len(records), self._on_error)
         produce, report = producer.produce, batch.report
+        produced = 0
         try:
             for index, record in enumerate(records):
                 produce(record.topic, record.value, record.key, record.partition, on_delivery=report(index))
-        except BufferError as exc:
-            raise LogUnavailable("the producer's local queue is full", retry_after) from exc
+                produced += 1
+        except BufferError:
+            batch.not_produced(len(records) - produced, "the producer's local queue is full")
         except KafkaException as exc:
-            raise LogUnavailable(f"cannot produce: {exc}", retry_after) from exc
+            batch.not_produced(len(records) - produced, f"cannot produce: {exc}")
         try:
             # librdkafka fails every record after message.timeout.ms; the margin covers the report's way back.
             async with asyncio.timeout(self.options.delivery_timeout + 2.0):
                 return await batch.future
         except TimeoutError as exc:
-            raise LogUnavailable("no delivery report in time", retry_after) from exc
+            raise LogUnavailable("no delivery report in time", retry_after, batch.acknowledged()) from exc
         except LogUnavailable as exc:
             exc.retry_after = retry_after
             raise

@@ -2,9 +2,11 @@
 
 Appends are group-committed: concurrent callers' batches are written in one
 transaction by a single writer thread, with `synchronous=FULL`, and each caller
-is answered only after that commit has reached the disk. A record whose
-event_id is already in the log is not written again; its first position is
-returned, which makes client retries with their own event ids safe.
+is answered only after that commit has reached the disk. A record whose actor
+already has an event of its id in the log is not written again: its first
+position is returned, which makes client retries with their own event ids safe,
+or, if the two say different things, its caller's batch is refused whole
+(EventIdConflict) while the other callers' batches of the group are written.
 
 The file is the log's own (events/adapters/sqlite_files.py): a store file, or any
 other database, is refused. A SQLite error is LogUnavailable (logged with its
@@ -28,7 +30,7 @@ import orjson
 import structlog
 
 from events.adapters.sqlite_files import LOG_FILE, claim, transaction
-from events.log import Entry, Log, LogUnavailable, Position, Record
+from events.log import Entry, EventIdConflict, Log, LogUnavailable, Position, Record
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -86,6 +88,15 @@ def _open_writer(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     return conn
+
+
+def _name(record: Record) -> str:
+    """The event's name in the log's event_id column, up to its digest: its actor, then its id.
+
+    Neither a user id nor an event id holds '/' or '#'. Entries written before ids were scoped by
+    actor hold the bare event id, which no later name equals.
+    """
+    return f"{record.actor_id}/{record.event_id}#"
 
 
 def _unavailable(operation: str, exc: sqlite3.Error) -> LogUnavailable:
@@ -158,49 +169,71 @@ class SqliteLog(Log):
                         if not future.done():
                             future.set_exception(failure)
                     continue
-                for (_, future), positions in zip(batch, results):
-                    if not future.done():
-                        future.set_result(positions)
+                for (_, future), result in zip(batch, results):
+                    if future.done():
+                        continue
+                    if isinstance(result, EventIdConflict):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
                 for watcher in self._watchers:
                     watcher.set()
         finally:
             self._flushing = False
 
-    def _write(self, groups: list[Sequence[Record]]) -> list[list[Position]]:
+    def _write(self, groups: list[Sequence[Record]]) -> list[list[Position] | EventIdConflict]:
+        """Every group's batch in one transaction; a batch that conflicts is refused alone."""
+        conn = self._write_conn
         next_offsets: dict[tuple[str, int], int] = {}
-        seen: dict[str, Position] = {}
-        results = []
-        with transaction(self._write_conn) as conn:
-            for records in groups:
-                positions = []
-                for record in records:
-                    existing = seen.get(record.event_id) or self._find(record.event_id)
-                    if existing is not None:
-                        positions.append(existing)
-                        continue
-                    tp = (record.topic, record.partition)
-                    if tp not in next_offsets:
-                        row = conn.execute(
-                            "SELECT MAX(offset) FROM log WHERE topic=? AND partition=?", tp
-                        ).fetchone()
-                        next_offsets[tp] = 0 if row[0] is None else row[0] + 1
-                    offset = next_offsets[tp]
-                    next_offsets[tp] = offset + 1
-                    conn.execute(
-                        "INSERT INTO log VALUES (?,?,?,?,?,?)",
-                        (record.topic, record.partition, offset, record.key, record.value, record.event_id),
-                    )
-                    position = Position(record.topic, record.partition, offset)
-                    seen[record.event_id] = position
-                    positions.append(position)
-                results.append(positions)
-        return results
+        with transaction(conn):
+            return [self._write_batch(conn, records, next_offsets) for records in groups]
 
-    def _find(self, event_id: str) -> Position | None:
+    def _write_batch(
+        self, conn: sqlite3.Connection, records: Sequence[Record], next_offsets: dict[tuple[str, int], int]
+    ) -> list[Position] | EventIdConflict:
+        """One caller's batch: first every name is looked up, so a conflict is found before anything is written."""
+        known: dict[str, tuple[Position | int, str]] = {}  # name -> (position, or index in this batch; digest)
+        places: list[Position | int] = []
+        for index, record in enumerate(records):
+            name = _name(record)
+            found = known.get(name) or self._find(name)
+            if found is None:
+                known[name] = (index, record.digest)
+                places.append(index)
+                continue
+            place, digest = found
+            if digest != record.digest:
+                return EventIdConflict(index, record.event_id)
+            known[name] = found
+            places.append(place)
+        positions: list[Position] = []
+        for index, (record, place) in enumerate(zip(records, places)):
+            if isinstance(place, Position):
+                positions.append(place)
+                continue
+            if place != index:  # a repeat within the batch: where its first copy went
+                positions.append(positions[place])
+                continue
+            tp = (record.topic, record.partition)
+            if tp not in next_offsets:
+                row = conn.execute("SELECT MAX(offset) FROM log WHERE topic=? AND partition=?", tp).fetchone()
+                next_offsets[tp] = 0 if row[0] is None else row[0] + 1
+            offset = next_offsets[tp]
+            next_offsets[tp] = offset + 1
+            conn.execute(
+                "INSERT INTO log VALUES (?,?,?,?,?,?)",
+                (record.topic, record.partition, offset, record.key, record.value, _name(record) + record.digest),
+            )
+            positions.append(Position(record.topic, record.partition, offset))
+        return positions
+
+    def _find(self, name: str) -> tuple[Position, str] | None:
+        """Where the log holds the event of this name, with its digest (the rest of the column)."""
         row = self._write_conn.execute(
-            "SELECT topic, partition, offset FROM log WHERE event_id=?", (event_id,)
+            "SELECT topic, partition, offset, event_id FROM log WHERE event_id >= ? AND event_id < ? LIMIT 1",
+            (name, name[:-1] + "$"),
         ).fetchone()
-        return Position(*row) if row else None
+        return (Position(row[0], row[1], row[2]), row[3][len(name):]) if row else None
 
     @_guarded("read")
     async def read(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:

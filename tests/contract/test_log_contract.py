@@ -7,6 +7,7 @@ suite also holds on a broker that other tests write to.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,7 +17,7 @@ import pytest
 
 from events.adapters.kafka_log import KafkaLog, KafkaOptions
 from events.adapters.sqlite_log import SqliteLog
-from events.log import Log, LogUnavailable, Position, Record
+from events.log import EventIdConflict, Log, LogUnavailable, Position, Record
 from events.routing import ARTICLES, FOLLOWS, USERS
 from tests.kafka_broker import TansuBroker
 
@@ -131,6 +132,17 @@ class LogContract:
             await second.close()
 
 
+    async def test_the_same_event_id_from_two_actors_names_two_events(self, log: Log) -> None:
+        """Clients choose their event ids, so two users may choose the same one: each names their own event."""
+        event_id = f"client-{uuid.uuid4().hex[:12]}"
+        ann = Record(ARTICLES, 2, b"a1", b"ann's view", event_id, actor_id="ann", digest="d1")
+        ben = Record(ARTICLES, 2, b"a1", b"ben's view", event_id, actor_id="ben", digest="d1")
+        [first] = await log.append([ann])
+        [second] = await log.append([ben])
+        assert second == Position(ARTICLES, 2, first.offset + 1)
+        assert [e.value for e in await log.read(ARTICLES, 2, first.offset, 10)] == [b"ann's view", b"ben's view"]
+
+
 class TestSqliteLog(LogContract):
     @pytest.fixture
     def open_log(self, tmp_path: Path) -> OpenLog:
@@ -140,13 +152,34 @@ class TestSqliteLog(LogContract):
         return open_log
 
     async def test_an_event_id_already_in_the_log_keeps_its_first_position(self, log: Log) -> None:
-        first, second = record(ARTICLES, 2, 0), record(ARTICLES, 2, 1)
+        first = dataclasses.replace(record(ARTICLES, 2, 0), actor_id="ann", digest="d1")
+        second = record(ARTICLES, 2, 1)
         [position] = await log.append([first])
-        again = Record(ARTICLES, 2, first.key, b"a retried copy", first.event_id)
-        assert await log.append([again, second]) == [position, Position(ARTICLES, 2, position.offset + 1)]
+        # A retry: the same actor, id and digest, accepted at another time (so other bytes).
+        again = Record(ARTICLES, 2, first.key, b"a retried copy", first.event_id, "ann", "d1")
+        assert await log.append([again, second, again]) == [position, Position(ARTICLES, 2, 1), position]
         assert [e.value for e in await log.read(ARTICLES, 2, 0, 10)] == [first.value, second.value]
         assert await log.end_offset(ARTICLES, 2) == 2
 
+    async def test_an_event_id_with_another_digest_refuses_its_batch_alone(self, log: Log) -> None:
+        first = Record(ARTICLES, 2, b"a1", b"a view", "client-0001", "ann", "d1")
+        await log.append([first])
+        other_payload = Record(ARTICLES, 2, b"a1", b"a bump", "client-0001", "ann", "d2")
+        # Appended together, so written in one group commit: only the conflicting batch is refused.
+        conflict, kept = await asyncio.gather(
+            log.append([record(ARTICLES, 2, 1), other_payload]),
+            log.append([record(ARTICLES, 2, 2)]),
+            return_exceptions=True,
+        )
+        assert isinstance(conflict, EventIdConflict) and conflict.index == 1
+        assert kept == [Position(ARTICLES, 2, 1)]
+        same_batch = await asyncio.gather(
+            log.append([Record(ARTICLES, 2, b"a1", b"x", "client-0002", "ann", "d1"),
+                        Record(ARTICLES, 2, b"a1", b"y", "client-0002", "ann", "d2")]),
+            return_exceptions=True,
+        )
+        assert isinstance(same_batch[0], EventIdConflict) and same_batch[0].index == 1
+        assert await log.end_offset(ARTICLES, 2) == 2
 
     async def test_a_failed_offset_commit_leaves_no_transaction_open(self, log: Log) -> None:
         with pytest.raises(LogUnavailable):

@@ -85,3 +85,27 @@ async def test_broker_down_fails_appends_within_the_bound_then_recovers_without_
         assert await log.end_offset(ARTICLES, 4) >= acknowledged[-1][0].offset + 1
     finally:
         await log.close()
+
+
+async def test_a_batch_kafka_took_in_part_says_exactly_which_records_are_durable(kafka_broker: TansuBroker) -> None:
+    """Kafka acknowledges records one by one: a failed append lists the acknowledged ones, where they are.
+
+    The last record names a partition the topic does not have: librdkafka refuses it when it is
+    produced if it knows the topic's partitions by then, or fails its delivery once it learns them.
+    """
+    log = KafkaLog(kafka_broker.url, ONE_BROKER_OPTIONS)
+    try:
+        for _ in range(2):  # the second time, the producer knows the partitions: refused when produced
+            batch = records(4, partition=1)
+            batch[3] = dataclasses.replace(batch[3], partition=PARTITIONS[ARTICLES] + 1)
+            with pytest.raises(LogUnavailable) as failure:
+                await log.append(batch)
+            durable = failure.value.durable
+            assert [p is not None for p in durable] == [True, True, True, False]
+            for position, record in zip(durable, batch):
+                if position is not None:
+                    [entry] = await log.read(position.topic, position.partition, position.offset, 1)
+                    assert entry.value == record.value
+    finally:
+        await log.close()
+

@@ -1,0 +1,107 @@
+"""Client event ids on POST /v1/events (issue 13 item 6): scoped by actor, a changed payload is a 409,
+and a batch the log took only in part is answered with exactly which events are durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from events.adapters.sqlite_log import SqliteLog
+from events.codec import EventCodec
+from events.log import LogUnavailable, Position, Record
+from tests.e2e.conftest import Api, auth
+from tribe.bootstrap import create_app
+from tribe.settings import Settings
+
+Json = dict[str, Any]
+
+
+def view(article_id: str, event_id: str) -> Json:
+    return {"type": "ArticleViewed", "article_id": article_id, "event_id": event_id}
+
+
+async def publish(api: Api, token: str, title: str = "A title") -> str:
+    """An article published through /v1, which answers with its id."""
+    r = await api.client.post("/v1/articles", json={"title": title, "body": "b"}, headers=auth(token))
+    assert r.status == 201, await r.text()
+    return str((await r.json())["article"]["id"])
+
+
+async def post_events(api: Api, token: str, events: list[Json]) -> tuple[int, Json]:
+    r = await api.client.post("/v1/events", json=events, headers=auth(token))
+    return r.status, await r.json()
+
+
+async def test_the_same_client_event_id_from_two_users_names_two_events(api: Api) -> None:
+    """Before: ben's event was dropped, and ben was answered 202 with ann's position."""
+    ann, ben = await api.register("ann"), await api.register("ben")
+    article = await publish(api, ann)
+    before = await api.log_size()
+    status, by_ann = await post_events(api, ann, [view(article, "shared-id-0001")])
+    assert status == 202
+    status, by_ben = await post_events(api, ben, [view(article, "shared-id-0001")])
+    assert status == 202
+    assert by_ann["events"][0]["position"] != by_ben["events"][0]["position"]
+    assert await api.log_size() == before + 2
+    # Each one's retry is still recognised as theirs: the same position, nothing appended.
+    assert await post_events(api, ben, [view(article, "shared-id-0001")]) == (202, by_ben)
+    assert await api.log_size() == before + 2
+
+
+async def test_the_same_event_id_from_the_same_user_with_another_payload_is_a_409(api: Api) -> None:
+    """Before: the second event was dropped and answered 202 with the first one's position."""
+    ann = await api.register("ann")
+    one, other = await publish(api, ann, "One"), await publish(api, ann, "Other")
+    status, _ = await post_events(api, ann, [view(one, "ann-event-0001")])
+    assert status == 202
+    before = await api.log_size()
+    status, body = await post_events(api, ann, [view(other, "ann-event-0002"), view(other, "ann-event-0001")])
+    assert status == 409, body
+    assert list(body["errors"]) == ["events[1].event_id"]
+    assert await api.log_size() == before  # nothing of the batch
+    bump = {"type": "ArticleBumped", "article_id": one, "event_id": "ann-event-0001"}
+    assert (await post_events(api, ann, [bump]))[0] == 409
+
+
+class TakesHalf(SqliteLog):
+    """A log that, once armed, keeps the first half of a batch and fails the rest, as Kafka can.
+
+    The Kafka adapter does this on the real broker in tests/integration/test_kafka_log.py; here
+    the API's answer to it is checked.
+    """
+
+    armed = False
+
+    async def append(self, records: Sequence[Record]) -> list[Position]:
+        if not self.armed:
+            return await super().append(records)
+        kept = await super().append(records[: len(records) // 2])
+        missing: list[Position | None] = [None] * (len(records) - len(kept))
+        raise LogUnavailable("delivery failed: broker gone", 2.0, (*kept, *missing))
+
+
+async def test_a_batch_the_log_took_in_part_is_a_503_listing_exactly_the_durable_events(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", jwt_secret="test-secret-" + "x" * 40)
+    log = TakesHalf(settings.data_dir / "log.db")
+    api = Api(await aiohttp_client(create_app(settings, log=log)), settings.data_dir)
+    ann = await api.register("ann")
+    article = await publish(api, ann)
+    ids = [f"ann-view-{n:04d}" for n in range(4)]
+    log.armed = True
+    r = await api.client.post("/v1/events", json=[view(article, e) for e in ids], headers=auth(ann))
+    assert r.status == 503
+    assert r.headers["Retry-After"] == "2"
+    listed = (await r.json())["events"]
+    assert [(e["event_id"], e["durable"]) for e in listed] == [(i, n < 2) for n, i in enumerate(ids)]
+    codec = EventCodec()
+    for item in listed[:2]:
+        at = Position.parse(item["position"])
+        [entry] = await log.read(at.topic, at.partition, at.offset, 1)
+        assert codec.decode(entry.value).event_id == item["event_id"]
+    assert all("position" not in item for item in listed[2:])
