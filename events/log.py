@@ -123,5 +123,13 @@ class Log(abc.ABC):
     async def committed(self, group: str) -> dict[tuple[str, int], int]:
         """A consumer group's stored next offsets."""
 
+    @abc.abstractmethod
+    async def claim_id_block(self) -> int:
+        """A positive number no other claim on this log, from any process, ever got or will get.
+
+        It is the position of a record appended for the claim (in a partition of its own), so two
+        claims cannot share it. events/ids.py builds ids that cannot collide from it.
+        """
+
     async def close(self) -> None:
         """Release connections; the default has none."""

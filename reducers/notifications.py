@@ -53,6 +53,12 @@ def _group(kind: str, target: str) -> DocKey:
     return (NOTIFICATIONS, group_id(kind, target))
 
 
+def _mention(article_id: str, comment_id: int, user_id: str) -> DocKey:
+    """The group of one user mentioned in one comment. Comment ids made before they were unique by
+    construction (events/ids.py) can repeat across articles, so the article is part of the id."""
+    return _group("mention", f"{article_id}:{comment_id}:{user_id}")
+
+
 def _actor(kind: str, target: str, actor_id: str) -> DocKey:
     """One actor of a group; the group's id first keeps it in the group's partition."""
     return (ACTORS, f"{group_id(kind, target)}:{actor_id}")
@@ -138,7 +144,7 @@ class NotificationsReducer(Reducer):
 
     @keys.register(CommentPosted)
     def _(self, event: CommentPosted) -> tuple[DocKey, ...]:
-        mentions = tuple(_group("mention", f"{event.comment_id}:{user}") for user in event.mentions)
+        mentions = tuple(_mention(event.article_id, event.comment_id, user) for user in event.mentions)
         return (
             _meta_key(event.article_id),
             _group("comment", event.article_id),

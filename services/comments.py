@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from events.catalogue import CommentDeleted, CommentPosted
-from events.ids import new_numeric_id
 from events.log import Position
 from services import rules
 from services.articles import by_slug
@@ -54,13 +53,19 @@ async def _comment_view(ports: Ports, article_id: str, comment_id: int, viewer: 
 
 
 async def post(ports: Ports, cmd: Comment) -> Outcome[CommentView]:
-    """Post a comment; neither the article's author nor anyone mentioned may have blocked the actor."""
+    """Post a comment; neither the article's author nor anyone mentioned may have blocked the actor.
+
+    Its id is unique by construction, not by chance: `writer.numeric_id` hands out each number
+    once, whichever process asks (a block claimed from the log, counted out in this process;
+    events/ids.py). So no two comments share an id, on one article or any two, and a poster is
+    always answered with their own comment.
+    """
     body = rules.text(cmd.body, "body", max_length=BODY_MAX)
     article = await by_slug(ports, cmd.slug)
     mentions = await mentioned_users(ports, body)
     await not_blocked_by(ports, cmd.actor_id, [article["author_id"]], "article")
     await not_blocked_by(ports, cmd.actor_id, mentions, "mention")
-    article_id, comment_id = article["article_id"], new_numeric_id()
+    article_id, comment_id = article["article_id"], await ports.writer.numeric_id()
     event = CommentPosted(
         **envelope(cmd.actor_id), article_id=article_id, comment_id=comment_id, body=body, mentions=tuple(mentions)
     )

@@ -13,7 +13,7 @@ import orjson
 
 from events.catalogue import Event
 from events.codec import EventCodec
-from events.ids import new_event_id
+from events.ids import IdBlocks, new_event_id
 from events.log import EventIdConflict, Log, LogUnavailable, Position, Record
 from events.routing import PARTITIONS, ROUTES, partition_for
 from projections.progress import Progress
@@ -73,6 +73,7 @@ class EventWriter:
         self.codec = codec
         self.progress = progress
         self.wait_seconds = wait_seconds
+        self._ids = IdBlocks(log.claim_id_block)
 
     async def append(self, events: Sequence[Event]) -> Written:
         """Append the events; where they are durable.
@@ -103,6 +104,13 @@ class EventWriter:
                 f"unavailable, the events were not acknowledged ({exc}); retry them with the same event ids",
                 exc.retry_after,
             ) from None
+
+    async def numeric_id(self) -> int:
+        """A numeric id no other one shares, in any process (events/ids.py IdBlocks); JavaScript-safe."""
+        try:
+            return await self._ids.next_id()
+        except LogUnavailable as exc:
+            raise Unavailable("log", f"unavailable, cannot hand out an id ({exc})", exc.retry_after) from None
 
     async def append_and_wait(self, events: Sequence[Event], wait: float | None = None) -> tuple[Written, bool]:
         """Append, then wait (`wait` seconds, the writer's own by default) until the projections reflect the events.

@@ -66,6 +66,11 @@ _PRODUCER_GONE = frozenset(
     {KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH, KafkaError._FENCED}
 )
 
+ID_BLOCKS = "tribe.id-blocks"
+"""Where numeric ids are claimed (`claim_id_block`): one partition, read by nobody."""
+TOPICS: dict[str, int] = {**PARTITIONS, ID_BLOCKS: 1}
+"""Every topic the application creates, with its partition count: the routing table's and the id blocks'."""
+
 # Explicit topic configs: the log keeps every event forever and is never compacted.
 # (Tansu, the test broker, also answers describe_configs only for topics created with configs.)
 TOPIC_CONFIG: dict[str, str] = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
@@ -234,7 +239,7 @@ class KafkaLog(Log):
         return {**TOPIC_CONFIG, "min.insync.replicas": str(self.options.min_insync_replicas)}
 
     def ensure_topics(self, *, durability: bool = True) -> None:
-        """Create every topic of the routing table that does not exist, with explicit configs.
+        """Create every topic of the routing table (and `tribe.id-blocks`) that does not exist, with explicit configs.
 
         Raises TopicMismatch for an existing topic with another partition count than the routing
         table's (its keys would move between partitions) and, with `durability`, for one with
@@ -250,12 +255,12 @@ class KafkaLog(Log):
             raise LogUnavailable(f"cannot list topics: {exc}", self.options.retry_after) from exc
         wanted = [
             NewTopic(topic, partitions, self.options.replication_factor, config=self.topic_config())
-            for topic, partitions in PARTITIONS.items()
+            for topic, partitions in TOPICS.items()
             if topic not in existing
         ]
-        present = [topic for topic in PARTITIONS if topic in existing]
+        present = [topic for topic in TOPICS if topic in existing]
         for topic in present:
-            found, partitions = existing[topic].partitions, PARTITIONS[topic]
+            found, partitions = existing[topic].partitions, TOPICS[topic]
             if len(found) != partitions:
                 raise TopicMismatch(
                     f"topic {topic} has {len(found)} partitions, the routing table needs {partitions} "
@@ -274,7 +279,7 @@ class KafkaLog(Log):
         for topic, future in admin.create_topics(wanted, operation_timeout=timeout, request_timeout=timeout).items():
             try:
                 future.result(timeout=timeout + 1)
-                log.info("topic_created", topic=topic, partitions=PARTITIONS[topic],
+                log.info("topic_created", topic=topic, partitions=TOPICS[topic],
                          replicas=self.options.replication_factor, min_insync_replicas=self.options.min_insync_replicas)
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
@@ -389,6 +394,16 @@ class KafkaLog(Log):
         except LogUnavailable as exc:
             exc.retry_after = retry_after
             raise
+
+    async def claim_id_block(self) -> int:
+        """One more than the offset of a record appended to `tribe.id-blocks`.
+
+        The topic has one partition, and Kafka gives each record of a partition its own offset,
+        so each claim its own number, whichever process makes it. The record says who claimed.
+        """
+        claim = Record(ID_BLOCKS, 0, b"claim", self.options.client_id.encode(), "")
+        [position] = await self.append([claim])
+        return position.offset + 1
 
     # -- reads -----------------------------------------------------------------------------
 

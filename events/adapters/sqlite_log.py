@@ -21,6 +21,7 @@ import contextlib
 import functools
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS log (
     PRIMARY KEY (topic, partition, offset)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS log_event_id ON log (event_id);
+CREATE TABLE IF NOT EXISTS id_blocks (block INTEGER PRIMARY KEY AUTOINCREMENT, claimed_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS consumer_offsets (
     grp TEXT NOT NULL,
     topic TEXT NOT NULL,
@@ -307,6 +309,18 @@ class SqliteLog(Log):
             return {(t, p): o for t, p, o in rows}
 
         return await asyncio.get_running_loop().run_in_executor(self._reader, query)
+
+    @_guarded("claim an id block")
+    async def claim_id_block(self) -> int:
+        """The next row of `id_blocks`: AUTOINCREMENT never hands a number out twice, even after a delete."""
+
+        def insert() -> int:
+            with transaction(self._write_conn) as conn:
+                cursor = conn.execute("INSERT INTO id_blocks (claimed_at) VALUES (?)", (int(time.time() * 1000),))
+                assert cursor.lastrowid is not None
+                return cursor.lastrowid
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer, insert)
 
     async def close(self) -> None:
         self._writer.shutdown(wait=True)

@@ -142,6 +142,17 @@ class LogContract:
         assert second == Position(ARTICLES, 2, first.offset + 1)
         assert [e.value for e in await log.read(ARTICLES, 2, first.offset, 10)] == [b"ann's view", b"ben's view"]
 
+    async def test_id_blocks_are_never_handed_out_twice(self, open_log: OpenLog) -> None:
+        one, other = await open_log(), await open_log()
+        try:
+            claims = await asyncio.gather(*(log.claim_id_block() for log in (one, other) for _ in range(10)))
+            claims += [await one.claim_id_block(), await other.claim_id_block()]
+        finally:
+            await one.close()
+            await other.close()
+        assert len(set(claims)) == len(claims)
+        assert min(claims) > 0
+
 
 class TestSqliteLog(LogContract):
     @pytest.fixture

@@ -590,9 +590,9 @@ def test_a_mention_notifies_each_mentioned_user_but_the_commenter() -> None:
     comment = _event(CommentPosted, "u2", at=T0 + 7, article_id="a1", comment_id=11, body=body, mentions=mentions)
     state = _notifications(comment)
     mentions = {k: v for k, v in docs_of(state, NOTIFICATIONS).items() if v["kind"] == "mention"}
-    assert set(mentions) == {"mention:11:u3", "mention:11:u4"}
+    assert set(mentions) == {"mention:a1:11:u3", "mention:a1:11:u4"}
     for user in ("u3", "u4"):
-        assert mentions[f"mention:11:{user}"] == {
+        assert mentions[f"mention:a1:11:{user}"] == {
             "recipient_id": user,
             "kind": "mention",
             "article_id": "a1",
@@ -611,7 +611,7 @@ def test_a_mention_notifies_each_mentioned_user_but_the_commenter() -> None:
 def test_the_author_commenting_on_their_own_article_notifies_only_those_they_mention() -> None:
     comment = _event(CommentPosted, "u1", article_id="a1", comment_id=11, body="@u1 @u2", mentions=("u1", "u2"))
     state = _notifications(comment)
-    assert set(docs_of(state, NOTIFICATIONS)) == {"mention:11:u2"}
+    assert set(docs_of(state, NOTIFICATIONS)) == {"mention:a1:11:u2"}
 
 
 def test_comments_and_mentions_on_an_unknown_article_notify_nobody() -> None:
