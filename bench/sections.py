@@ -265,10 +265,22 @@ def bump_growth(ctx, say: Say) -> list[Figure]:
     first, last = costs[0], costs[-1]
     flat = Target("flat: ratio <= 1.5", lambda f: f.ratio <= 1.5)
     return [
-        Figure(f"bump cost: bytes written per bump at {last[0]:,} bumpers", last[1], "bytes", f"at {first[0]:,} bumpers",
-               first[1], flat),
-        Figure(f"bump cost: median time per bump at {last[0]:,} bumpers", last[2] * 1000, "ms", f"at {first[0]:,} bumpers",
-               first[2] * 1000, flat),
+        Figure(
+            f"bump cost: bytes written per bump at {last[0]:,} bumpers",
+            last[1],
+            "bytes",
+            f"at {first[0]:,} bumpers",
+            first[1],
+            flat,
+        ),
+        Figure(
+            f"bump cost: median time per bump at {last[0]:,} bumpers",
+            last[2] * 1000,
+            "ms",
+            f"at {first[0]:,} bumpers",
+            first[2] * 1000,
+            flat,
+        ),
     ]
 
 
