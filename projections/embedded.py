@@ -95,20 +95,18 @@ class EmbeddedRuntime:
 
     async def _feed(self, feeder: ViewFeeder, offsets: dict[TP, int], read: dict[TP, list[Entry]]) -> int:
         """Offer the entries this view has not seen yet, from every partition it reads, as one batch."""
-        entries: list[Entry] = []
-        partitions = 0
+        batch: dict[TP, list[Entry]] = {}
         for tp in feeder.view.partitions():
             start = offsets.get(tp, 0)
             fresh = [e for e in read.get(tp, ()) if e.position.offset >= start]
             if fresh:
-                entries += fresh
-                partitions += 1
-        if not entries:
+                batch[tp] = fresh
+        if not batch:
             return 0
         started = time.perf_counter()
-        result = await feeder.offer(entries)
+        result = await feeder.offer_batch(batch)
         if result.handled:
-            log.info("batch", projection=feeder.guard.projection, partitions=partitions, events=result.processed,
+            log.info("batch", projection=feeder.guard.projection, partitions=len(batch), events=result.processed,
                      parked=result.parked, writes=result.writes, ms=round((time.perf_counter() - started) * 1000, 2))
         return result.handled
 

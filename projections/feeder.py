@@ -35,7 +35,7 @@ and parks them.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -53,6 +53,15 @@ from projections.views import View
 log = structlog.get_logger("feeder")
 
 TP = tuple[str, int]
+Batch = Mapping[TP, Sequence[Entry]]
+"""Entries by partition, each partition's in order."""
+
+
+def by_partition(entries: Sequence[Entry]) -> dict[TP, list[Entry]]:
+    batch: dict[TP, list[Entry]] = {}
+    for entry in entries:
+        batch.setdefault((entry.position.topic, entry.position.partition), []).append(entry)
+    return batch
 
 
 @dataclass(slots=True)
@@ -195,7 +204,10 @@ class ViewFeeder:
 
         `isolating`: write it in parts, parking the events that fail on their own (dead_letters.isolate).
         """
-        result = await self.submit(entries, isolating=isolating)
+        return await self._feed(by_partition(entries), isolating)
+
+    async def _feed(self, batch: Batch, isolating: bool) -> FeedResult:
+        result = await self._submit(batch, isolating)
         await self.flush()
         return result
 
@@ -208,15 +220,16 @@ class ViewFeeder:
 
     async def submit(self, entries: Sequence[Entry], *, isolating: bool = False) -> FeedResult:
         """Fold a batch and start its write, once the previous batch's write has finished."""
+        return await self._submit(by_partition(entries), isolating)
+
+    async def _submit(self, by_tp: Batch, isolating: bool) -> FeedResult:
         result = FeedResult()
-        if not entries:
+        by_tp = {tp: tp_entries for tp, tp_entries in by_tp.items() if tp_entries}
+        if not by_tp:
             return result
         projector = await self._live_projector()
         if projector is None or self.parking is None:  # fenced: another code's version
             return result
-        by_tp: dict[TP, list[Entry]] = {}
-        for entry in entries:
-            by_tp.setdefault((entry.position.topic, entry.position.partition), []).append(entry)
         delivered = self._delivered
         for tp, tp_entries in by_tp.items():
             delivered[tp] = max(delivered.get(tp, 0), tp_entries[-1].position.offset + 1)
@@ -318,18 +331,22 @@ class ViewFeeder:
         A failure is counted and the entries dropped: the view sits out its backoff and then reads
         them again from the log, from its checkpoint.
         """
+        return await self.offer_batch(by_partition(entries))
+
+    async def offer_batch(self, batch: Batch) -> FeedResult:
+        """`offer` of entries grouped by partition already."""
         if not self.guard.ready():
-            self._note(entries)
+            self._note(batch)
             return FeedResult()
         guard = self.guard
         try:
             if guard.attempts:
-                result = await self.feed(entries, isolating=guard.isolating)
+                result = await self._feed(batch, guard.isolating)
                 await self.recovered()
             else:
-                result = await self.submit(entries)
+                result = await self._submit(batch, False)
         except Exception as exc:
-            self._note(entries)
+            self._note(batch)
             await self.failed(exc)
             return FeedResult()
         if result.parked:
@@ -343,11 +360,12 @@ class ViewFeeder:
         except Exception as exc:
             await self.failed(exc)
 
-    def _note(self, entries: Sequence[Entry]) -> None:
+    def _note(self, batch: Batch) -> None:
+        """Entries dropped: the offset after them is how far the view must catch up."""
         delivered = self._delivered
-        for entry in entries:
-            tp = (entry.position.topic, entry.position.partition)
-            delivered[tp] = max(delivered.get(tp, 0), entry.position.offset + 1)
+        for tp, entries in batch.items():
+            if entries:
+                delivered[tp] = max(delivered.get(tp, 0), entries[-1].position.offset + 1)
 
     async def tick(self, *, catch_up: bool = True) -> FeedResult:
         """Between batches: re-read the parked keys (replaying those released), report, and with `catch_up`
