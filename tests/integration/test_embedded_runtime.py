@@ -25,7 +25,7 @@ from events.catalogue import (
 from events.codec import EventCodec
 from events.log import Position, Record
 from events.routing import ROUTES, partition_for
-from projections.adapters.sqlite_store import SqliteStore
+from projections.adapters.sqlite_store import OtherLayout, SqliteStore, reset_layout
 from projections.embedded import EmbeddedRuntime
 from projections.live import install
 from projections.processor import Projector
@@ -333,7 +333,8 @@ async def test_the_same_entries_processed_twice_change_nothing(files: Files) -> 
     }
 
 
-async def test_a_store_of_an_older_layout_is_emptied_and_rebuilt_from_the_log(files: Files) -> None:
+async def test_a_store_of_an_older_layout_is_refused_then_rebuilt_from_the_log_when_asked(files: Files) -> None:
+    """Opening never drops anything: an older layout is refused untouched, and emptied only by reset_layout."""
     await files.append(_events())
     while await files.runtime().run_once():
         pass
@@ -344,6 +345,9 @@ async def test_a_store_of_an_older_layout_is_emptied_and_rebuilt_from_the_log(fi
     conn.execute("PRAGMA user_version=0")  # the first layout, before stored columns
     conn.close()
 
+    with pytest.raises(OtherLayout):
+        SqliteStore(path)
+    assert reset_layout(path) == 0
     files.store = SqliteStore(path)
     assert await files.store.collections() == [] and await files.store.aliases() == {}
     await install(files.store, VIEWS)
