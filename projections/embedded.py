@@ -85,6 +85,7 @@ class EmbeddedRuntime:
             more = any(len(entries) == self.batch_size for entries in read.values())
             for f, offsets in zip(feeding, positions):
                 done += await self._feed(f, offsets, read)
+            await self.tick()  # a long catch-up still re-reads the parked keys and reports, once a second
             feeding = [f for f in feeding if f.guard.ready()]
         for f in self.feeders:
             await f.settle()

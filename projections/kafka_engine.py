@@ -33,8 +33,9 @@ around them, built so that Kafka's offsets never run ahead of the store:
   fault are parked once the retries are spent (projections/dead_letters.py); every other
   failure is retried as long as it lasts. Only checkpoints that cannot be read on an
   assignment stop the worker (`ProjectionFailed`, exit code 70).
-- **Between batches** (once a second while nothing arrives) every feeder ticks: parked keys are
-  re-read, statuses reported, and a view that sat out a backoff catches up.
+- **Between batches**, once a second, every feeder ticks: parked keys are re-read (and keys the
+  operator released replayed), statuses reported, and a view that sat out a backoff catches up
+  even if nothing more arrives.
 - **Stopping.** `stop()` (SIGTERM and SIGINT call it) stops fetching; the batch in hand is
   written, its offsets stored and committed, and `close()` leaves the group so the partitions
   move at once. With `group.instance.id` (static membership) the member is kept for the
@@ -83,7 +84,7 @@ class EngineOptions:
     backoff: float = 0.5
     commit_interval: float = 1.0
     poll_interval: float = 0.1  # longest a wait for the first message of a batch blocks before the stop flag is read
-    tick_interval: float = 1.0  # how often the feeders tick while no batch arrives
+    tick_interval: float = 1.0  # how often the feeders tick, between batches
 
 
 def consumer_config(bootstrap: str, options: EngineOptions) -> dict[str, Any]:
@@ -188,13 +189,13 @@ class KafkaEngine:
         ticked = time.monotonic()
         try:
             while not self._stopping.is_set():
+                if time.monotonic() - ticked >= options.tick_interval:  # busy or idle
+                    ticked = time.monotonic()
+                    self._store(consumer, self._call(self._tick()))
                 messages = consumer.consume(options.batch_size, timeout=0)
                 if not messages:
                     if self._in_flight:  # idle: finish the write in flight so its offsets can be stored
                         self._store(consumer, self._call(self._write([], drain=True)))
-                    if time.monotonic() - ticked >= options.tick_interval:
-                        ticked = time.monotonic()
-                        self._store(consumer, self._call(self._tick()))
                     first = consumer.poll(options.poll_interval)
                     if first is None:
                         continue

@@ -32,7 +32,14 @@ from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, VIEWS, View
 from reducers.articles import ArticlesReducer
 from replay.rebuild import all_docs, rebuild
 from replay.versions import status
-from tests.integration.fault_check import first_poison, once_released, only_poison, per_key, while_parked
+from tests.integration.fault_check import (
+    first_poison,
+    once_released,
+    only_poison,
+    per_key,
+    replay_without,
+    while_parked,
+)
 from tests.integration.faulty_views import FAULTS, POISON, broken_notifications, faulty_views, fixed, garbage
 from tests.integration.projection_check import differences, documents, replay_from_zero, total_lag
 from tests.integration.workload import burst, to_record
@@ -217,6 +224,39 @@ async def test_poison_events_are_parked_with_their_key_and_every_other_key_goes_
         await drive([runtime], lambda: _running(log, store))
     finally:
         await store.close()
+
+
+async def test_events_parked_behind_a_key_released_meanwhile_are_replayed_by_the_runtime(
+    log: SqliteLog, tmp_path: Path
+) -> None:
+    await poisoned_log(log, "reducer")
+    views = faulty_views("reducer")
+    store = SqliteStore(tmp_path / "store.db")
+    try:
+        runtime = EmbeddedRuntime(log, store, CODEC, views, retry=FAST, runner="serve-1")
+        await install(store, views)
+        await drive([runtime], caught_up(log, store))
+        (head,) = [x for x in await store.dead_letters() if x.state == "failed"]
+        fixed(views)
+        await DeadLetters(log, store, CODEC, views).skip(head.id)  # another process; the runtime has not seen it
+        later = list(burst(3200, seed=31, articles=20))[3000:]  # the same workload, going on
+        await log.append([to_record(CODEC, e) for e in later])
+        await runtime.run_once()
+        orphans = await store.dead_letters()
+        assert orphans and {x.state for x in orphans} == {"behind"} and {x.key for x in orphans} == {POISON}
+        await drive([runtime], lambda: _no_letters(store))
+        skipped = (head.partition, head.offset)
+        expected = await replay_without(
+            log, tmp_path / "clean.db",
+            lambda view, e: view == "articles" and (e.position.partition, e.position.offset) == skipped,
+        )
+        assert differences(per_key(await documents(store)), per_key(expected)) == []
+    finally:
+        await store.close()
+
+
+async def _no_letters(store: Store) -> bool:
+    return not await store.dead_letters()
 
 
 async def _running(log: Log, store: Store) -> bool:
