@@ -8,6 +8,7 @@ through the view's Projector with this code; a version built by other code is re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -80,13 +81,14 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
         """
 
     @dlq.command("list")
-    @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+    @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, each letter with its id.")
     @storage_options
     def list_command(as_json: bool, **options: Any) -> None:
         """Every dead letter: id, key, failed or behind, attempts, first failure, cause."""
         letters = _run(settings_from(**options), lambda dl: dl.letters())
         if as_json:
-            click.echo(orjson.dumps(letters, option=orjson.OPT_INDENT_2).decode())
+            listed = [{"id": x.id, **dataclasses.asdict(x)} for x in letters]
+            click.echo(orjson.dumps(listed, option=orjson.OPT_INDENT_2).decode())
             return
         if not letters:
             click.echo("no dead letters")

@@ -369,13 +369,12 @@ async def test_tribe_dlq_lists_shows_and_skips_and_refuses_other_code(log: Sqlit
     letters = json.loads(listed.stdout)
     heads = [x for x in letters if x["state"] == "failed"]
     assert sorted(x["projection"].rsplit("_v", 1)[0] for x in heads) == ["articles", "notifications", "trending"]
-    head = f"{heads[0]['projection']}:{heads[0]['topic']}:{heads[0]['partition']}:{heads[0]['offset']}"
-    shown = tribe("dlq", "show", head, *where)
+    shown = tribe("dlq", "show", heads[0]["id"], *where)
     assert shown.returncode == 0 and "undecodable bytes" in shown.stdout, shown.stdout + shown.stderr
     unknown = tribe("dlq", "retry", "articles_v1:tribe.articles:0:999999", *where)
     assert unknown.returncode != 0 and "no dead letter" in unknown.stderr
     for x in heads:
-        skipped = tribe("dlq", "skip", f"{x['projection']}:{x['topic']}:{x['partition']}:{x['offset']}", *where)
+        skipped = tribe("dlq", "skip", x["id"], *where)
         assert skipped.returncode == 0 and "skipped" in skipped.stdout, skipped.stdout + skipped.stderr
     assert tribe("dlq", "list", *where).stdout.strip() == "no dead letters"
 
