@@ -113,7 +113,7 @@ FOLLOWS_VIEW = View(
 
 ARTICLES_VIEW = View(
     name="articles",
-    version=3,
+    version=4,
     reducer=ArticlesReducer(),
     topics=(ARTICLES,),
     collections={

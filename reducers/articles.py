@@ -49,14 +49,19 @@ def bump_id(article_id: str, user_id: str) -> str:
     return f"{article_id}:{user_id}"
 
 
-def view_receipt_id(article_id: str, event_id: str) -> str:
-    """One small receipt per counted view; the article id keeps it in the article's partition."""
-    return f"{article_id}:{event_id}"
+def view_receipt_id(article_id: str, actor_id: str, event_id: str) -> str:
+    """One small receipt per counted view; the article id keeps it in the article's partition.
+
+    Client event ids are unique per actor only (two users may send the same one), so the actor is
+    part of the name.
+    """
+    return f"{article_id}:{actor_id}:{event_id}"
 
 
 def _view_keys(event: ArticleViewed) -> tuple[DocKey, DocKey]:
     """The card a view counts on and its receipt."""
-    return (ARTICLES, event.article_id), (VIEW_RECEIPTS, view_receipt_id(event.article_id, event.event_id))
+    receipt = view_receipt_id(event.article_id, event.actor_id, event.event_id)
+    return (ARTICLES, event.article_id), (VIEW_RECEIPTS, receipt)
 
 
 def _live(article: Article | None) -> TypeGuard[Article]:
@@ -200,7 +205,7 @@ class ArticlesReducer(Reducer):
     def _(self, event: ArticleViewed, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         """One view per event id: a log that cannot deduplicate (Kafka) may hold a client's retry twice.
 
-        Each view event leaves a receipt named by its event id, holding the time of the event
+        Each view event leaves a receipt named by its actor and event id, holding the time of the event
         that wrote it: an insert of a few bytes per view, where a list of an article's recent
         ids would be copied, scanned and rewritten whole on every view. `views` cannot double
         count: a retry of the id, appended at another time, finds the receipt of the first and

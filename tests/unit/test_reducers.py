@@ -535,6 +535,13 @@ def test_each_view_counts_once_at_its_version() -> None:
     assert fold(REDUCERS["articles"], state, [(3, view)]) == {}
 
 
+def test_two_users_views_with_one_client_event_id_both_count() -> None:
+    """Client event ids are scoped by actor (the log keeps both events): so is the receipt."""
+    view = ArticleViewed(event_id="shared", actor_id="u2", occurred_at=2, article_id="a1")
+    state = _apply(REDUCERS["articles"], _publish(), view, replace(view, actor_id="u3", occurred_at=3))
+    assert state[(ARTICLES, "a1")].body["views"] == 2
+
+
 
 def test_comment_posted_adds_the_comment_and_counts_it() -> None:
     post = CommentPosted(event_id="c", actor_id="u2", occurred_at=5, article_id="a1", comment_id=11, body="hi")

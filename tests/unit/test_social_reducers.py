@@ -798,13 +798,13 @@ def test_a_view_retried_with_its_event_id_counts_once_even_at_another_offset() -
     state = _apply(ArticlesReducer(), _publish(), view, retried[0], other, retried[1])
     assert state[(ARTICLES, "a1")].body["views"] == 2
     assert {k for k in state if k[0] == VIEW_RECEIPTS} == {
-        (VIEW_RECEIPTS, view_receipt_id("a1", "client-view-1")),
-        (VIEW_RECEIPTS, view_receipt_id("a1", "client-view-2")),
+        (VIEW_RECEIPTS, view_receipt_id("a1", "u2", "client-view-1")),
+        (VIEW_RECEIPTS, view_receipt_id("a1", "u2", "client-view-2")),
     }
 
 
 def test_a_view_of_a_missing_or_deleted_article_counts_nowhere() -> None:
     view = ArticleViewed(event_id="v1", actor_id="u2", occurred_at=T0, article_id="a1")
-    assert set(_apply(ArticlesReducer(), view)) == {(VIEW_RECEIPTS, view_receipt_id("a1", "v1"))}
+    assert set(_apply(ArticlesReducer(), view)) == {(VIEW_RECEIPTS, view_receipt_id("a1", "u2", "v1"))}
     state = _apply(ArticlesReducer(), _publish(), _event(ArticleDeleted, "u1", article_id="a1"), view)
     assert state[(ARTICLES, "a1")].body["views"] == 0
