@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Collection
 import structlog
 from aiohttp import web
 
-from api import conduit, native, openapi, v1_accounts, v1_activity, v1_admin, v1_social
+from api import conduit, native, openapi, ops_page, v1_accounts, v1_activity, v1_admin, v1_social
 from api.cors import cors
 from api.errors import ApiError, json_error, refused
 from api.limits import RateLimiter
@@ -109,6 +109,7 @@ def build_app(*, cors_origins: Collection[str] = ("*",), limiter: RateLimiter | 
     app.add_routes(v1_activity.routes)
     app.add_routes(v1_admin.routes)
     app.add_routes(openapi.routes)
+    app.add_routes(ops_page.routes)
     _with_trailing_slashes(app.router)
     return app
 

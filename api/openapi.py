@@ -533,6 +533,23 @@ DOCUMENT: dict[str, Any] = {
                 reads=True,
             )
         },
+        "/v1/admin/status": {
+            "get": _op(
+                "Admins only (TRIBE_ADMINS): what the operator page /ops shows: every view's versions as `tribe "
+                "replay status` lists them, each with its events per second, and every dead letter",
+                "200",
+                _json(
+                    _obj(
+                        ["views", "dead_letters"],
+                        views={"type": "array", "items": _ref("ViewStatus")},
+                        dead_letters={"type": "array", "items": _ref("DeadLetter")},
+                    ),
+                    "The views and the dead letters",
+                ),
+                auth=True,
+                refusals=("403",),
+            )
+        },
         "/v1/admin/dead-letters": {
             "get": _op(
                 "Admins only (TRIBE_ADMINS): every dead letter, an event a view parked because it could not apply "
@@ -694,6 +711,66 @@ DOCUMENT: dict[str, Any] = {
                 attempts={"type": "integer"},
                 first_failed_at={"type": "integer", "description": "ms since the epoch"},
                 last_failed_at={"type": "integer", "description": "ms since the epoch"},
+            ),
+            "ViewStatus": _obj(
+                ["view", "live_version", "versions"],
+                view={"type": "string"},
+                live_version={"type": ["integer", "null"], "description": "the version reads are answered from"},
+                versions={"type": "array", "items": _ref("VersionStatus")},
+            ),
+            "VersionStatus": _obj(
+                [
+                    "version",
+                    "live",
+                    "checkpoint",
+                    "lag",
+                    "done",
+                    "progress",
+                    "throughput",
+                    "fingerprint",
+                    "this_code",
+                    "state",
+                    "dead_letters",
+                    "parked_since",
+                    "runners",
+                ],
+                version={"type": "integer"},
+                live={"type": "boolean"},
+                checkpoint={
+                    "type": "object",
+                    "additionalProperties": {"type": "integer"},
+                    "description": "topic:partition -> the offset it has applied up to",
+                },
+                lag={
+                    "type": "object",
+                    "additionalProperties": {"type": "integer"},
+                    "description": "topic:partition -> events between the checkpoint and the head of the log",
+                },
+                done={"type": "integer", "description": "events checkpointed, over every partition"},
+                progress={"type": "number", "minimum": 0, "maximum": 1, "description": "done / (done + lag)"},
+                throughput={
+                    "type": ["number", "null"],
+                    "description": "events checkpointed per second between two samples of the checkpoints at least "
+                    "a second apart, taken by this process as the route is called; null until it has two",
+                },
+                fingerprint={"type": ["string", "null"], "description": "of the code that builds it"},
+                this_code={"type": "boolean", "description": "whether this server runs that code"},
+                state={"enum": ["running", "retrying", "parked", "fenced", "idle"]},
+                dead_letters={"type": "integer"},
+                parked_since={"type": ["integer", "null"], "description": "ms since the epoch"},
+                runners={
+                    "type": "array",
+                    "items": _obj(
+                        ["runner", "state", "error", "attempts", "fingerprint", "since", "updated_at"],
+                        runner={"type": "string", "description": "the process: host:pid or a worker's instance id"},
+                        state={"enum": ["running", "retrying", "parked", "fenced"]},
+                        error={"type": ["string", "null"]},
+                        attempts={"type": "integer"},
+                        fingerprint={"type": "string"},
+                        since={"type": "integer", "description": "ms since the epoch"},
+                        updated_at={"type": "integer", "description": "ms since the epoch"},
+                    ),
+                },
             ),
             "Retried": _obj(
                 ["applied", "failed", "skipped"],

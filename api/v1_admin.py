@@ -1,4 +1,4 @@
-"""/v1/admin: the views' dead letters, for the admins TRIBE_ADMINS names (anyone else: 403)."""
+"""/v1/admin: how the views fare and their dead letters, for the admins TRIBE_ADMINS names (anyone else: 403)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,29 @@ def _retried(retried: admin.Retried) -> dict[str, Any]:
         "failed": None if retried.failed is None else _letter(retried.failed),
         "skipped": None if retried.skipped is None else retried.skipped.id,
     }
+
+
+def _overview(overview: admin.Overview) -> dict[str, Any]:
+    return {
+        "views": [
+            {
+                "view": view.view,
+                "live_version": view.live_version,
+                "versions": [
+                    {**version.as_json(), "throughput": overview.throughput.get((view.view, version.version))}
+                    for version in view.versions
+                ],
+            }
+            for view in overview.views
+        ],
+        "dead_letters": [_letter(x) for x in overview.dead_letters],
+    }
+
+
+@routes.get("/v1/admin/status")
+async def status(request: web.Request) -> web.Response:
+    """What the operator page (/ops) shows: `tribe replay status`, throughput and dead letters."""
+    return json_response(_overview(await admin.overview(request.app[ADMIN], require_user(request))))
 
 
 @routes.get("/v1/admin/dead-letters")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from events.log import Log
@@ -30,6 +31,17 @@ class VersionStatus:
         return sum(self.lag.values())
 
     @property
+    def done(self) -> int:
+        """Events this version has checkpointed, over every partition it reads."""
+        return sum(self.checkpoint.values())
+
+    @property
+    def progress(self) -> float:
+        """How far it has got towards the head of the log: 1.0 when it has no lag (a rebuild's progress)."""
+        total = self.done + self.total_lag
+        return self.done / total if total else 1.0
+
+    @property
     def state(self) -> str:
         """retrying (a runner's last attempt failed), parked (it has dead letters), running, fenced (every
         runner heard from runs other code), or idle (no runner heard from)."""
@@ -48,6 +60,8 @@ class VersionStatus:
             "live": self.live,
             "checkpoint": self.checkpoint,
             "lag": self.lag,
+            "done": self.done,
+            "progress": self.progress,
             "fingerprint": self.fingerprint,
             "this_code": self.this_code,
             "state": self.state,
@@ -144,3 +158,49 @@ async def status(log: Log, store: Store, views: tuple[View, ...]) -> list[ViewSt
             )
         result.append(ViewStatus(view.name, live, versions))
     return result
+
+
+class Versions:
+    """`status` over one log, store and set of views, for a process that asks again and again (the operator page)."""
+
+    def __init__(self, log: Log, store: Store, views: tuple[View, ...]) -> None:
+        self.log = log
+        self.store = store
+        self.views = views
+
+    async def status(self) -> list[ViewStatus]:
+        return await status(self.log, self.store, self.views)
+
+
+class Throughput:
+    """Events per second of each view version: its checkpoint's delta between two samples `every` seconds apart or more.
+
+    A sample is taken on each `rates` call; the rate of a version is that of its last interval
+    of at least `every` seconds, None until it has one (a version just found, or a checkpoint
+    that went back: a version dropped and built anew).
+    """
+
+    def __init__(self, *, every: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self._base: dict[tuple[str, int], tuple[float, int]] = {}  # (view, version) -> (time, events done)
+        self._rates: dict[tuple[str, int], float] = {}
+
+    def rates(self, views: Sequence[ViewStatus]) -> dict[tuple[str, int], float | None]:
+        now = self.clock()
+        seen: dict[tuple[str, int], float | None] = {}
+        for view in views:
+            for version in view.versions:
+                key = (view.view, version.version)
+                base = self._base.get(key)
+                if base is None or version.done < base[1]:
+                    self._base[key] = (now, version.done)
+                    self._rates.pop(key, None)
+                elif now - base[0] >= self.every:
+                    self._rates[key] = (version.done - base[1]) / (now - base[0])
+                    self._base[key] = (now, version.done)
+                seen[key] = self._rates.get(key)
+        for gone in self._base.keys() - seen.keys():
+            del self._base[gone]
+            self._rates.pop(gone, None)
+        return seen

@@ -37,6 +37,7 @@ from projections.progress import Progress
 from projections.queries import ReadModels, SocialReads
 from projections.store import Store
 from projections.views import VIEWS, View
+from replay.versions import Throughput, Versions
 from services.admin import Admin
 from services.ports import Ports
 from services.security import Generations, Tokens
@@ -195,7 +196,13 @@ def create_app(
         advanced = (lambda: runtime.advanced) if runtime is not None else None
         progress = Progress(the_store, views, advanced=advanced, poll=poll)
         app[PORTS] = build_ports(settings, the_log, the_store, codec, progress)
-        app[ADMIN] = Admin(frozenset(settings.admins), app[PORTS].reads, DeadLetters(the_log, the_store, codec, views))
+        app[ADMIN] = Admin(
+            frozenset(settings.admins),
+            app[PORTS].reads,
+            DeadLetters(the_log, the_store, codec, views),
+            Versions(the_log, the_store, views),
+            Throughput(),
+        )
         if isinstance(the_log, KafkaLog):
             await check_topics(the_log)
         await install(the_store, views)

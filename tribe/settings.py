@@ -131,8 +131,8 @@ class Settings:
     )
     admins: tuple[str, ...] = _setting(
         (), "TRIBE_ADMINS",
-        "usernames or user ids allowed the admin routes (`/v1/admin/...`: dead letters), comma-separated; "
-        "nobody when empty",
+        "usernames or user ids allowed the admin routes (`/v1/admin/...`: the views' status and dead letters, "
+        "shown on the operator page `/ops`), comma-separated; nobody when empty",
         shown="none",
     )
 

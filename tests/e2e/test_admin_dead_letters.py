@@ -79,3 +79,43 @@ async def test_admins_list_show_retry_and_skip_dead_letters_and_nobody_else_may(
     skipped = await (await client.post(f"{LETTERS}/{second['id']}/skip", headers=auth(root))).json()
     assert skipped == {"applied": [], "failed": None, "skipped": second["id"]}
     assert await letters(client, root) == []
+
+
+async def test_admins_see_every_views_versions_and_dead_letters_and_the_page_holds_no_data(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "data", jwt_secret="test-secret-" + "x" * 40, admins=("root",),
+        projection_retries=1, projection_backoff=0.01,
+    )
+    client = await aiohttp_client(create_app(settings, views=broken_notifications()))
+    root, ann = await register(client, "root"), await register(client, "ann")
+    assert (await client.post("/api/profiles/root/follow", headers=auth(ann))).status in (200, 202)
+
+    assert (await client.get("/v1/admin/status")).status == 401
+    assert (await client.get("/v1/admin/status", headers=auth(ann))).status == 403
+
+    deadline = time.monotonic() + 20
+    while not (parked := await letters(client, root)):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    r = await client.get("/v1/admin/status", headers=auth(root))
+    assert r.status == 200, await r.text()
+    body = await r.json()
+    assert [v["view"] for v in body["views"]] == ["users", "follows", "articles", "tribes", "notifications", "trending"]
+    assert body["dead_letters"] == parked
+    views = {v["view"]: v for v in body["views"]}
+    (notifications,) = views["notifications"]["versions"]
+    assert notifications["live"] and notifications["state"] == "parked" and notifications["dead_letters"] == 1
+    (users,) = views["users"]["versions"]
+    assert users["done"] == 2 and users["lag"] == {"tribe.users:0": 0} and users["progress"] == 1.0
+    assert users["throughput"] is None  # the first sample: no rate until a second one
+
+    page = await client.get("/ops")
+    assert page.status == 200 and page.content_type == "text/html"
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    html = await page.text()
+    assert "/ops/ops.js" in html and "<script>" not in html and "notifications" not in html
+    script = await client.get("/ops/ops.js")
+    assert script.status == 200 and script.content_type == "text/javascript"
+    assert "/v1/admin/status" in await script.text()
