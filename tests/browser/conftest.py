@@ -30,19 +30,23 @@ SITE = Path(__file__).parent / "site"
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """A headless chromium, or a skip that says why there is none (scripts/debian-packages installs it).
+    """A headless chromium, or a skip that says why there is none (scripts/debian-packages installs it) or why
+    it cannot start.
 
     Module-scoped: Playwright's sync API runs an event loop on the main thread for as long as it is
     open, and every asyncio test after it would find that loop running.
     """
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import Error, sync_playwright
     except ImportError:
         pytest.skip("playwright is not installed, so no browser can be driven: pip install 'playwright>=1.40'")
     if not CHROMIUM.exists():
         pytest.skip(f"no chromium at {CHROMIUM}: run scripts/debian-packages (apt-get install chromium)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        except Error as exc:
+            pytest.skip(f"chromium at {CHROMIUM} cannot be launched: {exc.message.strip().splitlines()[0]}")
         try:
             yield browser
         finally:
