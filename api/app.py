@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable, Collection
 import structlog
 from aiohttp import web
 
-from api import conduit, native, openapi, ops_page, v1_accounts, v1_activity, v1_admin, v1_social
-from api.cors import cors
+from api import conduit, native, openapi, ops_page, v1_accounts, v1_activity, v1_admin, v1_social, v1_stream
+from api.cors import cors, mark_streamed
 from api.errors import ApiError, json_error, refused
 from api.limits import RateLimiter
 from api.requests import PORTS
@@ -110,6 +110,9 @@ def build_app(*, cors_origins: Collection[str] = ("*",), limiter: RateLimiter | 
     app.add_routes(v1_admin.routes)
     app.add_routes(openapi.routes)
     app.add_routes(ops_page.routes)
+    app.add_routes(v1_stream.routes)
+    app.on_response_prepare.append(mark_streamed)
+    app.on_shutdown.append(v1_stream.end_streams)
     _with_trailing_slashes(app.router)
     return app
 

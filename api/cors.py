@@ -14,6 +14,7 @@ browser blocks the response; its preflights are refused with 403.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 
 from aiohttp import web
@@ -24,11 +25,15 @@ from multidict import CIMultiDict
 from api.errors import json_error
 
 COVERED_PREFIXES = ("/api", "/v1")
+_MARK = "cors_mark"
+"""Where the middleware leaves a request's marking for `mark_streamed`."""
 ALLOWED_HEADERS = (
     "Authorization",
     "Content-Type",
     "X-Tribe-After",
     "X-Request-Id",
+    # Sent by EventSource when it reconnects to /v1/stream.
+    "Last-Event-ID",
     # Safelisted by name, but a preflight still asks for them when their value is not safelisted.
     "Accept",
     "Accept-Language",
@@ -46,7 +51,9 @@ def cors(allowed_origins: Collection[str]) -> Middleware:
 
     Put it first in the middleware list: the inner ones turn every failure into a JSON error
     response, which then carries its headers too (a browser hides from the script any
-    response without them).
+    response without them). A response its handler sends itself (a stream, whose headers leave
+    before the handler returns) is marked by `mark_streamed`, on the application's
+    on_response_prepare signal.
     """
     any_origin = "*" in allowed_origins
     listed = frozenset(origin.rstrip("/") for origin in allowed_origins)
@@ -76,11 +83,19 @@ def cors(allowed_origins: Collection[str]) -> Middleware:
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             response: web.StreamResponse = await preflight(request, origin)
         else:
+            request[_MARK] = functools.partial(mark, origin=origin)
             response = await handler(request)
         mark(response.headers, origin)
         return response
 
     return middleware
+
+
+async def mark_streamed(request: web.BaseRequest, response: web.StreamResponse) -> None:
+    """Mark a response as its headers leave (marking is idempotent: the middleware marks the others again)."""
+    marker = request.get(_MARK)
+    if marker is not None:
+        marker(response.headers)
 
 
 async def preflight(request: web.Request, origin: str | None) -> web.Response:

@@ -15,6 +15,7 @@ from services.errors import (
     NotFound,
     Refused,
     TooLarge,
+    TooMany,
     Unauthenticated,
     Unavailable,
 )
@@ -27,6 +28,7 @@ _STATUS: dict[type[Refused], int] = {
     Conflict: 409,
     TooLarge: 413,
     Invalid: 422,
+    TooMany: 429,
     Unavailable: 503,
 }
 

@@ -15,6 +15,7 @@ from api.paging import CURSOR_PATTERN
 from api.requests import AFTER_HEADER, AFTER_PATTERN
 from events.ids import CLIENT_EVENT_ID
 from services import activity, notifications
+from services.stream import CURSOR_PATTERN as STREAM_ID_PATTERN
 
 routes = web.RouteTableDef()
 
@@ -602,6 +603,60 @@ DOCUMENT: dict[str, Any] = {
                 params=(_path("letter_id"),),
                 refusals=("403", "404", "422"),
             )
+        },
+        "/v1/stream/tickets": {
+            "post": _op(
+                "A ticket that opens your live stream (GET /v1/stream?ticket=) for a short while: an EventSource "
+                "cannot send the Authorization header",
+                "201",
+                _json(
+                    _obj(
+                        ["ticket", "expires_at"],
+                        ticket={"type": "string"},
+                        expires_at={"type": "string", "format": "date-time"},
+                    ),
+                    "The ticket; streams can be opened with it until expires_at",
+                ),
+                auth=True,
+            )
+        },
+        "/v1/stream": {
+            "get": {
+                "summary": "Your feed and notifications, live, as Server-Sent Events (`feed`: an article by an author "
+                "you follow or in a tribe you joined; `notification`: a bump, comment, mention or follow). Each "
+                "message's id is a position in the log: reconnecting with it (Last-Event-ID, or last_event_id) "
+                "resumes right after that message, nothing missed and nothing repeated",
+                "security": [{}],
+                "parameters": [
+                    _query("ticket", "From POST /v1/stream/tickets", {"type": "string"}, required=True),
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "description": "The id of the last message received (EventSource sends it when it reconnects)",
+                        "schema": {"type": "string", "pattern": STREAM_ID_PATTERN},
+                    },
+                    _query(
+                        "last_event_id",
+                        "The same, for a new EventSource, which cannot set the header (the header wins)",
+                        {"type": "string", "pattern": STREAM_ID_PATTERN},
+                    ),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The stream: messages `feed` and `notification` with JSON data, until the "
+                        "server ends it (reconnect from the last id)",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    "400": {"$ref": "#/components/responses/BadRequest"},
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
+                    "429": _json(
+                        _ref("Errors"),
+                        "As many streams open as a user may have (errors.streams), or over a rate limit (errors.rate)",
+                    ),
+                    "503": {"$ref": "#/components/responses/Unavailable"},
+                },
+            }
         },
         "/v1/openapi.json": {
             "get": {

@@ -11,7 +11,7 @@ An event is named by its actor and its id together: clients choose their own eve
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 
@@ -106,6 +106,15 @@ class Log(abc.ABC):
             (topic, partition): await self.read(topic, partition, offset, limit)
             for (topic, partition), offset in starts.items()
         }
+
+    @abc.abstractmethod
+    def follow(self, starts: dict[tuple[str, int], int]) -> AsyncIterator[list[Entry]]:
+        """Every entry of these partitions from these offsets on, in batches as they are appended, until closed.
+
+        Each partition's entries come in order and once. Meant for one follower per process that fans
+        out to many (services/stream.py): the embedded log wakes it on every append, Kafka feeds it
+        from one consumer assigned to every partition.
+        """
 
     @abc.abstractmethod
     async def end_offset(self, topic: str, partition: int) -> int:

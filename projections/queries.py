@@ -190,6 +190,10 @@ class SocialReads:
         """Everyone this user has blocked."""
         return await self._ids("blocks", (Filter("blocker_id", (user_id,)), Filter("active", (True,))), "blocked_id")
 
+    async def blockers_of(self, user_id: str) -> list[str]:
+        """Everyone who has blocked this user."""
+        return await self._ids("blocks", (Filter("blocked_id", (user_id,)), Filter("active", (True,))), "blocker_id")
+
     async def hidden_from(self, user_id: str) -> set[str]:
         """Authors whose articles this user's feeds leave out: those they blocked and those who blocked them.
 
@@ -256,6 +260,11 @@ class SocialReads:
     async def cards(self, article_ids: Sequence[str]) -> list[Body]:
         found = await self.store.get("articles", list(article_ids))
         return [found[a].body for a in article_ids if a in found and not found[a].body["deleted"]]
+
+    async def article_authors(self, article_ids: Sequence[str]) -> dict[str, str]:
+        """The author of each of these articles the view has, deleted or not: one batched get."""
+        found = await self.store.get("articles", list(article_ids))
+        return {a: d.body["author_id"] for a, d in found.items()}
 
     async def ranked_feed(
         self,

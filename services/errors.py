@@ -42,6 +42,10 @@ class TooLarge(Refused):
     """More than a request may carry (events in one batch)."""
 
 
+class TooMany(Refused):
+    """More at once than a user may have (open streams)."""
+
+
 class Conflict(Refused):
     """The command names something that exists as something else (an event id its actor used for another event)."""
 

@@ -22,6 +22,7 @@ from api.app import build_app
 from api.limits import Budgets, RateLimiter
 from api.requests import PORTS
 from api.v1_admin import ADMIN
+from api.v1_stream import STREAMS
 from events.adapters.kafka_log import KafkaLog, KafkaOptions, TopicMismatch
 from events.adapters.sqlite_files import ForeignFile
 from events.adapters.sqlite_log import SqliteLog
@@ -41,6 +42,7 @@ from replay.versions import Throughput, Versions
 from services.admin import Admin
 from services.ports import Ports
 from services.security import Generations, Tokens
+from services.stream import Authors, Hub, Streams, Tickets
 from services.writer import EventWriter
 from tribe.process import tune_gc
 from tribe.settings import BadSetting, Settings
@@ -203,6 +205,11 @@ def create_app(
             Versions(the_log, the_store, views),
             Throughput(),
         )
+        app[STREAMS] = Streams(
+            Hub(the_log, codec, Authors(app[PORTS].social)),
+            Tickets(jwt_secret(settings), settings.stream_ticket_ttl),
+            settings.stream_limit,
+        )
         if isinstance(the_log, KafkaLog):
             await check_topics(the_log)
         await install(the_store, views)
@@ -212,6 +219,7 @@ def create_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await app[STREAMS].hub.close()
         await progress.close()
         await the_log.close()
         await the_store.close()

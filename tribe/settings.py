@@ -53,6 +53,13 @@ class Settings:
         shown="made once in DATA_DIR/jwt.secret",
     )
     token_ttl: int = _setting(86400, "TRIBE_TOKEN_TTL", "access token lifetime, seconds")
+    stream_ticket_ttl: int = _setting(
+        60, "TRIBE_STREAM_TICKET_TTL",
+        "seconds a ticket from `POST /v1/stream/tickets` opens live streams (`/v1/stream`) for",
+    )
+    stream_limit: int = _setting(
+        5, "TRIBE_STREAM_LIMIT", "live streams (`/v1/stream`) a user may have open at once on one API process"
+    )
     write_wait: float = _setting(
         2.0, "TRIBE_WRITE_WAIT", "seconds a write waits for its projections before answering without them"
     )
@@ -172,7 +179,7 @@ class Settings:
         if self.log_level not in LOG_LEVELS:
             raise BadSetting(f"TRIBE_LOG_LEVEL: {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
         positive = ("token_ttl", "write_wait", "registration_wait", "kafka_delivery_timeout", "kafka_session_timeout")
-        for name in (*positive, "kafka_fetch_wait", "projection_backoff"):
+        for name in (*positive, "kafka_fetch_wait", "projection_backoff", "stream_ticket_ttl", "stream_limit"):
             if getattr(self, name) <= 0:
                 raise BadSetting(f"{_env_of(name)}: must be greater than 0")
         if self.worker_engine not in WORKER_ENGINES:

@@ -42,7 +42,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -457,6 +457,37 @@ class KafkaLog(Log):
             return entries[:limit], None
         finally:
             consumer.unassign()
+
+    async def follow(self, starts: dict[tuple[str, int], int]) -> AsyncIterator[list[Entry]]:
+        """One consumer of its own, assigned every partition at its offset (no group), polled on a thread of its own."""
+        await self.start()
+        loop = asyncio.get_running_loop()
+        thread = ThreadPoolExecutor(1, thread_name_prefix="kafka-follow")
+        config = {**self._consumer_config(f"{self.options.client_id}-follow"), "enable.partition.eof": False}
+        consumer = Consumer({**config, "fetch.wait.max.ms": 100})
+        try:
+            assignment = [TopicPartition(t, p, o) for (t, p), o in sorted(starts.items())]
+            await loop.run_in_executor(thread, consumer.assign, assignment)
+            while True:
+                batch = await loop.run_in_executor(thread, self._next_entries, consumer)
+                if batch:
+                    yield batch
+        finally:
+            thread.submit(consumer.close)
+            thread.shutdown(wait=False)
+
+    def _next_entries(self, consumer: Consumer) -> list[Entry]:
+        """What the follower's consumer has within half a second; a fatal error is LogUnavailable, others pass."""
+        entries: list[Entry] = []
+        for msg in consumer.consume(1000, timeout=0.5):
+            err = msg.error()
+            if err is None:
+                at = msg.offset()
+                position = Position(msg.topic() or "", msg.partition() or 0, at if at is not None else -1)
+                entries.append(Entry(position, msg.key() or b"", msg.value() or b""))
+            elif err.fatal():
+                raise LogUnavailable(f"following the log: {err}", self.options.retry_after)
+        return entries
 
     async def end_offset(self, topic: str, partition: int) -> int:
         return (await self.end_offsets([(topic, partition)]))[(topic, partition)]

@@ -22,7 +22,7 @@ import functools
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -36,6 +36,8 @@ from events.log import Entry, EventIdConflict, Log, LogUnavailable, Position, Re
 P = ParamSpec("P")
 T = TypeVar("T")
 log = structlog.get_logger("sqlite-log")
+_FOLLOW_BATCH = 500
+"""Entries per partition per read of `follow`."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS log (
@@ -249,6 +251,26 @@ class SqliteLog(Log):
             return {(t, p): self._read_now(t, p, offset, limit) for (t, p), offset in starts.items()}
 
         return await asyncio.get_running_loop().run_in_executor(self._reader, read_all)
+
+    async def follow(self, starts: dict[tuple[str, int], int]) -> AsyncIterator[list[Entry]]:
+        """Reads again after every append of this process, and every second for those of others on the same file."""
+        woken = self.watch()
+        nexts = dict(starts)
+        try:
+            while True:
+                woken.clear()
+                found = await self.read_many(nexts, _FOLLOW_BATCH)
+                batch = [entry for entries in found.values() for entry in entries]
+                if not batch:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(1.0):
+                            await woken.wait()
+                    continue
+                for entry in batch:
+                    nexts[(entry.position.topic, entry.position.partition)] = entry.position.offset + 1
+                yield batch
+        finally:
+            self._watchers.remove(woken)
 
     def _read_now(self, topic: str, partition: int, offset: int, limit: int) -> list[Entry]:
         # The entries as one JSON value (bytes in hex): one statement step, where a row per step

@@ -33,9 +33,12 @@ SESSION_ENDERS = {
     "conduit": ["--include-operation-id", "UpdateCurrentUser"],
     "v1": ["--include-path", "/v1/logout"],
 }
+# GET /v1/stream is not fuzzed: with a ticket (schemathesis may chain one from POST /v1/stream/tickets) its
+# answer is a stream that never ends, which no check can wait for. tests/e2e/test_stream.py tests its answers,
+# the errors included.
 EVERYTHING_ELSE = {
     "conduit": ["--exclude-operation-id", "UpdateCurrentUser"],
-    "v1": ["--exclude-path", "/v1/logout"],
+    "v1": ["--exclude-path", "/v1/logout", "--exclude-path", "/v1/stream"],
 }
 
 

@@ -1,0 +1,171 @@
+"""Which events concern a subscriber of the live stream, decided by a pure fold.
+
+`step(audience, event, authors)` is the whole rule: it returns the subscriber's next `Audience` (who
+they follow, which tribes they joined, who they blocked and who blocked them) and the message the
+event makes for them, if any. Nothing here reads a store or the log; the stream (services/stream.py)
+seeds the audience from the read models once, then folds every event it delivers through `step`, so
+a follow, a join or a block made while the stream is open takes effect at its place in the log.
+
+What a subscriber receives:
+
+- `feed`: an article published by an author they follow, or into a tribe they joined (the ranked
+  feed's sources, /v1/feed), not their own;
+- `notification`: what the notifications view (reducers/notifications.py) groups for them — a bump
+  of their article (`bump`), a comment on it (`comment`; `mentions_you` when it names them too), a
+  comment that mentions them (`mention`), a new follower (`follow`) — never their own action.
+
+Blocks hide both ways: nothing by an author or actor the subscriber blocked, or who blocked them.
+An article's author is not in a bump or a comment: `authors` maps article ids to their authors,
+which the stream resolves once per batch for every subscriber (services/stream.py `Authors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import singledispatch
+from typing import Any
+
+from events.catalogue import (
+    ArticleBumped,
+    ArticlePublished,
+    CommentPosted,
+    Event,
+    TribeCreated,
+    TribeJoined,
+    TribeLeft,
+    UserBlocked,
+    UserFollowed,
+    UserUnblocked,
+    UserUnfollowed,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """What deciding for one subscriber needs to know about them."""
+
+    user_id: str
+    followees: frozenset[str] = frozenset()
+    tribes: frozenset[str] = frozenset()
+    blocked: frozenset[str] = frozenset()
+    """Users the subscriber blocked."""
+    blockers: frozenset[str] = frozenset()
+    """Users who blocked the subscriber."""
+
+    def hides(self, user_id: str) -> bool:
+        return user_id in self.blocked or user_id in self.blockers
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One server-sent event: its type (`feed` or `notification`) and its JSON data."""
+
+    kind: str
+    data: dict[str, Any]
+
+
+Decision = tuple[Audience, Message | None]
+
+
+@singledispatch
+def step(event: Event, audience: Audience, authors: Mapping[str, str]) -> Decision:
+    """The subscriber's next audience and the message `event` makes for them (events nobody is told of: none)."""
+    return audience, None
+
+
+def _notification(kind: str, event: Event, **more: Any) -> Message:
+    return Message("notification", {"kind": kind, "actor_id": event.actor_id, "at": event.occurred_at, **more})
+
+
+@step.register
+def _(event: ArticlePublished, audience: Audience, authors: Mapping[str, str]) -> Decision:
+    author = event.actor_id
+    if author == audience.user_id or audience.hides(author):
+        return audience, None
+    if author not in audience.followees and (event.tribe_id is None or event.tribe_id not in audience.tribes):
+        return audience, None
+    data = {
+        "article_id": event.article_id,
+        "author_id": author,
+        "slug": event.slug,
+        "title": event.title,
+        "description": event.description,
+        "tags": list(event.tags),
+        "tribe_id": event.tribe_id,
+        "at": event.occurred_at,
+    }
+    return audience, Message("feed", data)
+
+
+@step.register
+def _(event: ArticleBumped, audience: Audience, authors: Mapping[str, str]) -> Decision:
+    me = audience.user_id
+    if authors.get(event.article_id) != me or event.actor_id == me or audience.hides(event.actor_id):
+        return audience, None
+    return audience, _notification("bump", event, article_id=event.article_id)
+
+
+@step.register
+def _(event: CommentPosted, audience: Audience, authors: Mapping[str, str]) -> Decision:
+    me = audience.user_id
+    if event.actor_id == me or audience.hides(event.actor_id):
+        return audience, None
+    mentioned = me in event.mentions
+    about = {"article_id": event.article_id, "comment_id": event.comment_id}
+    if authors.get(event.article_id) == me:
+        return audience, _notification("comment", event, **about, mentions_you=mentioned)
+    if mentioned:
+        return audience, _notification("mention", event, **about)
+    return audience, None
+
+
+@step.register
+def _(event: UserFollowed, audience: Audience, authors: Mapping[str, str]) -> Decision:
+    me = audience.user_id
+    if event.actor_id == me:
+        return replace(audience, followees=audience.followees | {event.followee_id}), None
+    if event.followee_id == me and not audience.hides(event.actor_id):
+        return audience, _notification("follow", event)
+    return audience, None
+
+
+@step.register
+def _(event: UserUnfollowed, audience: Audience, authors: Mapping[str, str]) -> Decision:
+    if event.actor_id == audience.user_id:
+        return replace(audience, followees=audience.followees - {event.followee_id}), None
+    return audience, None
+
+
+@step.register
+def _(event: UserBlocked, audience: Audience, authors: Mapping[str, str]) -> Decision:
+    if event.actor_id == audience.user_id:
+        return replace(audience, blocked=audience.blocked | {event.blocked_id}), None
+    if event.blocked_id == audience.user_id:
+        return replace(audience, blockers=audience.blockers | {event.actor_id}), None
+    return audience, None
+
+
+@step.register
+def _(event: UserUnblocked, audience: Audience, authors: Mapping[str, str]) -> Decision:
+    if event.actor_id == audience.user_id:
+        return replace(audience, blocked=audience.blocked - {event.blocked_id}), None
+    if event.blocked_id == audience.user_id:
+        return replace(audience, blockers=audience.blockers - {event.actor_id}), None
+    return audience, None
+
+
+@step.register(TribeCreated)
+@step.register(TribeJoined)
+def _(event: TribeCreated | TribeJoined, audience: Audience, authors: Mapping[str, str]) -> Decision:
+    """A tribe's creator joins it (reducers/tribes.py)."""
+    if event.actor_id == audience.user_id:
+        return replace(audience, tribes=audience.tribes | {event.tribe_id}), None
+    return audience, None
+
+
+@step.register
+def _(event: TribeLeft, audience: Audience, authors: Mapping[str, str]) -> Decision:
+    if event.actor_id == audience.user_id:
+        return replace(audience, tribes=audience.tribes - {event.tribe_id}), None
+    return audience, None
