@@ -92,6 +92,30 @@ class LogContract:
         assert read == {tp: await log.read(*tp, offset, 2) for tp, offset in starts.items()}
         assert [e.position.offset for e in read[(ARTICLES, 6)]] == [first[2].offset, first[3].offset]
 
+    async def test_follow_gives_every_entry_from_its_offsets_on_once_and_in_order_as_they_come(
+        self, log: Log, open_log: OpenLog
+    ) -> None:
+        tps = [(ARTICLES, 1), (FOLLOWS, 3)]
+        earlier = await log.append([record(ARTICLES, 1, 0), record(FOLLOWS, 3, 1)])
+        starts = {(p.topic, p.partition): p.offset for p in earlier}
+        writer = await open_log()  # appends of another client reach the follower too
+        followed = log.follow(starts)
+        try:
+            seen: list[Position] = []
+            async with asyncio.timeout(60):
+                while len(seen) < len(earlier):
+                    seen += [entry.position for entry in await anext(followed)]
+                later = await writer.append([record(tp[0], tp[1], n) for n in range(3) for tp in tps])
+                while len(seen) < len(earlier) + len(later):
+                    seen += [entry.position for entry in await anext(followed)]
+            assert sorted(seen) == sorted([*earlier, *later]) and len(set(seen)) == len(seen)
+            for tp in tps:
+                mine = [p.offset for p in seen if (p.topic, p.partition) == tp]
+                assert mine == sorted(mine)
+        finally:
+            await followed.aclose()
+            await writer.close()
+
     async def test_append_of_nothing_returns_nothing(self, log: Log) -> None:
         assert await log.append([]) == []
 
