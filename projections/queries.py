@@ -334,18 +334,20 @@ class SocialReads:
 
     # -- trending --------------------------------------------------------------------------
 
-    async def trend_scores(self, bucket: str, since: int, until: int) -> tuple[dict[str, int], dict[str, int]]:
-        """Scores per article and per tag, summed over the `bucket`-sized buckets from `since` to `until` (ms)."""
+    async def trend_scores(self, bucket: str, since: int, until: int) -> dict[str, int]:
+        """Scores per article, summed over the `bucket`-sized buckets from `since` to `until` (ms)."""
         starts = range(bucket_start(bucket, since), until + 1, WINDOWS[bucket])
         ids = [bucket_id(bucket, start, p) for start in starts for p in range(PARTITIONS[ARTICLES])]
         articles: dict[str, int] = {}
-        tags: dict[str, int] = {}
         for doc in (await self.store.get("trend_buckets", ids)).values():
             for article_id, score in doc.body["articles"].items():
                 articles[article_id] = articles.get(article_id, 0) + score
-            for tag, score in doc.body["tags"].items():
-                tags[tag] = tags.get(tag, 0) + score
-        return articles, tags
+        return articles
+
+    async def trend_tags(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The tags of each of these articles that exists and is not deleted: one batched get."""
+        found = await self.store.get("trend_articles", list(article_ids))
+        return {doc_id: doc.body["tags"] for doc_id, doc in found.items() if not doc.body["deleted"]}
 
     # -- search ----------------------------------------------------------------------------
 

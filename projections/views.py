@@ -244,12 +244,12 @@ NOTIFICATIONS_VIEW = View(
 
 TRENDING_VIEW = View(
     name="trending",
-    version=2,
+    version=3,
     reducer=TrendingReducer(),
     topics=(ARTICLES,),
     collections={
         "trend_buckets": CollectionSpec(
-            {"window": "keyword", "start": "date", "partition": "long", "articles": "object", "tags": "object"},
+            {"window": "keyword", "start": "date", "partition": "long", "articles": "object"},
             indexed=frozenset(),
         ),
         "trend_articles": CollectionSpec(

@@ -156,13 +156,12 @@ class ReadMark(TypedDict):
 
 
 class TrendBucket(TypedDict):
-    """Scores of one time bucket of one partition: article id and tag to the sum of their deltas."""
+    """Scores of one time bucket of one partition: article id to the sum of its deltas."""
 
     window: str
     start: int
     partition: int
     articles: dict[str, int]
-    tags: dict[str, int]
 
 
 class TrendArticle(TypedDict):

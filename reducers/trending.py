@@ -2,19 +2,22 @@
 
 Each bump, unbump or comment adds +1/-1/+1 to two time buckets (5 minutes and 1
 hour, by the event's own time) of its source partition: one document per
-(bucket, partition), holding score maps for articles and tags. A bump counts
-only when the user was not bumping the article already, an unbump only when they
-were: the view keeps its own document per (article, user), and a bump scores that
-user's transition, read from it as reducers/engagement.py describes, so a bucket
-neither misses nor repeats a bump when a partial write kept the user's document and
-lost the bucket. Every bucket is fed by one partition, so the fold's version guard
-keeps the deltas exact under redelivery and replay. What a bucket still reads from
-another document is the article's tags and whether it is deleted, as they are when
-the bucket is written: a partial write that kept an article edited or deleted later
-in the same batch, and lost a bucket, rescores that batch's events with the article
-as it is after it. Trending is a ranking signal, and a rebuild (`tribe replay
-trending`) puts it right. Reading "the last hour" sums the twelve or thirteen
-5-minute buckets of every partition; "the last day", the hourly ones.
+(bucket, partition), holding a score per article. A bump counts only when the user
+was not bumping the article already, an unbump only when they were: the view keeps
+its own document per (article, user), and a bump scores that user's transition,
+read from it as reducers/engagement.py describes, so a bucket neither misses nor
+repeats a bump when a partial write kept the user's document and lost the bucket.
+Every bucket is fed by one partition, so the fold's version guard keeps the deltas
+exact under redelivery and replay.
+
+A bucket reads no other document: the article's tags and whether it is deleted are
+kept beside it (`trend_articles`, written by publish, edit and delete) and joined
+when trending is read (projections/queries.py). A bucket written from the article
+as it was would differ, after a partial write that kept a later edit and lost the
+bucket, from the one a clean write gives. So a tag trends with the scores of the
+articles that carry it now, and a deleted article leaves the trends at once.
+Reading "the last hour" sums the twelve or thirteen 5-minute buckets of every
+partition; "the last day", the hourly ones.
 """
 
 from __future__ import annotations
@@ -76,11 +79,11 @@ class TrendingReducer(Reducer):
     @keys.register(ArticleBumped)
     @keys.register(ArticleUnbumped)
     def _(self, event: ArticleBumped | ArticleUnbumped) -> tuple[DocKey, ...]:
-        return (*_scored(event), (BUMPS, bump_id(event.article_id, event.actor_id)))
+        return (*_buckets(event), (BUMPS, bump_id(event.article_id, event.actor_id)))
 
     @keys.register(CommentPosted)
     def _(self, event: CommentPosted) -> tuple[DocKey, ...]:
-        return _scored(event)
+        return _buckets(event)
 
     @by_event_type
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
@@ -121,8 +124,8 @@ class TrendingReducer(Reducer):
     @apply.register(ArticleBumped)
     @apply.register(ArticleUnbumped)
     def _(self, event: ArticleBumped | ArticleUnbumped, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        """The user's document records their state whatever the article's; a live article scores their transition."""
-        article_key, *bucket_keys, bump_key = self.keys(event)
+        """The user's document records their state; the buckets score their transition."""
+        *bucket_keys, bump_key = self.keys(event)
         bump = held(docs, bump_key, TrendBump)
         moved = step(bump, event, isinstance(event, ArticleBumped))
         changed: dict[DocKey, Body] = {}
@@ -135,33 +138,28 @@ class TrendingReducer(Reducer):
             }
             changed[bump_key] = recorded
         if moved.delta:
-            changed |= _score(event, held(docs, article_key, TrendArticle), bucket_keys, docs, moved.delta)
+            changed |= _score(event, bucket_keys, docs, moved.delta)
         return changed
 
     @apply.register(CommentPosted)
     def _(self, event: CommentPosted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        article_key, *bucket_keys = self.keys(event)
-        return _score(event, held(docs, article_key, TrendArticle), bucket_keys, docs, 1)
+        return _score(event, list(self.keys(event)), docs, 1)
 
 
-def _scored(event: ArticleBumped | ArticleUnbumped | CommentPosted) -> tuple[DocKey, ...]:
-    """The article an event scores and its two buckets."""
+def _buckets(event: ArticleBumped | ArticleUnbumped | CommentPosted) -> tuple[DocKey, ...]:
+    """The event's two buckets."""
     partition = _partition(event.article_id)
     starts = ((window, bucket_start(window, event.occurred_at)) for window in WINDOWS)
-    buckets = tuple((BUCKETS, bucket_id(window, start, partition)) for window, start in starts)
-    return ((ARTICLE_TAGS, event.article_id), *buckets)
+    return tuple((BUCKETS, bucket_id(window, start, partition)) for window, start in starts)
 
 
 def _score(
     event: ArticleBumped | ArticleUnbumped | CommentPosted,
-    article: TrendArticle | None,
     bucket_keys: list[DocKey],
     docs: Mapping[DocKey, Body | None],
     delta: int,
 ) -> dict[DocKey, Body]:
-    """The event's buckets with `delta` added to the article and its tags, if the article is live."""
-    if article is None or article["deleted"]:
-        return {}
+    """The event's buckets with `delta` added to the article's score."""
     partition = _partition(event.article_id)
     changed: dict[DocKey, Body] = {}
     for window, key in zip(WINDOWS, bucket_keys):
@@ -170,12 +168,8 @@ def _score(
             "start": bucket_start(window, event.occurred_at),
             "partition": partition,
             "articles": {},
-            "tags": {},
         }
         articles = {**bucket["articles"], event.article_id: bucket["articles"].get(event.article_id, 0) + delta}
-        tags = dict(bucket["tags"])
-        for tag in article["tags"]:
-            tags[tag] = tags.get(tag, 0) + delta
-        scored: TrendBucket = {**bucket, "articles": articles, "tags": tags}
+        scored: TrendBucket = {**bucket, "articles": articles}
         changed[key] = scored
     return changed

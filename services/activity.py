@@ -23,6 +23,8 @@ ACCEPTED: dict[str, type[Event]] = {
 """The event types clients may send in volume."""
 TREND_WINDOWS: dict[str, tuple[int, str]] = {"1h": (3_600_000, "5m"), "24h": (86_400_000, "1h")}
 """A trending window: its length (ms) and the size of the buckets that cover it."""
+TREND_CANDIDATES = 1_000
+"""The best-scored articles of a window whose tags make the trending tags."""
 
 _ON_ARTICLES = (ArticleViewed, ArticleBumped, ArticleUnbumped)
 _ON_USERS = (UserFollowed, UserUnfollowed)
@@ -98,17 +100,28 @@ async def _check_references(ports: Ports, actor_id: str, events: Sequence[Event]
 async def trending(
     ports: Ports, window: str, limit: int, viewer: str | None, after: Sequence[Position] = ()
 ) -> Trending:
-    """Top articles and tags by bumps and comments over the last hour or day (5-minute or hourly buckets)."""
+    """Top articles and tags by bumps and comments over the last hour or day (5-minute or hourly buckets).
+
+    A tag scores what the best-scored articles that carry it now scored (reducers/trending.py says
+    why the buckets hold articles only): the top TREND_CANDIDATES live articles, so a read costs one
+    batched get of at most that many, however many articles the window saw.
+    """
     if window not in TREND_WINDOWS:
         raise BadQuery("window", "must be one of " + ", ".join(TREND_WINDOWS))
     await ports.writer.caught_up(after)
     length, bucket = TREND_WINDOWS[window]
     now = now_ms()
-    article_scores, tag_scores = await ports.social.trend_scores(bucket, now - length, now)
-    top = sorted((a for a, s in article_scores.items() if s > 0), key=lambda a: (-article_scores[a], a))
+    scores = await ports.social.trend_scores(bucket, now - length, now)
+    candidates = sorted((a for a, s in scores.items() if s > 0), key=lambda a: (-scores[a], a))[:TREND_CANDIDATES]
+    tagged = await ports.social.trend_tags(candidates)
+    top = [a for a in candidates if a in tagged]
+    tag_scores: dict[str, int] = {}
+    for article_id in top:
+        for tag in tagged[article_id]:
+            tag_scores[tag] = tag_scores.get(tag, 0) + scores[article_id]
     cards = await card_views(ports, await ports.social.cards(top[: limit * 2]), viewer)
-    tags = sorted(((t, s) for t, s in tag_scores.items() if s > 0), key=lambda ts: (-ts[1], ts[0]))[:limit]
-    return Trending([(article_scores[c.card["article_id"]], c) for c in cards[:limit]], tags)
+    tags = sorted(tag_scores.items(), key=lambda ts: (-ts[1], ts[0]))[:limit]
+    return Trending([(scores[c.card["article_id"]], c) for c in cards[:limit]], tags)
 
 
 async def search_articles(

@@ -727,8 +727,8 @@ async def test_trending_ranks_articles_and_tags_by_bumps_and_comments_in_the_win
         assert got["window"] == window
         assert [(a["article"]["title"], a["score"]) for a in got["articles"]] == [("Hot", 4), ("Warm", 1)]
         assert got["articles"][0]["article"]["counts"] == {"views": 0, "comments": 1, "bumps": 3}
-        # Tags keep the scores of a deleted article's past; the article itself is gone.
-        assert got["tags"] == [{"tag": "cars", "score": 5}, {"tag": "rally", "score": 4}, {"tag": "gone", "score": 2}]
+        # A tag trends with the articles that carry it now: a deleted article's tags are gone with it.
+        assert got["tags"] == [{"tag": "cars", "score": 5}, {"tag": "rally", "score": 4}]
 
     # A bump two hours old counts in the last day, not in the last hour.
     two_hours_ago = int(time.time() * 1000) - 2 * 3_600_000

@@ -233,13 +233,7 @@ ENGAGEMENT_LOGS: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "articles": ("ArticlePublished", (*_ARTICLE_TYPES, *_ENGAGING), True),
     "tribes": ("TribeCreated", ("TribeCreated", "TribeJoined", "TribeLeft", "TribeJoined", "TribeLeft"), False),
     "notifications": ("ArticlePublished", (*_ARTICLE_TYPES, *_ENGAGING, "UserFollowed", "UserUnfollowed"), True),
-    # Trending reads an article's tags and deletion as they are when a bucket is written
-    # (reducers/trending.py): no edits nor deletions.
-    "trending": (
-        "ArticlePublished",
-        tuple(n for n in (*_ARTICLE_TYPES, *_ENGAGING) if n not in ("ArticleEdited", "ArticleDeleted")),
-        True,
-    ),
+    "trending": ("ArticlePublished", (*_ARTICLE_TYPES, *_ENGAGING), True),
 }
 """Why the articles and notifications logs are in the API's order: a comment deleted before it was posted,
 or a bump of an article before its publication, could find the comment or the article created by a kept write."""
