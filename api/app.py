@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Collection
 import structlog
 from aiohttp import web
 
-from api import conduit, native, openapi, ops_page, v1_accounts, v1_activity, v1_admin, v1_social, v1_stream
+from api import conduit, native, openapi, ops_page, probes, v1_accounts, v1_activity, v1_admin, v1_social, v1_stream
 from api.cors import cors, mark_streamed
 from api.errors import ApiError, json_error, refused
 from api.limits import RateLimiter
@@ -88,16 +88,22 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     return await handler(request)
 
 
-def build_app(*, cors_origins: Collection[str] = ("*",), limiter: RateLimiter | None = None) -> web.Application:
+def build_app(
+    *,
+    cors_origins: Collection[str] = ("*",),
+    limiter: RateLimiter | None = None,
+    metrics: probes.HttpMetrics | None = None,
+) -> web.Application:
     """The aiohttp application: middlewares and routes. The composition root puts the ports in app[PORTS].
 
     The rate limiter, when given, counts requests once they are authenticated; its storage opens and
-    closes with the application.
+    closes with the application. The request metrics, when given, see every answer as the client gets it.
     """
     limits = [limiter.middleware] if limiter is not None else []
+    measured = [metrics.middleware] if metrics is not None else []
     app = web.Application(
         client_max_size=MAX_BODY_BYTES,
-        middlewares=[cors(cors_origins), canonical_log_line, json_errors, authenticate, *limits],
+        middlewares=[cors(cors_origins), *measured, canonical_log_line, json_errors, authenticate, *limits],
     )
     if limiter is not None:
         app.cleanup_ctx.append(limiter.lifecycle)
@@ -111,6 +117,7 @@ def build_app(*, cors_origins: Collection[str] = ("*",), limiter: RateLimiter | 
     app.add_routes(openapi.routes)
     app.add_routes(ops_page.routes)
     app.add_routes(v1_stream.routes)
+    app.add_routes(probes.routes)
     app.on_response_prepare.append(mark_streamed)
     app.on_shutdown.append(v1_stream.end_streams)
     _with_trailing_slashes(app.router)

@@ -10,7 +10,8 @@
 
 A login or a registration counts against the two login budgets only, before any password is
 hashed or verified: a request over a budget costs no hash. An IPv6 client is counted by its
-/64 network, which one host usually holds whole.
+/64 network, which one host usually holds whole. The probes (`/metrics`, `/health/live`,
+`/health/ready`: api/probes.py) count against no budget.
 
 Windows are fixed: a client's window opens at its first request and its whole budget comes
 back when the window ends. Every answer that went through the limiter names its budgets and
@@ -54,6 +55,7 @@ from limits.errors import StorageError
 from limits.storage import StorageTypes, storage_from_string
 
 from api.errors import json_error
+from api.probes import PATHS as PROBES
 from api.requests import viewer
 
 REDIS_SCHEMES = ("redis", "rediss")
@@ -196,8 +198,8 @@ class RateLimiter:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method == "OPTIONS" or self._limiter is None:
-            return await handler(request)
+        if request.method == "OPTIONS" or self._limiter is None or request.path.rstrip("/") in PROBES:
+            return await handler(request)  # the probes are asked every few seconds, by scrapers and orchestrators
         standings: list[Standing] = []
         try:
             for budget in await self._budgets(request):

@@ -22,6 +22,7 @@ from events.log import Entry, Log
 from projections.failures import Retry, this_process
 from projections.feeder import TP, ViewFeeder
 from projections.live import install
+from projections.metrics import ProjectionMetrics
 from projections.store import Store
 from projections.views import View
 
@@ -43,6 +44,7 @@ class EmbeddedRuntime:
         idle_poll: float = 0.05,
         retry: Retry | None = None,
         runner: str | None = None,
+        metrics: ProjectionMetrics | None = None,
     ) -> None:
         self.log = log
         self.store = store
@@ -52,10 +54,12 @@ class EmbeddedRuntime:
         self.idle_poll = idle_poll
         self.advanced = asyncio.Event()
         runner = runner or this_process()
+        self.metrics = metrics or ProjectionMetrics()
         # Aliases are read on every pass (the SQLite store caches them for half a second): a switch is
         # followed as soon as it is seen.
         self.feeders = [
-            ViewFeeder(view, store, codec, log, alias_refresh=0.0, retry=retry, runner=runner) for view in views
+            ViewFeeder(view, store, codec, log, alias_refresh=0.0, retry=retry, runner=runner, metrics=self.metrics)
+            for view in views
         ]
         self._ticked_at = float("-inf")
 
@@ -107,8 +111,10 @@ class EmbeddedRuntime:
         started = time.perf_counter()
         result = await feeder.offer_batch(batch)
         if result.handled:
+            seconds = time.perf_counter() - started
+            self.metrics.batch(feeder.view.name, applied=result.processed, parked=result.parked, seconds=seconds)
             log.info("batch", projection=feeder.guard.projection, partitions=len(batch), events=result.processed,
-                     parked=result.parked, writes=result.writes, ms=round((time.perf_counter() - started) * 1000, 2))
+                     parked=result.parked, writes=result.writes, ms=round(seconds * 1000, 2))
         return result.handled
 
     async def tick(self) -> None:

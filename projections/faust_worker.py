@@ -44,6 +44,7 @@ from projections.dead_letters import is_poison
 from projections.failures import Retry, die
 from projections.faust_transport import app_with_fetch_wait
 from projections.feeder import FeedResult, ViewFeeder
+from projections.metrics import ProjectionMetrics
 
 log = structlog.get_logger("faust_worker")
 
@@ -99,6 +100,7 @@ def _agent(
     feeders: Sequence[ViewFeeder],
     options: WorkerOptions,
     on_fatal: Callable[[str, BaseException], NoReturn],
+    metrics: ProjectionMetrics,
 ) -> Callable[[faust.StreamT[Any]], Awaitable[None]]:
     """The agent of one topic: each batch goes to every view that reads the topic, then is acknowledged."""
 
@@ -112,6 +114,8 @@ def _agent(
                 for feeder in feeders:
                     started = time.perf_counter()
                     result = await feed_with_retries(feeder, entries, options, on_fatal)
+                    seconds = time.perf_counter() - started
+                    metrics.batch(feeder.view.name, applied=result.processed, parked=result.parked, seconds=seconds)
                     log.info(
                         "projected",
                         view=feeder.view.name,
@@ -122,7 +126,7 @@ def _agent(
                         filled=result.filled,
                         writes=result.writes,
                         partitions=len(result.partitions),
-                        ms=round((time.perf_counter() - started) * 1000, 2),
+                        ms=round(seconds * 1000, 2),
                     )
         except asyncio.CancelledError:
             raise
@@ -133,6 +137,15 @@ def _agent(
     return project
 
 
+def _counting(metrics: ProjectionMetrics, change: str) -> Callable[..., None]:
+    """A receiver of Faust's rebalance signals (sent with the app and the set of partitions) that counts them."""
+
+    def count(_: Any, *partitions: Any, **__: Any) -> None:
+        metrics.rebalanced(change, len(partitions[0]) if partitions else 0)
+
+    return count
+
+
 def create_app(
     brokers: str,
     feeders: Sequence[ViewFeeder],
@@ -140,8 +153,10 @@ def create_app(
     datadir: Path,
     options: WorkerOptions,
     on_fatal: Callable[[str, BaseException], NoReturn] = die,
+    metrics: ProjectionMetrics | None = None,
 ) -> faust.App:
     """A Faust app with one agent per view. `brokers` is librdkafka style: HOST:PORT[,HOST:PORT]."""
+    metrics = metrics or ProjectionMetrics()
     app = app_with_fetch_wait(
         options.fetch_wait,
         options.app_id,
@@ -183,6 +198,8 @@ def create_app(
             await feeder.tick(catch_up=False)
 
     app.timer(options.tick_interval, on_leader=False)(tick)
+    app.on_partitions_assigned.connect(_counting(metrics, "assigned"))
+    app.on_partitions_revoked.connect(_counting(metrics, "revoked"))
     # One agent per topic, feeding every view that reads it: Faust's fan-out of one topic to several
     # agents stalls under load (the agents' take buffers and the shared acknowledgements wait on each other).
     readers: dict[str, list[ViewFeeder]] = {}
@@ -191,5 +208,5 @@ def create_app(
             readers.setdefault(topic, []).append(feeder)
     for topic, topic_feeders in readers.items():
         channel = app.topic(topic, key_serializer="raw", value_serializer="raw")
-        app.agent(channel, name=f"project-{topic}")(_agent(topic, topic_feeders, options, on_fatal))
+        app.agent(channel, name=f"project-{topic}")(_agent(topic, topic_feeders, options, on_fatal, metrics))
     return app

@@ -46,6 +46,7 @@ from projections.dead_letters import Parking, isolate, replay_sequence
 from projections.failures import Guard, Retry, this_process
 from projections.fingerprint import fingerprint
 from projections.live import fenced, install, live_version
+from projections.metrics import ProjectionMetrics
 from projections.processor import Projector
 from projections.store import Store
 from projections.views import View
@@ -93,6 +94,7 @@ class ViewFeeder:
         alias_refresh: float = 1.0,
         retry: Retry | None = None,
         runner: str | None = None,
+        metrics: ProjectionMetrics | None = None,
     ) -> None:
         self.view = view
         self.store = store
@@ -101,6 +103,7 @@ class ViewFeeder:
         self.fill_batch = fill_batch
         self.alias_refresh = alias_refresh
         self.guard = Guard(store, runner or this_process(), fingerprint(view), retry or Retry())
+        self.metrics = metrics or ProjectionMetrics()
         self.projector: Projector | None = None
         self.parking: Parking | None = None
         self.fenced_by: str | None = None  # the fingerprint of the code that builds the live version, if not ours
@@ -315,6 +318,7 @@ class ViewFeeder:
         self._durable.clear()
         self._in_flight = {}
         delay = await self.guard.failed(exc, retry)
+        self.metrics.retried(self.view.name)
         log.warning("batch_failed_retrying", view=self.view.name, attempt=self.guard.attempts, delay=delay,
                     isolating=self.guard.isolating, error=repr(exc))
         return delay

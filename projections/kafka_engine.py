@@ -61,6 +61,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from events.log import Entry, Position
 from projections.failures import ProjectionFailed
 from projections.feeder import TP, ViewFeeder
+from projections.metrics import ProjectionMetrics
 
 log = structlog.get_logger("kafka_engine")
 _LIBRDKAFKA = logging.getLogger("librdkafka")
@@ -115,10 +116,17 @@ def consumer_config(bootstrap: str, options: EngineOptions) -> dict[str, Any]:
 class KafkaEngine:
     """Runs the feeders' views on one consumer of the group `options.group` until stopped."""
 
-    def __init__(self, bootstrap: str, feeders: Sequence[ViewFeeder], options: EngineOptions) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        feeders: Sequence[ViewFeeder],
+        options: EngineOptions,
+        metrics: ProjectionMetrics | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
         self.feeders = list(feeders)
         self.options = options
+        self.metrics = metrics or ProjectionMetrics()
         self.topics = sorted({topic for feeder in self.feeders for topic in feeder.view.topics})
         self._readers: dict[str, list[ViewFeeder]] = {
             topic: [f for f in self.feeders if topic in f.view.topics] for topic in self.topics
@@ -270,6 +278,7 @@ class KafkaEngine:
         self._assigned.update(tps)
         for tp in tps:
             self._stored.pop(tp, None)
+        self.metrics.rebalanced("assigned", len(tps))
         log.info("partitions_assigned", partitions=_named(starts))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -279,6 +288,7 @@ class KafkaEngine:
         self._commit(consumer)
         self._assigned.difference_update(tps)
         self._call(self._forget(tps))
+        self.metrics.rebalanced("revoked", len(tps))
         log.info("partitions_revoked", partitions=sorted(f"{t}:{p}" for t, p in tps))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -287,6 +297,7 @@ class KafkaEngine:
         if not self._failed:
             self._store(consumer, self._call(self._write([], drain=True)))
         self._call(self._forget(tps))
+        self.metrics.rebalanced("lost", len(tps))
         log.warning("partitions_lost", partitions=sorted(f"{t}:{p}" for t, p in tps))
 
     # -- the loop side ---------------------------------------------------------------------
@@ -364,6 +375,8 @@ class KafkaEngine:
     async def _offer(self, feeder: ViewFeeder, entries: list[Entry]) -> None:
         started = time.perf_counter()
         result = await feeder.offer(entries)
+        seconds = time.perf_counter() - started
+        self.metrics.batch(feeder.view.name, applied=result.processed, parked=result.parked, seconds=seconds)
         log.info(
             "projected",
             view=feeder.view.name,
@@ -374,7 +387,7 @@ class KafkaEngine:
             parked=result.parked,
             writes=result.writes,
             partitions=len(result.partitions),
-            ms=round((time.perf_counter() - started) * 1000, 2),
+            ms=round(seconds * 1000, 2),
         )
 
 

@@ -18,6 +18,7 @@ from events.log import EventIdConflict, Log, LogUnavailable, Position, Record
 from events.routing import PARTITIONS, ROUTES, partition_for
 from projections.progress import Progress
 from services.errors import BadQuery, Conflict, Unavailable
+from services.metrics import WriteMetrics
 from services.outcome import Written
 
 
@@ -68,11 +69,19 @@ def records_of(events: Sequence[Event], codec: EventCodec) -> list[Record]:
 
 
 class EventWriter:
-    def __init__(self, log: Log, codec: EventCodec, progress: Progress, wait_seconds: float) -> None:
+    def __init__(
+        self,
+        log: Log,
+        codec: EventCodec,
+        progress: Progress,
+        wait_seconds: float,
+        metrics: WriteMetrics | None = None,
+    ) -> None:
         self.log = log
         self.codec = codec
         self.progress = progress
         self.wait_seconds = wait_seconds
+        self.metrics = metrics or WriteMetrics()
         self._ids = IdBlocks(log.claim_id_block)
 
     async def append(self, events: Sequence[Event]) -> Written:
@@ -84,13 +93,14 @@ class EventWriter:
         """
         records = records_of(events, self.codec)
         try:
-            return Written(tuple(await self.log.append(records)))
+            written = Written(tuple(await self.log.append(records)))
         except EventIdConflict as exc:
             raise Conflict(
                 f"events[{exc.index}].event_id", "names an event you sent before, which said something else"
             ) from None
         except LogUnavailable as exc:
             if exc.durable:
+                self.metrics.appended_to(r.topic for r, p in zip(records, exc.durable) if p is not None)
                 acknowledged = sum(p is not None for p in exc.durable)
                 raise Unavailable(
                     "log",
@@ -104,6 +114,8 @@ class EventWriter:
                 f"unavailable, the events were not acknowledged ({exc}); retry them with the same event ids",
                 exc.retry_after,
             ) from None
+        self.metrics.appended_to(r.topic for r in records)
+        return written
 
     async def numeric_id(self) -> int:
         """A numeric id no other one shares, in any process (events/ids.py IdBlocks); JavaScript-safe."""
@@ -119,7 +131,13 @@ class EventWriter:
         """
         written = await self.append(events)
         timeout = self.wait_seconds if wait is None else wait
-        return written, await self.progress.wait(written.positions, timeout)
+        return written, await self._wait("write", written.positions, timeout)
+
+    async def _wait(self, waiter: str, positions: Sequence[Position], timeout: float) -> bool:
+        started = time.perf_counter()
+        reflected = await self.progress.wait(positions, timeout)
+        self.metrics.waited(waiter, time.perf_counter() - started, reflected)
+        return reflected
 
     async def caught_up(self, positions: Sequence[Position]) -> None:
         """Wait (bounded) until the read models reflect positions a reader asked for; then read anyway.
@@ -141,4 +159,4 @@ class EventWriter:
         for p in positions:
             if p.offset >= heads[(p.topic, p.partition)]:
                 raise BadQuery("after", f"{p.token()} is not a position this log has written")
-        await self.progress.wait(positions, self.wait_seconds)
+        await self._wait("read", positions, self.wait_seconds)

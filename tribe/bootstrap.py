@@ -12,14 +12,17 @@ import asyncio
 import contextlib
 import os
 import secrets
+import socket
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from api.app import build_app
 from api.limits import Budgets, RateLimiter
+from api.probes import HEALTH, REGISTRY, HttpMetrics, probe_app
 from api.requests import PORTS
 from api.v1_admin import ADMIN
 from api.v1_stream import STREAMS
@@ -33,13 +36,18 @@ from projections.adapters.sqlite_store import OtherLayout, SqliteStore, StoreInU
 from projections.dead_letters import DeadLetters
 from projections.embedded import EmbeddedRuntime
 from projections.failures import ProjectionFailed, Retry, die, this_process
+from projections.lag import EVERY as LAG_EVERY
+from projections.lag import keep_recording, record
 from projections.live import install
+from projections.metrics import ProjectionMetrics
 from projections.progress import Progress
 from projections.queries import ReadModels, SocialReads
 from projections.store import Store
 from projections.views import VIEWS, View
 from replay.versions import Throughput, Versions
 from services.admin import Admin
+from services.health import Health
+from services.metrics import WriteMetrics
 from services.ports import Ports
 from services.security import Generations, Tokens
 from services.stream import Authors, Hub, Streams, Tickets
@@ -139,11 +147,18 @@ async def helper_adapters(settings: Settings) -> AsyncIterator[tuple[Log, Store]
         yield opened
 
 
-def build_ports(settings: Settings, log: Log, store: Store, codec: EventCodec, progress: Progress) -> Ports:
-    """What every service takes, over an open log and store."""
+def build_ports(
+    settings: Settings,
+    log: Log,
+    store: Store,
+    codec: EventCodec,
+    progress: Progress,
+    metrics: WriteMetrics | None = None,
+) -> Ports:
+    """What every service takes, over an open log and store (the write path counted in `metrics`)."""
     reads = ReadModels(store)
     return Ports(
-        writer=EventWriter(log, codec, progress, settings.write_wait),
+        writer=EventWriter(log, codec, progress, settings.write_wait, metrics),
         reads=reads,
         social=SocialReads(store),
         tokens=Tokens(jwt_secret(settings), settings.token_ttl),
@@ -181,7 +196,9 @@ def create_app(
     With the embedded log, the reducers run inside this process; with Kafka, `tribe worker`
     processes run them and this process only reads their checkpoints from the store.
     """
-    app = build_app(cors_origins=settings.cors_origins, limiter=rate_limiter(settings))
+    registry = CollectorRegistry()  # the process's own, not the library's global one: apps in one test stay apart
+    app = build_app(cors_origins=settings.cors_origins, limiter=rate_limiter(settings), metrics=HttpMetrics(registry))
+    app[REGISTRY] = registry
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         the_log = log or make_log(settings)
@@ -190,14 +207,16 @@ def create_app(
         runtime = None
         if isinstance(the_log, SqliteLog):
             runtime = EmbeddedRuntime(
-                the_log, the_store, codec, views, wakeup=the_log.watch(), retry=retry(settings), runner=runner(settings)
+                the_log, the_store, codec, views, wakeup=the_log.watch(), retry=retry(settings),
+                runner=runner(settings), metrics=ProjectionMetrics(registry),
             )
         # Without an in-process runtime to wake it, a write polls the store's checkpoints: every 10 ms on
         # SQLite (a local read), every 50 ms on a networked store, where each poll is a request.
         poll = 0.01 if isinstance(the_store, SqliteStore) else 0.05
         advanced = (lambda: runtime.advanced) if runtime is not None else None
         progress = Progress(the_store, views, advanced=advanced, poll=poll)
-        app[PORTS] = build_ports(settings, the_log, the_store, codec, progress)
+        app[PORTS] = build_ports(settings, the_log, the_store, codec, progress, WriteMetrics(registry))
+        app[HEALTH] = Health(the_log, the_store, views, settings.ready_max_lag)
         app[ADMIN] = Admin(
             frozenset(settings.admins),
             app[PORTS].reads,
@@ -213,9 +232,13 @@ def create_app(
         if isinstance(the_log, KafkaLog):
             await check_topics(the_log)
         await install(the_store, views)
-        task = asyncio.create_task(runtime.run(), name="embedded-runtime") if runtime else None
+        tasks = []
+        if runtime is not None:
+            tasks.append(asyncio.create_task(runtime.run(), name="embedded-runtime"))
+            lag = keep_recording(the_log, the_store, codec, views, runtime.metrics)
+            tasks.append(asyncio.create_task(lag, name="lag-metrics"))
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -250,6 +273,29 @@ def _kafka_log(settings: Settings, log: Log) -> KafkaLog:
     return log
 
 
+def probe_socket(settings: Settings) -> socket.socket | None:
+    """The worker's HTTP port (TRIBE_WORKER_PORT; None for 0), bound before the worker starts: a port in use
+    stops it at once, as a BadSetting."""
+    if not settings.worker_port:
+        return None
+    try:
+        return socket.create_server((settings.host, settings.worker_port))
+    except OSError as exc:
+        raise BadSetting(
+            f"TRIBE_WORKER_PORT: cannot listen on {settings.host}:{settings.worker_port} "
+            f"({os.strerror(exc.errno) if exc.errno else exc}); "
+            "give each worker on a host a port of its own, or 0 for none"
+        ) from None
+
+
+async def serve_probes(sock: socket.socket, registry: CollectorRegistry, health: Health) -> web.AppRunner:
+    """Answer /metrics and /health/* on the socket, on the running loop, until the runner is cleaned up."""
+    runner = web.AppRunner(probe_app(registry, health), access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return runner
+
+
 def run_worker(settings: Settings, *, store: Store | None = None, views: tuple[View, ...] = VIEWS) -> None:
     """Run one projection worker with the engine the settings name, until SIGINT/SIGTERM.
 
@@ -279,15 +325,30 @@ async def run_kafka_worker(
         fetch_wait=settings.kafka_fetch_wait,
         instance_id=settings.worker_instance_id,
     )
+    sock = probe_socket(settings)
+    registry = CollectorRegistry()
+    metrics = ProjectionMetrics(registry)
     async with adapters(settings) as (opened_log, opened_store):
         log = _kafka_log(settings, opened_log)
         await check_topics(log)
         the_store = store or opened_store
         codec = EventCodec()
         feeders = [
-            ViewFeeder(view, the_store, codec, log, retry=retry(settings), runner=runner(settings)) for view in views
+            ViewFeeder(view, the_store, codec, log, retry=retry(settings), runner=runner(settings), metrics=metrics)
+            for view in views
         ]
-        await KafkaEngine(log.bootstrap, feeders, options).run()
+        probes = None
+        if sock is not None:
+            probes = await serve_probes(sock, registry, Health(log, the_store, views, settings.ready_max_lag))
+        lag = asyncio.create_task(keep_recording(log, the_store, codec, views, metrics), name="lag-metrics")
+        try:
+            await KafkaEngine(log.bootstrap, feeders, options, metrics).run()
+        finally:
+            lag.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await lag
+            if probes is not None:
+                await probes.cleanup()
 
 
 def run_faust_worker(settings: Settings, *, store: Store | None = None, views: tuple[View, ...] = VIEWS) -> None:
@@ -300,8 +361,11 @@ def run_faust_worker(settings: Settings, *, store: Store | None = None, views: t
 
     log = _kafka_log(settings, make_log(settings))
     asyncio.run(check_topics(log))
+    sock = probe_socket(settings)
     the_store = store or make_store(settings)
     codec = EventCodec()
+    registry = CollectorRegistry()
+    metrics = ProjectionMetrics(registry)
     options = WorkerOptions(
         app_id=settings.worker_group,
         session_timeout=settings.kafka_session_timeout,
@@ -309,8 +373,22 @@ def run_faust_worker(settings: Settings, *, store: Store | None = None, views: t
         retries=settings.projection_retries,
         backoff=settings.projection_backoff,
     )
-    feeders = [ViewFeeder(view, the_store, codec, log, runner=runner(settings)) for view in views]
-    app = create_worker_app(log.bootstrap, feeders, datadir=settings.data_dir / "faust", options=options)
+    feeders = [ViewFeeder(view, the_store, codec, log, runner=runner(settings), metrics=metrics) for view in views]
+    app = create_worker_app(
+        log.bootstrap, feeders, datadir=settings.data_dir / "faust", options=options, metrics=metrics
+    )
+
+    async def lag() -> None:
+        await record(log, the_store, codec, views, metrics)
+
+    app.timer(LAG_EVERY, on_leader=False)(lag)
+    if sock is not None:
+        health = Health(log, the_store, views, settings.ready_max_lag)
+
+        async def probes() -> None:
+            await serve_probes(sock, registry, health)  # Faust's loop runs it until the process ends
+
+        app.task(probes, on_leader=False)
     worker = faust.Worker(
         app,
         loglevel="WARNING",  # Faust's own logging would put the root logger at DEBUG

@@ -92,7 +92,8 @@ def worker(**options: Any) -> None:
     checkpoints in the store. A failing view is retried with backoff while the other views
     go on; events at fault (undecodable, a reducer that raises, a document the store refuses)
     are parked as dead letters with their key's later events (`tribe dlq`). Views whose live
-    version is built by other code are left alone (`tribe replay status` says so).
+    version is built by other code are left alone (`tribe replay status` says so). It answers
+    /metrics, /health/live and /health/ready on TRIBE_WORKER_PORT (9464; 0 for none).
 
     \b
     Engines:

@@ -38,7 +38,9 @@ class Settings:
         Path("tribe-data"), "TRIBE_DATA_DIR", "where the embedded log, store and JWT secret live",
         option="--data-dir", shown="./tribe-data",
     )
-    host: str = _setting("127.0.0.1", "TRIBE_HOST", "API listen address", option="--host")
+    host: str = _setting(
+        "127.0.0.1", "TRIBE_HOST", "listen address of the API, and of a worker's HTTP port", option="--host"
+    )
     port: int = _setting(8080, "TRIBE_PORT", "API listen port (1-65535)", option="--port")
     log_url: str | None = _setting(
         None, "TRIBE_LOG", "the event log: `sqlite:///PATH` or `kafka://HOST:PORT[,HOST:PORT]`",
@@ -118,6 +120,16 @@ class Settings:
         "keeps across restarts; a restart within the session timeout keeps its partitions without a rebalance",
         shown="none",
     )
+    worker_port: int = _setting(
+        9464, "TRIBE_WORKER_PORT",
+        "a worker's HTTP port: `/metrics`, `/health/live`, `/health/ready` (0: none); each worker on a host needs "
+        "its own",
+    )
+    ready_max_lag: int = _setting(
+        10000, "TRIBE_READY_MAX_LAG",
+        "events a view's live version may be behind the log (over all its partitions) before `/health/ready` "
+        "answers 503",
+    )
     kafka_replication_factor: int = _setting(
         3, "TRIBE_KAFKA_REPLICATION_FACTOR",
         "replicas of each topic the application creates; an existing topic with fewer stops the process",
@@ -172,6 +184,10 @@ class Settings:
         """These settings, if every value is usable; otherwise BadSetting naming the first bad one."""
         if not 1 <= self.port <= 65535:
             raise BadSetting(f"TRIBE_PORT: {self.port} is not a port (1-65535)")
+        if not 0 <= self.worker_port <= 65535:
+            raise BadSetting(f"TRIBE_WORKER_PORT: {self.worker_port} is not a port (1-65535, or 0 for none)")
+        if self.ready_max_lag < 0:
+            raise BadSetting("TRIBE_READY_MAX_LAG: must be 0 or more")
         _check_url("TRIBE_LOG", self.log, ("sqlite", "kafka"))
         _check_url("TRIBE_STORE", self.store, ("sqlite", "http", "https"))
         if self.log_format not in LOG_FORMATS:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from events.adapters.kafka_log import KafkaOptions
-from tests.e2e.server import ONE_BROKER, TribeProcess
+from tests.e2e.server import ONE_BROKER, TribeProcess, free_port
 
 ONE_BROKER_OPTIONS = KafkaOptions(delivery_timeout=5.0, replication_factor=1, min_insync_replicas=1)
 
@@ -46,9 +46,12 @@ def worker_process(
     engine: str = "kafka",
     wrapper: Sequence[str] = (),
 ) -> TribeProcess:
-    """`tribe worker` with this engine on a test broker; with `wrapper` (module, arguments), that module's worker."""
+    """`tribe worker` with this engine on a test broker; with `wrapper` (module, arguments), that module's worker.
+
+    Each gets an HTTP port of its own (`env["TRIBE_WORKER_PORT"]`): tests run several workers on this host.
+    """
     env = {**WORKER_ENV, "TRIBE_WORKER_GROUP": group, "TRIBE_WORKER_ENGINE": engine,
-           "TRIBE_LOG": log_url, "TRIBE_DATA_DIR": str(data_dir)}
+           "TRIBE_LOG": log_url, "TRIBE_DATA_DIR": str(data_dir), "TRIBE_WORKER_PORT": str(free_port())}
     if wrapper:
         return ModuleProcess(wrapper[0], wrapper[1:], log_path, env)
     return TribeProcess(["worker"], log_path, env)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from projections.kafka_engine import EngineOptions, consumer_config
-from tribe.bootstrap import kafka_options
+from tribe.bootstrap import kafka_options, probe_socket
 from tribe.settings import BadSetting, Settings
 
 
@@ -21,11 +23,26 @@ def test_production_defaults_ask_for_three_replicas_and_two_in_sync() -> None:
         ({"TRIBE_KAFKA_REPLICATION_FACTOR": "0"}, "TRIBE_KAFKA_REPLICATION_FACTOR"),
         ({"TRIBE_KAFKA_REPLICATION_FACTOR": "1"}, "TRIBE_KAFKA_MIN_INSYNC_REPLICAS"),
         ({"TRIBE_KAFKA_MIN_INSYNC_REPLICAS": "0"}, "TRIBE_KAFKA_MIN_INSYNC_REPLICAS"),
+        ({"TRIBE_WORKER_PORT": "65536"}, "TRIBE_WORKER_PORT"),
+        ({"TRIBE_WORKER_PORT": "-1"}, "TRIBE_WORKER_PORT"),
+        ({"TRIBE_READY_MAX_LAG": "-1"}, "TRIBE_READY_MAX_LAG"),
     ],
 )
 def test_unusable_worker_settings_are_refused_by_name(env: dict[str, str], named: str) -> None:
     with pytest.raises(BadSetting, match=named):
         Settings.from_env(env)
+
+
+def test_the_workers_http_port_is_bound_before_it_starts_and_a_taken_one_is_refused_by_name() -> None:
+    assert probe_socket(Settings(worker_port=0)) is None
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(BadSetting, match=f"TRIBE_WORKER_PORT: cannot listen on 127.0.0.1:{port} .*its own"):
+            probe_socket(Settings(worker_port=port))
+    bound = probe_socket(Settings(worker_port=port))
+    assert bound is not None
+    with bound:
+        assert bound.getsockname() == ("127.0.0.1", port)
 
 
 def options(instance_id: str | None) -> EngineOptions:
