@@ -19,10 +19,14 @@ import elasticsearch
 import pytest
 import yaml
 from click.testing import CliRunner
+from prometheus_client import CollectorRegistry
 
+from api.probes import HttpMetrics
 from projections.adapters.elasticsearch_store import DEFAULT_PREFIX
+from projections.metrics import ProjectionMetrics
 from projections.store import CollectionSpec
 from projections.views import VIEWS
+from services.metrics import WriteMetrics
 from tribe.cli import main as cli
 from tribe.settings import Settings
 
@@ -33,6 +37,7 @@ OBJECTS: list[dict[str, Any]] = [
     json.loads(line) for line in (ROOT / "dashboards" / "tribestream.ndjson").read_text().splitlines() if line.strip()
 ]
 SPECS: dict[str, CollectionSpec] = {alias: spec for view in VIEWS for alias, spec in view.collections.items()}
+MONITORING = ROOT / "monitoring"
 
 
 def image_version(service: str) -> tuple[str, str]:
@@ -52,14 +57,16 @@ def container_port(service: str) -> set[int]:
 
 
 def test_the_stack_has_its_services() -> None:
-    assert set(SERVICES) == {"kafka", "elasticsearch", "kibana", "kibana-setup", "redis", "api", "worker"}
+    assert set(SERVICES) == {
+        "kafka", "elasticsearch", "kibana", "kibana-setup", "redis", "api", "worker", "prometheus", "grafana"
+    }
 
 
 def test_images_are_pinned_and_elasticsearch_matches_the_client_major() -> None:
     for name, service in SERVICES.items():
         if "build" not in service:
             _, tag = image_version(name)
-            assert re.fullmatch(r"\d+\.\d+\.\d+", tag), f"{name} is not pinned to a version: {service['image']}"
+            assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name} is not pinned to a version: {service['image']}"
     _, es = image_version("elasticsearch")
     assert image_version("kibana")[1] == es == image_version("kibana-setup")[1], "Kibana must match Elasticsearch"
     assert es.split(".")[0] == elasticsearch.__versionstr__.split(".")[0], (
@@ -73,6 +80,9 @@ def test_ports_are_published_on_localhost_only() -> None:
     assert container_port("elasticsearch") == {9200}
     assert container_port("kibana") == {5601}
     assert container_port("kafka") == {9094}
+    assert container_port("prometheus") == {9090}
+    assert container_port("grafana") == {3000}
+    assert not SERVICES["worker"].get("ports"), "Prometheus reaches the worker inside the stack"
     for name, ports in published.items():
         for port in ports:
             assert port.startswith("127.0.0.1:"), f"{name} publishes {port} beyond this machine"
@@ -87,7 +97,8 @@ def test_start_order_waits_for_health() -> None:
     assert waits_for("worker") == {"kafka": healthy, "elasticsearch": healthy}
     assert waits_for("kibana") == {"elasticsearch": healthy}
     assert waits_for("kibana-setup") == {"kibana": healthy}
-    for name in ("kafka", "elasticsearch", "kibana", "redis", "api"):
+    assert waits_for("grafana") == {"prometheus": healthy}
+    for name in ("kafka", "elasticsearch", "kibana", "redis", "api", "worker", "prometheus", "grafana"):
         assert SERVICES[name]["healthcheck"]["test"], f"{name} has no health check"
 
 
@@ -104,7 +115,7 @@ def test_the_api_and_workers_run_the_cli_against_the_compose_services() -> None:
         assert (store.scheme, store.hostname) == ("http", "elasticsearch")
         assert store.port in container_port("elasticsearch")
     assert SERVICES["api"]["environment"]["TRIBE_PORT"] == "8080"
-    assert "8080/api/tags" in " ".join(SERVICES["api"]["healthcheck"]["test"])
+    assert "8080/health/ready" in " ".join(SERVICES["api"]["healthcheck"]["test"])
 
 
 def test_the_api_keeps_its_rate_limit_counters_in_the_compose_redis() -> None:
@@ -139,6 +150,58 @@ def test_elasticsearch_never_auto_creates_an_index_the_store_owns() -> None:
     env = SERVICES["elasticsearch"]["environment"]
     assert env["action.auto_create_index"].split(",")[0] == f"-{DEFAULT_PREFIX}*"
     assert env["xpack.security.enabled"] == "false" and env["discovery.type"] == "single-node"
+
+
+# -- Prometheus and Grafana ----------------------------------------------------------------------
+
+
+def test_the_workers_health_check_and_prometheus_ask_the_port_the_worker_listens_on() -> None:
+    worker = SERVICES["worker"]
+    settings = Settings.from_env({k: str(v) for k, v in worker["environment"].items()})
+    assert settings.host == "0.0.0.0"
+    assert f"127.0.0.1:{settings.worker_port}/health/ready" in " ".join(worker["healthcheck"]["test"])
+    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"api", "worker"}
+    assert jobs["api"]["static_configs"] == [{"targets": [f"api:{SERVICES['api']['environment']['TRIBE_PORT']}"]}]
+    assert jobs["worker"]["dns_sd_configs"] == [{"names": ["worker"], "type": "A", "port": settings.worker_port}]
+    assert {job.get("metrics_path", "/metrics") for job in jobs.values()} == {"/metrics"}
+    assert "./monitoring/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in SERVICES["prometheus"]["volumes"]
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboard() -> None:
+    volumes = SERVICES["grafana"]["volumes"]
+    assert "./monitoring/grafana/provisioning:/etc/grafana/provisioning:ro" in volumes
+    assert "./monitoring/grafana/dashboards:/var/lib/grafana/dashboards:ro" in volumes
+    (source,) = yaml.safe_load((MONITORING / "grafana/provisioning/datasources/prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert (source["type"], source["url"]) == ("prometheus", "http://prometheus:9090")
+    (provider,) = yaml.safe_load((MONITORING / "grafana/provisioning/dashboards/tribestream.yml").read_text())[
+        "providers"
+    ]
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
+    dashboard = json.loads((MONITORING / "grafana/dashboards/tribestream.json").read_text())
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == source["uid"], panel["title"]
+        assert all(target["datasource"]["uid"] == source["uid"] for target in panel["targets"]), panel["title"]
+
+
+def test_the_dashboard_shows_every_metric_the_code_exposes_and_no_other() -> None:
+    registry = CollectorRegistry()
+    HttpMetrics(registry)
+    WriteMetrics(registry)
+    ProjectionMetrics(registry)
+    families = {family.name: family.type for family in registry.collect()}
+    dashboard = json.loads((MONITORING / "grafana/dashboards/tribestream.json").read_text())
+    used = {
+        name for panel in dashboard["panels"] for target in panel["targets"]
+        for name in re.findall(r"\btribe_[a-z_]+", target["expr"])
+    }
+    samples = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+    exposed = {name + suffix: name for name, kind in families.items() for suffix in samples[kind]}
+    assert used <= set(exposed), f"the code exposes no {sorted(used - set(exposed))}"
+    assert {exposed[name] for name in used} == set(families), "a metric the dashboard does not show"
 
 
 # -- the image ------------------------------------------------------------------------------
