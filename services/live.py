@@ -169,3 +169,7 @@ def _(event: TribeLeft, audience: Audience, authors: Mapping[str, str]) -> Decis
     if event.actor_id == audience.user_id:
         return replace(audience, tribes=audience.tribes - {event.tribe_id}), None
     return audience, None
+
+
+DECIDED: frozenset[str] = frozenset(c.__name__ for c in step.registry if issubclass(c, Event) and c is not Event)
+"""The event types `step` looks at: the stream decodes no other (views, the bulk of the log, among them)."""

@@ -48,7 +48,7 @@ from events.log import Entry, Log, Position
 from events.routing import ARTICLES, FOLLOWS, PARTITIONS, TRIBES
 from projections.queries import SocialReads
 from services.errors import BadQuery, TooMany, Unauthenticated
-from services.live import Audience, Message, step
+from services.live import DECIDED, Audience, Message, step
 from services.ports import Ports
 
 log = structlog.get_logger("stream")
@@ -258,12 +258,15 @@ class Hub:
                 await task
 
     async def decode(self, entries: Sequence[Entry]) -> Batch:
-        """Entries as events, with the authors their bumps and comments need; an entry that does not decode is
-        skipped (the views park it as a dead letter)."""
+        """Entries as events, with the authors their bumps and comments need. Only the types services/live.py
+        decides are decoded (the others concern nobody's stream); an entry that does not decode is skipped (the
+        views park it as a dead letter)."""
         events: list[tuple[Position, Event]] = []
+        codec = self._codec
         for entry in entries:
             try:
-                events.append((entry.position, self._codec.decode(entry.value)))
+                if codec.writer_schema(entry.value).type_name in DECIDED:
+                    events.append((entry.position, codec.decode(entry.value)))
             except Exception as exc:  # a poison entry concerns nobody's stream
                 log.warning("stream_undecodable", position=entry.position.token(), error=str(exc))
         return Batch(tuple(events), await self.authors.of(e for _, e in events))
