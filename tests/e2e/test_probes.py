@@ -152,8 +152,15 @@ async def test_ready_answers_503_naming_the_view_that_retries(
         "/api/users", json={"user": {"username": "ann", "email": "ann@example.com", "password": "long-enough-pw"}}
     )
     token = (await r.json())["user"]["token"]
-    await client.post("/api/articles", json={"article": {"title": "T", "description": "d", "body": "b"}},
-                      headers=auth(token))
+    published = await client.post("/api/articles", json={"article": {"title": "T", "description": "d", "body": "b"}},
+                                  headers=auth(token))
+    assert published.headers["X-Tribe-Read-Model"] == "behind", "the notifications view never reflects it"
+    slug = (await published.json())["article"]["slug"]
+    read = await client.get(f"/api/articles/{slug}", headers={"X-Tribe-After": published.headers["X-Tribe-Position"]})
+    assert read.status == 200
+    waited = await scrape(client)
+    for waiter in ("write", "read"):
+        assert value(waited, "tribe_read_your_writes_timeouts_total", waiter=waiter) == 1, waiter
     deadline = time.monotonic() + 30
     while (ready := await client.get("/health/ready")).status != 503:
         assert time.monotonic() < deadline, await ready.text()
