@@ -54,8 +54,8 @@ async def live(request: web.Request) -> web.StreamResponse:
 
 
 async def _forward(opened: stream.Stream, cursor: stream.Cursor, sse: EventSourceResponse) -> None:
-    """Send the stream's messages until it ends, the client goes or the log cannot be read (then the client
-    resumes from its last id: the answer has begun, no error status can be sent)."""
+    """Send the stream's messages until it ends, the client goes, or the log or the store cannot be read. The
+    answer has begun, so no error status can be sent: the stream ends, and its client resumes from its last id."""
     try:
         async for event_id, message in opened.messages(cursor):
             await sse.send(orjson.dumps(message.data).decode(), id=event_id, event=message.kind)
@@ -63,8 +63,9 @@ async def _forward(opened: stream.Stream, cursor: stream.Cursor, sse: EventSourc
         return
     except Exception as exc:
         if as_unavailable(exc) is None:
-            raise
-        log.warning("stream_ended", error=f"{type(exc).__name__}: {exc}")
+            log.exception("stream_failed")
+        else:
+            log.warning("stream_ended", error=f"{type(exc).__name__}: {exc}")
 
 
 async def _until_gone(request: web.Request) -> None:
