@@ -19,7 +19,7 @@ def main() -> None:
 
     from bench.projection import Counter
     from events.adapters.kafka_log import TOPIC_CONFIG
-    from events.routing import ARTICLES, FOLLOWS, PARTITIONS
+    from events.routing import ARTICLES, FOLLOWS, partitions
 
     bootstrap, group, expected, state_dir = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     app = Application(
@@ -44,7 +44,7 @@ def main() -> None:
 
     for name in (ARTICLES, FOLLOWS):
         # Explicit configs: Tansu describes only topics created with them (the log creates them so).
-        config = TopicConfig(num_partitions=PARTITIONS[name], replication_factor=1, extra_config=dict(TOPIC_CONFIG))
+        config = TopicConfig(num_partitions=partitions(name), replication_factor=1, extra_config=dict(TOPIC_CONFIG))
         topic = app.topic(name, value_deserializer="bytes", key_deserializer="bytes", config=config)
         app.dataframe(topic).update(count)
     app.run()

@@ -25,7 +25,7 @@ def main() -> None:
     from events.adapters.kafka_log import TOPIC_CONFIG
     from events.codec import EventCodec
     from events.log import Entry, Position
-    from events.routing import ARTICLES, FOLLOWS, PARTITIONS
+    from events.routing import ARTICLES, FOLLOWS, partitions
     from projections.adapters.sqlite_store import SqliteStore
     from projections.live import install
     from projections.processor import Projector
@@ -74,7 +74,7 @@ def main() -> None:
     sink = ProjectorSink()
     for name in (ARTICLES, FOLLOWS):
         # Explicit configs: Tansu describes only topics created with them (the log creates them so).
-        config = TopicConfig(num_partitions=PARTITIONS[name], replication_factor=1, extra_config=dict(TOPIC_CONFIG))
+        config = TopicConfig(num_partitions=partitions(name), replication_factor=1, extra_config=dict(TOPIC_CONFIG))
         topic: Any = app.topic(name, value_deserializer="bytes", key_deserializer="bytes", config=config)
         app.dataframe(topic).sink(sink)
     app.run()

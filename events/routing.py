@@ -16,11 +16,16 @@ event applied to it.
 `tribe.users` has one partition on purpose: usernames and e-mails are unique
 and "the log decides" means the first claim in one total order wins.
 Registrations are rare, so one partition is no bottleneck.
+
+The counts above are the defaults. A deployment may set others (TRIBE_PARTITIONS): the
+composition root installs them once per process (`use_topology`, before any log, store,
+view or app is built), and every reader asks `partitions(topic)` / `partition_for` when it
+needs a count, never a copy taken at import.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -46,7 +51,82 @@ ARTICLES = "tribe.articles"
 TRIBES = "tribe.tribes"
 INBOX = "tribe.inbox"
 
-PARTITIONS: dict[str, int] = {USERS: 1, FOLLOWS: 4, ARTICLES: 8, TRIBES: 4, INBOX: 4}
+DEFAULT_PARTITIONS: Mapping[str, int] = {USERS: 1, FOLLOWS: 4, ARTICLES: 8, TRIBES: 4, INBOX: 4}
+"""Every topic of the routing table, with the partitions it has unless TRIBE_PARTITIONS says otherwise."""
+
+
+class BadTopology(ValueError):
+    """Partition counts this application cannot run on; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Partitions per topic: every topic of the routing table with its count."""
+
+    counts: tuple[tuple[str, int], ...] = tuple(DEFAULT_PARTITIONS.items())
+
+    def __post_init__(self) -> None:
+        named = [topic for topic, _ in self.counts]
+        if sorted(named) != sorted(DEFAULT_PARTITIONS):
+            raise BadTopology(f"a topology names every topic once ({', '.join(DEFAULT_PARTITIONS)}), not {named}")
+        for topic, count in self.counts:
+            if count < 1:
+                raise BadTopology(f"{topic}={count}: a topic has at least 1 partition")
+        if self.partitions(USERS) != 1:
+            raise BadTopology(
+                f"{USERS}={self.partitions(USERS)}: {USERS} keeps 1 partition, because the log decides who gets "
+                "a username or e-mail by one total order of registrations"
+            )
+
+    @classmethod
+    def of(cls, counts: Mapping[str, int]) -> Topology:
+        """The defaults, with `counts` for the topics it names."""
+        unknown = sorted(set(counts) - set(DEFAULT_PARTITIONS))
+        if unknown:
+            raise BadTopology(f"{unknown[0]} is not a topic of the routing table ({', '.join(DEFAULT_PARTITIONS)})")
+        return cls(tuple((topic, counts.get(topic, default)) for topic, default in DEFAULT_PARTITIONS.items()))
+
+    @classmethod
+    def parse(cls, text: str) -> Topology:
+        """`TOPIC=N,TOPIC=N` (TRIBE_PARTITIONS); topics not named keep their defaults."""
+        counts: dict[str, int] = {}
+        for part in (p.strip() for p in text.split(",")):
+            if not part:
+                continue
+            topic, _, count = (side.strip() for side in part.partition("="))
+            if not (count.isascii() and count.isdigit()):
+                raise BadTopology(f"{part!r} is not TOPIC=PARTITIONS, like {ARTICLES}=16")
+            if topic in counts:
+                raise BadTopology(f"{topic} is named twice")
+            counts[topic] = int(count)
+        return cls.of(counts)
+
+    def partitions(self, topic: str) -> int:
+        return next(count for name, count in self.counts if name == topic)
+
+    def __str__(self) -> str:
+        return ",".join(f"{topic}={count}" for topic, count in self.counts)
+
+
+DEFAULT_TOPOLOGY = Topology()
+_topology = DEFAULT_TOPOLOGY
+_counts: dict[str, int] = dict(DEFAULT_TOPOLOGY.counts)
+
+
+def use_topology(topology: Topology) -> None:
+    """Install the process's partition counts. Only the composition root calls it, once, from Settings."""
+    global _topology, _counts
+    _topology, _counts = topology, dict(topology.counts)
+
+
+def topology() -> Topology:
+    """The partition counts this process runs on."""
+    return _topology
+
+
+def partitions(topic: str) -> int:
+    """How many partitions `topic` has in this process's topology."""
+    return _counts[topic]
 
 
 E = TypeVar("E", bound=Event)
@@ -139,8 +219,13 @@ def murmur2(data: bytes) -> int:
     return h
 
 
+def key_hash(key: str) -> int:
+    """The non-negative murmur2 of a key, which `partition_for` takes modulo the topic's partitions."""
+    return murmur2(key.encode()) & 0x7FFFFFFF
+
+
 def partition_for(topic: str, key: str) -> int:
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS[topic]
+    return key_hash(key) % _counts[topic]
 
 
 def source_of(event: Event) -> tuple[str, int]:

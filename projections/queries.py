@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from events.routing import ARTICLES, PARTITIONS
+from events.routing import ARTICLES, partitions
 from projections.store import Filter, Prefix, Query, Store
 from reducers.articles import bump_id, comment_doc_id
 from reducers.follows import block_id, follow_id
@@ -337,7 +337,7 @@ class SocialReads:
     async def trend_scores(self, bucket: str, since: int, until: int) -> dict[str, int]:
         """Scores per article, summed over the `bucket`-sized buckets from `since` to `until` (ms)."""
         starts = range(bucket_start(bucket, since), until + 1, WINDOWS[bucket])
-        ids = [bucket_id(bucket, start, p) for start in starts for p in range(PARTITIONS[ARTICLES])]
+        ids = [bucket_id(bucket, start, p) for start in starts for p in range(partitions(ARTICLES))]
         articles: dict[str, int] = {}
         for doc in (await self.store.get("trend_buckets", ids)).values():
             for article_id, score in doc.body["articles"].items():

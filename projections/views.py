@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from events.routing import ARTICLES, FOLLOWS, INBOX, PARTITIONS, TRIBES, USERS
+from events.routing import ARTICLES, FOLLOWS, INBOX, TRIBES, USERS, partitions
 from projections.store import CollectionSpec
 from reducers.articles import ArticlesReducer
 from reducers.base import Reducer
@@ -59,7 +59,7 @@ class View:
 
     def partitions(self) -> list[tuple[str, int]]:
         """Every (topic, partition) this view reads."""
-        return [(topic, partition) for topic in self.topics for partition in range(PARTITIONS[topic])]
+        return [(topic, partition) for topic in self.topics for partition in range(partitions(topic))]
 
     def physical(self, alias: str, version: int | None = None) -> str:
         return f"{alias}_v{self.version if version is None else version}"

@@ -45,7 +45,7 @@ import structlog
 from events.catalogue import ArticleBumped, ArticlePublished, CommentPosted, Event
 from events.codec import EventCodec
 from events.log import Entry, Log, Position
-from events.routing import ARTICLES, FOLLOWS, PARTITIONS, TRIBES
+from events.routing import ARTICLES, FOLLOWS, TRIBES, partitions
 from projections.queries import SocialReads
 from services.errors import BadQuery, TooMany, Unauthenticated
 from services.live import DECIDED, Audience, Message, step
@@ -55,20 +55,21 @@ log = structlog.get_logger("stream")
 
 STREAM_TOPICS: tuple[tuple[str, str], ...] = (("a", ARTICLES), ("f", FOLLOWS), ("t", TRIBES))
 """The topics a stream reads, each with the letter that names it in a cursor, in the cursor's order."""
-PARTITIONS_READ: tuple[tuple[str, int], ...] = tuple(
-    (topic, p) for _, topic in STREAM_TOPICS for p in range(PARTITIONS[topic])
-)
 _OFFSET = "(0|[1-9a-z][0-9a-z]{0,12})"
-CURSOR_PATTERN = "^" + "_".join(
-    f"{letter}{_OFFSET}(\\.{_OFFSET}){{{PARTITIONS[topic] - 1}}}" for letter, topic in STREAM_TOPICS
-) + "$"
-"""A message id: per topic its letter and its partitions' next offsets in base 36, dot-separated; topics
-joined by `_` (`a0.0.1f.0.0.0.0.0_f0.3.0.0_t0.0.0.0`). The OpenAPI document states this pattern."""
+CURSOR_PATTERN = "^" + "_".join(f"{letter}{_OFFSET}(\\.{_OFFSET})*" for letter, _ in STREAM_TOPICS) + "$"
+"""A message id: per topic its letter and its partitions' next offsets in base 36, dot-separated, one per
+partition of the topic (TRIBE_PARTITIONS); topics joined by `_` (`a0.0.1f.0.0.0.0.0_f0.3.0.0_t0.0.0.0` with
+the default counts). The OpenAPI document states this pattern."""
 _CURSOR = re.compile(CURSOR_PATTERN)
 READ_BATCH = 500
 """Entries per partition per read of a resumed stream's gap."""
 QUEUE_BATCHES = 1000
 """Batches a stream may hold unsent before it is ended (its client resumes from its last id)."""
+
+
+def partitions_read() -> list[tuple[str, int]]:
+    """Every (topic, partition) a stream reads, in the cursor's order, by the process topology."""
+    return [(topic, p) for _, topic in STREAM_TOPICS for p in range(partitions(topic))]
 
 
 def _base36(n: int) -> str:
@@ -89,16 +90,19 @@ class Cursor:
 
     def token(self) -> str:
         return "_".join(
-            letter + ".".join(_base36(self.offsets[(topic, p)]) for p in range(PARTITIONS[topic]))
+            letter + ".".join(_base36(self.offsets[(topic, p)]) for p in range(partitions(topic)))
             for letter, topic in STREAM_TOPICS
         )
 
     @classmethod
     def parse(cls, token: str) -> Cursor:
-        if _CURSOR.fullmatch(token) is None:
+        sections = token.split("_")
+        if _CURSOR.fullmatch(token) is None or any(
+            section.count(".") != partitions(topic) - 1 for (_, topic), section in zip(STREAM_TOPICS, sections)
+        ):
             raise BadQuery("last_event_id", "is not an id this stream gave out")
         offsets: dict[tuple[str, int], int] = {}
-        for (_, topic), section in zip(STREAM_TOPICS, token.split("_")):
+        for (_, topic), section in zip(STREAM_TOPICS, sections):
             for p, text in enumerate(section[1:].split(".")):
                 offsets[(topic, p)] = int(text, 36)
         return cls(offsets)
@@ -231,7 +235,7 @@ class Hub:
         """A queue of every batch from now on, and where now is; starts the follower if it is not running."""
         async with self._starting:
             if self._task is None or self._task.done():
-                self._next = await self._log.end_offsets(PARTITIONS_READ)
+                self._next = await self._log.end_offsets(partitions_read())
                 self._task = asyncio.create_task(self._follow(dict(self._next)), name="stream-hub")
             subscription = Subscription(dict(self._next))
             self._subscriptions.add(subscription)
@@ -348,7 +352,7 @@ class Stream:
         write wait: behind that, a follow, join or block made just before the cursor may be missed until the
         views have it, as the /v1/feed of that moment would miss it)."""
         reached = [Position(t, p, o - 1) for (t, p), o in cursor.offsets.items() if o > 0]
-        heads = await self._ports.writer.log.end_offsets(PARTITIONS_READ)
+        heads = await self._ports.writer.log.end_offsets(partitions_read())
         written = [p for p in reached if p.offset < heads[(p.topic, p.partition)]]
         await self._ports.writer.progress.wait(written, self._ports.writer.wait_seconds)
         self.audience = await audience_of(self._ports, self.audience.user_id)

@@ -15,7 +15,7 @@ from events.catalogue import Event
 from events.codec import EventCodec
 from events.ids import IdBlocks, new_event_id
 from events.log import EventIdConflict, Log, LogUnavailable, Position, Record
-from events.routing import PARTITIONS, ROUTES, partition_for
+from events.routing import DEFAULT_PARTITIONS, ROUTES, partition_for, partitions
 from projections.progress import Progress
 from services.errors import BadQuery, Conflict, Unavailable
 from services.metrics import WriteMetrics
@@ -148,7 +148,8 @@ class EventWriter:
         only when the last read of the checkpoints does not show the positions already.
         """
         for p in positions:
-            if PARTITIONS.get(p.topic, 0) <= p.partition or p.partition < 0 or p.offset < 0:
+            known = p.topic in DEFAULT_PARTITIONS and 0 <= p.partition < partitions(p.topic)
+            if not known or p.offset < 0:
                 raise BadQuery("after", f"{p.token()} names no position of a partition this log has")
         if not positions or self.progress.covered(positions):
             return

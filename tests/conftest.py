@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from events.routing import DEFAULT_TOPOLOGY, Topology, topology, use_topology
 from tests.kafka_broker import BrokerProxy, TansuBroker, free_port
+
+
+@pytest.fixture
+def install_topology() -> Iterator[Callable[[Topology], None]]:
+    """Install partition counts for this test (they are process-wide); the defaults come back after it."""
+    yield use_topology
+    use_topology(DEFAULT_TOPOLOGY)
+
+
+@pytest.fixture(autouse=True)
+def _every_test_leaves_the_default_topology() -> Iterator[None]:
+    yield
+    left = topology()
+    use_topology(DEFAULT_TOPOLOGY)
+    assert left == DEFAULT_TOPOLOGY, f"the test left partition counts {left} installed: use install_topology"
 
 
 @pytest.fixture(scope="session")

@@ -28,9 +28,10 @@ from api.v1_admin import ADMIN
 from api.v1_stream import STREAMS
 from events.adapters.kafka_log import KafkaLog, KafkaOptions, TopicMismatch
 from events.adapters.sqlite_files import ForeignFile
-from events.adapters.sqlite_log import SqliteLog
+from events.adapters.sqlite_log import OtherTopology, SqliteLog
 from events.codec import EventCodec
 from events.log import Log
+from events.routing import use_topology
 from projections.adapters.elasticsearch_store import ElasticsearchStore
 from projections.adapters.sqlite_store import OtherLayout, SqliteStore, StoreInUse, reset_layout
 from projections.dead_letters import DeadLetters
@@ -60,14 +61,25 @@ def _sqlite_path(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
+def install_topology(settings: Settings) -> None:
+    """The process's partition counts (TRIBE_PARTITIONS), installed before any log, store, view or app is built.
+
+    Every entry point below calls it first; no other module installs a topology (tests aside).
+    """
+    use_topology(settings.partitions)
+
+
 def make_log(settings: Settings) -> Log:
-    """The log the settings name; a SQLite file that is not an event log is a BadSetting (and is left as it is)."""
+    """The log the settings name; a SQLite file that is not an event log, or that was created with other
+    partition counts, is a BadSetting (and is left as it is)."""
     url = settings.log
     if url.startswith("sqlite:///"):
         try:
             return SqliteLog(_sqlite_path(url))
         except ForeignFile as exc:
             raise BadSetting(f"TRIBE_LOG: {exc}") from None
+        except OtherTopology as exc:
+            raise BadSetting(f"TRIBE_PARTITIONS: {exc}") from None
     return KafkaLog(url, kafka_options(settings))
 
 
@@ -128,6 +140,7 @@ def jwt_secret(settings: Settings) -> str:
 @contextlib.asynccontextmanager
 async def adapters(settings: Settings) -> AsyncIterator[tuple[Log, Store]]:
     """The log and the store the settings name, open for the block and closed after it."""
+    install_topology(settings)
     log = make_log(settings)
     try:
         store = make_store(settings)
@@ -196,6 +209,7 @@ def create_app(
     With the embedded log, the reducers run inside this process; with Kafka, `tribe worker`
     processes run them and this process only reads their checkpoints from the store.
     """
+    install_topology(settings)
     registry = CollectorRegistry()  # the process's own, not the library's global one: apps in one test stay apart
     app = build_app(cors_origins=settings.cors_origins, limiter=rate_limiter(settings), metrics=HttpMetrics(registry))
     app[REGISTRY] = registry
@@ -303,6 +317,7 @@ def run_worker(settings: Settings, *, store: Store | None = None, views: tuple[V
     events at fault parked (projections/failures.py); what no retry mends stops it with exit code 70.
     `store` replaces the configured store and `views` the application's (tests inject failing ones).
     """
+    install_topology(settings)
     if settings.worker_engine == "faust":
         run_faust_worker(settings, store=store, views=views)
         return

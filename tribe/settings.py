@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import limits
 
+from events.routing import BadTopology, Topology
+
 LOG_FORMATS = ("auto", "json", "console")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 WORKER_ENGINES = ("kafka", "faust")
@@ -139,6 +141,13 @@ class Settings:
         "replicas that must hold an append before it is acknowledged (`min.insync.replicas`, with `acks=all`); "
         "an existing topic with fewer stops the process",
     )
+    partitions: Topology = _setting(
+        Topology(), "TRIBE_PARTITIONS",
+        "partitions per topic, `TOPIC=N` comma-separated (`tribe.articles=16,tribe.follows=8`); topics not named keep "
+        "these defaults, and `tribe.users` stays 1 (the log decides who gets a name in one total order). Kafka topics "
+        "are created with them and an existing topic with another count stops the process; the embedded log keeps "
+        "the counts it was created with. Changing them: docs/kafka.md, \"Growing a topic\"",
+    )
     projection_retries: int = _setting(
         4, "TRIBE_PROJECTION_RETRIES",
         "times a view's failing batch is retried before the events at fault are parked as dead letters "
@@ -233,6 +242,11 @@ def _env_of(name: str) -> str:
 def _parse(f: dataclasses.Field[Any], raw: str) -> Any:
     """One variable's text as the field's type, or BadSetting."""
     kind = str(f.type)
+    if kind == "Topology":
+        try:
+            return Topology.parse(raw)
+        except BadTopology as exc:
+            raise BadSetting(f"{f.metadata['env']}: {exc}") from None
     try:
         if kind == "int":
             return int(raw)

@@ -15,8 +15,9 @@ A background thread polls the producer so that delivery reports fire; an append'
 reports are gathered on that thread and handed to the appending coroutine's loop with
 one `call_soon_threadsafe` when the last one (or the first error) is in.
 
-Topics are created with the configured replication factor and `min.insync.replicas`; an
-existing topic with another partition count than the routing table's raises `TopicMismatch`,
+Topics are created with the configured partitions (the process topology, events/routing.py),
+replication factor and `min.insync.replicas`; an existing topic with another partition count
+than the topology's raises `TopicMismatch`,
 and so does, when a process checks at start (`ensure_topics()`), one with fewer replicas or a
 lower `min.insync.replicas`: the process must not start on it.
 
@@ -55,7 +56,7 @@ from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.cimpl import NewTopic
 
 from events.log import Entry, Log, LogUnavailable, Position, Record
-from events.routing import PARTITIONS
+from events.routing import topology
 
 T = TypeVar("T")
 log = structlog.get_logger("kafka_log")
@@ -68,8 +69,12 @@ _PRODUCER_GONE = frozenset(
 
 ID_BLOCKS = "tribe.id-blocks"
 """Where numeric ids are claimed (`claim_id_block`): one partition, read by nobody."""
-TOPICS: dict[str, int] = {**PARTITIONS, ID_BLOCKS: 1}
-"""Every topic the application creates, with its partition count: the routing table's and the id blocks'."""
+
+
+def topics() -> dict[str, int]:
+    """Every topic the application creates, with its partition count: the process topology's and the id blocks'."""
+    return {**dict(topology().counts), ID_BLOCKS: 1}
+
 
 # Explicit topic configs: the log keeps every event forever and is never compacted.
 # (Tansu, the test broker, also answers describe_configs only for topics created with configs.)
@@ -239,10 +244,10 @@ class KafkaLog(Log):
         return {**TOPIC_CONFIG, "min.insync.replicas": str(self.options.min_insync_replicas)}
 
     def ensure_topics(self, *, durability: bool = True) -> None:
-        """Create every topic of the routing table (and `tribe.id-blocks`) that does not exist, with explicit configs.
+        """Create every topic of the topology (and `tribe.id-blocks`) that does not exist, with explicit configs.
 
-        Raises TopicMismatch for an existing topic with another partition count than the routing
-        table's (its keys would move between partitions) and, with `durability`, for one with
+        Raises TopicMismatch for an existing topic with another partition count than the topology
+        gives it (keys would route to other partitions than hold them) and, with `durability`, for one with
         fewer replicas than the replication factor or a lower `min.insync.replicas` than
         configured. Processes check durability once at start (tribe/bootstrap.py `check_topics`);
         the first append of a log that was not checked only creates what is missing.
@@ -253,18 +258,24 @@ class KafkaLog(Log):
             existing = admin.list_topics(timeout=timeout).topics
         except KafkaException as exc:
             raise LogUnavailable(f"cannot list topics: {exc}", self.options.retry_after) from exc
+        counts = topics()
         wanted = [
             NewTopic(topic, partitions, self.options.replication_factor, config=self.topic_config())
-            for topic, partitions in TOPICS.items()
+            for topic, partitions in counts.items()
             if topic not in existing
         ]
-        present = [topic for topic in TOPICS if topic in existing]
+        present = [topic for topic in counts if topic in existing]
         for topic in present:
-            found, partitions = existing[topic].partitions, TOPICS[topic]
-            if len(found) != partitions:
+            found, partitions = existing[topic].partitions, counts[topic]
+            if len(found) < partitions:
                 raise TopicMismatch(
-                    f"topic {topic} has {len(found)} partitions, the routing table needs {partitions} "
-                    "(growing a topic moves keys between partitions: docs/kafka.md says how, with a replay)"
+                    f"topic {topic} has {len(found)} partitions, TRIBE_PARTITIONS asks for {partitions}: adding "
+                    "partitions to a topic moves keys between them (docs/kafka.md, \"Growing a topic\", says how)"
+                )
+            if len(found) > partitions:
+                raise TopicMismatch(
+                    f"topic {topic} has {len(found)} partitions, more than the {partitions} TRIBE_PARTITIONS gives it, "
+                    f"so keys would route to other partitions than hold them: set TRIBE_PARTITIONS={topic}={len(found)}"
                 )
             replicas = min(len(p.replicas) for p in found.values())
             if durability and replicas < self.options.replication_factor:
@@ -279,7 +290,7 @@ class KafkaLog(Log):
         for topic, future in admin.create_topics(wanted, operation_timeout=timeout, request_timeout=timeout).items():
             try:
                 future.result(timeout=timeout + 1)
-                log.info("topic_created", topic=topic, partitions=TOPICS[topic],
+                log.info("topic_created", topic=topic, partitions=counts[topic],
                          replicas=self.options.replication_factor, min_insync_replicas=self.options.min_insync_replicas)
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
@@ -601,7 +612,7 @@ class KafkaLog(Log):
 
     async def committed(self, group: str) -> dict[tuple[str, int], int]:
         def query() -> dict[tuple[str, int], int]:
-            tps = [TopicPartition(t, p) for t, n in PARTITIONS.items() for p in range(n)]
+            tps = [TopicPartition(t, p) for t, n in topology().counts for p in range(n)]
             try:
                 found = self._group_consumer(group).committed(tps, timeout=self.options.request_timeout)
             except KafkaException as exc:

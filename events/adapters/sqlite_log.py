@@ -9,7 +9,10 @@ or, if the two say different things, its caller's batch is refused whole
 (EventIdConflict) while the other callers' batches of the group are written.
 
 The file is the log's own (events/adapters/sqlite_files.py): a store file, or any
-other database, is refused. A SQLite error is LogUnavailable (logged with its
+other database, is refused. It keeps the partition counts it was created with (table
+`partitions`; a log made before the table was written with the routing table's defaults), and
+refuses to open under another topology (OtherTopology): a new count would move keys between
+partitions, breaking per-key order and the documents' versions. A SQLite error is LogUnavailable (logged with its
 cause): the API answers 503, and every transaction is rolled back on an error, so
 one failure never blocks the writes after it.
 """
@@ -32,6 +35,7 @@ import structlog
 
 from events.adapters.sqlite_files import LOG_FILE, claim, transaction
 from events.log import Entry, EventIdConflict, Log, LogUnavailable, Position, Record
+from events.routing import DEFAULT_TOPOLOGY, Topology, topology
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -58,7 +62,34 @@ CREATE TABLE IF NOT EXISTS consumer_offsets (
     next_offset INTEGER NOT NULL,
     PRIMARY KEY (grp, topic, partition)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partitions (topic TEXT PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;
 """
+
+
+class OtherTopology(RuntimeError):
+    """The log was created with other partition counts than this process runs on; nothing in it was changed."""
+
+
+def _keep_topology(conn: sqlite3.Connection, path: Path, wanted: Topology) -> None:
+    """Record the counts of a new log; refuse a log created with other counts than `wanted`."""
+    with transaction(conn):
+        rows = dict(conn.execute("SELECT topic, count FROM partitions").fetchall())
+        if not rows:
+            written = conn.execute("SELECT 1 FROM log LIMIT 1").fetchone() is not None
+            kept = DEFAULT_TOPOLOGY if written else wanted
+            conn.executemany("INSERT INTO partitions (topic, count) VALUES (?, ?)", kept.counts)
+        else:
+            kept = Topology.of(rows)
+    if kept != wanted:
+        ours = ",".join(f"{t}={n}" for (t, n), (_, m) in zip(kept.counts, wanted.counts) if n != m)
+        theirs = ",".join(f"{t}={m}" for (t, n), (_, m) in zip(kept.counts, wanted.counts) if n != m)
+        custom = ",".join(f"{t}={n}" for t, n in kept.counts if n != DEFAULT_TOPOLOGY.partitions(t))
+        advice = f"set TRIBE_PARTITIONS={custom}" if custom else "unset TRIBE_PARTITIONS"
+        raise OtherTopology(
+            f"the log {path} was created with {ours}, not {theirs}: a new count moves keys between partitions, "
+            f"breaking per-key order and document versions; {advice}, or copy the log into a new one "
+            '(docs/kafka.md, "Growing a topic")'
+        )
 
 
 def _create_private(path: Path) -> None:
@@ -136,6 +167,7 @@ class SqliteLog(Log):
         self._write_conn = _open_writer(path)
         try:
             self._write_conn.executescript(_SCHEMA)
+            _keep_topology(self._write_conn, path, topology())
             self._read_conn = _connect(path)
         except BaseException:
             self._write_conn.close()

@@ -108,6 +108,23 @@ def test_no_handler_appends_or_queries_the_store() -> None:
             assert reach not in text, f"{path.relative_to(ROOT)} reaches past the services ({reach})"
 
 
+def test_only_the_composition_root_installs_a_topology() -> None:
+    """Partition counts are installed per process from Settings by tribe/bootstrap.py alone (tests aside)."""
+    reached: dict[str, int] = {}
+    for path in [p for package in (*PACKAGES, "bench") for p in (ROOT / package).rglob("*.py")]:
+        if path == ROOT / "events" / "routing.py":
+            continue
+        names = [
+            node
+            for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            if (isinstance(node, ast.Name) and node.id == "use_topology")
+            or (isinstance(node, ast.Attribute) and node.attr == "use_topology")
+        ]
+        if names:
+            reached[str(path.relative_to(ROOT))] = len(names)
+    assert reached == {"tribe/bootstrap.py": 1}, f"use_topology is reached from {reached}"
+
+
 def test_the_readme_shows_the_configuration_table_of_the_code() -> None:
     readme = (ROOT / "README.md").read_text()
     assert table() in readme, "README.md's configuration table differs from tribe.settings.table(); paste it again"

@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from api.requests import PORTS
-from events.routing import PARTITIONS
+from events.routing import topology
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
@@ -40,7 +40,7 @@ class Api:
     async def log_size(self) -> int:
         """How many records the log holds, over every partition."""
         log = self.client.app[PORTS].writer.log
-        return sum([await log.end_offset(topic, p) for topic, n in PARTITIONS.items() for p in range(n)])
+        return sum([await log.end_offset(topic, p) for topic, n in topology().counts for p in range(n)])
 
 
 def auth(token: str) -> dict[str, str]:

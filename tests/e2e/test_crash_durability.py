@@ -11,7 +11,7 @@ import aiohttp
 
 from events.adapters.sqlite_log import SqliteLog
 from events.codec import EventCodec
-from events.routing import ARTICLES, PARTITIONS
+from events.routing import ARTICLES, partitions
 from projections.adapters.sqlite_store import SqliteStore
 from tests.e2e.server import Server, register_and_publish, running_server
 
@@ -22,7 +22,7 @@ async def _article_id(server: Server, slug: str) -> str:
     log = SqliteLog(server_data(server) / "log.db")
     codec = EventCodec()
     try:
-        for partition in range(PARTITIONS[ARTICLES]):
+        for partition in range(partitions(ARTICLES)):
             for entry in await log.read(ARTICLES, partition, 0, 10):
                 event = codec.decode(entry.value)
                 if event.type == "ArticlePublished" and event.slug == slug:
@@ -57,7 +57,7 @@ async def _log_event_ids(data_dir: Path) -> set[str]:
     codec = EventCodec()
     ids: set[str] = set()
     try:
-        for partition in range(PARTITIONS[ARTICLES]):
+        for partition in range(partitions(ARTICLES)):
             offset = 0
             while entries := await log.read(ARTICLES, partition, offset, 5000):
                 ids |= {codec.decode(e.value).event_id for e in entries}

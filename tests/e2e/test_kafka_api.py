@@ -12,7 +12,7 @@ import pytest
 from events.adapters.kafka_log import KafkaLog
 from events.codec import EventCodec
 from events.log import Position
-from events.routing import ARTICLES, PARTITIONS
+from events.routing import ARTICLES, partitions
 from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS, running_worker, wait_until_projecting
 from tests.e2e.server import Server, register_and_publish, running_server
 from tests.e2e.test_newman import assert_collection_passed, run_collection
@@ -39,7 +39,7 @@ def test_realworld_collection_passes_on_kafka_with_one_worker(
 
 async def _article_id(log: KafkaLog, slug: str) -> str:
     codec = EventCodec()
-    for partition in range(PARTITIONS[ARTICLES]):
+    for partition in range(partitions(ARTICLES)):
         for entry in await log.read(ARTICLES, partition, 0, 100):
             event = codec.decode(entry.value)
             if event.type == "ArticlePublished" and event.slug == slug:  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from events.adapters.kafka_log import TOPIC_CONFIG
-from events.routing import ARTICLES, PARTITIONS
+from events.routing import ARTICLES, partitions
 from tests.e2e.kafka_stack import wait_until_projecting, worker_process
 from tests.e2e.server import Server, TribeProcess, register_and_publish, running_server
 from tests.kafka_broker import TansuBroker
@@ -64,7 +64,7 @@ async def test_a_server_refuses_a_topic_with_fewer_replicas_than_configured_in_o
 ) -> None:
     admin = AdminClient({"bootstrap.servers": isolated_kafka_broker.bootstrap})
     for future in admin.create_topics(
-        [NewTopic(ARTICLES, PARTITIONS[ARTICLES], 1, config=dict(TOPIC_CONFIG))]
+        [NewTopic(ARTICLES, partitions(ARTICLES), 1, config=dict(TOPIC_CONFIG))]
     ).values():
         future.result(10)
     server = Server(tmp_path / "data", "--log", isolated_kafka_broker.url, env={"TRIBE_KAFKA_REPLICATION_FACTOR": "2"})

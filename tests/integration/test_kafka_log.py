@@ -6,14 +6,17 @@ import asyncio
 import dataclasses
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from events.adapters.kafka_log import TOPIC_CONFIG, KafkaLog
 from events.log import LogUnavailable, Position, Record
-from events.routing import ARTICLES, PARTITIONS
+from events.routing import ARTICLES, DEFAULT_PARTITIONS, FOLLOWS, Topology, partitions
 from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS
+from tests.e2e.server import running_server
 from tests.kafka_broker import BrokerProxy, TansuBroker
 
 pytestmark = pytest.mark.kafka
@@ -31,11 +34,27 @@ async def test_topics_are_created_with_the_routing_tables_partitions_and_explici
     await log.close()
     admin = AdminClient({"bootstrap.servers": isolated_kafka_broker.bootstrap})
     topics = admin.list_topics(timeout=5).topics
-    assert {t: len(topics[t].partitions) for t in PARTITIONS} == PARTITIONS
-    resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in PARTITIONS]
+    assert {t: len(topics[t].partitions) for t in DEFAULT_PARTITIONS} == DEFAULT_PARTITIONS
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in DEFAULT_PARTITIONS]
     for resource, future in admin.describe_configs(resources).items():
         configs = future.result(timeout=5)
         assert {k: configs[k].value for k in TOPIC_CONFIG} == TOPIC_CONFIG, resource
+
+
+async def test_topics_are_created_with_the_configured_partitions_and_a_server_with_them_starts(
+    isolated_kafka_broker: TansuBroker, install_topology: Callable[[Topology], None], tmp_path: Path
+) -> None:
+    configured = "tribe.articles=3,tribe.follows=2"
+    install_topology(Topology.parse(configured))
+    log = KafkaLog(isolated_kafka_broker.url, ONE_BROKER_OPTIONS)
+    await log.start()
+    await log.close()
+    topics = AdminClient({"bootstrap.servers": isolated_kafka_broker.bootstrap}).list_topics(timeout=5).topics
+    wanted = {**DEFAULT_PARTITIONS, ARTICLES: 3, FOLLOWS: 2}
+    assert {t: len(topics[t].partitions) for t in DEFAULT_PARTITIONS} == wanted
+    env = {"TRIBE_PARTITIONS": configured}
+    with running_server(tmp_path / "data", "--log", isolated_kafka_broker.url, env=env) as server:
+        assert "topic_created" not in server.output()
 
 
 async def test_a_full_local_queue_refuses_the_append_at_once(kafka_broker: TansuBroker) -> None:
@@ -97,7 +116,7 @@ async def test_a_batch_kafka_took_in_part_says_exactly_which_records_are_durable
     try:
         for _ in range(2):  # the second time, the producer knows the partitions: refused when produced
             batch = records(4, partition=1)
-            batch[3] = dataclasses.replace(batch[3], partition=PARTITIONS[ARTICLES] + 1)
+            batch[3] = dataclasses.replace(batch[3], partition=partitions(ARTICLES) + 1)
             with pytest.raises(LogUnavailable) as failure:
                 await log.append(batch)
             durable = failure.value.durable

@@ -18,10 +18,11 @@ from confluent_kafka.cimpl import NewTopic
 from events.adapters.kafka_log import TOPIC_CONFIG, KafkaLog
 from events.codec import EventCodec
 from events.log import Record
-from events.routing import ARTICLES, FOLLOWS, PARTITIONS, USERS
+from events.routing import ARTICLES, DEFAULT_PARTITIONS, FOLLOWS, USERS, partitions
 from projections.adapters.sqlite_store import SqliteStore
 from projections.views import USERS_VIEW
 from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS, worker_process
+from tests.e2e.server import ONE_BROKER, TribeProcess, free_port
 from tests.integration.workload import burst, to_record
 from tests.kafka_broker import TansuBroker
 
@@ -85,8 +86,8 @@ async def _users_projected(data_dir: Path, records: list[Record]) -> bool:
 @pytest.mark.parametrize(
     ("topic", "partitions", "replicas", "complaint"),
     [
-        (FOLLOWS, PARTITIONS[FOLLOWS] - 1, 1, "partitions"),
-        (ARTICLES, PARTITIONS[ARTICLES], 1, "replicas"),
+        (FOLLOWS, partitions(FOLLOWS) - 1, 1, "partitions"),
+        (ARTICLES, partitions(ARTICLES), 1, "replicas"),
     ],
 )
 async def test_a_worker_refuses_a_topic_with_fewer_partitions_or_replicas_in_one_line(
@@ -103,3 +104,36 @@ async def test_a_worker_refuses_a_topic_with_fewer_partitions_or_replicas_in_one
     lines = [line for line in process.output().splitlines() if line.startswith("tribe: ")]
     assert code == 2, process.output()[-2000:]
     assert len(lines) == 1 and topic in lines[0] and complaint in lines[0], process.output()[-2000:]
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+@pytest.mark.parametrize(
+    ("configured", "complaint"),
+    [
+        ("tribe.articles=16", "topic tribe.articles has 8 partitions, TRIBE_PARTITIONS asks for 16: adding"),
+        (
+            "tribe.articles=3",
+            "topic tribe.articles has 8 partitions, more than the 3 TRIBE_PARTITIONS gives it, so keys would route "
+            "to other partitions than hold them: set TRIBE_PARTITIONS=tribe.articles=8",
+        ),
+    ],
+)
+async def test_serve_and_worker_refuse_a_topic_with_another_partition_count_than_configured_in_one_line(
+    command: str, configured: str, complaint: str, isolated_kafka_broker: TansuBroker, tmp_path: Path
+) -> None:
+    admin = AdminClient({"bootstrap.servers": isolated_kafka_broker.bootstrap})
+    existing = NewTopic(ARTICLES, DEFAULT_PARTITIONS[ARTICLES], 1, config=dict(TOPIC_CONFIG))
+    for future in admin.create_topics([existing]).values():
+        future.result(10)
+    if command == "worker":
+        process = worker_process(isolated_kafka_broker.url, tmp_path / "data", tmp_path / "tribe.log")
+    else:
+        env = {**ONE_BROKER, "TRIBE_LOG": isolated_kafka_broker.url, "TRIBE_DATA_DIR": str(tmp_path / "data")}
+        process = TribeProcess(["serve", "--port", str(free_port())], tmp_path / "tribe.log", env)
+    process.env["TRIBE_PARTITIONS"] = configured
+    process.start()
+    assert process.process is not None
+    code = await asyncio.to_thread(process.process.wait, 60)
+    lines = [line for line in process.output().splitlines() if line.startswith("tribe: ")]
+    assert code == 2, process.output()[-2000:]
+    assert len(lines) == 1 and complaint in lines[0], process.output()[-2000:]

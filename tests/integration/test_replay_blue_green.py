@@ -18,7 +18,7 @@ from events.adapters.kafka_log import KafkaLog
 from events.adapters.sqlite_log import SqliteLog
 from events.codec import EventCodec
 from events.log import Log
-from events.routing import PARTITIONS
+from events.routing import topology
 from projections.adapters.sqlite_store import SqliteStore
 from projections.live import install
 from projections.processor import Projector
@@ -262,7 +262,7 @@ async def test_a_rebuild_has_no_effect_outside_its_new_collections(tmp_path: Pat
 
 
 async def _heads(log: SqliteLog) -> dict[tuple[str, int], int]:
-    return {(t, p): await log.end_offset(t, p) for t, n in PARTITIONS.items() for p in range(n)}
+    return {(t, p): await log.end_offset(t, p) for t, n in topology().counts for p in range(n)}
 
 
 class _ShoutingTitles(ArticlesReducer):

@@ -10,7 +10,7 @@ import pytest
 from events.adapters.sqlite_log import SqliteLog
 from events.codec import EventCodec
 from events.log import Entry
-from events.routing import ARTICLES, PARTITIONS
+from events.routing import ARTICLES, partitions
 from projections.adapters.sqlite_store import SqliteStore
 from projections.feeder import ViewFeeder
 from projections.live import install
@@ -37,7 +37,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 
 async def everything(log: SqliteLog) -> list[Entry]:
-    return [e for p in range(PARTITIONS[ARTICLES]) for e in await log.read(ARTICLES, p, 0, 10_000)]
+    return [e for p in range(partitions(ARTICLES)) for e in await log.read(ARTICLES, p, 0, 10_000)]
 
 
 async def replayed(log: SqliteLog, path: Path) -> dict[str, dict]:
@@ -82,7 +82,7 @@ async def test_entries_the_consumer_skipped_are_read_from_the_log_before_and_ins
     assert result.processed == len(entries)
     assert await fed(store) == await replayed(log, tmp_path / "replay.db")
     checkpoint = await store.checkpoint(ARTICLES_VIEW.projection_id())
-    ends = {(ARTICLES, p): await log.end_offset(ARTICLES, p) for p in range(PARTITIONS[ARTICLES])}
+    ends = {(ARTICLES, p): await log.end_offset(ARTICLES, p) for p in range(partitions(ARTICLES))}
     assert checkpoint == {tp: end for tp, end in ends.items() if end > 0}
 
 

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events.catalogue import EVENT_TYPES, Event
-from events.routing import PARTITIONS, ROUTES, murmur2, partition_for
+from events.routing import (
+    ARTICLES,
+    DEFAULT_PARTITIONS,
+    FOLLOWS,
+    ROUTES,
+    USERS,
+    BadTopology,
+    Topology,
+    murmur2,
+    partition_for,
+    partitions,
+    source_of,
+)
 from projections.views import VIEWS
 from tests.unit.event_strategies import any_event, logs, place
 
@@ -43,16 +57,16 @@ def test_murmur2_matches_the_kafka_java_client(data: bytes, expected: int) -> No
 
 
 @pytest.mark.parametrize("data, expected", sorted(KAFKA_UTILS_TEST.items()))
-@pytest.mark.parametrize("topic", sorted(PARTITIONS))
+@pytest.mark.parametrize("topic", sorted(DEFAULT_PARTITIONS))
 def test_partition_for_is_kafkas_default_partitioner(topic: str, data: bytes, expected: int) -> None:
     # Kafka's BuiltInPartitioner.partitionForKey takes Utils.toPositive(Utils.murmur2(keyBytes)) modulo numPartitions.
-    assert partition_for(topic, data.decode()) == (expected & 0x7FFFFFFF) % PARTITIONS[topic]
+    assert partition_for(topic, data.decode()) == (expected & 0x7FFFFFFF) % partitions(topic)
 
 
 @settings(max_examples=120, deadline=None)
-@given(st.sampled_from(sorted(PARTITIONS)), st.text())
+@given(st.sampled_from(sorted(DEFAULT_PARTITIONS)), st.text())
 def test_partition_for_is_within_range(topic: str, key: str) -> None:
-    assert 0 <= partition_for(topic, key) < PARTITIONS[topic]
+    assert 0 <= partition_for(topic, key) < partitions(topic)
 
 
 def test_partition_for_encodes_keys_as_utf8() -> None:
@@ -63,12 +77,12 @@ def test_partition_for_encodes_keys_as_utf8() -> None:
 def test_every_event_type_has_a_route_to_a_known_topic() -> None:
     assert set(ROUTES) == set(EVENT_TYPES)
     for name, route in ROUTES.items():
-        assert route.topic in PARTITIONS, name
-        assert PARTITIONS[route.topic] >= 1
+        assert route.topic in DEFAULT_PARTITIONS, name
+        assert partitions(route.topic) >= 1
 
 
 def test_users_topic_has_one_partition_so_handles_have_one_order() -> None:
-    assert PARTITIONS[ROUTES["UserRegistered"].topic] == 1
+    assert partitions(ROUTES["UserRegistered"].topic) == 1
     assert ROUTES["UserUpdated"].topic == ROUTES["UserRegistered"].topic
 
 
@@ -78,7 +92,7 @@ def test_every_event_gets_a_string_key_and_an_in_range_partition(event: Event) -
     route = ROUTES[event.type]
     key = route.key(event)
     assert isinstance(key, str)
-    assert 0 <= partition_for(route.topic, key) < PARTITIONS[route.topic]
+    assert 0 <= partition_for(route.topic, key) < partitions(route.topic)
 
 
 @settings(max_examples=120, deadline=None)
@@ -89,8 +103,8 @@ def test_every_event_feeding_one_document_lands_in_one_partition(events: list[Ev
         for topic, partition, _, event in place(events):
             for key in view.reducer.keys(event):
                 fed_by.setdefault(key, set()).add((topic, partition))
-        for key, partitions in fed_by.items():
-            assert len(partitions) == 1, f"{view.name}: {key} is fed by {sorted(partitions)}"
+        for key, sources in fed_by.items():
+            assert len(sources) == 1, f"{view.name}: {key} is fed by {sorted(sources)}"
 
 
 @settings(max_examples=100, deadline=None)
@@ -112,6 +126,61 @@ def test_all_events_of_one_article_share_a_partition(article_id: str) -> None:
         event = _minimal(EVENT_TYPES[name], article_id=article_id)
         partitions.add((route.topic, partition_for(route.topic, route.key(event))))
     assert len(partitions) == 1
+
+
+def test_partition_counts_are_the_routing_tables_unless_a_topology_names_them() -> None:
+    assert Topology.parse("") == Topology() == Topology.of({})
+    assert {t: Topology().partitions(t) for t in DEFAULT_PARTITIONS} == DEFAULT_PARTITIONS
+    given = Topology.parse(" tribe.articles=16 , tribe.follows=8,")
+    assert given.partitions(ARTICLES) == 16 and given.partitions(FOLLOWS) == 8
+    assert given.partitions(USERS) == 1 and given.partitions("tribe.tribes") == DEFAULT_PARTITIONS["tribe.tribes"]
+    assert Topology.parse(str(given)) == given
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("tribe.users=2", "tribe.users keeps 1 partition, because the log decides"),
+        ("tribe.articles=0", "tribe.articles=0: a topic has at least 1 partition"),
+        ("tribe.article=4", "tribe.article is not a topic of the routing table"),
+        ("tribe.articles", "'tribe.articles' is not TOPIC=PARTITIONS"),
+        ("tribe.articles=-3", "'tribe.articles=-3' is not TOPIC=PARTITIONS"),
+        ("tribe.articles=four", "'tribe.articles=four' is not TOPIC=PARTITIONS"),
+        ("tribe.articles=4,tribe.articles=5", "tribe.articles is named twice"),
+    ],
+)
+def test_a_topology_the_application_cannot_run_on_is_refused_saying_why(text: str, complaint: str) -> None:
+    with pytest.raises(BadTopology) as refused:
+        Topology.parse(text)
+    assert complaint in str(refused.value)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.text(), st.integers(min_value=1, max_value=64))
+def test_partition_for_follows_the_installed_topology(key: str, count: int) -> None:
+    from events.routing import DEFAULT_TOPOLOGY, use_topology
+
+    try:
+        use_topology(Topology.of({ARTICLES: count}))
+        assert partition_for(ARTICLES, key) == (murmur2(key.encode()) & 0x7FFFFFFF) % count
+        assert partitions(ARTICLES) == count
+        assert partition_for(FOLLOWS, key) == (murmur2(key.encode()) & 0x7FFFFFFF) % DEFAULT_PARTITIONS[FOLLOWS]
+    finally:
+        use_topology(DEFAULT_TOPOLOGY)
+
+
+@pytest.mark.parametrize("article_id", ["a1", "01HZX3J8Q4K6", "ärticle"])
+def test_an_articles_events_and_its_trending_bucket_follow_the_installed_topology(
+    article_id: str, install_topology: Callable[[Topology], None]
+) -> None:
+    from reducers.trending import TrendingReducer
+
+    install_topology(Topology.of({ARTICLES: 3}))
+    bump = _minimal(EVENT_TYPES["ArticleBumped"], article_id=article_id, occurred_at=600_000)
+    topic, partition = source_of(bump)
+    assert topic == ARTICLES and partition == (murmur2(article_id.encode()) & 0x7FFFFFFF) % 3
+    buckets = [k for k in TrendingReducer().keys(bump) if k[0] == "trend_buckets"]
+    assert buckets and all(doc_id.endswith(f"@{partition}") for _, doc_id in buckets)
 
 
 def _minimal(cls: type[Event], **given_fields: object) -> Event:

@@ -37,7 +37,7 @@ from events.catalogue import (
     UserUnfollowed,
 )
 from events.routing import ARTICLES as ARTICLES_TOPIC
-from events.routing import PARTITIONS, source_of
+from events.routing import partitions, source_of
 from reducers.articles import ARTICLES, VIEW_RECEIPTS, ArticlesReducer, view_receipt_id
 from reducers.base import Reducer, State, Versioned, fold
 from reducers.follows import BLOCKS, FOLLOWS, FollowsReducer
@@ -385,7 +385,7 @@ def _window_sum(state: State, window: str, starts: range, article_id: str) -> in
     return sum(
         buckets.get(bucket_id(window, start, p), {}).get("articles", {}).get(article_id, 0)
         for start in starts
-        for p in range(PARTITIONS[ARTICLES_TOPIC])
+        for p in range(partitions(ARTICLES_TOPIC))
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from events.adapters.sqlite_log import SqliteLog
 from events.codec import EventCodec
-from events.routing import ARTICLES, PARTITIONS
+from events.routing import ARTICLES, partitions
 from projections.adapters.sqlite_store import SqliteStore
 from projections.faust_worker import WorkerOptions, feed_with_retries
 from projections.feeder import ViewFeeder
@@ -51,7 +51,7 @@ async def log(tmp_path: Path) -> AsyncIterator[SqliteLog]:
 
 
 async def entries(log: SqliteLog) -> list:
-    return [e for p in range(PARTITIONS[ARTICLES]) for e in await log.read(ARTICLES, p, 0, 1000)]
+    return [e for p in range(partitions(ARTICLES)) for e in await log.read(ARTICLES, p, 0, 1000)]
 
 
 OPTIONS = WorkerOptions(app_id="retries", session_timeout=10.0, fetch_wait=1.5, retries=3, backoff=0.01)

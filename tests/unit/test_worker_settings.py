@@ -6,6 +6,7 @@ import socket
 
 import pytest
 
+from events.routing import ARTICLES, DEFAULT_TOPOLOGY, FOLLOWS, USERS
 from projections.kafka_engine import EngineOptions, consumer_config
 from tribe.bootstrap import kafka_options, probe_socket
 from tribe.settings import BadSetting, Settings
@@ -26,11 +27,20 @@ def test_production_defaults_ask_for_three_replicas_and_two_in_sync() -> None:
         ({"TRIBE_WORKER_PORT": "65536"}, "TRIBE_WORKER_PORT"),
         ({"TRIBE_WORKER_PORT": "-1"}, "TRIBE_WORKER_PORT"),
         ({"TRIBE_READY_MAX_LAG": "-1"}, "TRIBE_READY_MAX_LAG"),
+        ({"TRIBE_PARTITIONS": "tribe.users=2"}, "TRIBE_PARTITIONS: tribe.users=2: tribe.users keeps 1 partition"),
+        ({"TRIBE_PARTITIONS": "tribe.articles=0"}, "TRIBE_PARTITIONS: tribe.articles=0: a topic has at least 1"),
+        ({"TRIBE_PARTITIONS": "articles=16"}, "TRIBE_PARTITIONS: articles is not a topic of the routing table"),
     ],
 )
 def test_unusable_worker_settings_are_refused_by_name(env: dict[str, str], named: str) -> None:
     with pytest.raises(BadSetting, match=named):
         Settings.from_env(env)
+
+
+def test_partitions_per_topic_are_the_routing_tables_unless_set() -> None:
+    assert Settings.from_env({}).partitions == DEFAULT_TOPOLOGY
+    given = Settings.from_env({"TRIBE_PARTITIONS": "tribe.articles=16,tribe.follows=8"}).partitions
+    assert (given.partitions(ARTICLES), given.partitions(FOLLOWS), given.partitions(USERS)) == (16, 8, 1)
 
 
 def test_the_workers_http_port_is_bound_before_it_starts_and_a_taken_one_is_refused_by_name() -> None:
