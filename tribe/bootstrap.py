@@ -31,7 +31,7 @@ from events.adapters.sqlite_files import ForeignFile
 from events.adapters.sqlite_log import OtherTopology, SqliteLog
 from events.codec import EventCodec
 from events.log import Log
-from events.routing import use_topology
+from events.routing import Topology, use_topology
 from projections.adapters.elasticsearch_store import ElasticsearchStore
 from projections.adapters.sqlite_store import OtherLayout, SqliteStore, StoreInUse, reset_layout
 from projections.dead_letters import DeadLetters
@@ -150,6 +150,44 @@ async def adapters(settings: Settings) -> AsyncIterator[tuple[Log, Store]]:
             await store.close()
     finally:
         await log.close()
+
+
+@contextlib.asynccontextmanager
+async def logs_to_copy(settings: Settings, old_url: str, old_counts: Topology) -> AsyncIterator[tuple[Log, Log]]:
+    """`tribe log copy`: the old log at `old_url`, checked to have `old_counts`, and the new log the settings name
+    (its Kafka topics created with TRIBE_PARTITIONS), open for the block. A mismatch is a BadSetting."""
+    install_topology(settings)
+    old_url = settings.with_options(log_url=old_url).log
+    if old_url == settings.log:
+        raise BadSetting(f"--from: {old_url} is the log to copy into (TRIBE_LOG): name another")
+    old: Log
+    if old_url.startswith("sqlite:///"):
+        try:
+            old = SqliteLog(_sqlite_path(old_url), old_counts)
+        except ForeignFile as exc:
+            raise BadSetting(f"--from: {exc}") from None
+        except OtherTopology as exc:
+            raise BadSetting(f"--from-partitions: {exc}") from None
+    else:
+        kafka = KafkaLog(old_url, kafka_options(settings), old_counts)
+        old = kafka
+        found = await asyncio.to_thread(kafka.partition_counts)
+        for topic, count in old_counts.counts:
+            if found.get(topic, count) != count:
+                await kafka.close()
+                raise BadSetting(
+                    f"--from-partitions: topic {topic} of {old_url} has {found[topic]} partitions, not {count}"
+                )
+    try:
+        new = make_log(settings)
+        try:
+            if isinstance(new, KafkaLog):
+                await check_topics(new)
+            yield old, new
+        finally:
+            await new.close()
+    finally:
+        await old.close()
 
 
 @contextlib.asynccontextmanager

@@ -122,10 +122,11 @@ def worker(**options: Any) -> None:
 
 
 def _register_commands() -> None:
-    from tribe import dlq_commands, replay_commands
+    from tribe import dlq_commands, log_commands, replay_commands
 
     replay_commands.register(main, storage_options, settings_from)
     dlq_commands.register(main, storage_options, settings_from)
+    log_commands.register(main, storage_options, settings_from)
 
 
 _register_commands()

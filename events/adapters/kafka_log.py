@@ -56,7 +56,7 @@ from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.cimpl import NewTopic
 
 from events.log import Entry, Log, LogUnavailable, Position, Record
-from events.routing import topology
+from events.routing import Topology, topology
 
 T = TypeVar("T")
 log = structlog.get_logger("kafka_log")
@@ -71,9 +71,9 @@ ID_BLOCKS = "tribe.id-blocks"
 """Where numeric ids are claimed (`claim_id_block`): one partition, read by nobody."""
 
 
-def topics() -> dict[str, int]:
-    """Every topic the application creates, with its partition count: the process topology's and the id blocks'."""
-    return {**dict(topology().counts), ID_BLOCKS: 1}
+def topics(counts: Topology) -> dict[str, int]:
+    """Every topic the application creates, with its partition count: the topology's and the id blocks'."""
+    return {**dict(counts.counts), ID_BLOCKS: 1}
 
 
 # Explicit topic configs: the log keeps every event forever and is never compacted.
@@ -174,9 +174,11 @@ class _Batch:
 
 
 class KafkaLog(Log):
-    def __init__(self, url: str, options: KafkaOptions) -> None:
+    def __init__(self, url: str, options: KafkaOptions, counts: Topology | None = None) -> None:
+        """The log at `url`, whose topics have `counts` (by default, the process topology's)."""
         self.bootstrap = bootstrap_servers(url)
         self.options = options
+        self._counts = counts
         self._producer: Producer | None = None
         self._poller: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -240,6 +242,11 @@ class KafkaLog(Log):
             self._poller.start()
             self._started = True
 
+    @property
+    def counts(self) -> Topology:
+        """The partitions of this log's topics."""
+        return self._counts or topology()
+
     def topic_config(self) -> dict[str, str]:
         return {**TOPIC_CONFIG, "min.insync.replicas": str(self.options.min_insync_replicas)}
 
@@ -258,7 +265,7 @@ class KafkaLog(Log):
             existing = admin.list_topics(timeout=timeout).topics
         except KafkaException as exc:
             raise LogUnavailable(f"cannot list topics: {exc}", self.options.retry_after) from exc
-        counts = topics()
+        counts = topics(self.counts)
         wanted = [
             NewTopic(topic, partitions, self.options.replication_factor, config=self.topic_config())
             for topic, partitions in counts.items()
@@ -295,6 +302,15 @@ class KafkaLog(Log):
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise LogUnavailable(f"cannot create topic {topic}: {exc}", self.options.retry_after) from exc
+
+    def partition_counts(self) -> dict[str, int]:
+        """The partitions of every application topic that exists on the cluster (`tribe log copy` checks a source)."""
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "client.id": self.options.client_id})
+        try:
+            existing = admin.list_topics(timeout=self.options.request_timeout).topics
+        except KafkaException as exc:
+            raise LogUnavailable(f"cannot list topics: {exc}", self.options.retry_after) from exc
+        return {topic: len(existing[topic].partitions) for topic in topics(self.counts) if topic in existing}
 
     def _check_min_insync(self, admin: AdminClient, topics: list[str]) -> None:
         timeout = self.options.request_timeout
@@ -612,7 +628,7 @@ class KafkaLog(Log):
 
     async def committed(self, group: str) -> dict[tuple[str, int], int]:
         def query() -> dict[tuple[str, int], int]:
-            tps = [TopicPartition(t, p) for t, n in topology().counts for p in range(n)]
+            tps = [TopicPartition(t, p) for t, n in self.counts.counts for p in range(n)]
             try:
                 found = self._group_consumer(group).committed(tps, timeout=self.options.request_timeout)
             except KafkaException as exc:

@@ -159,7 +159,8 @@ def _guarded(operation: str) -> Callable[[Method[P, T]], Method[P, T]]:
 
 
 class SqliteLog(Log):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, counts: Topology | None = None) -> None:
+        """The log at `path`, which must have been created with `counts` (by default, the process topology's)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         _create_private(path)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="log-writer")
@@ -167,7 +168,7 @@ class SqliteLog(Log):
         self._write_conn = _open_writer(path)
         try:
             self._write_conn.executescript(_SCHEMA)
-            _keep_topology(self._write_conn, path, topology())
+            _keep_topology(self._write_conn, path, counts or topology())
             self._read_conn = _connect(path)
         except BaseException:
             self._write_conn.close()

@@ -4,10 +4,15 @@ them (trending's buckets are per partition), and the log refuses to open under o
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -90,7 +95,7 @@ async def test_serve_with_three_article_partitions_routes_to_three_and_every_vie
             async with http.get(server.url + "/api/articles", headers={"X-Tribe-After": f"{ARTICLES}:3:0"}) as r:
                 assert r.status == 400, await r.text()
 
-    with sqlite3.connect(data_dir / "log.db") as db:
+    with contextlib.closing(sqlite3.connect(data_dir / "log.db")) as db:
         partitions = {p for (p,) in db.execute("SELECT DISTINCT partition FROM log WHERE topic = ?", (ARTICLES,))}
     assert partitions == {0, 1, 2}
 
@@ -104,3 +109,76 @@ async def test_serve_with_three_article_partitions_routes_to_three_and_every_vie
     assert len(lines) == 1 and lines[0].startswith("tribe: TRIBE_PARTITIONS: the log "), lines
     assert "created with tribe.articles=3, not tribe.articles=8" in lines[0]
     assert f"set TRIBE_PARTITIONS={THREE}," in lines[0]
+
+
+def tribe(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A `tribe` command in its own process, as an operator runs it."""
+    run_env = {**os.environ, "TRIBE_LOG_FORMAT": "json", **env}
+    command = [sys.executable, "-m", "tribe", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=run_env, timeout=300)
+
+
+async def answers(client: Client, token: str, slug: str) -> dict[str, Any]:
+    """What the views say, as a client sees it."""
+    return {
+        "trending": (await client.call("GET", "/v1/trending?window=1h"))[0]["articles"],
+        "tags": (await client.call("GET", "/v1/trending?window=1h"))[0]["tags"],
+        "articles": (await client.call("GET", "/api/articles?limit=100"))[0],
+        "feed": (await client.call("GET", "/api/articles/feed?limit=100", token))[0],
+        "comments": (await client.call("GET", f"/api/articles/{slug}/comments"))[0],
+        "stats": (await client.call("GET", "/v1/users/ann/stats"))[0],
+        "tribes": (await client.call("GET", "/v1/tribes"))[0],
+    }
+
+
+def by_key(path: Path) -> dict[tuple[str, bytes], list[bytes]]:
+    """Every key's values in its partition's order."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        rows = db.execute("SELECT topic, key, value FROM log ORDER BY topic, partition, offset").fetchall()
+    values: dict[tuple[str, bytes], list[bytes]] = {}
+    for topic, key, value in rows:
+        values.setdefault((topic, key), []).append(value)
+    return values
+
+
+async def test_a_log_copied_with_new_counts_and_replayed_answers_as_the_old_one_did(
+    tmp_path: Path, install_topology: Callable[[Topology], None]
+) -> None:
+    secret = {"TRIBE_JWT_SECRET": "partitions-test-" + "x" * 40, "TRIBE_WRITE_WAIT": "30"}
+    old_dir, new_dir = tmp_path / "old", tmp_path / "new"
+    async with aiohttp.ClientSession() as http:
+        with running_server(old_dir, env=secret) as server:
+            client = Client(http, server.url)
+            ann, _ = await client.register("ann")
+            ben, _ = await client.register("ben")
+            await client.call("POST", "/api/profiles/ann/follow", ben)
+            tribe_answer, _ = await client.call("POST", "/v1/tribes", ann, {"name": "Rally"})
+            slugs = [(await client.publish(ann, f"Article {n}", tribe_answer["tribe"]["id"]))[1] for n in range(12)]
+            for slug in slugs[:6]:
+                await client.call("POST", f"/api/articles/{slug}/favorite", ben)
+                await client.call("POST", f"/api/articles/{slug}/comments", ben, {"comment": {"body": "yes"}})
+            before = await answers(client, ben, slugs[0])
+
+        env = {**secret, "TRIBE_PARTITIONS": THREE}
+        new_log = f"sqlite:///{new_dir / 'log.db'}"
+        copied = tribe("log", "copy", "--from", f"sqlite:///{old_dir / 'log.db'}", "--log", new_log, env=env)
+        assert copied.returncode == 0, copied.stderr
+        assert copied.stdout.startswith("copied ") and "(0 entries that are no event)" in copied.stdout
+        again = tribe("log", "copy", "--from", f"sqlite:///{old_dir / 'log.db'}", "--log", new_log, env=env)
+        refusal = "Error: the new log already holds events: copy into a log that has none"
+        assert again.returncode == 1 and again.stderr.strip().splitlines()[-1] == refusal, again.stderr
+        install_topology(Topology.parse(THREE))
+        assert by_key(new_dir / "log.db") == by_key(old_dir / "log.db")  # every key's events, in their order
+        with contextlib.closing(sqlite3.connect(new_dir / "log.db")) as db:
+            placed = db.execute("SELECT key, partition FROM log WHERE topic = ?", (ARTICLES,)).fetchall()
+        assert all(p == partition_for(ARTICLES, key.decode()) for key, p in placed)
+
+        rebuilt = tribe("replay", "--all", "--data-dir", str(new_dir), env=env)
+        assert rebuilt.returncode == 0, rebuilt.stderr
+        with running_server(new_dir, env=env) as server:
+            client = Client(http, server.url)
+            assert await answers(client, ben, slugs[0]) == before
+            old_ids = {c["id"] for c in before["comments"]["comments"]}
+            body = {"comment": {"body": "new"}}
+            answer, _ = await client.call("POST", f"/api/articles/{slugs[0]}/comments", ben, body)
+            assert answer["comment"]["id"] > max(old_ids)  # id blocks go on past the old log's

@@ -13,11 +13,25 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from events.adapters.kafka_log import TOPIC_CONFIG, KafkaLog
+from events.codec import EventCodec
 from events.log import LogUnavailable, Position, Record
-from events.routing import ARTICLES, DEFAULT_PARTITIONS, FOLLOWS, Topology, partitions
+from events.routing import (
+    ARTICLES,
+    DEFAULT_PARTITIONS,
+    DEFAULT_TOPOLOGY,
+    FOLLOWS,
+    Topology,
+    partition_for,
+    partitions,
+    topology,
+)
+from services.log_copy import copy_log
 from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS
 from tests.e2e.server import running_server
+from tests.integration.workload import burst, to_record
 from tests.kafka_broker import BrokerProxy, TansuBroker
+from tribe.bootstrap import logs_to_copy
+from tribe.settings import BadSetting, Settings
 
 pytestmark = pytest.mark.kafka
 
@@ -128,3 +142,29 @@ async def test_a_batch_kafka_took_in_part_says_exactly_which_records_are_durable
     finally:
         await log.close()
 
+
+
+async def test_a_kafka_log_is_copied_into_a_new_log_with_other_counts_after_its_counts_are_checked(
+    isolated_kafka_broker: TansuBroker, install_topology: Callable[[Topology], None], tmp_path: Path
+) -> None:
+    codec = EventCodec()
+    events = list(burst(200, seed=5))
+    old = KafkaLog(isolated_kafka_broker.url, ONE_BROKER_OPTIONS)
+    await old.start()
+    try:
+        await old.append([to_record(codec, e) for e in events])
+    finally:
+        await old.close()
+    settings = Settings(log_url=f"sqlite:///{tmp_path / 'new.db'}", partitions=Topology.parse("tribe.articles=3"))
+    refusal = f"^--from-partitions: topic {ARTICLES} of kafka://.* has 8 partitions, not 2$"
+    with pytest.raises(BadSetting, match=refusal):
+        async with logs_to_copy(settings, isolated_kafka_broker.url, Topology.of({ARTICLES: 2})):
+            pass
+    async with logs_to_copy(settings, isolated_kafka_broker.url, DEFAULT_TOPOLOGY) as (source, target):
+        copied = await copy_log(source, DEFAULT_TOPOLOGY, target, codec, on_partition=lambda *p: None)
+        assert (copied.events, copied.undecodable) == (len(events), 0)
+        entries = [e for t, n in topology().counts for p in range(n) for e in await target.read(t, p, 0, 1000)]
+    assert partitions(ARTICLES) == 3  # the process runs on the new log's counts
+    assert sorted(codec.decode(e.value).event_id for e in entries) == sorted(e.event_id for e in events)
+    for entry in entries:
+        assert entry.position.partition == partition_for(entry.position.topic, entry.key.decode())

@@ -18,12 +18,16 @@ from events.adapters.sqlite_log import OtherTopology, SqliteLog
 from events.catalogue import ArticlePublished
 from events.codec import EventCodec
 from events.ids import new_event_id
-from events.routing import ARTICLES, DEFAULT_TOPOLOGY, Topology
+from events.log import Record
+from events.routing import ARTICLES, DEFAULT_TOPOLOGY, Topology, murmur2
+from projections.adapters.sqlite_store import SqliteStore
+from services.log_copy import CopyRefused, copy_log
 from services.writer import records_of
-from tribe.bootstrap import make_log
+from tribe.bootstrap import logs_to_copy, make_log
 from tribe.settings import BadSetting, Settings
 
-THREE = Topology.of({ARTICLES: 3})
+THREE_TEXT = "tribe.articles=3"
+THREE = Topology.parse(THREE_TEXT)
 
 
 def publish(n: int) -> ArticlePublished:
@@ -112,3 +116,54 @@ async def test_the_composition_root_names_the_setting_that_disagrees_with_the_lo
     install_topology(DEFAULT_TOPOLOGY)
     with pytest.raises(BadSetting, match=r"^TRIBE_PARTITIONS: the log .* was created with tribe.articles=3"):
         make_log(Settings(data_dir=tmp_path))
+
+
+async def test_a_copy_routes_every_entry_by_the_new_counts_bytes_that_are_no_event_included(
+    tmp_path: Path, install_topology: Callable[[Topology], None]
+) -> None:
+    old_path, new_path = tmp_path / "old.db", tmp_path / "new.db"
+    written = await log_with_articles(old_path)
+    old = SqliteLog(old_path)
+    poison = Record(ARTICLES, 5, b"poison-key", b"these bytes are no event", "poison")
+    await old.append([poison])
+    claimed = [await old.claim_id_block() for _ in range(3)]
+    await old.close()
+
+    install_topology(THREE)
+    old, new = SqliteLog(old_path, DEFAULT_TOPOLOGY), SqliteLog(new_path)
+    seen: list[tuple[str, int, int]] = []
+    try:
+        copied = await copy_log(old, DEFAULT_TOPOLOGY, new, EventCodec(), on_partition=lambda *p: seen.append(p))
+        assert (copied.events, copied.undecodable) == (len(written), 1)
+        assert copied.id_block > max(claimed) and await new.claim_id_block() > copied.id_block
+        assert len(seen) == sum(n for _, n in DEFAULT_TOPOLOGY.counts)
+        entries = [e for p in range(3) for e in await new.read(ARTICLES, p, 0, 100)]
+        assert len(entries) == len(written) + 1
+        for entry in entries:
+            assert entry.position.partition == (murmur2(entry.key) & 0x7FFFFFFF) % 3
+        assert b"these bytes are no event" in {e.value for e in entries}
+        with pytest.raises(CopyRefused):
+            await copy_log(old, DEFAULT_TOPOLOGY, new, EventCodec(), on_partition=lambda *p: None)
+    finally:
+        await old.close()
+        await new.close()
+
+
+@pytest.mark.parametrize(
+    ("old", "counts", "complaint"),
+    [
+        ("new.db", "", "--from: sqlite:///{dir}/new.db is the log to copy into (TRIBE_LOG): name another"),
+        ("old.db", THREE_TEXT, "--from-partitions: the log {dir}/old.db was created with tribe.articles=8, not "),
+        ("store.db", "", "--from: {dir}/store.db is a read store, not the event log"),
+    ],
+)
+async def test_a_copy_refuses_the_new_log_itself_and_an_old_log_of_other_counts(
+    old: str, counts: str, complaint: str, tmp_path: Path
+) -> None:
+    await log_with_articles(tmp_path / "old.db")
+    await SqliteStore(tmp_path / "store.db").close()
+    settings = Settings(log_url=f"sqlite:///{tmp_path / 'new.db'}")
+    with pytest.raises(BadSetting) as refused:
+        async with logs_to_copy(settings, f"sqlite:///{tmp_path / old}", Topology.parse(counts)):
+            pass
+    assert str(refused.value).startswith(complaint.format(dir=tmp_path)), refused.value
