@@ -4,14 +4,14 @@ Every event that feeds one read-model document must land, in order, in one
 partition. That is what lets a document's version be the offset of the last
 event applied to it.
 
-| event types                                   | topic          | key             | partitions |
-|-----------------------------------------------|----------------|-----------------|------------|
-| UserRegistered, UserUpdated, UserLoggedOut    | tribe.users    | actor_id        | 1          |
-| UserFollowed, UserUnfollowed,                 | tribe.follows  | actor_id        | 4          |
-|   UserBlocked, UserUnblocked                  |                |                 |            |
-| Article*, Comment*                            | tribe.articles | article_id      | 8          |
-| TribeCreated, TribeJoined, TribeLeft          | tribe.tribes   | tribe_id        | 4          |
-| NotificationsRead                             | tribe.inbox    | actor_id        | 4          |
+| event types                                   | topic          | key             | partitions (default) |
+|-----------------------------------------------|----------------|-----------------|----------------------|
+| UserRegistered, UserUpdated, UserLoggedOut    | tribe.users    | actor_id        | 1                    |
+| UserFollowed, UserUnfollowed,                 | tribe.follows  | actor_id        | 4                    |
+|   UserBlocked, UserUnblocked                  |                |                 |                      |
+| Article*, Comment*                            | tribe.articles | article_id      | 8                    |
+| TribeCreated, TribeJoined, TribeLeft          | tribe.tribes   | tribe_id        | 4                    |
+| NotificationsRead                             | tribe.inbox    | actor_id        | 4                    |
 
 `tribe.users` has one partition on purpose: usernames and e-mails are unique
 and "the log decides" means the first claim in one total order wins.

@@ -1,5 +1,6 @@
 """TRIBE_PARTITIONS on the embedded log: `tribe serve` routes by the configured counts, every view answers from
-them (trending's buckets are per partition), and the log refuses to open under other counts."""
+them (trending's buckets are per partition), the log refuses to open under other counts, and a log copied into
+one with new counts (`tribe log copy`) and replayed answers as the old one did."""
 
 from __future__ import annotations
 
@@ -118,9 +119,10 @@ def tribe(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, env=run_env, timeout=300)
 
 
-async def answers(client: Client, token: str, slug: str) -> dict[str, Any]:
+async def answers(client: Client, token: str, author: str, slug: str) -> dict[str, Any]:
     """What the views say, as a client sees it."""
     return {
+        "notifications": (await client.call("GET", "/v1/users/ann/notifications", author))[0],
         "trending": (await client.call("GET", "/v1/trending?window=1h"))[0]["articles"],
         "tags": (await client.call("GET", "/v1/trending?window=1h"))[0]["tags"],
         "articles": (await client.call("GET", "/api/articles?limit=100"))[0],
@@ -157,7 +159,7 @@ async def test_a_log_copied_with_new_counts_and_replayed_answers_as_the_old_one_
             for slug in slugs[:6]:
                 await client.call("POST", f"/api/articles/{slug}/favorite", ben)
                 await client.call("POST", f"/api/articles/{slug}/comments", ben, {"comment": {"body": "yes"}})
-            before = await answers(client, ben, slugs[0])
+            before = await answers(client, ben, ann, slugs[0])
 
         env = {**secret, "TRIBE_PARTITIONS": THREE}
         new_log = f"sqlite:///{new_dir / 'log.db'}"
@@ -177,7 +179,7 @@ async def test_a_log_copied_with_new_counts_and_replayed_answers_as_the_old_one_
         assert rebuilt.returncode == 0, rebuilt.stderr
         with running_server(new_dir, env=env) as server:
             client = Client(http, server.url)
-            assert await answers(client, ben, slugs[0]) == before
+            assert await answers(client, ben, ann, slugs[0]) == before
             old_ids = {c["id"] for c in before["comments"]["comments"]}
             body = {"comment": {"body": "new"}}
             answer, _ = await client.call("POST", f"/api/articles/{slugs[0]}/comments", ben, body)
