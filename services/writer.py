@@ -83,6 +83,9 @@ class EventWriter:
         self.wait_seconds = wait_seconds
         self.metrics = metrics or WriteMetrics()
         self._ids = IdBlocks(log.claim_id_block)
+        # Per partition, one past the highest offset this writer's appends were acknowledged at:
+        # positions below it are written, so a reader waiting for them needs no broker round trip.
+        self._written: dict[tuple[str, int], int] = {}
 
     async def append(self, events: Sequence[Event]) -> Written:
         """Append the events; where they are durable.
@@ -115,7 +118,15 @@ class EventWriter:
                 exc.retry_after,
             ) from None
         self.metrics.appended_to(r.topic for r in records)
+        self._wrote(written.positions)
         return written
+
+    def _wrote(self, positions: Sequence[Position]) -> None:
+        heads = self._written
+        for p in positions:
+            tp = (p.topic, p.partition)
+            if heads.get(tp, 0) <= p.offset:
+                heads[tp] = p.offset + 1
 
     async def numeric_id(self) -> int:
         """A numeric id no other one shares, in any process (events/ids.py IdBlocks); JavaScript-safe."""
@@ -145,7 +156,9 @@ class EventWriter:
         Only positions this log has written can be waited for: a partition that does not exist or
         an offset at or past the partition's head is refused (BadQuery), so no reader can hold a
         request for the whole wait by naming a position that will not come. The head is asked
-        only when the last read of the checkpoints does not show the positions already.
+        only when neither the last read of the checkpoints nor this writer's own acknowledged
+        appends show the positions written (a client reading its own write, the common case,
+        costs no round trip to the log).
         """
         for p in positions:
             known = p.topic in DEFAULT_PARTITIONS and 0 <= p.partition < partitions(p.topic)
@@ -153,11 +166,12 @@ class EventWriter:
                 raise BadQuery("after", f"{p.token()} names no position of a partition this log has")
         if not positions or self.progress.covered(positions):
             return
-        try:
-            heads = await self.log.end_offsets(sorted({(p.topic, p.partition) for p in positions}))
-        except LogUnavailable as exc:
-            raise Unavailable("log", f"unavailable, cannot tell how far it goes ({exc})", exc.retry_after) from None
-        for p in positions:
-            if p.offset >= heads[(p.topic, p.partition)]:
-                raise BadQuery("after", f"{p.token()} is not a position this log has written")
+        if any(p.offset >= self._written.get((p.topic, p.partition), 0) for p in positions):
+            try:
+                heads = await self.log.end_offsets(sorted({(p.topic, p.partition) for p in positions}))
+            except LogUnavailable as exc:
+                raise Unavailable("log", f"unavailable, cannot tell how far it goes ({exc})", exc.retry_after) from None
+            for p in positions:
+                if p.offset >= heads[(p.topic, p.partition)]:
+                    raise BadQuery("after", f"{p.token()} is not a position this log has written")
         await self._wait("read", positions, self.wait_seconds)
