@@ -9,7 +9,7 @@ from api.answers import answer, json_response, no_content
 from api.bodies import envelope, fields, json_body
 from api.errors import ApiError
 from api.requests import after, ports, require_user, token, viewer
-from services import accounts, articles, comments, social
+from services import accounts, articles, comments, feeds, social
 from services.errors import NotFound
 from services.views import ArticlePage, ArticleView
 
@@ -131,7 +131,7 @@ async def list_articles(request: web.Request) -> web.Response:
 async def feed(request: web.Request) -> web.Response:
     me = require_user(request)
     limit, offset = _paging(request)
-    return _page(await articles.feed(ports(request), me, limit, offset, after(request)))
+    return _page(await feeds.feed(ports(request), me, limit, offset, after(request)))
 
 
 @routes.get(_ARTICLE)

@@ -12,7 +12,7 @@ from api.bodies import fields, json_body
 from api.errors import unprocessable
 from api.paging import decode_cursor, encode_cursor, page_size
 from api.requests import after, ports, require_user, viewer
-from services import articles, social, tribes
+from services import articles, feeds, social, tribes
 from services.views import CardView, TribeView
 
 routes = web.RouteTableDef()
@@ -111,7 +111,7 @@ async def get_card(request: web.Request) -> web.Response:
 async def ranked_feed(request: web.Request) -> web.Response:
     """Cards from followed authors and joined tribes, best rank first."""
     me = require_user(request)
-    cards, cursor = await articles.ranked_feed(
+    cards, cursor = await feeds.ranked_feed(
         ports(request), me, page_size(request), decode_cursor(request), after(request)
     )
     return json_response({"items": [present.card(c) for c in cards], "next_cursor": encode_cursor(cursor)})

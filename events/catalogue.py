@@ -143,6 +143,38 @@ class NotificationsRead(Event):
     up_to: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArticleDelivered(Event):
+    """The fan-out delivered an article to these readers' timelines (services/fanout.py).
+
+    Appended by the worker, not by a user: its actor is FANOUT_ACTOR. `reason` says why the readers
+    get it: "author" (they follow its author) or "tribe" (they are members of its tribe).
+    `published_at` is the article's own time, by which timelines are ordered.
+    """
+
+    article_id: str
+    author_id: str
+    tribe_id: str | None = None
+    published_at: int
+    reason: str
+    readers: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudienceOutgrown(Event):
+    """An author's followers or a tribe's members outgrew the fan-out: its articles are read by pull from now on.
+
+    `kind` is "author" or "tribe"; `source_id` the user or tribe id. Appended by the fan-out (FANOUT_ACTOR).
+    """
+
+    kind: str
+    source_id: str
+
+
+FANOUT_ACTOR = "tribe:fanout"
+"""The actor of the events the fan-out appends: no user's id can take this form (user ids are ULIDs)."""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
@@ -165,5 +197,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         UserBlocked,
         UserUnblocked,
         NotificationsRead,
+        ArticleDelivered,
+        AudienceOutgrown,
     )
 }

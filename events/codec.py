@@ -143,7 +143,7 @@ class EventCodec:
         # Every event schema is a record, so the reader returns a dict.
         record = cast(dict[str, Any], schemaless_reader(stream, self._plain[writer.fingerprint], resolve))
         envelope = record.pop("envelope")
-        for name in ("tags", "mentions"):
+        for name in ("tags", "mentions", "readers"):
             if record.get(name) is not None:
                 record[name] = tuple(record[name])
         cls = EVENT_TYPES[envelope["type"]]

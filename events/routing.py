@@ -12,6 +12,12 @@ event applied to it.
 | Article*, Comment*                            | tribe.articles | article_id      | 8                    |
 | TribeCreated, TribeJoined, TribeLeft          | tribe.tribes   | tribe_id        | 4                    |
 | NotificationsRead                             | tribe.inbox    | actor_id        | 4                    |
+| ArticleDelivered (the fan-out's)              | tribe.articles | article_id      | 8                    |
+| AudienceOutgrown (the fan-out's)              | tribe.follows  | source_id       | 4                    |
+
+A timeline entry is a document per (reader, article), fed by the article's deliveries: one
+partition, the article's. An outgrown audience is a document per author or tribe, fed by the
+partition of its id in `tribe.follows`.
 
 `tribe.users` has one partition on purpose: usernames and e-mails are unique
 and "the log decides" means the first claim in one total order wins.
@@ -33,10 +39,12 @@ from events.catalogue import (
     EVENT_TYPES,
     ArticleBumped,
     ArticleDeleted,
+    ArticleDelivered,
     ArticleEdited,
     ArticlePublished,
     ArticleUnbumped,
     ArticleViewed,
+    AudienceOutgrown,
     CommentDeleted,
     CommentPosted,
     Event,
@@ -138,6 +146,7 @@ ArticleEvent = (
     | ArticleBumped
     | ArticleUnbumped
     | ArticleViewed
+    | ArticleDelivered
     | CommentPosted
     | CommentDeleted
 )
@@ -164,6 +173,10 @@ def _by_tribe(event: TribeEvent) -> str:
     return event.tribe_id
 
 
+def _by_source(event: AudienceOutgrown) -> str:
+    return event.source_id
+
+
 # Looked up by an event's type name, so an entry's event type is not known statically: Route[Any].
 # test_routing checks that every type's route takes its events.
 ROUTES: dict[str, Route[Any]] = {
@@ -186,6 +199,8 @@ ROUTES: dict[str, Route[Any]] = {
     "TribeJoined": Route(TRIBES, _by_tribe),
     "TribeLeft": Route(TRIBES, _by_tribe),
     "NotificationsRead": Route(INBOX, _by_actor),
+    "ArticleDelivered": Route(ARTICLES, _by_article),
+    "AudienceOutgrown": Route(FOLLOWS, _by_source),
 }
 
 assert set(ROUTES) == set(EVENT_TYPES), "every event type needs a route"

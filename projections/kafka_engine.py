@@ -137,8 +137,13 @@ class KafkaEngine:
         self._in_flight = False
         # Consumer-thread side.
         self._assigned: set[TP] = set()
+        self._owned: frozenset[TP] = frozenset()  # a copy of _assigned the loop side reads (`assigned`)
         self._stored: dict[TP, int] = {}
         self._failed = False
+
+    def assigned(self) -> frozenset[TP]:
+        """The partitions this worker's consumer holds now (any thread): whose fan-out it runs."""
+        return self._owned
 
     def stop(self) -> None:
         """Stop fetching; `run` returns once the batch in hand is written and committed (any thread)."""
@@ -276,6 +281,7 @@ class KafkaEngine:
         starts = self._call(self._starts(tps))
         consumer.incremental_assign([TopicPartition(t, p, starts[(t, p)]) for t, p in tps])
         self._assigned.update(tps)
+        self._owned = frozenset(self._assigned)
         for tp in tps:
             self._stored.pop(tp, None)
         self.metrics.rebalanced("assigned", len(tps))
@@ -287,6 +293,7 @@ class KafkaEngine:
             self._store(consumer, self._call(self._write([], drain=True)))
         self._commit(consumer)
         self._assigned.difference_update(tps)
+        self._owned = frozenset(self._assigned)
         self._call(self._forget(tps))
         self.metrics.rebalanced("revoked", len(tps))
         log.info("partitions_revoked", partitions=sorted(f"{t}:{p}" for t, p in tps))
@@ -294,6 +301,7 @@ class KafkaEngine:
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         tps = [(tp.topic, tp.partition) for tp in partitions]
         self._assigned.difference_update(tps)  # another member may hold them already: store nothing for them
+        self._owned = frozenset(self._assigned)
         if not self._failed:
             self._store(consumer, self._call(self._write([], drain=True)))
         self._call(self._forget(tps))

@@ -266,34 +266,6 @@ class SocialReads:
         found = await self.store.get("articles", list(article_ids))
         return {a: d.body["author_id"] for a, d in found.items()}
 
-    async def ranked_feed(
-        self,
-        authors: Sequence[str],
-        tribes: Sequence[str],
-        hidden_authors: Sequence[str],
-        size: int,
-        after: tuple[Any, ...] | None,
-    ) -> tuple[list[Body], tuple[Any, ...] | None]:
-        """Live cards by these authors or in these tribes, best rank first: one query, however many followers."""
-        sources = tuple(f for f in (Filter("author_id", tuple(authors)), Filter("tribe_id", tuple(tribes))) if f.values)
-        if not sources:
-            return [], None
-        filters = [_LIVE]
-        if hidden_authors:
-            filters.append(Filter("author_id", tuple(hidden_authors), negate=True))
-        page = await self.store.search(
-            "articles",
-            Query(
-                filters=tuple(filters),
-                any_of=sources,
-                sort=(("rank", "desc"),),
-                size=size,
-                search_after=after,
-                with_total=False,
-            ),
-        )
-        return [d.body for d in page.docs], page.next_search_after
-
     # -- stats -----------------------------------------------------------------------------
 
     async def stats(self, user_id: str) -> dict[str, int]:

@@ -29,7 +29,9 @@ from reducers.documents import (
     Notification,
     NotificationActor,
     NotificationArticle,
+    Outlier,
     ReadMark,
+    TimelineEntry,
     TrendArticle,
     TrendBucket,
     TrendBump,
@@ -39,6 +41,7 @@ from reducers.documents import (
 )
 from reducers.follows import FollowsReducer
 from reducers.notifications import NotificationsReducer
+from reducers.timelines import TimelinesReducer
 from reducers.trending import TrendingReducer
 from reducers.tribes import TribesReducer
 from reducers.users import UsersReducer
@@ -266,4 +269,35 @@ TRENDING_VIEW = View(
     documents={"trend_buckets": TrendBucket, "trend_articles": TrendArticle, "trend_bumps": TrendBump},
 )
 
-VIEWS: tuple[View, ...] = (USERS_VIEW, FOLLOWS_VIEW, ARTICLES_VIEW, TRIBES_VIEW, NOTIFICATIONS_VIEW, TRENDING_VIEW)
+TIMELINES_VIEW = View(
+    name="timelines",
+    version=1,
+    reducer=TimelinesReducer(),
+    topics=(ARTICLES, FOLLOWS),
+    collections={
+        "timeline": CollectionSpec(
+            {
+                "reader_id": "keyword",
+                "article_id": "keyword",
+                "author_id": "keyword",
+                "tribe_id": "keyword",
+                "created_at": "date",
+                "by_author": "boolean",
+                "by_tribe": "boolean",
+            },
+            indexed=frozenset({"reader_id", "created_at"}),
+        ),
+        "outliers": CollectionSpec({"kind": "keyword", "source_id": "keyword", "since": "date"}, indexed=frozenset()),
+    },
+    documents={"timeline": TimelineEntry, "outliers": Outlier},
+)
+
+VIEWS: tuple[View, ...] = (
+    USERS_VIEW,
+    FOLLOWS_VIEW,
+    ARTICLES_VIEW,
+    TRIBES_VIEW,
+    NOTIFICATIONS_VIEW,
+    TRENDING_VIEW,
+    TIMELINES_VIEW,
+)

@@ -178,3 +178,23 @@ class TrendBump(TypedDict):
     user_id: str
     active: bool
     recent: list[str]
+
+
+class TimelineEntry(TypedDict):
+    """An article in one reader's timeline, and why: its author is followed, its tribe joined, or both."""
+
+    reader_id: str
+    article_id: str
+    author_id: str
+    tribe_id: str | None
+    created_at: int  # the article's publication time: timelines are read newest first
+    by_author: bool
+    by_tribe: bool
+
+
+class Outlier(TypedDict):
+    """An author or tribe whose audience outgrew the fan-out: readers pull its articles."""
+
+    kind: str
+    source_id: str
+    since: int

@@ -134,28 +134,6 @@ async def listing(ports: Ports, query: Listing, after: Sequence[Position] = ()) 
     return ArticlePage(await article_views(ports, docs, query.viewer), total)
 
 
-async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequence[Position] = ()) -> ArticlePage:
-    """Articles of the authors the reader follows, newest first, without those hidden by a block."""
-    paging(limit, offset)
-    await ports.writer.caught_up(after)
-    hidden = await ports.social.hidden_from(reader)
-    followees = [f for f in await ports.reads.followees(reader) if f not in hidden]
-    docs, total = await ports.reads.articles(author_ids=followees, limit=limit, offset=offset)
-    return ArticlePage(await article_views(ports, docs, reader, followed=set(followees)), total)
-
-
-async def ranked_feed(
-    ports: Ports, reader: str, size: int, cursor: Cursor | None, after: Sequence[Position] = ()
-) -> tuple[list[CardView], Cursor | None]:
-    """Cards from followed authors and joined tribes, best rank first (see reducers/ranking.py)."""
-    await ports.writer.caught_up(after)
-    followees = await ports.reads.followees(reader)
-    tribes = await ports.social.member_of(reader)
-    hidden = sorted(await ports.social.hidden_from(reader))
-    docs, next_cursor = await ports.social.ranked_feed(followees, tribes, hidden, size, cursor)
-    return await card_views(ports, docs, reader), next_cursor
-
-
 async def tags(ports: Ports, after: Sequence[Position] = ()) -> list[str]:
     await ports.writer.caught_up(after)
     return await ports.reads.tags()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from projections.queries import ReadModels, SocialReads
+from projections.timeline_queries import TimelineReads
 from services.security import Generations, Tokens
 from services.writer import EventWriter
 
@@ -14,6 +15,7 @@ class Ports:
     writer: EventWriter
     reads: ReadModels
     social: SocialReads
+    timelines: TimelineReads
     tokens: Tokens
     generations: Generations
     registration_wait: float

@@ -14,7 +14,7 @@ import os
 import secrets
 import socket
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 from pathlib import Path
 
 from aiohttp import web
@@ -44,9 +44,12 @@ from projections.metrics import ProjectionMetrics
 from projections.progress import Progress
 from projections.queries import ReadModels, SocialReads
 from projections.store import Store
-from projections.views import VIEWS, View
+from projections.timeline_queries import TimelineReads
+from projections.views import ARTICLES_VIEW, FOLLOWS_VIEW, TIMELINES_VIEW, TRIBES_VIEW, VIEWS, View
 from replay.versions import Throughput, Versions
 from services.admin import Admin
+from services.fanout import FanOut, FanOutPolicy
+from services.fanout_runner import TP, FanOutRunner
 from services.health import Health
 from services.metrics import WriteMetrics
 from services.ports import Ports
@@ -212,10 +215,21 @@ def build_ports(
         writer=EventWriter(log, codec, progress, settings.write_wait, metrics),
         reads=reads,
         social=SocialReads(store),
+        timelines=TimelineReads(store),
         tokens=Tokens(jwt_secret(settings), settings.token_ttl),
         generations=Generations(reads.token_generation, ttl=1.0),
         registration_wait=settings.registration_wait,
     )
+
+
+def fanout_runner(
+    settings: Settings, log: Log, store: Store, codec: EventCodec, *, owned: Callable[[], Collection[TP]] | None = None
+) -> FanOutRunner:
+    """The fan-out of the hybrid feed (services/fanout.py), over the partitions `owned` names (None: all)."""
+    fanout = FanOut(TimelineReads(store), FanOutPolicy(settings.fanout_threshold))
+    poll = 0.01 if isinstance(store, SqliteStore) else 0.05
+    consulted = Progress(store, (FOLLOWS_VIEW, TRIBES_VIEW, ARTICLES_VIEW), poll=poll)
+    return FanOutRunner(log, store, codec, fanout, consulted, owned=owned, wait=settings.fanout_wait)
 
 
 def retry(settings: Settings) -> Retry:
@@ -287,6 +301,9 @@ def create_app(
         tasks = []
         if runtime is not None:
             tasks.append(asyncio.create_task(runtime.run(), name="embedded-runtime"))
+            if TIMELINES_VIEW in views:
+                fanout = fanout_runner(settings, the_log, the_store, codec)
+                tasks.append(asyncio.create_task(fanout.run(), name="fanout"))
             lag = keep_recording(the_log, the_store, codec, views, runtime.metrics)
             tasks.append(asyncio.create_task(lag, name="lag-metrics"))
         yield
@@ -393,13 +410,18 @@ async def run_kafka_worker(
         probes = None
         if sock is not None:
             probes = await serve_probes(sock, registry, Health(log, the_store, views, settings.ready_max_lag))
-        lag = asyncio.create_task(keep_recording(log, the_store, codec, views, metrics), name="lag-metrics")
+        engine = KafkaEngine(log.bootstrap, feeders, options, metrics)
+        background = [asyncio.create_task(keep_recording(log, the_store, codec, views, metrics), name="lag-metrics")]
+        if TIMELINES_VIEW in views:
+            fanout = fanout_runner(settings, log, the_store, codec, owned=engine.assigned)
+            background.append(asyncio.create_task(fanout.run(), name="fanout"))
         try:
-            await KafkaEngine(log.bootstrap, feeders, options, metrics).run()
+            await engine.run()
         finally:
-            lag.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lag
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if probes is not None:
                 await probes.cleanup()
 
@@ -435,6 +457,15 @@ def run_faust_worker(settings: Settings, *, store: Store | None = None, views: t
         await record(log, the_store, codec, views, metrics)
 
     app.timer(LAG_EVERY, on_leader=False)(lag)
+    if TIMELINES_VIEW in views:
+
+        def owned() -> set[TP]:
+            return {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+
+        async def fanout() -> None:
+            await fanout_runner(settings, log, the_store, codec, owned=owned).run()
+
+        app.task(fanout, on_leader=False)
     if sock is not None:
         health = Health(log, the_store, views, settings.ready_max_lag)
 

@@ -64,6 +64,16 @@ class Settings:
     stream_limit: int = _setting(
         5, "TRIBE_STREAM_LIMIT", "live streams (`/v1/stream`) a user may have open at once on one API process"
     )
+    fanout_threshold: int = _setting(
+        10_000, "TRIBE_FANOUT_THRESHOLD",
+        "followers of an author (members of a tribe) from which their articles are read by pull instead of "
+        "delivered to each timeline at publication",
+    )
+    fanout_wait: float = _setting(
+        5.0, "TRIBE_FANOUT_WAIT",
+        "seconds the fan-out waits for the follows, tribes and articles views to reach the log before deciding "
+        "on what they hold",
+    )
     write_wait: float = _setting(
         2.0, "TRIBE_WRITE_WAIT", "seconds a write waits for its projections before answering without them"
     )
@@ -203,7 +213,10 @@ class Settings:
             raise BadSetting(f"TRIBE_LOG_FORMAT: {self.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
         if self.log_level not in LOG_LEVELS:
             raise BadSetting(f"TRIBE_LOG_LEVEL: {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
-        positive = ("token_ttl", "write_wait", "registration_wait", "kafka_delivery_timeout", "kafka_session_timeout")
+        positive = (
+            "token_ttl", "fanout_threshold", "write_wait", "registration_wait", "kafka_delivery_timeout",
+            "kafka_session_timeout", "fanout_wait",
+        )
         for name in (*positive, "kafka_fetch_wait", "projection_backoff", "stream_ticket_ttl", "stream_limit"):
             if getattr(self, name) <= 0:
                 raise BadSetting(f"{_env_of(name)}: must be greater than 0")

@@ -1,11 +1,10 @@
 """A celebrity with 100,000 followers publishes: the write costs what anybody's publish costs.
 
-The feed is pulled at read time (one query over the reader's followees and tribes,
-projections/queries.py::SocialReads.ranked_feed), so nothing is fanned out to
-followers' timelines when an article is published. This builds 100,000 follows in
-a real SQLite log, projects them through the real runtime, and then counts the
-store writes each view makes for one ArticlePublished by the celebrity and by an
-author nobody follows.
+The hybrid feed (services/fanout.py) delivers an article to the timelines of an author's
+followers only below the fan-out threshold (10,000 by default); a celebrity is marked an
+outlier once and read by pull. This builds 100,000 follows in a real SQLite log, projects them
+through the real runtime, counts the store writes each view makes for one ArticlePublished by
+the celebrity and by an author nobody follows, and checks what the fan-out decides for each.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from api.requests import PORTS
 from events.adapters.sqlite_log import SqliteLog
-from events.catalogue import ArticlePublished, Event, UserFollowed, UserRegistered
+from events.catalogue import ArticlePublished, AudienceOutgrown, Event, UserFollowed, UserRegistered
 from events.codec import EventCodec
 from events.log import Record
 from events.routing import ROUTES, partition_for
@@ -27,7 +26,10 @@ from projections.live import install
 from projections.processor import Projector
 from projections.queries import SocialReads
 from projections.store import Checkpoint, DocWrite
+from projections.timeline_queries import TimelineReads
 from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, TRENDING_VIEW, VIEWS
+from services.fanout import FanOut, FanOutPolicy
+from services.fanout_runner import CHECKPOINT, partitions
 from tests.e2e.conftest import auth
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
@@ -136,16 +138,25 @@ async def test_a_celebrity_publish_costs_the_writes_of_anybodys(
         assert celebrity == nobody
         reported, stored = celebrity
         # One document each: the card, the notifications' index of the article, trending's article tags.
-        assert reported == {"users": 0, "follows": 0, "articles": 1, "tribes": 0, "notifications": 1, "trending": 1}
+        assert reported == {
+            "users": 0, "follows": 0, "articles": 1, "tribes": 0, "notifications": 1, "trending": 1, "timelines": 0
+        }
         assert stored == {
             ARTICLES_VIEW.physical("articles"): 1,
             NOTIFICATIONS_VIEW.physical("notification_articles"): 1,
             TRENDING_VIEW.physical("trend_articles"): 1,
         }
 
-        # Every follower sees it at read time, with no per-follower document written.
-        items, _ = await social.ranked_feed(["celebrity"], [], [], 20, None)
-        assert [d["article_id"] for d in items] == ["a-celebrity"]
+        # The fan-out delivers the celebrity's article to nobody: it marks the celebrity an outlier, once.
+        fanout = FanOut(TimelineReads(store), FanOutPolicy(Settings().fanout_threshold))
+        decided = await fanout.react(_publish("celebrity", "a-celebrity", T0 + 10))
+        assert [(type(e), getattr(e, "source_id", None)) for e in decided] == [(AudienceOutgrown, "celebrity")]
+        assert await fanout.react(_publish("nobody", "a-nobody", T0 + 20)) == []
+        await log.append([_record(e) for e in decided])
+        await EmbeddedRuntime(log, store, CODEC, VIEWS).run_once()
+        assert await fanout.react(_publish("celebrity", "a-celebrity-2", T0 + 30)) == []
+        heads = await log.end_offsets(partitions())
+        await store.write([], Checkpoint(CHECKPOINT, heads))  # the history is decided: the app's runner starts here
     finally:
         await log.close()
         await store.close()

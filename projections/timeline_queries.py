@@ -1,0 +1,119 @@
+"""The queries of the hybrid feed: the fan-out's audiences, the readers' timelines, the pulled outliers.
+
+Each is one query or one batched get whatever the reader follows: a timeline is a range of
+document ids (`<reader>:<article id>`, and article ids are ULIDs, so the range is newest first
+by publication), the outliers a reader follows are one batched get of follow documents among
+the few outliers there are, and their articles one query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from projections.store import Filter, Prefix, Query, Store
+from reducers.follows import follow_id
+from reducers.timelines import outlier_id
+from reducers.tribes import membership_id
+
+Body = dict[str, Any]
+_ACTIVE = Filter("active", (True,))
+_LIVE = Filter("deleted", (False,))
+_AUDIENCES = {"author": ("follows", "followee_id", "follower_id"), "tribe": ("memberships", "tribe_id", "user_id")}
+"""kind -> (collection, the field naming the source, the field naming a member of its audience)."""
+
+
+class TimelineReads:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- what the fan-out reads ----------------------------------------------------------------
+
+    async def audience_size(self, kind: str, source_id: str) -> int:
+        """How many follow this author or belong to this tribe now: one count."""
+        collection, source, _ = _AUDIENCES[kind]
+        page = await self.store.search(collection, Query(filters=(Filter(source, (source_id,)), _ACTIVE), size=0))
+        return page.total or 0
+
+    async def audience(self, kind: str, source_id: str, page: int) -> AsyncIterator[list[str]]:
+        """The followers of an author or the members of a tribe, `page` at a time."""
+        collection, source, member = _AUDIENCES[kind]
+        query = Query(
+            filters=(Filter(source, (source_id,)), _ACTIVE), sort=(("id", "asc"),), size=page, with_total=False
+        )
+        chunk: list[str] = []
+        async for doc in self.store.every(collection, query):
+            chunk.append(doc.body[member])
+            if len(chunk) == page:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    async def is_outlier(self, kind: str, source_id: str) -> bool:
+        key = outlier_id(kind, source_id)
+        return key in await self.store.get("outliers", [key])
+
+    async def latest_articles(self, kind: str, source_id: str, size: int) -> list[Body]:
+        """The newest live articles of an author or a tribe: what a new follower or member is delivered."""
+        field = "author_id" if kind == "author" else "tribe_id"
+        page = await self.store.search(
+            "articles",
+            Query(filters=(Filter(field, (source_id,)), _LIVE), sort=(("created_at", "desc"),), size=size),
+        )
+        return [d.body for d in page.docs]
+
+    # -- what a feed reads ---------------------------------------------------------------------
+
+    async def timeline(self, reader: str, size: int, *, by_author: bool) -> tuple[list[Body], int]:
+        """The reader's newest entries (only those delivered for a followed author, with `by_author`), and how many."""
+        filters = (Filter("by_author", (True,)),) if by_author else ()
+        page = await self.store.search(
+            "timeline",
+            Query(filters=filters, prefix=Prefix("id", f"{reader}:"), sort=(("id", "desc"),), size=size),
+        )
+        return [d.body for d in page.docs], page.total or 0
+
+    async def outliers(self, kind: str) -> list[str]:
+        """Every author or tribe read by pull: few, by construction (their audiences passed the threshold)."""
+        query = Query(filters=(Filter("kind", (kind,)),), sort=(("id", "asc"),), size=1000, with_total=False)
+        return [doc.body["source_id"] async for doc in self.store.every("outliers", query)]
+
+    async def followed_among(self, reader: str, authors: Sequence[str]) -> set[str]:
+        """Which of these authors the reader follows now: one batched get."""
+        if not authors:
+            return set()
+        found = await self.store.get("follows", [follow_id(reader, a) for a in authors])
+        return {d.body["followee_id"] for d in found.values() if d.body["active"]}
+
+    async def joined_among(self, reader: str, tribes: Sequence[str]) -> set[str]:
+        """Which of these tribes the reader is a member of now: one batched get."""
+        if not tribes:
+            return set()
+        found = await self.store.get("memberships", [membership_id(reader, t) for t in tribes])
+        return {d.body["tribe_id"] for d in found.values() if d.body["active"]}
+
+    async def recent_follows(self, reader: str, since: int, size: int) -> list[str]:
+        """Authors the reader started following since `since` (ms): their deliveries may not be filed yet."""
+        page = await self.store.search(
+            "follows",
+            Query(
+                filters=(Filter("follower_id", (reader,)), _ACTIVE),
+                sort=(("updated_at", "desc"),),
+                size=size,
+                with_total=False,
+            ),
+        )
+        return [d.body["followee_id"] for d in page.docs if d.body["updated_at"] >= since]
+
+    async def pulled(
+        self, authors: Sequence[str], tribes: Sequence[str], size: int
+    ) -> tuple[list[Body], int]:
+        """The newest live articles of these authors or in these tribes (the few a reader pulls), and how many."""
+        sources = tuple(f for f in (Filter("author_id", tuple(authors)), Filter("tribe_id", tuple(tribes))) if f.values)
+        if not sources:
+            return [], 0
+        page = await self.store.search(
+            "articles", Query(filters=(_LIVE,), any_of=sources, sort=(("created_at", "desc"),), size=size)
+        )
+        return [d.body for d in page.docs], page.total or 0

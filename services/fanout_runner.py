@@ -1,0 +1,131 @@
+"""Runs the fan-out (services/fanout.py) over the log, on every runtime.
+
+The runner reads `tribe.articles`, `tribe.follows` and `tribe.tribes` from its own checkpoint
+in the store (`fanout`), asks the fan-out what each event calls for, appends that, and only
+then stores the checkpoint: a crash in between decides those events again, which appends
+nothing new (the fan-out's event ids derive from the events they react to). Before deciding
+on a batch it waits, up to `wait` seconds, until the views it consults reflect the heads of
+their topics as they stand now (services/fanout.py says why).
+
+Who runs it: the embedded runtime's process for every partition; on Kafka each worker for the
+partitions its consumer is assigned (so the group splits the work as it splits the views'),
+and the Faust worker on the group's leader. During a rebalance two workers may decide one
+partition's events: they append the same events, which the timelines reducer files once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Collection, Sequence
+
+import structlog
+
+from events.catalogue import Event
+from events.codec import EventCodec
+from events.log import EventIdConflict, Log, Position
+from events.routing import ARTICLES, FOLLOWS, PARTITIONS, TRIBES
+from projections.progress import Progress
+from projections.store import Checkpoint, Store
+from services.fanout import FanOut
+from services.writer import records_of
+
+log = structlog.get_logger("fanout")
+
+CHECKPOINT = "fanout"
+TOPICS = (ARTICLES, FOLLOWS, TRIBES)
+TP = tuple[str, int]
+
+
+def partitions() -> list[TP]:
+    return [(topic, p) for topic in TOPICS for p in range(PARTITIONS[topic])]
+
+
+class FanOutRunner:
+    def __init__(
+        self,
+        log: Log,
+        store: Store,
+        codec: EventCodec,
+        fanout: FanOut,
+        progress: Progress,
+        *,
+        owned: Callable[[], Collection[TP]] | None = None,
+        batch_size: int = 500,
+        idle: float = 0.05,
+        wait: float = 5.0,
+    ) -> None:
+        self.log = log
+        self.store = store
+        self.codec = codec
+        self.fanout = fanout
+        self.progress = progress
+        self.owned = owned
+        self.batch_size = batch_size
+        self.idle = idle
+        self.wait = wait
+
+    async def run_once(self) -> int:
+        """Decide on what the owned partitions hold beyond the checkpoint (one batch); return the events read."""
+        every = partitions()
+        mine = every if self.owned is None else [tp for tp in every if tp in set(self.owned())]
+        if not mine:
+            return 0
+        stored = await self.store.checkpoint(CHECKPOINT)
+        heads = await self.log.end_offsets(every)
+        starts = {tp: stored.get(tp, 0) for tp in mine if heads.get(tp, 0) > stored.get(tp, 0)}
+        if not starts:
+            return 0
+        started = time.perf_counter()
+        read = await self.log.read_many(starts, self.batch_size)
+        consulted = [Position(t, p, head - 1) for (t, p), head in heads.items() if head > 0]
+        fresh = await self.progress.wait(consulted, self.wait)
+        events = appended = skipped = 0
+        offsets: dict[TP, int] = {}
+        for tp, entries in read.items():
+            for entry in entries:
+                events += 1
+                try:
+                    event = self.codec.decode(entry.value)
+                except Exception as exc:  # the views park such bytes (projections/dead_letters.py); nothing to decide
+                    skipped += 1
+                    log.warning("fanout_undecodable", position=entry.position.token(), error=repr(exc))
+                    continue
+                decided = await self.fanout.react(event)
+                if decided:
+                    appended += await self._append(decided)
+            if entries:
+                offsets[tp] = entries[-1].position.offset + 1
+        await self.store.write([], Checkpoint(CHECKPOINT, offsets))
+        log.info("fanout_batch", events=events, appended=appended, undecodable=skipped, fresh_reads=fresh,
+                 ms=round((time.perf_counter() - started) * 1000, 2))
+        return events
+
+    async def _append(self, decided: Sequence[Event]) -> int:
+        """Append the decisions; one the log already holds under its id with other readers is left as it is.
+
+        Deciding again after a crash may see other followers than the first decision did: the
+        first delivery stands (the ids are the same), and the read path's follow checks and
+        recent-follow pull cover the difference.
+        """
+        pending = list(decided)
+        while pending:
+            try:
+                await self.log.append(records_of(pending, self.codec))
+            except EventIdConflict as exc:  # the log appended none of them: drop the one it holds, append the rest
+                del pending[exc.index]
+                continue
+            break
+        return len(pending)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                done = await self.run_once()
+            except Exception:  # the log or the store: the checkpoint says where to start again
+                log.exception("fanout pass failed; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            if not done:
+                await asyncio.sleep(self.idle)
+

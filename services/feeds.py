@@ -1,0 +1,100 @@
+"""The feeds, read from the reader's timeline and the few outliers they pull (services/fanout.py).
+
+A feed read costs the same however many people the reader follows: one range of the reader's
+timeline, one read of the outliers (authors and tribes whose audience outgrew the fan-out),
+one batched get of the reader's follows or memberships among them and among the page's
+authors, one query for the pulled articles, and the page's cards. Nothing is sized by the
+reader's followees.
+
+What is filed in a timeline is checked against the reader's own documents when it is read:
+an entry whose author the reader no longer follows (or whose tribe they left), an article
+deleted since, an author hidden by a block either way, is left out. These checks consult the
+follows, memberships, blocks and articles views, which may lag the log by a moment; a reader
+who sends `X-Tribe-After` with their last write's positions reads after them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from events.log import Position
+from services.articles import paging
+from services.fanout import RECENT_FOLLOW_MS
+from services.ports import Ports
+from services.views import ArticlePage, CardView, article_views, card_views
+from services.writer import now_ms
+
+Body = dict[str, Any]
+Cursor = tuple[Any, ...]
+
+RANKED_WINDOW = 200
+"""The newest deliveries and pulled articles the ranked feed ranks: a ranked feed ranks what is recent."""
+RECENT_FOLLOWS = 50
+"""At most this many authors followed in the last RECENT_FOLLOW_MS are pulled as well."""
+
+
+async def _pulled_authors(ports: Ports, reader: str) -> list[str]:
+    """The outlier authors the reader follows, and those they followed too recently for a backfill to be filed."""
+    timelines = ports.timelines
+    outliers = await timelines.outliers("author")
+    followed = await timelines.followed_among(reader, outliers)
+    recent = await timelines.recent_follows(reader, now_ms() - RECENT_FOLLOW_MS, RECENT_FOLLOWS)
+    return sorted(followed.union(recent))
+
+
+async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequence[Position] = ()) -> ArticlePage:
+    """Conduit's feed: articles of the authors the reader follows, newest first, without those hidden by a block.
+
+    The total is exact while the reader's deliveries and pulled articles fit in the window read
+    (offset + limit of each); beyond it, it counts what was delivered and pulled, including
+    entries a later unfollow or deletion leaves out of the pages.
+    """
+    paging(limit, offset)
+    await ports.writer.caught_up(after)
+    want = offset + limit
+    hidden = await ports.social.hidden_from(reader)
+    entries, delivered = await ports.timelines.timeline(reader, want, by_author=True)
+    pulled, pulled_total = await ports.timelines.pulled(await _pulled_authors(ports, reader), (), want)
+    authors = {e["article_id"]: e["author_id"] for e in entries}
+    authors.update((a["article_id"], a["author_id"]) for a in pulled)
+    followed = await ports.timelines.followed_among(reader, sorted(set(authors.values()) - hidden))
+    ids = sorted((a for a, author in authors.items() if author in followed), reverse=True)
+    live = await ports.social.cards(ids)
+    docs = live[offset:want]
+    exhausted = delivered <= len(entries) and pulled_total <= len(pulled)
+    total = len(live) if exhausted else delivered + pulled_total
+    return ArticlePage(await article_views(ports, docs, reader, followed=followed), total)
+
+
+async def ranked_feed(
+    ports: Ports, reader: str, size: int, cursor: Cursor | None, after: Sequence[Position] = ()
+) -> tuple[list[CardView], Cursor | None]:
+    """/v1's feed: the reader's newest deliveries and pulled articles (authors and tribes), best rank first.
+
+    Ranks the RANKED_WINDOW newest of each source; a cursor is the (rank, article id) of the
+    last card of the page before.
+    """
+    await ports.writer.caught_up(after)
+    timelines = ports.timelines
+    hidden = await ports.social.hidden_from(reader)
+    entries, _ = await timelines.timeline(reader, RANKED_WINDOW, by_author=False)
+    outlier_tribes = await timelines.outliers("tribe")
+    joined_outliers = await timelines.joined_among(reader, outlier_tribes)
+    pulled, _ = await timelines.pulled(await _pulled_authors(ports, reader), sorted(joined_outliers), RANKED_WINDOW)
+    followed = await timelines.followed_among(reader, sorted({e["author_id"] for e in entries} - hidden))
+    joined = await timelines.joined_among(reader, sorted({e["tribe_id"] for e in entries if e["by_tribe"]}))
+    ids = {
+        e["article_id"]
+        for e in entries
+        if (e["by_author"] and e["author_id"] in followed) or (e["by_tribe"] and e["tribe_id"] in joined)
+    }
+    ids.update(a["article_id"] for a in pulled)
+    cards = [c for c in await ports.social.cards(sorted(ids)) if c["author_id"] not in hidden]
+    ranked = sorted(cards, key=lambda c: (-c["rank"], c["article_id"]))
+    if cursor is not None:
+        rank, article_id = cursor
+        ranked = [c for c in ranked if (-c["rank"], c["article_id"]) > (-rank, article_id)]
+    page = ranked[:size]
+    next_cursor = (page[-1]["rank"], page[-1]["article_id"]) if len(ranked) > size else None
+    return await card_views(ports, page, reader), next_cursor

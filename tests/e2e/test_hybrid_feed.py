@@ -1,0 +1,184 @@
+"""The hybrid feed (issue 15 item 2): delivered timelines for most authors and tribes, pull for the outliers.
+
+Each test runs the real app (embedded log and store, the fan-out runner in the process) with a
+small fan-out threshold, so an author with three followers is an outlier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from api.requests import PORTS
+from events.catalogue import FANOUT_ACTOR, ArticleDelivered, AudienceOutgrown, Event
+from events.codec import EventCodec
+from events.log import Position
+from events.routing import PARTITIONS
+from projections.store import Query
+from projections.views import TIMELINES_VIEW
+from replay.rebuild import compare, rebuild
+from services.fanout_runner import CHECKPOINT, partitions
+from tests.e2e.conftest import Api, auth
+from tribe.bootstrap import create_app
+from tribe.settings import Settings
+
+THRESHOLD = 3
+
+
+@pytest.fixture
+async def api(aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path) -> Api:
+    settings = Settings(
+        data_dir=tmp_path / "data", jwt_secret="test-secret-" + "x" * 40, fanout_threshold=THRESHOLD
+    )
+    return Api(await aiohttp_client(create_app(settings)), settings.data_dir)
+
+
+async def follow(api: Api, token: str, username: str, *, on: bool = True) -> None:
+    method = api.client.post if on else api.client.delete
+    r = await method(f"/api/profiles/{username}/follow", headers=auth(token))
+    assert r.status == 200, await r.text()
+
+
+async def feed_titles(api: Api, token: str, **params: str) -> tuple[list[str], int]:
+    r = await api.client.get("/api/articles/feed", params=params, headers=auth(token))
+    assert r.status == 200, await r.text()
+    body = await r.json()
+    return [a["title"] for a in body["articles"]], body["articlesCount"]
+
+
+async def settle(api: Api) -> None:
+    """Wait until the fan-out has decided on everything the log holds and every view reflects all of it."""
+    ports = api.client.app[PORTS]
+    log, progress = ports.writer.log, ports.writer.progress
+    for _ in range(500):
+        heads = await log.end_offsets([(t, p) for t, n in PARTITIONS.items() for p in range(n)])
+        decided = await progress.store.checkpoint(CHECKPOINT)
+        positions = [Position(t, p, head - 1) for (t, p), head in heads.items() if head]
+        if all(decided.get(tp, 0) >= heads[tp] for tp in partitions()) and await progress.reached(positions):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the fan-out and the views did not settle")
+
+
+async def fanned_out(api: Api) -> list[Event]:
+    """The fan-out's events in the log."""
+    log = api.client.app[PORTS].writer.log
+    codec = EventCodec()
+    events: list[Event] = []
+    for topic, n in PARTITIONS.items():
+        for p in range(n):
+            events += [codec.decode(e.value) for e in await log.read(topic, p, 0, await log.end_offset(topic, p))]
+    return [e for e in events if e.actor_id == FANOUT_ACTOR]
+
+
+async def user_id(api: Api, username: str) -> str:
+    holder = await api.client.app[PORTS].reads.holder("username", username)
+    assert holder is not None
+    return holder
+
+
+async def timeline_of(api: Api, username: str) -> set[str]:
+    """The article ids filed in a reader's timeline (delivered, not pulled)."""
+    entries, _ = await api.client.app[PORTS].timelines.timeline(await user_id(api, username), 100, by_author=False)
+    return {e["article_id"] for e in entries}
+
+
+async def ranked_titles(api: Api, token: str) -> list[str]:
+    r = await api.client.get("/v1/feed", headers=auth(token))
+    assert r.status == 200, await r.text()
+    return [item["title"] for item in (await r.json())["items"]]
+
+
+async def test_a_follower_is_delivered_the_authors_past_and_new_articles(api: Api) -> None:
+    ann, ben = await api.register("ann"), await api.register("ben")
+    await api.publish(ann, "Old")
+    await follow(api, ben, "ann")
+    await api.publish(ann, "New")
+    await settle(api)
+    assert await feed_titles(api, ben) == (["New", "Old"], 2)
+    deliveries = [e for e in await fanned_out(api) if isinstance(e, ArticleDelivered)]
+    assert {(e.reason, e.readers) for e in deliveries} == {("author", (await user_id(api, "ben"),))}
+    assert len(await timeline_of(api, "ben")) == 2
+
+
+async def test_unfollow_block_and_deletion_leave_the_feed_without_touching_the_timeline(api: Api) -> None:
+    ann, ben, cat = await api.register("ann"), await api.register("ben"), await api.register("cat")
+    await follow(api, ben, "ann")
+    await follow(api, ben, "cat")
+    await api.publish(ann, "By ann")
+    by_cat = await api.publish(cat, "By cat")
+    await settle(api)
+    assert (await feed_titles(api, ben))[0] == ["By cat", "By ann"]
+    await follow(api, ben, "ann", on=False)
+    assert await feed_titles(api, ben) == (["By cat"], 1)
+    await follow(api, ben, "ann")
+    r = await api.client.post("/v1/users/ben/block", headers=auth(ann))
+    assert r.status == 200, await r.text()
+    assert await feed_titles(api, ben) == (["By cat"], 1)
+    r = await api.client.delete(f"/api/articles/{by_cat['slug']}", headers=auth(cat))
+    assert r.status == 204
+    assert await feed_titles(api, ben) == ([], 0)
+    assert len(await timeline_of(api, "ben")) == 2  # nothing was removed per reader: the reads decide
+
+
+async def test_an_author_whose_followers_reach_the_threshold_is_pulled_not_delivered(api: Api) -> None:
+    star = await api.register("star")
+    fans = [await api.register(f"fan{n}") for n in range(THRESHOLD)]
+    for fan in fans:
+        await follow(api, fan, "star")
+    await api.publish(star, "Big news")
+    await settle(api)
+    fanned = await fanned_out(api)
+    assert [(e.kind, e.source_id) for e in fanned if isinstance(e, AudienceOutgrown)] == [
+        ("author", await user_id(api, "star"))
+    ]
+    # The publication is delivered to nobody. (A fan's follow decided before it may have backfilled it.)
+    assert not [e for e in fanned if isinstance(e, ArticleDelivered) and e.event_id.endswith(".author.0")]
+    for fan in fans:
+        assert await feed_titles(api, fan) == (["Big news"], 1)
+    late = await api.register("late")
+    await follow(api, late, "star")
+    await settle(api)
+    assert await feed_titles(api, late) == (["Big news"], 1)
+    assert await timeline_of(api, "late") == set()  # an outlier's articles are not backfilled either
+
+
+async def test_a_tribes_articles_reach_its_members_in_the_ranked_feed_until_they_leave(api: Api) -> None:
+    ann, ben = await api.register("ann"), await api.register("ben")
+    r = await api.client.post("/v1/tribes", json={"name": "Cars", "description": ""}, headers=auth(ann))
+    tribe = (await r.json())["tribe"]
+    r = await api.client.post(f"/v1/tribes/{tribe['id']}/join", headers=auth(ben))
+    assert r.status == 200, await r.text()
+    r = await api.client.post("/v1/articles", json={"title": "V8", "body": "b", "tribe_id": tribe["id"]},
+                              headers=auth(ann))
+    assert r.status == 201, await r.text()
+    await settle(api)
+    assert await ranked_titles(api, ben) == ["V8"]
+    assert await feed_titles(api, ben) == ([], 0)  # Conduit's feed is followed authors only
+    r = await api.client.post(f"/v1/tribes/{tribe['id']}/leave", headers=auth(ben))
+    assert r.status == 200, await r.text()
+    assert await ranked_titles(api, ben) == []
+
+
+async def test_a_rebuilt_timelines_view_equals_the_live_one(api: Api) -> None:
+    ann, ben, cat = await api.register("ann"), await api.register("ben"), await api.register("cat")
+    for reader in (ben, cat):
+        await follow(api, reader, "ann")
+    for n in range(5):
+        await api.publish(ann, f"Article {n}")
+    await settle(api)
+    await follow(api, cat, "ann", on=False)
+    await api.publish(ann, "After")
+    await settle(api)
+    ports = api.client.app[PORTS]
+    store = ports.writer.progress.store
+    result = await rebuild(ports.writer.log, store, EventCodec(), TIMELINES_VIEW, switch=False)
+    assert await compare(store, TIMELINES_VIEW, TIMELINES_VIEW.version, result.version) == []
+    rebuilt = [d async for d in store.every(TIMELINES_VIEW.physical("timeline", result.version), Query(size=100))]
+    delivered = {(r, e.article_id) for e in await fanned_out(api) if isinstance(e, ArticleDelivered) for r in e.readers}
+    assert {(d.body["reader_id"], d.body["article_id"]) for d in rebuilt} == delivered
+    assert len(delivered) == 11
