@@ -152,7 +152,9 @@ class TrendingReducer(Reducer):
 
 
 def _buckets(event: ArticleBumped | ArticleUnbumped | CommentPosted) -> tuple[DocKey, ...]:
-    """The event's two buckets."""
+    """The event's two buckets; none for a time before the epoch, which no clock of ours gives and no window reads."""
+    if event.occurred_at < 0:
+        return ()
     partition = _partition(event.article_id)
     starts = ((window, bucket_start(window, event.occurred_at)) for window in WINDOWS)
     return tuple((BUCKETS, bucket_id(window, start, partition)) for window, start in starts)

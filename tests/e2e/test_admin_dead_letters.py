@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from projections.views import NOTIFICATIONS_VIEW
+from projections.views import NOTIFICATIONS_VIEW, VIEWS
 from tests.integration.faulty_views import broken_notifications, fixed
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
@@ -102,7 +102,7 @@ async def test_admins_see_every_views_versions_and_dead_letters_and_the_page_hol
     r = await client.get("/v1/admin/status", headers=auth(root))
     assert r.status == 200, await r.text()
     body = await r.json()
-    assert [v["view"] for v in body["views"]] == ["users", "follows", "articles", "tribes", "notifications", "trending"]
+    assert [v["view"] for v in body["views"]] == [view.name for view in VIEWS]
     assert body["dead_letters"] == parked
     views = {v["view"]: v for v in body["views"]}
     (notifications,) = views["notifications"]["versions"]
