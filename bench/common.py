@@ -25,14 +25,27 @@ class Sizes:
     replay_events: int
     es_events: int  # events the eventsourcing baseline projects (a prefix of the replay log)
     growth_sizes: tuple[int, ...]
-    followers: tuple[int, ...]
+    followers: tuple[int, ...]  # of the author whose publications the growth section times
+    followees: tuple[int, ...]  # of the reader whose feed the growth section reads
     steady_seconds: float  # freshness and reads at a steady rate
     kafka_projection_events: int
 
     @classmethod
     def of(cls, quick: bool) -> Sizes:
         if quick:
-            return cls(True, 1.5, 0.5, 20_000, 30_000, 3_000, (1_000, 5_000, 30_000), (100, 1_000, 10_000), 2.0, 10_000)
+            return cls(
+                True,
+                1.5,
+                0.5,
+                20_000,
+                30_000,
+                3_000,
+                (1_000, 5_000, 30_000),
+                (100, 1_000, 10_000),
+                (10, 100, 1_000),
+                2.0,
+                10_000,
+            )
         # Sized to finish within 10 minutes on 2 cores: the eventsourcing baseline projects a prefix
         # of the replay log (its rate does not depend on the log's length), and the Faust figure
         # runs on half the embedded projection's workload (same shape, same seed).
@@ -44,7 +57,8 @@ class Sizes:
             1_000_000,
             50_000,
             (10_000, 100_000, 1_000_000),
-            (100, 1_000, 10_000, 100_000),
+            (100, 1_000, 10_000, 100_000, 1_000_000),
+            (10, 100, 1_000, 10_000),
             5.0,
             100_000,
         )

@@ -1,4 +1,4 @@
-"""Figures 3 and 6: replay (a view rebuilt from the log) and how its cost grows; publish cost vs followers."""
+"""Figures 3 and 6: replay (a view rebuilt from the log) and how its cost grows; publish cost (fan-out included)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,20 @@ import functools
 import math
 import statistics
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.workload import Shape, article_id, events, fill, records, slug, user_id
+from bench.workload import BASE_TIME_MS, Shape, article_id, events, fill, records, slug, user_id
 from events.catalogue import ArticlePublished, UserFollowed
+from events.log import Entry, Log, Position
+from projections.processor import Projector
+from projections.store import Checkpoint, DocWrite, Store
+from reducers.base import fold
 
 # Article traffic only (and the registrations of its users): the articles view reads all of it.
 REPLAY_SHAPE = Shape(follows_per_user=0)
+FOLLOW_CHUNK = 20_000
 
 
 async def fill_log(log_db: Path, n: int) -> dict[str, int]:
@@ -60,52 +67,56 @@ def exponent(sizes: list[int], seconds: list[float]) -> float:
     return num / den if den else math.nan
 
 
-async def publish_cost(
-    workdir: Path, followers: tuple[int, ...], publishes: int = 50
-) -> list[tuple[int, float, float]]:
-    """For each follower count: (followers, store writes per publish, median seconds per publish).
+@dataclass(frozen=True, slots=True)
+class Published:
+    followers: int
+    writes: float
+    """Mean per publish: events appended to the log (the publication and the fan-out's) and documents stored."""
+    seconds: float
+    """Median per publish: the append, its projection, the fan-out's decision and the documents it files."""
 
-    One author gains followers stage by stage (UserFollowed events, projected by the embedded
-    runtime); after each stage the author publishes `publishes` articles, and each publication
-    is projected alone through every view that reads its topic, via Projector.process, whose
-    BatchResult.writes counts the documents written.
+
+async def publish_cost(
+    workdir: Path, followers: tuple[int, ...], threshold: int, publishes: int = 50
+) -> list[Published]:
+    """For each follower count, what one publication of their author costs, the fan-out's work included.
+
+    One author gains followers stage by stage; their follow documents are folded by the follows
+    view's reducer and written to the store directly (projecting 10^6 follows through the
+    runtime, and the fan-out's backfill of each, would cost minutes and measure nothing of a
+    publication). After each stage the author publishes `publishes` articles, and each one is
+    timed from its append to the log: projected alone through every view that reads its topic
+    (Projector.process, whose BatchResult.writes counts the documents), decided by the fan-out
+    (services/fanout.py, with `threshold`), the events it decides appended and projected the
+    same way: below the threshold an ArticleDelivered per `FanOutPolicy.batch` followers and a
+    timeline document per follower; from it an AudienceOutgrown once, then nothing per follower.
+    The runner's own work per batch (reading its checkpoint, waiting for the views) is left out:
+    it is shared by the up to 500 events of a batch.
     """
     from events.adapters.sqlite_log import SqliteLog
     from events.codec import EventCodec
-    from events.routing import ROUTES
     from projections.adapters.sqlite_store import SqliteStore
-    from projections.embedded import EmbeddedRuntime
     from projections.live import install
     from projections.processor import Projector
-    from projections.views import VIEWS
+    from projections.timeline_queries import TimelineReads
+    from projections.views import FOLLOWS_VIEW, VIEWS
+    from services.fanout import FanOut, FanOutPolicy
 
     log, store = SqliteLog(workdir / "publish-log.db"), SqliteStore(workdir / "publish-store.db")
     codec = EventCodec()
     author = user_id(0)
-    topic = ROUTES["ArticlePublished"].topic
     try:
         live = await install(store, VIEWS)
-        runtime = EmbeddedRuntime(log, store, codec, VIEWS)
-        readers = [Projector(store, codec, v, live[v.name]) for v in VIEWS if topic in v.topics]
-        # Register the author (and nobody else: follows need no registered follower).
-        await fill(log, iter(list(events(1, Shape(initial_users=1), seed=5))))
+        projectors = [Projector(store, codec, v, live[v.name]) for v in VIEWS]
+        fanout = FanOut(TimelineReads(store), FanOutPolicy(threshold))
+        follows = next(p for p in projectors if p.view is FOLLOWS_VIEW)
+        await _project(log, projectors, await log.append(records(list(events(1, Shape(initial_users=1), seed=5)))))
         have = 0
         results = []
         n = 0
         for target in followers:
-            stream = (
-                UserFollowed(
-                    event_id=f"F{i:015d}",
-                    actor_id=user_id(i + 1),
-                    occurred_at=1_700_000_000_000 + i,
-                    followee_id=author,
-                )
-                for i in range(have, target)
-            )
-            await fill(log, stream, batch=10_000)
+            await _follow(store, follows, author, have, target)
             have = target
-            while await runtime.run_once():
-                pass
             writes = 0
             per_publish: list[float] = []
             for _ in range(publishes):
@@ -122,20 +133,50 @@ async def publish_cost(
                     body="b",
                     tags=("x",),
                 )
-                [position] = await log.append(records([event]))
-                [entry] = await log.read(position.topic, position.partition, position.offset, 1)
-                seconds = 0.0
-                for projector in readers:
-                    started = time.perf_counter()
-                    result = await projector.process([entry])
-                    seconds += time.perf_counter() - started
-                    writes += result.writes
-                per_publish.append(seconds)
-            # Keep the runtime's checkpoints in step with what the projectors wrote.
-            while await runtime.run_once():
-                pass
-            results.append((target, writes / publishes, statistics.median(per_publish)))
+                started = time.perf_counter()
+                positions = await log.append(records([event]))
+                writes += len(positions) + await _project(log, projectors, positions)
+                decided = await fanout.react(event)
+                if decided:
+                    positions = await log.append(records(decided))
+                    writes += len(positions) + await _project(log, projectors, positions)
+                per_publish.append(time.perf_counter() - started)
+            results.append(Published(target, writes / publishes, statistics.median(per_publish)))
         return results
     finally:
         await log.close()
         await store.close()
+
+
+async def _follow(store: Store, follows: Projector, author: str, start: int, stop: int) -> None:
+    """Users `start` + 1 to `stop` follow the author: their documents folded by the view's reducer and written."""
+    physical = follows.view.targets(follows.version)
+    for low in range(start, stop, FOLLOW_CHUNK):
+        pairs = [
+            (
+                i + 1,
+                UserFollowed(
+                    event_id=f"F{i:015d}", actor_id=user_id(i + 1), occurred_at=BASE_TIME_MS + i, followee_id=author
+                ),
+            )
+            for i in range(low, min(stop, low + FOLLOW_CHUNK))
+        ]
+        changed = fold(follows.view.reducer, {}, pairs)
+        writes = [DocWrite(physical[c], doc_id, v.version, v.body) for (c, doc_id), v in changed.items()]
+        await store.write(writes, Checkpoint(follows.projection_id, {}))
+
+
+async def _project(log: Log, projectors: list[Projector], positions: Sequence[Position]) -> int:
+    """Read these appended events back and project them through every view of their topics; the documents written."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for p in positions:
+        spans.setdefault((p.topic, p.partition), []).append(p.offset)
+    entries: list[Entry] = []
+    for (topic, partition), offsets in spans.items():
+        entries += await log.read(topic, partition, min(offsets), max(offsets) - min(offsets) + 1)
+    writes = 0
+    for projector in projectors:
+        mine = [e for e in entries if e.position.topic in projector.view.topics]
+        if mine:
+            writes += (await projector.process(mine)).writes
+    return writes

@@ -1,0 +1,171 @@
+"""Growth figure: one reader's feed as the number of authors they follow grows from 10 to 10,000.
+
+For each size, an embedded log and store of their own: the reader and N authors register, the
+reader follows every author, then each author publishes 3 articles. The embedded runtime and
+the fan-out's runner (tribe/bootstrap.py's `fanout_runner`, over every partition) take turns
+until both have nothing left, as `tribe serve` runs them: the fan-out delivers each article to
+the reader's timeline. The follows are old (2023), so the read pulls no recent follow: this is
+a reader's steady state, not the minutes after they followed someone.
+
+The read is `services.feeds.feed` in process, through Ports built by `tribe.bootstrap.build_ports`
+over the store: the cost of the read itself, without HTTP or a load generator around it.
+Requests are sequential and take turns between the sizes, so that a change in the machine's
+load weighs on all of them alike. The same rounds time the feed as it was read before the
+hybrid feed (every followee listed, every article filtered by them: `assembled`), on the same
+store; its first page must be the hybrid's, which checks that the fan-out filed every timeline.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.load import percentiles
+from bench.procs import JWT_SECRET
+from bench.workload import BASE_TIME_MS, PASSWORD_HASH, article_id, fill, slug, user_id
+from events.adapters.sqlite_log import SqliteLog
+from events.catalogue import ArticlePublished, Event, UserFollowed, UserRegistered
+from events.codec import EventCodec
+from projections.adapters.sqlite_store import SqliteStore
+from projections.embedded import EmbeddedRuntime
+from projections.live import install
+from projections.progress import Progress
+from projections.views import VIEWS
+from services.articles import paging
+from services.fanout_runner import FanOutRunner
+from services.feeds import feed
+from services.ports import Ports
+from services.views import ArticlePage, article_views
+from tribe.bootstrap import build_ports, fanout_runner
+from tribe.settings import Settings
+
+ARTICLES_EACH = 3
+PAGE = 20
+READER = user_id(0)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedReads:
+    followees: int
+    p50_ms: float
+    p99_ms: float
+    """Per read of the hybrid feed."""
+    assembled_p50_ms: float
+    """Per read of the feed assembled at read time, as it was before the hybrid feed."""
+
+
+async def assembled(ports: Ports, reader: str, limit: int, offset: int) -> ArticlePage:
+    """The feed before the hybrid (services/articles.py at 35adfee): the articles of all the reader's followees."""
+    paging(limit, offset)
+    hidden = await ports.social.hidden_from(reader)
+    followees = [f for f in await ports.reads.followees(reader) if f not in hidden]
+    docs, total = await ports.reads.articles(author_ids=followees, limit=limit, offset=offset)
+    return ArticlePage(await article_views(ports, docs, reader, followed=set(followees)), total)
+
+
+def _site(followees: int) -> tuple[list[Event], list[Event]]:
+    """The registrations and the reader's follows; then the authors' articles, newest last."""
+    t = BASE_TIME_MS
+
+    def registered(n: int) -> UserRegistered:
+        return UserRegistered(
+            event_id=f"R{n:015d}",
+            actor_id=user_id(n),
+            occurred_at=t + n,
+            username=f"user{n}",
+            email=f"user{n}@bench.example",
+            password_hash=PASSWORD_HASH,
+        )
+
+    people: list[Event] = [registered(n) for n in range(followees + 1)]
+    people += [
+        UserFollowed(event_id=f"F{n:015d}", actor_id=READER, occurred_at=t + followees + n, followee_id=user_id(n))
+        for n in range(1, followees + 1)
+    ]
+    articles: list[Event] = []
+    for k in range(ARTICLES_EACH):
+        for n in range(1, followees + 1):
+            a = k * followees + n
+            articles.append(
+                ArticlePublished(
+                    event_id=f"P{a:015d}",
+                    actor_id=user_id(n),
+                    occurred_at=t + 3 * followees + a,
+                    article_id=article_id(a),
+                    slug=slug(a),
+                    title=f"Post {a}",
+                    description="d",
+                    body="b",
+                    tags=("x",),
+                )
+            )
+    return people, articles
+
+
+async def _settle(runtime: EmbeddedRuntime, runner: FanOutRunner) -> None:
+    """Project, decide, project what was decided: until neither has anything left."""
+    while True:
+        while await runtime.run_once():
+            pass
+        if not await runner.run_once():
+            return
+
+
+async def _build(workdir: Path, followees: int) -> tuple[Ports, SqliteLog, SqliteStore]:
+    """The site of one size, its timelines filed by the fan-out; the ports a server would read it with."""
+    settings = Settings(
+        log_url=f"sqlite:///{workdir / 'log.db'}",
+        store_url=f"sqlite:///{workdir / 'store.db'}",
+        jwt_secret=JWT_SECRET,
+    )
+    log, store = SqliteLog(workdir / "log.db"), SqliteStore(workdir / "store.db")
+    codec = EventCodec()
+    await install(store, VIEWS)
+    runtime = EmbeddedRuntime(log, store, codec, VIEWS)
+    runner = fanout_runner(settings, log, store, codec)
+    for stage in _site(followees):
+        await fill(log, iter(stage), batch=10_000)
+        await _settle(runtime, runner)
+    await runner.progress.close()
+    return build_ports(settings, log, store, codec, Progress(store, VIEWS)), log, store
+
+
+async def feed_reads(
+    workdir: Path, sizes: tuple[int, ...], reads: int = 200, assembled_reads: int = 20, warmup: int = 5
+) -> list[FeedReads]:
+    """For each number of followees: the hybrid feed's p50 and p99 and the read-time assembly's p50."""
+    built: dict[int, tuple[Ports, SqliteLog, SqliteStore]] = {}
+    try:
+        for size in sizes:
+            where = workdir / f"feed-{size}"
+            where.mkdir(parents=True, exist_ok=True)
+            built[size] = await _build(where, size)
+        for size, (ports, _, _) in built.items():
+            hybrid, old = await feed(ports, READER, PAGE, 0), await assembled(ports, READER, PAGE, 0)
+            ids = [v.article["article_id"] for v in hybrid.articles]
+            if ids != [v.article["article_id"] for v in old.articles] or len(ids) != min(PAGE, size * ARTICLES_EACH):
+                raise RuntimeError(f"feed at {size:,} followees: the hybrid feed's first page is not the assembled one")
+        hybrid_s: dict[int, list[float]] = {size: [] for size in sizes}
+        old_s: dict[int, list[float]] = {size: [] for size in sizes}
+        for read, times in ((feed, hybrid_s), (assembled, old_s)):
+            rounds = reads if read is feed else assembled_reads
+            for _ in range(warmup + rounds):
+                for size, (ports, _, _) in built.items():
+                    started = time.perf_counter()
+                    await read(ports, READER, PAGE, 0)
+                    times[size].append(time.perf_counter() - started)
+        hybrid_at = {size: percentiles(hybrid_s[size][warmup:]) for size in sizes}
+        return [
+            FeedReads(
+                size,
+                hybrid_at[size]["p50_ms"],
+                hybrid_at[size]["p99_ms"],
+                percentiles(old_s[size][warmup:])["p50_ms"],
+            )
+            for size in sizes
+        ]
+    finally:
+        for _, log, store in built.values():
+            await log.close()
+            await store.close()
