@@ -8,12 +8,17 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
 from bench.procs import JWT_SECRET
 from bench.workload import Generated, Shape, events, fill
 from tribe.settings import Settings
+
+if TYPE_CHECKING:
+    from projections.embedded import EmbeddedRuntime
+    from services.fanout_runner import FanOutRunner
 
 
 @dataclass(frozen=True)
@@ -90,24 +95,44 @@ def site_events(n: int, shape: Shape = SITE) -> tuple[list, Generated]:
     return list(events(n, shape, seed=11, into=generated)), generated
 
 
+def embedded_settings(data_dir: Path) -> Settings:
+    """The settings of `tribe serve` on the embedded log and store in `data_dir`, with the benchmark's secret."""
+    return Settings(
+        log_url=f"sqlite:///{data_dir / 'log.db'}",
+        store_url=f"sqlite:///{data_dir / 'store.db'}",
+        jwt_secret=JWT_SECRET,
+    )
+
+
+async def settle(runtime: EmbeddedRuntime, runner: FanOutRunner) -> None:
+    """Project, decide, project what the fan-out decided: until neither the views nor the fan-out have work left."""
+    while True:
+        while await runtime.run_once():
+            pass
+        if not await runner.run_once():
+            return
+
+
 async def prepare_embedded(data_dir: Path, stream: Iterable) -> dict[str, int]:
-    """Fill an embedded log in `data_dir` and project it, as `tribe serve` would, before the server starts."""
+    """Fill an embedded log in `data_dir`, project it and file its timelines as `tribe serve` would before it starts."""
     from events.adapters.sqlite_log import SqliteLog
     from events.codec import EventCodec
     from projections.adapters.sqlite_store import SqliteStore
     from projections.embedded import EmbeddedRuntime
     from projections.live import install
     from projections.views import VIEWS
+    from tribe.bootstrap import fanout_runner
 
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     log = SqliteLog(data_dir / "log.db")
     store = SqliteStore(data_dir / "store.db")
+    codec = EventCodec()
     try:
         per_topic = await fill(log, iter(stream))
         await install(store, VIEWS)
-        runtime = EmbeddedRuntime(log, store, EventCodec(), VIEWS)
-        while await runtime.run_once():
-            pass
+        runner = fanout_runner(embedded_settings(data_dir), log, store, codec)
+        await settle(EmbeddedRuntime(log, store, codec, VIEWS), runner)
+        await runner.progress.close()
     finally:
         await log.close()
         await store.close()
@@ -115,9 +140,10 @@ async def prepare_embedded(data_dir: Path, stream: Iterable) -> dict[str, int]:
 
 
 async def wait_caught_up(settings: Settings, timeout: float = 120.0) -> None:
-    """Until every live view's checkpoint has reached the head of the settings' log (the workers run elsewhere)."""
+    """Until every live view's checkpoint and the fan-out's have reached the head of the log (workers run elsewhere)."""
     from projections.views import VIEWS
     from replay.versions import status
+    from services.fanout_runner import CHECKPOINT, partitions
     from tribe.bootstrap import make_log, make_store
 
     log, store = make_log(settings), make_store(settings)
@@ -128,6 +154,8 @@ async def wait_caught_up(settings: Settings, timeout: float = 120.0) -> None:
             for view in await status(log, store, VIEWS):
                 live = [v for v in view.versions if v.live]
                 lag += live[0].total_lag if live else 1
+            decided = await store.checkpoint(CHECKPOINT)
+            lag += sum(max(0, head - decided.get(tp, 0)) for tp, head in (await log.end_offsets(partitions())).items())
             if lag == 0:
                 return
             if time.monotonic() > deadline:

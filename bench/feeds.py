@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.common import embedded_settings, settle
 from bench.load import percentiles
-from bench.procs import JWT_SECRET
 from bench.workload import BASE_TIME_MS, PASSWORD_HASH, article_id, fill, slug, user_id
 from events.adapters.sqlite_log import SqliteLog
 from events.catalogue import ArticlePublished, Event, UserFollowed, UserRegistered
@@ -33,12 +33,10 @@ from projections.live import install
 from projections.progress import Progress
 from projections.views import VIEWS
 from services.articles import paging
-from services.fanout_runner import FanOutRunner
 from services.feeds import feed
 from services.ports import Ports
 from services.views import ArticlePage, article_views
 from tribe.bootstrap import build_ports, fanout_runner
-from tribe.settings import Settings
 
 ARTICLES_EACH = 3
 PAGE = 20
@@ -103,22 +101,9 @@ def _site(followees: int) -> tuple[list[Event], list[Event]]:
     return people, articles
 
 
-async def _settle(runtime: EmbeddedRuntime, runner: FanOutRunner) -> None:
-    """Project, decide, project what was decided: until neither has anything left."""
-    while True:
-        while await runtime.run_once():
-            pass
-        if not await runner.run_once():
-            return
-
-
 async def _build(workdir: Path, followees: int) -> tuple[Ports, SqliteLog, SqliteStore]:
     """The site of one size, its timelines filed by the fan-out; the ports a server would read it with."""
-    settings = Settings(
-        log_url=f"sqlite:///{workdir / 'log.db'}",
-        store_url=f"sqlite:///{workdir / 'store.db'}",
-        jwt_secret=JWT_SECRET,
-    )
+    settings = embedded_settings(workdir)
     log, store = SqliteLog(workdir / "log.db"), SqliteStore(workdir / "store.db")
     codec = EventCodec()
     await install(store, VIEWS)
@@ -126,7 +111,7 @@ async def _build(workdir: Path, followees: int) -> tuple[Ports, SqliteLog, Sqlit
     runner = fanout_runner(settings, log, store, codec)
     for stage in _site(followees):
         await fill(log, iter(stage), batch=10_000)
-        await _settle(runtime, runner)
+        await settle(runtime, runner)
     await runner.progress.close()
     return build_ports(settings, log, store, codec, Progress(store, VIEWS)), log, store
 
