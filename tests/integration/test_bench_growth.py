@@ -1,0 +1,55 @@
+"""The growth benchmarks of the hybrid feed measure what they say, at tiny sizes (bench/feeds.py, bench/rebuilds.py).
+
+No time is asserted here (times are `python -m bench`'s): these check the counts and the data the
+figures are taken on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.common import prepare_embedded, site_events
+from bench.feeds import feed_reads
+from bench.reads import READS_SHAPE
+from bench.rebuilds import publish_cost
+from events.adapters.sqlite_log import SqliteLog
+from projections.adapters.sqlite_store import SqliteStore
+from services.fanout_runner import CHECKPOINT, partitions
+
+
+async def test_a_publish_writes_a_timeline_document_per_follower_below_the_threshold_and_none_from_it(
+    tmp_path: Path,
+) -> None:
+    costs = await publish_cost(tmp_path, (3, 5, 8, 20), threshold=5, publishes=4)
+
+    below, marked, pulled, more_pulled = costs
+    assert [c.followers for c in costs] == [3, 5, 8, 20]
+    # Below the threshold: one delivery event and a timeline document for each of the 3 followers.
+    assert below.writes - pulled.writes == 1 + 3
+    # At the threshold: the author is marked once (the event and its document) over the stage's 4 publishes.
+    assert marked.writes - pulled.writes == 2 / 4
+    # From it on, a publish writes the same whatever the followers.
+    assert more_pulled.writes == pulled.writes
+
+
+async def test_the_feed_figure_reads_timelines_the_fan_out_filed(tmp_path: Path) -> None:
+    # feed_reads raises if a size's first hybrid page is not the page assembled from every followee.
+    reads = await feed_reads(tmp_path, (1, 8), reads=2, assembled_reads=1, warmup=1)
+
+    assert [r.followees for r in reads] == [1, 8]
+
+
+async def test_the_reads_site_is_decided_by_the_fan_out_before_the_server_starts(tmp_path: Path) -> None:
+    events, _ = site_events(1_500, READS_SHAPE)
+
+    await prepare_embedded(tmp_path, events)
+
+    log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
+    try:
+        heads = await log.end_offsets(partitions())
+        decided = await store.checkpoint(CHECKPOINT)
+        assert any(heads.values())
+        assert all(decided.get(tp, 0) == head for tp, head in heads.items())
+    finally:
+        await log.close()
+        await store.close()
