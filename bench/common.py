@@ -143,7 +143,7 @@ async def wait_caught_up(settings: Settings, timeout: float = 120.0) -> None:
     """Until every live view's checkpoint and the fan-out's have reached the head of the log (workers run elsewhere)."""
     from projections.views import VIEWS
     from replay.versions import status
-    from services.fanout_runner import CHECKPOINT, partitions
+    from services.fanout_runner import CHECKPOINT, fanout_partitions
     from tribe.bootstrap import make_log, make_store
 
     log, store = make_log(settings), make_store(settings)
@@ -155,7 +155,8 @@ async def wait_caught_up(settings: Settings, timeout: float = 120.0) -> None:
                 live = [v for v in view.versions if v.live]
                 lag += live[0].total_lag if live else 1
             decided = await store.checkpoint(CHECKPOINT)
-            lag += sum(max(0, head - decided.get(tp, 0)) for tp, head in (await log.end_offsets(partitions())).items())
+            heads = await log.end_offsets(fanout_partitions())
+            lag += sum(max(0, head - decided.get(tp, 0)) for tp, head in heads.items())
             if lag == 0:
                 return
             if time.monotonic() > deadline:

@@ -24,7 +24,8 @@ import structlog
 from events.catalogue import Event
 from events.codec import EventCodec
 from events.log import EventIdConflict, Log, Position
-from events.routing import ARTICLES, FOLLOWS, PARTITIONS, TRIBES
+from events.routing import ARTICLES, FOLLOWS, TRIBES
+from events.routing import partitions as partitions_of
 from projections.progress import Progress
 from projections.store import Checkpoint, Store
 from services.fanout import FanOut
@@ -37,8 +38,8 @@ TOPICS = (ARTICLES, FOLLOWS, TRIBES)
 TP = tuple[str, int]
 
 
-def partitions() -> list[TP]:
-    return [(topic, p) for topic in TOPICS for p in range(PARTITIONS[topic])]
+def fanout_partitions() -> list[TP]:
+    return [(topic, p) for topic in TOPICS for p in range(partitions_of(topic))]
 
 
 class FanOutRunner:
@@ -67,7 +68,7 @@ class FanOutRunner:
 
     async def run_once(self) -> int:
         """Decide on what the owned partitions hold beyond the checkpoint (one batch); return the events read."""
-        every = partitions()
+        every = fanout_partitions()
         mine = every if self.owned is None else [tp for tp in every if tp in set(self.owned())]
         if not mine:
             return 0

@@ -17,11 +17,11 @@ from api.requests import PORTS
 from events.catalogue import FANOUT_ACTOR, ArticleDelivered, AudienceOutgrown, Event
 from events.codec import EventCodec
 from events.log import Position
-from events.routing import PARTITIONS
+from events.routing import topology
 from projections.store import Query
 from projections.views import TIMELINES_VIEW
 from replay.rebuild import compare, rebuild
-from services.fanout_runner import CHECKPOINT, partitions
+from services.fanout_runner import CHECKPOINT, fanout_partitions
 from tests.e2e.conftest import Api, auth
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
@@ -55,10 +55,10 @@ async def settle(api: Api) -> None:
     ports = api.client.app[PORTS]
     log, progress = ports.writer.log, ports.writer.progress
     for _ in range(500):
-        heads = await log.end_offsets([(t, p) for t, n in PARTITIONS.items() for p in range(n)])
+        heads = await log.end_offsets([(t, p) for t, n in topology().counts for p in range(n)])
         decided = await progress.store.checkpoint(CHECKPOINT)
         positions = [Position(t, p, head - 1) for (t, p), head in heads.items() if head]
-        if all(decided.get(tp, 0) >= heads[tp] for tp in partitions()) and await progress.reached(positions):
+        if all(decided.get(tp, 0) >= heads[tp] for tp in fanout_partitions()) and await progress.reached(positions):
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the fan-out and the views did not settle")
@@ -69,7 +69,7 @@ async def fanned_out(api: Api) -> list[Event]:
     log = api.client.app[PORTS].writer.log
     codec = EventCodec()
     events: list[Event] = []
-    for topic, n in PARTITIONS.items():
+    for topic, n in topology().counts:
         for p in range(n):
             events += [codec.decode(e.value) for e in await log.read(topic, p, 0, await log.end_offset(topic, p))]
     return [e for e in events if e.actor_id == FANOUT_ACTOR]

@@ -14,7 +14,7 @@ from bench.reads import READS_SHAPE
 from bench.rebuilds import publish_cost
 from events.adapters.sqlite_log import SqliteLog
 from projections.adapters.sqlite_store import SqliteStore
-from services.fanout_runner import CHECKPOINT, partitions
+from services.fanout_runner import CHECKPOINT, fanout_partitions
 
 
 async def test_a_publish_writes_a_timeline_document_per_follower_below_the_threshold_and_none_from_it(
@@ -46,7 +46,7 @@ async def test_the_reads_site_is_decided_by_the_fan_out_before_the_server_starts
 
     log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
     try:
-        heads = await log.end_offsets(partitions())
+        heads = await log.end_offsets(fanout_partitions())
         decided = await store.checkpoint(CHECKPOINT)
         assert any(heads.values())
         assert all(decided.get(tp, 0) == head for tp, head in heads.items())

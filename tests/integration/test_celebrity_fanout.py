@@ -29,7 +29,7 @@ from projections.store import Checkpoint, DocWrite
 from projections.timeline_queries import TimelineReads
 from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, TRENDING_VIEW, VIEWS
 from services.fanout import FanOut, FanOutPolicy
-from services.fanout_runner import CHECKPOINT, partitions
+from services.fanout_runner import CHECKPOINT, fanout_partitions
 from tests.e2e.conftest import auth
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
@@ -155,7 +155,7 @@ async def test_a_celebrity_publish_costs_the_writes_of_anybodys(
         await log.append([_record(e) for e in decided])
         await EmbeddedRuntime(log, store, CODEC, VIEWS).run_once()
         assert await fanout.react(_publish("celebrity", "a-celebrity-2", T0 + 30)) == []
-        heads = await log.end_offsets(partitions())
+        heads = await log.end_offsets(fanout_partitions())
         await store.write([], Checkpoint(CHECKPOINT, heads))  # the history is decided: the app's runner starts here
     finally:
         await log.close()

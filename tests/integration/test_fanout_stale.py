@@ -20,11 +20,11 @@ from aiohttp.test_utils import TestClient
 from api.requests import PORTS
 from events.catalogue import Event, UserFollowed
 from events.log import Position
-from events.routing import FOLLOWS, PARTITIONS
+from events.routing import FOLLOWS, partitions
 from projections.views import FOLLOWS_VIEW, VIEWS
 from reducers.base import Body, DocKey
 from reducers.follows import FollowsReducer
-from services.fanout_runner import CHECKPOINT, partitions
+from services.fanout_runner import CHECKPOINT, fanout_partitions
 from tests.e2e.conftest import Api, auth
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
@@ -46,7 +46,7 @@ async def decided(api: Api) -> None:
     ports = api.client.app[PORTS]
     deadline = time.monotonic() + 20
     while True:
-        heads = await ports.writer.log.end_offsets(partitions())
+        heads = await ports.writer.log.end_offsets(fanout_partitions())
         done = await ports.writer.progress.store.checkpoint(CHECKPOINT)
         if all(done.get(tp, 0) >= head for tp, head in heads.items()):
             return
@@ -77,7 +77,7 @@ async def test_a_fan_out_on_a_stale_follows_view_is_covered_by_the_recent_follow
     assert await ports.timelines.timeline(ben_id, 10, by_author=False) == ([], 0)
 
     reducer.stalled = False
-    heads = await ports.writer.log.end_offsets([(FOLLOWS, p) for p in range(PARTITIONS[FOLLOWS])])
+    heads = await ports.writer.log.end_offsets([(FOLLOWS, p) for p in range(partitions(FOLLOWS))])
     caught_up = [Position(FOLLOWS, p, head - 1) for (_, p), head in heads.items() if head]
     assert await ports.writer.progress.wait(caught_up, 20)
     r = await api.client.get("/api/articles/feed", headers=auth(ben))
