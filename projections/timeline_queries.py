@@ -65,14 +65,23 @@ class TimelineReads:
 
     # -- what a feed reads ---------------------------------------------------------------------
 
-    async def timeline(self, reader: str, size: int, *, by_author: bool) -> tuple[list[Body], int]:
-        """The reader's newest entries (only those delivered for a followed author, with `by_author`), and how many."""
+    async def timeline(self, reader: str, size: int, *, by_author: bool) -> list[Body]:
+        """The reader's `size` newest entries (only those delivered for a followed author, with `by_author`).
+
+        Not counted: a count would read every entry the reader was ever delivered.
+        """
         filters = (Filter("by_author", (True,)),) if by_author else ()
         page = await self.store.search(
             "timeline",
-            Query(filters=filters, prefix=Prefix("id", f"{reader}:"), sort=(("id", "desc"),), size=size),
+            Query(
+                filters=filters,
+                prefix=Prefix("id", f"{reader}:"),
+                sort=(("id", "desc"),),
+                size=size,
+                with_total=False,
+            ),
         )
-        return [d.body for d in page.docs], page.total or 0
+        return [d.body for d in page.docs]
 
     async def outliers(self, kind: str) -> list[str]:
         """Every author or tribe read by pull: few, by construction (their audiences passed the threshold)."""
@@ -93,27 +102,21 @@ class TimelineReads:
         found = await self.store.get("memberships", [membership_id(reader, t) for t in tribes])
         return {d.body["tribe_id"] for d in found.values() if d.body["active"]}
 
-    async def recent_follows(self, reader: str, since: int, size: int) -> list[str]:
-        """Authors the reader started following since `since` (ms): their deliveries may not be filed yet."""
-        page = await self.store.search(
-            "follows",
-            Query(
-                filters=(Filter("follower_id", (reader,)), _ACTIVE),
-                sort=(("updated_at", "desc"),),
-                size=size,
-                with_total=False,
-            ),
-        )
-        return [d.body["followee_id"] for d in page.docs if d.body["updated_at"] >= since]
+    async def recent_follows(self, reader: str, since: int) -> list[str]:
+        """Authors the reader started following since `since` (ms), whose deliveries may not be filed yet: one get."""
+        found = await self.store.get("recent_follows", [reader])
+        if reader not in found:
+            return []
+        body = found[reader].body
+        return [f for f, at in zip(body["followees"], body["followed_at"]) if at >= since]
 
-    async def pulled(
-        self, authors: Sequence[str], tribes: Sequence[str], size: int
-    ) -> tuple[list[Body], int]:
-        """The newest live articles of these authors or in these tribes (the few a reader pulls), and how many."""
+    async def pulled(self, authors: Sequence[str], tribes: Sequence[str], size: int) -> list[Body]:
+        """The `size` newest live articles of these authors or in these tribes (the few a reader pulls)."""
         sources = tuple(f for f in (Filter("author_id", tuple(authors)), Filter("tribe_id", tuple(tribes))) if f.values)
         if not sources:
-            return [], 0
+            return []
         page = await self.store.search(
-            "articles", Query(filters=(_LIVE,), any_of=sources, sort=(("created_at", "desc"),), size=size)
+            "articles",
+            Query(filters=(_LIVE,), any_of=sources, sort=(("created_at", "desc"),), size=size, with_total=False),
         )
-        return [d.body for d in page.docs], page.total or 0
+        return [d.body for d in page.docs]

@@ -31,6 +31,7 @@ from reducers.documents import (
     NotificationArticle,
     Outlier,
     ReadMark,
+    RecentFollows,
     TimelineEntry,
     TrendArticle,
     TrendBucket,
@@ -100,7 +101,7 @@ USERS_VIEW = View(
 
 FOLLOWS_VIEW = View(
     name="follows",
-    version=1,
+    version=2,
     reducer=FollowsReducer(),
     topics=(FOLLOWS,),
     collections={
@@ -110,8 +111,13 @@ FOLLOWS_VIEW = View(
         "blocks": CollectionSpec(
             {"blocker_id": "keyword", "blocked_id": "keyword", "active": "boolean", "updated_at": "date"}
         ),
+        "recent_follows": CollectionSpec(
+            {"user_id": "keyword", "followees": "keyword", "followed_at": "date"},
+            lists=frozenset({"followees", "followed_at"}),
+            indexed=frozenset(),
+        ),
     },
-    documents={"follows": Follow, "blocks": Block},
+    documents={"follows": Follow, "blocks": Block, "recent_follows": RecentFollows},
 )
 
 ARTICLES_VIEW = View(

@@ -41,6 +41,14 @@ class Follow(TypedDict):
     updated_at: int
 
 
+class RecentFollows(TypedDict):
+    """The last follows one user made, newest first: followees[i] was followed at followed_at[i]."""
+
+    user_id: str
+    followees: list[str]
+    followed_at: list[int]
+
+
 class Block(TypedDict):
     blocker_id: str
     blocked_id: str

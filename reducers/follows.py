@@ -1,15 +1,21 @@
-"""Who follows and who blocks whom: one document per (actor, other user) pair, the last event wins."""
+"""Who follows and who blocks whom: one document per (actor, other user) pair, the last event wins.
+
+Each user also has one small document of the last RECENT follows they made (`recent_follows`):
+the feed pulls the authors followed in the last minutes with one get (services/feeds.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from events.catalogue import Event, UserBlocked, UserFollowed, UserUnblocked, UserUnfollowed
-from reducers.base import Body, DocKey, Reducer, by_event_type
-from reducers.documents import Block, Follow
+from reducers.base import Body, DocKey, Reducer, by_event_type, held
+from reducers.documents import Block, Follow, RecentFollows
 
 FOLLOWS = "follows"
 BLOCKS = "blocks"
+RECENT_FOLLOWS = "recent_follows"
+RECENT = 20
 
 
 def follow_id(follower_id: str, followee_id: str) -> str:
@@ -21,11 +27,11 @@ def block_id(blocker_id: str, blocked_id: str) -> str:
 
 
 class FollowsReducer(Reducer):
-    collections = (FOLLOWS, BLOCKS)
+    collections = (FOLLOWS, BLOCKS, RECENT_FOLLOWS)
 
     def keys(self, event: Event) -> tuple[DocKey, ...]:
         if isinstance(event, (UserFollowed, UserUnfollowed)):
-            return ((FOLLOWS, follow_id(event.actor_id, event.followee_id)),)
+            return ((FOLLOWS, follow_id(event.actor_id, event.followee_id)), (RECENT_FOLLOWS, event.actor_id))
         if isinstance(event, (UserBlocked, UserUnblocked)):
             return ((BLOCKS, block_id(event.actor_id, event.blocked_id)),)
         return ()
@@ -37,13 +43,24 @@ class FollowsReducer(Reducer):
     @apply.register(UserFollowed)
     @apply.register(UserUnfollowed)
     def _(self, event: UserFollowed | UserUnfollowed, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        follow_key, recent_key = self.keys(event)
         follow: Follow = {
             "follower_id": event.actor_id,
             "followee_id": event.followee_id,
             "active": isinstance(event, UserFollowed),
             "updated_at": event.occurred_at,
         }
-        return {self.keys(event)[0]: follow}
+        held_recent = held(docs, recent_key, RecentFollows)
+        pairs = [] if held_recent is None else list(zip(held_recent["followees"], held_recent["followed_at"]))
+        pairs = [(f, at) for f, at in pairs if f != event.followee_id]
+        if isinstance(event, UserFollowed):
+            pairs = [(event.followee_id, event.occurred_at), *pairs][:RECENT]
+        recent: RecentFollows = {
+            "user_id": event.actor_id,
+            "followees": [f for f, _ in pairs],
+            "followed_at": [at for _, at in pairs],
+        }
+        return {follow_key: follow, recent_key: recent}
 
     @apply.register(UserBlocked)
     @apply.register(UserUnblocked)

@@ -30,8 +30,6 @@ Cursor = tuple[Any, ...]
 
 RANKED_WINDOW = 200
 """The newest deliveries and pulled articles the ranked feed ranks: a ranked feed ranks what is recent."""
-RECENT_FOLLOWS = 50
-"""At most this many authors followed in the last RECENT_FOLLOW_MS are pulled as well."""
 
 
 async def _pulled_authors(ports: Ports, reader: str) -> list[str]:
@@ -39,31 +37,31 @@ async def _pulled_authors(ports: Ports, reader: str) -> list[str]:
     timelines = ports.timelines
     outliers = await timelines.outliers("author")
     followed = await timelines.followed_among(reader, outliers)
-    recent = await timelines.recent_follows(reader, now_ms() - RECENT_FOLLOW_MS, RECENT_FOLLOWS)
+    recent = await timelines.recent_follows(reader, now_ms() - RECENT_FOLLOW_MS)
     return sorted(followed.union(recent))
 
 
 async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequence[Position] = ()) -> ArticlePage:
     """Conduit's feed: articles of the authors the reader follows, newest first, without those hidden by a block.
 
-    The total is exact while the reader's deliveries and pulled articles fit in the window read
-    (offset + limit of each); beyond it, it counts what was delivered and pulled, including
-    entries a later unfollow or deletion leaves out of the pages.
+    `articlesCount` is exact when the feed ends within the pages read (offset + limit); when
+    there is more, it is one more than the page reaches, so a client offers the next page. A
+    count of everything a reader was ever delivered would grow with what they follow.
     """
     paging(limit, offset)
     await ports.writer.caught_up(after)
     want = offset + limit
     hidden = await ports.social.hidden_from(reader)
-    entries, delivered = await ports.timelines.timeline(reader, want, by_author=True)
-    pulled, pulled_total = await ports.timelines.pulled(await _pulled_authors(ports, reader), (), want)
+    entries = await ports.timelines.timeline(reader, want + 1, by_author=True)
+    pulled = await ports.timelines.pulled(await _pulled_authors(ports, reader), (), want + 1)
     authors = {e["article_id"]: e["author_id"] for e in entries}
     authors.update((a["article_id"], a["author_id"]) for a in pulled)
     followed = await ports.timelines.followed_among(reader, sorted(set(authors.values()) - hidden))
     ids = sorted((a for a, author in authors.items() if author in followed), reverse=True)
     live = await ports.social.cards(ids)
     docs = live[offset:want]
-    exhausted = delivered <= len(entries) and pulled_total <= len(pulled)
-    total = len(live) if exhausted else delivered + pulled_total
+    more = len(entries) > want or len(pulled) > want
+    total = max(len(live), want + 1) if more else len(live)
     return ArticlePage(await article_views(ports, docs, reader, followed=followed), total)
 
 
@@ -78,10 +76,10 @@ async def ranked_feed(
     await ports.writer.caught_up(after)
     timelines = ports.timelines
     hidden = await ports.social.hidden_from(reader)
-    entries, _ = await timelines.timeline(reader, RANKED_WINDOW, by_author=False)
+    entries = await timelines.timeline(reader, RANKED_WINDOW, by_author=False)
     outlier_tribes = await timelines.outliers("tribe")
     joined_outliers = await timelines.joined_among(reader, outlier_tribes)
-    pulled, _ = await timelines.pulled(await _pulled_authors(ports, reader), sorted(joined_outliers), RANKED_WINDOW)
+    pulled = await timelines.pulled(await _pulled_authors(ports, reader), sorted(joined_outliers), RANKED_WINDOW)
     followed = await timelines.followed_among(reader, sorted({e["author_id"] for e in entries} - hidden))
     joined = await timelines.joined_among(reader, sorted({e["tribe_id"] for e in entries if e["by_tribe"]}))
     ids = {

@@ -83,7 +83,7 @@ async def user_id(api: Api, username: str) -> str:
 
 async def timeline_of(api: Api, username: str) -> set[str]:
     """The article ids filed in a reader's timeline (delivered, not pulled)."""
-    entries, _ = await api.client.app[PORTS].timelines.timeline(await user_id(api, username), 100, by_author=False)
+    entries = await api.client.app[PORTS].timelines.timeline(await user_id(api, username), 100, by_author=False)
     return {e["article_id"] for e in entries}
 
 

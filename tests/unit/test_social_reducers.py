@@ -40,7 +40,7 @@ from events.routing import ARTICLES as ARTICLES_TOPIC
 from events.routing import partitions, source_of
 from reducers.articles import ARTICLES, VIEW_RECEIPTS, ArticlesReducer, view_receipt_id
 from reducers.base import Reducer, State, Versioned, fold
-from reducers.follows import BLOCKS, FOLLOWS, FollowsReducer
+from reducers.follows import BLOCKS, FOLLOWS, RECENT, RECENT_FOLLOWS, FollowsReducer
 from reducers.notifications import ACTORS, LATEST_ACTORS, NOTIFICATIONS, READ_MARKS, NotificationsReducer
 from reducers.ranking import rank
 from reducers.trending import ARTICLE_TAGS, BUCKETS, WINDOWS, TrendingReducer, bucket_id, bucket_start
@@ -723,6 +723,17 @@ def test_trending_ignores_deletions_by_others() -> None:
 
 
 # blocks
+
+
+def test_a_users_recent_follows_are_their_latest_follows_newest_first_without_the_unfollowed() -> None:
+    follows = [_event(UserFollowed, "u1", at=T0 + n, followee_id=f"u{n}") for n in range(2, 2 + RECENT + 3)]
+    again = _event(UserFollowed, "u1", at=T0 + 100, followee_id="u5")
+    unfollow = _event(UserUnfollowed, "u1", at=T0 + 101, followee_id=f"u{RECENT + 4}")
+    recent = _apply(FollowsReducer(), *follows, again, unfollow)[(RECENT_FOLLOWS, "u1")].body
+    expected = ["u5", *(f"u{n}" for n in range(RECENT + 3, 5, -1))][:RECENT]
+    assert recent["followees"] == expected
+    assert recent["followed_at"][:2] == [T0 + 100, T0 + RECENT + 3]
+    assert len(recent["followed_at"]) == len(recent["followees"])
 
 
 def test_block_then_unblock_keeps_one_inactive_pair_and_leaves_the_follow() -> None:
