@@ -23,9 +23,9 @@ from pathlib import Path
 
 from bench.common import embedded_settings, settle
 from bench.load import percentiles
-from bench.workload import BASE_TIME_MS, PASSWORD_HASH, article_id, fill, slug, user_id
+from bench.workload import BASE_TIME_MS, PASSWORD_HASH, fill, publication, user_id
 from events.adapters.sqlite_log import SqliteLog
-from events.catalogue import ArticlePublished, Event, UserFollowed, UserRegistered
+from events.catalogue import Event, UserFollowed, UserRegistered
 from events.codec import EventCodec
 from projections.adapters.sqlite_store import SqliteStore
 from projections.embedded import EmbeddedRuntime
@@ -86,17 +86,7 @@ def _site(followees: int) -> tuple[list[Event], list[Event]]:
         for n in range(1, followees + 1):
             a = k * followees + n
             articles.append(
-                ArticlePublished(
-                    event_id=f"P{a:015d}",
-                    actor_id=user_id(n),
-                    occurred_at=t + 3 * followees + a,
-                    article_id=article_id(a),
-                    slug=slug(a),
-                    title=f"Post {a}",
-                    description="d",
-                    body="b",
-                    tags=("x",),
-                )
+                publication(a, user_id(n), t + 3 * followees + a)
             )
     return people, articles
 

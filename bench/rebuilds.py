@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.workload import BASE_TIME_MS, Shape, article_id, events, fill, records, slug, user_id
-from events.catalogue import ArticlePublished, UserFollowed
+from bench.workload import BASE_TIME_MS, Shape, events, fill, publication, records, user_id
+from events.catalogue import UserFollowed
 from events.log import Entry, Log, Position
 from projections.processor import Projector
 from projections.store import Checkpoint, DocWrite, Store
@@ -122,17 +122,7 @@ async def publish_cost(
             for _ in range(publishes):
                 a = 10_000_000 + n
                 n += 1
-                event = ArticlePublished(
-                    event_id=f"P{a:015d}",
-                    actor_id=author,
-                    occurred_at=1_700_100_000_000 + a,
-                    article_id=article_id(a),
-                    slug=slug(a),
-                    title=f"Post {a}",
-                    description="d",
-                    body="b",
-                    tags=("x",),
-                )
+                event = publication(a, author, 1_700_100_000_000 + a)
                 started = time.perf_counter()
                 positions = await log.append(records([event]))
                 writes += len(positions) + await _project(log, projectors, positions)

@@ -51,6 +51,21 @@ def slug(n: int) -> str:
     return f"bench-article-{n}"
 
 
+def publication(n: int, author: str, at: int) -> ArticlePublished:
+    """Article n, published by `author` at `at` (ms): what the growth figures publish."""
+    return ArticlePublished(
+        event_id=f"P{n:015d}",
+        actor_id=author,
+        occurred_at=at,
+        article_id=article_id(n),
+        slug=slug(n),
+        title=f"Post {n}",
+        description="d",
+        body="b",
+        tags=("x",),
+    )
+
+
 @dataclass
 class Shape:
     register_every: int = 50
