@@ -57,6 +57,11 @@ class FanOut:
         self.reads = reads
         self.policy = policy
 
+    @staticmethod
+    def reacts_to(event: Event) -> bool:
+        """Whether the fan-out may append anything for this event (and so must read the views first)."""
+        return isinstance(event, (ArticlePublished, UserFollowed, TribeJoined))
+
     async def react(self, event: Event) -> list[Event]:
         """The events the fan-out appends for one event of the log (none for most)."""
         if isinstance(event, ArticlePublished):

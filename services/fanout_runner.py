@@ -79,28 +79,25 @@ class FanOutRunner:
             return 0
         started = time.perf_counter()
         read = await self.log.read_many(starts, self.batch_size)
-        consulted = [Position(t, p, head - 1) for (t, p), head in heads.items() if head > 0]
-        fresh = await self.progress.wait(consulted, self.wait)
-        events = appended = skipped = 0
-        offsets: dict[TP, int] = {}
-        for tp, entries in read.items():
-            for entry in entries:
-                events += 1
-                try:
-                    event = self.codec.decode(entry.value)
-                except Exception as exc:  # the views park such bytes (projections/dead_letters.py); nothing to decide
-                    skipped += 1
-                    log.warning("fanout_undecodable", position=entry.position.token(), error=repr(exc))
-                    continue
-                decided = await self.fanout.react(event)
-                if decided:
-                    appended += await self._append(decided)
-            if entries:
-                offsets[tp] = entries[-1].position.offset + 1
+        events = [entry for entries in read.values() for entry in entries]
+        decoded: list[Event] = []
+        for entry in events:
+            try:
+                decoded.append(self.codec.decode(entry.value))
+            except Exception as exc:  # the views park such bytes (projections/dead_letters.py); nothing to decide
+                log.warning("fanout_undecodable", position=entry.position.token(), error=repr(exc))
+        fresh = True
+        if any(self.fanout.reacts_to(event) for event in decoded):
+            # Only a batch with something to decide waits: the fan-out's own deliveries come back to it.
+            consulted = [Position(t, p, head - 1) for (t, p), head in heads.items() if head > 0]
+            fresh = await self.progress.wait(consulted, self.wait)
+        decided = [out for event in decoded for out in await self.fanout.react(event)]
+        appended = await self._append(decided) if decided else 0
+        offsets = {tp: entries[-1].position.offset + 1 for tp, entries in read.items() if entries}
         await self.store.write([], Checkpoint(CHECKPOINT, offsets))
-        log.info("fanout_batch", events=events, appended=appended, undecodable=skipped, fresh_reads=fresh,
-                 ms=round((time.perf_counter() - started) * 1000, 2))
-        return events
+        log.info("fanout_batch", events=len(events), appended=appended, undecodable=len(events) - len(decoded),
+                 fresh_reads=fresh, ms=round((time.perf_counter() - started) * 1000, 2))
+        return len(events)
 
     async def _append(self, decided: Sequence[Event]) -> int:
         """Append the decisions; one the log already holds under its id with other readers is left as it is.
