@@ -133,6 +133,10 @@ class EventCodec:
             raise UnknownSchema(f"unknown writer schema fingerprint {data[2:10].hex()}")
         return schema
 
+    def type_name(self, data: bytes) -> str:
+        """The event type of encoded bytes, from their schema fingerprint alone (no decoding)."""
+        return self.writer_schema(data).type_name
+
     def decode(self, data: bytes) -> Event:
         writer = self.writer_schema(data)
         reader = self.current[writer.type_name]

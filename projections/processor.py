@@ -67,6 +67,7 @@ class Projector:
         self._physical = view.targets(self.version)
         self._in_flight: asyncio.Future[None] | None = None
         self._unwritten: dict[DocKey, Versioned] = {}
+        self._folded = view.reducer.folded_types()  # None: every type; else the others are skipped undecoded
 
     async def ensure_collections(self) -> None:
         for alias, spec in self.view.collections.items():
@@ -97,9 +98,12 @@ class Projector:
         if not entries and not skipped:
             return BatchResult(0, 0, 0.0)
         started = time.perf_counter()
-        decode = self.codec.decode
+        decode, folded, type_of = self.codec.decode, self._folded, self.codec.type_name
         try:
-            events = [(e.position.offset + 1, decode(e.value)) for e in entries]
+            if folded is None:
+                events = [(e.position.offset + 1, decode(e.value)) for e in entries]
+            else:
+                events = [(e.position.offset + 1, decode(e.value)) for e in entries if type_of(e.value) in folded]
         except Exception as exc:
             raise Undecodable(exc) from exc
         reducer = self.view.reducer

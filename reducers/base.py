@@ -51,6 +51,18 @@ class Reducer(abc.ABC):
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         """New bodies for the documents the event changes (a subset of `keys(event)`)."""
 
+    def folded_types(self) -> frozenset[str] | None:
+        """The event types whose `keys` may name a document; None: any type may.
+
+        A reducer whose `keys` dispatches by event type (`by_event_type`, whose default names no
+        document) folds only the types registered on it: the write path skips the others without
+        decoding them (tests/unit/test_reducers.py checks that the default names nothing).
+        """
+        keys = getattr(type(self), "keys", None)
+        if isinstance(keys, by_event_type):
+            return frozenset(t.__name__ for t in keys.table)
+        return None
+
 
 Owner = TypeVar("Owner")
 Args = TypeVarTuple("Args")

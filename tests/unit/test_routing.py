@@ -197,3 +197,17 @@ def _minimal(cls: type[Event], **given_fields: object) -> Event:
         else:
             values[f.name] = 1 if hints[f.name] is int else "x"
     return cls(**values)
+
+
+@settings(max_examples=100, deadline=None)
+@given(logs(max_size=60))
+def test_a_reducer_names_no_document_for_an_event_type_it_does_not_fold(events: list[Event]) -> None:
+    """The write path skips, undecoded, the types outside a reducer's `folded_types`: they must change nothing."""
+    for view in VIEWS:
+        folded = view.reducer.folded_types()
+        if folded is None:
+            continue
+        assert folded, view.name
+        for event in events:
+            if event.type not in folded:
+                assert view.reducer.keys(event) == (), (view.name, event.type)
