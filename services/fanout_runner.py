@@ -69,7 +69,8 @@ class FanOutRunner:
     async def run_once(self) -> int:
         """Decide on what the owned partitions hold beyond the checkpoint (one batch); return the events read."""
         every = fanout_partitions()
-        mine = every if self.owned is None else [tp for tp in every if tp in set(self.owned())]
+        owned = None if self.owned is None else set(self.owned())
+        mine = every if owned is None else [tp for tp in every if tp in owned]
         if not mine:
             return 0
         stored = await self.store.checkpoint(CHECKPOINT)
