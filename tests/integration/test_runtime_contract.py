@@ -72,9 +72,12 @@ async def append_paced(log: Log, records: Sequence[Record], *, batch: int, pause
 
 
 async def until_busy(log_path: Path, before: int, timeout: float = 60) -> None:
-    """Until the worker logging to `log_path` has written a batch more than `before`."""
+    """Until the worker logging to `log_path` has processed more events than `before`.
+
+    Counted in events, not batches: a batch can end with nothing processed (all redelivered, or
+    fenced while the views install), and a worker killed then has done no work to lose."""
     deadline = time.monotonic() + timeout
-    while worker_counts(log_path)["batches"] <= before:
+    while worker_counts(log_path)["processed"] <= before:
         assert time.monotonic() < deadline, "the worker never processed a batch"
         await asyncio.sleep(0.05)
 
@@ -115,7 +118,7 @@ async def test_kill_9_during_writes_three_times(
     try:
         quarter = len(records) // 4
         for phase in range(4):
-            before = worker_counts(log_path)["batches"]
+            before = worker_counts(log_path)["processed"]
             await append_paced(kafka_log, records[phase * quarter : (phase + 1) * quarter if phase < 3 else None],
                                batch=200, pause=0.01)
             if phase == 3:
