@@ -18,7 +18,9 @@ LOG_FILE = 0x54524C47
 """The embedded event log ("TRLG")."""
 STORE_FILE = 0x54525354
 """A SQLite read store ("TRST")."""
-_KINDS = {LOG_FILE: "the event log", STORE_FILE: "a read store"}
+KEYS_FILE = 0x54524B59
+"""The users' data keys ("TRKY")."""
+_KINDS = {LOG_FILE: "the event log", STORE_FILE: "a read store", KEYS_FILE: "the key store"}
 
 
 class ForeignFile(RuntimeError):
