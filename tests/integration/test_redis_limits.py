@@ -1,15 +1,10 @@
-"""Rate limits shared by several API processes through a real redis-server (Debian's package).
+"""Rate limits shared by several API processes through a real redis-server (tests/redis_server.py).
 
-The test starts its own redis-server on a free loopback port and stops it. No redis-server is a
-failure, not a skip: scripts/debian-packages installs it before the tests run.
+The test starts its own redis-server, without persistence, and stops it.
 """
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -17,59 +12,20 @@ import coredis
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.e2e.server import free_port
+from tests.redis_server import RedisServer
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
 Client = Callable[..., Awaitable[TestClient]]
 
 
-class RedisServer:
-    def __init__(self, port: int, process: subprocess.Popen[bytes]) -> None:
-        self.port = port
-        self.process = process
-        self.url = f"redis://127.0.0.1:{port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
-def _answers_ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed: scripts/debian-packages installs it (Debian package redis-server)")
-    port = free_port()
-    output = (tmp_path / "redis.log").open("wb")
-    # Loopback only, nothing written to disk but the log.
-    options = ["--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
-    process = subprocess.Popen(
-        [binary, *options],
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
-    server = RedisServer(port, process)
+    server = RedisServer(tmp_path / "redis").start()
     try:
-        deadline = time.monotonic() + 10
-        while not _answers_ping(port):
-            assert process.poll() is None, (tmp_path / "redis.log").read_text()
-            assert time.monotonic() < deadline, "redis-server did not answer within 10 s"
-            time.sleep(0.05)
         yield server
     finally:
         server.stop()
-        output.close()
 
 
 async def api_process(aiohttp_client: Client, data_dir: Path, redis: RedisServer) -> TestClient:
