@@ -33,16 +33,22 @@ class SqliteKeyStore(KeyStore):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._path = path
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        try:
+            # Claimed before journal_mode is set: that pragma reads the file (and rewrites the header
+            # of a WAL-mode log), so on a foreign file it would fail or change it before claim refuses it.
+            claim(
+                self._conn,
+                path,
+                KEYS_FILE,
+                made_by_earlier_release=lambda names: False,
+                hint="TRIBE_KEY_STORE names the key store, a file of its own",
+            )
+        except BaseException:
+            self._conn.close()
+            raise
         self._conn.execute("PRAGMA journal_mode=DELETE")
         self._conn.execute("PRAGMA secure_delete=ON")
         self._conn.execute("PRAGMA synchronous=FULL")
-        claim(
-            self._conn,
-            path,
-            KEYS_FILE,
-            made_by_earlier_release=lambda names: False,
-            hint="TRIBE_KEY_STORE names the key store, a file of its own",
-        )
         with transaction(self._conn):
             self._conn.execute(_SCHEMA)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keys")
