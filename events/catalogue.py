@@ -46,6 +46,13 @@ class UserLoggedOut(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ProfilePrivacySet(Event):
+    """The actor made their profile private (their articles reach only approved followers) or public again."""
+
+    private: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UserFollowed(Event):
     followee_id: str
 
@@ -53,6 +60,20 @@ class UserFollowed(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserUnfollowed(Event):
     followee_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FollowApproved(Event):
+    """The actor (a private user) approved follower_id's follow request: their follow now gives access."""
+
+    follower_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FollowDenied(Event):
+    """The actor denied follower_id's follow request, or removed them as a follower: that follow ends."""
+
+    follower_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,8 +202,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
         UserRegistered,
         UserUpdated,
         UserLoggedOut,
+        ProfilePrivacySet,
         UserFollowed,
         UserUnfollowed,
+        FollowApproved,
+        FollowDenied,
         ArticlePublished,
         ArticleEdited,
         ArticleDeleted,

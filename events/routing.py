@@ -6,9 +6,11 @@ event applied to it.
 
 | event types                                   | topic          | key             | partitions (default) |
 |-----------------------------------------------|----------------|-----------------|----------------------|
-| UserRegistered, UserUpdated, UserLoggedOut    | tribe.users    | actor_id        | 1                    |
+| UserRegistered, UserUpdated, UserLoggedOut,   | tribe.users    | actor_id        | 1                    |
+|   ProfilePrivacySet                           |                |                 |                      |
 | UserFollowed, UserUnfollowed,                 | tribe.follows  | actor_id        | 4                    |
 |   UserBlocked, UserUnblocked                  |                |                 |                      |
+| FollowApproved, FollowDenied                  | tribe.follows  | follower_id     | 4                    |
 | Article*, Comment*                            | tribe.articles | article_id      | 8                    |
 | TribeCreated, TribeJoined, TribeLeft          | tribe.tribes   | tribe_id        | 4                    |
 | NotificationsRead                             | tribe.inbox    | actor_id        | 4                    |
@@ -48,6 +50,8 @@ from events.catalogue import (
     CommentDeleted,
     CommentPosted,
     Event,
+    FollowApproved,
+    FollowDenied,
     TribeCreated,
     TribeJoined,
     TribeLeft,
@@ -177,14 +181,22 @@ def _by_source(event: AudienceOutgrown) -> str:
     return event.source_id
 
 
+def _by_follower(event: FollowApproved | FollowDenied) -> str:
+    """A private user's answer to a follow request goes where the follow is: the follower's partition."""
+    return event.follower_id
+
+
 # Looked up by an event's type name, so an entry's event type is not known statically: Route[Any].
 # test_routing checks that every type's route takes its events.
 ROUTES: dict[str, Route[Any]] = {
     "UserRegistered": Route(USERS, _by_actor),
     "UserUpdated": Route(USERS, _by_actor),
     "UserLoggedOut": Route(USERS, _by_actor),
+    "ProfilePrivacySet": Route(USERS, _by_actor),
     "UserFollowed": Route(FOLLOWS, _by_actor),
     "UserUnfollowed": Route(FOLLOWS, _by_actor),
+    "FollowApproved": Route(FOLLOWS, _by_follower),
+    "FollowDenied": Route(FOLLOWS, _by_follower),
     "ArticlePublished": Route(ARTICLES, _by_article),
     "ArticleEdited": Route(ARTICLES, _by_article),
     "ArticleDeleted": Route(ARTICLES, _by_article),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Literal
 
 from events.routing import ARTICLES, partitions
@@ -57,6 +57,27 @@ class ReadModels:
         ids = [follow_id(follower_id, f) for f in followee_ids]
         found = await self.store.get("follows", ids)
         return {doc.body["followee_id"] for doc in found.values() if doc.body["active"]}
+
+    async def follow_docs(self, follower_id: str, followee_ids: Sequence[str]) -> dict[str, Body]:
+        """The follower's follow documents of these users, active or not, by followee: one batched get."""
+        if not followee_ids:
+            return {}
+        found = await self.store.get("follows", [follow_id(follower_id, f) for f in followee_ids])
+        return {doc.body["followee_id"]: doc.body for doc in found.values()}
+
+    async def newest_follows_of(self, followee_id: str) -> AsyncGenerator[Body]:
+        """Active follows of this user that the user has not approved, most recently begun first.
+
+        Read in pages of 100; a caller stops where the follows began before the user went private.
+        """
+        query = Query(
+            filters=(Filter("followee_id", (followee_id,)), Filter("active", (True,)), Filter("approved", (False,))),
+            sort=(("since", "desc"),),
+            size=100,
+            with_total=False,
+        )
+        async for doc in self.store.every("follows", query):
+            yield doc.body
 
     async def followees(self, follower_id: str) -> list[str]:
         """Everyone the user follows."""

@@ -75,7 +75,7 @@ class View:
 
 USERS_VIEW = View(
     name="users",
-    version=2,
+    version=3,
     reducer=UsersReducer(),
     topics=(USERS,),
     collections={
@@ -92,6 +92,8 @@ USERS_VIEW = View(
                 "created_at": "date",
                 "updated_at": "date",
                 "token_generation": "long",
+                "private": "boolean",
+                "private_since": "date",
             }
         ),
         "handles": CollectionSpec({"kind": "keyword", "value": "keyword", "user_id": "keyword"}),
@@ -101,12 +103,19 @@ USERS_VIEW = View(
 
 FOLLOWS_VIEW = View(
     name="follows",
-    version=2,
+    version=3,
     reducer=FollowsReducer(),
     topics=(FOLLOWS,),
     collections={
         "follows": CollectionSpec(
-            {"follower_id": "keyword", "followee_id": "keyword", "active": "boolean", "updated_at": "date"}
+            {
+                "follower_id": "keyword",
+                "followee_id": "keyword",
+                "active": "boolean",
+                "updated_at": "date",
+                "since": "date",
+                "approved": "boolean",
+            }
         ),
         "blocks": CollectionSpec(
             {"blocker_id": "keyword", "blocked_id": "keyword", "active": "boolean", "updated_at": "date"}

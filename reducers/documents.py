@@ -26,6 +26,8 @@ class User(TypedDict):
     created_at: int
     updated_at: int
     token_generation: int  # tokens issued at an older generation are refused: bumped by logouts and new passwords
+    private: bool  # following needs approval, articles reach only approved followers (services/privacy.py)
+    private_since: int | None  # when it last went private (ms): follows older than this count as approved
 
 
 class Handle(TypedDict):
@@ -35,10 +37,14 @@ class Handle(TypedDict):
 
 
 class Follow(TypedDict):
+    """A follow; of a private user, a request while not `approved` and begun after they went private."""
+
     follower_id: str
     followee_id: str
     active: bool
     updated_at: int
+    since: int  # when the current follow began: a repeated follow keeps it
+    approved: bool  # the followee approved this follow (FollowApproved); reset when it ends
 
 
 class RecentFollows(TypedDict):

@@ -6,6 +6,10 @@ handle someone else holds is ignored, and the API, finding no such user (or
 the old name) after its write, answers 422. Handles a user leaves stay theirs,
 so nobody can take over a name that links and mentions still point at.
 
+A user's `private` flag and `private_since` (the time of the event that made them private) come
+from `ProfilePrivacySet`; a repeat changes nothing, so `private_since` stays the time they first
+went private. Who may read a private user's articles is decided when read (services/privacy.py).
+
 A user's `token_generation` counts the events that ended all their sessions: a
 logout, or a new password. Tokens carry the generation they were issued at, and
 the API refuses one older than the user's. The same password rehashed under newer
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from events.catalogue import Event, UserLoggedOut, UserRegistered, UserUpdated
+from events.catalogue import Event, ProfilePrivacySet, UserLoggedOut, UserRegistered, UserUpdated
 from reducers.base import Body, DocKey, Reducer, by_event_type, held
 from reducers.documents import Handle, User
 
@@ -64,7 +68,8 @@ class UsersReducer(Reducer):
         return ((USERS, event.actor_id), username_key(event.username), email_key(event.email))
 
     @keys.register(UserLoggedOut)
-    def _(self, event: UserLoggedOut) -> tuple[DocKey, ...]:
+    @keys.register(ProfilePrivacySet)
+    def _(self, event: UserLoggedOut | ProfilePrivacySet) -> tuple[DocKey, ...]:
         return ((USERS, event.actor_id),)
 
     @keys.register(UserUpdated)
@@ -102,6 +107,8 @@ class UsersReducer(Reducer):
             "created_at": event.occurred_at,
             "updated_at": event.occurred_at,
             "token_generation": 0,
+            "private": False,
+            "private_since": None,
         }
         return {user_key: user, **claims}
 
@@ -138,6 +145,16 @@ class UsersReducer(Reducer):
         if user is None:
             return {}
         return {user_key: {**user, "token_generation": _generation(user) + 1}}
+
+    @apply.register(ProfilePrivacySet)
+    def _(self, event: ProfilePrivacySet, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        user_key = (USERS, event.actor_id)
+        user = held(docs, user_key, User)
+        if user is None or user.get("private", False) == event.private:
+            return {}
+        return {
+            user_key: {**user, "private": event.private, "private_since": event.occurred_at if event.private else None}
+        }
 
 
 def _generation(user: User) -> int:

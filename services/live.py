@@ -17,11 +17,19 @@ What a subscriber receives:
 Blocks hide both ways: nothing by an author or actor the subscriber blocked, or who blocked them.
 An article's author is not in a bump or a comment: `authors` maps article ids to their authors,
 which the stream resolves once per batch for every subscriber (services/stream.py `Authors`).
+
+Private profiles: `private` names the authors of the batch's articles who are private (the
+stream reads the users view once per batch). Their articles, and mentions in comments on them,
+reach only a subscriber whose follow opens them (`Audience.opened`: seeded from the follows view,
+then moved by the subscriber's unfollows and the followees' approvals and denials in the log). A
+follow made while the stream is open opens nobody private until approved: at worst a message
+too few, never one too many; the feed read says the rest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from functools import singledispatch
 from typing import Any
@@ -31,6 +39,8 @@ from events.catalogue import (
     ArticlePublished,
     CommentPosted,
     Event,
+    FollowApproved,
+    FollowDenied,
     TribeCreated,
     TribeJoined,
     TribeLeft,
@@ -52,9 +62,15 @@ class Audience:
     """Users the subscriber blocked."""
     blockers: frozenset[str] = frozenset()
     """Users who blocked the subscriber."""
+    opened: frozenset[str] = frozenset()
+    """Followees whose follow opens them were they private: approved, or begun before they went private."""
 
     def hides(self, user_id: str) -> bool:
         return user_id in self.blocked or user_id in self.blockers
+
+    def closed(self, author: str, private: AbstractSet[str]) -> bool:
+        """The author is private and the subscriber may not read them (services/privacy.py)."""
+        return author != self.user_id and author in private and author not in self.opened
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +85,9 @@ Decision = tuple[Audience, Message | None]
 
 
 @singledispatch
-def step(event: Event, audience: Audience, authors: Mapping[str, str]) -> Decision:
+def step(
+    event: Event, audience: Audience, authors: Mapping[str, str], private: AbstractSet[str] = frozenset()
+) -> Decision:
     """The subscriber's next audience and the message `event` makes for them (events nobody is told of: none)."""
     return audience, None
 
@@ -79,9 +97,11 @@ def _notification(kind: str, event: Event, **more: Any) -> Message:
 
 
 @step.register
-def _(event: ArticlePublished, audience: Audience, authors: Mapping[str, str]) -> Decision:
+def _(
+    event: ArticlePublished, audience: Audience, authors: Mapping[str, str], private: AbstractSet[str] = frozenset()
+) -> Decision:
     author = event.actor_id
-    if author == audience.user_id or audience.hides(author):
+    if author == audience.user_id or audience.hides(author) or audience.closed(author, private):
         return audience, None
     if author not in audience.followees and (event.tribe_id is None or event.tribe_id not in audience.tribes):
         return audience, None
@@ -99,7 +119,9 @@ def _(event: ArticlePublished, audience: Audience, authors: Mapping[str, str]) -
 
 
 @step.register
-def _(event: ArticleBumped, audience: Audience, authors: Mapping[str, str]) -> Decision:
+def _(
+    event: ArticleBumped, audience: Audience, authors: Mapping[str, str], private: AbstractSet[str] = frozenset()
+) -> Decision:
     me = audience.user_id
     if authors.get(event.article_id) != me or event.actor_id == me or audience.hides(event.actor_id):
         return audience, None
@@ -107,7 +129,9 @@ def _(event: ArticleBumped, audience: Audience, authors: Mapping[str, str]) -> D
 
 
 @step.register
-def _(event: CommentPosted, audience: Audience, authors: Mapping[str, str]) -> Decision:
+def _(
+    event: CommentPosted, audience: Audience, authors: Mapping[str, str], private: AbstractSet[str] = frozenset()
+) -> Decision:
     me = audience.user_id
     if event.actor_id == me or audience.hides(event.actor_id):
         return audience, None
@@ -115,13 +139,15 @@ def _(event: CommentPosted, audience: Audience, authors: Mapping[str, str]) -> D
     about = {"article_id": event.article_id, "comment_id": event.comment_id}
     if authors.get(event.article_id) == me:
         return audience, _notification("comment", event, **about, mentions_you=mentioned)
-    if mentioned:
+    if mentioned and not audience.closed(authors.get(event.article_id, ""), private):
         return audience, _notification("mention", event, **about)
     return audience, None
 
 
 @step.register
-def _(event: UserFollowed, audience: Audience, authors: Mapping[str, str]) -> Decision:
+def _(
+    event: UserFollowed, audience: Audience, authors: Mapping[str, str], private: AbstractSet[str] = frozenset()
+) -> Decision:
     me = audience.user_id
     if event.actor_id == me:
         return replace(audience, followees=audience.followees | {event.followee_id}), None
@@ -131,14 +157,38 @@ def _(event: UserFollowed, audience: Audience, authors: Mapping[str, str]) -> De
 
 
 @step.register
-def _(event: UserUnfollowed, audience: Audience, authors: Mapping[str, str]) -> Decision:
+def _(
+    event: UserUnfollowed, audience: Audience, authors: Mapping[str, str], private: AbstractSet[str] = frozenset()
+) -> Decision:
     if event.actor_id == audience.user_id:
-        return replace(audience, followees=audience.followees - {event.followee_id}), None
+        ended = {event.followee_id}
+        return replace(audience, followees=audience.followees - ended, opened=audience.opened - ended), None
     return audience, None
 
 
 @step.register
-def _(event: UserBlocked, audience: Audience, authors: Mapping[str, str]) -> Decision:
+def _(
+    event: FollowApproved, audience: Audience, authors: Mapping[str, str], private: AbstractSet[str] = frozenset()
+) -> Decision:
+    if event.follower_id == audience.user_id and event.actor_id in audience.followees:
+        return replace(audience, opened=audience.opened | {event.actor_id}), None
+    return audience, None
+
+
+@step.register
+def _(
+    event: FollowDenied, audience: Audience, authors: Mapping[str, str], private: AbstractSet[str] = frozenset()
+) -> Decision:
+    if event.follower_id == audience.user_id:
+        ended = {event.actor_id}
+        return replace(audience, followees=audience.followees - ended, opened=audience.opened - ended), None
+    return audience, None
+
+
+@step.register
+def _(
+    event: UserBlocked, audience: Audience, authors: Mapping[str, str], private: AbstractSet[str] = frozenset()
+) -> Decision:
     if event.actor_id == audience.user_id:
         return replace(audience, blocked=audience.blocked | {event.blocked_id}), None
     if event.blocked_id == audience.user_id:
@@ -147,7 +197,9 @@ def _(event: UserBlocked, audience: Audience, authors: Mapping[str, str]) -> Dec
 
 
 @step.register
-def _(event: UserUnblocked, audience: Audience, authors: Mapping[str, str]) -> Decision:
+def _(
+    event: UserUnblocked, audience: Audience, authors: Mapping[str, str], private: AbstractSet[str] = frozenset()
+) -> Decision:
     if event.actor_id == audience.user_id:
         return replace(audience, blocked=audience.blocked - {event.blocked_id}), None
     if event.blocked_id == audience.user_id:
@@ -157,7 +209,12 @@ def _(event: UserUnblocked, audience: Audience, authors: Mapping[str, str]) -> D
 
 @step.register(TribeCreated)
 @step.register(TribeJoined)
-def _(event: TribeCreated | TribeJoined, audience: Audience, authors: Mapping[str, str]) -> Decision:
+def _(
+    event: TribeCreated | TribeJoined,
+    audience: Audience,
+    authors: Mapping[str, str],
+    private: AbstractSet[str] = frozenset(),
+) -> Decision:
     """A tribe's creator joins it (reducers/tribes.py)."""
     if event.actor_id == audience.user_id:
         return replace(audience, tribes=audience.tribes | {event.tribe_id}), None
@@ -165,7 +222,9 @@ def _(event: TribeCreated | TribeJoined, audience: Audience, authors: Mapping[st
 
 
 @step.register
-def _(event: TribeLeft, audience: Audience, authors: Mapping[str, str]) -> Decision:
+def _(
+    event: TribeLeft, audience: Audience, authors: Mapping[str, str], private: AbstractSet[str] = frozenset()
+) -> Decision:
     if event.actor_id == audience.user_id:
         return replace(audience, tribes=audience.tribes - {event.tribe_id}), None
     return audience, None

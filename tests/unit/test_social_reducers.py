@@ -27,6 +27,8 @@ from events.catalogue import (
     CommentDeleted,
     CommentPosted,
     Event,
+    FollowApproved,
+    FollowDenied,
     NotificationsRead,
     TribeCreated,
     TribeJoined,
@@ -122,6 +124,8 @@ STEPS: dict[str, st.SearchStrategy[Event]] = {
     "UserUnfollowed": _ev(UserUnfollowed, followee_id=_user),
     "UserBlocked": _ev(UserBlocked, blocked_id=_user),
     "UserUnblocked": _ev(UserUnblocked, blocked_id=_user),
+    "FollowApproved": _ev(FollowApproved, follower_id=_user),
+    "FollowDenied": _ev(FollowDenied, follower_id=_user),
     "NotificationsRead": _ev(NotificationsRead, up_to=_at),
 }
 
@@ -131,7 +135,7 @@ ARTICLE_EVENTS = (
     "CommentPosted", "CommentDeleted",
 )
 NOTIFICATION_EVENTS = (*ARTICLE_EVENTS, "UserFollowed", "UserUnfollowed", "NotificationsRead")
-FOLLOW_EVENTS = ("UserFollowed", "UserUnfollowed", "UserBlocked", "UserUnblocked")
+FOLLOW_EVENTS = ("UserFollowed", "UserUnfollowed", "UserBlocked", "UserUnblocked", "FollowApproved", "FollowDenied")
 
 
 def _ids(events: list[Event]) -> list[Event]:
@@ -428,6 +432,8 @@ def test_the_last_block_or_unblock_of_a_pair_wins_and_blocks_leave_follows_alone
             blocks[f"{e.actor_id}:{e.blocked_id}"] = isinstance(e, UserBlocked)
         elif isinstance(e, (UserFollowed, UserUnfollowed)):
             follows[f"{e.actor_id}:{e.followee_id}"] = isinstance(e, UserFollowed)
+        elif isinstance(e, FollowDenied) and follows.get(f"{e.follower_id}:{e.actor_id}"):
+            follows[f"{e.follower_id}:{e.actor_id}"] = False  # a denial ends an active follow; approvals keep it
     assert {k: v["active"] for k, v in docs_of(state, BLOCKS).items()} == blocks
     assert {k: v["active"] for k, v in docs_of(state, FOLLOWS).items()} == follows
     for doc_id, doc in docs_of(state, BLOCKS).items():
