@@ -54,7 +54,15 @@ async def update_user(request: web.Request) -> web.Response:
     given = fields(
         envelope(await json_body(request), "user"),
         required={},
-        optional={"username": str, "email": str, "password": str, "bio": str, "image": str, "displayName": str},
+        optional={
+            "username": str,
+            "email": str,
+            "password": str,
+            "bio": str,
+            "image": str,
+            "displayName": str,
+            "private": bool,
+        },
     )
     # Front ends send back the fields a person did not change as empty strings: those mean "unchanged".
     command = accounts.UpdateUser(
@@ -65,6 +73,7 @@ async def update_user(request: web.Request) -> web.Response:
         bio=given.get("bio") or None,
         image=given.get("image") or None,
         display_name=given.get("displayName") or None,
+        private=given.get("private"),
     )
     outcome = await accounts.update_user(ports(request), command)
     return answer(outcome, lambda session: present.user(session.user, session.token))

@@ -186,6 +186,13 @@ _ACCEPTED = {
 _TRIBE = _obj(["tribe"], tribe=_ref("Tribe"))
 _CARD = _obj(["article"], article=_ref("Card"))
 _BLOCK = _obj(["username", "blocked"], username={"type": "string"}, blocked={"type": "boolean"})
+_FOLLOW_REQUEST = _obj(["user", "requested_at"], user=_ref("Author"), requested_at={"type": "string"})
+_FOLLOWER = _obj(
+    ["username", "following", "approved"],
+    username={"type": "string"},
+    following={"type": "boolean"},
+    approved={"type": "boolean"},
+)
 _ID = {"type": "string", "minLength": 1, "maxLength": 200}
 _EVENT_ID = {
     "type": ["string", "null"],
@@ -426,6 +433,41 @@ DOCUMENT: dict[str, Any] = {
                 writes=True,
                 refusals=("404", "422"),
             ),
+        },
+        "/v1/follow-requests": {
+            "get": _op(
+                "The requests to follow you (a private user) you have not answered, newest first"
+                " (none while you are public)",
+                "200",
+                _json(_obj(["requests"], requests={"type": "array", "items": _FOLLOW_REQUEST}), "Requests"),
+                auth=True,
+                params=(_limit(100, 20),),
+                reads=True,
+            )
+        },
+        "/v1/follow-requests/{username}/approve": {
+            "post": _op(
+                "Approve a user's follow: they read your articles while you are private"
+                " (no active follow of yours by them: 404)",
+                "200",
+                _written(_FOLLOWER, "Follower"),
+                auth=True,
+                params=(_path("username"),),
+                writes=True,
+                refusals=("404",),
+            )
+        },
+        "/v1/follow-requests/{username}/deny": {
+            "post": _op(
+                "Deny a user's follow request, or remove them as a follower: their follow ends"
+                " (no active follow of yours by them: 404)",
+                "200",
+                _written(_FOLLOWER, "Follower"),
+                auth=True,
+                params=(_path("username"),),
+                writes=True,
+                refusals=("404",),
+            )
         },
         "/v1/users/{username}/stats": {
             "get": _op(

@@ -30,13 +30,22 @@ def user(doc: Body, token: str) -> Body:
             "bio": doc["bio"],
             "image": doc["image"] or "",
             "displayName": doc.get("display_name") or doc["username"],
+            "private": bool(doc.get("private", False)),
         }
     }
 
 
 def profile(shown: Profile) -> Body:
+    """`following`: the viewer follows them and may read them; `requested`: a request to a private user, pending."""
     doc = shown.user
-    return {"username": doc["username"], "bio": doc["bio"], "image": doc["image"] or "", "following": shown.following}
+    return {
+        "username": doc["username"],
+        "bio": doc["bio"],
+        "image": doc["image"] or "",
+        "following": shown.following,
+        "private": bool(doc.get("private", False)),
+        "requested": shown.requested,
+    }
 
 
 def article(shown: ArticleView, *, with_body: bool = True) -> Body:

@@ -1,4 +1,4 @@
-"""/v1: tribes, article cards, the ranked feed, blocks and user stats."""
+"""/v1: tribes, article cards, the ranked feed, blocks, follow requests and user stats."""
 
 from __future__ import annotations
 
@@ -133,6 +133,36 @@ async def block(request: web.Request) -> web.Response:
 @routes.delete("/v1/users/{username}/block")
 async def unblock(request: web.Request) -> web.Response:
     return await _block(request, on=False)
+
+
+# -- follow requests (private profiles) -------------------------------------------------------
+
+
+@routes.get("/v1/follow-requests")
+async def follow_requests(request: web.Request) -> web.Response:
+    found = await social.follow_requests(ports(request), require_user(request), page_size(request), after(request))
+    shown = [{"user": present.author(r.user), "requested_at": present.iso(r.at)} for r in found]
+    return json_response({"requests": shown})
+
+
+async def _answer(request: web.Request, *, approve: bool) -> web.Response:
+    outcome = await social.answer_request(
+        ports(request), require_user(request), request.match_info["username"], approve=approve
+    )
+    return answer(
+        outcome,
+        lambda state: {"username": state.username, "following": state.following, "approved": state.approved},
+    )
+
+
+@routes.post("/v1/follow-requests/{username}/approve")
+async def approve_follow(request: web.Request) -> web.Response:
+    return await _answer(request, approve=True)
+
+
+@routes.post("/v1/follow-requests/{username}/deny")
+async def deny_follow(request: web.Request) -> web.Response:
+    return await _answer(request, approve=False)
 
 
 @routes.get("/v1/users/{username}/stats")

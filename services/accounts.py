@@ -9,7 +9,7 @@ from typing import Any
 
 import jwt
 
-from events.catalogue import UserLoggedOut, UserRegistered, UserUpdated
+from events.catalogue import Event, ProfilePrivacySet, UserLoggedOut, UserRegistered, UserUpdated
 from events.ids import new_event_id
 from events.log import Position
 from services import rules
@@ -48,6 +48,8 @@ class UpdateUser:
     bio: str | None = None
     image: str | None = None
     display_name: str | None = None
+    private: bool | None = None
+    """Make the profile private (True) or public again (False): a `ProfilePrivacySet` (services/privacy.py)."""
 
 
 async def register(ports: Ports, cmd: Register) -> Outcome[Session]:
@@ -154,6 +156,8 @@ async def update_user(ports: Ports, cmd: UpdateUser) -> Outcome[Session]:
     Reads the handles view to refuse a taken name at once. When it is behind, the users
     reducer keeps the name with its first holder, and the update reads back the user to tell.
     A new password ends every session of the user; the answer carries a token of the new one.
+    `private` alone appends only a `ProfilePrivacySet`, which the users reducer settles (a repeat
+    changes nothing); with other fields, both events go in one append, in one partition's order.
     """
     reads = ports.reads
     me = cmd.actor_id
@@ -178,6 +182,10 @@ async def update_user(ports: Ports, cmd: UpdateUser) -> Outcome[Session]:
             rules.text(cmd.display_name, "displayName", max_length=100) if cmd.display_name is not None else None
         ),
     )
+    changes = (cmd.username, cmd.email, cmd.password, cmd.bio, cmd.image, cmd.display_name)
+    events: list[Event] = [] if cmd.private is not None and all(c is None for c in changes) else [event]
+    if cmd.private is not None:
+        events.append(ProfilePrivacySet(**envelope(me), private=cmd.private))
 
     async def updated() -> Session:
         user = await reads.user(me)
@@ -188,7 +196,7 @@ async def update_user(ports: Ports, cmd: UpdateUser) -> Outcome[Session]:
                 raise Invalid(kind, "has already been taken")
         return _session(ports, user)
 
-    outcome = await settle(ports.writer, [event], updated)
+    outcome = await settle(ports.writer, events, updated)
     if password_hash is not None:
         ports.generations.forget(me)
     return outcome

@@ -12,6 +12,7 @@ from events.log import Position
 from services.errors import BadQuery, Forbidden, Invalid, NotFound, TooLarge
 from services.outcome import Written
 from services.ports import Ports
+from services.privacy import open_authors, readable
 from services.views import CardView, TribeView, card_views, tribe_views
 from services.writer import now_ms
 
@@ -25,6 +26,9 @@ TREND_WINDOWS: dict[str, tuple[int, str]] = {"1h": (3_600_000, "5m"), "24h": (86
 """A trending window: its length (ms) and the size of the buckets that cover it."""
 TREND_CANDIDATES = 1_000
 """The best-scored articles of a window whose tags make the trending tags."""
+
+SEARCH_OVERFETCH = 3
+"""How many times the asked size an article search reads, to fill it after leaving out what the viewer may not read."""
 
 _ON_ARTICLES = (ArticleViewed, ArticleBumped, ArticleUnbumped)
 _ON_USERS = (UserFollowed, UserUnfollowed)
@@ -77,10 +81,14 @@ async def record(ports: Ports, actor_id: str, sent: Sequence[ClientEvent]) -> Re
 
 
 async def _check_references(ports: Ports, actor_id: str, events: Sequence[Event]) -> None:
-    """Reads the articles, users and blocks views: a reference made a moment ago may not be there yet (404)."""
+    """Reads the articles, users and blocks views: a reference made a moment ago may not be there yet (404).
+
+    An article of a private author the actor may not read is not there either (services/privacy.py).
+    """
     article_ids = sorted({e.article_id for e in events if isinstance(e, _ON_ARTICLES)})
     followee_ids = sorted({e.followee_id for e in events if isinstance(e, _ON_USERS)})
-    live_articles = {c["article_id"] for c in await ports.social.cards(article_ids)} if article_ids else set()
+    cards = await readable(ports, actor_id, await ports.social.cards(article_ids)) if article_ids else []
+    live_articles = {c["article_id"] for c in cards}
     users = await ports.reads.users(followee_ids) if followee_ids else {}
     followed = sorted({e.followee_id for e in events if isinstance(e, UserFollowed)})
     blockers = await ports.social.blockers_among(actor_id, followed) if followed else set()
@@ -104,7 +112,8 @@ async def trending(
 
     A tag scores what the best-scored articles that carry it now scored (reducers/trending.py says
     why the buckets hold articles only): the top TREND_CANDIDATES live articles, so a read costs one
-    batched get of at most that many, however many articles the window saw.
+    batched get of at most that many, however many articles the window saw. Articles of private
+    authors the viewer may not read are left out before the top is cut, and their tags do not score.
     """
     if window not in TREND_WINDOWS:
         raise BadQuery("window", "must be one of " + ", ".join(TREND_WINDOWS))
@@ -114,7 +123,9 @@ async def trending(
     scores = await ports.social.trend_scores(bucket, now - length, now)
     candidates = sorted((a for a, s in scores.items() if s > 0), key=lambda a: (-scores[a], a))[:TREND_CANDIDATES]
     tagged = await ports.social.trend_tags(candidates)
-    top = [a for a in candidates if a in tagged]
+    authors = await ports.social.article_authors([a for a in candidates if a in tagged])
+    opened = await open_authors(ports, viewer, await ports.reads.users(sorted(set(authors.values()))))
+    top = [a for a in candidates if a in tagged and authors.get(a) in opened]
     tag_scores: dict[str, int] = {}
     for article_id in top:
         for tag in tagged[article_id]:
@@ -127,7 +138,11 @@ async def trending(
 async def search_articles(
     ports: Ports, words: str | None, tag: str | None, size: int, viewer: str | None, after: Sequence[Position] = ()
 ) -> list[CardView]:
-    """Live articles with all these words, this tag, or both (None: not given); an empty one given is refused."""
+    """Live articles with all these words, this tag, or both (None: not given); an empty one given is refused.
+
+    Asks for SEARCH_OVERFETCH times `size`, so that articles of private authors the viewer may not
+    read, left out, seldom leave the answer short.
+    """
     if words is None and tag is None:
         raise BadQuery("q", "give words to find (q), a tag, or both")
     if words is not None and not words:
@@ -135,8 +150,8 @@ async def search_articles(
     if tag is not None and not tag:
         raise BadQuery("tag", "give a tag, or leave tag out")
     await ports.writer.caught_up(after)
-    docs = await ports.social.search_articles(words, tag, size)
-    return await card_views(ports, docs, viewer)
+    docs = await ports.social.search_articles(words, tag, size * SEARCH_OVERFETCH)
+    return (await card_views(ports, docs, viewer))[:size]
 
 
 async def search_users(ports: Ports, prefix: str, size: int, after: Sequence[Position] = ()) -> list[Body]:

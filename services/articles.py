@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,6 +15,7 @@ from services import rules
 from services.errors import BadQuery, Forbidden, Invalid, NotFound
 from services.outcome import Outcome, nothing, settle
 from services.ports import Ports
+from services.privacy import readable
 from services.views import ArticlePage, ArticleView, CardView, Profile, article_views, card_views
 from services.writer import envelope
 
@@ -88,9 +89,11 @@ def paging(limit: int, offset: int) -> None:
         raise BadQuery("limit", f"limit must be 1-100, offset at least 0 and offset + limit at most {MAX_WINDOW}")
 
 
-async def by_slug(ports: Ports, slug: str) -> Body:
+async def by_slug(ports: Ports, slug: str, reader: str | None) -> Body:
+    """The live article the slug names, if `reader` may read it (services/privacy.py): else NotFound, as if
+    there were none, for a private author's article too."""
     doc = await ports.reads.article_by_slug(slug)
-    if doc is None:
+    if doc is None or not await readable(ports, reader, [doc]):
         raise NotFound("article")
     return doc
 
@@ -113,24 +116,65 @@ async def card(ports: Ports, article_id: str, viewer: str | None, after: Sequenc
 
 async def get(ports: Ports, slug: str, viewer: str | None, after: Sequence[Position] = ()) -> ArticleView:
     await ports.writer.caught_up(after)
-    return await view(ports, (await by_slug(ports, slug))["article_id"], viewer)
+    return await view(ports, (await by_slug(ports, slug, viewer))["article_id"], viewer)
+
+
+Fetch = Callable[[int, int], Awaitable[tuple[list[Body], int]]]
+"""(limit, offset) -> a page of a list and the list's total."""
+
+
+async def _readable_page(
+    ports: Ports, reader: str | None, fetch: Fetch, limit: int, offset: int
+) -> tuple[list[Body], int]:
+    """The page [offset, offset + limit) of what `reader` may read of a list, and the list's total without what
+    was left out of the part read (services/privacy.py).
+
+    Reads the list from its start, offset + limit + 1 at a time, until the page and one more are
+    readable or the list (or the deepest window a store serves) ends: a page is never cut short by
+    a private author's articles, nor shifted by those before it. A page deep in a list costs what
+    it skips, as a deep page does in any store. The total is exact when the list ended within what
+    was read; otherwise it counts the rest as readable, so a client offers the next page.
+    """
+    step = offset + limit + 1
+    shown: list[Body] = []
+    read = left_out = total = 0
+    while len(shown) < step and read < MAX_WINDOW:
+        size = min(step, MAX_WINDOW - read)
+        docs, total = await fetch(size, read)
+        kept = await readable(ports, reader, docs)
+        shown += kept
+        read += len(docs)
+        left_out += len(docs) - len(kept)
+        if len(docs) < size:
+            break
+    return shown[offset : offset + limit], total - left_out
 
 
 async def listing(ports: Ports, query: Listing, after: Sequence[Position] = ()) -> ArticlePage:
+    """Conduit's list; without a private author's articles the viewer may not read (`_readable_page`)."""
     paging(query.limit, query.offset)
     await ports.writer.caught_up(after)
     reads = ports.reads
     author_ids = None
     if query.author is not None:
         author_ids = [uid] if (uid := await reads.holder("username", query.author)) else []
+    fetch: Fetch | None = None
     if query.favorited is None:
-        docs, total = await reads.articles(author_ids=author_ids, tag=query.tag, limit=query.limit, offset=query.offset)
+
+        async def fetch_all(limit: int, offset: int) -> tuple[list[Body], int]:
+            return await reads.articles(author_ids=author_ids, tag=query.tag, limit=limit, offset=offset)
+
+        fetch = fetch_all
     elif (fan := await reads.holder("username", query.favorited)) is not None:
-        docs, total = await reads.favorites(
-            fan, author_ids=author_ids, tag=query.tag, limit=query.limit, offset=query.offset
-        )
-    else:
-        docs, total = [], 0
+        fan_id = fan
+
+        async def fetch_favorites(limit: int, offset: int) -> tuple[list[Body], int]:
+            return await reads.favorites(fan_id, author_ids=author_ids, tag=query.tag, limit=limit, offset=offset)
+
+        fetch = fetch_favorites
+    if fetch is None:
+        return ArticlePage([], 0)
+    docs, total = await _readable_page(ports, query.viewer, fetch, query.limit, query.offset)
     return ArticlePage(await article_views(ports, docs, query.viewer), total)
 
 
@@ -223,7 +267,7 @@ async def own_article(ports: Ports, actor_id: str, slug: str) -> Body:
     Reads the articles view for the author. Authorship never changes, so a stale view can only
     not know the article yet (404, and the author retries with the publish's position).
     """
-    doc = await by_slug(ports, slug)
+    doc = await by_slug(ports, slug, actor_id)
     if doc["author_id"] != actor_id:
         raise Forbidden("article")
     return doc
@@ -269,7 +313,7 @@ async def favorite(ports: Ports, actor_id: str, slug: str, *, on: bool) -> Outco
     bump document per (article, user), so a repeat changes nothing and the answer is the state
     after this event.
     """
-    article_id = (await by_slug(ports, slug))["article_id"]
+    article_id = (await by_slug(ports, slug, actor_id))["article_id"]
     before = await view(ports, article_id, actor_id)
     cls = ArticleBumped if on else ArticleUnbumped
     event = cls(**envelope(actor_id), article_id=article_id)

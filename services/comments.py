@@ -40,7 +40,7 @@ async def mentioned_users(ports: Ports, text: str) -> list[str]:
 
 async def listing(ports: Ports, slug: str, viewer: str | None, after: Sequence[Position] = ()) -> list[CommentView]:
     await ports.writer.caught_up(after)
-    article = await by_slug(ports, slug)
+    article = await by_slug(ports, slug, viewer)
     return await comment_views(ports, await ports.reads.comments(article["article_id"]), viewer)
 
 
@@ -61,7 +61,7 @@ async def post(ports: Ports, cmd: Comment) -> Outcome[CommentView]:
     always answered with their own comment.
     """
     body = rules.text(cmd.body, "body", max_length=BODY_MAX)
-    article = await by_slug(ports, cmd.slug)
+    article = await by_slug(ports, cmd.slug, cmd.actor_id)
     mentions = await mentioned_users(ports, body)
     await not_blocked_by(ports, cmd.actor_id, [article["author_id"]], "article")
     await not_blocked_by(ports, cmd.actor_id, mentions, "mention")
@@ -90,7 +90,7 @@ async def post(ports: Ports, cmd: Comment) -> Outcome[CommentView]:
 async def delete(ports: Ports, actor_id: str, slug: str, comment_id: int) -> Outcome[None]:
     """Delete one's own comment. Reads the comments view for its author: authorship never changes,
     so a stale view can only not know the comment yet (404)."""
-    article = await by_slug(ports, slug)
+    article = await by_slug(ports, slug, actor_id)
     comment = await ports.reads.comment(article["article_id"], comment_id)
     if comment is None:
         raise NotFound("comment")

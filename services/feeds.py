@@ -8,9 +8,10 @@ reader's followees.
 
 What is filed in a timeline is checked against the reader's own documents when it is read:
 an entry whose author the reader no longer follows (or whose tribe they left), an article
-deleted since, an author hidden by a block either way, is left out. These checks consult the
-follows, memberships, blocks and articles views, which may lag the log by a moment; a reader
-who sends `X-Tribe-After` with their last write's positions reads after them.
+deleted since, an author hidden by a block either way, a private author whose follow the reader
+has not had approved (services/privacy.py), is left out, before the page is cut. These checks
+consult the follows, memberships, blocks, users and articles views, which may lag the log by a
+moment; a reader who sends `X-Tribe-After` with their last write's positions reads after them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from events.log import Position
 from services.articles import paging
 from services.fanout import RECENT_FOLLOW_MS
 from services.ports import Ports
+from services.privacy import readable
 from services.views import ArticlePage, CardView, article_views, card_views
 from services.writer import now_ms
 
@@ -58,7 +60,7 @@ async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequen
     authors.update((a["article_id"], a["author_id"]) for a in pulled)
     followed = await ports.timelines.followed_among(reader, sorted(set(authors.values()) - hidden))
     ids = sorted((a for a, author in authors.items() if author in followed), reverse=True)
-    live = await ports.social.cards(ids)
+    live = await readable(ports, reader, await ports.social.cards(ids))
     docs = live[offset:want]
     more = len(entries) > want or len(pulled) > want
     total = max(len(live), want + 1) if more else len(live)
@@ -88,7 +90,9 @@ async def ranked_feed(
         if (e["by_author"] and e["author_id"] in followed) or (e["by_tribe"] and e["tribe_id"] in joined)
     }
     ids.update(a["article_id"] for a in pulled)
-    cards = [c for c in await ports.social.cards(sorted(ids)) if c["author_id"] not in hidden]
+    cards = await readable(
+        ports, reader, [c for c in await ports.social.cards(sorted(ids)) if c["author_id"] not in hidden]
+    )
     ranked = sorted(cards, key=lambda c: (-c["rank"], c["article_id"]))
     if cursor is not None:
         rank, article_id = cursor

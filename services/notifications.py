@@ -11,6 +11,7 @@ from events.log import Position
 from services.errors import Forbidden, Invalid
 from services.outcome import Outcome, settle
 from services.ports import Ports
+from services.privacy import readable
 from services.social import user_named
 from services.writer import envelope, now_ms
 
@@ -37,7 +38,8 @@ class Inbox:
 async def inbox(ports: Ports, reader: str, username: str, limit: int, after: Sequence[Position] = ()) -> Inbox:
     """The reader's own notifications, newest first.
 
-    Without self-caused ones, actors the reader blocked, deleted articles and deleted comments.
+    Without self-caused ones, actors the reader blocked, deleted articles and deleted comments,
+    and articles of a private author the reader may not read (a mention in a comment on one).
     A group names its few latest actors and counts them all (reducers/notifications.py): an actor
     the reader blocked is left out of the names and of the count when they are among those
     latest few, and a group none of whose latest few the reader may see is not shown. Beyond
@@ -53,7 +55,7 @@ async def inbox(ports: Ports, reader: str, username: str, limit: int, after: Seq
     hidden = set(await social.blocked_by(reader)) | {reader}
     read_up_to = await social.read_up_to(reader)
     articles = sorted({g["article_id"] for g in groups if g["article_id"]})
-    titles = {c["article_id"]: c["title"] for c in await social.cards(articles)}
+    titles = {c["article_id"]: c["title"] for c in await readable(ports, reader, await social.cards(articles))}
     mentions = [(g["article_id"], g["comment_id"]) for g in groups if g["kind"] == "mention"]
     live_mentions = await social.live_comments(mentions) if mentions else set()
     visible: list[tuple[Body, int, str]] = []

@@ -2,7 +2,9 @@
 
 Each assembler reads its joins in one batched get per collection and page, never one per item.
 A document whose author the users view does not hold (yet) is left out, as a reader could not
-be shown who wrote it.
+be shown who wrote it; so is an article of a private author the reader may not read
+(services/privacy.py): the last check of every path that shows articles, which the paths that
+page filter before they cut a page (so it is not short).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.ports import Ports
+from services.privacy import open_authors
 
 Body = dict[str, Any]
 
@@ -20,6 +23,9 @@ Body = dict[str, Any]
 class Profile:
     user: Body
     following: bool
+    """The viewer follows the user, and the follow opens them (services/privacy.py)."""
+    requested: bool = False
+    """The viewer asked to follow this private user, who has not answered yet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,8 @@ async def article_views(
     """Conduit's articles; `followed`: whom the viewer follows, when the caller knows already."""
     author_ids = sorted({d["author_id"] for d in docs})
     authors = await ports.reads.users(author_ids)
+    opened = await open_authors(ports, viewer, authors)
+    docs = [d for d in docs if d["author_id"] in opened]
     following = followed if followed is not None else await ports.reads.following(viewer, author_ids)
     bumped = await ports.reads.bumped(viewer, [d["article_id"] for d in docs])
     return [
@@ -89,6 +97,8 @@ async def comment_views(ports: Ports, docs: Sequence[Body], viewer: str | None) 
 async def card_views(ports: Ports, docs: Sequence[Body], viewer: str | None) -> list[CardView]:
     """Cards as /v1 shows them; authors, tribes and the viewer's bumps come in one batched get each per page."""
     users = await ports.reads.users(sorted({d["author_id"] for d in docs}))
+    opened = await open_authors(ports, viewer, users)
+    docs = [d for d in docs if d["author_id"] in opened]
     tribes = await ports.social.tribes(sorted({d["tribe_id"] for d in docs if d.get("tribe_id")}))
     bumped = await ports.reads.bumped(viewer, [d["article_id"] for d in docs])
     return [

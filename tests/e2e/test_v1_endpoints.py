@@ -140,6 +140,9 @@ COVERED = {
     ("GET", "/v1/search/users"),
     ("GET", "/v1/search/tribes"),
     ("POST", "/v1/events"),
+    ("GET", "/v1/follow-requests"),
+    ("POST", "/v1/follow-requests/{username}/approve"),
+    ("POST", "/v1/follow-requests/{username}/deny"),
 }
 
 
@@ -669,6 +672,44 @@ async def test_a_blocked_user_cannot_follow_comment_on_or_mention_the_blocker(ap
     await ok(await api.client.delete("/v1/users/ben/block", headers=auth(ann)))
     await ok(await follow(api, ben, "ann"))
     await ok(await comment(api, ben, anns["slug"], "hello again @ann"))
+
+
+# -- follow requests -----------------------------------------------------------------------------------
+
+
+async def test_follow_requests_are_listed_newest_first_and_answered_once_each(api: Api) -> None:
+    ann, ben, cat = await api.register("ann"), await api.register("ben"), await api.register("cat")
+    await ok(await api.client.put("/api/user", json={"user": {"private": True}}, headers=auth(ann)))
+    await ok(await follow(api, ben, "ann"))
+    await a_moment()
+    await ok(await follow(api, cat, "ann"))
+    listed = await ok(await api.client.get("/v1/follow-requests", headers=auth(ann)))
+    assert [r["user"]["username"] for r in listed["requests"]] == ["cat", "ben"]
+    assert [
+        r["user"]["username"]
+        for r in (await ok(await api.client.get("/v1/follow-requests?limit=1", headers=auth(ann))))["requests"]
+    ] == ["cat"]
+    assert (await ok(await api.client.get("/v1/follow-requests", headers=auth(ben)))) == {"requests": []}
+
+    approved = await ok(await api.client.post("/v1/follow-requests/ben/approve", headers=auth(ann)))
+    assert approved == {"username": "ben", "following": True, "approved": True}
+    denied = await ok(await api.client.post("/v1/follow-requests/cat/deny", headers=auth(ann)))
+    assert denied == {"username": "cat", "following": False, "approved": False}
+    assert (await ok(await api.client.get("/v1/follow-requests", headers=auth(ann)))) == {"requests": []}
+
+    before = await api.log_size()
+    await refused(
+        api, await api.client.post("/v1/follow-requests/cat/approve", headers=auth(ann)), 404, "follow request", before
+    )
+    await refused(
+        api, await api.client.post("/v1/follow-requests/nobody/deny", headers=auth(ann)), 404, "follower", before
+    )
+    await refused(api, await api.client.post("/v1/follow-requests/ben/deny"), 401, "token", before)
+    await refused(api, await api.client.get("/v1/follow-requests"), 401, "token", before)
+    # A denial of an approved follower removes them.
+    await ok(await api.client.post("/v1/follow-requests/ben/deny", headers=auth(ann)))
+    profile = (await ok(await api.client.get("/api/profiles/ann", headers=auth(ben))))["profile"]
+    assert (profile["following"], profile["requested"], profile["private"]) == (False, False, True)
 
 
 # -- stats ---------------------------------------------------------------------------------------------
