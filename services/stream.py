@@ -46,10 +46,11 @@ from events.catalogue import ArticleBumped, ArticlePublished, CommentPosted, Eve
 from events.codec import EventCodec
 from events.log import Entry, Log, Position
 from events.routing import ARTICLES, FOLLOWS, TRIBES, partitions
-from projections.queries import SocialReads
+from projections.queries import ReadModels, SocialReads
 from services.errors import BadQuery, TooMany, Unauthenticated
 from services.live import DECIDED, Audience, Message, step
 from services.ports import Ports
+from services.privacy import follow_opens, is_private
 
 log = structlog.get_logger("stream")
 
@@ -172,6 +173,8 @@ class Batch:
 
     events: tuple[tuple[Position, Event], ...]
     authors: dict[str, str]
+    private: frozenset[str] = frozenset()
+    """The authors of its articles (published, or commented) who are private (services/live.py)."""
 
 
 END = None
@@ -222,8 +225,9 @@ class Subscription:
 class Hub:
     """One follower of the log per process, fanned out to every open stream (the module's docstring)."""
 
-    def __init__(self, log: Log, codec: EventCodec, authors: Authors) -> None:
+    def __init__(self, log: Log, codec: EventCodec, authors: Authors, reads: ReadModels) -> None:
         self._log = log
+        self._reads = reads
         self._codec = codec
         self.authors = authors
         self._subscriptions: set[Subscription] = set()
@@ -273,7 +277,24 @@ class Hub:
                     events.append((entry.position, codec.decode(entry.value)))
             except Exception as exc:  # a poison entry concerns nobody's stream
                 log.warning("stream_undecodable", position=entry.position.token(), error=str(exc))
-        return Batch(tuple(events), await self.authors.of(e for _, e in events))
+        authors = await self.authors.of(e for _, e in events)
+        return Batch(tuple(events), authors, await self._private(events, authors))
+
+    async def _private(self, events: Sequence[tuple[Position, Event]], authors: dict[str, str]) -> frozenset[str]:
+        """Which authors of the batch's publications and commented articles are private now.
+
+        Reads the users view, once per batch: an author who went private a moment ago is read as
+        public until the view has it (the PUT that did it answers once it has); an author the view
+        does not hold is read as private, so nothing of theirs goes out before the view knows them.
+        """
+        wanted = {e.actor_id for _, e in events if isinstance(e, ArticlePublished)}
+        wanted.update(
+            authors[e.article_id] for _, e in events if isinstance(e, CommentPosted) and e.article_id in authors
+        )
+        if not wanted:
+            return frozenset()
+        users = await self._reads.users(sorted(wanted))
+        return frozenset(a for a in wanted if a not in users or is_private(users[a]))
 
     async def _follow(self, starts: dict[tuple[str, int], int]) -> None:
         try:
@@ -377,7 +398,7 @@ class Stream:
             if not cursor.takes(position):
                 continue
             cursor.passed(position)
-            self.audience, message = step(event, self.audience, batch.authors)
+            self.audience, message = step(event, self.audience, batch.authors, batch.private)
             if message is not None:
                 yield cursor.token(), message
 
@@ -420,11 +441,21 @@ async def open_stream(
 
 
 async def audience_of(ports: Ports, user_id: str) -> Audience:
-    """The subscriber as the read models have them: the follows, tribes (memberships) and blocks views."""
+    """The subscriber as the read models have them: the follows, tribes (memberships), blocks and users views.
+
+    A followee is opened unless they are private and the subscriber's follow does not open them
+    (services/privacy.py): a public followee's follow began before any time they go private.
+    """
     social = ports.social
+    followees = await ports.reads.followees(user_id)
+    followed = await ports.reads.users(followees)
+    closed = [f for f in followees if f in followed and is_private(followed[f])]
+    follows = await ports.reads.follow_docs(user_id, closed)
+    opened = {f for f in followed if f not in closed} | {f for f in closed if follow_opens(follows.get(f), followed[f])}
     return Audience(
         user_id,
-        followees=frozenset(await ports.reads.followees(user_id)),
+        followees=frozenset(followees),
+        opened=frozenset(opened),
         tribes=frozenset(await social.member_of(user_id)),
         blocked=frozenset(await social.blocked_by(user_id)),
         blockers=frozenset(await social.blockers_of(user_id)),

@@ -291,7 +291,7 @@ def create_app(
             Throughput(),
         )
         app[STREAMS] = Streams(
-            Hub(the_log, codec, Authors(app[PORTS].social)),
+            Hub(the_log, codec, Authors(app[PORTS].social), app[PORTS].reads),
             Tickets(jwt_secret(settings), settings.stream_ticket_ttl),
             settings.stream_limit,
         )
