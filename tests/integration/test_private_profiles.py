@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from events.adapters.sqlite_log import SqliteLog
+from events.catalogue import ArticlePublished
 from events.codec import EventCodec
+from events.ids import new_event_id
 from projections.adapters.sqlite_store import SqliteStore
 from projections.embedded import EmbeddedRuntime
 from projections.live import install
@@ -22,6 +24,8 @@ from services import accounts, activity, articles, comments, feeds, notification
 from services.errors import NotFound
 from services.outcome import Outcome, Pending
 from services.ports import Ports
+from services.stream import Authors, Hub, partitions_read
+from services.writer import envelope
 from tribe.bootstrap import build_ports
 from tribe.settings import Settings
 
@@ -187,3 +191,40 @@ async def test_an_approval_reads_the_follows_view_and_the_log_decides_what_it_an
     await world.project()
     follow = (await world.ports.reads.follow_docs(cat, [ann]))[ann]
     assert (follow["active"], follow["approved"]) == (False, False)
+
+
+async def test_the_stream_reads_who_is_private_from_the_users_view_once_per_batch(world: World) -> None:
+    """Behind, the users view shows an author who just went private as public; one it does not hold, as private."""
+    ann = await world.user("ann")
+    await world.publish(ann, "First")
+    ports = world.ports
+    hub = Hub(ports.writer.log, EventCodec(), Authors(ports.social), ports.reads)
+
+    async def private_authors() -> frozenset[str]:
+        heads = await ports.writer.log.end_offsets(partitions_read())
+        entries = await ports.writer.log.read_many(dict.fromkeys(heads, 0), 1000)
+        return (await hub.decode([e for got in entries.values() for e in got])).private
+
+    assert await private_authors() == frozenset()
+    pending(await accounts.update_user(ports, accounts.UpdateUser(ann, private=True)))
+    assert await private_authors() == frozenset()
+    await world.project()
+    assert await private_authors() == {ann}
+    await accounts.register(ports, accounts.Register("bob", "bob@example.com", "long-enough-pw"))
+    bob = (await ports.writer.log.read("tribe.users", 0, 0, 100))[-1]
+    bob_id = EventCodec().decode(bob.value).actor_id
+    early = ArticlePublished(
+        **envelope(bob_id), article_id=new_event_id(), slug="s", title="t", description="", body="b"
+    )
+    await ports.writer.append([early])  # what another API process could append before this one's view has bob
+    assert bob_id in await private_authors()
+
+
+async def test_follow_requests_are_listed_once_the_views_have_them(world: World) -> None:
+    """The list reads the users view (is the user private, since when) and the follows view (the requests)."""
+    ann, cat = await world.user("ann"), await world.user("cat")
+    pending(await accounts.update_user(world.ports, accounts.UpdateUser(ann, private=True)))
+    pending(await social.follow(world.ports, cat, "ann", on=True))
+    assert await social.follow_requests(world.ports, ann, 20) == []
+    await world.project()
+    assert [r.user["username"] for r in await social.follow_requests(world.ports, ann, 20)] == ["cat"]
