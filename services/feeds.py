@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from events.log import Position
-from services.articles import paging
+from services.articles import MAX_WINDOW, paging
 from services.fanout import RECENT_FOLLOW_MS
 from services.ports import Ports
 from services.privacy import readable
@@ -30,6 +30,8 @@ from services.writer import now_ms
 Body = dict[str, Any]
 Cursor = tuple[Any, ...]
 
+FEED_READS = 4
+"""How many times the Conduit feed reads a window twice the last, when what it left out leaves the page short."""
 RANKED_WINDOW = 200
 """The newest deliveries and pulled articles the ranked feed ranks: a ranked feed ranks what is recent."""
 
@@ -46,23 +48,33 @@ async def _pulled_authors(ports: Ports, reader: str) -> list[str]:
 async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequence[Position] = ()) -> ArticlePage:
     """Conduit's feed: articles of the authors the reader follows, newest first, without those hidden by a block.
 
-    `articlesCount` is exact when the feed ends within the pages read (offset + limit); when
-    there is more, it is one more than the page reaches, so a client offers the next page. A
-    count of everything a reader was ever delivered would grow with what they follow.
+    Reads the newest offset + limit + 1 entries and pulled articles; when some of them are left
+    out (an author unfollowed, blocked, or private and not opened to the reader), it reads twice
+    as many, up to FEED_READS times (and the deepest window a store serves), so the page is not
+    cut short by them. `articlesCount` is
+    exact when the feed ends within what was read; when there is more, it is at least one more
+    than the page reaches, so a client offers the next page. A count of everything a reader was
+    ever delivered would grow with what they follow.
     """
     paging(limit, offset)
     await ports.writer.caught_up(after)
     want = offset + limit
     hidden = await ports.social.hidden_from(reader)
-    entries = await ports.timelines.timeline(reader, want + 1, by_author=True)
-    pulled = await ports.timelines.pulled(await _pulled_authors(ports, reader), (), want + 1)
-    authors = {e["article_id"]: e["author_id"] for e in entries}
-    authors.update((a["article_id"], a["author_id"]) for a in pulled)
-    followed = await ports.timelines.followed_among(reader, sorted(set(authors.values()) - hidden))
-    ids = sorted((a for a, author in authors.items() if author in followed), reverse=True)
-    live = await readable(ports, reader, await ports.social.cards(ids))
+    pulled_authors = await _pulled_authors(ports, reader)
+    size = want + 1
+    for attempt in range(FEED_READS):
+        entries = await ports.timelines.timeline(reader, size, by_author=True)
+        pulled = await ports.timelines.pulled(pulled_authors, (), size)
+        authors = {e["article_id"]: e["author_id"] for e in entries}
+        authors.update((a["article_id"], a["author_id"]) for a in pulled)
+        followed = await ports.timelines.followed_among(reader, sorted(set(authors.values()) - hidden))
+        ids = sorted((a for a, author in authors.items() if author in followed), reverse=True)
+        live = await readable(ports, reader, await ports.social.cards(ids))
+        more = len(entries) == size or len(pulled) == size
+        if len(live) > want or not more or attempt == FEED_READS - 1 or size >= MAX_WINDOW:
+            break
+        size = min(size * 2, MAX_WINDOW)
     docs = live[offset:want]
-    more = len(entries) > want or len(pulled) > want
     total = max(len(live), want + 1) if more else len(live)
     return ArticlePage(await article_views(ports, docs, reader, followed=followed), total)
 

@@ -165,6 +165,17 @@ async def test_a_page_of_a_list_is_filled_past_articles_the_reader_may_not_read(
     assert [c.card["title"] for c in found] == ["Bob 2"]
 
 
+async def test_a_feed_page_is_filled_past_a_requested_private_authors_newer_articles(world: World) -> None:
+    ann, bob, cat = [await world.user(n) for n in ("ann", "bob", "cat")]
+    await world.private(ann)
+    await world.follow(cat, "bob")
+    await world.follow(cat, "ann")
+    for title in ("Bob 1", "Bob 2", "Ann 1", "Ann 2", "Ann 3"):
+        await world.publish(ann if title.startswith("Ann") else bob, title)
+    page = await feeds.feed(world.ports, cat, 2, 0)
+    assert ([a.article["title"] for a in page.articles], page.total) == (["Bob 2", "Bob 1"], 2)
+
+
 # -- the read models consulted, stale ------------------------------------------------------------
 
 
