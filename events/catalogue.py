@@ -27,6 +27,8 @@ class UserRegistered(Event):
     username: str
     email: str
     password_hash: str
+    username_handle: str = ""  # the keyed digests of the handles it claims: the codec fills them (events/sealing.py)
+    email_handle: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +40,18 @@ class UserUpdated(Event):
     password_hash: str | None = None
     display_name: str | None = None
     rehashed: bool = False  # password_hash is the same password under newer hashing parameters: sessions stay valid
+    username_handle: str = ""  # the keyed digests of the handles it claims, when it changes them: the codec fills them
+    email_handle: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserErased(Event):
+    """The actor deleted their account: every view forgets them, and their data key is destroyed.
+
+    `handles` are the handle documents (keyed digests) the user held, which become free again.
+    """
+
+    handles: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +117,13 @@ class ArticleDeleted(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ArticleErased(Event):
+    """An erased user's article: its card forgets all they wrote. Appended by the erasure (services/erasure.py)."""
+
+    article_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ArticleBumped(Event):
     article_id: str
 
@@ -128,6 +149,14 @@ class CommentPosted(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommentDeleted(Event):
+    article_id: str
+    comment_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommentErased(Event):
+    """An erased user's comment: it is gone and forgets its text. Appended by the erasure (services/erasure.py)."""
+
     article_id: str
     comment_id: int
 
@@ -203,6 +232,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         UserUpdated,
         UserLoggedOut,
         ProfilePrivacySet,
+        UserErased,
         UserFollowed,
         UserUnfollowed,
         FollowApproved,
@@ -210,11 +240,13 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ArticlePublished,
         ArticleEdited,
         ArticleDeleted,
+        ArticleErased,
         ArticleBumped,
         ArticleUnbumped,
         ArticleViewed,
         CommentPosted,
         CommentDeleted,
+        CommentErased,
         TribeCreated,
         TribeJoined,
         TribeLeft,

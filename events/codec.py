@@ -9,18 +9,23 @@ that type, so old bytes stay readable after a schema gains a defaulted field.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, cast
 
+import orjson
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 from events.catalogue import EVENT_TYPES, Event
+from events.keys import KeyDestroyed
+from events.sealing import HANDLE_FIELDS, PERSONAL_FIELDS, KeyRing, associated_data, seal, unseal
 
 MAGIC = b"\xc3\x01"
 _ENVELOPE_FIELDS = ("event_id", "actor_id", "occurred_at")
@@ -28,6 +33,59 @@ _ENVELOPE_FIELDS = ("event_id", "actor_id", "occurred_at")
 
 class UnknownSchema(ValueError):
     """The bytes name a writer schema this process has never seen."""
+
+
+class NoKeyRing(RuntimeError):
+    """Personal fields to seal or open, and this codec was built without a key ring (a wiring bug)."""
+
+
+def _read_long(data: bytes, at: int) -> tuple[int, int]:
+    """An Avro long (zig-zag varint) at `at`: (value, the offset after it)."""
+    shift = result = 0
+    while True:
+        byte = data[at]
+        at += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), at
+        shift += 7
+
+
+def _envelope_fields(data: bytes) -> tuple[str, int]:
+    """The actor id and time of encoded bytes, from the envelope (every event's first fields), nothing else decoded.
+
+    The envelope is event_id, type, actor_id (strings), then occurred_at (a long).
+    """
+    at = 10
+    for _ in range(2):  # event_id, type
+        length, at = _read_long(data, at)
+        at += length
+    length, at = _read_long(data, at)
+    actor = data[at : at + length].decode()
+    occurred_at, _ = _read_long(data, at + length)
+    return actor, occurred_at
+
+
+def actor_of(data: bytes) -> str:
+    return _envelope_fields(data)[0]
+
+
+def occurred_at_of(data: bytes) -> int:
+    """When the event of these bytes occurred, without its key (decoding its personal fields would need it)."""
+    return _envelope_fields(data)[1]
+
+
+def _as_bytes(value: object) -> bytes:
+    return orjson.dumps(list(value)) if isinstance(value, tuple) else str(value).encode()
+
+
+def _erased(value: object) -> object:
+    """What a sealed field holds in the clear, and what it reads as once its key is destroyed."""
+    return [] if isinstance(value, tuple) else ""
+
+
+def _opened(plain: bytes, like: object) -> object:
+    return tuple(orjson.loads(plain)) if isinstance(like, list) else plain.decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +147,15 @@ def load_schemas() -> tuple[dict[str, EventSchema], dict[bytes, EventSchema]]:
 
 
 class EventCodec:
-    """Encodes events to single-object Avro and back."""
+    """Encodes events to single-object Avro and back, sealing personal fields with their owner's key.
 
-    def __init__(self) -> None:
+    Keys come from `keys` (events/sealing.py), loaded for a batch by `prepare` (before encoding)
+    or `prepare_to_decode` (before decoding). A codec without a key ring handles only events with
+    no personal field.
+    """
+
+    def __init__(self, keys: KeyRing | None = None) -> None:
+        self.keys = keys
         self.current, self.known = load_schemas()
         missing = set(EVENT_TYPES) - set(self.current)
         if missing:
@@ -103,6 +167,43 @@ class EventCodec:
             name: tuple(f.name for f in dataclasses.fields(cls) if f.name not in _ENVELOPE_FIELDS)
             for name, cls in EVENT_TYPES.items()
         }
+        self._sealing = frozenset(
+            fp for fp, s in self.known.items() if any(f["name"] == "sealed" for f in s.raw["fields"])
+        )
+
+    async def close(self) -> None:
+        if self.keys is not None:
+            await self.keys.close()
+
+    def handle_id(self, kind: str, value: str) -> str:
+        """The id of the handle document of a username or e-mail: the digest the events carry."""
+        return self._ring().handle(kind, value)
+
+    def _ring(self) -> KeyRing:
+        if self.keys is None:
+            raise NoKeyRing("this codec has no key ring, and the event has personal fields")
+        return self.keys
+
+    async def prepare(self, events: Iterable[Event]) -> None:
+        """Load the keys encoding these events takes, giving a user their first key."""
+        owners = {e.actor_id for e in events if e.type in PERSONAL_FIELDS}
+        if owners:
+            ring = self._ring()
+            await ring.start()
+            await ring.load(owners, create=True)
+
+    async def prepare_to_decode(self, values: Iterable[bytes]) -> None:
+        """Load the keys decoding these bytes takes (bytes of unknown schemas are left for `decode` to refuse)."""
+        if self.keys is not None:
+            await self.keys.start()  # handle digests of events written before they were carried in them
+        sealing = self._sealing
+        owners = set()
+        for value in values:
+            if value[2:10] in sealing:
+                with contextlib.suppress(IndexError, UnicodeDecodeError):  # bytes `decode` will refuse
+                    owners.add(actor_of(value))
+        if owners:
+            await self._ring().load(owners)
 
     def encode(self, event: Event, schema: EventSchema | None = None) -> bytes:
         """Bytes of `event` under its current schema (or the given older one)."""
@@ -119,11 +220,45 @@ class EventCodec:
         for name in self._payload_fields[event.type]:
             value = getattr(event, name)
             record[name] = list(value) if isinstance(value, tuple) else value
+        if schema.fingerprint in self._sealing:
+            self._seal(event, record)
         out = io.BytesIO()
         out.write(MAGIC)
         out.write(schema.fingerprint)
         schemaless_writer(out, self._plain.get(schema.fingerprint, schema.parsed), record)
         return out.getvalue()
+
+    def _seal(self, event: Event, record: dict[str, Any]) -> None:
+        ring = self._ring()
+        key = ring.key(event.actor_id)
+        if key is None:
+            raise KeyDestroyed(event.actor_id)
+        sealed: dict[str, bytes] = {}
+        for name in PERSONAL_FIELDS[event.type]:
+            value = getattr(event, name)
+            if value is not None:
+                sealed[name] = seal(key, associated_data(event.event_id, event.actor_id, name), _as_bytes(value))
+                record[name] = _erased(value)
+        record["sealed"] = sealed
+        for name, handle in HANDLE_FIELDS.items():
+            if handle in record:
+                value = getattr(event, name)
+                record[handle] = "" if value is None else ring.handle(name, value)
+
+    def _open(self, actor_id: str, event_id: str, record: dict[str, Any], sealed: dict[str, bytes]) -> None:
+        """Open the sealed fields in place; with the owner's key destroyed they keep their erased values."""
+        key = self._ring().key(actor_id)
+        if key is None:
+            return
+        for name, value in sealed.items():
+            record[name] = _opened(unseal(key, associated_data(event_id, actor_id, name), value), record[name])
+
+    def _hash_handles(self, record: dict[str, Any]) -> None:
+        """The handle digests of an event written before they were carried in it (its handles in the clear)."""
+        ring = self._ring()
+        for name, handle in HANDLE_FIELDS.items():
+            value = record.get(name)
+            record[handle] = "" if value is None else ring.handle(name, value)
 
     def writer_schema(self, data: bytes) -> EventSchema:
         if data[:2] != MAGIC or len(data) < 10:
@@ -147,7 +282,12 @@ class EventCodec:
         # Every event schema is a record, so the reader returns a dict.
         record = cast(dict[str, Any], schemaless_reader(stream, self._plain[writer.fingerprint], resolve))
         envelope = record.pop("envelope")
-        for name in ("tags", "mentions", "readers"):
+        sealed = record.pop("sealed", None)
+        if sealed:
+            self._open(envelope["actor_id"], envelope["event_id"], record, sealed)
+        elif writer.fingerprint not in self._sealing and "username_handle" in record:
+            self._hash_handles(record)
+        for name in ("tags", "mentions", "readers", "handles"):
             if record.get(name) is not None:
                 record[name] = tuple(record[name])
         cls = EVENT_TYPES[envelope["type"]]

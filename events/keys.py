@@ -32,7 +32,7 @@ class KeyDestroyed(Exception):
 
 
 class KeyStoreUnavailable(RuntimeError):
-    """The key store cannot answer now; nothing was changed by the call that raised it."""
+    """The key store cannot answer now. The call may or may not have taken effect: every call is safe to repeat."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,11 @@ event applied to it.
 | event types                                   | topic          | key             | partitions (default) |
 |-----------------------------------------------|----------------|-----------------|----------------------|
 | UserRegistered, UserUpdated, UserLoggedOut,   | tribe.users    | actor_id        | 1                    |
-|   ProfilePrivacySet                           |                |                 |                      |
+|   ProfilePrivacySet, UserErased               |                |                 |                      |
 | UserFollowed, UserUnfollowed,                 | tribe.follows  | actor_id        | 4                    |
 |   UserBlocked, UserUnblocked                  |                |                 |                      |
 | FollowApproved, FollowDenied                  | tribe.follows  | follower_id     | 4                    |
-| Article*, Comment*                            | tribe.articles | article_id      | 8                    |
+| Article*, Comment* (ArticleErased, CommentErased too) | tribe.articles | article_id | 8              |
 | TribeCreated, TribeJoined, TribeLeft          | tribe.tribes   | tribe_id        | 4                    |
 | NotificationsRead                             | tribe.inbox    | actor_id        | 4                    |
 | ArticleDelivered (the fan-out's)              | tribe.articles | article_id      | 8                    |
@@ -43,11 +43,13 @@ from events.catalogue import (
     ArticleDeleted,
     ArticleDelivered,
     ArticleEdited,
+    ArticleErased,
     ArticlePublished,
     ArticleUnbumped,
     ArticleViewed,
     AudienceOutgrown,
     CommentDeleted,
+    CommentErased,
     CommentPosted,
     Event,
     FollowApproved,
@@ -153,6 +155,8 @@ ArticleEvent = (
     | ArticleDelivered
     | CommentPosted
     | CommentDeleted
+    | ArticleErased
+    | CommentErased
 )
 TribeEvent = TribeCreated | TribeJoined | TribeLeft
 
@@ -193,6 +197,7 @@ ROUTES: dict[str, Route[Any]] = {
     "UserUpdated": Route(USERS, _by_actor),
     "UserLoggedOut": Route(USERS, _by_actor),
     "ProfilePrivacySet": Route(USERS, _by_actor),
+    "UserErased": Route(USERS, _by_actor),
     "UserFollowed": Route(FOLLOWS, _by_actor),
     "UserUnfollowed": Route(FOLLOWS, _by_actor),
     "FollowApproved": Route(FOLLOWS, _by_follower),
@@ -205,6 +210,8 @@ ROUTES: dict[str, Route[Any]] = {
     "ArticleViewed": Route(ARTICLES, _by_article),
     "CommentPosted": Route(ARTICLES, _by_article),
     "CommentDeleted": Route(ARTICLES, _by_article),
+    "ArticleErased": Route(ARTICLES, _by_article),
+    "CommentErased": Route(ARTICLES, _by_article),
     "UserBlocked": Route(FOLLOWS, _by_actor),
     "UserUnblocked": Route(FOLLOWS, _by_actor),
     "TribeCreated": Route(TRIBES, _by_tribe),

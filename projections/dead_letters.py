@@ -287,6 +287,7 @@ class DeadLetters:
         letter, sequence = await self._find(letter_id)
         (entry,) = await _entries_of(self.log, [letter])
         try:
+            await self.codec.prepare_to_decode([entry.value])
             event = self.codec.decode(entry.value)
         except Exception:
             return Shown(letter, sequence, None, entry.value[:64].hex())

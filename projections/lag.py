@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from events.codec import EventCodec
+from events.codec import occurred_at_of
 from events.log import Log
 from projections.live import live_version
 from projections.metrics import PartitionLag, ProjectionMetrics
@@ -27,7 +27,7 @@ logger = structlog.get_logger("lag")
 EVERY = 5.0  # seconds between samples
 
 
-async def sample(log: Log, store: Store, codec: EventCodec, views: Sequence[View]) -> list[PartitionLag]:
+async def sample(log: Log, store: Store, views: Sequence[View]) -> list[PartitionLag]:
     """Every partition of every installed view: the live version's lag, now."""
     aliases = await store.aliases()
     heads = await log.end_offsets(sorted({tp for view in views for tp in view.partitions()}))
@@ -47,7 +47,7 @@ async def sample(log: Log, store: Store, codec: EventCodec, views: Sequence[View
                 key = (topic, partition, at)
                 if key not in oldest:
                     entries = await log.read(topic, partition, at, 1)
-                    occurred = codec.decode(entries[0].value).occurred_at if entries else now_ms
+                    occurred = occurred_at_of(entries[0].value) if entries else now_ms
                     oldest[key] = max(0.0, (now_ms - occurred) / 1000)
                 seconds = oldest[key]
             lags.append(PartitionLag(view.name, topic, partition, behind, seconds))
@@ -69,18 +69,16 @@ async def dead_letters(store: Store, views: Sequence[View]) -> dict[str, int]:
     return counts
 
 
-async def record(log: Log, store: Store, codec: EventCodec, views: Sequence[View], metrics: ProjectionMetrics) -> None:
+async def record(log: Log, store: Store, views: Sequence[View], metrics: ProjectionMetrics) -> None:
     """One sample into the gauges; a log or store that fails it is logged, and the gauges keep their values."""
     try:
-        metrics.lagging(await sample(log, store, codec, views), await dead_letters(store, views))
+        metrics.lagging(await sample(log, store, views), await dead_letters(store, views))
     except Exception as exc:  # the metrics are for people; the next sample tries again
         logger.warning("lag_not_sampled", error=repr(exc))
 
 
-async def keep_recording(
-    log: Log, store: Store, codec: EventCodec, views: Sequence[View], metrics: ProjectionMetrics
-) -> None:
+async def keep_recording(log: Log, store: Store, views: Sequence[View], metrics: ProjectionMetrics) -> None:
     """`record` every `EVERY` seconds, until cancelled."""
     while True:
-        await record(log, store, codec, views, metrics)
+        await record(log, store, views, metrics)
         await asyncio.sleep(EVERY)

@@ -100,10 +100,13 @@ class Projector:
         started = time.perf_counter()
         decode, folded, type_of = self.codec.decode, self._folded, self.codec.type_name
         try:
-            if folded is None:
-                events = [(e.position.offset + 1, decode(e.value)) for e in entries]
-            else:
-                events = [(e.position.offset + 1, decode(e.value)) for e in entries if type_of(e.value) in folded]
+            chosen = list(entries) if folded is None else [e for e in entries if type_of(e.value) in folded]
+        except Exception as exc:
+            raise Undecodable(exc) from exc
+        # Keys first, outside the event's fault: a key store that does not answer is retried, not parked.
+        await self.codec.prepare_to_decode(e.value for e in chosen)
+        try:
+            events = [(e.position.offset + 1, decode(e.value)) for e in chosen]
         except Exception as exc:
             raise Undecodable(exc) from exc
         reducer = self.view.reducer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, Literal
 
 from events.routing import ARTICLES, partitions
@@ -11,7 +11,6 @@ from reducers.articles import bump_id, comment_doc_id
 from reducers.follows import block_id, follow_id
 from reducers.trending import WINDOWS, bucket_id, bucket_start
 from reducers.tribes import membership_id
-from reducers.users import handle_id
 
 Body = dict[str, Any]
 _LIVE = Filter("deleted", (False,))
@@ -19,12 +18,16 @@ _NEWEST_FIRST: tuple[tuple[str, Literal["asc", "desc"]], ...] = (("created_at", 
 
 
 class ReadModels:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, handle_id: Callable[[str, str], str]) -> None:
+        """`handle_id(kind, value)`: the id of the handle document of a username or e-mail (a keyed digest)."""
         self.store = store
+        self.handle_id = handle_id
 
     async def user(self, user_id: str) -> Body | None:
+        """The user's document; None for no such user, or an erased one."""
         found = await self.store.get("users", [user_id])
-        return found[user_id].body if user_id in found else None
+        doc = found.get(user_id)
+        return None if doc is None or doc.body.get("erased", False) else doc.body
 
     async def token_generation(self, user_id: str) -> int | None:
         """The user's token generation (0 in a users v1 document, written before it existed), or None: no such user."""
@@ -33,11 +36,11 @@ class ReadModels:
 
     async def users(self, user_ids: Sequence[str]) -> dict[str, Body]:
         found = await self.store.get("users", list(user_ids))
-        return {doc_id: doc.body for doc_id, doc in found.items()}
+        return {doc_id: doc.body for doc_id, doc in found.items() if not doc.body.get("erased", False)}
 
     async def holder(self, kind: str, value: str) -> str | None:
         """The user id a username or e-mail belongs to, case-insensitively."""
-        handle = handle_id(kind, value)
+        handle = self.handle_id(kind, value)
         found = await self.store.get("handles", [handle])
         return found[handle].body["user_id"] if handle in found else None
 
@@ -361,13 +364,12 @@ class SocialReads:
 
     async def search_usernames(self, prefix: str, size: int) -> list[str]:
         page = await self.store.search(
-            "handles",
+            "users",
             Query(
-                filters=(Filter("kind", ("username",)),),
-                prefix=Prefix("value", prefix.casefold()),
-                sort=(("value", "asc"),),
+                prefix=Prefix("username_folded", prefix.casefold()),
+                sort=(("username_folded", "asc"),),
                 size=size,
                 with_total=False,
             ),
         )
-        return [d.body["user_id"] for d in page.docs]
+        return [d.body["user_id"] for d in page.docs if not d.body.get("erased", False)]

@@ -22,8 +22,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-FieldType = Literal["keyword", "text", "long", "boolean", "date", "object"]
-"""`object` is stored with the document but not indexed (maps a reducer keeps, e.g. per-tag counts)."""
+FieldType = Literal["keyword", "text", "long", "boolean", "date", "object", "secret"]
+"""`object` is stored with the document but not indexed (maps a reducer keeps, e.g. per-tag counts); so is
+`secret`, a string nobody may search or sort on (a password hash)."""
 Body = dict[str, Any]
 """A document's body as a store gives it back: a JSON object."""
 Offsets = dict[tuple[str, int], int]

@@ -75,7 +75,7 @@ class View:
 
 USERS_VIEW = View(
     name="users",
-    version=3,
+    version=4,
     reducer=UsersReducer(),
     topics=(USERS,),
     collections={
@@ -84,8 +84,9 @@ USERS_VIEW = View(
                 "user_id": "keyword",
                 "registered_by": "keyword",
                 "username": "keyword",
+                "username_folded": "keyword",
                 "email": "keyword",
-                "password_hash": "keyword",
+                "password_hash": "secret",
                 "bio": "text",
                 "image": "keyword",
                 "display_name": "keyword",
@@ -94,9 +95,12 @@ USERS_VIEW = View(
                 "token_generation": "long",
                 "private": "boolean",
                 "private_since": "date",
-            }
+                "handles": "keyword",
+                "erased": "boolean",
+            },
+            lists=frozenset({"handles"}),
         ),
-        "handles": CollectionSpec({"kind": "keyword", "value": "keyword", "user_id": "keyword"}),
+        "handles": CollectionSpec({"kind": "keyword", "user_id": "keyword"}),
     },
     documents={"users": User, "handles": Handle},
 )

@@ -18,6 +18,7 @@ class User(TypedDict):
     user_id: str
     registered_by: str
     username: str
+    username_folded: str  # the username case-folded, as usernames compare: searched by prefix
     email: str
     password_hash: str
     bio: str
@@ -28,12 +29,15 @@ class User(TypedDict):
     token_generation: int  # tokens issued at an older generation are refused: bumped by logouts and new passwords
     private: bool  # following needs approval, articles reach only approved followers (services/privacy.py)
     private_since: int | None  # when it last went private (ms): follows older than this count as approved
+    handles: list[str]  # the handle documents the user holds (keyed digests), freed when they are erased
+    erased: bool  # the user deleted their account: every personal field is empty
 
 
 class Handle(TypedDict):
+    """Who holds a username or e-mail; the id is its keyed digest (events/sealing.py), the value is nowhere."""
+
     kind: str
-    value: str
-    user_id: str
+    user_id: str | None  # None: free again (its holder was erased)
 
 
 class Follow(TypedDict):

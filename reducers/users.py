@@ -1,7 +1,9 @@
 """Users and their unique handles (username, e-mail).
 
-The log decides uniqueness: a handle document ("username:alice") names the
-first user whose event claimed it. A registration or a change that asks for a
+The log decides uniqueness: a handle document names the first user whose event
+claimed it. Its id is a keyed digest of the handle ("username:3f1c...", events/sealing.py),
+carried in the clear by the event whose personal fields are sealed: neither the store nor the
+log holds a username or e-mail a handle document stands for. A registration or a change that asks for a
 handle someone else holds is ignored, and the API, finding no such user (or
 the old name) after its write, answers 422. Handles a user leaves stay theirs,
 so nobody can take over a name that links and mentions still point at.
@@ -9,6 +11,9 @@ so nobody can take over a name that links and mentions still point at.
 A user's `private` flag and `private_since` (the time of the event that made them private) come
 from `ProfilePrivacySet`; a repeat changes nothing, so `private_since` stays the time they first
 went private. Who may read a private user's articles is decided when read (services/privacy.py).
+
+An erased user (`UserErased`) keeps a document with every personal field empty, so that a
+redelivered registration cannot bring them back, and the handles they held are free again.
 
 A user's `token_generation` counts the events that ended all their sessions: a
 logout, or a new password. Tokens carry the generation they were issued at, and
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from events.catalogue import Event, ProfilePrivacySet, UserLoggedOut, UserRegistered, UserUpdated
+from events.catalogue import Event, ProfilePrivacySet, UserErased, UserLoggedOut, UserRegistered, UserUpdated
 from reducers.base import Body, DocKey, Reducer, by_event_type, held
 from reducers.documents import Handle, User
 
@@ -33,27 +38,24 @@ USERS = "users"
 HANDLES = "handles"
 
 
-def handle_id(kind: str, value: str) -> str:
-    """The id of a handle document; handles compare case-insensitively (Unicode case folding)."""
-    return f"{kind}:{value.casefold()}"
-
-
-def username_key(username: str) -> DocKey:
-    return (HANDLES, handle_id("username", username))
-
-
-def email_key(email: str) -> DocKey:
-    return (HANDLES, handle_id("email", email))
+def _handle_keys(event: UserRegistered | UserUpdated) -> list[DocKey]:
+    """The handle documents the event claims: the digests it carries (empty: it claims none of that kind)."""
+    return [(HANDLES, digest) for digest in (event.username_handle, event.email_handle) if digest]
 
 
 def _free_for(docs: Mapping[DocKey, Body | None], key: DocKey, user_id: str) -> bool:
     holder = held(docs, key, Handle)
-    return holder is None or holder["user_id"] == user_id
+    return holder is None or holder["user_id"] in (None, user_id)
 
 
 def _claim(key: DocKey, user_id: str) -> Handle:
-    kind, value = key[1].split(":", 1)
-    return {"kind": kind, "value": value, "user_id": user_id}
+    return {"kind": key[1].split(":", 1)[0], "user_id": user_id}
+
+
+def _holding(user: User, keys: list[DocKey]) -> list[str]:
+    """The user's handles with these claimed too: the ones they leave stay theirs."""
+    handles = list(user.get("handles", []))
+    return handles + [doc_id for _, doc_id in keys if doc_id not in handles]
 
 
 class UsersReducer(Reducer):
@@ -65,7 +67,11 @@ class UsersReducer(Reducer):
 
     @keys.register(UserRegistered)
     def _(self, event: UserRegistered) -> tuple[DocKey, ...]:
-        return ((USERS, event.actor_id), username_key(event.username), email_key(event.email))
+        return ((USERS, event.actor_id), *_handle_keys(event))
+
+    @keys.register(UserErased)
+    def _(self, event: UserErased) -> tuple[DocKey, ...]:
+        return ((USERS, event.actor_id), *((HANDLES, h) for h in event.handles))
 
     @keys.register(UserLoggedOut)
     @keys.register(ProfilePrivacySet)
@@ -74,12 +80,7 @@ class UsersReducer(Reducer):
 
     @keys.register(UserUpdated)
     def _(self, event: UserUpdated) -> tuple[DocKey, ...]:
-        keys: list[DocKey] = [(USERS, event.actor_id)]
-        if event.username is not None:
-            keys.append(username_key(event.username))
-        if event.email is not None:
-            keys.append(email_key(event.email))
-        return tuple(keys)
+        return ((USERS, event.actor_id), *_handle_keys(event))
 
     @by_event_type
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
@@ -88,7 +89,7 @@ class UsersReducer(Reducer):
     @apply.register(UserRegistered)
     def _(self, event: UserRegistered, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         user_key = (USERS, event.actor_id)
-        handles = (username_key(event.username), email_key(event.email))
+        handles = _handle_keys(event)
         if not all(_free_for(docs, k, event.actor_id) for k in handles):
             return {}
         claims: dict[DocKey, Body] = {k: _claim(k, event.actor_id) for k in handles}
@@ -99,6 +100,7 @@ class UsersReducer(Reducer):
             "user_id": event.actor_id,
             "registered_by": event.event_id,
             "username": event.username,
+            "username_folded": event.username.casefold(),
             "email": event.email,
             "password_hash": event.password_hash,
             "bio": "",
@@ -109,6 +111,8 @@ class UsersReducer(Reducer):
             "token_generation": 0,
             "private": False,
             "private_since": None,
+            "handles": [doc_id for _, doc_id in handles],
+            "erased": False,
         }
         return {user_key: user, **claims}
 
@@ -116,14 +120,15 @@ class UsersReducer(Reducer):
     def _(self, event: UserUpdated, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         user_key = (USERS, event.actor_id)
         user = held(docs, user_key, User)
-        if user is None:
+        if user is None or user.get("erased", False):
             return {}
-        handles = [k for k in self.keys(event) if k[0] == HANDLES]
+        handles = _handle_keys(event)
         if not all(_free_for(docs, k, event.actor_id) for k in handles):
             return {}
-        updated: User = {**user, "updated_at": event.occurred_at}
+        updated: User = {**user, "updated_at": event.occurred_at, "handles": _holding(user, handles)}
         if event.username is not None:
             updated["username"] = event.username
+            updated["username_folded"] = event.username.casefold()
         if event.email is not None:
             updated["email"] = event.email
         if event.bio is not None:
@@ -137,6 +142,44 @@ class UsersReducer(Reducer):
         if event.image is not None:
             updated["image"] = event.image or None
         return {user_key: updated, **{k: _claim(k, event.actor_id) for k in handles}}
+
+    @apply.register(UserErased)
+    def _(self, event: UserErased, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        """The user's document keeps only what is no one's personal data; their handles are free again.
+
+        What it writes does not depend on what the document held (in a replay after the erasure,
+        the user's earlier events no longer decrypt and read as empty), so a replay and the live
+        view agree. A handle is freed only if this user holds it.
+        """
+        user_key = (USERS, event.actor_id)
+        user = held(docs, user_key, User)
+        if user is None:
+            return {}
+        erased: User = {
+            "user_id": event.actor_id,
+            "registered_by": user["registered_by"],
+            "username": "",
+            "username_folded": "",
+            "email": "",
+            "password_hash": "",
+            "bio": "",
+            "image": None,
+            "display_name": None,
+            "created_at": user["created_at"],
+            "updated_at": event.occurred_at,
+            "token_generation": _generation(user) + 1,
+            "handles": [],
+            "erased": True,
+            "private": user.get("private", False),
+            "private_since": user.get("private_since"),
+        }
+        freed: dict[DocKey, Body] = {}
+        for handle in event.handles:
+            key = (HANDLES, handle)
+            holder = held(docs, key, Handle)
+            if holder is not None and holder["user_id"] == event.actor_id:
+                freed[key] = {"kind": holder["kind"], "user_id": None}
+        return {user_key: erased, **freed}
 
     @apply.register(UserLoggedOut)
     def _(self, event: UserLoggedOut, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:

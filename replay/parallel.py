@@ -21,7 +21,7 @@ from projections.store import Store
 from projections.views import VIEWS, View
 from replay.rebuild import TP, Helper, catch_up
 
-Opener = Callable[[], contextlib.AbstractAsyncContextManager[tuple[Log, Store]]]
+Opener = Callable[[], contextlib.AbstractAsyncContextManager[tuple[Log, Store, EventCodec]]]
 """Opens a log and a store for a block; must pickle (a module-level function, or a partial of one)."""
 
 
@@ -30,8 +30,8 @@ def _catch_up_partitions(open_adapters: Opener, view_name: str, version: int, pa
     view = next(v for v in VIEWS if v.name == view_name)
 
     async def run() -> int:
-        async with open_adapters() as (log, store):
-            return await catch_up(log, Projector(store, EventCodec(), view, version), partitions=set(partitions))
+        async with open_adapters() as (log, store, codec):
+            return await catch_up(log, Projector(store, codec, view, version), partitions=set(partitions))
 
     return asyncio.run(run())
 

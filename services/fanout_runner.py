@@ -81,6 +81,7 @@ class FanOutRunner:
         started = time.perf_counter()
         read = await self.log.read_many(starts, self.batch_size)
         events = [entry for entries in read.values() for entry in entries]
+        await self.codec.prepare_to_decode(entry.value for entry in events)
         decoded: list[Event] = []
         for entry in events:
             try:

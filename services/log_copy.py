@@ -11,14 +11,13 @@ and the new log's id blocks are claimed past the old one's, so no comment id is 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from events.codec import EventCodec
 from events.log import Entry, Log, Record
 from events.routing import Topology, murmur2, partitions, topology
-from services.writer import records_of
+from services.writer import record_for
 
 BATCH = 500
 """Entries read, and appended, at a time."""
@@ -44,8 +43,7 @@ def _record(entry: Entry, codec: EventCodec) -> tuple[Record, bool]:
     except Exception:  # any bytes that do not decode are copied as they are
         partition = (murmur2(entry.key) & 0x7FFFFFFF) % partitions(topic)
         return Record(topic, partition, entry.key, entry.value, f"copied-{topic}-{at.partition}-{at.offset}"), False
-    (record,) = records_of([event], codec)
-    return dataclasses.replace(record, value=entry.value), True
+    return record_for(event, entry.value), True
 
 
 async def copy_log(
@@ -64,6 +62,7 @@ async def copy_log(
             entries = await old.read(topic, partition, offset, min(BATCH, head - offset))
             if not entries:
                 break
+            await codec.prepare_to_decode(entry.value for entry in entries)
             copied = [_record(entry, codec) for entry in entries]
             await new.append([record for record, _ in copied])
             events += sum(decoded for _, decoded in copied)

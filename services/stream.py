@@ -271,6 +271,7 @@ class Hub:
         views park it as a dead letter)."""
         events: list[tuple[Position, Event]] = []
         codec = self._codec
+        await codec.prepare_to_decode(entry.value for entry in entries)
         for entry in entries:
             try:
                 if codec.writer_schema(entry.value).type_name in DECIDED:

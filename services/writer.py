@@ -14,10 +14,11 @@ import orjson
 from events.catalogue import Event
 from events.codec import EventCodec
 from events.ids import IdBlocks, new_event_id
+from events.keys import KeyDestroyed, KeyStoreUnavailable
 from events.log import EventIdConflict, Log, LogUnavailable, Position, Record
 from events.routing import DEFAULT_PARTITIONS, ROUTES, partition_for, partitions
 from projections.progress import Progress
-from services.errors import BadQuery, Conflict, Unavailable
+from services.errors import BadQuery, Conflict, Unauthenticated, Unavailable
 from services.metrics import WriteMetrics
 from services.outcome import Written
 
@@ -54,18 +55,20 @@ def digest_of(event: Event) -> str:
     return hashlib.blake2b(orjson.dumps((cls.__name__, payload(event))), digest_size=8).hexdigest()
 
 
+def record_for(event: Event, value: bytes) -> Record:
+    """The record of an event encoded as `value`, in the partition its route gives it."""
+    route = ROUTES[event.type]
+    key = route.key(event)
+    partition = partition_for(route.topic, key)
+    return Record(route.topic, partition, key.encode(), value, event.event_id, event.actor_id, digest_of(event))
+
+
 def records_of(events: Sequence[Event], codec: EventCodec) -> list[Record]:
-    """Encode every event first, so a bad one stops the batch before anything is appended."""
-    records = []
-    for event in events:
-        route = ROUTES[event.type]
-        key = route.key(event)
-        partition = partition_for(route.topic, key)
-        value = codec.encode(event)
-        records.append(
-            Record(route.topic, partition, key.encode(), value, event.event_id, event.actor_id, digest_of(event))
-        )
-    return records
+    """Encode every event first, so a bad one stops the batch before anything is appended.
+
+    The codec must hold the keys of the events' actors (`EventCodec.prepare`).
+    """
+    return [record_for(event, codec.encode(event)) for event in events]
 
 
 class EventWriter:
@@ -94,7 +97,14 @@ class EventWriter:
         that acknowledges events one by one (Kafka), `durable` says which were. Conflict when an
         event's id names another event of its actor.
         """
-        records = records_of(events, self.codec)
+        try:
+            await self.codec.prepare(events)
+        except KeyStoreUnavailable as exc:
+            raise Unavailable("keys", f"the key store is unavailable ({exc}); retry", 1.0) from None
+        try:
+            records = records_of(events, self.codec)
+        except KeyDestroyed:  # a request that began before its user's erasure and ended after it
+            raise Unauthenticated("belongs to an erased account") from None
         try:
             written = Written(tuple(await self.log.append(records)))
         except EventIdConflict as exc:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -9,6 +12,12 @@ import pytest
 
 from events.routing import DEFAULT_TOPOLOGY, Topology, topology, use_topology
 from tests.kafka_broker import BrokerProxy, TansuBroker, free_port
+
+# One key store for the run, as a deployment has one: every `tribe` process the tests start and every
+# codec they build without a data directory of their own (tests/sealed.py) seal and open with it.
+_KEYS = Path(tempfile.mkdtemp(prefix="tribe-test-keys-"))
+os.environ["TRIBE_KEY_STORE"] = f"sqlite:///{_KEYS / 'keys.db'}"
+os.environ["TRIBE_KEY_ENCRYPTION_KEY"] = base64.b64encode(b"key-encryption-key-of-the-tests!").decode()
 
 
 @pytest.fixture

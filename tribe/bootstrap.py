@@ -9,6 +9,7 @@ async context manager. This is the only module that knows every adapter.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import secrets
@@ -27,11 +28,14 @@ from api.requests import PORTS
 from api.v1_admin import ADMIN
 from api.v1_stream import STREAMS
 from events.adapters.kafka_log import KafkaLog, KafkaOptions, TopicMismatch
+from events.adapters.key_stores import key_store_for
 from events.adapters.sqlite_files import ForeignFile
 from events.adapters.sqlite_log import OtherTopology, SqliteLog
 from events.codec import EventCodec
+from events.keys import KeyStore
 from events.log import Log
 from events.routing import Topology, use_topology
+from events.sealing import KeyRing
 from projections.adapters.elasticsearch_store import ElasticsearchStore
 from projections.adapters.sqlite_store import OtherLayout, SqliteStore, StoreInUse, reset_layout
 from projections.dead_letters import DeadLetters
@@ -111,23 +115,20 @@ def reset_store_layout(settings: Settings) -> int | None:
         raise BadSetting(f"TRIBE_STORE: {exc}") from None
 
 
-def jwt_secret(settings: Settings) -> str:
-    """The configured secret, or the one kept in the data directory, created private on first start.
+def _secret_file(path: Path, make: Callable[[], str], setting: str) -> str:
+    """The secret kept in `path`, created private on first start with `make`.
 
     The secret is written whole to a private temporary file (mkstemp: 0600, O_EXCL), which is then
-    hard-linked as jwt.secret: the link appears with its content, or fails because the file exists.
+    hard-linked at `path`: the link appears with its content, or fails because the file exists.
     So of processes starting at once on a new data directory, one creates the file and the others
     read it whole (never empty or half-written); none overwrites a secret already handed out.
     """
-    if settings.jwt_secret:
-        return settings.jwt_secret
-    path = settings.data_dir / "jwt.secret"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        fd, draft = tempfile.mkstemp(dir=path.parent, prefix=".jwt.secret.")
+        fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         try:
             with os.fdopen(fd, "w") as file:
-                file.write(secrets.token_urlsafe(48))
+                file.write(make())
                 file.flush()
                 os.fsync(file.fileno())
             with contextlib.suppress(FileExistsError):
@@ -136,19 +137,77 @@ def jwt_secret(settings: Settings) -> str:
             os.unlink(draft)
     secret = path.read_text().strip()
     if not secret:
-        raise BadSetting(f"{path} is empty: remove it to have a new secret made, or set TRIBE_JWT_SECRET")
+        raise BadSetting(f"{path} is empty: remove it to have a new secret made, or set {setting}")
     return secret
 
 
+def jwt_secret(settings: Settings) -> str:
+    """The configured secret, or the one kept in the data directory (jwt.secret)."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    return _secret_file(settings.data_dir / "jwt.secret", lambda: secrets.token_urlsafe(48), "TRIBE_JWT_SECRET")
+
+
+def key_encryption_key(settings: Settings) -> bytes:
+    """The configured key-encryption key, or the one kept in the data directory (key-encryption.key)."""
+    text = settings.key_encryption_key or _secret_file(
+        settings.data_dir / "key-encryption.key",
+        lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+        "TRIBE_KEY_ENCRYPTION_KEY",
+    )
+    key = base64.b64decode(text)
+    if len(key) != 32:
+        raise BadSetting("the key-encryption key is not 32 bytes in base64: set TRIBE_KEY_ENCRYPTION_KEY")
+    return key
+
+
+def make_key_store(settings: Settings) -> KeyStore:
+    """The key store the settings name; a SQLite file of another kind is a BadSetting (left as it is)."""
+    try:
+        return key_store_for(settings.key_store, settings.data_dir)
+    except ForeignFile as exc:
+        raise BadSetting(f"TRIBE_KEY_STORE: {exc}") from None
+
+
+async def key_ring(settings: Settings) -> KeyRing:
+    """The process's key ring over the key store the settings name, started (the handles key loaded)."""
+    ring = KeyRing(make_key_store(settings), key_encryption_key(settings))
+    try:
+        await ring.start()
+    except BaseException:
+        await ring.close()
+        raise
+    return ring
+
+
+async def make_codec(settings: Settings) -> EventCodec:
+    """The codec every process encodes and decodes events with: sealing with the key store the settings name."""
+    return EventCodec(await key_ring(settings))
+
+
 @contextlib.asynccontextmanager
-async def adapters(settings: Settings) -> AsyncIterator[tuple[Log, Store]]:
-    """The log and the store the settings name, open for the block and closed after it."""
+async def codec_for(settings: Settings) -> AsyncIterator[EventCodec]:
+    """`make_codec`, closed after the block."""
+    codec = await make_codec(settings)
+    try:
+        yield codec
+    finally:
+        await codec.close()
+
+
+@contextlib.asynccontextmanager
+async def adapters(settings: Settings) -> AsyncIterator[tuple[Log, Store, EventCodec]]:
+    """The log, the store and the codec (with its key store) the settings name, open for the block, closed after it."""
     install_topology(settings)
     log = make_log(settings)
     try:
         store = make_store(settings)
         try:
-            yield log, store
+            codec = await make_codec(settings)
+            try:
+                yield log, store, codec
+            finally:
+                await codec.close()
         finally:
             await store.close()
     finally:
@@ -194,7 +253,7 @@ async def logs_to_copy(settings: Settings, old_url: str, old_counts: Topology) -
 
 
 @contextlib.asynccontextmanager
-async def helper_adapters(settings: Settings) -> AsyncIterator[tuple[Log, Store]]:
+async def helper_adapters(settings: Settings) -> AsyncIterator[tuple[Log, Store, EventCodec]]:
     """`adapters` for a replay helper process, which tunes its collector first as every tribe process does."""
     tune_gc()
     async with adapters(settings) as opened:
@@ -210,7 +269,7 @@ def build_ports(
     metrics: WriteMetrics | None = None,
 ) -> Ports:
     """What every service takes, over an open log and store (the write path counted in `metrics`)."""
-    reads = ReadModels(store)
+    reads = ReadModels(store, codec.handle_id)
     return Ports(
         writer=EventWriter(log, codec, progress, settings.write_wait, metrics),
         reads=reads,
@@ -269,7 +328,7 @@ def create_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         the_log = log or make_log(settings)
         the_store = store or make_store(settings)
-        codec = EventCodec()
+        codec = await make_codec(settings)
         runtime = None
         if isinstance(the_log, SqliteLog):
             runtime = EmbeddedRuntime(
@@ -304,7 +363,7 @@ def create_app(
             if TIMELINES_VIEW in views:
                 fanout = fanout_runner(settings, the_log, the_store, codec)
                 tasks.append(asyncio.create_task(fanout.run(), name="fanout"))
-            lag = keep_recording(the_log, the_store, codec, views, runtime.metrics)
+            lag = keep_recording(the_log, the_store, views, runtime.metrics)
             tasks.append(asyncio.create_task(lag, name="lag-metrics"))
         yield
         for task in tasks:
@@ -315,6 +374,7 @@ def create_app(
         await progress.close()
         await the_log.close()
         await the_store.close()
+        await codec.close()
 
     app.cleanup_ctx.append(lifecycle)
     return app
@@ -398,11 +458,10 @@ async def run_kafka_worker(
     sock = probe_socket(settings)
     registry = CollectorRegistry()
     metrics = ProjectionMetrics(registry)
-    async with adapters(settings) as (opened_log, opened_store):
+    async with adapters(settings) as (opened_log, opened_store, codec):
         log = _kafka_log(settings, opened_log)
         await check_topics(log)
         the_store = store or opened_store
-        codec = EventCodec()
         feeders = [
             ViewFeeder(view, the_store, codec, log, retry=retry(settings), runner=runner(settings), metrics=metrics)
             for view in views
@@ -411,7 +470,7 @@ async def run_kafka_worker(
         if sock is not None:
             probes = await serve_probes(sock, registry, Health(log, the_store, views, settings.ready_max_lag))
         engine = KafkaEngine(log.bootstrap, feeders, options, metrics)
-        background = [asyncio.create_task(keep_recording(log, the_store, codec, views, metrics), name="lag-metrics")]
+        background = [asyncio.create_task(keep_recording(log, the_store, views, metrics), name="lag-metrics")]
         if TIMELINES_VIEW in views:
             fanout = fanout_runner(settings, log, the_store, codec, owned=engine.assigned)
             background.append(asyncio.create_task(fanout.run(), name="fanout"))
@@ -438,7 +497,9 @@ def run_faust_worker(settings: Settings, *, store: Store | None = None, views: t
     asyncio.run(check_topics(log))
     sock = probe_socket(settings)
     the_store = store or make_store(settings)
-    codec = EventCodec()
+    # Started by the first batch it decodes, on Faust's event loop (a client of a networked key store
+    # belongs to the loop it first connects on).
+    codec = EventCodec(KeyRing(make_key_store(settings), key_encryption_key(settings)))
     registry = CollectorRegistry()
     metrics = ProjectionMetrics(registry)
     options = WorkerOptions(
@@ -454,7 +515,7 @@ def run_faust_worker(settings: Settings, *, store: Store | None = None, views: t
     )
 
     async def lag() -> None:
-        await record(log, the_store, codec, views, metrics)
+        await record(log, the_store, views, metrics)
 
     app.timer(LAG_EVERY, on_leader=False)(lag)
     if TIMELINES_VIEW in views:

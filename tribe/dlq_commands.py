@@ -16,10 +16,8 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from events.codec import EventCodec
-from events.log import Log
 from projections.dead_letters import DeadLetterError, DeadLetters, Retried
-from projections.store import DeadLetter, Store
+from projections.store import DeadLetter
 from projections.views import VIEWS
 from tribe.bootstrap import adapters
 from tribe.logs import configure_logging
@@ -33,17 +31,13 @@ def _run(settings: Settings, work: Callable[[DeadLetters], Awaitable[T]]) -> T:
     configure_logging(settings)
 
     async def main() -> T:
-        async with adapters(settings) as (log, store):
-            return await work(_letters(log, store))
+        async with adapters(settings) as (log, store, codec):
+            return await work(DeadLetters(log, store, codec, VIEWS))
 
     try:
         return asyncio.run(main())
     except DeadLetterError as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def _letters(log: Log, store: Store) -> DeadLetters:
-    return DeadLetters(log, store, EventCodec(), VIEWS)
 
 
 def _when(ms: int) -> str:

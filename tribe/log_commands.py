@@ -8,10 +8,9 @@ from typing import Any
 
 import click
 
-from events.codec import EventCodec
 from events.routing import BadTopology, Topology
 from services.log_copy import Copied, CopyRefused, copy_log
-from tribe.bootstrap import logs_to_copy
+from tribe.bootstrap import codec_for, logs_to_copy
 from tribe.logs import configure_logging
 from tribe.settings import BadSetting, Settings
 
@@ -56,8 +55,8 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
             click.echo(f"copied {topic}:{partition} ({head} entries)", err=True)
 
         async def run() -> Copied:
-            async with logs_to_copy(settings, old_url, old_counts) as (old, new):
-                return await copy_log(old, old_counts, new, EventCodec(), on_partition=progress)
+            async with logs_to_copy(settings, old_url, old_counts) as (old, new), codec_for(settings) as codec:
+                return await copy_log(old, old_counts, new, codec, on_partition=progress)
 
         try:
             copied = asyncio.run(run())

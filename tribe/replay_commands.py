@@ -35,12 +35,12 @@ def _view(name: str) -> View:
 
 
 def _run(settings: Settings, work: Callable[..., Awaitable[T]]) -> T:
-    """Open the log and store the settings name, run `work(log, store)`, close them."""
+    """Open the log, store and codec the settings name, run `work(log, store, codec)`, close them."""
     configure_logging(settings)
 
     async def main() -> T:
-        async with adapters(settings) as (event_log, store):
-            return await work(event_log, store)
+        async with adapters(settings) as (event_log, store, codec):
+            return await work(event_log, store, codec)
 
     try:
         return asyncio.run(main())
@@ -139,14 +139,12 @@ def _rebuild_every_view(settings: Settings, jobs: int) -> None:
     if replaced is not None:
         click.echo(f"{settings.store}: emptied a store of layout {replaced}; rebuilding every view from the log")
 
-    async def work(event_log: Any, store: Any) -> list[RebuildResult]:
+    async def work(event_log: Any, store: Any, codec: EventCodec) -> list[RebuildResult]:
         results = []
         with process_helpers(functools.partial(helper_adapters, settings), jobs) as helpers:
             for view in VIEWS:
                 with _Ticker(view.name) as ticker:
-                    results.append(
-                        await rebuild(event_log, store, EventCodec(), view, on_tick=ticker, helpers=helpers)
-                    )
+                    results.append(await rebuild(event_log, store, codec, view, on_tick=ticker, helpers=helpers))
         return results
 
     for result in _run(settings, work):
@@ -212,7 +210,7 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
             raise click.UsageError("name a VIEW, or give --all")
         name = view
 
-        async def work(event_log: Any, store: Any) -> RebuildResult:
+        async def work(event_log: Any, store: Any, codec: EventCodec) -> RebuildResult:
             with (
                 _Ticker(name) as ticker,
                 process_helpers(functools.partial(helper_adapters, settings), jobs) as helpers,
@@ -220,7 +218,7 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
                 return await rebuild(
                     event_log,
                     store,
-                    EventCodec(),
+                    codec,
                     _view(name),
                     version=version,
                     verify=verify,
@@ -247,7 +245,7 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
         code than every runtime heard from, idle: none heard from in a minute), each runtime's own
         state with its error, and the fingerprint of the code that builds it.
         """
-        views = _run(settings_from(**options), lambda event_log, store: status(event_log, store, VIEWS))
+        views = _run(settings_from(**options), lambda event_log, store, codec: status(event_log, store, VIEWS))
         if as_json:
             click.echo(orjson.dumps([v.as_json() for v in views], option=orjson.OPT_INDENT_2).decode())
             return
@@ -271,7 +269,7 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
     def rollback_command(view: str, **options: Any) -> None:
         """Point VIEW back at the previous version (caught up with the log first)."""
         live, previous = _run(
-            settings_from(**options), lambda event_log, store: rollback(event_log, store, EventCodec(), _view(view))
+            settings_from(**options), lambda event_log, store, codec: rollback(event_log, store, codec, _view(view))
         )
         click.echo(f"{view}: rolled back from v{live} to v{previous}")
 
@@ -281,5 +279,5 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
     @storage_options
     def drop_command(view: str, version: int, **options: Any) -> None:
         """Delete a version of VIEW that is not live."""
-        _run(settings_from(**options), lambda event_log, store: drop(store, _view(view), version))
+        _run(settings_from(**options), lambda event_log, store, codec: drop(store, _view(view), version))
         click.echo(f"{view}: dropped v{version}")

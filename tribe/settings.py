@@ -7,6 +7,7 @@ README and checked against it by a test) is written once, here.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 from collections.abc import Mapping
@@ -55,6 +56,20 @@ class Settings:
     jwt_secret: str | None = _setting(
         None, "TRIBE_JWT_SECRET", "HMAC key for access tokens; share it between API processes",
         shown="made once in DATA_DIR/jwt.secret",
+    )
+    key_store_url: str | None = _setting(
+        None,
+        "TRIBE_KEY_STORE",
+        "where users' data keys live (crypto-shredding, docs/privacy.md): `sqlite:///PATH` or `redis://HOST:PORT`; "
+        "every process of a deployment names the same one",
+        shown="sqlite:///DATA_DIR/keys.db",
+    )
+    key_encryption_key: str | None = _setting(
+        None,
+        "TRIBE_KEY_ENCRYPTION_KEY",
+        "the key that wraps users' data keys: 32 bytes, base64; share it between every process, keep it apart "
+        "from the key store and its backups",
+        shown="made once in DATA_DIR/key-encryption.key",
     )
     token_ttl: int = _setting(86400, "TRIBE_TOKEN_TTL", "access token lifetime, seconds")
     stream_ticket_ttl: int = _setting(
@@ -182,6 +197,10 @@ class Settings:
     def store(self) -> str:
         return self.store_url or f"sqlite:///{self.data_dir / 'store.db'}"
 
+    @property
+    def key_store(self) -> str:
+        return self.key_store_url or f"sqlite:///{self.data_dir / 'keys.db'}"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Settings from TRIBE_* variables (unset or empty: the default); raises BadSetting."""
@@ -209,6 +228,9 @@ class Settings:
             raise BadSetting("TRIBE_READY_MAX_LAG: must be 0 or more")
         _check_url("TRIBE_LOG", self.log, ("sqlite", "kafka"))
         _check_url("TRIBE_STORE", self.store, ("sqlite", "http", "https"))
+        _check_url("TRIBE_KEY_STORE", self.key_store, ("sqlite", "redis", "rediss"))
+        if self.key_encryption_key is not None and len(_base64(self.key_encryption_key)) != 32:
+            raise BadSetting("TRIBE_KEY_ENCRYPTION_KEY: must be 32 bytes in base64 (e.g. `openssl rand -base64 32`)")
         if self.log_format not in LOG_FORMATS:
             raise BadSetting(f"TRIBE_LOG_FORMAT: {self.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
         if self.log_level not in LOG_LEVELS:
@@ -246,6 +268,14 @@ class Settings:
             if allowed < 1:
                 raise BadSetting(f"{_env_of(name)}: {rate!r} is not a rate like 60/minute")
         return self
+
+
+def _base64(text: str) -> bytes:
+    """The bytes of standard or URL-safe base64 text; empty for text that is not base64."""
+    try:
+        return base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+    except ValueError:
+        return b""
 
 
 def _env_of(name: str) -> str:

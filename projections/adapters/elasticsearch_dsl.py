@@ -50,6 +50,7 @@ _FIELD_TYPES: dict[FieldType, dict[str, str | bool]] = {
     "boolean": {"type": "boolean"},
     "date": {"type": "date", "format": "epoch_millis"},
     "object": {"type": "object", "enabled": False},
+    "secret": {"type": "keyword", "index": False, "doc_values": False},
 }
 
 CHECKPOINT_MAPPINGS: dict[str, Any] = {

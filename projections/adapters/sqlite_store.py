@@ -206,7 +206,7 @@ class _WritePlan:
 
 def _scalars(spec: CollectionSpec) -> list[str]:
     """The fields stored as columns: filters and sorts on them read no JSON."""
-    return [f for f, kind in spec.fields.items() if f not in spec.lists and kind not in ("text", "object")]
+    return [f for f, kind in spec.fields.items() if f not in spec.lists and kind not in ("text", "object", "secret")]
 
 
 def _indexed(spec: CollectionSpec) -> list[str]:
@@ -659,7 +659,7 @@ class SqliteStore(Store):
     def _expr(spec: CollectionSpec, field: str) -> str:
         if field == "id":
             return "id"
-        if field in spec.fields and field not in spec.lists and spec.fields[field] not in ("text", "object"):
+        if field in spec.fields and field not in spec.lists and spec.fields[field] not in ("text", "object", "secret"):
             return _column(field)
         _column(field)  # validates the name
         return f"json_extract(body, '$.{field}')"

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from events.codec import EventCodec
 from events.log import Log
 from projections.adapters.sqlite_store import SqliteStore
 from projections.live import install, live_version
@@ -17,6 +16,7 @@ from projections.store import Store
 from projections.views import VIEWS
 from replay.rebuild import all_docs, catch_up
 from replay.versions import heads, lag_of
+from tests.sealed import sealed_codec
 
 Documents = dict[str, dict[str, tuple[int, dict[str, Any]]]]
 
@@ -49,7 +49,7 @@ async def replay_from_zero(log: Log, path: Path) -> SqliteStore:
     """A fresh store fed from offset 0 through the one write path: what the documents must be."""
     store = SqliteStore(path)
     await install(store, VIEWS)
-    codec = EventCodec()
+    codec = sealed_codec()
     for view in VIEWS:
         await catch_up(log, Projector(store, codec, view))
     return store

@@ -13,7 +13,6 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 
 from events.adapters.kafka_log import TOPIC_CONFIG, KafkaLog
-from events.codec import EventCodec
 from events.log import LogUnavailable, Position, Record
 from events.routing import (
     ARTICLES,
@@ -28,8 +27,9 @@ from events.routing import (
 from services.log_copy import copy_log
 from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS
 from tests.e2e.server import running_server
-from tests.integration.workload import burst, to_record
+from tests.integration.workload import burst
 from tests.kafka_broker import BrokerProxy, TansuBroker
+from tests.sealed import records_of_events, sealed_codec
 from tribe.bootstrap import logs_to_copy
 from tribe.settings import BadSetting, Settings
 
@@ -147,12 +147,12 @@ async def test_a_batch_kafka_took_in_part_says_exactly_which_records_are_durable
 async def test_a_kafka_log_is_copied_into_a_new_log_with_other_counts_after_its_counts_are_checked(
     isolated_kafka_broker: TansuBroker, install_topology: Callable[[Topology], None], tmp_path: Path
 ) -> None:
-    codec = EventCodec()
+    codec = sealed_codec()
     events = list(burst(200, seed=5))
     old = KafkaLog(isolated_kafka_broker.url, ONE_BROKER_OPTIONS)
     await old.start()
     try:
-        await old.append([to_record(codec, e) for e in events])
+        await old.append(await records_of_events(codec, events))
     finally:
         await old.close()
     settings = Settings(log_url=f"sqlite:///{tmp_path / 'new.db'}", partitions=Topology.parse("tribe.articles=3"))

@@ -16,15 +16,15 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from events.adapters.kafka_log import TOPIC_CONFIG, KafkaLog
-from events.codec import EventCodec
 from events.log import Record
 from events.routing import ARTICLES, DEFAULT_PARTITIONS, FOLLOWS, USERS, partitions
 from projections.adapters.sqlite_store import SqliteStore
 from projections.views import USERS_VIEW
 from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS, worker_process
 from tests.e2e.server import ONE_BROKER, TribeProcess, free_port
-from tests.integration.workload import burst, to_record
+from tests.integration.workload import burst
 from tests.kafka_broker import TansuBroker
+from tests.sealed import records_of_events, sealed_codec
 
 pytestmark = pytest.mark.kafka
 
@@ -41,8 +41,8 @@ async def kafka_log(isolated_kafka_broker: TansuBroker) -> AsyncIterator[KafkaLo
 async def test_bytes_that_are_no_event_are_parked_and_the_worker_goes_on(
     engine: str, isolated_kafka_broker: TansuBroker, kafka_log: KafkaLog, tmp_path: Path
 ) -> None:
-    codec = EventCodec()
-    first, second = [to_record(codec, e) for e in list(burst(100, seed=3))[:2]]
+    codec = sealed_codec()
+    first, second = await records_of_events(codec, list(burst(100, seed=3))[:2])
     assert first.topic == second.topic == USERS
     poison = Record(USERS, 0, b"poison", b"these bytes are not an event", "poison-event-id")
     await kafka_log.append([first, poison, second])

@@ -16,7 +16,6 @@ import pytest
 
 from events.adapters.kafka_log import KafkaLog
 from events.adapters.sqlite_log import SqliteLog
-from events.codec import EventCodec
 from events.log import Log
 from events.routing import topology
 from projections.adapters.sqlite_store import SqliteStore
@@ -28,8 +27,9 @@ from replay.parallel import process_helpers
 from replay.rebuild import Helper, all_docs, catch_up, rebuild
 from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS, running_worker, wait_until_projecting
 from tests.e2e.server import Server, running_server
-from tests.integration.workload import burst, to_record
+from tests.integration.workload import burst
 from tests.kafka_broker import TansuBroker
+from tests.sealed import records_of_events, sealed_codec
 from tribe.bootstrap import helper_adapters
 from tribe.settings import Settings
 
@@ -120,7 +120,7 @@ async def _clean_replay(data: Path, scratch: Path, log_url: str | None) -> dict[
     """Every article document as a replay of the whole log into a fresh store produces it."""
     log, store = _open_log(data, log_url), SqliteStore(scratch / "clean.db")
     try:
-        projector = Projector(store, EventCodec(), ARTICLES_VIEW, 1)
+        projector = Projector(store, sealed_codec(), ARTICLES_VIEW, 1)
         await projector.ensure_collections()
         await catch_up(log, projector)
         return await _documents(store, 1)
@@ -247,7 +247,7 @@ async def test_a_rebuild_has_no_effect_outside_its_new_collections(tmp_path: Pat
     try:
         heads_before = await _heads(log)
         before = {c: await all_docs(store, c) for c in await store.collections()}
-        result = await rebuild(log, store, EventCodec(), NOTIFICATIONS_VIEW)
+        result = await rebuild(log, store, sealed_codec(), NOTIFICATIONS_VIEW)
         live = NOTIFICATIONS_VIEW.version
         assert result.switched and result.version == live + 1
         assert await _heads(log) == heads_before
@@ -281,7 +281,7 @@ async def test_verify_reports_what_a_changed_reducer_does_and_does_not_switch(tm
     log, store = SqliteLog(data / "log.db"), SqliteStore(data / "store.db")
     try:
         changed_view = dataclasses.replace(ARTICLES_VIEW, reducer=_ShoutingTitles())
-        result = await rebuild(log, store, EventCodec(), changed_view, verify=True)
+        result = await rebuild(log, store, sealed_codec(), changed_view, verify=True)
         assert not result.switched and result.version == ARTICLES_VIEW.version + 1
         assert result.differences is not None and len(result.differences) == ARTICLES
         assert all(d.settled and d.collection == "articles" for d in result.differences)
@@ -295,11 +295,11 @@ async def test_verify_reports_what_a_changed_reducer_does_and_does_not_switch(tm
 @pytest.mark.parametrize("jobs", [2, 3])
 async def test_a_rebuild_in_several_processes_equals_one_in_a_single_process(tmp_path: Path, jobs: int) -> None:
     """`--jobs`: spawned processes replay shares of the partitions into the same store."""
-    codec = EventCodec()
+    codec = sealed_codec()
     log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
     settings = Settings(log_url=f"sqlite:///{tmp_path / 'log.db'}", store_url=f"sqlite:///{tmp_path / 'store.db'}")
     try:
-        await log.append([to_record(codec, e) for e in burst(3000, seed=jobs)])
+        await log.append(await records_of_events(codec, burst(3000, seed=jobs)))
         await install(store, (ARTICLES_VIEW,))
         alone = await rebuild(log, store, codec, ARTICLES_VIEW, switch=False)
         applied: list[int] = []

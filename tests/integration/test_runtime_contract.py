@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from events.adapters.kafka_log import KafkaLog
-from events.codec import EventCodec
 from events.log import Log, Record
 from projections.adapters.sqlite_store import SqliteStore
 from projections.dead_letters import DeadLetters
@@ -33,8 +32,9 @@ from tests.e2e.server import TribeProcess
 from tests.integration.fault_check import first_poison, once_released, only_poison, per_key, while_parked
 from tests.integration.faulty_views import FAULTS, POISON, faulty_views, fixed, garbage, parkers
 from tests.integration.projection_check import differences, documents, replay_from_zero, wait_caught_up, worker_counts
-from tests.integration.workload import burst, to_record
+from tests.integration.workload import burst
 from tests.kafka_broker import TansuBroker
+from tests.sealed import records_of_events, sealed_codec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 
@@ -55,11 +55,11 @@ async def kafka_log(isolated_kafka_broker: TansuBroker) -> AsyncIterator[KafkaLo
     await log.close()
 
 
-def records_of(count: int, seed: int, duplicates: int = 0) -> list[Record]:
+async def records_of(count: int, seed: int, duplicates: int = 0) -> list[Record]:
     """`count` events as records, `duplicates` of them appended a second time later (a client's retry)."""
     rng = random.Random(seed)
-    codec = EventCodec()
-    unique = [to_record(codec, e) for e in burst(count, seed=seed)]
+    codec = sealed_codec()
+    unique = await records_of_events(codec, burst(count, seed=seed))
     placed = [(float(i), r) for i, r in enumerate(unique)]
     placed += [(rng.uniform(i + 0.5, len(unique)), unique[i]) for i in rng.sample(range(100, len(unique)), duplicates)]
     return [r for _, r in sorted(placed, key=lambda p: p[0])]
@@ -107,7 +107,7 @@ async def test_kill_9_during_writes_three_times(
     engine: str, isolated_kafka_broker: TansuBroker, kafka_log: KafkaLog, tmp_path: Path
 ) -> None:
     rng = random.Random(20240611)
-    records = records_of(6_000, seed=2, duplicates=600)
+    records = await records_of(6_000, seed=2, duplicates=600)
     data_dir, log_path = tmp_path / "data", tmp_path / "worker.log"
     worker = worker_process(isolated_kafka_broker.url, data_dir, log_path, "crash", engine=engine)
     if engine == "kafka":  # static membership: the restarted worker takes its partitions back without a rebalance
@@ -156,7 +156,7 @@ async def test_sigterm_in_the_middle_of_a_store_write(
     engine: str, isolated_kafka_broker: TansuBroker, kafka_log: KafkaLog, tmp_path: Path
 ) -> None:
     data_dir, marker = tmp_path / "data", tmp_path / "writing"
-    await kafka_log.append(records_of(3_000, seed=4))
+    await kafka_log.append(await records_of(3_000, seed=4))
     slow = worker_process(isolated_kafka_broker.url, data_dir, tmp_path / "slow.log", "stop", engine=engine,
                           wrapper=("tests.integration.injected_worker", "slow", str(marker))).start()
     try:
@@ -180,7 +180,7 @@ async def test_sigterm_in_the_middle_of_a_store_write(
 async def test_rebalances_two_workers_one_killed_and_a_third_added_mid_stream(
     engine: str, isolated_kafka_broker: TansuBroker, kafka_log: KafkaLog, tmp_path: Path
 ) -> None:
-    records = records_of(8_000, seed=6, duplicates=400)
+    records = await records_of(8_000, seed=6, duplicates=400)
     data_dir = tmp_path / "data"
 
     def member(name: str) -> TribeProcess:
@@ -213,7 +213,7 @@ async def test_a_store_write_failing_mid_batch(
     failing = worker_process(isolated_kafka_broker.url, data_dir, tmp_path / "failing.log", "failing", engine=engine,
                              wrapper=("tests.integration.injected_worker", "failing", str(marker))).start()
     try:
-        await append_paced(kafka_log, records_of(4_000, seed=8, duplicates=200), batch=100, pause=0.02)
+        await append_paced(kafka_log, await records_of(4_000, seed=8, duplicates=200), batch=100, pause=0.02)
         await assert_as_replayed(kafka_log, data_dir / "store.db", tmp_path / "replay.db", timeout=60)
         assert failing.process is not None and failing.process.poll() is None, "the worker stopped, not retried"
     finally:
@@ -250,7 +250,7 @@ async def test_a_failing_view_is_retried_and_reported_while_the_others_go_on(
     worker.env.update(FAST_RETRIES)
     worker.start()
     try:
-        await append_paced(kafka_log, records_of(3_000, seed=12), batch=100, pause=0.01)
+        await append_paced(kafka_log, await records_of(3_000, seed=12), batch=100, pause=0.01)
         await wait_for(data_dir / "store.db", worker)
         store = SqliteStore(data_dir / "store.db")
         try:
@@ -284,9 +284,9 @@ async def test_a_failing_view_is_retried_and_reported_while_the_others_go_on(
         worker.stop()
 
 
-def poisoned(fault: str) -> list[Record]:
-    codec = EventCodec()
-    records = [to_record(codec, e) for e in burst(3_000, seed=31, articles=20)]
+async def poisoned(fault: str) -> list[Record]:
+    codec = sealed_codec()
+    records = await records_of_events(codec, burst(3_000, seed=31, articles=20))
     if fault == "undecodable":
         poison_at = [i for i, r in enumerate(records) if r.key == POISON.encode()]
         records.insert(poison_at[len(poison_at) // 3], garbage())
@@ -303,7 +303,7 @@ async def test_poison_events_are_parked_with_their_key_and_every_other_key_goes_
     worker.env.update(FAST_RETRIES)
     worker.start()
     try:
-        await append_paced(kafka_log, poisoned(fault), batch=200, pause=0.01)
+        await append_paced(kafka_log, await poisoned(fault), batch=200, pause=0.01)
         await wait_for(data_dir / "store.db", worker)
         store = SqliteStore(data_dir / "store.db")
         try:
@@ -320,7 +320,7 @@ async def test_poison_events_are_parked_with_their_key_and_every_other_key_goes_
             # The fault fixed (the same code, so the same fingerprint): its key retried, or the bytes skipped.
             views = faulty_views(fault)
             fixed(views)
-            dead_letters = DeadLetters(kafka_log, store, EventCodec(), views)
+            dead_letters = DeadLetters(kafka_log, store, sealed_codec(), views)
             for failed in [x for x in letters if x.state == "failed"]:
                 retried = await (dead_letters.skip if fault == "undecodable" else dead_letters.retry)(failed.id)
                 assert retried.failed is None

@@ -19,7 +19,6 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from events.adapters.sqlite_log import SqliteLog
-from events.codec import EventCodec
 from events.log import Log
 from projections.adapters.sqlite_store import SqliteStore
 from projections.dead_letters import DeadLetters
@@ -42,11 +41,12 @@ from tests.integration.fault_check import (
 )
 from tests.integration.faulty_views import FAULTS, POISON, broken_notifications, faulty_views, fixed, garbage
 from tests.integration.projection_check import differences, documents, replay_from_zero, total_lag
-from tests.integration.workload import burst, to_record
+from tests.integration.workload import burst
+from tests.sealed import records_of_events, sealed_codec
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
-CODEC = EventCodec()
+CODEC = sealed_codec()
 FAST = Retry(retries=2, backoff=0.02)
 CAUSES = {"undecodable": "Undecodable", "reducer": "ReducerFailed: ValueError", "refused": "DocumentRefused"}
 
@@ -106,7 +106,7 @@ async def test_a_failing_view_is_retried_and_reported_while_the_others_go_on(
     reader = SqliteStore(tmp_path / "store.db")  # `tribe replay status`, in another process
     try:
         await install(store, VIEWS)
-        await log.append([to_record(CODEC, e) for e in burst(800, seed=21)])
+        await log.append(await records_of_events(CODEC, burst(800, seed=21)))
         runtime = EmbeddedRuntime(log, store, CODEC, VIEWS, retry=FAST, runner="serve-1")
 
         async def all_but_notifications() -> bool:
@@ -177,7 +177,7 @@ async def test_a_bug_in_the_notifications_reducer_leaves_registration_and_login_
 
 async def poisoned_log(log: SqliteLog, fault: str) -> None:
     """The workload with POISON's events; for `undecodable`, bytes that are no event among them."""
-    records = [to_record(CODEC, e) for e in burst(3000, seed=31, articles=20)]
+    records = await records_of_events(CODEC, burst(3000, seed=31, articles=20))
     if fault == "undecodable":
         poison_at = [i for i, r in enumerate(records) if r.key == POISON.encode()]
         records.insert(poison_at[len(poison_at) // 3], garbage())
@@ -242,7 +242,7 @@ async def test_events_parked_behind_a_key_released_meanwhile_are_replayed_by_the
         fixed(views)
         await DeadLetters(log, store, CODEC, views).skip(head.id)  # another process; the runtime has not seen it
         later = list(burst(3200, seed=31, articles=20))[3000:]  # the same workload, going on
-        await log.append([to_record(CODEC, e) for e in later])
+        await log.append(await records_of_events(CODEC, later))
         await runtime.run_once()
         orphans = await store.dead_letters()
         assert orphans and {x.state for x in orphans} == {"behind"} and {x.key for x in orphans} == {POISON}
@@ -289,7 +289,7 @@ async def test_after_a_switch_old_code_leaves_the_new_version_alone(log: SqliteL
     try:
         old = EmbeddedRuntime(old_log, old_store, CODEC, old_views, runner="old")
         await install(old_store, old_views)
-        await log.append([to_record(CODEC, e) for e in events[:800]])
+        await log.append(await records_of_events(CODEC, events[:800]))
         await drive([old], caught_up(log, old_store))
         live = ARTICLES_VIEW.version
 
@@ -302,7 +302,7 @@ async def test_after_a_switch_old_code_leaves_the_new_version_alone(log: SqliteL
         result = await rebuild(log, replay_store, CODEC, ARTICLES_VIEW)
         assert result.switched and result.version == live + 1
         await running
-        await log.append([to_record(CODEC, e) for e in events[1600:]])
+        await log.append(await records_of_events(CODEC, events[1600:]))
         await drive([old, new], caught_up(log, replay_store))
         await drive([old, new], lambda: _runner_state(log, replay_store, live + 1, "old", "fenced"))
 
@@ -331,7 +331,7 @@ async def test_after_a_switch_old_code_leaves_the_new_version_alone(log: SqliteL
 
 async def _append_slowly(log: Log, events: Sequence[Any]) -> None:
     for start in range(0, len(events), 40):
-        await log.append([to_record(CODEC, e) for e in events[start : start + 40]])
+        await log.append(await records_of_events(CODEC, events[start : start + 40]))
         await asyncio.sleep(0.01)
 
 

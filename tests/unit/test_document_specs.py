@@ -37,6 +37,7 @@ PYTHON_TYPES: dict[FieldType, type] = {
     "date": int,  # epoch_millis
     "boolean": bool,
     "object": dict,
+    "secret": str,
 }
 
 

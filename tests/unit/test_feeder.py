@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from events.adapters.sqlite_log import SqliteLog
-from events.codec import EventCodec
 from events.log import Entry
 from events.routing import ARTICLES, partitions
 from projections.adapters.sqlite_store import SqliteStore
@@ -17,14 +16,15 @@ from projections.live import install
 from projections.processor import Projector
 from projections.views import ARTICLES_VIEW
 from replay.rebuild import all_docs, catch_up
-from tests.integration.workload import burst, to_record
+from tests.integration.workload import burst
+from tests.sealed import records_of_events, sealed_codec
 
 
 @pytest.fixture
 async def log(tmp_path: Path) -> AsyncIterator[SqliteLog]:
     log = SqliteLog(tmp_path / "log.db")
-    codec = EventCodec()
-    await log.append([to_record(codec, e) for e in burst(600, seed=11, users=10, articles=8)])
+    codec = sealed_codec()
+    await log.append(await records_of_events(codec, burst(600, seed=11, users=10, articles=8)))
     yield log
     await log.close()
 
@@ -43,7 +43,7 @@ async def everything(log: SqliteLog) -> list[Entry]:
 async def replayed(log: SqliteLog, path: Path) -> dict[str, dict]:
     store = SqliteStore(path)
     await install(store, (ARTICLES_VIEW,))
-    await catch_up(log, Projector(store, EventCodec(), ARTICLES_VIEW))
+    await catch_up(log, Projector(store, sealed_codec(), ARTICLES_VIEW))
     docs = {alias: await all_docs(store, alias) for alias in ARTICLES_VIEW.collections}
     await store.close()
     return docs
@@ -56,11 +56,11 @@ async def fed(store: SqliteStore) -> dict[str, dict]:
 async def test_redelivered_entries_are_counted_and_not_applied_again(
     log: SqliteLog, store: SqliteStore, tmp_path: Path
 ) -> None:
-    feeder = ViewFeeder(ARTICLES_VIEW, store, EventCodec(), log)
+    feeder = ViewFeeder(ARTICLES_VIEW, store, sealed_codec(), log)
     entries = await everything(log)
     first = await feeder.feed(entries)
     assert (first.processed, first.redelivered, first.filled) == (len(entries), 0, 0)
-    again = await ViewFeeder(ARTICLES_VIEW, store, EventCodec(), log).feed(entries[: len(entries) // 2])
+    again = await ViewFeeder(ARTICLES_VIEW, store, sealed_codec(), log).feed(entries[: len(entries) // 2])
     assert (again.processed, again.redelivered) == (0, len(entries) // 2)
     assert await fed(store) == await replayed(log, tmp_path / "replay.db")
 
@@ -68,7 +68,7 @@ async def test_redelivered_entries_are_counted_and_not_applied_again(
 async def test_entries_the_consumer_skipped_are_read_from_the_log_before_and_inside_a_batch(
     log: SqliteLog, store: SqliteStore, tmp_path: Path
 ) -> None:
-    feeder = ViewFeeder(ARTICLES_VIEW, store, EventCodec(), log)
+    feeder = ViewFeeder(ARTICLES_VIEW, store, sealed_codec(), log)
     entries = await everything(log)
     # Each partition's first 3 entries and every 5th after them never reach the feeder (its last one does).
     last = {e.position.partition: e.position.offset for e in entries}
@@ -89,14 +89,14 @@ async def test_entries_the_consumer_skipped_are_read_from_the_log_before_and_ins
 async def test_a_new_live_version_is_fed_from_its_own_checkpoint(
     log: SqliteLog, store: SqliteStore, tmp_path: Path
 ) -> None:
-    feeder = ViewFeeder(ARTICLES_VIEW, store, EventCodec(), log, alias_refresh=0.0)
+    feeder = ViewFeeder(ARTICLES_VIEW, store, sealed_codec(), log, alias_refresh=0.0)
     entries = await everything(log)
     half = [e for e in entries if e.position.offset < 20]
     rest = [e for e in entries if e.position.offset >= 20]
     await feeder.feed(half)
     # A replay builds the next version up to offset 10 of every partition and switches the aliases to it.
     following = ARTICLES_VIEW.version + 1
-    rebuilt = Projector(store, EventCodec(), ARTICLES_VIEW, following)
+    rebuilt = Projector(store, sealed_codec(), ARTICLES_VIEW, following)
     await rebuilt.ensure_collections()
     await rebuilt.process([e for e in entries if e.position.offset < 10])
     await store.set_aliases(ARTICLES_VIEW.targets(following))

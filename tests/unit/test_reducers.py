@@ -26,6 +26,7 @@ from events.catalogue import (
     CommentDeleted,
     CommentPosted,
     Event,
+    UserErased,
     UserFollowed,
     UserRegistered,
     UserUnfollowed,
@@ -35,11 +36,12 @@ from events.ids import new_event_id
 from reducers.articles import ARTICLES, BUMPS, COMMENTS, LATEST_BUMPERS, ArticlesReducer, bump_id, comment_doc_id
 from reducers.base import Body, DocKey, Reducer, State, Versioned, fold
 from reducers.follows import FOLLOWS, FollowsReducer
-from reducers.users import HANDLES, USERS, UsersReducer, email_key, username_key
+from reducers.users import HANDLES, USERS, UsersReducer
 from tests.unit.event_strategies import (
     USER_IDS,
     folded_in_batches,
     folded_partition_by_partition,
+    handle_of,
     logs,
     number,
     replay,
@@ -214,13 +216,13 @@ def _model_users(events: list[Event]) -> tuple[dict[str, dict], dict[str, str]]:
     holders: dict[str, str] = {}
     for e in events:
         if isinstance(e, UserRegistered):
-            wanted = [f"username:{e.username.lower()}", f"email:{e.email.lower()}"]
+            wanted = [handle_of("username", e.username), handle_of("email", e.email)]
             if e.actor_id in users or any(holders.get(h, e.actor_id) != e.actor_id for h in wanted):
                 continue
             users[e.actor_id] = {"username": e.username, "email": e.email}
         elif isinstance(e, UserUpdated):
-            wanted = [f"username:{e.username.lower()}"] if e.username is not None else []
-            wanted += [f"email:{e.email.lower()}"] if e.email is not None else []
+            wanted = [handle_of("username", e.username)] if e.username is not None else []
+            wanted += [handle_of("email", e.email)] if e.email is not None else []
             if e.actor_id not in users or any(holders.get(h, e.actor_id) != e.actor_id for h in wanted):
                 continue
             if e.username is not None:
@@ -262,14 +264,14 @@ def test_a_registration_conflicting_with_an_earlier_one_creates_no_user(events: 
         state.update(changed)
         conflict = any(
             taken.get(h, event.actor_id) != event.actor_id
-            for h in (f"username:{event.username.lower()}", f"email:{event.email.lower()}")
+            for h in (handle_of("username", event.username), handle_of("email", event.email))
         )
         if existed or conflict:
             assert changed == {}
         else:
             assert state[(USERS, event.actor_id)].body["username"] == event.username
-            taken[f"username:{event.username.lower()}"] = event.actor_id
-            taken[f"email:{event.email.lower()}"] = event.actor_id
+            taken[handle_of("username", event.username)] = event.actor_id
+            taken[handle_of("email", event.email)] = event.actor_id
 
 
 # -- (e) comments, authorship, counters ------------------------------------------------------------
@@ -343,9 +345,26 @@ def _has(doc: Versioned, version: int, fields: dict) -> bool:
     return doc.version == version and {k: doc.body.get(k, "<missing>") for k in fields} == fields
 
 
+def username_key(username: str) -> tuple[str, str]:
+    """The handle document of a username, as the codec gives its digest to the events (events/sealing.py)."""
+    return (HANDLES, handle_of("username", username))
+
+
+def email_key(email: str) -> tuple[str, str]:
+    return (HANDLES, handle_of("email", email))
+
+
 def _reg(actor: str, username: str, email: str, at: int = 10) -> UserRegistered:
     return UserRegistered(
-        event_id=f"r-{actor}", actor_id=actor, occurred_at=at, username=username, email=email, password_hash="h"
+        event_id=f"r-{actor}", actor_id=actor, occurred_at=at, username=username, email=email, password_hash="h",
+        username_handle=username_key(username)[1], email_handle=email_key(email)[1],
+    )
+
+
+def _renamed(actor: str, username: str, at: int = 20, **fields: str) -> UserUpdated:
+    return UserUpdated(
+        event_id=f"u-{actor}-{at}", actor_id=actor, occurred_at=at, username=username,
+        username_handle=username_key(username)[1], **fields,
     )
 
 
@@ -365,9 +384,43 @@ def test_registration_creates_the_user_and_claims_both_handles() -> None:
             "updated_at": 10,
         },
     )
-    assert state[username_key("alice")].body == {"kind": "username", "value": "alice", "user_id": "u1"}
-    assert state[email_key("alice@x.io")].body == {"kind": "email", "value": "alice@x.io", "user_id": "u1"}
+    assert state[username_key("alice")].body == {"kind": "username", "user_id": "u1"}
+    assert state[email_key("alice@x.io")].body == {"kind": "email", "user_id": "u1"}
     assert len(state) == 3
+
+
+def test_erasure_empties_the_user_and_frees_the_handles_they_hold() -> None:
+    update = _renamed("u1", "alicia", bio="my bio")
+    erased_at = UserErased(
+        event_id="x", actor_id="u1", occurred_at=30,
+        handles=(username_key("alice")[1], username_key("alicia")[1], email_key("a@x.io")[1]),
+    )
+    state = _apply(REDUCERS["users"], _reg("u1", "alice", "a@x.io"), update, erased_at)
+    user = state[(USERS, "u1")].body
+    assert user["erased"] and user["handles"] == []
+    assert "alice" not in str(user) and "a@x.io" not in str(user) and "my bio" not in str(user)
+    for key in (username_key("alice"), username_key("alicia"), email_key("a@x.io")):
+        assert state[key].body["user_id"] is None
+    again = _apply(REDUCERS["users"], _reg("u1", "alice", "a@x.io"), update, erased_at, _reg("u2", "Alice", "A@x.io"))
+    assert again[(USERS, "u2")].body["username"] == "Alice"
+    assert again[username_key("alice")].body["user_id"] == "u2"
+
+
+def test_erasure_does_not_depend_on_what_the_user_wrote() -> None:
+    """A replay after an erasure reads the user's sealed fields as empty: it must end where the live view did."""
+    erased_at = UserErased(event_id="x", actor_id="u1", occurred_at=30, handles=(username_key("alice")[1],))
+    live = _apply(REDUCERS["users"], _reg("u1", "alice", "a@x.io"), _renamed("u1", "alice", bio="b"), erased_at)
+    unreadable = replace(_reg("u1", "alice", "a@x.io"), username="", email="", password_hash="")
+    replayed = _apply(
+        REDUCERS["users"], unreadable, replace(_renamed("u1", "alice", bio="b"), username="", bio=""), erased_at
+    )
+    assert {k: v.body for k, v in live.items()} == {k: v.body for k, v in replayed.items()}
+
+
+def test_erasure_frees_only_handles_the_user_holds() -> None:
+    erased_at = UserErased(event_id="x", actor_id="u1", occurred_at=30, handles=(username_key("bob")[1],))
+    state = _apply(REDUCERS["users"], _reg("u1", "alice", "a@x.io"), _reg("u2", "bob", "b@x.io"), erased_at)
+    assert state[username_key("bob")].body["user_id"] == "u2"
 
 
 def test_registration_with_a_taken_username_in_other_case_is_ignored() -> None:
@@ -390,9 +443,7 @@ def test_a_second_registration_of_the_same_user_is_ignored() -> None:
 
 
 def test_update_changes_fields_and_claims_new_handles_keeping_old_ones() -> None:
-    update = UserUpdated(
-        event_id="u", actor_id="u1", occurred_at=20, username="alicia", bio="hi", image="me.png", password_hash="h2"
-    )
+    update = _renamed("u1", "alicia", bio="hi", image="me.png", password_hash="h2")
     state = _apply(REDUCERS["users"], _reg("u1", "alice", "a@x.io"), update)
     user = state[(USERS, "u1")].body
     assert (user["username"], user["bio"], user["image"], user["password_hash"]) == ("alicia", "hi", "me.png", "h2")
@@ -412,7 +463,7 @@ def test_update_with_empty_image_clears_it() -> None:
 
 
 def test_update_to_a_handle_someone_else_holds_changes_nothing() -> None:
-    update = UserUpdated(event_id="u", actor_id="u2", occurred_at=20, username="Alice", bio="new")
+    update = _renamed("u2", "Alice", bio="new")
     state = _apply(REDUCERS["users"], _reg("u1", "alice", "a@x.io"), _reg("u2", "bob", "b@x.io"), update)
     assert state[(USERS, "u2")].body["username"] == "bob"
     assert state[(USERS, "u2")].body["bio"] == ""
@@ -420,7 +471,7 @@ def test_update_to_a_handle_someone_else_holds_changes_nothing() -> None:
 
 
 def test_update_of_an_unknown_user_is_ignored() -> None:
-    update = UserUpdated(event_id="u", actor_id="u9", occurred_at=20, username="zed")
+    update = _renamed("u9", "zed")
     assert _apply(REDUCERS["users"], update) == {}
 
 

@@ -119,7 +119,7 @@ def test_each_view_reads_every_topic_its_reducer_needs(events: list[Event]) -> N
 @pytest.mark.parametrize("article_id", ["a1", "01HZX3J8Q4K6", "ärticle"])
 def test_all_events_of_one_article_share_a_partition(article_id: str) -> None:
     names = [n for n in EVENT_TYPES if n.startswith(("Article", "Comment"))]
-    assert len(names) == 9
+    assert len(names) == 11
     partitions = set()
     for name in names:
         route = ROUTES[name]

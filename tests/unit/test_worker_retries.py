@@ -9,14 +9,14 @@ from typing import NoReturn
 import pytest
 
 from events.adapters.sqlite_log import SqliteLog
-from events.codec import EventCodec
 from events.routing import ARTICLES, partitions
 from projections.adapters.sqlite_store import SqliteStore
 from projections.faust_worker import WorkerOptions, feed_with_retries
 from projections.feeder import ViewFeeder
 from projections.store import Checkpoint, DocWrite
 from projections.views import ARTICLES_VIEW
-from tests.integration.workload import burst, to_record
+from tests.integration.workload import burst
+from tests.sealed import records_of_events, sealed_codec
 
 
 class FlakyStore(SqliteStore):
@@ -45,7 +45,7 @@ def stop(view: str, exc: BaseException) -> NoReturn:
 @pytest.fixture
 async def log(tmp_path: Path) -> AsyncIterator[SqliteLog]:
     log = SqliteLog(tmp_path / "log.db")
-    await log.append([to_record(EventCodec(), e) for e in burst(200, seed=5, users=5, articles=5)])
+    await log.append(await records_of_events(sealed_codec(), burst(200, seed=5, users=5, articles=5)))
     yield log
     await log.close()
 
@@ -59,7 +59,7 @@ OPTIONS = WorkerOptions(app_id="retries", session_timeout=10.0, fetch_wait=1.5, 
 
 async def test_a_transient_failure_is_retried_until_the_batch_is_written(log: SqliteLog, tmp_path: Path) -> None:
     store = FlakyStore(tmp_path / "store.db", failures=2)
-    feeder = ViewFeeder(ARTICLES_VIEW, store, EventCodec(), log)
+    feeder = ViewFeeder(ARTICLES_VIEW, store, sealed_codec(), log)
     batch = await entries(log)
     result = await feed_with_retries(feeder, batch, OPTIONS, stop)
     assert result.processed == len(batch)
@@ -70,7 +70,7 @@ async def test_a_transient_failure_is_retried_until_the_batch_is_written(log: Sq
 
 async def test_a_batch_that_keeps_failing_stops_the_worker_with_nothing_written(log: SqliteLog, tmp_path: Path) -> None:
     store = FlakyStore(tmp_path / "store.db", failures=100)
-    feeder = ViewFeeder(ARTICLES_VIEW, store, EventCodec(), log)
+    feeder = ViewFeeder(ARTICLES_VIEW, store, sealed_codec(), log)
     with pytest.raises(Stopped) as stopped:
         await feed_with_retries(feeder, await entries(log), OPTIONS, stop)
     assert isinstance(stopped.value.__cause__, ConnectionError)
