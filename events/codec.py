@@ -179,6 +179,10 @@ class EventCodec:
         """The id of the handle document of a username or e-mail: the digest the events carry."""
         return self._ring().handle(kind, value)
 
+    def ring(self) -> KeyRing:
+        """The key ring (NoKeyRing without one)."""
+        return self._ring()
+
     def _ring(self) -> KeyRing:
         if self.keys is None:
             raise NoKeyRing("this codec has no key ring, and the event has personal fields")

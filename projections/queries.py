@@ -373,3 +373,38 @@ class SocialReads:
             ),
         )
         return [d.body["user_id"] for d in page.docs if not d.body.get("erased", False)]
+
+
+class Footprint:
+    """What one user wrote or did in the views, for their erasure (services/erasure.py): every match, paged.
+
+    The comments' author is not an indexed field of the embedded store: finding a user's comments
+    scans the comments there, once per erasure.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def _all(self, collection: str, filters: tuple[Filter, ...], *fields: str) -> list[tuple[Any, ...]]:
+        query = Query(filters=filters, size=1000, with_total=False)
+        return [tuple(doc.body[f] for f in fields) async for doc in self.store.every(collection, query)]
+
+    async def articles_by(self, user_id: str) -> list[str]:
+        """Every article they wrote, deleted ones too (a deleted card still holds its text)."""
+        return [a for (a,) in await self._all("articles", (Filter("author_id", (user_id,)),), "article_id")]
+
+    async def comments_by(self, user_id: str) -> list[tuple[str, int]]:
+        found = await self._all("comments", (Filter("author_id", (user_id,)),), "article_id", "comment_id")
+        return [(a, int(c)) for a, c in found]
+
+    async def bumped_by(self, user_id: str) -> list[str]:
+        filters = (Filter("user_id", (user_id,)), Filter("active", (True,)))
+        return [a for (a,) in await self._all("bumps", filters, "article_id")]
+
+    async def followed_by(self, user_id: str) -> list[str]:
+        filters = (Filter("follower_id", (user_id,)), Filter("active", (True,)))
+        return [f for (f,) in await self._all("follows", filters, "followee_id")]
+
+    async def tribes_of(self, user_id: str) -> list[str]:
+        filters = (Filter("user_id", (user_id,)), Filter("active", (True,)))
+        return [t for (t,) in await self._all("memberships", filters, "tribe_id")]

@@ -296,5 +296,12 @@ class Store(abc.ABC):
     async def sum_of(self, collection: str, field: str, query: Query) -> float:
         """The sum of a numeric field over the matching documents."""
 
+    @abc.abstractmethod
+    async def expunge(self) -> None:
+        """Remove for good what overwritten documents held (an erasure's): free space, old index entries.
+
+        Costs what the store holds: called after an erasure, never per write.
+        """
+
     async def close(self) -> None:
         """Release connections; the default has none."""

@@ -20,10 +20,12 @@ from events.catalogue import (
     ArticleBumped,
     ArticleDeleted,
     ArticleEdited,
+    ArticleErased,
     ArticlePublished,
     ArticleUnbumped,
     ArticleViewed,
     CommentDeleted,
+    CommentErased,
     CommentPosted,
     Event,
 )
@@ -91,7 +93,8 @@ class ArticlesReducer(Reducer):
     @keys.register(ArticlePublished)
     @keys.register(ArticleEdited)
     @keys.register(ArticleDeleted)
-    def _(self, event: ArticlePublished | ArticleEdited | ArticleDeleted) -> tuple[DocKey, ...]:
+    @keys.register(ArticleErased)
+    def _(self, event: ArticlePublished | ArticleEdited | ArticleDeleted | ArticleErased) -> tuple[DocKey, ...]:
         return ((ARTICLES, event.article_id),)
 
     @keys.register(ArticleBumped)
@@ -105,7 +108,8 @@ class ArticlesReducer(Reducer):
 
     @keys.register(CommentPosted)
     @keys.register(CommentDeleted)
-    def _(self, event: CommentPosted | CommentDeleted) -> tuple[DocKey, ...]:
+    @keys.register(CommentErased)
+    def _(self, event: CommentPosted | CommentDeleted | CommentErased) -> tuple[DocKey, ...]:
         return ((ARTICLES, event.article_id), (COMMENTS, comment_doc_id(event.article_id, event.comment_id)))
 
     @by_event_type
@@ -164,6 +168,24 @@ class ArticlesReducer(Reducer):
             return {}
         deleted: Article = {**article, "deleted": True, "updated_at": event.occurred_at}
         return {key: deleted}
+
+    @apply.register(ArticleErased)
+    def _(self, event: ArticleErased, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        """Its author was erased: the card is deleted and forgets all they wrote.
+
+        The card's new text is fixed, whatever it held: a replay after the erasure reads the
+        author's sealed fields as empty, and must end where the live card did. Its counts and
+        times are no one's writing and stay.
+        """
+        key = (ARTICLES, event.article_id)
+        article = held(docs, key, Article)
+        if article is None or article["author_id"] != event.actor_id:
+            return {}
+        erased: Article = {
+            **article, "slug": "", "title": "", "description": "", "body": "", "tags": [], "deleted": True,
+            "updated_at": event.occurred_at,
+        }
+        return {key: erased}
 
     @apply.register(ArticleBumped)
     @apply.register(ArticleUnbumped)
@@ -259,8 +281,12 @@ class ArticlesReducer(Reducer):
         return changed
 
     @apply.register(CommentDeleted)
-    def _(self, event: CommentDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        """Its author deletes a comment once; a live card counts it out, by the same rule as posting."""
+    @apply.register(CommentErased)
+    def _(self, event: CommentDeleted | CommentErased, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        """Its author deletes a comment once; a live card counts it out, by the same rule as posting.
+
+        An erasure (CommentErased) deletes it too, and empties its text even if it was deleted before.
+        """
         article_key, comment_key = self.keys(event)
         comment = held(docs, comment_key, Comment)
         if comment is None or comment["author_id"] != event.actor_id:
@@ -269,6 +295,8 @@ class ArticlesReducer(Reducer):
         if not comment["deleted"]:
             deleted: Comment = {**comment, "deleted": True, "updated_at": event.occurred_at, "deleted_as": mark(event)}
             changed[comment_key] = deleted
+        if isinstance(event, CommentErased):
+            changed[comment_key] = {**changed.get(comment_key, comment), "body": ""}
         article = held(docs, article_key, Article)
         if _live(article) and (not comment["deleted"] or comment["deleted_as"] == mark(event)):
             changed[article_key] = _with_comments(article, -1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from events.sealing import KeyRing
 from projections.queries import ReadModels, SocialReads
 from projections.timeline_queries import TimelineReads
 from services.security import Generations, Tokens
@@ -18,5 +19,7 @@ class Ports:
     timelines: TimelineReads
     tokens: Tokens
     generations: Generations
+    keys: KeyRing
+    """The users' data keys: an erasure destroys one."""
     registration_wait: float
     """Seconds a registration waits for the users view before answering that it is pending."""

@@ -46,12 +46,14 @@ from projections.lag import keep_recording, record
 from projections.live import install
 from projections.metrics import ProjectionMetrics
 from projections.progress import Progress
-from projections.queries import ReadModels, SocialReads
+from projections.queries import Footprint, ReadModels, SocialReads
 from projections.store import Store
 from projections.timeline_queries import TimelineReads
 from projections.views import ARTICLES_VIEW, FOLLOWS_VIEW, TIMELINES_VIEW, TRIBES_VIEW, VIEWS, View
 from replay.versions import Throughput, Versions
 from services.admin import Admin
+from services.erasure import Erasure
+from services.erasure_runner import ErasureRunner
 from services.fanout import FanOut, FanOutPolicy
 from services.fanout_runner import TP, FanOutRunner
 from services.health import Health
@@ -277,6 +279,7 @@ def build_ports(
         timelines=TimelineReads(store),
         tokens=Tokens(jwt_secret(settings), settings.token_ttl),
         generations=Generations(reads.token_generation, ttl=1.0),
+        keys=codec.ring(),
         registration_wait=settings.registration_wait,
     )
 
@@ -289,6 +292,21 @@ def fanout_runner(
     poll = 0.01 if isinstance(store, SqliteStore) else 0.05
     consulted = Progress(store, (FOLLOWS_VIEW, TRIBES_VIEW, ARTICLES_VIEW), poll=poll)
     return FanOutRunner(log, store, codec, fanout, consulted, owned=owned, wait=settings.fanout_wait)
+
+
+def erasure_runner(
+    settings: Settings, log: Log, store: Store, codec: EventCodec, *, owned: Callable[[], Collection[TP]] | None = None
+) -> ErasureRunner:
+    """The erasure (services/erasure.py), if `owned` (None: all) includes `tribe.users`.
+
+    Its grace outlasts an append in flight: the producer's delivery timeout on Kafka; on the
+    embedded log an append is a local transaction.
+    """
+    poll = 0.01 if isinstance(store, SqliteStore) else 0.05
+    grace = settings.kafka_delivery_timeout + 1 if isinstance(log, KafkaLog) else 1.0
+    return ErasureRunner(
+        log, store, codec, Erasure(Footprint(store)), Progress(store, VIEWS, poll=poll), owned=owned, grace=grace
+    )
 
 
 def retry(settings: Settings) -> Retry:
@@ -363,6 +381,9 @@ def create_app(
             if TIMELINES_VIEW in views:
                 fanout = fanout_runner(settings, the_log, the_store, codec)
                 tasks.append(asyncio.create_task(fanout.run(), name="fanout"))
+            if views == VIEWS:
+                erasure = erasure_runner(settings, the_log, the_store, codec)
+                tasks.append(asyncio.create_task(erasure.run(), name="erasure"))
             lag = keep_recording(the_log, the_store, views, runtime.metrics)
             tasks.append(asyncio.create_task(lag, name="lag-metrics"))
         yield
@@ -474,6 +495,9 @@ async def run_kafka_worker(
         if TIMELINES_VIEW in views:
             fanout = fanout_runner(settings, log, the_store, codec, owned=engine.assigned)
             background.append(asyncio.create_task(fanout.run(), name="fanout"))
+        if views == VIEWS:
+            erasure = erasure_runner(settings, log, the_store, codec, owned=engine.assigned)
+            background.append(asyncio.create_task(erasure.run(), name="erasure"))
         try:
             await engine.run()
         finally:
@@ -518,15 +542,21 @@ def run_faust_worker(settings: Settings, *, store: Store | None = None, views: t
         await record(log, the_store, views, metrics)
 
     app.timer(LAG_EVERY, on_leader=False)(lag)
-    if TIMELINES_VIEW in views:
+    def owned() -> set[TP]:
+        return {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
 
-        def owned() -> set[TP]:
-            return {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+    if TIMELINES_VIEW in views:
 
         async def fanout() -> None:
             await fanout_runner(settings, log, the_store, codec, owned=owned).run()
 
         app.task(fanout, on_leader=False)
+    if views == VIEWS:
+
+        async def erasure() -> None:
+            await erasure_runner(settings, log, the_store, codec, owned=owned).run()
+
+        app.task(erasure, on_leader=False)
     if sock is not None:
         health = Health(log, the_store, views, settings.ready_max_lag)
 

@@ -114,6 +114,17 @@ class ElasticsearchStore(Store):
                 raise
         self._known.add(name)
 
+    async def expunge(self) -> None:
+        """Merge away the deleted copies Lucene keeps of overwritten documents, in every index of this store.
+
+        A document that was overwritten is only marked deleted in its segment until a merge;
+        `only_expunge_deletes` merges just the segments holding such copies. Snapshots taken
+        before keep them (docs/privacy.md).
+        """
+        await self.client.indices.forcemerge(
+            index=f"{self.prefix}*", only_expunge_deletes=True, allow_no_indices=True, ignore_unavailable=True
+        )
+
     async def drop_collection(self, name: str) -> None:
         await self.client.indices.delete(index=self._index(name), ignore_unavailable=True)
         self._known.discard(name)

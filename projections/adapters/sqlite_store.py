@@ -130,6 +130,7 @@ def _open_writer(path: Path) -> sqlite3.Connection:
         raise
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA secure_delete=ON")  # an overwritten document leaves no copy of its bytes (erasure)
     return conn
 
 
@@ -314,6 +315,24 @@ class SqliteStore(Store):
 
     async def ensure_collection(self, name: str, spec: CollectionSpec) -> None:
         await self._on(self._writer, self._ensure_collection, name, spec)
+
+    async def expunge(self) -> None:
+        """Rewrite the full-text indexes without their deleted entries, then empty the write-ahead log.
+
+        Rows overwritten since the file was opened had their old bytes zeroed (`secure_delete`);
+        an FTS5 index keeps a deleted row's terms until its segments merge (`optimize`); the WAL
+        keeps old page images until a checkpoint truncates it.
+        """
+
+        def expunge() -> None:
+            conn = self._write_conn
+            texts = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL%'")]
+            for name in texts:
+                with transaction(conn):
+                    conn.execute(f'INSERT INTO "{name}" ("{name}") VALUES (\'optimize\')')
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+        await self._on(self._writer, expunge)
 
     def _ensure_collection(self, name: str, spec: CollectionSpec) -> None:
         table = _table(name)

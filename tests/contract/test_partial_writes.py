@@ -23,16 +23,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from events.codec import EventCodec
 from events.log import Entry, Position
 from projections.adapters.elasticsearch_store import ElasticsearchStore
 from projections.adapters.sqlite_store import SqliteStore
 from projections.processor import Projector
 from projections.store import Checkpoint, DocWrite, Query, Store
 from projections.views import VIEWS, View
+from tests.sealed import sealed_codec
 from tests.unit.event_strategies import ENGAGEMENT_LOGS, engagement_logs, place
 
-CODEC = EventCodec()
+CODEC = sealed_codec()
 ENGAGED = [view for view in VIEWS if view.name in ENGAGEMENT_LOGS]
 Documents = dict[tuple[str, str], tuple[int, dict[str, Any]]]
 

@@ -10,17 +10,17 @@ from pathlib import Path
 import aiohttp
 
 from events.adapters.sqlite_log import SqliteLog
-from events.codec import EventCodec
 from events.routing import ARTICLES, partitions
 from projections.adapters.sqlite_store import SqliteStore
 from tests.e2e.server import Server, register_and_publish, running_server
+from tests.sealed import sealed_codec
 
 
 async def _article_id(server: Server, slug: str) -> str:
     async with aiohttp.ClientSession() as http, http.get(f"{server.url}/api/articles/{slug}") as r:
         assert r.status == 200
     log = SqliteLog(server_data(server) / "log.db")
-    codec = EventCodec()
+    codec = sealed_codec()
     try:
         for partition in range(partitions(ARTICLES)):
             for entry in await log.read(ARTICLES, partition, 0, 10):
@@ -54,7 +54,7 @@ async def _hammer(url: str, token: str, article_id: str, acknowledged: list[str]
 
 async def _log_event_ids(data_dir: Path) -> set[str]:
     log = SqliteLog(data_dir / "log.db")
-    codec = EventCodec()
+    codec = sealed_codec()
     ids: set[str] = set()
     try:
         for partition in range(partitions(ARTICLES)):

@@ -11,9 +11,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from events.adapters.sqlite_log import SqliteLog
-from events.codec import EventCodec
 from events.log import LogUnavailable, Position, Record
 from tests.e2e.conftest import Api, auth
+from tests.sealed import sealed_codec
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
@@ -99,7 +99,7 @@ async def test_a_batch_the_log_took_in_part_is_a_503_listing_exactly_the_durable
     assert r.headers["Retry-After"] == "2"
     listed = (await r.json())["events"]
     assert [(e["event_id"], e["durable"]) for e in listed] == [(i, n < 2) for n, i in enumerate(ids)]
-    codec = EventCodec()
+    codec = sealed_codec()
     for item in listed[:2]:
         at = Position.parse(item["position"])
         [entry] = await log.read(at.topic, at.partition, at.offset, 1)

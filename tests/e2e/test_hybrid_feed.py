@@ -15,7 +15,6 @@ from aiohttp.test_utils import TestClient
 
 from api.requests import PORTS
 from events.catalogue import FANOUT_ACTOR, ArticleDelivered, AudienceOutgrown, Event
-from events.codec import EventCodec
 from events.log import Position
 from events.routing import topology
 from projections.store import Query
@@ -23,6 +22,7 @@ from projections.views import TIMELINES_VIEW
 from replay.rebuild import compare, rebuild
 from services.fanout_runner import CHECKPOINT, fanout_partitions
 from tests.e2e.conftest import Api, auth
+from tests.sealed import sealed_codec
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
@@ -67,7 +67,7 @@ async def settle(api: Api) -> None:
 async def fanned_out(api: Api) -> list[Event]:
     """The fan-out's events in the log."""
     log = api.client.app[PORTS].writer.log
-    codec = EventCodec()
+    codec = sealed_codec()
     events: list[Event] = []
     for topic, n in topology().counts:
         for p in range(n):
@@ -176,7 +176,7 @@ async def test_a_rebuilt_timelines_view_equals_the_live_one(api: Api) -> None:
     await settle(api)
     ports = api.client.app[PORTS]
     store = ports.writer.progress.store
-    result = await rebuild(ports.writer.log, store, EventCodec(), TIMELINES_VIEW, switch=False)
+    result = await rebuild(ports.writer.log, store, sealed_codec(), TIMELINES_VIEW, switch=False)
     assert await compare(store, TIMELINES_VIEW, TIMELINES_VIEW.version, result.version) == []
     rebuilt = [d async for d in store.every(TIMELINES_VIEW.physical("timeline", result.version), Query(size=100))]
     delivered = {(r, e.article_id) for e in await fanned_out(api) if isinstance(e, ArticleDelivered) for r in e.readers}

@@ -10,13 +10,13 @@ import aiohttp
 import pytest
 
 from events.adapters.kafka_log import KafkaLog
-from events.codec import EventCodec
 from events.log import Position
 from events.routing import ARTICLES, partitions
 from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS, running_worker, wait_until_projecting
 from tests.e2e.server import Server, register_and_publish, running_server
 from tests.e2e.test_newman import assert_collection_passed, run_collection
 from tests.kafka_broker import BrokerProxy, TansuBroker
+from tests.sealed import sealed_codec
 
 pytestmark = pytest.mark.kafka
 
@@ -38,7 +38,7 @@ def test_realworld_collection_passes_on_kafka_with_one_worker(
 
 
 async def _article_id(log: KafkaLog, slug: str) -> str:
-    codec = EventCodec()
+    codec = sealed_codec()
     for partition in range(partitions(ARTICLES)):
         for entry in await log.read(ARTICLES, partition, 0, 100):
             event = codec.decode(entry.value)
@@ -118,7 +118,7 @@ async def test_broker_down_under_load_gets_503_with_retry_after_and_recovers_wit
         assert tail and set(tail) == {202}, tail
         assert outcome.slowest < DELIVERY_TIMEOUT + 3.0
         # Every acknowledged event is in the log, where the answer said.
-        codec = EventCodec()
+        codec = sealed_codec()
         at_position = {}
         for topic, partition in {(p.topic, p.partition) for p in outcome.acknowledged.values()}:
             offset = 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from events.codec import EventCodec
 from events.log import Entry, Log
 from events.routing import ARTICLES, partition_for
 from projections.adapters.sqlite_store import SqliteStore
@@ -15,13 +14,14 @@ from projections.store import DeadLetter
 from projections.views import VIEWS
 from tests.integration.faulty_views import POISON, parkers
 from tests.integration.projection_check import Documents, documents
+from tests.sealed import sealed_codec
 
 KEY = POISON.encode()
 
 
 async def first_poison(log: Log, fault: str) -> int:
     """The offset of POISON's first entry that fails: the bytes that do not decode, or its first bump."""
-    codec = EventCodec()
+    codec = sealed_codec()
     partition = partition_for(ARTICLES, POISON)
     for entry in await log.read(ARTICLES, partition, 0, await log.end_offset(ARTICLES, partition)):
         if entry.key != KEY:
@@ -40,7 +40,7 @@ async def replay_without(log: Log, path: Path, left_out: Callable[[str, Entry], 
     store = SqliteStore(path)
     try:
         await install(store, VIEWS)
-        codec = EventCodec()
+        codec = sealed_codec()
         for view in VIEWS:
             projector = Projector(store, codec, view)
             for (topic, partition), end in (await log.end_offsets(view.partitions())).items():

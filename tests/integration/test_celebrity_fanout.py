@@ -17,7 +17,6 @@ from aiohttp.test_utils import TestClient
 from api.requests import PORTS
 from events.adapters.sqlite_log import SqliteLog
 from events.catalogue import ArticlePublished, AudienceOutgrown, Event, UserFollowed, UserRegistered
-from events.codec import EventCodec
 from events.log import Record
 from events.routing import ROUTES, partition_for
 from projections.adapters.sqlite_store import SqliteStore
@@ -31,13 +30,14 @@ from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, TRENDING_VIEW, 
 from services.fanout import FanOut, FanOutPolicy
 from services.fanout_runner import CHECKPOINT, fanout_partitions
 from tests.e2e.conftest import auth
+from tests.sealed import sealed_codec
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
 FOLLOWERS = 100_000
 APPEND_BATCH = 20_000
 PROJECT_BATCH = 25_000
-CODEC = EventCodec()
+CODEC = sealed_codec()
 T0 = 1_700_000_000_000
 
 

@@ -22,7 +22,6 @@ from events.catalogue import (
     UserFollowed,
     UserRegistered,
 )
-from events.codec import EventCodec
 from events.log import Position, Record
 from events.routing import ROUTES, partition_for
 from projections.adapters.sqlite_store import OtherLayout, SqliteStore, reset_layout
@@ -32,8 +31,9 @@ from projections.processor import Projector
 from projections.progress import Progress
 from projections.store import Checkpoint, DocWrite, Query
 from projections.views import ARTICLES_VIEW, VIEWS
+from tests.sealed import sealed_codec
 
-CODEC = EventCodec()
+CODEC = sealed_codec()
 Snapshot = dict[str, dict[str, tuple[int, dict[str, Any]]]]
 
 

@@ -16,13 +16,13 @@ import pytest
 
 from events.adapters.sqlite_log import OtherTopology, SqliteLog
 from events.catalogue import ArticlePublished
-from events.codec import EventCodec
 from events.ids import new_event_id
 from events.log import Record
 from events.routing import ARTICLES, DEFAULT_TOPOLOGY, Topology, murmur2
 from projections.adapters.sqlite_store import SqliteStore
 from services.log_copy import CopyRefused, copy_log
 from services.writer import records_of
+from tests.sealed import sealed_codec
 from tribe.bootstrap import logs_to_copy, make_log
 from tribe.settings import BadSetting, Settings
 
@@ -46,7 +46,7 @@ async def log_with_articles(path: Path) -> list[tuple[int, int]]:
     """A log with a few articles appended under the installed topology: their (partition, offset)s."""
     log = SqliteLog(path)
     try:
-        written = await log.append(records_of([publish(n) for n in range(6)], EventCodec()))
+        written = await log.append(records_of([publish(n) for n in range(6)], sealed_codec()))
     finally:
         await log.close()
     return [(p.partition, p.offset) for p in written]
@@ -133,7 +133,7 @@ async def test_a_copy_routes_every_entry_by_the_new_counts_bytes_that_are_no_eve
     old, new = SqliteLog(old_path, DEFAULT_TOPOLOGY), SqliteLog(new_path)
     seen: list[tuple[str, int, int]] = []
     try:
-        copied = await copy_log(old, DEFAULT_TOPOLOGY, new, EventCodec(), on_partition=lambda *p: seen.append(p))
+        copied = await copy_log(old, DEFAULT_TOPOLOGY, new, sealed_codec(), on_partition=lambda *p: seen.append(p))
         assert (copied.events, copied.undecodable) == (len(written), 1)
         assert copied.id_block > max(claimed) and await new.claim_id_block() > copied.id_block
         assert len(seen) == sum(n for _, n in DEFAULT_TOPOLOGY.counts)
@@ -143,7 +143,7 @@ async def test_a_copy_routes_every_entry_by_the_new_counts_bytes_that_are_no_eve
             assert entry.position.partition == (murmur2(entry.key) & 0x7FFFFFFF) % 3
         assert b"these bytes are no event" in {e.value for e in entries}
         with pytest.raises(CopyRefused):
-            await copy_log(old, DEFAULT_TOPOLOGY, new, EventCodec(), on_partition=lambda *p: None)
+            await copy_log(old, DEFAULT_TOPOLOGY, new, sealed_codec(), on_partition=lambda *p: None)
     finally:
         await old.close()
         await new.close()

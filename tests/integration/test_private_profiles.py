@@ -13,7 +13,6 @@ import pytest
 
 from events.adapters.sqlite_log import SqliteLog
 from events.catalogue import ArticlePublished
-from events.codec import EventCodec
 from events.ids import new_event_id
 from projections.adapters.sqlite_store import SqliteStore
 from projections.embedded import EmbeddedRuntime
@@ -26,6 +25,7 @@ from services.outcome import Outcome, Pending
 from services.ports import Ports
 from services.stream import Authors, Hub, partitions_read
 from services.writer import envelope
+from tests.sealed import sealed_codec
 from tribe.bootstrap import build_ports
 from tribe.settings import Settings
 
@@ -70,7 +70,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     settings = Settings(data_dir=tmp_path, jwt_secret="s" * 48, write_wait=0.05, registration_wait=0.05)
     log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
     await install(store, VIEWS)
-    codec = EventCodec()
+    codec = sealed_codec()
     yield World(
         build_ports(settings, log, store, codec, Progress(store, VIEWS)), EmbeddedRuntime(log, store, codec, VIEWS)
     )
@@ -209,7 +209,7 @@ async def test_the_stream_reads_who_is_private_from_the_users_view_once_per_batc
     ann = await world.user("ann")
     await world.publish(ann, "First")
     ports = world.ports
-    hub = Hub(ports.writer.log, EventCodec(), Authors(ports.social), ports.reads)
+    hub = Hub(ports.writer.log, sealed_codec(), Authors(ports.social), ports.reads)
 
     async def private_authors() -> frozenset[str]:
         heads = await ports.writer.log.end_offsets(partitions_read())
@@ -223,7 +223,7 @@ async def test_the_stream_reads_who_is_private_from_the_users_view_once_per_batc
     assert await private_authors() == {ann}
     await accounts.register(ports, accounts.Register("bob", "bob@example.com", "long-enough-pw"))
     bob = (await ports.writer.log.read("tribe.users", 0, 0, 100))[-1]
-    bob_id = EventCodec().decode(bob.value).actor_id
+    bob_id = sealed_codec().decode(bob.value).actor_id
     early = ArticlePublished(
         **envelope(bob_id), article_id=new_event_id(), slug="s", title="t", description="", body="b"
     )

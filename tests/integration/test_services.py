@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from events.adapters.sqlite_log import SqliteLog
-from events.codec import EventCodec
 from projections.adapters.sqlite_store import SqliteStore
 from projections.embedded import EmbeddedRuntime
 from projections.live import install
@@ -24,6 +23,7 @@ from services import accounts, articles, comments, social, tribes
 from services.errors import Forbidden, Invalid, NotFound
 from services.outcome import Outcome, Pending, Projected
 from services.ports import Ports
+from tests.sealed import sealed_codec
 from tribe.bootstrap import build_ports
 from tribe.settings import Settings
 
@@ -56,7 +56,7 @@ class World:
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     settings = Settings(data_dir=tmp_path, jwt_secret="s" * 48, write_wait=0.05, registration_wait=0.05)
     log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
-    codec = EventCodec()
+    codec = sealed_codec()
     await install(store, VIEWS)
     runtime = EmbeddedRuntime(log, store, codec, VIEWS)
     yield World(build_ports(settings, log, store, codec, Progress(store, VIEWS)), runtime)

@@ -6,11 +6,11 @@ Folded at version = offset + 1 as every runtime does, so a redelivered logout bu
 from __future__ import annotations
 
 from events.catalogue import Event, UserLoggedOut, UserRegistered, UserUpdated
-from events.codec import EventCodec
 from events.routing import USERS as USERS_TOPIC
 from events.routing import source_of
 from reducers.base import State, Versioned
 from reducers.users import USERS, UsersReducer
+from tests.sealed import sealed_codec
 from tests.unit.event_strategies import replay
 
 REDUCER = UsersReducer()
@@ -71,7 +71,7 @@ def test_a_users_v1_document_without_a_generation_counts_from_0() -> None:
 def test_a_logout_goes_to_the_users_topic_keyed_by_its_user_and_round_trips() -> None:
     logout = UserLoggedOut(event_id="o", actor_id="u1", occurred_at=10)
     assert source_of(logout) == source_of(_registered()) == (USERS_TOPIC, 0)
-    codec = EventCodec()
+    codec = sealed_codec()
     assert codec.decode(codec.encode(logout)) == logout
     rehash = UserUpdated(event_id="q", actor_id="u1", occurred_at=11, password_hash="h3", rehashed=True)
     assert codec.decode(codec.encode(rehash)) == rehash
@@ -79,7 +79,7 @@ def test_a_logout_goes_to_the_users_topic_keyed_by_its_user_and_round_trips() ->
 
 def test_a_version_2_user_update_decodes_as_a_password_change() -> None:
     """Bytes written before `rehashed` existed: every password in them was a new one."""
-    codec = EventCodec()
+    codec = sealed_codec()
     (v2,) = [s for s in codec.known.values() if s.type_name == "UserUpdated" and s.version == 2]
     old = UserUpdated(event_id="p", actor_id="u1", occurred_at=10, password_hash="h2")
     assert codec.decode(codec.encode(old, v2)).rehashed is False

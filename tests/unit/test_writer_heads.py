@@ -9,13 +9,13 @@ import pytest
 
 from events.adapters.sqlite_log import SqliteLog
 from events.catalogue import ArticleViewed
-from events.codec import EventCodec
 from events.log import Position
 from projections.adapters.sqlite_store import SqliteStore
 from projections.progress import Progress
 from projections.views import VIEWS
 from services.errors import BadQuery
 from services.writer import EventWriter, envelope
+from tests.sealed import sealed_codec
 
 
 class CountingLog(SqliteLog):
@@ -32,7 +32,7 @@ class CountingLog(SqliteLog):
 async def writer(tmp_path: Path) -> AsyncIterator[EventWriter]:
     log = CountingLog(tmp_path / "log.db")
     store = SqliteStore(tmp_path / "store.db")
-    yield EventWriter(log, EventCodec(), Progress(store, VIEWS), wait_seconds=0.05)
+    yield EventWriter(log, sealed_codec(), Progress(store, VIEWS), wait_seconds=0.05)
     await log.close()
     await store.close()
 

@@ -1,0 +1,122 @@
+"""Runs the erasure (services/erasure.py) over `tribe.users`, on every runtime, like the fan-out runner.
+
+For each `UserErased` beyond its checkpoint (`erasure`) in the store, the runner:
+
+1. destroys the user's data key (again: the API process may have stopped before it did);
+2. waits `grace` seconds: a write of that user encoded before the key went, still on its way to
+   the log, has landed by then (or never will: the grace exceeds the producer's delivery timeout);
+3. waits until the views it reads reflect the log as it then stands, reads the user's footprint
+   and appends the events that make those documents forget them;
+4. waits until the views reflect those events, then expunges the store (Lucene segments, FTS
+   indexes, free pages), and only then stores its checkpoint.
+
+A crash before the checkpoint decides again, which appends nothing new (the ids derive from the
+erasure's). Who runs it: the embedded runtime's process; on Kafka the worker assigned
+`tribe.users` (one partition).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Collection, Sequence
+
+import structlog
+
+from events.catalogue import Event, UserErased
+from events.codec import EventCodec
+from events.log import EventIdConflict, Log, Position
+from events.routing import ARTICLES, FOLLOWS, TRIBES, USERS
+from events.routing import partitions as partitions_of
+from projections.progress import Progress
+from projections.store import Checkpoint, Store
+from services.erasure import Erasure
+from services.writer import records_of
+
+log = structlog.get_logger("erasure")
+
+CHECKPOINT = "erasure"
+TP = tuple[str, int]
+CONSULTED = (ARTICLES, FOLLOWS, TRIBES)
+
+
+class ErasureRunner:
+    def __init__(
+        self,
+        log: Log,
+        store: Store,
+        codec: EventCodec,
+        erasure: Erasure,
+        progress: Progress,
+        *,
+        owned: Callable[[], Collection[TP]] | None = None,
+        grace: float = 5.0,
+        wait: float = 60.0,
+        idle: float = 0.2,
+    ) -> None:
+        self.log = log
+        self.store = store
+        self.codec = codec
+        self.erasure = erasure
+        self.progress = progress
+        self.owned = owned
+        self.grace = grace
+        self.wait = wait
+        self.idle = idle
+
+    async def run_once(self) -> int:
+        """Carry out the erasures the owned users partitions hold beyond the checkpoint; return the entries read."""
+        mine = [(USERS, p) for p in range(partitions_of(USERS))]
+        if self.owned is not None:
+            owned = set(self.owned())
+            mine = [tp for tp in mine if tp in owned]
+        stored = await self.store.checkpoint(CHECKPOINT)
+        heads = await self.log.end_offsets(mine)
+        starts = {tp: stored.get(tp, 0) for tp in mine if heads.get(tp, 0) > stored.get(tp, 0)}
+        if not starts:
+            return 0
+        read = await self.log.read_many(starts, 200)
+        for entries in read.values():
+            for entry in entries:
+                if self.codec.type_name(entry.value) == UserErased.__name__:
+                    await self.codec.prepare_to_decode([entry.value])
+                    await self._erase(self.codec.decode(entry.value))
+        offsets = {tp: entries[-1].position.offset + 1 for tp, entries in read.items() if entries}
+        await self.store.write([], Checkpoint(CHECKPOINT, offsets))
+        return sum(len(entries) for entries in read.values())
+
+    async def _erase(self, erasure: Event) -> None:
+        started = time.perf_counter()
+        await self.codec.ring().destroy(erasure.actor_id)
+        await asyncio.sleep(self.grace)
+        consulted = [(t, p) for t in CONSULTED for p in range(partitions_of(t))]
+        heads = await self.log.end_offsets(consulted)
+        if not await self.progress.wait([Position(t, p, h - 1) for (t, p), h in heads.items() if h > 0], self.wait):
+            raise TimeoutError("the views did not catch up with the log: the erasure is tried again")
+        decided = await self.erasure.react(erasure)
+        appended = await self._append(decided)
+        if not await self.progress.wait(appended, self.wait):
+            raise TimeoutError("the views did not apply the erasure's events: it is tried again")
+        await self.store.expunge()
+        log.info("erased", user=erasure.actor_id, events=len(decided), ms=round((time.perf_counter() - started) * 1000))
+
+    async def _append(self, decided: Sequence[Event]) -> list[Position]:
+        """Append the decisions; one the log already holds (a decision taken before a crash) is left as it is."""
+        pending = list(decided)
+        while pending:
+            try:
+                return await self.log.append(records_of(pending, self.codec))
+            except EventIdConflict as exc:
+                del pending[exc.index]
+        return []
+
+    async def run(self) -> None:
+        while True:
+            try:
+                done = await self.run_once()
+            except Exception:  # the log, the store, a view that lags: the checkpoint says where to start again
+                log.exception("erasure pass failed; retrying in 1 s")
+                await asyncio.sleep(1)
+                continue
+            if not done:
+                await asyncio.sleep(self.idle)
