@@ -9,7 +9,7 @@ from api.answers import answer, json_response, no_content
 from api.bodies import envelope, fields, json_body
 from api.errors import ApiError
 from api.requests import after, ports, require_user, token, viewer
-from services import accounts, articles, comments, feeds, social
+from services import accounts, articles, comments, erasure, feeds, social
 from services.errors import NotFound
 from services.views import ArticlePage, ArticleView
 
@@ -77,6 +77,14 @@ async def update_user(request: web.Request) -> web.Response:
     )
     outcome = await accounts.update_user(ports(request), command)
     return answer(outcome, lambda session: present.user(session.user, session.token))
+
+
+@routes.delete("/api/user")
+async def delete_user(request: web.Request) -> web.Response:
+    """Not Conduit's: the account's deletion (docs/privacy.md), confirmed by its password."""
+    me = require_user(request)
+    given = fields(envelope(await json_body(request), "user"), required={"password": str})
+    return no_content(await erasure.erase_account(ports(request), me, given["password"]))
 
 
 # -- profiles ------------------------------------------------------------------------------

@@ -232,6 +232,12 @@ class EventCodec:
         schemaless_writer(out, self._plain.get(schema.fingerprint, schema.parsed), record)
         return out.getvalue()
 
+    async def decode_batch(self, values: Iterable[bytes]) -> list[Event]:
+        """Decode these bytes, having loaded the keys they take."""
+        batch = list(values)
+        await self.prepare_to_decode(batch)
+        return [self.decode(v) for v in batch]
+
     def _seal(self, event: Event, record: dict[str, Any]) -> None:
         ring = self._ring()
         key = ring.key(event.actor_id)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from events.catalogue import (
     ArticleBumped,
     ArticleDeleted,
+    ArticleErased,
     ArticlePublished,
     ArticleUnbumped,
     CommentPosted,
@@ -130,7 +131,8 @@ class NotificationsReducer(Reducer):
         return (_meta_key(event.article_id),)
 
     @keys.register(ArticleDeleted)
-    def _(self, event: ArticleDeleted) -> tuple[DocKey, ...]:
+    @keys.register(ArticleErased)
+    def _(self, event: ArticleDeleted | ArticleErased) -> tuple[DocKey, ...]:
         return (_meta_key(event.article_id), _group("bump", event.article_id), _group("comment", event.article_id))
 
     @keys.register(ArticleBumped)
@@ -174,7 +176,8 @@ class NotificationsReducer(Reducer):
         return {key: meta}
 
     @apply.register(ArticleDeleted)
-    def _(self, event: ArticleDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+    @apply.register(ArticleErased)
+    def _(self, event: ArticleDeleted | ArticleErased, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         """The article's groups leave the reader's newest groups (reads leave out deleted articles anyway)."""
         meta_key, *groups = self.keys(event)
         meta = held(docs, meta_key, NotificationArticle)

@@ -29,6 +29,7 @@ from events.catalogue import (
     ArticleBumped,
     ArticleDeleted,
     ArticleEdited,
+    ArticleErased,
     ArticlePublished,
     ArticleUnbumped,
     CommentPosted,
@@ -78,7 +79,8 @@ class TrendingReducer(Reducer):
     @keys.register(ArticlePublished)
     @keys.register(ArticleEdited)
     @keys.register(ArticleDeleted)
-    def _(self, event: ArticlePublished | ArticleEdited | ArticleDeleted) -> tuple[DocKey, ...]:
+    @keys.register(ArticleErased)
+    def _(self, event: ArticlePublished | ArticleEdited | ArticleDeleted | ArticleErased) -> tuple[DocKey, ...]:
         return ((ARTICLE_TAGS, event.article_id),)
 
     @keys.register(ArticleBumped)
@@ -118,12 +120,16 @@ class TrendingReducer(Reducer):
         return {key: edited}
 
     @apply.register(ArticleDeleted)
-    def _(self, event: ArticleDeleted, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+    @apply.register(ArticleErased)
+    def _(self, event: ArticleDeleted | ArticleErased, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        """A deleted article scores no more; an erased one also forgets its tags (its author's writing)."""
         (key,) = self.keys(event)
         article = held(docs, key, TrendArticle)
         if article is None or article["author_id"] != event.actor_id:
             return {}
         deleted: TrendArticle = {**article, "deleted": True}
+        if isinstance(event, ArticleErased):
+            deleted["tags"] = []
         return {key: deleted}
 
     @apply.register(ArticleBumped)

@@ -26,13 +26,13 @@ from events.catalogue import (
 )
 from projections.queries import Footprint
 from services.errors import Unauthenticated
-from services.outcome import Written
+from services.outcome import Outcome, nothing, settle
 from services.ports import Ports
 from services.security import verify_password
 from services.writer import envelope
 
 
-async def erase_account(ports: Ports, actor_id: str, password: str) -> Written:
+async def erase_account(ports: Ports, actor_id: str, password: str) -> Outcome[None]:
     """Erase the actor's account, once they gave their password again.
 
     The handles to free are read from the users view (the user's own document): a username the
@@ -44,9 +44,9 @@ async def erase_account(ports: Ports, actor_id: str, password: str) -> Written:
     if not await asyncio.to_thread(verify_password, password, user["password_hash"]):
         raise Unauthenticated("is not this account's password", what="user.password")
     erased = UserErased(**envelope(actor_id), handles=tuple(user.get("handles", [])))
-    written = await ports.writer.append([erased])
+    outcome = await settle(ports.writer, [erased], nothing)
     await ports.keys.destroy(actor_id)
-    return written
+    return outcome
 
 
 def _derived(erasure: UserErased, kind: str, of: str, make: Callable[..., Event], **fields: object) -> Event:
@@ -69,20 +69,15 @@ class Erasure:
     async def react(self, event: Event) -> list[Event]:
         if not isinstance(event, UserErased):
             return []
-        user = event.actor_id
-        found = self.footprint
-        decided: list[Event] = []
-        for article_id in await found.articles_by(user):
-            decided.append(_derived(event, "article", article_id, ArticleErased, article_id=article_id))
-        for article_id, comment_id in await found.comments_by(user):
-            decided.append(
-                _derived(event, "comment", f"{article_id}:{comment_id}", CommentErased,
-                         article_id=article_id, comment_id=comment_id)
-            )
-        for article_id in await found.bumped_by(user):
-            decided.append(_derived(event, "bump", article_id, ArticleUnbumped, article_id=article_id))
-        for followee_id in await found.followed_by(user):
-            decided.append(_derived(event, "follow", followee_id, UserUnfollowed, followee_id=followee_id))
-        for tribe_id in await found.tribes_of(user):
-            decided.append(_derived(event, "tribe", tribe_id, TribeLeft, tribe_id=tribe_id))
-        return decided
+        user, found = event.actor_id, self.footprint
+        comments = await found.comments_by(user)
+        return [
+            *(_derived(event, "article", a, ArticleErased, article_id=a) for a in await found.articles_by(user)),
+            *(
+                _derived(event, "comment", f"{a}:{c}", CommentErased, article_id=a, comment_id=c)
+                for a, c in comments
+            ),
+            *(_derived(event, "bump", a, ArticleUnbumped, article_id=a) for a in await found.bumped_by(user)),
+            *(_derived(event, "follow", f, UserUnfollowed, followee_id=f) for f in await found.followed_by(user)),
+            *(_derived(event, "tribe", t, TribeLeft, tribe_id=t) for t in await found.tribes_of(user)),
+        ]
