@@ -236,6 +236,9 @@ async def rebuild(
         await store.set_aliases(view.targets(target))
         switched = True
         events += await catch_up(log, projector, on_batch=count)
+    # An erasure that ran meanwhile expunged the store once the live versions forgot the user; this
+    # version forgot them later: what its documents held before is expunged now (services/erasure_runner.py).
+    await store.expunge()
     return RebuildResult(view.name, target, live, events, time.monotonic() - started, switched, differences)
 
 

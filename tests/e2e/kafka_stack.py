@@ -58,8 +58,12 @@ def worker_process(
 
 
 @contextmanager
-def running_worker(log_url: str, data_dir: Path, log_path: Path) -> Iterator[TribeProcess]:
-    worker = worker_process(log_url, data_dir, log_path).start()
+def running_worker(
+    log_url: str, data_dir: Path, log_path: Path, env: dict[str, str] | None = None
+) -> Iterator[TribeProcess]:
+    worker = worker_process(log_url, data_dir, log_path)
+    worker.env.update(env or {})
+    worker.start()
     try:
         yield worker
     finally:
