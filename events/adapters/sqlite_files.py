@@ -10,6 +10,7 @@ are refused before anything in them changes: a mistyped path can no longer erase
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,14 @@ STORE_FILE = 0x54525354
 KEYS_FILE = 0x54524B59
 """The users' data keys ("TRKY")."""
 _KINDS = {LOG_FILE: "the event log", STORE_FILE: "a read store", KEYS_FILE: "the key store"}
+
+
+def create_private(path: Path) -> None:
+    """Create the file for its owner only (0600) unless it exists: logs, stores and key stores hold what
+    no one else may read. SQLite opens it afterwards, and gives the files it creates beside it (-wal,
+    -shm, -journal) the same mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class ForeignFile(RuntimeError):

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from events.adapters.sqlite_files import KEYS_FILE, claim, transaction
+from events.adapters.sqlite_files import KEYS_FILE, claim, create_private, transaction
 from events.keys import KeyDestroyed, KeyStore, KeyStoreUnavailable, StoredKeys
 
 T = TypeVar("T")
@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS data_keys (
 class SqliteKeyStore(KeyStore):
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(path)
         self._path = path
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         try:

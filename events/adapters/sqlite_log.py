@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -33,7 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 import structlog
 
-from events.adapters.sqlite_files import LOG_FILE, claim, transaction
+from events.adapters.sqlite_files import LOG_FILE, claim, create_private, transaction
 from events.log import Entry, EventIdConflict, Log, LogUnavailable, Position, Record
 from events.routing import DEFAULT_TOPOLOGY, Topology, topology
 
@@ -91,12 +90,6 @@ def _keep_topology(conn: sqlite3.Connection, path: Path, wanted: Topology) -> No
             '(docs/kafka.md, "Growing a topic")'
         )
 
-
-def _create_private(path: Path) -> None:
-    """Create the log file for its owner only (0600) unless it exists: its events hold e-mails and password
-    hashes. SQLite opens it afterwards, and gives the -wal and -shm files it creates the same mode."""
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -162,7 +155,7 @@ class SqliteLog(Log):
     def __init__(self, path: Path, counts: Topology | None = None) -> None:
         """The log at `path`, which must have been created with `counts` (by default, the process topology's)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        _create_private(path)
+        create_private(path)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="log-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="log-reader")
         self._write_conn = _open_writer(path)

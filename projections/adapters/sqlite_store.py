@@ -16,11 +16,9 @@ its cause), which the API answers with 503.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
 import inspect
-import os
 import re
 import sqlite3
 import threading
@@ -34,7 +32,7 @@ from typing import Any, TypeVar
 import orjson
 import structlog
 
-from events.adapters.sqlite_files import STORE_FILE, claim, table_names, transaction
+from events.adapters.sqlite_files import STORE_FILE, claim, create_private, table_names, transaction
 from projections.store import (
     Checkpoint,
     CollectionSpec,
@@ -226,12 +224,6 @@ def _text_digest(body: Mapping[str, object], texts: tuple[str, ...]) -> str:
     return hashlib.blake2b(orjson.dumps([body.get(f) for f in texts]), digest_size=8).hexdigest()
 
 
-def _create_private(path: Path) -> None:
-    """Create the store file for its owner only (0600) unless it exists: the users view holds e-mails and
-    password hashes. SQLite opens it afterwards, and gives the -wal and -shm files it creates the same mode."""
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -285,7 +277,7 @@ def _successor(prefix: str) -> str | None:
 class SqliteStore(Store):
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _create_private(path)
+        create_private(path)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="store-reader")
         self._path = path
