@@ -29,8 +29,18 @@ class Written:
     positions: tuple[Position, ...]
 
     def token(self) -> str:
-        """The positions as the X-Tribe-Position header carries them (read-your-writes)."""
-        return ",".join(p.token() for p in self.positions)
+        """The positions as the X-Tribe-Position header carries them (read-your-writes): the last one per partition.
+
+        Reading after the last position of a partition is reading after every earlier one, and the
+        header stays short whatever the batch (a batch of 1,000 events on one partition would
+        otherwise list 1,000 positions, more than clients and proxies take in one header line).
+        """
+        last: dict[tuple[str, int], Position] = {}
+        for p in self.positions:
+            key = (p.topic, p.partition)
+            if key not in last or last[key].offset < p.offset:
+                last[key] = p
+        return ",".join(p.token() for p in last.values())
 
 
 @dataclass(frozen=True, slots=True)

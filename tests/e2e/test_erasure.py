@@ -268,8 +268,8 @@ async def test_an_erasure_while_a_replay_runs_leaves_nothing_in_either_version(t
         await _caught_up(runtime)
         article_id = await _article_id(runtime, slug)
         views = [{"type": "ArticleViewed", "article_id": article_id, "event_id": f"view-{n:06d}"} for n in range(3000)]
-        for start in range(0, len(views), 100):  # a log long enough for the replay to take a while
-            status, text = await _call(http, "POST", f"{url}/v1/events", mine, json=views[start : start + 100])
+        for start in range(0, len(views), 500):  # a log long enough for the replay to take a while
+            status, text = await _call(http, "POST", f"{url}/v1/events", mine, json=views[start : start + 500])
             assert status == 202, text
         comment = {"comment": {"body": f"a {s.comment_word}"}}
         assert (await _call(http, "POST", f"{url}/api/articles/{slug}/comments", mine, json=comment))[0] == 200
