@@ -30,8 +30,10 @@ from reducers.documents import (
     NotificationActor,
     NotificationArticle,
     Outlier,
+    QueueItem,
     ReadMark,
     RecentFollows,
+    Report,
     TimelineEntry,
     TrendArticle,
     TrendBucket,
@@ -41,6 +43,7 @@ from reducers.documents import (
     ViewReceipt,
 )
 from reducers.follows import FollowsReducer
+from reducers.moderation import ModerationReducer
 from reducers.notifications import NotificationsReducer
 from reducers.timelines import TimelinesReducer
 from reducers.trending import TrendingReducer
@@ -75,7 +78,7 @@ class View:
 
 USERS_VIEW = View(
     name="users",
-    version=3,
+    version=4,
     reducer=UsersReducer(),
     topics=(USERS,),
     collections={
@@ -94,6 +97,7 @@ USERS_VIEW = View(
                 "token_generation": "long",
                 "private": "boolean",
                 "private_since": "date",
+                "moderator": "boolean",
             }
         ),
         "handles": CollectionSpec({"kind": "keyword", "value": "keyword", "user_id": "keyword"}),
@@ -131,7 +135,7 @@ FOLLOWS_VIEW = View(
 
 ARTICLES_VIEW = View(
     name="articles",
-    version=4,
+    version=5,
     reducer=ArticlesReducer(),
     topics=(ARTICLES,),
     collections={
@@ -153,6 +157,7 @@ ARTICLES_VIEW = View(
                 "views": "long",
                 "rank": "long",
                 "deleted": "boolean",
+                "hidden": "boolean",
             },
             lists=frozenset({"tags", "latest_bumpers"}),
             indexed=frozenset({"author_id", "tribe_id", "slug", "created_at", "rank", "title", "body"}),
@@ -182,6 +187,7 @@ ARTICLES_VIEW = View(
                 "deleted": "boolean",
                 "posted_as": "keyword",
                 "deleted_as": "keyword",
+                "hidden": "boolean",
             },
             indexed=frozenset({"article_id"}),
         ),
@@ -262,7 +268,7 @@ NOTIFICATIONS_VIEW = View(
 
 TRENDING_VIEW = View(
     name="trending",
-    version=3,
+    version=4,
     reducer=TrendingReducer(),
     topics=(ARTICLES,),
     collections={
@@ -271,7 +277,13 @@ TRENDING_VIEW = View(
             indexed=frozenset(),
         ),
         "trend_articles": CollectionSpec(
-            {"article_id": "keyword", "author_id": "keyword", "tags": "keyword", "deleted": "boolean"},
+            {
+                "article_id": "keyword",
+                "author_id": "keyword",
+                "tags": "keyword",
+                "deleted": "boolean",
+                "hidden": "boolean",
+            },
             lists=frozenset({"tags"}),
             indexed=frozenset(),
         ),
@@ -307,6 +319,46 @@ TIMELINES_VIEW = View(
     documents={"timeline": TimelineEntry, "outliers": Outlier},
 )
 
+MODERATION_VIEW = View(
+    name="moderation",
+    version=1,
+    reducer=ModerationReducer(),
+    topics=(ARTICLES, USERS),
+    collections={
+        "moderation_queue": CollectionSpec(
+            {
+                "target_kind": "keyword",
+                "target_id": "keyword",
+                "article_id": "keyword",
+                "reports": "long",
+                "reasons": "keyword",
+                "first_reported_at": "date",
+                "last_reported_at": "date",
+                "state": "keyword",
+                "pending": "long",
+                "decided_by": "keyword",
+                "decided_source": "keyword",
+                "decided_at": "date",
+                "decision_reason": "text",
+            },
+            lists=frozenset({"reasons"}),
+            indexed=frozenset({"target_kind", "state", "pending", "reports", "last_reported_at"}),
+        ),
+        "moderation_reports": CollectionSpec(
+            {
+                "target_key": "keyword",
+                "reporter_id": "keyword",
+                "reason": "keyword",
+                "note": "text",
+                "reported_at": "date",
+                "reported_as": "keyword",
+            },
+            indexed=frozenset(),
+        ),
+    },
+    documents={"moderation_queue": QueueItem, "moderation_reports": Report},
+)
+
 VIEWS: tuple[View, ...] = (
     USERS_VIEW,
     FOLLOWS_VIEW,
@@ -315,4 +367,5 @@ VIEWS: tuple[View, ...] = (
     NOTIFICATIONS_VIEW,
     TRENDING_VIEW,
     TIMELINES_VIEW,
+    MODERATION_VIEW,
 )

@@ -15,6 +15,10 @@ logout, or a new password. Tokens carry the generation they were issued at, and
 the API refuses one older than the user's. The same password rehashed under newer
 parameters (`UserUpdated.rehashed`) ends no session.
 
+A user's `moderator` role is the last of the operator's ModeratorGranted / ModeratorRevoked
+events about them (`tribe moderators grant|revoke`); a grant for a user not registered yet
+is lost (the CLI names registered users only).
+
 Each document's new state follows from its own state and the event, never from
 whether another document of the same event was already written: a store whose
 bulk writes are not atomic (Elasticsearch) may have kept some of them, and the
@@ -25,7 +29,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from events.catalogue import Event, ProfilePrivacySet, UserLoggedOut, UserRegistered, UserUpdated
+from events.catalogue import (
+    Event,
+    ModeratorGranted,
+    ModeratorRevoked,
+    ProfilePrivacySet,
+    UserLoggedOut,
+    UserRegistered,
+    UserUpdated,
+)
 from reducers.base import Body, DocKey, Reducer, by_event_type, held
 from reducers.documents import Handle, User
 
@@ -81,9 +93,23 @@ class UsersReducer(Reducer):
             keys.append(email_key(event.email))
         return tuple(keys)
 
+    @keys.register(ModeratorGranted)
+    @keys.register(ModeratorRevoked)
+    def _(self, event: ModeratorGranted | ModeratorRevoked) -> tuple[DocKey, ...]:
+        return ((USERS, event.user_id),)
+
     @by_event_type
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         return {}
+
+    @apply.register(ModeratorGranted)
+    @apply.register(ModeratorRevoked)
+    def _(self, event: ModeratorGranted | ModeratorRevoked, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        user_key = (USERS, event.user_id)
+        user = held(docs, user_key, User)
+        if user is None:
+            return {}
+        return {user_key: {**user, "moderator": isinstance(event, ModeratorGranted)}}
 
     @apply.register(UserRegistered)
     def _(self, event: UserRegistered, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
@@ -109,6 +135,7 @@ class UsersReducer(Reducer):
             "token_generation": 0,
             "private": False,
             "private_since": None,
+            "moderator": False,
         }
         return {user_key: user, **claims}
 
