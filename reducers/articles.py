@@ -35,6 +35,7 @@ from events.catalogue import (
 from reducers.base import Body, DocKey, Reducer, by_event_type, held
 from reducers.documents import Article, Bump, Comment, ViewReceipt
 from reducers.engagement import counted, latest, mark, step
+from reducers.moderation import decision_applies
 from reducers.ranking import rank
 
 ARTICLES = "articles"
@@ -133,14 +134,17 @@ class ArticlesReducer(Reducer):
 
     @apply.register(ModerationDecided)
     def _(self, event: ModerationDecided, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        """Hide or restore the card or comment; the latest decision in the log stands."""
+        """Hide or restore the card or comment; the latest decision in the log stands (but see `decision_applies`)."""
         key = _decided_key(event)
         if key is None or event.action not in ("hide", "restore"):
             return {}
         held_doc = docs.get(key)
         if held_doc is None:
             return {}
-        return {key: {**held_doc, "hidden": event.action == "hide"}}
+        moderated_at = held_doc.get("moderated_at")
+        if not decision_applies(event, moderated_at if isinstance(moderated_at, int) else None):
+            return {}
+        return {key: {**held_doc, "hidden": event.action == "hide", "moderated_at": event.occurred_at}}
 
     @apply.register(ArticlePublished)
     def _(self, event: ArticlePublished, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
@@ -164,6 +168,7 @@ class ArticlesReducer(Reducer):
             "views": 0,
             "deleted": False,
             "hidden": False,
+            "moderated_at": None,
             "rank": rank(event.occurred_at, bumps=0, comments=0, views=0),
         }
         return {key: article}
@@ -283,6 +288,7 @@ class ArticlesReducer(Reducer):
                 "posted_as": mark(event),
                 "deleted_as": None,
                 "hidden": False,
+                "moderated_at": None,
             }
             changed[comment_key] = posted
         article = held(docs, article_key, Article)

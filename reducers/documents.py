@@ -83,6 +83,7 @@ class Article(TypedDict):
     rank: int
     deleted: bool
     hidden: bool  # by a moderator or the classifier (reducers/moderation.py): out of every read but its author's
+    moderated_at: int | None  # the time of the decision that set `hidden` (reducers/moderation.py decision_applies)
 
 
 class Bump(TypedDict):
@@ -114,6 +115,7 @@ class Comment(TypedDict):
     posted_as: str  # the mark (reducers/engagement.py) of the event that posted it
     deleted_as: str | None  # and of the one that deleted it
     hidden: bool  # by a moderator or the classifier: out of the comment lists
+    moderated_at: int | None
 
 
 class Tribe(TypedDict):
@@ -187,6 +189,7 @@ class TrendArticle(TypedDict):
     tags: list[str]
     deleted: bool
     hidden: bool  # by moderation: its tags trend for nobody but its author
+    moderated_at: int | None
 
 
 class TrendBump(TypedDict):

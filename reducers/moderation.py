@@ -49,6 +49,17 @@ def target_key(target_kind: str, target_id: str, article_id: str | None = None) 
     return None
 
 
+def decision_applies(event: ModerationDecided | UserModerated, decided_at: int | None) -> bool:
+    """Whether a decision changes a target last decided at `decided_at` (None: never): the latest in the log stands,
+    except a classifier's decision older than that.
+
+    A classifier's decision carries the time of the event it judged, so one appended again (a rerun
+    on Kafka, whose log does not refuse a repeated id) does not undo a moderator's later restore;
+    a later edit it judges is newer, and counts.
+    """
+    return event.source != "classifier" or decided_at is None or event.occurred_at >= decided_at
+
+
 def report_id(key: str, reporter_id: str) -> str:
     return f"{key}:{reporter_id}"
 
@@ -147,6 +158,8 @@ class ModerationReducer(Reducer):
             return {}
         (queue_key,) = self.keys(event)
         item = held(docs, queue_key, QueueItem) or _new_item(event)
+        if not decision_applies(event, item["decided_at"]):
+            return {}
         decided: QueueItem = {
             **item,
             "state": state,

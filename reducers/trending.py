@@ -39,6 +39,7 @@ from events.routing import ARTICLES, key_hash, partitions
 from reducers.base import Body, DocKey, Reducer, by_event_type, held
 from reducers.documents import TrendArticle, TrendBucket, TrendBump
 from reducers.engagement import step
+from reducers.moderation import decision_applies
 
 BUCKETS = "trend_buckets"
 ARTICLE_TAGS = "trend_articles"
@@ -108,7 +109,9 @@ class TrendingReducer(Reducer):
         article = held(docs, key, TrendArticle)
         if article is None or event.action not in ("hide", "restore"):
             return {}
-        decided: TrendArticle = {**article, "hidden": event.action == "hide"}
+        if not decision_applies(event, article["moderated_at"]):
+            return {}
+        decided: TrendArticle = {**article, "hidden": event.action == "hide", "moderated_at": event.occurred_at}
         return {key: decided}
 
     @apply.register(ArticlePublished)
@@ -122,6 +125,7 @@ class TrendingReducer(Reducer):
             "tags": sorted(set(event.tags)),
             "deleted": False,
             "hidden": False,
+            "moderated_at": None,
         }
         return {key: article}
 

@@ -161,6 +161,24 @@ def test_the_queue_opens_counts_reasons_and_follows_decisions() -> None:
     assert (item["state"], item["pending"], item["reports"]) == ("open", 1, 4)  # a new reporter reopens it
 
 
+def test_a_classifier_decision_appended_again_does_not_undo_a_later_restore() -> None:
+    """On Kafka a rerun of the classifier may append its decision again: it carries the judged event's time."""
+    published = _event(ArticlePublished, 1, "ann", article_id="a1", slug="s", title="t", description="d", body="b")
+    by_classifier = dataclasses.replace(_decided(2, "hide", source="classifier"), occurred_at=1_001)
+    restored = _decided(3, "restore")
+    again = dataclasses.replace(by_classifier)
+    later_edit = dataclasses.replace(by_classifier, event_id="e4.moderation", occurred_at=1_004)
+    for reducer, key in (
+        (ArticlesReducer(), ("articles", "a1")),
+        (TrendingReducer(), ("trend_articles", "a1")),
+        (REDUCER, (QUEUE, "article:a1")),
+    ):
+        state = replay(reducer, versioned([published, by_classifier, restored, again]))
+        assert state[key].body["hidden" if key[0] != QUEUE else "state"] in (False, "restored"), reducer
+        state = replay(reducer, [(5, later_edit)], state)
+        assert state[key].body["hidden" if key[0] != QUEUE else "state"] in (True, "hidden"), reducer
+
+
 def test_user_targets_are_suspended_and_unsuspended_and_an_action_must_fit_its_target() -> None:
     reported = _event(UserReported, 1, "u1", target_id="u2", reason="abuse")
     suspended = _event(UserModerated, 2, "mod", target_id="u2", action="suspend", reason="r", source="moderator")
