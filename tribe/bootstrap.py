@@ -25,13 +25,14 @@ from api.limits import Budgets, RateLimiter
 from api.probes import HEALTH, REGISTRY, HttpMetrics, probe_app
 from api.requests import PORTS
 from api.v1_admin import ADMIN
+from api.v1_moderation import MODERATORS
 from api.v1_stream import STREAMS
 from events.adapters.kafka_log import KafkaLog, KafkaOptions, TopicMismatch
 from events.adapters.sqlite_files import ForeignFile
 from events.adapters.sqlite_log import OtherTopology, SqliteLog
 from events.codec import EventCodec
 from events.log import Log
-from events.routing import Topology, use_topology
+from events.routing import ARTICLES, Topology, use_topology
 from projections.adapters.elasticsearch_store import ElasticsearchStore
 from projections.adapters.sqlite_store import OtherLayout, SqliteStore, StoreInUse, reset_layout
 from projections.dead_letters import DeadLetters
@@ -45,13 +46,16 @@ from projections.progress import Progress
 from projections.queries import ReadModels, SocialReads
 from projections.store import Store
 from projections.timeline_queries import TimelineReads
-from projections.views import ARTICLES_VIEW, FOLLOWS_VIEW, TIMELINES_VIEW, TRIBES_VIEW, VIEWS, View
+from projections.views import ARTICLES_VIEW, FOLLOWS_VIEW, MODERATION_VIEW, TIMELINES_VIEW, TRIBES_VIEW, VIEWS, View
 from replay.versions import Throughput, Versions
 from services.admin import Admin
+from services.classifier import CHECKPOINT as MODERATION_CHECKPOINT
+from services.classifier import Judge, WordList
 from services.fanout import FanOut, FanOutPolicy
 from services.fanout_runner import TP, FanOutRunner
 from services.health import Health
 from services.metrics import WriteMetrics
+from services.moderation import Moderators
 from services.ports import Ports
 from services.security import Generations, Tokens
 from services.stream import Authors, Hub, Streams, Tickets
@@ -232,6 +236,19 @@ def fanout_runner(
     return FanOutRunner(log, store, codec, fanout, consulted, owned=owned, wait=settings.fanout_wait)
 
 
+def moderation_runner(
+    settings: Settings, log: Log, store: Store, codec: EventCodec, *, owned: Callable[[], Collection[TP]] | None = None
+) -> FanOutRunner:
+    """The classifier (services/classifier.py) over new articles and comments, from its own checkpoint.
+
+    It consults no view (the runner never waits for one); a model replaces `WordList` here.
+    """
+    judge = Judge(WordList(settings.moderation_words))
+    return FanOutRunner(
+        log, store, codec, judge, Progress(store, ()), owned=owned, checkpoint=MODERATION_CHECKPOINT, topics=(ARTICLES,)
+    )
+
+
 def retry(settings: Settings) -> Retry:
     """How every runtime retries a failing view before parking the events at fault."""
     return Retry(settings.projection_retries, settings.projection_backoff)
@@ -290,6 +307,7 @@ def create_app(
             Versions(the_log, the_store, views),
             Throughput(),
         )
+        app[MODERATORS] = Moderators(frozenset(settings.moderators))
         app[STREAMS] = Streams(
             Hub(the_log, codec, Authors(app[PORTS].social), app[PORTS].reads),
             Tickets(jwt_secret(settings), settings.stream_ticket_ttl),
@@ -304,6 +322,9 @@ def create_app(
             if TIMELINES_VIEW in views:
                 fanout = fanout_runner(settings, the_log, the_store, codec)
                 tasks.append(asyncio.create_task(fanout.run(), name="fanout"))
+            if MODERATION_VIEW in views:
+                judge = moderation_runner(settings, the_log, the_store, codec)
+                tasks.append(asyncio.create_task(judge.run(), name="moderation"))
             lag = keep_recording(the_log, the_store, codec, views, runtime.metrics)
             tasks.append(asyncio.create_task(lag, name="lag-metrics"))
         yield
@@ -415,6 +436,9 @@ async def run_kafka_worker(
         if TIMELINES_VIEW in views:
             fanout = fanout_runner(settings, log, the_store, codec, owned=engine.assigned)
             background.append(asyncio.create_task(fanout.run(), name="fanout"))
+        if MODERATION_VIEW in views:
+            judge = moderation_runner(settings, log, the_store, codec, owned=engine.assigned)
+            background.append(asyncio.create_task(judge.run(), name="moderation"))
         try:
             await engine.run()
         finally:
@@ -466,6 +490,15 @@ def run_faust_worker(settings: Settings, *, store: Store | None = None, views: t
             await fanout_runner(settings, log, the_store, codec, owned=owned).run()
 
         app.task(fanout, on_leader=False)
+    if MODERATION_VIEW in views:
+
+        def assigned() -> set[TP]:
+            return {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+
+        async def moderation() -> None:
+            await moderation_runner(settings, log, the_store, codec, owned=assigned).run()
+
+        app.task(moderation, on_leader=False)
     if sock is not None:
         health = Health(log, the_store, views, settings.ready_max_lag)
 
