@@ -28,6 +28,8 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
 
         async def run() -> str:
             async with adapters(settings) as (log, store):
+                if "handles" not in await store.aliases():
+                    raise click.ClickException("the users view is not built yet: start `tribe serve` or a worker first")
                 return await set_moderator(log, ReadModels(store), EventCodec(), username, granted=granted)
 
         try:

@@ -9,6 +9,9 @@ listed word by itself.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -215,3 +218,22 @@ async def test_the_classifier_hides_a_comment_holding_a_listed_word_by_itself(ap
     assert [(i["target_kind"], i["shown"], i["decided_source"], i["decided_by"]) for i in queue["items"]] == [
         ("comment", "I like LEMON!", "classifier", "tribe:classifier")
     ]
+
+
+async def test_the_operator_grants_and_revokes_the_role_with_the_cli_while_the_server_runs(api: Api) -> None:
+    max_ = await api.register("max")
+
+    def tribe(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "tribe", "moderators", *args, "max", "--data-dir", str(api.data_dir)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, env={**os.environ})
+
+    async def answers(status: int) -> bool:
+        return (await api.client.get("/v1/moderation/queue", headers=auth(max_))).status == status
+
+    assert await answers(403)
+    granted = await asyncio.to_thread(tribe, "grant")
+    assert granted.returncode == 0 and "max" in granted.stderr and "is now a moderator" in granted.stderr, granted
+    await eventually(lambda: answers(200))
+    revoked = await asyncio.to_thread(tribe, "revoke")
+    assert revoked.returncode == 0, revoked
+    await eventually(lambda: answers(403))
