@@ -9,7 +9,19 @@ from collections.abc import Awaitable, Callable, Collection
 import structlog
 from aiohttp import web
 
-from api import conduit, native, openapi, ops_page, probes, v1_accounts, v1_activity, v1_admin, v1_social, v1_stream
+from api import (
+    conduit,
+    native,
+    openapi,
+    ops_page,
+    probes,
+    v1_accounts,
+    v1_activity,
+    v1_admin,
+    v1_moderation,
+    v1_social,
+    v1_stream,
+)
 from api.cors import cors, mark_streamed
 from api.errors import ApiError, json_error, refused
 from api.limits import RateLimiter
@@ -114,6 +126,7 @@ def build_app(
     app.add_routes(v1_social.routes)
     app.add_routes(v1_activity.routes)
     app.add_routes(v1_admin.routes)
+    app.add_routes(v1_moderation.routes)
     app.add_routes(openapi.routes)
     app.add_routes(ops_page.routes)
     app.add_routes(v1_stream.routes)

@@ -14,7 +14,7 @@ from api.answers import POSITION_HEADER, json_response
 from api.paging import CURSOR_PATTERN
 from api.requests import AFTER_HEADER, AFTER_PATTERN
 from events.ids import CLIENT_EVENT_ID
-from services import activity, notifications
+from services import activity, moderation, notifications
 from services.stream import CURSOR_PATTERN as STREAM_ID_PATTERN
 
 routes = web.RouteTableDef()
@@ -199,6 +199,29 @@ _EVENT_ID = {
     "pattern": CLIENT_EVENT_ID.pattern,
     "description": "The client's own id for the event, so that a retried batch is not appended twice",
 }
+
+
+_TARGET_MEMBERS: dict[str, dict[str, Any]] = {
+    "article": {"article_id": _ID},
+    "comment": {"article_id": _ID, "comment_id": {"type": "integer"}},
+    "user": {"username": {"type": "string", "minLength": 1}},
+}
+
+
+def _targets(required: list[str], *, actions: bool = False, **properties: Any) -> dict[str, Any]:
+    """A body naming an article (article_id), a comment (article_id, comment_id) or a user (username)."""
+    return {
+        "oneOf": [
+            _body(
+                ["target_kind", *members, *required],
+                target_kind={"const": kind},
+                **members,
+                **({"action": {"enum": list(moderation.ACTIONS[kind])}} if actions else {}),
+                **properties,
+            )
+            for kind, members in _TARGET_MEMBERS.items()
+        ]
+    }
 
 
 def _event(kind: str, reference: str, **extra: Any) -> dict[str, Any]:
@@ -646,6 +669,61 @@ DOCUMENT: dict[str, Any] = {
                 refusals=("403", "404", "422"),
             )
         },
+        "/v1/reports": {
+            "post": _op(
+                "Report an article (article_id), a comment (article_id and comment_id) or a user (username) to the "
+                "moderators, with a reason; a user's second report of one target counts once",
+                "201",
+                _written(_obj(["report"], report=_ref("Report")), "Filed"),
+                auth=True,
+                writes=True,
+                body=_targets(
+                    ["reason"],
+                    reason={"enum": list(moderation.REASONS)},
+                    note=_text(moderation.NOTE_MAX, blank=True, optional=True),
+                ),
+                refusals=("403", "404"),
+            )
+        },
+        "/v1/moderation/queue": {
+            "get": _op(
+                "Moderators only (TRIBE_MODERATORS, `tribe moderators grant`): the reported and decided targets, "
+                "open ones first, then the most reported",
+                "200",
+                _json(
+                    _obj(
+                        ["items", "total"],
+                        items={"type": "array", "items": _ref("QueueItem")},
+                        total={"type": "integer", "minimum": 0},
+                    ),
+                    "A page of the queue",
+                ),
+                auth=True,
+                params=(
+                    _query("state", "only targets in this state", {"enum": list(moderation.STATES)}),
+                    _limit(100, 20),
+                    _query("offset", "targets to skip", {"type": "integer", "minimum": 0, "default": 0}),
+                ),
+                reads=True,
+                refusals=("403",),
+            )
+        },
+        "/v1/moderation/decisions": {
+            "post": _op(
+                "Moderators only: hide or restore an article or a comment, suspend or unsuspend a user; applied to "
+                "every read of it",
+                "200",
+                _written(_obj(["item"], item=_ref("QueueItem")), "The target as the queue has it now"),
+                auth=True,
+                writes=True,
+                body=_targets(
+                    ["action", "reason"],
+                    actions=True,
+                    reason=_text(moderation.DECISION_REASON_MAX),
+                ),
+                refusals=("403", "404"),
+            )
+        },
         "/v1/stream/tickets": {
             "post": _op(
                 "A ticket that opens your live stream (GET /v1/stream?ticket=) for a short while: an EventSource "
@@ -874,6 +952,45 @@ DOCUMENT: dict[str, Any] = {
                 applied={"type": "array", "items": {"type": "string"}, "description": "letters applied and removed"},
                 failed={"oneOf": [{"type": "null"}, _ref("DeadLetter")], "description": "the letter that failed again"},
                 skipped={"type": ["string", "null"]},
+            ),
+            "Report": _obj(
+                ["target_kind", "target_id", "article_id", "reason"],
+                target_kind={"enum": list(moderation.TARGET_KINDS)},
+                target_id={"type": "string", "description": "the article's id, the comment's number or the user's id"},
+                article_id={"type": ["string", "null"]},
+                reason={"enum": list(moderation.REASONS)},
+            ),
+            "QueueItem": _obj(
+                [
+                    "id",
+                    "target_kind",
+                    "target_id",
+                    "article_id",
+                    "shown",
+                    "reports",
+                    "reasons",
+                    "first_reported_at",
+                    "last_reported_at",
+                    "state",
+                    "decided_by",
+                    "decided_source",
+                    "decided_at",
+                    "decision_reason",
+                ],
+                id={"type": "string"},
+                target_kind={"enum": list(moderation.TARGET_KINDS)},
+                target_id={"type": "string"},
+                article_id={"type": ["string", "null"]},
+                shown={"type": "string", "description": "the user's name, the article's title or the comment's text"},
+                reports={"type": "integer", "minimum": 0, "description": "distinct reporters"},
+                reasons={"type": "array", "items": {"type": "string"}},
+                first_reported_at={"type": ["integer", "null"], "description": "ms since the epoch"},
+                last_reported_at={"type": ["integer", "null"]},
+                state={"enum": list(moderation.STATES)},
+                decided_by={"type": ["string", "null"], "description": "a moderator's user id, or tribe:classifier"},
+                decided_source={"enum": ["moderator", "classifier", None]},
+                decided_at={"type": ["integer", "null"]},
+                decision_reason={"type": ["string", "null"]},
             ),
             "Accepted": _obj(
                 ["status", "positions"],

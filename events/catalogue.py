@@ -221,8 +221,79 @@ class AudienceOutgrown(Event):
     source_id: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContentReported(Event):
+    """The actor reported an article (`target_kind` "article", `target_id` its id) or a comment ("comment", its id).
+
+    `article_id` is the article the target is or belongs to: it routes the report to the article's
+    partition. `reason` is one of services/moderation.py REASONS; `note` the reporter's own words.
+    """
+
+    target_kind: str
+    target_id: str
+    article_id: str
+    reason: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserReported(Event):
+    """The actor reported a user (`target_id`): routed by that user's id, so a user's reports share a partition."""
+
+    target_id: str
+    reason: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModerationDecided(Event):
+    """A moderator (`source` "moderator") or the classifier ("classifier") hid or restored an article or a comment.
+
+    `action` is "hide" or "restore"; `judged_event_id` names the event the classifier judged (its
+    decision's id derives from it), None for a moderator's decision.
+    """
+
+    target_kind: str
+    target_id: str
+    article_id: str
+    action: str
+    reason: str
+    source: str
+    judged_event_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserModerated(Event):
+    """A moderator suspended (`action` "suspend") or unsuspended ("unsuspend") a user (`target_id`)."""
+
+    target_id: str
+    action: str
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModeratorGranted(Event):
+    """The operator (`tribe moderators grant`) made a user a moderator; its actor is OPERATOR_ACTOR."""
+
+    user_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModeratorRevoked(Event):
+    """The operator (`tribe moderators revoke`) took a user's moderator role back."""
+
+    user_id: str
+
+
 FANOUT_ACTOR = "tribe:fanout"
 """The actor of the events the fan-out appends: no user's id can take this form (user ids are ULIDs)."""
+
+CLASSIFIER_ACTOR = "tribe:classifier"
+"""The actor of the decisions the classifier appends (services/moderation_runner.py)."""
+
+OPERATOR_ACTOR = "tribe:operator"
+"""The actor of the events the operator's CLI appends (`tribe moderators grant`/`revoke`)."""
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -255,5 +326,11 @@ EVENT_TYPES: dict[str, type[Event]] = {
         NotificationsRead,
         ArticleDelivered,
         AudienceOutgrown,
+        ContentReported,
+        UserReported,
+        ModerationDecided,
+        UserModerated,
+        ModeratorGranted,
+        ModeratorRevoked,
     )
 }

@@ -16,10 +16,20 @@ event applied to it.
 | NotificationsRead                             | tribe.inbox    | actor_id        | 4                    |
 | ArticleDelivered (the fan-out's)              | tribe.articles | article_id      | 8                    |
 | AudienceOutgrown (the fan-out's)              | tribe.follows  | source_id       | 4                    |
+| ContentReported, ModerationDecided            | tribe.articles | article_id      | 8                    |
+| UserReported, UserModerated                   | tribe.users    | target_id       | 1                    |
+| ModeratorGranted, ModeratorRevoked            | tribe.users    | user_id         | 1                    |
 
 A timeline entry is a document per (reader, article), fed by the article's deliveries: one
 partition, the article's. An outgrown audience is a document per author or tribe, fed by the
 partition of its id in `tribe.follows`.
+
+Moderation (services/moderation.py) keeps one queue document per reported target and one report
+per (target, reporter), fed by the target's partition: an article's or a comment's reports and
+decisions go with the article's events, a user's with the user's. A route has one topic per event
+type, so reports and decisions about users are types of their own (UserReported, UserModerated)
+rather than a kind of ContentReported; the moderator role is granted in `tribe.users`, whose
+users view keeps it.
 
 `tribe.users` has one partition on purpose: usernames and e-mails are unique
 and "the log decides" means the first claim in one total order wins.
@@ -51,12 +61,18 @@ from events.catalogue import (
     CommentDeleted,
     CommentErased,
     CommentPosted,
+    ContentReported,
     Event,
     FollowApproved,
     FollowDenied,
+    ModerationDecided,
+    ModeratorGranted,
+    ModeratorRevoked,
     TribeCreated,
     TribeJoined,
     TribeLeft,
+    UserModerated,
+    UserReported,
 )
 
 USERS = "tribe.users"
@@ -146,7 +162,9 @@ def partitions(topic: str) -> int:
 E = TypeVar("E", bound=Event)
 
 ArticleEvent = (
-    ArticlePublished
+    ContentReported
+    | ModerationDecided
+    | ArticlePublished
     | ArticleEdited
     | ArticleDeleted
     | ArticleBumped
@@ -190,6 +208,14 @@ def _by_follower(event: FollowApproved | FollowDenied) -> str:
     return event.follower_id
 
 
+def _by_target(event: UserReported | UserModerated) -> str:
+    return event.target_id
+
+
+def _by_user(event: ModeratorGranted | ModeratorRevoked) -> str:
+    return event.user_id
+
+
 # Looked up by an event's type name, so an entry's event type is not known statically: Route[Any].
 # test_routing checks that every type's route takes its events.
 ROUTES: dict[str, Route[Any]] = {
@@ -220,6 +246,12 @@ ROUTES: dict[str, Route[Any]] = {
     "NotificationsRead": Route(INBOX, _by_actor),
     "ArticleDelivered": Route(ARTICLES, _by_article),
     "AudienceOutgrown": Route(FOLLOWS, _by_source),
+    "ContentReported": Route(ARTICLES, _by_article),
+    "ModerationDecided": Route(ARTICLES, _by_article),
+    "UserReported": Route(USERS, _by_target),
+    "UserModerated": Route(USERS, _by_target),
+    "ModeratorGranted": Route(USERS, _by_user),
+    "ModeratorRevoked": Route(USERS, _by_user),
 }
 
 assert set(ROUTES) == set(EVENT_TYPES), "every event type needs a route"

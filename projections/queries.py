@@ -1,8 +1,14 @@
-"""The queries the API asks of the read models, in the Store port's terms (so every adapter serves them)."""
+"""The queries the API asks of the read models, in the Store port's terms (so every adapter serves them).
+
+Moderation (services/moderation.py) shows in every read of articles and comments: one hidden
+by a moderator or the classifier, or written by a suspended user, is left out for every reader
+but its author (`visible`, and the filters of `_shown_to`). The suspended users are read from
+the moderation view on each such read: a handful of documents, through an index.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Sequence
 from typing import Any, Literal
 
 from events.routing import ARTICLES, partitions
@@ -14,7 +20,36 @@ from reducers.tribes import membership_id
 
 Body = dict[str, Any]
 _LIVE = Filter("deleted", (False,))
+_NOT_HIDDEN = Filter("hidden", (True,), negate=True)
+"""Not hidden by moderation; negated, so a document of an older view version, which has no `hidden`, passes."""
 _NEWEST_FIRST: tuple[tuple[str, Literal["asc", "desc"]], ...] = (("created_at", "desc"),)
+_SUSPENDED = Query(
+    filters=(Filter("target_kind", ("user",)), Filter("state", ("suspended",))),
+    sort=(("target_id", "asc"),),
+    size=1000,
+    with_total=False,
+)
+
+
+async def suspended_users(store: Store) -> frozenset[str]:
+    """The users a moderator has suspended (the moderation view)."""
+    return frozenset([doc.body["target_id"] async for doc in store.every("moderation_queue", _SUSPENDED)])
+
+
+def visible(doc: Body, reader: str | None, suspended: Collection[str]) -> bool:
+    """Whether an article or comment shows to the reader: not hidden nor by a suspended user, or the reader's own."""
+    if doc["author_id"] == reader:
+        return True
+    return not doc.get("hidden", False) and doc["author_id"] not in suspended
+
+
+def _shown_to(reader: str | None, suspended: Collection[str]) -> tuple[tuple[Filter, ...], tuple[Filter, ...]]:
+    """`visible` as (filters, any_of) of a query of articles or comments."""
+    others = tuple(sorted(set(suspended) - {reader}))
+    filters = (Filter("author_id", others, negate=True),) if others else ()
+    if reader is None:
+        return (*filters, _NOT_HIDDEN), ()
+    return filters, (_NOT_HIDDEN, Filter("author_id", (reader,)))
 
 
 class ReadModels:
@@ -103,6 +138,9 @@ class ReadModels:
         )
         return page.docs[0].body if page.docs else None
 
+    async def suspended(self) -> frozenset[str]:
+        return await suspended_users(self.store)
+
     async def articles(
         self,
         *,
@@ -110,15 +148,17 @@ class ReadModels:
         tag: str | None = None,
         limit: int = 20,
         offset: int = 0,
+        reader: str | None = None,
     ) -> tuple[list[Body], int]:
-        """Live articles, newest first, matching every given filter; with the total count."""
-        filters = [_LIVE]
+        """Live articles the reader may see, newest first, matching every given filter; with the total count."""
+        shown, any_of = _shown_to(reader, await self.suspended())
+        filters = [_LIVE, *shown]
         if author_ids is not None:
             filters.append(Filter("author_id", tuple(author_ids)))
         if tag is not None:
             filters.append(Filter("tags", (tag,)))
         page = await self.store.search(
-            "articles", Query(filters=tuple(filters), sort=_NEWEST_FIRST, size=limit, offset=offset)
+            "articles", Query(filters=tuple(filters), any_of=any_of, sort=_NEWEST_FIRST, size=limit, offset=offset)
         )
         return [d.body for d in page.docs], page.total or 0
 
@@ -137,8 +177,10 @@ class ReadModels:
         tag: str | None = None,
         limit: int = 20,
         offset: int = 0,
+        reader: str | None = None,
     ) -> tuple[list[Body], int]:
-        """Live articles the user bumps now, most recently bumped first, matching every given filter; with the total.
+        """Live articles the user bumps now that the reader may see, most recently bumped first, matching every
+        given filter; with the total.
 
         The user's active bumps are read in pages, each page's articles in one batched get; an
         article deleted since, or outside the filters, is left out of the page and the total.
@@ -151,6 +193,7 @@ class ReadModels:
             with_total=False,
         )
         authors = None if author_ids is None else set(author_ids)
+        suspended = await self.suspended()
         matching: list[Body] = []
         page: list[str] = []
         async for doc in self.store.every("bumps", query):
@@ -159,6 +202,7 @@ class ReadModels:
                 matching += await self._favorites_among(page, authors, tag)
                 page = []
         matching += await self._favorites_among(page, authors, tag)
+        matching = [body for body in matching if visible(body, reader, suspended)]
         return matching[offset : offset + limit], len(matching)
 
     async def _favorites_among(self, article_ids: list[str], authors: set[str] | None, tag: str | None) -> list[Body]:
@@ -177,15 +221,42 @@ class ReadModels:
         doc = found.get(doc_id)
         return doc.body if doc is not None and not doc.body["deleted"] else None
 
-    async def comments(self, article_id: str, limit: int = 500) -> list[Body]:
+    async def comments(self, article_id: str, limit: int = 500, reader: str | None = None) -> list[Body]:
+        """The article's live comments the reader may see, newest first."""
+        shown, any_of = _shown_to(reader, await self.suspended())
         page = await self.store.search(
             "comments",
-            Query(filters=(Filter("article_id", (article_id,)), _LIVE), sort=_NEWEST_FIRST, size=limit),
+            Query(
+                filters=(Filter("article_id", (article_id,)), _LIVE, *shown),
+                any_of=any_of,
+                sort=_NEWEST_FIRST,
+                size=limit,
+            ),
         )
         return [d.body for d in page.docs]
 
+    async def queue_item(self, key: str) -> Body | None:
+        """One target of the moderation queue (reducers/moderation.py `target_key`)."""
+        found = await self.store.get("moderation_queue", [key])
+        return found[key].body if key in found else None
+
+    async def queue(self, state: str | None, limit: int, offset: int) -> tuple[list[Body], int]:
+        """The moderation queue: open targets first, then the most reported, then the latest; with the total."""
+        page = await self.store.search(
+            "moderation_queue",
+            Query(
+                filters=(Filter("state", (state,)),) if state is not None else (),
+                sort=(("pending", "desc"), ("reports", "desc"), ("last_reported_at", "desc")),
+                size=limit,
+                offset=offset,
+            ),
+        )
+        return [{**d.body, "id": d.id} for d in page.docs], page.total or 0
+
     async def tags(self, limit: int = 100) -> list[str]:
-        counts = await self.store.terms("articles", "tags", Query(filters=(_LIVE,)), limit)
+        """The tags of the live articles everyone may see."""
+        shown, _ = _shown_to(None, await self.suspended())
+        counts = await self.store.terms("articles", "tags", Query(filters=(_LIVE, *shown)), limit)
         return [tag for tag, _ in counts]
 
 
@@ -281,9 +352,14 @@ class SocialReads:
 
     # -- cards and feeds -------------------------------------------------------------------
 
-    async def cards(self, article_ids: Sequence[str]) -> list[Body]:
+    async def cards(self, article_ids: Sequence[str], reader: str | None = None) -> list[Body]:
+        """The live cards of these articles the reader may see, in the order given."""
         found = await self.store.get("articles", list(article_ids))
-        return [found[a].body for a in article_ids if a in found and not found[a].body["deleted"]]
+        live = [found[a].body for a in article_ids if a in found and not found[a].body["deleted"]]
+        if not live:
+            return live
+        suspended = await suspended_users(self.store)
+        return [body for body in live if visible(body, reader, suspended)]
 
     async def article_authors(self, article_ids: Sequence[str]) -> dict[str, str]:
         """The author of each of these articles the view has, deleted or not: one batched get."""
@@ -340,19 +416,25 @@ class SocialReads:
                 articles[article_id] = articles.get(article_id, 0) + score
         return articles
 
-    async def trend_tags(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
-        """The tags of each of these articles that exists and is not deleted: one batched get."""
+    async def trend_tags(self, article_ids: Sequence[str], reader: str | None = None) -> dict[str, list[str]]:
+        """The tags of each of these articles that exists, is not deleted and shows to the reader: one batched get."""
         found = await self.store.get("trend_articles", list(article_ids))
-        return {doc_id: doc.body["tags"] for doc_id, doc in found.items() if not doc.body["deleted"]}
+        live = {doc_id: doc.body for doc_id, doc in found.items() if not doc.body["deleted"]}
+        suspended = await suspended_users(self.store) if live else frozenset()
+        return {doc_id: body["tags"] for doc_id, body in live.items() if visible(body, reader, suspended)}
 
     # -- search ----------------------------------------------------------------------------
 
-    async def search_articles(self, text: str | None, tag: str | None, size: int) -> list[Body]:
-        filters = [_LIVE] + ([Filter("tags", (tag,))] if tag else [])
+    async def search_articles(
+        self, text: str | None, tag: str | None, size: int, reader: str | None = None
+    ) -> list[Body]:
+        shown, any_of = _shown_to(reader, await suspended_users(self.store))
+        filters = [_LIVE, *shown] + ([Filter("tags", (tag,))] if tag else [])
         page = await self.store.search(
             "articles",
             Query(
                 filters=tuple(filters),
+                any_of=any_of,
                 text=text or None,
                 text_fields=("title", "body"),
                 sort=(("rank", "desc"),),

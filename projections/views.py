@@ -30,8 +30,10 @@ from reducers.documents import (
     NotificationActor,
     NotificationArticle,
     Outlier,
+    QueueItem,
     ReadMark,
     RecentFollows,
+    Report,
     TimelineEntry,
     TrendArticle,
     TrendBucket,
@@ -41,6 +43,7 @@ from reducers.documents import (
     ViewReceipt,
 )
 from reducers.follows import FollowsReducer
+from reducers.moderation import ModerationReducer
 from reducers.notifications import NotificationsReducer
 from reducers.timelines import TimelinesReducer
 from reducers.trending import TrendingReducer
@@ -75,7 +78,7 @@ class View:
 
 USERS_VIEW = View(
     name="users",
-    version=4,
+    version=5,
     reducer=UsersReducer(),
     topics=(USERS,),
     collections={
@@ -97,6 +100,7 @@ USERS_VIEW = View(
                 "private_since": "date",
                 "handles": "keyword",
                 "erased": "boolean",
+                "moderator": "boolean",
             },
             lists=frozenset({"handles"}),
         ),
@@ -135,7 +139,7 @@ FOLLOWS_VIEW = View(
 
 ARTICLES_VIEW = View(
     name="articles",
-    version=4,
+    version=5,
     reducer=ArticlesReducer(),
     topics=(ARTICLES,),
     collections={
@@ -157,6 +161,8 @@ ARTICLES_VIEW = View(
                 "views": "long",
                 "rank": "long",
                 "deleted": "boolean",
+                "hidden": "boolean",
+                "moderated_at": "date",
             },
             lists=frozenset({"tags", "latest_bumpers"}),
             indexed=frozenset({"author_id", "tribe_id", "slug", "created_at", "rank", "title", "body"}),
@@ -186,6 +192,8 @@ ARTICLES_VIEW = View(
                 "deleted": "boolean",
                 "posted_as": "keyword",
                 "deleted_as": "keyword",
+                "hidden": "boolean",
+                "moderated_at": "date",
             },
             indexed=frozenset({"article_id"}),
         ),
@@ -266,7 +274,7 @@ NOTIFICATIONS_VIEW = View(
 
 TRENDING_VIEW = View(
     name="trending",
-    version=3,
+    version=4,
     reducer=TrendingReducer(),
     topics=(ARTICLES,),
     collections={
@@ -275,7 +283,14 @@ TRENDING_VIEW = View(
             indexed=frozenset(),
         ),
         "trend_articles": CollectionSpec(
-            {"article_id": "keyword", "author_id": "keyword", "tags": "keyword", "deleted": "boolean"},
+            {
+                "article_id": "keyword",
+                "author_id": "keyword",
+                "tags": "keyword",
+                "deleted": "boolean",
+                "hidden": "boolean",
+                "moderated_at": "date",
+            },
             lists=frozenset({"tags"}),
             indexed=frozenset(),
         ),
@@ -311,6 +326,46 @@ TIMELINES_VIEW = View(
     documents={"timeline": TimelineEntry, "outliers": Outlier},
 )
 
+MODERATION_VIEW = View(
+    name="moderation",
+    version=1,
+    reducer=ModerationReducer(),
+    topics=(ARTICLES, USERS),
+    collections={
+        "moderation_queue": CollectionSpec(
+            {
+                "target_kind": "keyword",
+                "target_id": "keyword",
+                "article_id": "keyword",
+                "reports": "long",
+                "reasons": "keyword",
+                "first_reported_at": "date",
+                "last_reported_at": "date",
+                "state": "keyword",
+                "pending": "long",
+                "decided_by": "keyword",
+                "decided_source": "keyword",
+                "decided_at": "date",
+                "decision_reason": "text",
+            },
+            lists=frozenset({"reasons"}),
+            indexed=frozenset({"target_kind", "state", "pending", "reports", "last_reported_at"}),
+        ),
+        "moderation_reports": CollectionSpec(
+            {
+                "target_key": "keyword",
+                "reporter_id": "keyword",
+                "reason": "keyword",
+                "note": "text",
+                "reported_at": "date",
+                "reported_as": "keyword",
+            },
+            indexed=frozenset(),
+        ),
+    },
+    documents={"moderation_queue": QueueItem, "moderation_reports": Report},
+)
+
 VIEWS: tuple[View, ...] = (
     USERS_VIEW,
     FOLLOWS_VIEW,
@@ -319,4 +374,5 @@ VIEWS: tuple[View, ...] = (
     NOTIFICATIONS_VIEW,
     TRENDING_VIEW,
     TIMELINES_VIEW,
+    MODERATION_VIEW,
 )

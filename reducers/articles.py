@@ -9,6 +9,10 @@ follow from its own state, the event, and the engagement document's record of th
 event (reducers/engagement.py), so a redelivered event completes a bulk write a non-atomic
 store kept only part of. Engagement documents are written whatever the card's state (a bump
 of a deleted article is still the user's bump); only a live card counts.
+
+A moderation decision (ModerationDecided, services/moderation.py) hides or restores a card or a
+comment: the reads leave hidden ones out (projections/queries.py). A hidden comment still counts
+in its card's `comments_count`, as a deleted article's bumps stay the bumpers'.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from events.catalogue import (
     CommentErased,
     CommentPosted,
     Event,
+    ModerationDecided,
 )
 from reducers.base import Body, DocKey, Reducer, by_event_type, held
 from reducers.documents import Article, Bump, Comment, ViewReceipt
 from reducers.engagement import counted, latest, mark, step
+from reducers.moderation import decision_applies
 from reducers.ranking import rank
 
 ARTICLES = "articles"
@@ -64,6 +70,15 @@ def _view_keys(event: ArticleViewed) -> tuple[DocKey, DocKey]:
     """The card a view counts on and its receipt."""
     receipt = view_receipt_id(event.article_id, event.actor_id, event.event_id)
     return (ARTICLES, event.article_id), (VIEW_RECEIPTS, receipt)
+
+
+def _decided_key(event: ModerationDecided) -> DocKey | None:
+    """The card or comment a decision is about; None for a target this view does not hold."""
+    if event.target_kind == "article" and event.target_id == event.article_id:
+        return (ARTICLES, event.article_id)
+    if event.target_kind == "comment" and event.target_id.isascii() and event.target_id.isdigit():
+        return (COMMENTS, comment_doc_id(event.article_id, int(event.target_id)))
+    return None
 
 
 def _live(article: Article | None) -> TypeGuard[Article]:
@@ -112,9 +127,28 @@ class ArticlesReducer(Reducer):
     def _(self, event: CommentPosted | CommentDeleted | CommentErased) -> tuple[DocKey, ...]:
         return ((ARTICLES, event.article_id), (COMMENTS, comment_doc_id(event.article_id, event.comment_id)))
 
+    @keys.register(ModerationDecided)
+    def _(self, event: ModerationDecided) -> tuple[DocKey, ...]:
+        key = _decided_key(event)
+        return () if key is None else (key,)
+
     @by_event_type
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         return {}
+
+    @apply.register(ModerationDecided)
+    def _(self, event: ModerationDecided, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        """Hide or restore the card or comment; the latest decision in the log stands (but see `decision_applies`)."""
+        key = _decided_key(event)
+        if key is None or event.action not in ("hide", "restore"):
+            return {}
+        held_doc = docs.get(key)
+        if held_doc is None:
+            return {}
+        moderated_at = held_doc.get("moderated_at")
+        if not decision_applies(event, moderated_at if isinstance(moderated_at, int) else None):
+            return {}
+        return {key: {**held_doc, "hidden": event.action == "hide", "moderated_at": event.occurred_at}}
 
     @apply.register(ArticlePublished)
     def _(self, event: ArticlePublished, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
@@ -137,6 +171,8 @@ class ArticlesReducer(Reducer):
             "comments_count": 0,
             "views": 0,
             "deleted": False,
+            "hidden": False,
+            "moderated_at": None,
             "rank": rank(event.occurred_at, bumps=0, comments=0, views=0),
         }
         return {key: article}
@@ -273,6 +309,8 @@ class ArticlesReducer(Reducer):
                 "deleted": False,
                 "posted_as": mark(event),
                 "deleted_as": None,
+                "hidden": False,
+                "moderated_at": None,
             }
             changed[comment_key] = posted
         article = held(docs, article_key, Article)

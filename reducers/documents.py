@@ -31,6 +31,7 @@ class User(TypedDict):
     private_since: int | None  # when it last went private (ms): follows older than this count as approved
     handles: list[str]  # the handle documents the user holds (keyed digests), freed when they are erased
     erased: bool  # the user deleted their account: every personal field is empty
+    moderator: bool  # granted and revoked by the operator (`tribe moderators`); TRIBE_MODERATORS names more
 
 
 class Handle(TypedDict):
@@ -85,6 +86,8 @@ class Article(TypedDict):
     views: int
     rank: int
     deleted: bool
+    hidden: bool  # by a moderator or the classifier (reducers/moderation.py): out of every read but its author's
+    moderated_at: int | None  # the time of the decision that set `hidden` (reducers/moderation.py decision_applies)
 
 
 class Bump(TypedDict):
@@ -115,6 +118,8 @@ class Comment(TypedDict):
     deleted: bool
     posted_as: str  # the mark (reducers/engagement.py) of the event that posted it
     deleted_as: str | None  # and of the one that deleted it
+    hidden: bool  # by a moderator or the classifier: out of the comment lists
+    moderated_at: int | None
 
 
 class Tribe(TypedDict):
@@ -187,6 +192,8 @@ class TrendArticle(TypedDict):
     author_id: str
     tags: list[str]
     deleted: bool
+    hidden: bool  # by moderation: its tags trend for nobody but its author
+    moderated_at: int | None
 
 
 class TrendBump(TypedDict):
@@ -216,3 +223,32 @@ class Outlier(TypedDict):
     kind: str
     source_id: str
     since: int
+
+
+class QueueItem(TypedDict):
+    """One reported (or decided) target in the moderation queue: its reports and the latest decision on it."""
+
+    target_kind: str  # "article", "comment" or "user"
+    target_id: str
+    article_id: str | None  # the article a comment belongs to (and an article's own id)
+    reports: int  # distinct reporters
+    reasons: list[str]  # the reason codes reporters gave, sorted, each once
+    first_reported_at: int | None
+    last_reported_at: int | None
+    state: str  # "open", "hidden", "restored" or "suspended"
+    pending: int  # 1 while open (awaiting a decision), else 0: the queue lists these first
+    decided_by: str | None  # the moderator's user id, or CLASSIFIER_ACTOR
+    decided_source: str | None  # "moderator" or "classifier"
+    decided_at: int | None
+    decision_reason: str | None
+
+
+class Report(TypedDict):
+    """One user's report of one target: a second report by the same user changes nothing."""
+
+    target_key: str
+    reporter_id: str
+    reason: str
+    note: str
+    reported_at: int
+    reported_as: str  # the mark (reducers/engagement.py) of the event that filed it

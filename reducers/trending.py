@@ -11,11 +11,11 @@ Every bucket is fed by one partition, so the fold's version guard keeps the delt
 exact under redelivery and replay.
 
 A bucket reads no other document: the article's tags and whether it is deleted are
-kept beside it (`trend_articles`, written by publish, edit and delete) and joined
+kept beside it (`trend_articles`, written by publish, edit, delete and moderation) and joined
 when trending is read (projections/queries.py). A bucket written from the article
 as it was would differ, after a partial write that kept a later edit and lost the
 bucket, from the one a clean write gives. So a tag trends with the scores of the
-articles that carry it now, and a deleted article leaves the trends at once.
+articles that carry it now, and a deleted or hidden article leaves the trends at once.
 Reading "the last hour" sums the twelve or thirteen 5-minute buckets of every
 partition; "the last day", the hourly ones.
 """
@@ -34,11 +34,13 @@ from events.catalogue import (
     ArticleUnbumped,
     CommentPosted,
     Event,
+    ModerationDecided,
 )
 from events.routing import ARTICLES, key_hash, partitions
 from reducers.base import Body, DocKey, Reducer, by_event_type, held
 from reducers.documents import TrendArticle, TrendBucket, TrendBump
 from reducers.engagement import step
+from reducers.moderation import decision_applies
 
 BUCKETS = "trend_buckets"
 ARTICLE_TAGS = "trend_articles"
@@ -92,9 +94,27 @@ class TrendingReducer(Reducer):
     def _(self, event: CommentPosted) -> tuple[DocKey, ...]:
         return _buckets(event)
 
+    @keys.register(ModerationDecided)
+    def _(self, event: ModerationDecided) -> tuple[DocKey, ...]:
+        if event.target_kind != "article" or event.target_id != event.article_id:
+            return ()
+        return ((ARTICLE_TAGS, event.article_id),)
+
     @by_event_type
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         return {}
+
+    @apply.register(ModerationDecided)
+    def _(self, event: ModerationDecided, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        """A hidden article's tags trend for nobody but its author (projections/queries.py `trend_tags`)."""
+        (key,) = self.keys(event)
+        article = held(docs, key, TrendArticle)
+        if article is None or event.action not in ("hide", "restore"):
+            return {}
+        if not decision_applies(event, article["moderated_at"]):
+            return {}
+        decided: TrendArticle = {**article, "hidden": event.action == "hide", "moderated_at": event.occurred_at}
+        return {key: decided}
 
     @apply.register(ArticlePublished)
     def _(self, event: ArticlePublished, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
@@ -106,6 +126,8 @@ class TrendingReducer(Reducer):
             "author_id": event.actor_id,
             "tags": sorted(set(event.tags)),
             "deleted": False,
+            "hidden": False,
+            "moderated_at": None,
         }
         return {key: article}
 

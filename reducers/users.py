@@ -20,6 +20,10 @@ logout, or a new password. Tokens carry the generation they were issued at, and
 the API refuses one older than the user's. The same password rehashed under newer
 parameters (`UserUpdated.rehashed`) ends no session.
 
+A user's `moderator` role is the last of the operator's ModeratorGranted / ModeratorRevoked
+events about them (`tribe moderators grant|revoke`); a grant for a user not registered yet
+is lost (the CLI names registered users only).
+
 Each document's new state follows from its own state and the event, never from
 whether another document of the same event was already written: a store whose
 bulk writes are not atomic (Elasticsearch) may have kept some of them, and the
@@ -30,7 +34,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from events.catalogue import Event, ProfilePrivacySet, UserErased, UserLoggedOut, UserRegistered, UserUpdated
+from events.catalogue import (
+    Event,
+    ModeratorGranted,
+    ModeratorRevoked,
+    ProfilePrivacySet,
+    UserErased,
+    UserLoggedOut,
+    UserRegistered,
+    UserUpdated,
+)
 from reducers.base import Body, DocKey, Reducer, by_event_type, held
 from reducers.documents import Handle, User
 
@@ -82,9 +95,23 @@ class UsersReducer(Reducer):
     def _(self, event: UserUpdated) -> tuple[DocKey, ...]:
         return ((USERS, event.actor_id), *_handle_keys(event))
 
+    @keys.register(ModeratorGranted)
+    @keys.register(ModeratorRevoked)
+    def _(self, event: ModeratorGranted | ModeratorRevoked) -> tuple[DocKey, ...]:
+        return ((USERS, event.user_id),)
+
     @by_event_type
     def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         return {}
+
+    @apply.register(ModeratorGranted)
+    @apply.register(ModeratorRevoked)
+    def _(self, event: ModeratorGranted | ModeratorRevoked, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        user_key = (USERS, event.user_id)
+        user = held(docs, user_key, User)
+        if user is None:
+            return {}
+        return {user_key: {**user, "moderator": isinstance(event, ModeratorGranted)}}
 
     @apply.register(UserRegistered)
     def _(self, event: UserRegistered, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
@@ -113,6 +140,7 @@ class UsersReducer(Reducer):
             "private_since": None,
             "handles": [doc_id for _, doc_id in handles],
             "erased": False,
+            "moderator": False,
         }
         return {user_key: user, **claims}
 
@@ -172,6 +200,7 @@ class UsersReducer(Reducer):
             "erased": True,
             "private": user.get("private", False),
             "private_since": user.get("private_since"),
+            "moderator": False,
         }
         freed: dict[DocKey, Body] = {}
         for handle in event.handles:

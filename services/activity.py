@@ -87,7 +87,7 @@ async def _check_references(ports: Ports, actor_id: str, events: Sequence[Event]
     """
     article_ids = sorted({e.article_id for e in events if isinstance(e, _ON_ARTICLES)})
     followee_ids = sorted({e.followee_id for e in events if isinstance(e, _ON_USERS)})
-    cards = await readable(ports, actor_id, await ports.social.cards(article_ids)) if article_ids else []
+    cards = await readable(ports, actor_id, await ports.social.cards(article_ids, actor_id)) if article_ids else []
     live_articles = {c["article_id"] for c in cards}
     users = await ports.reads.users(followee_ids) if followee_ids else {}
     followed = sorted({e.followee_id for e in events if isinstance(e, UserFollowed)})
@@ -122,7 +122,7 @@ async def trending(
     now = now_ms()
     scores = await ports.social.trend_scores(bucket, now - length, now)
     candidates = sorted((a for a, s in scores.items() if s > 0), key=lambda a: (-scores[a], a))[:TREND_CANDIDATES]
-    tagged = await ports.social.trend_tags(candidates)
+    tagged = await ports.social.trend_tags(candidates, viewer)
     authors = await ports.social.article_authors([a for a in candidates if a in tagged])
     opened = await open_authors(ports, viewer, await ports.reads.users(sorted(set(authors.values()))))
     top = [a for a in candidates if a in tagged and authors.get(a) in opened]
@@ -130,7 +130,7 @@ async def trending(
     for article_id in top:
         for tag in tagged[article_id]:
             tag_scores[tag] = tag_scores.get(tag, 0) + scores[article_id]
-    cards = await card_views(ports, await ports.social.cards(top[: limit * 2]), viewer)
+    cards = await card_views(ports, await ports.social.cards(top[: limit * 2], viewer), viewer)
     tags = sorted(tag_scores.items(), key=lambda ts: (-ts[1], ts[0]))[:limit]
     return Trending([(scores[c.card["article_id"]], c) for c in cards[:limit]], tags)
 
@@ -150,7 +150,7 @@ async def search_articles(
     if tag is not None and not tag:
         raise BadQuery("tag", "give a tag, or leave tag out")
     await ports.writer.caught_up(after)
-    docs = await ports.social.search_articles(words, tag, size * SEARCH_OVERFETCH)
+    docs = await ports.social.search_articles(words, tag, size * SEARCH_OVERFETCH, viewer)
     return (await card_views(ports, docs, viewer))[:size]
 
 

@@ -11,8 +11,10 @@ from typing import Any
 from events.catalogue import ArticleBumped, ArticleDeleted, ArticleEdited, ArticlePublished, ArticleUnbumped
 from events.ids import new_event_id
 from events.log import Position
+from projections.queries import visible
 from services import rules
 from services.errors import BadQuery, Forbidden, Invalid, NotFound
+from services.moderation import not_suspended
 from services.outcome import Outcome, nothing, settle
 from services.ports import Ports
 from services.privacy import readable
@@ -90,17 +92,21 @@ def paging(limit: int, offset: int) -> None:
 
 
 async def by_slug(ports: Ports, slug: str, reader: str | None) -> Body:
-    """The live article the slug names, if `reader` may read it (services/privacy.py): else NotFound, as if
-    there were none, for a private author's article too."""
+    """The live article the slug names, if `reader` may read it (services/privacy.py) and moderation shows it to
+    them (projections/queries.py `visible`): else NotFound, as if there were none."""
     doc = await ports.reads.article_by_slug(slug)
-    if doc is None or not await readable(ports, reader, [doc]):
+    if doc is None or not await _visible(ports, doc, reader) or not await readable(ports, reader, [doc]):
         raise NotFound("article")
     return doc
 
 
+async def _visible(ports: Ports, doc: Body, reader: str | None) -> bool:
+    return visible(doc, reader, await ports.reads.suspended())
+
+
 async def view(ports: Ports, article_id: str, viewer: str | None) -> ArticleView:
     doc = await ports.reads.article(article_id)
-    shown = await article_views(ports, [doc], viewer) if doc is not None else []
+    shown = await article_views(ports, [doc], viewer) if doc is not None and await _visible(ports, doc, viewer) else []
     if not shown:
         raise NotFound("article")
     return shown[0]
@@ -108,7 +114,7 @@ async def view(ports: Ports, article_id: str, viewer: str | None) -> ArticleView
 
 async def card(ports: Ports, article_id: str, viewer: str | None, after: Sequence[Position] = ()) -> CardView:
     await ports.writer.caught_up(after)
-    shown = await card_views(ports, await ports.social.cards([article_id]), viewer)
+    shown = await card_views(ports, await ports.social.cards([article_id], viewer), viewer)
     if not shown:
         raise NotFound("article")
     return shown[0]
@@ -162,14 +168,18 @@ async def listing(ports: Ports, query: Listing, after: Sequence[Position] = ()) 
     if query.favorited is None:
 
         async def fetch_all(limit: int, offset: int) -> tuple[list[Body], int]:
-            return await reads.articles(author_ids=author_ids, tag=query.tag, limit=limit, offset=offset)
+            return await reads.articles(
+                author_ids=author_ids, tag=query.tag, limit=limit, offset=offset, reader=query.viewer
+            )
 
         fetch = fetch_all
     elif (fan := await reads.holder("username", query.favorited)) is not None:
         fan_id = fan
 
         async def fetch_favorites(limit: int, offset: int) -> tuple[list[Body], int]:
-            return await reads.favorites(fan_id, author_ids=author_ids, tag=query.tag, limit=limit, offset=offset)
+            return await reads.favorites(
+                fan_id, author_ids=author_ids, tag=query.tag, limit=limit, offset=offset, reader=query.viewer
+            )
 
         fetch = fetch_favorites
     if fetch is None:
@@ -235,6 +245,7 @@ async def publish(ports: Ports, cmd: Publish) -> Outcome[ArticleView]:
 
     Not projected in time, the answer is the article as published, with no bumps yet.
     """
+    await not_suspended(ports, cmd.actor_id)
     event = _published(cmd)
     author = await _author(ports, cmd.actor_id)
     return await settle(
@@ -252,6 +263,7 @@ async def publish_card(ports: Ports, cmd: Publish) -> Outcome[CardView]:
     author joined a moment ago), the author is told they have not joined and can retry with
     their join's position.
     """
+    await not_suspended(ports, cmd.actor_id)
     if cmd.tribe_id is not None:
         if await ports.social.tribe(cmd.tribe_id) is None:
             raise NotFound("tribe_id")
@@ -275,6 +287,7 @@ async def own_article(ports: Ports, actor_id: str, slug: str) -> Body:
 
 async def edit(ports: Ports, cmd: Edit) -> Outcome[ArticleView]:
     """Not projected in time, the answer is the article as read before, with the edit applied."""
+    await not_suspended(ports, cmd.actor_id)
     doc = await own_article(ports, cmd.actor_id, cmd.slug)
     before = await view(ports, doc["article_id"], cmd.actor_id)
     article_id = doc["article_id"]

@@ -11,6 +11,7 @@ from events.log import Position
 from services import rules
 from services.articles import by_slug
 from services.errors import Forbidden, NotFound
+from services.moderation import not_suspended
 from services.outcome import Outcome, nothing, settle
 from services.ports import Ports
 from services.social import not_blocked_by
@@ -41,7 +42,7 @@ async def mentioned_users(ports: Ports, text: str) -> list[str]:
 async def listing(ports: Ports, slug: str, viewer: str | None, after: Sequence[Position] = ()) -> list[CommentView]:
     await ports.writer.caught_up(after)
     article = await by_slug(ports, slug, viewer)
-    return await comment_views(ports, await ports.reads.comments(article["article_id"]), viewer)
+    return await comment_views(ports, await ports.reads.comments(article["article_id"], reader=viewer), viewer)
 
 
 async def _comment_view(ports: Ports, article_id: str, comment_id: int, viewer: str) -> CommentView:
@@ -60,6 +61,7 @@ async def post(ports: Ports, cmd: Comment) -> Outcome[CommentView]:
     events/ids.py). So no two comments share an id, on one article or any two, and a poster is
     always answered with their own comment.
     """
+    await not_suspended(ports, cmd.actor_id)
     body = rules.text(cmd.body, "body", max_length=BODY_MAX)
     article = await by_slug(ports, cmd.slug, cmd.actor_id)
     mentions = await mentioned_users(ports, body)

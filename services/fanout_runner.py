@@ -11,6 +11,11 @@ Who runs it: the embedded runtime's process for every partition; on Kafka each w
 partitions its consumer is assigned (so the group splits the work as it splits the views'),
 and the Faust worker on the group's leader. During a rebalance two workers may decide one
 partition's events: they append the same events, which the timelines reducer files once.
+
+The same runner runs the classifier (services/classifier.py `Judge`) over `tribe.articles` from
+a checkpoint of its own (`moderation`), in the same processes: any policy that says for which
+events it consults the views (`reacts_to`) and which events an event calls for (`react`), with
+ids derived from the event, runs here.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Collection, Sequence
+from typing import Protocol
 
 import structlog
 
@@ -28,7 +34,6 @@ from events.routing import ARTICLES, FOLLOWS, TRIBES
 from events.routing import partitions as partitions_of
 from projections.progress import Progress
 from projections.store import Checkpoint, Store
-from services.fanout import FanOut
 from services.writer import records_of
 
 log = structlog.get_logger("fanout")
@@ -38,8 +43,20 @@ TOPICS = (ARTICLES, FOLLOWS, TRIBES)
 TP = tuple[str, int]
 
 
-def fanout_partitions() -> list[TP]:
-    return [(topic, p) for topic in TOPICS for p in range(partitions_of(topic))]
+class Policy(Protocol):
+    """What the runner runs: the fan-out (services/fanout.py) or the classifier (services/classifier.py)."""
+
+    def reacts_to(self, event: Event) -> bool:
+        """Whether the policy may consult the views for this event (the runner lets them catch up first)."""
+        ...
+
+    async def react(self, event: Event) -> list[Event]:
+        """The events to append for one event of the log, with ids derived from it."""
+        ...
+
+
+def fanout_partitions(topics: Sequence[str] = TOPICS) -> list[TP]:
+    return [(topic, p) for topic in topics for p in range(partitions_of(topic))]
 
 
 class FanOutRunner:
@@ -48,13 +65,15 @@ class FanOutRunner:
         log: Log,
         store: Store,
         codec: EventCodec,
-        fanout: FanOut,
+        fanout: Policy,
         progress: Progress,
         *,
         owned: Callable[[], Collection[TP]] | None = None,
         batch_size: int = 500,
         idle: float = 0.05,
         wait: float = 5.0,
+        checkpoint: str = CHECKPOINT,
+        topics: Sequence[str] = TOPICS,
     ) -> None:
         self.log = log
         self.store = store
@@ -65,15 +84,17 @@ class FanOutRunner:
         self.batch_size = batch_size
         self.idle = idle
         self.wait = wait
+        self.checkpoint = checkpoint
+        self.topics = tuple(topics)
 
     async def run_once(self) -> int:
         """Decide on what the owned partitions hold beyond the checkpoint (one batch); return the events read."""
-        every = fanout_partitions()
+        every = fanout_partitions(self.topics)
         owned = None if self.owned is None else set(self.owned())
         mine = every if owned is None else [tp for tp in every if tp in owned]
         if not mine:
             return 0
-        stored = await self.store.checkpoint(CHECKPOINT)
+        stored = await self.store.checkpoint(self.checkpoint)
         heads = await self.log.end_offsets(every)
         starts = {tp: stored.get(tp, 0) for tp in mine if heads.get(tp, 0) > stored.get(tp, 0)}
         if not starts:
@@ -87,7 +108,7 @@ class FanOutRunner:
             try:
                 decoded.append(self.codec.decode(entry.value))
             except Exception as exc:  # the views park such bytes (projections/dead_letters.py); nothing to decide
-                log.warning("fanout_undecodable", position=entry.position.token(), error=repr(exc))
+                log.warning(f"{self.checkpoint}_undecodable", position=entry.position.token(), error=repr(exc))
         fresh = True
         if any(self.fanout.reacts_to(event) for event in decoded):
             # Only a batch with something to decide waits: the fan-out's own deliveries come back to it.
@@ -96,9 +117,15 @@ class FanOutRunner:
         decided = [out for event in decoded for out in await self.fanout.react(event)]
         appended = await self._append(decided) if decided else 0
         offsets = {tp: entries[-1].position.offset + 1 for tp, entries in read.items() if entries}
-        await self.store.write([], Checkpoint(CHECKPOINT, offsets))
-        log.info("fanout_batch", events=len(events), appended=appended, undecodable=len(events) - len(decoded),
-                 fresh_reads=fresh, ms=round((time.perf_counter() - started) * 1000, 2))
+        await self.store.write([], Checkpoint(self.checkpoint, offsets))
+        log.info(
+            f"{self.checkpoint}_batch",
+            events=len(events),
+            appended=appended,
+            undecodable=len(events) - len(decoded),
+            fresh_reads=fresh,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
         return len(events)
 
     async def _append(self, decided: Sequence[Event]) -> int:
@@ -123,9 +150,8 @@ class FanOutRunner:
             try:
                 done = await self.run_once()
             except Exception:  # the log or the store: the checkpoint says where to start again
-                log.exception("fanout pass failed; retrying in 1 s")
+                log.exception(f"{self.checkpoint} pass failed; retrying in 1 s")
                 await asyncio.sleep(1)
                 continue
             if not done:
                 await asyncio.sleep(self.idle)
-

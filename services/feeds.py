@@ -9,9 +9,11 @@ reader's followees.
 What is filed in a timeline is checked against the reader's own documents when it is read:
 an entry whose author the reader no longer follows (or whose tribe they left), an article
 deleted since, an author hidden by a block either way, a private author whose follow the reader
-has not had approved (services/privacy.py), is left out, before the page is cut. These checks
-consult the follows, memberships, blocks, users and articles views, which may lag the log by a
-moment; a reader who sends `X-Tribe-After` with their last write's positions reads after them.
+has not had approved (services/privacy.py), an article hidden by moderation or by a suspended
+author (projections/queries.py `visible`), is left out, before the page is cut. These checks
+consult the follows, memberships, blocks, users, articles and moderation views, which may lag
+the log by a moment; a reader who sends `X-Tribe-After` with their last write's positions reads
+after them.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequen
         authors.update((a["article_id"], a["author_id"]) for a in pulled)
         followed = await ports.timelines.followed_among(reader, sorted(set(authors.values()) - hidden))
         ids = sorted((a for a, author in authors.items() if author in followed), reverse=True)
-        live = await readable(ports, reader, await ports.social.cards(ids))
+        live = await readable(ports, reader, await ports.social.cards(ids, reader))
         more = len(entries) == size or len(pulled) == size
         if len(live) > want or not more or attempt == FEED_READS - 1 or size >= MAX_WINDOW:
             break
@@ -103,7 +105,7 @@ async def ranked_feed(
     }
     ids.update(a["article_id"] for a in pulled)
     cards = await readable(
-        ports, reader, [c for c in await ports.social.cards(sorted(ids)) if c["author_id"] not in hidden]
+        ports, reader, [c for c in await ports.social.cards(sorted(ids), reader) if c["author_id"] not in hidden]
     )
     ranked = sorted(cards, key=lambda c: (-c["rank"], c["article_id"]))
     if cursor is not None:

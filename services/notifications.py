@@ -55,7 +55,7 @@ async def inbox(ports: Ports, reader: str, username: str, limit: int, after: Seq
     hidden = set(await social.blocked_by(reader)) | {reader}
     read_up_to = await social.read_up_to(reader)
     articles = sorted({g["article_id"] for g in groups if g["article_id"]})
-    titles = {c["article_id"]: c["title"] for c in await readable(ports, reader, await social.cards(articles))}
+    titles = {c["article_id"]: c["title"] for c in await readable(ports, reader, await social.cards(articles, reader))}
     mentions = [(g["article_id"], g["comment_id"]) for g in groups if g["kind"] == "mention"]
     live_mentions = await social.live_comments(mentions) if mentions else set()
     visible: list[tuple[Body, int, str]] = []

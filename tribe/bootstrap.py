@@ -26,6 +26,7 @@ from api.limits import Budgets, RateLimiter
 from api.probes import HEALTH, REGISTRY, HttpMetrics, probe_app
 from api.requests import PORTS
 from api.v1_admin import ADMIN
+from api.v1_moderation import MODERATORS
 from api.v1_stream import STREAMS
 from events.adapters.kafka_log import KafkaLog, KafkaOptions, TopicMismatch
 from events.adapters.key_stores import key_store_for
@@ -34,7 +35,7 @@ from events.adapters.sqlite_log import OtherTopology, SqliteLog
 from events.codec import EventCodec
 from events.keys import KeyStore
 from events.log import Log
-from events.routing import Topology, use_topology
+from events.routing import ARTICLES, Topology, use_topology
 from events.sealing import KeyRing
 from projections.adapters.elasticsearch_store import ElasticsearchStore
 from projections.adapters.sqlite_store import OtherLayout, SqliteStore, StoreInUse, reset_layout
@@ -49,15 +50,18 @@ from projections.progress import Progress
 from projections.queries import Footprint, ReadModels, SocialReads
 from projections.store import Store
 from projections.timeline_queries import TimelineReads
-from projections.views import ARTICLES_VIEW, FOLLOWS_VIEW, TIMELINES_VIEW, TRIBES_VIEW, VIEWS, View
+from projections.views import ARTICLES_VIEW, FOLLOWS_VIEW, MODERATION_VIEW, TIMELINES_VIEW, TRIBES_VIEW, VIEWS, View
 from replay.versions import Throughput, Versions
 from services.admin import Admin
+from services.classifier import CHECKPOINT as MODERATION_CHECKPOINT
+from services.classifier import Judge, WordList
 from services.erasure import Erasure
 from services.erasure_runner import ErasureRunner
 from services.fanout import FanOut, FanOutPolicy
 from services.fanout_runner import TP, FanOutRunner
 from services.health import Health
 from services.metrics import WriteMetrics
+from services.moderation import Moderators
 from services.ports import Ports
 from services.security import Generations, Tokens
 from services.stream import Authors, Hub, Streams, Tickets
@@ -309,6 +313,19 @@ def erasure_runner(
     )
 
 
+def moderation_runner(
+    settings: Settings, log: Log, store: Store, codec: EventCodec, *, owned: Callable[[], Collection[TP]] | None = None
+) -> FanOutRunner:
+    """The classifier (services/classifier.py) over new articles and comments, from its own checkpoint.
+
+    It consults no view (the runner never waits for one); a model replaces `WordList` here.
+    """
+    judge = Judge(WordList(settings.moderation_words))
+    return FanOutRunner(
+        log, store, codec, judge, Progress(store, ()), owned=owned, checkpoint=MODERATION_CHECKPOINT, topics=(ARTICLES,)
+    )
+
+
 def retry(settings: Settings) -> Retry:
     """How every runtime retries a failing view before parking the events at fault."""
     return Retry(settings.projection_retries, settings.projection_backoff)
@@ -367,6 +384,7 @@ def create_app(
             Versions(the_log, the_store, views),
             Throughput(),
         )
+        app[MODERATORS] = Moderators(frozenset(settings.moderators))
         app[STREAMS] = Streams(
             Hub(the_log, codec, Authors(app[PORTS].social), app[PORTS].reads),
             Tickets(jwt_secret(settings), settings.stream_ticket_ttl),
@@ -384,6 +402,9 @@ def create_app(
             if views == VIEWS:
                 erasure = erasure_runner(settings, the_log, the_store, codec)
                 tasks.append(asyncio.create_task(erasure.run(), name="erasure"))
+            if MODERATION_VIEW in views:
+                judge = moderation_runner(settings, the_log, the_store, codec)
+                tasks.append(asyncio.create_task(judge.run(), name="moderation"))
             lag = keep_recording(the_log, the_store, views, runtime.metrics)
             tasks.append(asyncio.create_task(lag, name="lag-metrics"))
         yield
@@ -498,6 +519,9 @@ async def run_kafka_worker(
         if views == VIEWS:
             erasure = erasure_runner(settings, log, the_store, codec, owned=engine.assigned)
             background.append(asyncio.create_task(erasure.run(), name="erasure"))
+        if MODERATION_VIEW in views:
+            judge = moderation_runner(settings, log, the_store, codec, owned=engine.assigned)
+            background.append(asyncio.create_task(judge.run(), name="moderation"))
         try:
             await engine.run()
         finally:
@@ -557,6 +581,12 @@ def run_faust_worker(settings: Settings, *, store: Store | None = None, views: t
             await erasure_runner(settings, log, the_store, codec, owned=owned).run()
 
         app.task(erasure, on_leader=False)
+    if MODERATION_VIEW in views:
+
+        async def moderation() -> None:
+            await moderation_runner(settings, log, the_store, codec, owned=owned).run()
+
+        app.task(moderation, on_leader=False)
     if sock is not None:
         health = Health(log, the_store, views, settings.ready_max_lag)
 

@@ -122,11 +122,12 @@ def worker(**options: Any) -> None:
 
 
 def _register_commands() -> None:
-    from tribe import dlq_commands, log_commands, replay_commands
+    from tribe import dlq_commands, log_commands, moderator_commands, replay_commands
 
     replay_commands.register(main, storage_options, settings_from)
     dlq_commands.register(main, storage_options, settings_from)
     log_commands.register(main, storage_options, settings_from)
+    moderator_commands.register(main, storage_options, settings_from)
 
 
 _register_commands()

@@ -188,6 +188,19 @@ class Settings:
         "shown on the operator page `/ops`), comma-separated; nobody when empty",
         shown="none",
     )
+    moderators: tuple[str, ...] = _setting(
+        (), "TRIBE_MODERATORS",
+        "usernames or user ids allowed the moderator routes (`/v1/moderation/...`: the reports queue and "
+        "decisions), comma-separated, besides those granted with `tribe moderators grant`; admins are not "
+        "moderators unless named",
+        shown="none",
+    )
+    moderation_words: tuple[str, ...] = _setting(
+        (), "TRIBE_MODERATION_WORDS",
+        "words (comma-separated, whole words, any case) for which the classifier hides a new or edited article "
+        "or a new comment; none: it hides nothing",
+        shown="none",
+    )
 
     @property
     def log(self) -> str:

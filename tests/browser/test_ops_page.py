@@ -138,7 +138,8 @@ def test_an_admin_sees_the_views_and_retries_a_dead_letter_and_nobody_else_sees_
             page.wait_for_selector("#views td:has-text('events/s')", timeout=30_000)
 
             shown = page.locator("#views tbody tr").evaluate_all("rows => rows.map(r => r.dataset.view)")
-            views = ["users", "follows", "articles", "articles", "tribes", "notifications", "trending", "timelines"]
+            views = ["users", "follows", "articles", "articles", "tribes", "notifications", "trending", "timelines",
+                     "moderation"]
             assert shown == views
             building = page.locator(f"#views tr[data-view=articles][data-version='{ARTICLES_VIEW.version + 1}']")
             assert "building" in building.inner_text() and building.locator("progress").count() == 1

@@ -139,7 +139,8 @@ async def test_a_celebrity_publish_costs_the_writes_of_anybodys(
         reported, stored = celebrity
         # One document each: the card, the notifications' index of the article, trending's article tags.
         assert reported == {
-            "users": 0, "follows": 0, "articles": 1, "tribes": 0, "notifications": 1, "trending": 1, "timelines": 0
+            "users": 0, "follows": 0, "articles": 1, "tribes": 0, "notifications": 1, "trending": 1, "timelines": 0,
+            "moderation": 0,
         }
         assert stored == {
             ARTICLES_VIEW.physical("articles"): 1,

@@ -267,7 +267,7 @@ async def test_a_failing_view_is_retried_and_reported_while_the_others_go_on(
             assert failing["state"] == "retrying" and sum(failing["lag"].values()) > 0
             assert "ConnectionError: the notifications index does not answer" in failing["runners"][0]["error"]
             assert {view: s["state"] for view, s in states.items() if view != "notifications"} == dict.fromkeys(
-                ("users", "follows", "articles", "tribes", "trending", "timelines"), "running"
+                ("users", "follows", "articles", "tribes", "trending", "timelines", "moderation"), "running"
             )
         finally:
             await store.close()

@@ -199,9 +199,8 @@ async def test_poison_events_are_parked_with_their_key_and_every_other_key_goes_
         at = await first_poison(log, fault)
         letters = await store.dead_letters()
         parked = only_poison(letters, at)
-        assert set(parked) == (
-            {"articles", "notifications", "trending", "timelines"} if fault == "undecodable" else {"articles"}
-        )
+        every_reader = {"articles", "notifications", "trending", "timelines", "moderation"}
+        assert set(parked) == (every_reader if fault == "undecodable" else {"articles"})
         assert all(states[0] == "failed" and set(states[1:]) == {"behind"} and len(states) > 3
                    for states in parked.values()), parked
         head = next(x for x in letters if x.state == "failed" and x.projection.startswith("articles"))
@@ -371,7 +370,7 @@ async def test_tribe_dlq_lists_shows_and_skips_and_refuses_other_code(log: Sqlit
     letters = json.loads(listed.stdout)
     heads = [x for x in letters if x["state"] == "failed"]
     parked_views = sorted(x["projection"].rsplit("_v", 1)[0] for x in heads)
-    assert parked_views == ["articles", "notifications", "timelines", "trending"]
+    assert parked_views == ["articles", "moderation", "notifications", "timelines", "trending"]
     shown = tribe("dlq", "show", heads[0]["id"], *where)
     assert shown.returncode == 0 and "undecodable bytes" in shown.stdout, shown.stdout + shown.stderr
     unknown = tribe("dlq", "retry", "articles_v1:tribe.articles:0:999999", *where)

@@ -137,6 +137,26 @@ def with_handles(event: Event) -> Event:
     )
 
 
+REASONS = ("spam", "abuse")
+
+
+def _content_target(cls: type[Event], **extra: st.SearchStrategy) -> st.SearchStrategy[Event]:
+    """A report or decision about an article of the universe, or one of its comments."""
+
+    def about(a: str) -> st.SearchStrategy[Event]:
+        article = _step(cls, target_kind=st.just("article"), target_id=st.just(a), article_id=st.just(a), **extra)
+        comment = _step(
+            cls,
+            target_kind=st.just("comment"),
+            target_id=st.sampled_from([str(c) for c in COMMENT_IDS[a]]),
+            article_id=st.just(a),
+            **extra,
+        )
+        return article | comment
+
+    return _article.flatmap(about)
+
+
 def universe_events() -> dict[str, st.SearchStrategy[Event]]:
     """One strategy per event type in the catalogue, over the small universe.
 
@@ -186,6 +206,16 @@ def universe_events() -> dict[str, st.SearchStrategy[Event]]:
         "ArticleViewed": _step(c.ArticleViewed, article_id=_article, referrer=_maybe_word),
         "CommentPosted": _comment(c.CommentPosted, body=_word),
         "CommentDeleted": _comment(c.CommentDeleted),
+        "ContentReported": _content_target(c.ContentReported, reason=st.sampled_from(REASONS)),
+        "ModerationDecided": _content_target(
+            c.ModerationDecided,
+            action=st.sampled_from(("hide", "restore")),
+            source=st.sampled_from(("moderator", "classifier")),
+        ),
+        "UserReported": _step(c.UserReported, target_id=_user, reason=st.sampled_from(REASONS)),
+        "UserModerated": _step(c.UserModerated, target_id=_user, action=st.sampled_from(("suspend", "unsuspend"))),
+        "ModeratorGranted": _step(c.ModeratorGranted, user_id=_user),
+        "ModeratorRevoked": _step(c.ModeratorRevoked, user_id=_user),
     }
     return {name: known[name] if name in known else _step(cls) for name, cls in EVENT_TYPES.items()}
 

@@ -699,7 +699,14 @@ def test_a_bump_scores_the_article_in_both_buckets_of_its_partition_and_its_tags
         "articles": {"a1": 1},
     }
     assert (hour["window"], hour["articles"]) == ("1h", {"a1": 1})
-    article = {"article_id": "a1", "author_id": "u1", "tags": ["go", "py"], "deleted": False}
+    article = {
+        "article_id": "a1",
+        "author_id": "u1",
+        "tags": ["go", "py"],
+        "deleted": False,
+        "hidden": False,
+        "moderated_at": None,
+    }
     assert state[(ARTICLE_TAGS, "a1")].body == article
     assert state[(TREND_BUMPS, "a1:u2")].body["active"] is True
 
