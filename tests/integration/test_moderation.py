@@ -16,7 +16,6 @@ import pytest
 
 from events.adapters.sqlite_log import SqliteLog
 from events.catalogue import CLASSIFIER_ACTOR, ModerationDecided
-from events.codec import EventCodec
 from events.log import Position
 from events.routing import ARTICLES
 from projections.adapters.sqlite_store import SqliteStore
@@ -31,6 +30,7 @@ from services.fanout_runner import FanOutRunner, fanout_partitions
 from services.moderation import Decide, Moderators, Report, Target
 from services.outcome import Outcome, Projected
 from services.ports import Ports
+from tests.sealed import sealed_codec
 from tribe.bootstrap import build_ports, moderation_runner
 from tribe.settings import Settings
 
@@ -76,10 +76,10 @@ class World:
         """The classifier run again from the start of the log, as after a lost checkpoint or in a replay."""
         log, store = self.ports.writer.log, self.ports.writer.progress.store
         judge = Judge(WordList(["lemon"]))
-        return FanOutRunner(log, store, EventCodec(), judge, Progress(store, ()), checkpoint=name, topics=(ARTICLES,))
+        return FanOutRunner(log, store, sealed_codec(), judge, Progress(store, ()), checkpoint=name, topics=(ARTICLES,))
 
     async def decisions(self) -> list[ModerationDecided]:
-        log, codec = self.ports.writer.log, EventCodec()
+        log, codec = self.ports.writer.log, sealed_codec()
         found = []
         for topic, partition in fanout_partitions((ARTICLES,)):
             for entry in await log.read(topic, partition, 0, await log.end_offset(topic, partition)):
@@ -93,7 +93,7 @@ class World:
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     settings = Settings(data_dir=tmp_path, jwt_secret="s" * 48, moderation_words=("lemon",))
     log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
-    codec = EventCodec()
+    codec = sealed_codec()
     await install(store, VIEWS)
     runtime = EmbeddedRuntime(log, store, codec, VIEWS, wakeup=log.watch())
     ports = build_ports(settings, log, store, codec, Progress(store, VIEWS, advanced=lambda: runtime.advanced))
@@ -144,14 +144,14 @@ async def test_only_moderators_read_the_queue_and_decide(world: World) -> None:
     with pytest.raises(Forbidden):
         await moderation.decide(world.ports, MODERATORS, hide)
     # The role granted by the operator (an event the users view keeps), by id or by name in the settings.
-    await moderation.set_moderator(world.ports.writer.log, world.ports.reads, EventCodec(), "max", granted=True)
+    await _set_moderator(world, "max", granted=True)
     assert await _eventually(lambda: moderation.is_moderator(world.ports, MODERATORS, max_), True)
     await moderation.decide(world.ports, MODERATORS, Decide(max_, Target("article", article_id), "hide", "spam"))
     assert await moderation.is_moderator(world.ports, Moderators(frozenset({mia})), mia)
-    await moderation.set_moderator(world.ports.writer.log, world.ports.reads, EventCodec(), "max", granted=False)
+    await _set_moderator(world, "max", granted=False)
     assert await _eventually(lambda: moderation.is_moderator(world.ports, MODERATORS, max_), False)
     with pytest.raises(NotFound):
-        await moderation.set_moderator(world.ports.writer.log, world.ports.reads, EventCodec(), "nobody", granted=True)
+        await _set_moderator(world, "nobody", granted=True)
 
 
 async def _eventually(check: Callable[[], Awaitable[bool]], expected: bool, seconds: float = 5.0) -> bool:
@@ -238,3 +238,8 @@ async def test_the_classifier_hides_what_holds_a_listed_word_and_judges_each_eve
     assert len(await world.decisions()) == 3
     assert sorted(await world.titles(ben)) == ["Sour", "Sweet"]
     assert (await articles.get(world.ports, sour_slug, ben)).article["title"] == "Sour"
+
+
+async def _set_moderator(world: World, username: str, *, granted: bool) -> str:
+    ports = world.ports
+    return await moderation.set_moderator(ports.writer.log, ports.reads, ports.writer.codec, username, granted=granted)
