@@ -175,9 +175,11 @@ class EventCodec:
         if self.keys is not None:
             await self.keys.close()
 
-    def handle_id(self, kind: str, value: str) -> str:
+    async def handle_id(self, kind: str, value: str) -> str:
         """The id of the handle document of a username or e-mail: the digest the events carry."""
-        return self._ring().handle(kind, value)
+        ring = self._ring()
+        await ring.start()
+        return ring.handle(kind, value)
 
     def ring(self) -> KeyRing:
         """The key ring (NoKeyRing without one)."""

@@ -8,7 +8,7 @@ the moderation view on each such read: a handful of documents, through an index.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
 from typing import Any, Literal
 
 from events.routing import ARTICLES, partitions
@@ -53,7 +53,7 @@ def _shown_to(reader: str | None, suspended: Collection[str]) -> tuple[tuple[Fil
 
 
 class ReadModels:
-    def __init__(self, store: Store, handle_id: Callable[[str, str], str]) -> None:
+    def __init__(self, store: Store, handle_id: Callable[[str, str], Awaitable[str]]) -> None:
         """`handle_id(kind, value)`: the id of the handle document of a username or e-mail (a keyed digest)."""
         self.store = store
         self.handle_id = handle_id
@@ -75,7 +75,7 @@ class ReadModels:
 
     async def holder(self, kind: str, value: str) -> str | None:
         """The user id a username or e-mail belongs to, case-insensitively."""
-        handle = self.handle_id(kind, value)
+        handle = await self.handle_id(kind, value)
         found = await self.store.get("handles", [handle])
         return found[handle].body["user_id"] if handle in found else None
 

@@ -64,7 +64,7 @@ async def records_of_events(codec: EventCodec, events: Iterable[Event]) -> list[
 def as_decoded(codec: EventCodec, event: Event) -> Event:
     """The event as decoding gives it back: with the digests of the handles it claims."""
     handles = {
-        handle: codec.handle_id(name, value) if (value := getattr(event, name)) is not None else ""
+        handle: codec.ring().handle(name, value) if (value := getattr(event, name)) is not None else ""
         for name, handle in HANDLE_FIELDS.items()
         if hasattr(event, handle)
     }
