@@ -89,6 +89,7 @@ class Files:
         return EmbeddedRuntime(self.log, self.store, CODEC, VIEWS, **kwargs)
 
     async def append(self, events: Sequence[Event]) -> list[Position]:
+        await CODEC.prepare(events)
         return await self.log.append([_record(e) for e in events])
 
     async def snapshot(self) -> Snapshot:

@@ -13,6 +13,7 @@ import pytest
 
 from events.adapters.sqlite_log import SqliteLog
 from events.catalogue import ArticlePublished
+from events.codec import actor_of
 from events.ids import new_event_id
 from projections.adapters.sqlite_store import SqliteStore
 from projections.embedded import EmbeddedRuntime
@@ -223,7 +224,7 @@ async def test_the_stream_reads_who_is_private_from_the_users_view_once_per_batc
     assert await private_authors() == {ann}
     await accounts.register(ports, accounts.Register("bob", "bob@example.com", "long-enough-pw"))
     bob = (await ports.writer.log.read("tribe.users", 0, 0, 100))[-1]
-    bob_id = sealed_codec().decode(bob.value).actor_id
+    bob_id = actor_of(bob.value)
     early = ArticlePublished(
         **envelope(bob_id), article_id=new_event_id(), slug="s", title="t", description="", body="b"
     )
