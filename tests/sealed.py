@@ -8,6 +8,7 @@ from `Settings(data_dir=...)` builds its codec over that data directory (`sealed
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -18,6 +19,11 @@ from events.sealing import HANDLE_FIELDS, KeyRing
 from services.writer import records_of
 from tribe.bootstrap import key_encryption_key, make_key_store
 from tribe.settings import Settings
+
+
+def key_environment() -> dict[str, str]:
+    """The run's key store and key-encryption key, for a `tribe` process started with an environment of its own."""
+    return {name: os.environ[name] for name in ("TRIBE_KEY_STORE", "TRIBE_KEY_ENCRYPTION_KEY")}
 
 
 def sealed_codec(data_dir: Path | None = None) -> EventCodec:

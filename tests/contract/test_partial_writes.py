@@ -89,6 +89,7 @@ class PartialWriteContract:
         await store.close()
 
     async def check(self, view: View, events: list[Any], start: int, keep: Callable[[DocWrite], bool]) -> None:
+        await CODEC.prepare(events)
         entries = _entries(view, events)
         prefix, batch = entries[:start], entries[start:]
         clean, cut = await self.open("clean"), await self.open("cut")

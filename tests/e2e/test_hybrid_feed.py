@@ -66,12 +66,12 @@ async def settle(api: Api) -> None:
 
 async def fanned_out(api: Api) -> list[Event]:
     """The fan-out's events in the log."""
-    log = api.client.app[PORTS].writer.log
-    codec = sealed_codec()
+    log, codec = api.client.app[PORTS].writer.log, api.client.app[PORTS].writer.codec
     events: list[Event] = []
     for topic, n in topology().counts:
         for p in range(n):
-            events += [codec.decode(e.value) for e in await log.read(topic, p, 0, await log.end_offset(topic, p))]
+            entries = await log.read(topic, p, 0, await log.end_offset(topic, p))
+            events += await codec.decode_batch(e.value for e in entries)
     return [e for e in events if e.actor_id == FANOUT_ACTOR]
 
 

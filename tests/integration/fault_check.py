@@ -29,7 +29,7 @@ async def first_poison(log: Log, fault: str) -> int:
         if fault == "undecodable":
             if not entry.value.startswith(b"\xc3\x01"):  # not Avro's single-object encoding
                 return entry.position.offset
-        elif type(codec.decode(entry.value)).__name__ == "ArticleBumped":
+        elif codec.type_name(entry.value) == "ArticleBumped":
             return entry.position.offset
     raise AssertionError(f"no poison entry of {POISON} in the log")
 

@@ -102,6 +102,7 @@ async def test_a_celebrity_publish_costs_the_writes_of_anybodys(
     assert settings.log.endswith("log.db") and settings.store.endswith("store.db")
     try:
         await install(store, VIEWS)
+        await CODEC.prepare(_publish(u, f"a-{u}", T0) for u in ("celebrity", "nobody", _fan(0)))
         await log.append(
             [
                 _record(

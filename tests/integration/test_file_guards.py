@@ -25,8 +25,7 @@ from events.log import Record
 from events.routing import USERS
 from projections.adapters.sqlite_store import LAYOUT, OtherLayout, SqliteStore, StoreInUse, reset_layout
 from projections.store import Checkpoint, CollectionSpec, DocWrite
-from services.writer import records_of
-from tests.sealed import sealed_codec
+from tests.sealed import records_of_events, sealed_codec
 from tribe.bootstrap import make_store
 from tribe.cli import main
 from tribe.settings import BadSetting, Settings
@@ -181,7 +180,7 @@ def test_replay_all_rebuilds_an_older_layouts_store_from_the_log_once_nobody_has
 
     async def fill() -> None:
         log = SqliteLog(data / "log.db")
-        await log.append(records_of([registered], sealed_codec()))
+        await log.append(await records_of_events(sealed_codec(), [registered]))
         await log.close()
         await a_store_with_a_document(data / "store.db")
 

@@ -21,8 +21,7 @@ from events.log import Record
 from events.routing import ARTICLES, DEFAULT_TOPOLOGY, Topology, murmur2
 from projections.adapters.sqlite_store import SqliteStore
 from services.log_copy import CopyRefused, copy_log
-from services.writer import records_of
-from tests.sealed import sealed_codec
+from tests.sealed import records_of_events, sealed_codec
 from tribe.bootstrap import logs_to_copy, make_log
 from tribe.settings import BadSetting, Settings
 
@@ -46,7 +45,7 @@ async def log_with_articles(path: Path) -> list[tuple[int, int]]:
     """A log with a few articles appended under the installed topology: their (partition, offset)s."""
     log = SqliteLog(path)
     try:
-        written = await log.append(records_of([publish(n) for n in range(6)], sealed_codec()))
+        written = await log.append(await records_of_events(sealed_codec(), [publish(n) for n in range(6)]))
     finally:
         await log.close()
     return [(p.partition, p.offset) for p in written]

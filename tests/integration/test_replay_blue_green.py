@@ -29,7 +29,7 @@ from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS, running_worker, wait_until
 from tests.e2e.server import Server, running_server
 from tests.integration.workload import burst
 from tests.kafka_broker import TansuBroker
-from tests.sealed import records_of_events, sealed_codec
+from tests.sealed import key_environment, records_of_events, sealed_codec
 from tribe.bootstrap import helper_adapters
 from tribe.settings import Settings
 
@@ -42,7 +42,7 @@ def tribe(*args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env={"TRIBE_LOG_FORMAT": "json", "PATH": "/usr/bin:/bin"},
+        env={"TRIBE_LOG_FORMAT": "json", "PATH": "/usr/bin:/bin", **key_environment()},
     )
 
 

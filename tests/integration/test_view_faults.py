@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from api.requests import PORTS
 from events.adapters.sqlite_log import SqliteLog
 from events.log import Log
 from projections.adapters.sqlite_store import SqliteStore
@@ -42,7 +43,7 @@ from tests.integration.fault_check import (
 from tests.integration.faulty_views import FAULTS, POISON, broken_notifications, faulty_views, fixed, garbage
 from tests.integration.projection_check import differences, documents, replay_from_zero, total_lag
 from tests.integration.workload import burst
-from tests.sealed import records_of_events, sealed_codec
+from tests.sealed import key_environment, records_of_events, sealed_codec
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
@@ -166,7 +167,7 @@ async def test_a_bug_in_the_notifications_reducer_leaves_registration_and_login_
         letters = await store.dead_letters()
         assert {x.projection for x in letters} == {NOTIFICATIONS_VIEW.projection_id()}
         assert letters[0].state == "failed" and "a bug in the notifications reducer" in letters[0].cause
-        ids = [(await store.get("handles", [f"username:{u}"]))[f"username:{u}"].body["user_id"] for u in ("ann", "ben")]
+        ids = [str(await client.app[PORTS].reads.holder("username", u)) for u in ("ann", "ben")]
         assert (await store.get("follows", [":".join(ids)])) != {}, "the follows view did not wait for notifications"
     finally:
         await store.close()
@@ -351,7 +352,7 @@ async def _runner_state(log: Log, store: Store, version: int, runner: str, state
 def tribe(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tribe", *args], capture_output=True, text=True, timeout=120,
-        env={"TRIBE_LOG_FORMAT": "json", "PATH": "/usr/bin:/bin"},
+        env={"TRIBE_LOG_FORMAT": "json", "PATH": "/usr/bin:/bin", **key_environment()},
     )
 
 

@@ -16,15 +16,7 @@ from events.catalogue import (
     UserRegistered,
     UserUnfollowed,
 )
-from events.codec import EventCodec
 from events.ids import new_event_id
-from events.log import Record
-from events.routing import ROUTES, source_of
-
-
-def to_record(codec: EventCodec, event: Event) -> Record:
-    topic, partition = source_of(event)
-    return Record(topic, partition, ROUTES[event.type].key(event).encode(), codec.encode(event), event.event_id)
 
 
 def burst(total: int, *, seed: int = 7, users: int = 40, articles: int = 60) -> Iterator[Event]:

@@ -92,6 +92,6 @@ def test_a_destroyed_key_erases_every_sealed_field_and_keeps_the_rest(tmp_path: 
         user = decode_now(reader, registered)
         assert isinstance(user, UserRegistered)
         assert (user.username, user.email, user.password_hash) == ("", "", "")
-        assert user.username_handle == codec.ring().handle("username", "gone")  # the digest stays: its document is freed
+        assert user.username_handle == codec.ring().handle("username", "gone")  # stays: its document is freed
     with pytest.raises(KeyDestroyed):
         encode_now(again, _article("u-gone", "late"))
