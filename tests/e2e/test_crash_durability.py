@@ -23,8 +23,7 @@ async def _article_id(server: Server, slug: str) -> str:
     codec = sealed_codec()
     try:
         for partition in range(partitions(ARTICLES)):
-            for entry in await log.read(ARTICLES, partition, 0, 10):
-                event = codec.decode(entry.value)
+            for event in await codec.decode_batch(e.value for e in await log.read(ARTICLES, partition, 0, 10)):
                 if event.type == "ArticlePublished" and event.slug == slug:
                     return event.article_id
     finally:
@@ -60,7 +59,7 @@ async def _log_event_ids(data_dir: Path) -> set[str]:
         for partition in range(partitions(ARTICLES)):
             offset = 0
             while entries := await log.read(ARTICLES, partition, offset, 5000):
-                ids |= {codec.decode(e.value).event_id for e in entries}
+                ids |= {e.event_id for e in await codec.decode_batch(e.value for e in entries)}
                 offset = entries[-1].position.offset + 1
     finally:
         await log.close()

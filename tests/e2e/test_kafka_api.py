@@ -40,8 +40,7 @@ def test_realworld_collection_passes_on_kafka_with_one_worker(
 async def _article_id(log: KafkaLog, slug: str) -> str:
     codec = sealed_codec()
     for partition in range(partitions(ARTICLES)):
-        for entry in await log.read(ARTICLES, partition, 0, 100):
-            event = codec.decode(entry.value)
+        for event in await codec.decode_batch(e.value for e in await log.read(ARTICLES, partition, 0, 100)):
             if event.type == "ArticlePublished" and event.slug == slug:  # type: ignore[attr-defined]
                 return event.article_id  # type: ignore[attr-defined]
     raise AssertionError("the article is not in the log")
@@ -123,7 +122,8 @@ async def test_broker_down_under_load_gets_503_with_retry_after_and_recovers_wit
         for topic, partition in {(p.topic, p.partition) for p in outcome.acknowledged.values()}:
             offset = 0
             while entries := await log.read(topic, partition, offset, 5000):
-                at_position.update({e.position: codec.decode(e.value).event_id for e in entries})
+                decoded = await codec.decode_batch(e.value for e in entries)
+                at_position.update({e.position: d.event_id for e, d in zip(entries, decoded, strict=True)})
                 offset = entries[-1].position.offset + 1
         assert len(outcome.acknowledged) > 100
         assert {event_id: at_position.get(p) for event_id, p in outcome.acknowledged.items()} == {

@@ -195,4 +195,4 @@ async def _last_user_event(api: Api) -> Any:
     ports = api.client.app[PORTS]
     (head,) = await _head_of_users(api)
     (entry,) = await ports.writer.log.read(USERS, 0, head.offset, 1)
-    return ports.writer.codec.decode(entry.value)
+    return (await ports.writer.codec.decode_batch([entry.value]))[0]

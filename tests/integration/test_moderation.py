@@ -79,13 +79,11 @@ class World:
         return FanOutRunner(log, store, sealed_codec(), judge, Progress(store, ()), checkpoint=name, topics=(ARTICLES,))
 
     async def decisions(self) -> list[ModerationDecided]:
-        log, codec = self.ports.writer.log, sealed_codec()
+        log, codec = self.ports.writer.log, self.ports.writer.codec
         found = []
         for topic, partition in fanout_partitions((ARTICLES,)):
-            for entry in await log.read(topic, partition, 0, await log.end_offset(topic, partition)):
-                event = codec.decode(entry.value)
-                if isinstance(event, ModerationDecided):
-                    found.append(event)
+            entries = await log.read(topic, partition, 0, await log.end_offset(topic, partition))
+            found += [e for e in await codec.decode_batch(x.value for x in entries) if isinstance(e, ModerationDecided)]
         return found
 
 
