@@ -8,6 +8,9 @@ figure means. Nothing here asserts anything: a missed target is reported, not ra
 from __future__ import annotations
 
 import argparse
+import base64
+import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -39,6 +42,18 @@ def say(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def use_run_keys(root: Path) -> None:
+    """One key store for the run, as a deployment has one, unless TRIBE_KEY_STORE names one already.
+
+    Named in the environment, which every process the run starts inherits (bench/keys.py).
+    """
+    if os.environ.get("TRIBE_KEY_STORE"):
+        return
+    os.environ["TRIBE_KEY_STORE"] = f"sqlite:///{root / 'keys' / 'keys.db'}"
+    if not os.environ.get("TRIBE_KEY_ENCRYPTION_KEY"):
+        os.environ["TRIBE_KEY_ENCRYPTION_KEY"] = base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="scaled down: about a minute, for a smoke run")
@@ -50,11 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(only) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    if os.environ.get("TRIBE_KEY_STORE") and not os.environ.get("TRIBE_KEY_ENCRYPTION_KEY"):
+        # Each `tribe` process of the run has a data directory of its own, where it would make a key of its own.
+        parser.error("TRIBE_KEY_STORE is set: set TRIBE_KEY_ENCRYPTION_KEY too, the key its data keys are wrapped with")
 
     quiet()
     tune_gc()  # the in-process figures (projection, replay, growth) run as `tribe` processes do
     sizes = Sizes.of(args.quick)
     root = Path(tempfile.mkdtemp(prefix="tribe-bench-"))
+    use_run_keys(root)
     ctx = Context(sizes, root)
     figures: list[Figure] = []
     started = time.monotonic()

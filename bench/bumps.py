@@ -20,9 +20,9 @@ from pathlib import Path
 
 import orjson
 
+from bench.keys import codec as run_codec
 from bench.workload import BASE_TIME_MS, article_id, user_id
 from events.catalogue import ArticleBumped, ArticlePublished
-from events.codec import EventCodec
 from events.log import Entry, Position
 from events.routing import ROUTES, partition_for
 from projections.adapters.sqlite_store import SqliteStore
@@ -77,7 +77,7 @@ async def bump_cost(
     Every size's store is built first; the bumps then take turns between the sizes, so that a
     change in the machine's load weighs on all of them alike.
     """
-    codec = EventCodec()
+    codec = run_codec()  # a bump has no personal field: the projectors open nothing, load no user's key
     topic = ROUTES["ArticleBumped"].topic
     stores = {size: CountingStore(workdir / f"bumps-{size}.db") for size in sizes}
     try:
@@ -117,3 +117,4 @@ async def bump_cost(
     finally:
         for store in stores.values():
             await store.close()
+        await codec.close()

@@ -96,11 +96,15 @@ def site_events(n: int, shape: Shape = SITE) -> tuple[list, Generated]:
 
 
 def embedded_settings(data_dir: Path) -> Settings:
-    """The settings of `tribe serve` on the embedded log and store in `data_dir`, with the benchmark's secret."""
-    return Settings(
-        log_url=f"sqlite:///{data_dir / 'log.db'}",
-        store_url=f"sqlite:///{data_dir / 'store.db'}",
-        jwt_secret=JWT_SECRET,
+    """`tribe serve`'s settings on the embedded log and store in `data_dir`, with the benchmark's secret and keys."""
+    from bench.keys import keyed
+
+    return keyed(
+        Settings(
+            log_url=f"sqlite:///{data_dir / 'log.db'}",
+            store_url=f"sqlite:///{data_dir / 'store.db'}",
+            jwt_secret=JWT_SECRET,
+        )
     )
 
 
@@ -115,8 +119,8 @@ async def settle(runtime: EmbeddedRuntime, runner: FanOutRunner) -> None:
 
 async def prepare_embedded(data_dir: Path, stream: Iterable) -> dict[str, int]:
     """Fill an embedded log in `data_dir`, project it and file its timelines as `tribe serve` would before it starts."""
+    from bench.keys import codec as run_codec
     from events.adapters.sqlite_log import SqliteLog
-    from events.codec import EventCodec
     from projections.adapters.sqlite_store import SqliteStore
     from projections.embedded import EmbeddedRuntime
     from projections.live import install
@@ -126,9 +130,9 @@ async def prepare_embedded(data_dir: Path, stream: Iterable) -> dict[str, int]:
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     log = SqliteLog(data_dir / "log.db")
     store = SqliteStore(data_dir / "store.db")
-    codec = EventCodec()
+    codec = run_codec()
     try:
-        per_topic = await fill(log, iter(stream))
+        per_topic = await fill(log, codec, iter(stream))
         await install(store, VIEWS)
         runner = fanout_runner(embedded_settings(data_dir), log, store, codec)
         await settle(EmbeddedRuntime(log, store, codec, VIEWS), runner)
@@ -136,6 +140,7 @@ async def prepare_embedded(data_dir: Path, stream: Iterable) -> dict[str, int]:
     finally:
         await log.close()
         await store.close()
+        await codec.close()
     return per_topic
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import embedded_settings, settle
+from bench.keys import codec as run_codec
 from bench.load import percentiles
 from bench.workload import BASE_TIME_MS, PASSWORD_HASH, fill, publication, user_id
 from events.adapters.sqlite_log import SqliteLog
@@ -85,38 +86,38 @@ def _site(followees: int) -> tuple[list[Event], list[Event]]:
     for k in range(ARTICLES_EACH):
         for n in range(1, followees + 1):
             a = k * followees + n
-            articles.append(
-                publication(a, user_id(n), t + 3 * followees + a)
-            )
+            articles.append(publication(a, user_id(n), t + 3 * followees + a))
     return people, articles
 
 
-async def _build(workdir: Path, followees: int) -> tuple[Ports, SqliteLog, SqliteStore]:
+Built = tuple[Ports, SqliteLog, SqliteStore, EventCodec]
+
+
+async def _build(workdir: Path, followees: int) -> Built:
     """The site of one size, its timelines filed by the fan-out; the ports a server would read it with."""
     settings = embedded_settings(workdir)
-    log, store = SqliteLog(workdir / "log.db"), SqliteStore(workdir / "store.db")
-    codec = EventCodec()
+    log, store, codec = SqliteLog(workdir / "log.db"), SqliteStore(workdir / "store.db"), run_codec()
     await install(store, VIEWS)
     runtime = EmbeddedRuntime(log, store, codec, VIEWS)
     runner = fanout_runner(settings, log, store, codec)
     for stage in _site(followees):
-        await fill(log, iter(stage), batch=10_000)
+        await fill(log, codec, iter(stage), batch=10_000)
         await settle(runtime, runner)
     await runner.progress.close()
-    return build_ports(settings, log, store, codec, Progress(store, VIEWS)), log, store
+    return build_ports(settings, log, store, codec, Progress(store, VIEWS)), log, store, codec
 
 
 async def feed_reads(
     workdir: Path, sizes: tuple[int, ...], reads: int = 200, assembled_reads: int = 20, warmup: int = 5
 ) -> list[FeedReads]:
     """For each number of followees: the hybrid feed's p50 and p99 and the read-time assembly's p50."""
-    built: dict[int, tuple[Ports, SqliteLog, SqliteStore]] = {}
+    built: dict[int, Built] = {}
     try:
         for size in sizes:
             where = workdir / f"feed-{size}"
             where.mkdir(parents=True, exist_ok=True)
             built[size] = await _build(where, size)
-        for size, (ports, _, _) in built.items():
+        for size, (ports, *_) in built.items():
             hybrid, old = await feed(ports, READER, PAGE, 0), await assembled(ports, READER, PAGE, 0)
             ids = [v.article["article_id"] for v in hybrid.articles]
             if ids != [v.article["article_id"] for v in old.articles] or len(ids) != min(PAGE, size * ARTICLES_EACH):
@@ -126,7 +127,7 @@ async def feed_reads(
         for read, times in ((feed, hybrid_s), (assembled, old_s)):
             rounds = reads if read is feed else assembled_reads
             for _ in range(warmup + rounds):
-                for size, (ports, _, _) in built.items():
+                for size, (ports, *_) in built.items():
                     started = time.perf_counter()
                     await read(ports, READER, PAGE, 0)
                     times[size].append(time.perf_counter() - started)
@@ -141,6 +142,7 @@ async def feed_reads(
             for size in sizes
         ]
     finally:
-        for _, log, store in built.values():
+        for _, log, store, codec in built.values():
             await log.close()
             await store.close()
+            await codec.close()

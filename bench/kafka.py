@@ -31,16 +31,17 @@ WORKER_ENV = {"TRIBE_KAFKA_SESSION_TIMEOUT": "6", "TRIBE_KAFKA_FETCH_WAIT": "0.0
 
 
 async def fill_kafka(url: str, stream: Iterable, batch: int = 5000) -> dict[str, int]:
-    """Append events through the Kafka log adapter; return how many went to each topic."""
+    """Append events through the Kafka log adapter, sealed with the run's keys; return how many went to each topic."""
+    from bench.keys import codec as run_codec
     from bench.worker_job import ONE_BROKER
     from events.adapters.kafka_log import KafkaLog
 
-    log = KafkaLog(url, ONE_BROKER)
+    log, codec = KafkaLog(url, ONE_BROKER), run_codec()
     per_topic: dict[str, int] = {}
     chunk: list = []
 
     async def flush() -> None:
-        recs = records(chunk)
+        recs = await records(codec, chunk)
         for r in recs:
             per_topic[r.topic] = per_topic.get(r.topic, 0) + 1
         await log.append(recs)
@@ -55,6 +56,7 @@ async def fill_kafka(url: str, stream: Iterable, batch: int = 5000) -> dict[str,
             await flush()
     finally:
         await log.close()
+        await codec.close()
     return per_topic
 
 

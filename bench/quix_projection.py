@@ -22,8 +22,10 @@ def main() -> None:
     from quixstreams.sinks.base import BatchingSink, SinkBatch
 
     from bench.common import quiet
-    from events.adapters.kafka_log import TOPIC_CONFIG
-    from events.codec import EventCodec
+    from bench.keys import codec as run_codec
+    from bench.keys import load_keys
+    from bench.worker_job import ONE_BROKER
+    from events.adapters.kafka_log import TOPIC_CONFIG, KafkaLog
     from events.log import Entry, Position
     from events.routing import ARTICLES, FOLLOWS, partitions
     from projections.adapters.sqlite_store import SqliteStore
@@ -39,7 +41,14 @@ def main() -> None:
     store = SqliteStore(Path(store_db))
     views = tuple(v for v in VIEWS if v.name in ("articles", "follows"))
     loop.run_until_complete(install(store, views))
-    codec = EventCodec()
+    # The run's key store (from the environment bench started this with), every key the topics take loaded first,
+    # as the engines it is compared with load theirs (bench/worker_job.py).
+    codec = run_codec()
+    log = KafkaLog(f"kafka://{bootstrap}", ONE_BROKER)
+    try:
+        loop.run_until_complete(load_keys(codec, log, (ARTICLES, FOLLOWS)))
+    finally:
+        loop.run_until_complete(log.close())
     projectors = [Projector(store, codec, view) for view in views]
 
     class ProjectorSink(BatchingSink):

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.keys import codec as run_codec
+from bench.keys import keyed, load_keys
 from bench.workload import BASE_TIME_MS, Shape, events, fill, publication, records, user_id
 from events.catalogue import UserFollowed
 from events.log import Entry, Log, Position
@@ -25,17 +27,21 @@ FOLLOW_CHUNK = 20_000
 async def fill_log(log_db: Path, n: int) -> dict[str, int]:
     from events.adapters.sqlite_log import SqliteLog
 
-    log = SqliteLog(log_db)
+    log, codec = SqliteLog(log_db), run_codec()
     try:
-        return await fill(log, events(n, REPLAY_SHAPE, seed=3), batch=10_000)
+        return await fill(log, codec, events(n, REPLAY_SHAPE, seed=3), batch=10_000)
     finally:
         await log.close()
+        await codec.close()
 
 
 async def rebuild_articles(log_db: Path, store_db: Path, jobs: int = 1) -> tuple[int, float]:
-    """`tribe replay articles [--jobs N]` in-process: build the next version from offset 0 into the embedded store."""
+    """`tribe replay articles [--jobs N]` in-process: build the next version from offset 0 into the embedded store.
+
+    This process loads the keys of the whole log before the rebuild is timed (its baseline reads no key
+    store); the helper processes of `--jobs` are `tribe replay`'s own, and load theirs as they go.
+    """
     from events.adapters.sqlite_log import SqliteLog
-    from events.codec import EventCodec
     from projections.adapters.sqlite_store import SqliteStore
     from projections.live import install
     from projections.views import VIEWS
@@ -45,16 +51,18 @@ async def rebuild_articles(log_db: Path, store_db: Path, jobs: int = 1) -> tuple
     from tribe.settings import Settings
 
     view = next(v for v in VIEWS if v.name == "articles")
-    log, store = SqliteLog(log_db), SqliteStore(store_db)
-    settings = Settings(log_url=f"sqlite:///{log_db}", store_url=f"sqlite:///{store_db}")
+    log, store, codec = SqliteLog(log_db), SqliteStore(store_db), run_codec()
+    settings = keyed(Settings(log_url=f"sqlite:///{log_db}", store_url=f"sqlite:///{store_db}"))
     try:
         await install(store, (view,))
+        await load_keys(codec, log, view.topics)
         with process_helpers(functools.partial(helper_adapters, settings), jobs) as helpers:
-            result = await rebuild(log, store, EventCodec(), view, switch=True, helpers=helpers)
+            result = await rebuild(log, store, codec, view, switch=True, helpers=helpers)
         return result.events, result.seconds
     finally:
         await log.close()
         await store.close()
+        await codec.close()
 
 
 def exponent(sizes: list[int], seconds: list[float]) -> float:
@@ -94,7 +102,6 @@ async def publish_cost(
     it is shared by the up to 500 events of a batch.
     """
     from events.adapters.sqlite_log import SqliteLog
-    from events.codec import EventCodec
     from projections.adapters.sqlite_store import SqliteStore
     from projections.live import install
     from projections.processor import Projector
@@ -103,14 +110,16 @@ async def publish_cost(
     from services.fanout import FanOut, FanOutPolicy
 
     log, store = SqliteLog(workdir / "publish-log.db"), SqliteStore(workdir / "publish-store.db")
-    codec = EventCodec()
+    codec = run_codec()
     author = user_id(0)
     try:
         live = await install(store, VIEWS)
         projectors = [Projector(store, codec, v, live[v.name]) for v in VIEWS]
         fanout = FanOut(TimelineReads(store), FanOutPolicy(threshold))
         follows = next(p for p in projectors if p.view is FOLLOWS_VIEW)
-        await _project(log, projectors, await log.append(records(list(events(1, Shape(initial_users=1), seed=5)))))
+        # The author registers: their key made and loaded here, before any publish is timed.
+        registered = await records(codec, list(events(1, Shape(initial_users=1), seed=5)))
+        await _project(log, projectors, await log.append(registered))
         have = 0
         results = []
         n = 0
@@ -124,11 +133,11 @@ async def publish_cost(
                 n += 1
                 event = publication(a, author, 1_700_100_000_000 + a)
                 started = time.perf_counter()
-                positions = await log.append(records([event]))
+                positions = await log.append(await records(codec, [event]))
                 writes += len(positions) + await _project(log, projectors, positions)
                 decided = await fanout.react(event)
                 if decided:
-                    positions = await log.append(records(decided))
+                    positions = await log.append(await records(codec, decided))
                     writes += len(positions) + await _project(log, projectors, positions)
                 per_publish.append(time.perf_counter() - started)
             results.append(Published(target, writes / publishes, statistics.median(per_publish)))
@@ -136,6 +145,7 @@ async def publish_cost(
     finally:
         await log.close()
         await store.close()
+        await codec.close()
 
 
 async def _follow(store: Store, follows: Projector, author: str, start: int, stop: int) -> None:

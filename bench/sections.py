@@ -139,14 +139,16 @@ def projection(ctx, say: Say) -> list[Figure]:
 
 
 async def prepare_log_only(log_db, stream) -> dict[str, int]:
+    from bench.keys import codec
     from bench.workload import fill
     from events.adapters.sqlite_log import SqliteLog
 
-    log = SqliteLog(log_db)
+    log, sealing = SqliteLog(log_db), codec()
     try:
-        return await fill(log, stream, batch=10_000)
+        return await fill(log, sealing, stream, batch=10_000)
     finally:
         await log.close()
+        await sealing.close()
 
 
 def replay(ctx, say: Say) -> list[Figure]:

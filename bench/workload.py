@@ -19,7 +19,6 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from events.catalogue import (
     ArticleBumped,
@@ -32,6 +31,7 @@ from events.catalogue import (
     UserFollowed,
     UserRegistered,
 )
+from events.codec import EventCodec
 from events.log import Log, Record
 
 BASE_TIME_MS = 1_700_000_000_000
@@ -169,33 +169,24 @@ def events(n: int, shape: Shape | None = None, *, seed: int = 7, into: Generated
         emitted += 1
 
 
-def records(events_: Sequence[Event]) -> list[Record]:
-    """The log records the API would append for these events (same encoding, key and partition)."""
+async def records(codec: EventCodec, events_: Sequence[Event]) -> list[Record]:
+    """The log records the API would append for these events (same keys, encoding and partition).
+
+    As EventWriter.append: the actors' keys loaded (a new user's made), then the events sealed and encoded.
+    """
     from services.writer import records_of
 
-    return records_of(events_, _codec())
+    await codec.prepare(events_)
+    return records_of(events_, codec)
 
 
-_CODEC = None
-
-
-def _codec() -> Any:
-    """One codec per process: loading the schemas takes a while."""
-    global _CODEC
-    if _CODEC is None:
-        from events.codec import EventCodec
-
-        _CODEC = EventCodec()
-    return _CODEC
-
-
-async def fill(log: Log, stream: Iterator[Event], *, batch: int = 5000) -> dict[str, int]:
-    """Append the stream to a log through its port; return how many events went to each topic."""
+async def fill(log: Log, codec: EventCodec, stream: Iterator[Event], *, batch: int = 5000) -> dict[str, int]:
+    """Append the stream to a log through its port, sealed with `codec`; return how many events went to each topic."""
     per_topic: dict[str, int] = {}
     chunk: list[Event] = []
 
     async def flush() -> None:
-        recs = records(chunk)
+        recs = await records(codec, chunk)
         for r in recs:
             per_topic[r.topic] = per_topic.get(r.topic, 0) + 1
         await log.append(recs)
