@@ -113,6 +113,17 @@ class StoreContract:
         await store.write([DocWrite(C, "a", 7, {"rank": 4})], CP)
         assert await store.get(C, ["a", "b"]) == {"a": Doc("a", 7, {"rank": 4}), "b": Doc("b", 1, {"rank": 10})}
 
+    async def test_an_expunge_keeps_every_document_and_no_overwritten_text_is_found(self, store: Store) -> None:
+        """What an erasure relies on (services/erasure_runner.py): overwrite, expunge, and the old text is gone."""
+        await store.ensure_collection(C, SPEC)
+        await store.write([DocWrite(C, "a", 1, {"title": "zanzibarquux day", "body": "b"}),
+                           DocWrite(C, "b", 1, {"title": "other", "body": "b"})], CP)
+        await store.write([DocWrite(C, "a", 2, {"title": "", "body": ""})], CP)
+        await store.expunge()
+        assert {d.id: d.version for d in (await store.get(C, ["a", "b"])).values()} == {"a": 2, "b": 1}
+        assert ids((await store.search(C, Query(text="zanzibarquux"))).docs) == []
+        assert ids((await store.search(C, Query(text="other"))).docs) == ["b"]
+
     async def test_within_one_bulk_the_newest_version_wins_whatever_the_order(self, store: Store) -> None:
         await store.ensure_collection(C, SPEC)
         await store.write([DocWrite(C, "a", 9, {"rank": 9}), DocWrite(C, "a", 8, {"rank": 8})], CP)
@@ -464,6 +475,21 @@ class TestSqliteStore(StoreContract):
 
     # What only the SQLite store has to say: its transactions end on every path, and a SQLite
     # error is StoreUnavailable (the API's 503), not whatever the sqlite3 module raised.
+
+    async def test_after_an_expunge_no_byte_of_the_files_holds_an_overwritten_text(
+        self, store: Store, tmp_path: Path
+    ) -> None:
+        await store.ensure_collection(C, SPEC)
+        for n in range(50):  # enough rows that the old text is not merely the last page written
+            await store.write([DocWrite(C, f"d{n}", 1, {"title": f"row {n} zanzibarquux", "body": "b"})], CP)
+        await store.write([DocWrite(C, f"d{n}", 2, {"title": "", "body": ""}) for n in range(50)], CP)
+
+        def held() -> bool:
+            return any(b"zanzibarquux" in p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("store.db"))
+
+        assert held(), "the full-text index keeps a deleted row's terms until its segments merge"
+        await store.expunge()
+        assert not held()
 
     async def test_a_failed_alias_switch_leaves_no_transaction_open(self, store: Store) -> None:
         await store.ensure_collection(C, SPEC)
