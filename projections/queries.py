@@ -384,9 +384,13 @@ class SocialReads:
     # -- notifications ---------------------------------------------------------------------
 
     async def live_comments(self, keys: Sequence[tuple[str, int]]) -> set[tuple[str, int]]:
-        """Which of these (article id, comment id) pairs are comments that exist and are not deleted."""
+        """Which of these (article id, comment id) pairs are comments that exist, neither deleted nor hidden."""
         found = await self.store.get("comments", [comment_doc_id(a, c) for a, c in keys])
-        return {(d.body["article_id"], d.body["comment_id"]) for d in found.values() if not d.body["deleted"]}
+        return {
+            (d.body["article_id"], d.body["comment_id"])
+            for d in found.values()
+            if not d.body["deleted"] and not d.body.get("hidden", False)
+        }
 
     async def notifications(self, user_id: str, limit: int) -> list[Body]:
         page = await self.store.search(

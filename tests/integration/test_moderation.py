@@ -23,7 +23,7 @@ from projections.embedded import EmbeddedRuntime
 from projections.live import install
 from projections.progress import Progress
 from projections.views import VIEWS
-from services import accounts, activity, articles, comments, moderation
+from services import accounts, activity, articles, comments, moderation, notifications
 from services.classifier import Judge, WordList, decision_id
 from services.errors import Forbidden, Invalid, NotFound
 from services.fanout_runner import FanOutRunner, fanout_partitions
@@ -241,3 +241,18 @@ async def test_the_classifier_hides_what_holds_a_listed_word_and_judges_each_eve
 async def _set_moderator(world: World, username: str, *, granted: bool) -> str:
     ports = world.ports
     return await moderation.set_moderator(ports.writer.log, ports.reads, ports.writer.codec, username, granted=granted)
+
+
+async def test_a_mention_in_a_hidden_comment_notifies_nobody(world: World) -> None:
+    ann, ben = await world.user("ann"), await world.user("ben")
+    _, slug = await world.article(ann, "Sweet", body="b")
+    kept = value(await comments.post(world.ports, comments.Comment(ann, slug, "fine, @ben?")))
+    hidden = value(await comments.post(world.ports, comments.Comment(ann, slug, "lemon for @ben")))
+
+    async def mentions() -> list[int]:
+        shown = await notifications.inbox(world.ports, ben, "ben", 20)
+        return sorted(n.group["comment_id"] for n in shown.notifications if n.group["kind"] == "mention")
+
+    assert await mentions() == sorted([kept.comment["comment_id"], hidden.comment["comment_id"]])
+    await world.judged()
+    assert await mentions() == [kept.comment["comment_id"]]
