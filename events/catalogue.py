@@ -246,6 +246,22 @@ class UserReported(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ContentReportErased(Event):
+    """An erased user's report of an article or a comment forgets its note (appended by services/erasure.py)."""
+
+    target_kind: str
+    target_id: str
+    article_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserReportErased(Event):
+    """An erased user's report of a user forgets its note. Appended by the erasure (services/erasure.py)."""
+
+    target_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModerationDecided(Event):
     """A moderator (`source` "moderator") or the classifier ("classifier") hid or restored an article or a comment.
 
@@ -327,7 +343,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ArticleDelivered,
         AudienceOutgrown,
         ContentReported,
+        ContentReportErased,
         UserReported,
+        UserReportErased,
         ModerationDecided,
         UserModerated,
         ModeratorGranted,

@@ -16,8 +16,9 @@ event applied to it.
 | NotificationsRead                             | tribe.inbox    | actor_id        | 4                    |
 | ArticleDelivered (the fan-out's)              | tribe.articles | article_id      | 8                    |
 | AudienceOutgrown (the fan-out's)              | tribe.follows  | source_id       | 4                    |
-| ContentReported, ModerationDecided            | tribe.articles | article_id      | 8                    |
-| UserReported, UserModerated                   | tribe.users    | target_id       | 1                    |
+| ContentReported, ModerationDecided,           | tribe.articles | article_id      | 8                    |
+|   ContentReportErased                         |                |                 |                      |
+| UserReported, UserModerated, UserReportErased | tribe.users    | target_id       | 1                    |
 | ModeratorGranted, ModeratorRevoked            | tribe.users    | user_id         | 1                    |
 
 A timeline entry is a document per (reader, article), fed by the article's deliveries: one
@@ -62,6 +63,7 @@ from events.catalogue import (
     CommentErased,
     CommentPosted,
     ContentReported,
+    ContentReportErased,
     Event,
     FollowApproved,
     FollowDenied,
@@ -73,6 +75,7 @@ from events.catalogue import (
     TribeLeft,
     UserModerated,
     UserReported,
+    UserReportErased,
 )
 
 USERS = "tribe.users"
@@ -163,6 +166,7 @@ E = TypeVar("E", bound=Event)
 
 ArticleEvent = (
     ContentReported
+    | ContentReportErased
     | ModerationDecided
     | ArticlePublished
     | ArticleEdited
@@ -208,7 +212,7 @@ def _by_follower(event: FollowApproved | FollowDenied) -> str:
     return event.follower_id
 
 
-def _by_target(event: UserReported | UserModerated) -> str:
+def _by_target(event: UserReported | UserModerated | UserReportErased) -> str:
     return event.target_id
 
 
@@ -247,8 +251,10 @@ ROUTES: dict[str, Route[Any]] = {
     "ArticleDelivered": Route(ARTICLES, _by_article),
     "AudienceOutgrown": Route(FOLLOWS, _by_source),
     "ContentReported": Route(ARTICLES, _by_article),
+    "ContentReportErased": Route(ARTICLES, _by_article),
     "ModerationDecided": Route(ARTICLES, _by_article),
     "UserReported": Route(USERS, _by_target),
+    "UserReportErased": Route(USERS, _by_target),
     "UserModerated": Route(USERS, _by_target),
     "ModeratorGranted": Route(USERS, _by_user),
     "ModeratorRevoked": Route(USERS, _by_user),

@@ -36,6 +36,8 @@ PERSONAL_FIELDS: Mapping[str, tuple[str, ...]] = {
     "ArticlePublished": ("slug", "title", "description", "body", "tags"),
     "ArticleEdited": ("slug", "title", "description", "body", "tags"),
     "CommentPosted": ("body",),
+    "ContentReported": ("note",),
+    "UserReported": ("note",),
 }
 """The fields sealed with the actor's key, per event type. A slug is made from its title, so it is sealed too."""
 

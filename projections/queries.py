@@ -491,6 +491,11 @@ class Footprint:
         filters = (Filter("follower_id", (user_id,)), Filter("active", (True,)))
         return [f for (f,) in await self._all("follows", filters, "followee_id")]
 
+    async def reported_by(self, user_id: str) -> list[str]:
+        """The queue documents (reducers/moderation.py `target_key`) of the targets they reported."""
+        filters = (Filter("reporter_id", (user_id,)),)
+        return [k for (k,) in await self._all("moderation_reports", filters, "target_key")]
+
     async def tribes_of(self, user_id: str) -> list[str]:
         filters = (Filter("user_id", (user_id,)), Filter("active", (True,)))
         return [t for (t,) in await self._all("memberships", filters, "tribe_id")]

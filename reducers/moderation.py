@@ -22,7 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from events.catalogue import ContentReported, Event, ModerationDecided, UserModerated, UserReported
+from events.catalogue import (
+    ContentReported,
+    ContentReportErased,
+    Event,
+    ModerationDecided,
+    UserModerated,
+    UserReported,
+    UserReportErased,
+)
 from reducers.base import Body, DocKey, Reducer, by_event_type, held
 from reducers.documents import QueueItem, Report
 from reducers.engagement import mark
@@ -60,12 +68,23 @@ def decision_applies(event: ModerationDecided | UserModerated, decided_at: int |
     return event.source != "classifier" or decided_at is None or event.occurred_at >= decided_at
 
 
+def target_of(key: str) -> tuple[str, str, str | None]:
+    """The (kind, target id, article id) a queue document's id names: `target_key`'s inverse."""
+    kind, _, rest = key.partition(":")
+    if kind == "comment":
+        article_id, _, number = rest.rpartition(":")
+        return kind, number, article_id
+    return kind, rest, rest if kind == "article" else None
+
+
 def report_id(key: str, reporter_id: str) -> str:
     return f"{key}:{reporter_id}"
 
 
-def _key_of(event: ContentReported | UserReported | ModerationDecided | UserModerated) -> str | None:
-    if isinstance(event, (UserReported, UserModerated)):
+def _key_of(
+    event: ContentReported | UserReported | ModerationDecided | UserModerated | ContentReportErased | UserReportErased,
+) -> str | None:
+    if isinstance(event, (UserReported, UserModerated, UserReportErased)):
         return target_key("user", event.target_id)
     return target_key(event.target_kind, event.target_id, event.article_id)
 
@@ -108,6 +127,12 @@ class ModerationReducer(Reducer):
         key = _key_of(event)
         return () if key is None else ((QUEUE, key), (REPORTS, report_id(key, event.actor_id)))
 
+    @keys.register(ContentReportErased)
+    @keys.register(UserReportErased)
+    def _(self, event: ContentReportErased | UserReportErased) -> tuple[DocKey, ...]:
+        key = _key_of(event)
+        return () if key is None else ((REPORTS, report_id(key, event.actor_id)),)
+
     @keys.register(ModerationDecided)
     @keys.register(UserModerated)
     def _(self, event: ModerationDecided | UserModerated) -> tuple[DocKey, ...]:
@@ -149,6 +174,19 @@ class ModerationReducer(Reducer):
         }
         changed[queue_key] = counted
         return changed
+
+    @apply.register(ContentReportErased)
+    @apply.register(UserReportErased)
+    def _(
+        self, event: ContentReportErased | UserReportErased, docs: Mapping[DocKey, Body | None]
+    ) -> dict[DocKey, Body]:
+        """The reporter was erased: their report keeps its reason and its count, and forgets their words."""
+        (report_key,) = self.keys(event)
+        report = held(docs, report_key, Report)
+        if report is None:
+            return {}
+        erased: Report = {**report, "note": ""}
+        return {report_key: erased}
 
     @apply.register(ModerationDecided)
     @apply.register(UserModerated)

@@ -19,12 +19,15 @@ from events.catalogue import (
     ArticleErased,
     ArticleUnbumped,
     CommentErased,
+    ContentReportErased,
     Event,
     TribeLeft,
     UserErased,
+    UserReportErased,
     UserUnfollowed,
 )
 from projections.queries import Footprint
+from reducers.moderation import target_of
 from services.errors import Unauthenticated
 from services.outcome import Outcome, nothing, settle
 from services.ports import Ports
@@ -80,4 +83,13 @@ class Erasure:
             *(_derived(event, "bump", a, ArticleUnbumped, article_id=a) for a in await found.bumped_by(user)),
             *(_derived(event, "follow", f, UserUnfollowed, followee_id=f) for f in await found.followed_by(user)),
             *(_derived(event, "tribe", t, TribeLeft, tribe_id=t) for t in await found.tribes_of(user)),
+            *(_report_erased(event, key) for key in await found.reported_by(user)),
         ]
+
+
+def _report_erased(erasure: UserErased, key: str) -> Event:
+    kind, target_id, article_id = target_of(key)
+    if article_id is None:
+        return _derived(erasure, "report", key, UserReportErased, target_id=target_id)
+    return _derived(erasure, "report", key, ContentReportErased, target_kind=kind, target_id=target_id,
+                    article_id=article_id)

@@ -40,15 +40,16 @@ class Secrets:
     bio: str
     article_word: str
     comment_word: str
+    report_word: str
 
     @classmethod
     def new(cls) -> Secrets:
         n = str(time.time_ns())[-9:]
         return cls(f"eraseme{n}", f"eraseme{n}@private.example", f"biography{n}xq", f"zanzibarquux{n}",
-                   f"kumquatique{n}")
+                   f"kumquatique{n}", f"grievanceword{n}")
 
     def values(self) -> list[bytes]:
-        return [v.encode() for v in (self.email, self.bio, self.article_word, self.comment_word)]
+        return [v.encode() for v in (self.email, self.bio, self.article_word, self.comment_word, self.report_word)]
 
 
 @dataclass
@@ -143,6 +144,12 @@ async def _erase_and_check(runtime: Runtime, tmp_path: Path) -> None:
         assert (await _call(http, "POST", f"{url}/api/articles/{others_slug}/favorite", mine))[0] == 200
         assert (await _call(http, "POST", f"{url}/api/profiles/{other_name}/follow", mine))[0] == 200
         assert (await _call(http, "POST", f"{url}/api/articles/{my_slug}/favorite", other))[0] == 200
+        await _caught_up(runtime)
+        for target in ({"target_kind": "article", "article_id": await _article_id(runtime, others_slug)},
+                       {"target_kind": "user", "username": other_name}):
+            report = {**target, "reason": "spam", "note": f"a {s.report_word} here"}
+            status, text = await _call(http, "POST", f"{url}/v1/reports", mine, json=report)
+            assert status == 201, text
         # Before: the store holds every value (the checks below are not vacuous); the log holds none.
         await _caught_up(runtime)
         assert sorted(_held_in(_store_bytes(runtime.data), s)) == sorted(v.decode() for v in s.values())
