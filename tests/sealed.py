@@ -26,6 +26,12 @@ def key_environment() -> dict[str, str]:
     return {name: os.environ[name] for name in ("TRIBE_KEY_STORE", "TRIBE_KEY_ENCRYPTION_KEY")}
 
 
+def data_dir_keys(data_dir: Path) -> dict[str, str]:
+    """The environment of a `tribe` process that uses the keys of `data_dir`, as a server built in the test's
+    own process from `Settings(data_dir=...)` does (the key store and key-encryption key files there)."""
+    return {"TRIBE_KEY_STORE": f"sqlite:///{data_dir / 'keys.db'}", "TRIBE_KEY_ENCRYPTION_KEY": ""}
+
+
 def sealed_codec(data_dir: Path | None = None) -> EventCodec:
     """A codec over the key store of `data_dir`, or the run's; not started (the first batch starts it)."""
     settings = Settings.from_env() if data_dir is None else Settings(data_dir=data_dir)

@@ -29,6 +29,7 @@ from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, VIEWS, View
 from reducers.base import Body, DocKey
 from reducers.notifications import NotificationsReducer
 from tests.e2e.server import free_port
+from tests.sealed import data_dir_keys
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
@@ -124,7 +125,7 @@ def test_an_admin_sees_the_views_and_retries_a_dead_letter_and_nobody_else_sees_
         # shows it as building, behind by what is written after it.
         subprocess.run(
             [sys.executable, "-m", "tribe", "replay", "build", "articles", "--dry-run", "--data-dir", str(data)],
-            check=True, capture_output=True, env={**os.environ, "TRIBE_LOG_FORMAT": "json"},
+            check=True, capture_output=True, env={**os.environ, "TRIBE_LOG_FORMAT": "json", **data_dir_keys(data)},
         )
         publish(url, root, "Written during the rebuild")
         post(url, "/api/profiles/root/follow", token=ann)

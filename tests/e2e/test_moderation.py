@@ -23,6 +23,7 @@ from aiohttp.test_utils import TestClient
 
 from api import v1_moderation
 from tests.e2e.conftest import Api, auth
+from tests.sealed import data_dir_keys
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
@@ -225,7 +226,8 @@ async def test_the_operator_grants_and_revokes_the_role_with_the_cli_while_the_s
 
     def tribe(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "tribe", "moderators", *args, "max", "--data-dir", str(api.data_dir)]
-        return subprocess.run(command, capture_output=True, text=True, timeout=60, env={**os.environ})
+        env = {**os.environ, **data_dir_keys(api.data_dir)}
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
 
     async def answers(status: int) -> bool:
         return (await api.client.get("/v1/moderation/queue", headers=auth(max_))).status == status

@@ -297,7 +297,9 @@ async def test_a_rebuild_in_several_processes_equals_one_in_a_single_process(tmp
     """`--jobs`: spawned processes replay shares of the partitions into the same store."""
     codec = sealed_codec()
     log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
-    settings = Settings(log_url=f"sqlite:///{tmp_path / 'log.db'}", store_url=f"sqlite:///{tmp_path / 'store.db'}")
+    settings = Settings.from_env().with_options(
+        log_url=f"sqlite:///{tmp_path / 'log.db'}", store_url=f"sqlite:///{tmp_path / 'store.db'}"
+    )
     try:
         await log.append(await records_of_events(codec, burst(3000, seed=jobs)))
         await install(store, (ARTICLES_VIEW,))
