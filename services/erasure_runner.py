@@ -24,7 +24,7 @@ from collections.abc import Callable, Collection, Sequence
 import structlog
 
 from events.catalogue import Event, UserErased
-from events.codec import EventCodec
+from events.codec import EventCodec, UnknownSchema
 from events.log import EventIdConflict, Log, Position
 from events.routing import ARTICLES, FOLLOWS, TRIBES, USERS
 from events.routing import partitions as partitions_of
@@ -78,7 +78,12 @@ class ErasureRunner:
         read = await self.log.read_many(starts, 200)
         for entries in read.values():
             for entry in entries:
-                if self.codec.type_name(entry.value) == UserErased.__name__:
+                try:
+                    erasing = self.codec.type_name(entry.value) == UserErased.__name__
+                except UnknownSchema as exc:  # the views park such bytes (projections/dead_letters.py)
+                    log.warning("erasure_undecodable", position=entry.position.token(), error=repr(exc))
+                    continue
+                if erasing:
                     await self.codec.prepare_to_decode([entry.value])
                     await self._erase(self.codec.decode(entry.value))
         offsets = {tp: entries[-1].position.offset + 1 for tp, entries in read.items() if entries}
