@@ -58,7 +58,7 @@ def container_port(service: str) -> set[int]:
 
 def test_the_stack_has_its_services() -> None:
     assert set(SERVICES) == {
-        "kafka", "elasticsearch", "kibana", "kibana-setup", "redis", "api", "worker", "prometheus", "grafana"
+        "kafka", "elasticsearch", "kibana", "kibana-setup", "redis", "keys", "api", "worker", "prometheus", "grafana"
     }
 
 
@@ -93,12 +93,12 @@ def test_start_order_waits_for_health() -> None:
         return {dep: cond["condition"] for dep, cond in SERVICES[service].get("depends_on", {}).items()}
 
     healthy = "service_healthy"
-    assert waits_for("api") == {"kafka": healthy, "elasticsearch": healthy, "redis": healthy}
-    assert waits_for("worker") == {"kafka": healthy, "elasticsearch": healthy}
+    assert waits_for("api") == {"kafka": healthy, "elasticsearch": healthy, "redis": healthy, "keys": healthy}
+    assert waits_for("worker") == {"kafka": healthy, "elasticsearch": healthy, "keys": healthy}
     assert waits_for("kibana") == {"elasticsearch": healthy}
     assert waits_for("kibana-setup") == {"kibana": healthy}
     assert waits_for("grafana") == {"prometheus": healthy}
-    for name in ("kafka", "elasticsearch", "kibana", "redis", "api", "worker", "prometheus", "grafana"):
+    for name in ("kafka", "elasticsearch", "kibana", "redis", "keys", "api", "worker", "prometheus", "grafana"):
         assert SERVICES[name]["healthcheck"]["test"], f"{name} has no health check"
 
 
@@ -279,3 +279,15 @@ def test_each_saved_object_has_what_the_import_api_needs(obj: dict[str, Any]) ->
     assert obj["attributes"]["title"]
     assert re.fullmatch(r"\d+\.\d+\.\d+", obj["typeMigrationVersion"])
     assert obj["coreMigrationVersion"] == "8.8.0"
+
+
+def test_every_process_of_the_log_shares_one_durable_key_store() -> None:
+    """A process with a key store of its own could not open what another sealed (docs/privacy.md)."""
+    keys = {name: SERVICES[name]["environment"] for name in ("api", "worker")}
+    assert {k["TRIBE_KEY_STORE"] for k in keys.values()} == {"redis://keys:6379"}
+    assert len({k["TRIBE_KEY_ENCRYPTION_KEY"] for k in keys.values()}) == 1
+    command = SERVICES["keys"]["command"]
+    for flag, value in (("--appendonly", "yes"), ("--appendfsync", "always"), ("--save", ""),
+                        ("--maxmemory-policy", "noeviction")):
+        assert command[command.index(flag) + 1] == value, flag
+
