@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,6 +31,25 @@ def create_private(path: Path) -> None:
     -shm, -journal) the same mode."""
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def use_wal(conn: sqlite3.Connection, *, timeout: float = 30.0) -> None:
+    """Put the file in write-ahead-log mode, waiting while another process does the same to a new file.
+
+    Changing the journal mode needs the file to itself, and SQLite answers "database is locked"
+    at once, without its busy handler, when another connection is between reading and changing
+    the header: two processes starting on one new store (a server and its worker) both meet it.
+    The mode is kept in the file, so once one of them has set it the others' calls change nothing.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 class ForeignFile(RuntimeError):

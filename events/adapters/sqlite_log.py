@@ -32,7 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 import structlog
 
-from events.adapters.sqlite_files import LOG_FILE, claim, create_private, transaction
+from events.adapters.sqlite_files import LOG_FILE, claim, create_private, transaction, use_wal
 from events.log import Entry, EventIdConflict, Log, LogUnavailable, Position, Record
 from events.routing import DEFAULT_TOPOLOGY, Topology, topology
 
@@ -94,7 +94,7 @@ def _keep_topology(conn: sqlite3.Connection, path: Path, wanted: Topology) -> No
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
+    use_wal(conn)
     conn.execute("PRAGMA synchronous=FULL")
     return conn
 
@@ -113,7 +113,7 @@ def _open_writer(path: Path) -> sqlite3.Connection:
     except BaseException:
         conn.close()
         raise
-    conn.execute("PRAGMA journal_mode=WAL")
+    use_wal(conn)
     conn.execute("PRAGMA synchronous=FULL")
     return conn
 

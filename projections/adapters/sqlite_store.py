@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 import orjson
 import structlog
 
-from events.adapters.sqlite_files import STORE_FILE, claim, create_private, table_names, transaction
+from events.adapters.sqlite_files import STORE_FILE, claim, create_private, table_names, transaction, use_wal
 from projections.store import (
     Checkpoint,
     CollectionSpec,
@@ -126,7 +126,7 @@ def _open_writer(path: Path) -> sqlite3.Connection:
     except BaseException:
         conn.close()
         raise
-    conn.execute("PRAGMA journal_mode=WAL")
+    use_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA secure_delete=ON")  # an overwritten document leaves no copy of its bytes (erasure)
     return conn
@@ -227,7 +227,7 @@ def _text_digest(body: Mapping[str, object], texts: tuple[str, ...]) -> str:
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")
+    use_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
 

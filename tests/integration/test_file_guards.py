@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -213,3 +215,26 @@ def test_replay_all_takes_no_view_and_no_other_build_option(tmp_path: Path) -> N
     for args in (["users"], ["--verify"], ["--dry-run"], ["--version", "2"]):
         result = CliRunner().invoke(main, ["replay", "--all", *args, "--data-dir", str(tmp_path)])
         assert result.exit_code == 2 and "--all rebuilds every view" in result.output, (args, result.output)
+
+
+def _open_at_once(kind: str, path: str, start: Any) -> None:
+    start.wait()
+    opened = SqliteStore(Path(path)) if kind == "store" else SqliteLog(Path(path))
+    asyncio.run(opened.close())
+
+
+@pytest.mark.parametrize("kind", ["store", "log"])
+def test_processes_starting_on_one_new_file_at_once_all_open_it(tmp_path: Path, kind: str) -> None:
+    """A server and its worker started together on a new data directory: neither meets "database is locked"."""
+    context = multiprocessing.get_context("fork")
+    failed = []
+    for attempt in range(25):
+        path = tmp_path / f"{attempt}.db"
+        start = context.Barrier(4)
+        openers = [context.Process(target=_open_at_once, args=(kind, str(path), start)) for _ in range(4)]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join(60)
+        failed += [opener.exitcode for opener in openers if opener.exitcode != 0]
+    assert failed == []
