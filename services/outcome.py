@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from events.catalogue import Event
 from events.log import Position
+from services.errors import NotFound
 
 if TYPE_CHECKING:
     from services.writer import EventWriter
@@ -77,6 +78,17 @@ async def settle(
     views have not reflected within the wait (`wait` seconds; the writer's own by default).
     """
     written, reflected = await writer.append_and_wait(events, wait)
+    if reflected:
+        try:
+            return Projected(await read(), written)
+        except NotFound:
+            # Reflected when the wait ended, and yet the read finds nothing: what the events name is
+            # gone since (a true 404), or a blue/green switch put a version that has not caught up yet
+            # in front of the reads (the wait judged the version live before it). Only the second
+            # leaves the write unreflected now: wait for that version too.
+            if await writer.reflected(written):
+                raise
+            reflected = await writer.wait_for(written, wait)
     if not reflected:
         return Pending(written, provisional() if provisional is not None else None)
     return Projected(await read(), written)

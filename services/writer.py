@@ -151,8 +151,16 @@ class EventWriter:
         Returns where the events are durable and whether the projections reflected them in time.
         """
         written = await self.append(events)
+        return written, await self.wait_for(written, wait)
+
+    async def wait_for(self, written: Written, wait: float | None = None) -> bool:
+        """Wait (`wait` seconds, the writer's own by default) until the projections reflect a write."""
         timeout = self.wait_seconds if wait is None else wait
-        return written, await self._wait("write", written.positions, timeout)
+        return await self._wait("write", written.positions, timeout)
+
+    async def reflected(self, written: Written) -> bool:
+        """Whether the projections reflect a write now (reads their checkpoints)."""
+        return await self.progress.reached(written.positions)
 
     async def _wait(self, waiter: str, positions: Sequence[Position], timeout: float) -> bool:
         started = time.perf_counter()
