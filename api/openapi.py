@@ -39,6 +39,11 @@ def _obj(required: list[str], **properties: Any) -> dict[str, Any]:
     return {"type": "object", "required": required, "properties": properties}
 
 
+def _record(**properties: Any) -> dict[str, Any]:
+    """An object whose every member is required."""
+    return _obj(list(properties), **properties)
+
+
 def _body(required: list[str], **properties: Any) -> dict[str, Any]:
     """A request body's object: a member it does not list is refused (422), since it may be a typo."""
     return {**_obj(required, **properties), "additionalProperties": False}
@@ -74,13 +79,12 @@ _POSITION = {
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer", "minimum": 1}}}
 
 
-_EVENT_ACKNOWLEDGED = _obj(
-    ["event_id", "durable", "position"],
+_EVENT_ACKNOWLEDGED = _record(
     event_id={"type": "string"},
     durable={"const": True},
     position={"type": "string"},
 )
-_EVENT_NOT_ACKNOWLEDGED = _obj(["event_id", "durable"], event_id={"type": "string"}, durable={"const": False})
+_EVENT_NOT_ACKNOWLEDGED = _record(event_id={"type": "string"}, durable={"const": False})
 _EVENTS_UNAVAILABLE = _obj(
     ["errors"],
     errors={"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
@@ -141,6 +145,11 @@ def _op(
     return op
 
 
+def _write(summary: str, status: str, schema: dict[str, Any], description: str, **options: Any) -> dict[str, Any]:
+    """A signed-in user's write, answered with `schema` once the read models reflect it (202 until then)."""
+    return _op(summary, status, _written(schema, description), auth=True, writes=True, **options)
+
+
 def _query(name: str, description: str, schema: dict[str, Any], *, required: bool = False) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
 
@@ -183,12 +192,11 @@ _ACCEPTED = {
     **_json(_ref("Accepted"), "Durable, but the read models have not caught up within the wait"),
     "headers": _POSITION,
 }
-_TRIBE = _obj(["tribe"], tribe=_ref("Tribe"))
-_CARD = _obj(["article"], article=_ref("Card"))
-_BLOCK = _obj(["username", "blocked"], username={"type": "string"}, blocked={"type": "boolean"})
-_FOLLOW_REQUEST = _obj(["user", "requested_at"], user=_ref("Author"), requested_at={"type": "string"})
-_FOLLOWER = _obj(
-    ["username", "following", "approved"],
+_TRIBE = _record(tribe=_ref("Tribe"))
+_CARD = _record(article=_ref("Card"))
+_BLOCK = _record(username={"type": "string"}, blocked={"type": "boolean"})
+_FOLLOW_REQUEST = _record(user=_ref("Author"), requested_at={"type": "string"})
+_FOLLOWER = _record(
     username={"type": "string"},
     following={"type": "boolean"},
     approved={"type": "boolean"},
@@ -228,6 +236,21 @@ def _event(kind: str, reference: str, **extra: Any) -> dict[str, Any]:
     return _body(["type", reference], type={"const": kind}, event_id=_EVENT_ID, **{reference: _ID}, **extra)
 
 
+def _membership(summary: str) -> dict[str, Any]:
+    """Join or leave the tribe the path names: the tribe after it."""
+    return _write(summary, "200", _TRIBE, "The tribe", params=(_path("tribe_id"),), refusals=("404",))
+
+
+def _blocking(summary: str) -> dict[str, Any]:
+    """Block or unblock the user the path names (not yourself: 422)."""
+    return _write(summary, "200", _BLOCK, "Block state", params=(_path("username"),), refusals=("404", "422"))
+
+
+def _follow_answer(summary: str) -> dict[str, Any]:
+    """Approve or deny the follow of the user the path names: where that follower stands after it."""
+    return _write(summary, "200", _FOLLOWER, "Follower", params=(_path("username"),), refusals=("404",))
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -248,7 +271,7 @@ DOCUMENT: dict[str, Any] = {
     },
     "paths": {
         "/v1/events": {
-            "post": _listing_durable_events(_op(
+            "post": _listing_durable_events(_write(
                 "Append raw events (views, bumps, follows): the batch is checked whole (every article and user "
                 "it names must exist; a blocker cannot be followed) before any is appended. An event_id names "
                 "an event of its sender: resent with the same payload it is not appended again on the embedded "
@@ -256,20 +279,13 @@ DOCUMENT: dict[str, Any] = {
                 "appends the batch all-or-nothing; Kafka acknowledges events one by one, and a 503 lists which "
                 "were acknowledged",
                 "202",
-                _written(
-                    _obj(
-                        ["events"],
-                        events={
-                            "type": "array",
-                            "items": _obj(
-                                ["event_id", "position"], event_id={"type": "string"}, position={"type": "string"}
-                            ),
-                        },
-                    ),
-                    "Appended; not waited for",
+                _record(
+                    events={
+                        "type": "array",
+                        "items": _record(event_id={"type": "string"}, position={"type": "string"}),
+                    },
                 ),
-                auth=True,
-                writes=True,
+                "Appended; not waited for",
                 refusals=("403", "404", "409", "413"),
                 body={
                     "type": "array",
@@ -302,8 +318,7 @@ DOCUMENT: dict[str, Any] = {
                 "List tribes, most members first",
                 "200",
                 _json(
-                    _obj(
-                        ["tribes", "next_cursor"],
+                    _record(
                         tribes={"type": "array", "items": _ref("Tribe")},
                         next_cursor={"type": ["string", "null"], "pattern": CURSOR_PATTERN},
                     ),
@@ -315,12 +330,11 @@ DOCUMENT: dict[str, Any] = {
                 ),
                 reads=True,
             ),
-            "post": _op(
+            "post": _write(
                 "Create a tribe (the creator joins it)",
                 "201",
-                _written(_TRIBE, "Created"),
-                auth=True,
-                writes=True,
+                _TRIBE,
+                "Created",
                 body=_body(["name"], name=_text(100), description=_text(2_000, blank=True, optional=True)),
             ),
         },
@@ -334,35 +348,14 @@ DOCUMENT: dict[str, Any] = {
                 refusals=("404",),
             )
         },
-        "/v1/tribes/{tribe_id}/join": {
-            "post": _op(
-                "Join a tribe (repeating is not an error)",
-                "200",
-                _written(_TRIBE, "The tribe"),
-                auth=True,
-                params=(_path("tribe_id"),),
-                writes=True,
-                refusals=("404",),
-            )
-        },
-        "/v1/tribes/{tribe_id}/leave": {
-            "post": _op(
-                "Leave a tribe (repeating is not an error)",
-                "200",
-                _written(_TRIBE, "The tribe"),
-                auth=True,
-                params=(_path("tribe_id"),),
-                writes=True,
-                refusals=("404",),
-            )
-        },
+        "/v1/tribes/{tribe_id}/join": {"post": _membership("Join a tribe (repeating is not an error)")},
+        "/v1/tribes/{tribe_id}/leave": {"post": _membership("Leave a tribe (repeating is not an error)")},
         "/v1/articles": {
-            "post": _op(
+            "post": _write(
                 "Publish an article, optionally into a tribe you joined (403 if you have not, 404 if there is none)",
                 "201",
-                _written(_CARD, "The card"),
-                auth=True,
-                writes=True,
+                _CARD,
+                "The card",
                 refusals=("403", "404"),
                 body=_body(
                     ["title", "body"],
@@ -395,8 +388,7 @@ DOCUMENT: dict[str, Any] = {
                 "(rank = log10(1 + bumps + 2 comments + views/10) + (created_at - 2023-11-14) / 45000 s)",
                 "200",
                 _json(
-                    _obj(
-                        ["items", "next_cursor"],
+                    _record(
                         items={"type": "array", "items": _ref("Card")},
                         next_cursor={"type": ["string", "null"], "pattern": CURSOR_PATTERN},
                     ),
@@ -412,8 +404,7 @@ DOCUMENT: dict[str, Any] = {
                 "Your own notifications, grouped, newest first (403 for anyone else's)",
                 "200",
                 _json(
-                    _obj(
-                        ["notifications", "unread_count"],
+                    _record(
                         notifications={"type": "array", "items": _ref("Notification")},
                         unread_count={"type": "integer"},
                     ),
@@ -426,70 +417,43 @@ DOCUMENT: dict[str, Any] = {
             )
         },
         "/v1/notifications/read": {
-            "post": _op(
+            "post": _write(
                 "Mark notifications read up to a time (ms since the epoch, not in the future; absent or null: now)",
                 "200",
-                _written(_obj(["read_up_to"], read_up_to={"type": "integer"}), "Marked"),
-                auth=True,
-                writes=True,
+                _record(read_up_to={"type": "integer"}),
+                "Marked",
                 body=_body([], up_to={"type": ["integer", "null"], "minimum": 0}),
                 body_required=False,
             )
         },
         "/v1/users/{username}/block": {
-            "post": _op(
+            "post": _blocking(
                 "Block a user: they cannot follow, comment on or mention you,"
-                " and disappear from your feed and notifications (not yourself: 422)",
-                "200",
-                _written(_BLOCK, "Block state"),
-                auth=True,
-                params=(_path("username"),),
-                writes=True,
-                refusals=("404", "422"),
+                " and disappear from your feed and notifications (not yourself: 422)"
             ),
-            "delete": _op(
-                "Lift a block",
-                "200",
-                _written(_BLOCK, "Block state"),
-                auth=True,
-                params=(_path("username"),),
-                writes=True,
-                refusals=("404", "422"),
-            ),
+            "delete": _blocking("Lift a block"),
         },
         "/v1/follow-requests": {
             "get": _op(
                 "The requests to follow you (a private user) you have not answered, newest first"
                 " (none while you are public)",
                 "200",
-                _json(_obj(["requests"], requests={"type": "array", "items": _FOLLOW_REQUEST}), "Requests"),
+                _json(_record(requests={"type": "array", "items": _FOLLOW_REQUEST}), "Requests"),
                 auth=True,
                 params=(_limit(100, 20),),
                 reads=True,
             )
         },
         "/v1/follow-requests/{username}/approve": {
-            "post": _op(
+            "post": _follow_answer(
                 "Approve a user's follow: they read your articles while you are private"
-                " (no active follow of yours by them: 404)",
-                "200",
-                _written(_FOLLOWER, "Follower"),
-                auth=True,
-                params=(_path("username"),),
-                writes=True,
-                refusals=("404",),
+                " (no active follow of yours by them: 404)"
             )
         },
         "/v1/follow-requests/{username}/deny": {
-            "post": _op(
+            "post": _follow_answer(
                 "Deny a user's follow request, or remove them as a follower: their follow ends"
-                " (no active follow of yours by them: 404)",
-                "200",
-                _written(_FOLLOWER, "Follower"),
-                auth=True,
-                params=(_path("username"),),
-                writes=True,
-                refusals=("404",),
+                " (no active follow of yours by them: 404)"
             )
         },
         "/v1/users/{username}/stats": {
@@ -497,11 +461,9 @@ DOCUMENT: dict[str, Any] = {
                 "Followers, following, articles and bumps received",
                 "200",
                 _json(
-                    _obj(
-                        ["username", "stats"],
+                    _record(
                         username={"type": "string"},
-                        stats=_obj(
-                            ["followers", "following", "articles", "bumps_received"],
+                        stats=_record(
                             followers={"type": "integer"},
                             following={"type": "integer"},
                             articles={"type": "integer"},
@@ -521,16 +483,15 @@ DOCUMENT: dict[str, Any] = {
                 " over the last hour (5-minute buckets) or day (hourly buckets)",
                 "200",
                 _json(
-                    _obj(
-                        ["window", "articles", "tags"],
+                    _record(
                         window={"enum": list(activity.TREND_WINDOWS)},
                         articles={
                             "type": "array",
-                            "items": _obj(["score", "article"], score={"type": "integer"}, article=_ref("Card")),
+                            "items": _record(score={"type": "integer"}, article=_ref("Card")),
                         },
                         tags={
                             "type": "array",
-                            "items": _obj(["tag", "score"], tag={"type": "string"}, score={"type": "integer"}),
+                            "items": _record(tag={"type": "string"}, score={"type": "integer"}),
                         },
                     ),
                     "Trending",
@@ -546,7 +507,7 @@ DOCUMENT: dict[str, Any] = {
             "get": _op(
                 "Live articles by words in title and body, by tag, or both; best rank first",
                 "200",
-                _json(_obj(["articles"], articles={"type": "array", "items": _ref("Card")}), "Matches"),
+                _json(_record(articles={"type": "array", "items": _ref("Card")}), "Matches"),
                 params=(
                     {
                         "name": "search",
@@ -574,7 +535,7 @@ DOCUMENT: dict[str, Any] = {
             "get": _op(
                 "Users by username prefix",
                 "200",
-                _json(_obj(["users"], users={"type": "array", "items": _ref("Author")}), "Matches"),
+                _json(_record(users={"type": "array", "items": _ref("Author")}), "Matches"),
                 params=(
                     _query("prefix", "start of a username", {"type": "string", "pattern": _NOT_BLANK}, required=True),
                     _limit(100, 20),
@@ -586,7 +547,7 @@ DOCUMENT: dict[str, Any] = {
             "get": _op(
                 "Tribes by words of their name, most members first",
                 "200",
-                _json(_obj(["tribes"], tribes={"type": "array", "items": _ref("Tribe")}), "Matches"),
+                _json(_record(tribes={"type": "array", "items": _ref("Tribe")}), "Matches"),
                 params=(
                     _query(
                         "q",
@@ -605,8 +566,7 @@ DOCUMENT: dict[str, Any] = {
                 "replay status` lists them, each with its events per second, and every dead letter",
                 "200",
                 _json(
-                    _obj(
-                        ["views", "dead_letters"],
+                    _record(
                         views={"type": "array", "items": _ref("ViewStatus")},
                         dead_letters={"type": "array", "items": _ref("DeadLetter")},
                     ),
@@ -621,7 +581,7 @@ DOCUMENT: dict[str, Any] = {
                 "Admins only (TRIBE_ADMINS): every dead letter, an event a view parked because it could not apply "
                 "it (failed), or because an earlier event of its key failed (behind)",
                 "200",
-                _json(_obj(["dead_letters"], dead_letters={"type": "array", "items": _ref("DeadLetter")}), "Letters"),
+                _json(_record(dead_letters={"type": "array", "items": _ref("DeadLetter")}), "Letters"),
                 auth=True,
                 refusals=("403",),
             )
@@ -631,8 +591,7 @@ DOCUMENT: dict[str, Any] = {
                 "Admins only: one dead letter, its key's letters in order, and the event it holds",
                 "200",
                 _json(
-                    _obj(
-                        ["dead_letter", "sequence", "event", "undecodable"],
+                    _record(
                         dead_letter=_ref("DeadLetter"),
                         sequence={"type": "array", "items": {"type": "string"}},
                         event={"type": ["object", "null"], "description": "The event's fields, with its type"},
@@ -670,13 +629,12 @@ DOCUMENT: dict[str, Any] = {
             )
         },
         "/v1/reports": {
-            "post": _op(
+            "post": _write(
                 "Report an article (article_id), a comment (article_id and comment_id) or a user (username) to the "
                 "moderators, with a reason; a user's second report of one target counts once",
                 "201",
-                _written(_obj(["report"], report=_ref("Report")), "Filed"),
-                auth=True,
-                writes=True,
+                _record(report=_ref("Report")),
+                "Filed",
                 body=_targets(
                     ["reason"],
                     reason={"enum": list(moderation.REASONS)},
@@ -691,8 +649,7 @@ DOCUMENT: dict[str, Any] = {
                 "open ones first, then the most reported",
                 "200",
                 _json(
-                    _obj(
-                        ["items", "total"],
+                    _record(
                         items={"type": "array", "items": _ref("QueueItem")},
                         total={"type": "integer", "minimum": 0},
                     ),
@@ -709,13 +666,12 @@ DOCUMENT: dict[str, Any] = {
             )
         },
         "/v1/moderation/decisions": {
-            "post": _op(
+            "post": _write(
                 "Moderators only: hide or restore an article or a comment, suspend or unsuspend a user; applied to "
                 "every read of it",
                 "200",
-                _written(_obj(["item"], item=_ref("QueueItem")), "The target as the queue has it now"),
-                auth=True,
-                writes=True,
+                _record(item=_ref("QueueItem")),
+                "The target as the queue has it now",
                 body=_targets(
                     ["action", "reason"],
                     actions=True,
@@ -730,8 +686,7 @@ DOCUMENT: dict[str, Any] = {
                 "cannot send the Authorization header",
                 "201",
                 _json(
-                    _obj(
-                        ["ticket", "expires_at"],
+                    _record(
                         ticket={"type": "string"},
                         expires_at={"type": "string", "format": "date-time"},
                     ),
@@ -817,9 +772,8 @@ DOCUMENT: dict[str, Any] = {
             ),
             "TooManyRequests": {
                 **_json(
-                    _obj(
-                        ["errors"],
-                        errors=_obj(["rate"], rate={"type": "array", "items": {"type": "string"}}),
+                    _record(
+                        errors=_record(rate={"type": "array", "items": {"type": "string"}}),
                     ),
                     "Over a rate-limit budget: nothing was done; retry after Retry-After seconds",
                 ),
@@ -857,24 +811,10 @@ DOCUMENT: dict[str, Any] = {
             },
         },
         "schemas": {
-            "Errors": _obj(
-                ["errors"],
+            "Errors": _record(
                 errors={"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
             ),
-            "DeadLetter": _obj(
-                [
-                    "id",
-                    "projection",
-                    "topic",
-                    "partition",
-                    "offset",
-                    "key",
-                    "state",
-                    "cause",
-                    "attempts",
-                    "first_failed_at",
-                    "last_failed_at",
-                ],
+            "DeadLetter": _record(
                 id={"type": "string", "description": "projection:topic:partition:offset"},
                 projection={"type": "string", "description": "the view version, e.g. articles_v3"},
                 topic={"type": "string"},
@@ -887,28 +827,12 @@ DOCUMENT: dict[str, Any] = {
                 first_failed_at={"type": "integer", "description": "ms since the epoch"},
                 last_failed_at={"type": "integer", "description": "ms since the epoch"},
             ),
-            "ViewStatus": _obj(
-                ["view", "live_version", "versions"],
+            "ViewStatus": _record(
                 view={"type": "string"},
                 live_version={"type": ["integer", "null"], "description": "the version reads are answered from"},
                 versions={"type": "array", "items": _ref("VersionStatus")},
             ),
-            "VersionStatus": _obj(
-                [
-                    "version",
-                    "live",
-                    "checkpoint",
-                    "lag",
-                    "done",
-                    "progress",
-                    "throughput",
-                    "fingerprint",
-                    "this_code",
-                    "state",
-                    "dead_letters",
-                    "parked_since",
-                    "runners",
-                ],
+            "VersionStatus": _record(
                 version={"type": "integer"},
                 live={"type": "boolean"},
                 checkpoint={
@@ -935,8 +859,7 @@ DOCUMENT: dict[str, Any] = {
                 parked_since={"type": ["integer", "null"], "description": "ms since the epoch"},
                 runners={
                     "type": "array",
-                    "items": _obj(
-                        ["runner", "state", "error", "attempts", "fingerprint", "since", "updated_at"],
+                    "items": _record(
                         runner={"type": "string", "description": "the process: host:pid or a worker's instance id"},
                         state={"enum": ["running", "retrying", "parked", "fenced"]},
                         error={"type": ["string", "null"]},
@@ -947,36 +870,18 @@ DOCUMENT: dict[str, Any] = {
                     ),
                 },
             ),
-            "Retried": _obj(
-                ["applied", "failed", "skipped"],
+            "Retried": _record(
                 applied={"type": "array", "items": {"type": "string"}, "description": "letters applied and removed"},
                 failed={"oneOf": [{"type": "null"}, _ref("DeadLetter")], "description": "the letter that failed again"},
                 skipped={"type": ["string", "null"]},
             ),
-            "Report": _obj(
-                ["target_kind", "target_id", "article_id", "reason"],
+            "Report": _record(
                 target_kind={"enum": list(moderation.TARGET_KINDS)},
                 target_id={"type": "string", "description": "the article's id, the comment's number or the user's id"},
                 article_id={"type": ["string", "null"]},
                 reason={"enum": list(moderation.REASONS)},
             ),
-            "QueueItem": _obj(
-                [
-                    "id",
-                    "target_kind",
-                    "target_id",
-                    "article_id",
-                    "shown",
-                    "reports",
-                    "reasons",
-                    "first_reported_at",
-                    "last_reported_at",
-                    "state",
-                    "decided_by",
-                    "decided_source",
-                    "decided_at",
-                    "decision_reason",
-                ],
+            "QueueItem": _record(
                 id={"type": "string"},
                 target_kind={"enum": list(moderation.TARGET_KINDS)},
                 target_id={"type": "string"},
@@ -992,20 +897,17 @@ DOCUMENT: dict[str, Any] = {
                 decided_at={"type": ["integer", "null"]},
                 decision_reason={"type": ["string", "null"]},
             ),
-            "Accepted": _obj(
-                ["status", "positions"],
+            "Accepted": _record(
                 status={"const": "accepted"},
                 positions={"type": "array", "items": {"type": "string"}},
             ),
-            "Author": _obj(
-                ["id", "username", "display_name", "image"],
+            "Author": _record(
                 id={"type": "string"},
                 username={"type": "string"},
                 display_name={"type": "string"},
                 image={"type": ["string", "null"]},
             ),
-            "Tribe": _obj(
-                ["id", "name", "description", "owner_id", "member_count", "article_count", "joined", "created_at"],
+            "Tribe": _record(
                 id={"type": "string"},
                 name={"type": "string"},
                 description={"type": "string"},
@@ -1015,32 +917,15 @@ DOCUMENT: dict[str, Any] = {
                 joined={"type": "boolean"},
                 created_at={"type": "string", "format": "date-time"},
             ),
-            "Card": _obj(
-                [
-                    "id",
-                    "slug",
-                    "title",
-                    "description",
-                    "tags",
-                    "tribe",
-                    "author",
-                    "counts",
-                    "bumped",
-                    "rank",
-                    "created_at",
-                    "updated_at",
-                ],
+            "Card": _record(
                 id={"type": "string"},
                 slug={"type": "string"},
                 title={"type": "string"},
                 description={"type": "string"},
                 tags={"type": "array", "items": {"type": "string"}},
-                tribe={
-                    "oneOf": [{"type": "null"}, _obj(["id", "name"], id={"type": "string"}, name={"type": "string"})]
-                },
+                tribe={"oneOf": [{"type": "null"}, _record(id={"type": "string"}, name={"type": "string"})]},
                 author=_ref("Author"),
-                counts=_obj(
-                    ["views", "comments", "bumps"],
+                counts=_record(
                     views={"type": "integer"},
                     comments={"type": "integer"},
                     bumps={"type": "integer"},
@@ -1050,16 +935,13 @@ DOCUMENT: dict[str, Any] = {
                 created_at={"type": "string", "format": "date-time"},
                 updated_at={"type": "string", "format": "date-time"},
             ),
-            "Notification": _obj(
-                ["id", "kind", "text", "actor_count", "latest_actor", "article", "comment_id", "at", "unread"],
+            "Notification": _record(
                 id={"type": "string"},
                 kind={"enum": ["bump", "comment", "mention", "follow"]},
                 text={"type": "string"},
                 actor_count={"type": "integer"},
                 latest_actor=_ref("Author"),
-                article={
-                    "oneOf": [{"type": "null"}, _obj(["id", "title"], id={"type": "string"}, title={"type": "string"})]
-                },
+                article={"oneOf": [{"type": "null"}, _record(id={"type": "string"}, title={"type": "string"})]},
                 comment_id={"type": ["integer", "null"]},
                 at={"type": "string", "format": "date-time"},
                 unread={"type": "boolean"},
