@@ -159,6 +159,27 @@ async def _resolve(ports: Ports, target: Target, reader: str, *, as_moderator: b
     return Resolved("comment", str(target.comment_id), target.article_id, comment["author_id"])
 
 
+def _about(
+    target: Resolved,
+    actor_id: str,
+    on_user: type[UserReported | UserModerated],
+    on_content: type[ContentReported | ModerationDecided],
+    **payload: str,
+) -> Event:
+    """The actor's event about a target: a user's type of its own (routed by the user), else the content's type,
+    which names the article the target is or belongs to (routed by the article)."""
+    if target.kind == "user":
+        return on_user(**envelope(actor_id), target_id=target.target_id, **payload)
+    assert target.article_id is not None
+    return on_content(
+        **envelope(actor_id),
+        target_kind=target.kind,
+        target_id=target.target_id,
+        article_id=target.article_id,
+        **payload,
+    )
+
+
 async def report(ports: Ports, cmd: Report) -> Outcome[Reported]:
     """Report a target: always appended (the moderation view counts a reporter once per target)."""
     await not_suspended(ports, cmd.actor_id)
@@ -168,19 +189,7 @@ async def report(ports: Ports, cmd: Report) -> Outcome[Reported]:
     target = await _resolve(ports, cmd.target, cmd.actor_id, as_moderator=False)
     if target.author_id == cmd.actor_id:
         raise Forbidden("target", "is yours: you cannot report yourself or what you wrote")
-    event: Event
-    if target.kind == "user":
-        event = UserReported(**envelope(cmd.actor_id), target_id=target.target_id, reason=cmd.reason, note=note)
-    else:
-        assert target.article_id is not None
-        event = ContentReported(
-            **envelope(cmd.actor_id),
-            target_kind=target.kind,
-            target_id=target.target_id,
-            article_id=target.article_id,
-            reason=cmd.reason,
-            note=note,
-        )
+    event = _about(target, cmd.actor_id, UserReported, ContentReported, reason=cmd.reason, note=note)
     reported = Reported(target.kind, target.target_id, target.article_id, cmd.reason)
 
     async def read() -> Reported:
@@ -241,22 +250,9 @@ async def decide(ports: Ports, moderators: Moderators, cmd: Decide) -> Outcome[Q
     reason = rules.text(cmd.reason, "reason", max_length=DECISION_REASON_MAX)
     if target.kind == "user" and target.target_id == cmd.actor_id:
         raise Forbidden("target", "is you: another moderator decides on you")
-    event: Event
-    if target.kind == "user":
-        event = UserModerated(
-            **envelope(cmd.actor_id), target_id=target.target_id, action=cmd.action, reason=reason, source="moderator"
-        )
-    else:
-        assert target.article_id is not None
-        event = ModerationDecided(
-            **envelope(cmd.actor_id),
-            target_kind=target.kind,
-            target_id=target.target_id,
-            article_id=target.article_id,
-            action=cmd.action,
-            reason=reason,
-            source="moderator",
-        )
+    event = _about(
+        target, cmd.actor_id, UserModerated, ModerationDecided, action=cmd.action, reason=reason, source="moderator"
+    )
     key = target_key(target.kind, target.target_id, target.article_id)
     assert key is not None
 
