@@ -20,6 +20,14 @@ async def json_body(request: web.Request) -> Any:
         raise ApiError(400, "body", f"is not valid JSON ({exc})") from None
 
 
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """A body that must be a JSON object (the /v1 writes' bodies)."""
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise unprocessable("body", "must be a JSON object")
+    return body
+
+
 def envelope(body: Any, name: str) -> dict[str, Any]:
     """The object under the body's single top-level key `name` (Conduit's {"user": {...}})."""
     if not isinstance(body, dict):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from services.moderation import QueueView, Reported
 from services.notifications import NotificationView
+from services.social import BlockState, FollowerState
 from services.views import ArticleView, CardView, CommentView, Profile, TribeView
 
 Body = dict[str, Any]
@@ -148,3 +150,42 @@ def notification(shown: NotificationView) -> Body:
         "at": iso(group["latest_at"]),
         "unread": shown.unread,
     }
+
+
+def block(state: BlockState) -> Body:
+    return {"username": state.username, "blocked": state.blocked}
+
+
+def follower(state: FollowerState) -> Body:
+    return {"username": state.username, "following": state.following, "approved": state.approved}
+
+
+def report(reported: Reported) -> Body:
+    return {
+        "target_kind": reported.target_kind,
+        "target_id": reported.target_id,
+        "article_id": reported.article_id,
+        "reason": reported.reason,
+    }
+
+
+_QUEUE_ITEM = (
+    "id",
+    "target_kind",
+    "target_id",
+    "article_id",
+    "reports",
+    "reasons",
+    "first_reported_at",
+    "last_reported_at",
+    "state",
+    "decided_by",
+    "decided_source",
+    "decided_at",
+    "decision_reason",
+)
+
+
+def queue_item(shown: QueueView) -> Body:
+    """A moderation queue document with what the moderator judges it by (`pending` only orders the queue)."""
+    return {**{name: shown.item[name] for name in _QUEUE_ITEM}, "shown": shown.shown}

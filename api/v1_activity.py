@@ -6,8 +6,7 @@ from aiohttp import web
 
 from api import present
 from api.answers import answer, json_response
-from api.bodies import fields, json_body
-from api.errors import unprocessable
+from api.bodies import fields, json_object
 from api.paging import page_size
 from api.requests import after, ports, require_user, viewer
 from services import activity, notifications
@@ -30,10 +29,7 @@ async def mark_read(request: web.Request) -> web.Response:
     me = require_user(request)
     up_to = None
     if request.can_read_body:
-        body = await json_body(request)
-        if not isinstance(body, dict):
-            raise unprocessable("body", "must be a JSON object")
-        up_to = fields(body, required={}, optional={"up_to": int}).get("up_to")
+        up_to = fields(await json_object(request), required={}, optional={"up_to": int}).get("up_to")
     outcome = await notifications.mark_read(ports(request), me, up_to)
     return answer(outcome, lambda read_up_to: {"read_up_to": read_up_to})
 

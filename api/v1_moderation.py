@@ -6,8 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
+from api import present
 from api.answers import answer, json_response
-from api.bodies import fields, json_body
+from api.bodies import fields, json_object
 from api.errors import unprocessable
 from api.paging import page_size
 from api.requests import after, int_param, ports, require_user
@@ -22,13 +23,6 @@ _TARGETS: dict[str, dict[str, type | tuple[type, ...]]] = {
     "user": {"username": str},
 }
 """The members that name each kind of target, all required (and no other's)."""
-
-
-async def _object(request: web.Request) -> dict[str, Any]:
-    body = await json_body(request)
-    if not isinstance(body, dict):
-        raise unprocessable("body", "must be a JSON object")
-    return body
 
 
 def _given(
@@ -47,44 +41,14 @@ def _target(given: dict[str, Any]) -> moderation.Target:
     )
 
 
-def _reported(reported: moderation.Reported) -> dict[str, Any]:
-    return {
-        "report": {
-            "target_kind": reported.target_kind,
-            "target_id": reported.target_id,
-            "article_id": reported.article_id,
-            "reason": reported.reason,
-        }
-    }
-
-
-def _item(shown: moderation.QueueView) -> dict[str, Any]:
-    item = shown.item
-    return {
-        "id": item["id"],
-        "target_kind": item["target_kind"],
-        "target_id": item["target_id"],
-        "article_id": item["article_id"],
-        "shown": shown.shown,
-        "reports": item["reports"],
-        "reasons": item["reasons"],
-        "first_reported_at": item["first_reported_at"],
-        "last_reported_at": item["last_reported_at"],
-        "state": item["state"],
-        "decided_by": item["decided_by"],
-        "decided_source": item["decided_source"],
-        "decided_at": item["decided_at"],
-        "decision_reason": item["decision_reason"],
-    }
-
-
 @routes.post("/v1/reports")
 async def report(request: web.Request) -> web.Response:
     """Report an article, a comment or a user to the moderators, with a reason."""
     me = require_user(request)
-    given = _given(await _object(request), {"reason": str}, {"note": str})
+    given = _given(await json_object(request), {"reason": str}, {"note": str})
     command = moderation.Report(me, _target(given), given["reason"], given.get("note") or "")
-    return answer(await moderation.report(ports(request), command), _reported, status=201)
+    outcome = await moderation.report(ports(request), command)
+    return answer(outcome, lambda reported: {"report": present.report(reported)}, status=201)
 
 
 @routes.get("/v1/moderation/queue")
@@ -99,14 +63,14 @@ async def queue(request: web.Request) -> web.Response:
         int_param(request, "offset", 0),
         after(request),
     )
-    return json_response({"items": [_item(i) for i in page.items], "total": page.total})
+    return json_response({"items": [present.queue_item(i) for i in page.items], "total": page.total})
 
 
 @routes.post("/v1/moderation/decisions")
 async def decide(request: web.Request) -> web.Response:
     """Hide or restore an article or comment, suspend or unsuspend a user (moderators only)."""
     me = require_user(request)
-    given = _given(await _object(request), {"action": str, "reason": str}, {})
+    given = _given(await json_object(request), {"action": str, "reason": str}, {})
     command = moderation.Decide(me, _target(given), given["action"], given["reason"])
     outcome = await moderation.decide(ports(request), request.app[MODERATORS], command)
-    return answer(outcome, lambda shown: {"item": _item(shown)})
+    return answer(outcome, lambda shown: {"item": present.queue_item(shown)})

@@ -8,21 +8,13 @@ from aiohttp import web
 
 from api import present
 from api.answers import answer, json_response
-from api.bodies import fields, json_body
-from api.errors import unprocessable
+from api.bodies import fields, json_object
 from api.paging import decode_cursor, encode_cursor, page_size
 from api.requests import after, ports, require_user, viewer
 from services import articles, feeds, social, tribes
 from services.views import CardView, TribeView
 
 routes = web.RouteTableDef()
-
-
-async def _object(request: web.Request) -> dict[str, Any]:
-    body = await json_body(request)
-    if not isinstance(body, dict):
-        raise unprocessable("body", "must be a JSON object")
-    return body
 
 
 def _tribe(shown: TribeView) -> dict[str, Any]:
@@ -39,7 +31,7 @@ def _card(shown: CardView) -> dict[str, Any]:
 @routes.post("/v1/tribes")
 async def create_tribe(request: web.Request) -> web.Response:
     me = require_user(request)
-    given = fields(await _object(request), required={"name": str}, optional={"description": str})
+    given = fields(await json_object(request), required={"name": str}, optional={"description": str})
     command = tribes.CreateTribe(me, given["name"], given.get("description") or "")
     return answer(await tribes.create(ports(request), command), _tribe, status=201)
 
@@ -85,7 +77,7 @@ async def leave_tribe(request: web.Request) -> web.Response:
 async def publish(request: web.Request) -> web.Response:
     me = require_user(request)
     given = fields(
-        await _object(request),
+        await json_object(request),
         required={"title": str, "body": str},
         optional={"description": str, "tags": list, "tribe_id": str},
     )
@@ -122,7 +114,7 @@ async def ranked_feed(request: web.Request) -> web.Response:
 
 async def _block(request: web.Request, *, on: bool) -> web.Response:
     outcome = await social.block(ports(request), require_user(request), request.match_info["username"], on=on)
-    return answer(outcome, lambda state: {"username": state.username, "blocked": state.blocked})
+    return answer(outcome, present.block)
 
 
 @routes.post("/v1/users/{username}/block")
@@ -149,10 +141,7 @@ async def _answer(request: web.Request, *, approve: bool) -> web.Response:
     outcome = await social.answer_request(
         ports(request), require_user(request), request.match_info["username"], approve=approve
     )
-    return answer(
-        outcome,
-        lambda state: {"username": state.username, "following": state.following, "approved": state.approved},
-    )
+    return answer(outcome, present.follower)
 
 
 @routes.post("/v1/follow-requests/{username}/approve")
