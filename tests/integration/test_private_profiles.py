@@ -11,41 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from events.adapters.sqlite_log import SqliteLog
 from events.catalogue import ArticlePublished
 from events.codec import actor_of
 from events.ids import new_event_id
-from projections.adapters.sqlite_store import SqliteStore
-from projections.embedded import EmbeddedRuntime
-from projections.live import install
-from projections.progress import Progress
-from projections.views import VIEWS
 from services import accounts, activity, articles, comments, feeds, notifications, social
 from services.errors import NotFound
-from services.outcome import Outcome, Pending
-from services.ports import Ports
 from services.stream import Authors, Hub, partitions_read
 from services.writer import envelope
+from tests.integration import held_back
+from tests.integration.held_back import pending
 from tests.sealed import sealed_codec
-from tribe.bootstrap import build_ports
-from tribe.settings import Settings
 
 
-class World:
-    def __init__(self, ports: Ports, runtime: EmbeddedRuntime) -> None:
-        self.ports = ports
-        self.runtime = runtime
-
-    async def project(self) -> None:
-        await self.runtime.run_once()
-
-    async def user(self, name: str) -> str:
-        await accounts.register(self.ports, accounts.Register(name, f"{name}@example.com", "long-enough-pw"))
-        await self.project()
-        user = await self.ports.reads.user_by("username", name)
-        assert user is not None
-        return str(user["user_id"])
-
+class World(held_back.World):
     async def private(self, user_id: str, on: bool = True) -> None:
         await accounts.update_user(self.ports, accounts.UpdateUser(user_id, private=on))
         await self.project()
@@ -68,20 +46,8 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    settings = Settings(data_dir=tmp_path, jwt_secret="s" * 48, write_wait=0.05, registration_wait=0.05)
-    log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
-    await install(store, VIEWS)
-    codec = sealed_codec()
-    yield World(
-        build_ports(settings, log, store, codec, Progress(store, VIEWS)), EmbeddedRuntime(log, store, codec, VIEWS)
-    )
-    await log.close()
-    await store.close()
-
-
-def pending(outcome: Outcome[object]) -> Pending:
-    assert isinstance(outcome, Pending), outcome
-    return outcome
+    async with held_back.opened(tmp_path, World) as world:
+        yield world
 
 
 async def test_followers_from_before_keep_access_and_later_ones_wait_for_approval(world: World) -> None:

@@ -1,7 +1,7 @@
 """The services without HTTP, on the real embedded adapters, with the projection held back at will.
 
 The embedded runtime is not started: `project()` runs one pass of it, so a test decides when the
-read models catch up and can check what a service does while they are behind.
+read models catch up and can check what a service does while they are behind (tests/integration/held_back.py).
 """
 
 from __future__ import annotations
@@ -13,38 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from events.adapters.sqlite_log import SqliteLog
-from projections.adapters.sqlite_store import SqliteStore
-from projections.embedded import EmbeddedRuntime
-from projections.live import install
-from projections.progress import Progress
-from projections.views import VIEWS
 from services import accounts, articles, comments, social, tribes
 from services.errors import Forbidden, Invalid, NotFound
-from services.outcome import Outcome, Pending, Projected
-from services.ports import Ports
-from tests.sealed import sealed_codec
-from tribe.bootstrap import build_ports
-from tribe.settings import Settings
+from services.outcome import Projected
+from tests.integration import held_back
+from tests.integration.held_back import pending
 
 
-class World:
-    """Ports over real SQLite files, and the runtime that projects only when asked."""
-
-    def __init__(self, ports: Ports, runtime: EmbeddedRuntime) -> None:
-        self.ports = ports
-        self.runtime = runtime
-
-    async def project(self) -> None:
-        await self.runtime.run_once()
-
-    async def user(self, name: str) -> str:
-        await accounts.register(self.ports, accounts.Register(name, f"{name}@example.com", "long-enough-pw"))
-        await self.project()
-        user = await self.ports.reads.user_by("username", name)
-        assert user is not None
-        return str(user["user_id"])
-
+class World(held_back.World):
     async def article(self, author: str, title: str = "Hill climb") -> str:
         await articles.publish(self.ports, articles.Publish(author, title, "d", "b"))
         await self.project()
@@ -54,19 +30,8 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    settings = Settings(data_dir=tmp_path, jwt_secret="s" * 48, write_wait=0.05, registration_wait=0.05)
-    log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
-    codec = sealed_codec()
-    await install(store, VIEWS)
-    runtime = EmbeddedRuntime(log, store, codec, VIEWS)
-    yield World(build_ports(settings, log, store, codec, Progress(store, VIEWS)), runtime)
-    await log.close()
-    await store.close()
-
-
-def pending(outcome: Outcome[object]) -> Pending:
-    assert isinstance(outcome, Pending), outcome
-    return outcome
+    async with held_back.opened(tmp_path, World) as world:
+        yield world
 
 
 async def test_a_favorite_then_an_unfavorite_while_the_projection_is_behind_ends_unfavorited(world: World) -> None:
