@@ -72,6 +72,11 @@ class Audience:
         """The author is private and the subscriber may not read them (services/privacy.py)."""
         return author != self.user_id and author in private and author not in self.opened
 
+    def unfollowed(self, followee: str) -> Audience:
+        """The subscriber's follow of `followee` ended (they unfollowed, or the followee denied it)."""
+        ended = {followee}
+        return replace(self, followees=self.followees - ended, opened=self.opened - ended)
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -161,8 +166,7 @@ def _(
     event: UserUnfollowed, audience: Audience, authors: Mapping[str, str], private: AbstractSet[str] = frozenset()
 ) -> Decision:
     if event.actor_id == audience.user_id:
-        ended = {event.followee_id}
-        return replace(audience, followees=audience.followees - ended, opened=audience.opened - ended), None
+        return audience.unfollowed(event.followee_id), None
     return audience, None
 
 
@@ -180,8 +184,7 @@ def _(
     event: FollowDenied, audience: Audience, authors: Mapping[str, str], private: AbstractSet[str] = frozenset()
 ) -> Decision:
     if event.follower_id == audience.user_id:
-        ended = {event.actor_id}
-        return replace(audience, followees=audience.followees - ended, opened=audience.opened - ended), None
+        return audience.unfollowed(event.actor_id), None
     return audience, None
 
 
