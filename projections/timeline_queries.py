@@ -85,7 +85,7 @@ class TimelineReads:
 
     async def outliers(self, kind: str) -> list[str]:
         """Every author or tribe read by pull: few, by construction (their audiences passed the threshold)."""
-        query = Query(filters=(Filter("kind", (kind,)),), sort=(("id", "asc"),), size=1000, with_total=False)
+        query = Query(prefix=Prefix("id", outlier_id(kind, "")), sort=(("id", "asc"),), size=100, with_total=False)
         return [doc.body["source_id"] async for doc in self.store.every("outliers", query)]
 
     async def followed_among(self, reader: str, authors: Sequence[str]) -> set[str]:

@@ -604,11 +604,16 @@ class SqliteStore(Store):
 
         Such a query (an article by slug, a user's follows, the articles of the authors one
         follows) touches only the rows it returns or counts, and costs less than the ~0.25 ms
-        of a trip to the reader thread and back, so it runs on the calling thread. Text
-        searches and prefix ranges, which can scan, stay on the reader thread.
+        of a trip to the reader thread and back (several times that beside a busy event loop,
+        which holds the GIL the thread waits for), so it runs on the calling thread. So does a
+        range of ids (a reader's timeline, the outliers of a kind): the unique index of ids
+        yields it in order, and a page stops at its size. Text searches and prefix ranges of
+        other fields, which can scan, stay on the reader thread.
         """
-        if query.text or query.prefix is not None:
+        if query.text:
             return False
+        if query.prefix is not None:
+            return query.prefix.field == "id" and not query.with_total and query.size <= _INLINE_KEYS
         _, spec = self._resolve(collection)
         indexed = _indexed(spec)
 
