@@ -25,7 +25,7 @@ from events.log import Position
 from services.articles import MAX_WINDOW, paging
 from services.fanout import RECENT_FOLLOW_MS
 from services.ports import Ports
-from services.privacy import readable
+from services.privacy import readable, readable_with_authors
 from services.views import ArticlePage, CardView, article_views, card_views
 from services.writer import now_ms
 
@@ -71,14 +71,14 @@ async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequen
         authors.update((a["article_id"], a["author_id"]) for a in pulled)
         followed = await ports.timelines.followed_among(reader, sorted(set(authors.values()) - hidden))
         ids = sorted((a for a, author in authors.items() if author in followed), reverse=True)
-        live = await readable(ports, reader, await ports.social.cards(ids, reader))
+        live, authors = await readable_with_authors(ports, reader, await ports.social.cards(ids, reader))
         more = len(entries) == size or len(pulled) == size
         if len(live) > want or not more or attempt == FEED_READS - 1 or size >= MAX_WINDOW:
             break
         size = min(size * 2, MAX_WINDOW)
     docs = live[offset:want]
     total = max(len(live), want + 1) if more else len(live)
-    return ArticlePage(await article_views(ports, docs, reader, followed=followed), total)
+    return ArticlePage(await article_views(ports, docs, reader, followed=followed, authors=authors), total)
 
 
 async def ranked_feed(

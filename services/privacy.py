@@ -64,8 +64,15 @@ async def readable(ports: Ports, reader: str | None, docs: Sequence[Body]) -> li
 
     One batched get of the authors' user documents, and one of the reader's follows when a private author is there.
     """
+    return (await readable_with_authors(ports, reader, docs))[0]
+
+
+async def readable_with_authors(
+    ports: Ports, reader: str | None, docs: Sequence[Body]
+) -> tuple[list[Body], dict[str, Body]]:
+    """`readable`, and the user documents of the authors it read, for a caller that presents them next."""
     if not docs:
-        return []
+        return [], {}
     authors = await ports.reads.users(sorted({d["author_id"] for d in docs}))
     opened = await open_authors(ports, reader, authors)
-    return [d for d in docs if d["author_id"] in opened]
+    return [d for d in docs if d["author_id"] in opened], authors

@@ -9,7 +9,7 @@ page filter before they cut a page (so it is not short).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,13 +63,21 @@ class TribeView:
 
 
 async def article_views(
-    ports: Ports, docs: Sequence[Body], viewer: str | None, *, followed: set[str] | None = None
+    ports: Ports,
+    docs: Sequence[Body],
+    viewer: str | None,
+    *,
+    followed: set[str] | None = None,
+    authors: Mapping[str, Body] | None = None,
 ) -> list[ArticleView]:
-    """Conduit's articles; `followed`: whom the viewer follows, when the caller knows already."""
+    """Conduit's articles; `followed`: whom the viewer follows, when the caller knows already; `authors`: the
+    user documents of their authors, when the caller read them to keep only what the viewer may read
+    (services/privacy.py `readable_with_authors`)."""
     author_ids = sorted({d["author_id"] for d in docs})
-    authors = await ports.reads.users(author_ids)
-    opened = await open_authors(ports, viewer, authors)
-    docs = [d for d in docs if d["author_id"] in opened]
+    if authors is None:
+        authors = await ports.reads.users(author_ids)
+        opened = await open_authors(ports, viewer, authors)
+        docs = [d for d in docs if d["author_id"] in opened]
     following = followed if followed is not None else await ports.reads.following(viewer, author_ids)
     bumped = await ports.reads.bumped(viewer, [d["article_id"] for d in docs])
     return [
