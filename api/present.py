@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -13,8 +14,13 @@ from services.views import ArticleView, CardView, CommentView, Profile, TribeVie
 Body = dict[str, Any]
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def iso(millis: int) -> str:
-    """Milliseconds since the epoch as ISO 8601 in UTC (time.gmtime: a third of datetime's cost)."""
+    """Milliseconds since the epoch as ISO 8601 in UTC (time.gmtime: a third of datetime's cost).
+
+    Remembered: a page of 20 articles formats 40 of them, and the same articles' times come back
+    request after request.
+    """
     t = time.gmtime(millis // 1000)
     date = f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
     return f"{date}T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{millis % 1000:03d}Z"
