@@ -18,6 +18,7 @@ from tribe.settings import Settings
 
 if TYPE_CHECKING:
     from projections.embedded import EmbeddedRuntime
+    from services.erasure_runner import ErasureRunner
     from services.fanout_runner import FanOutRunner
 
 
@@ -108,12 +109,12 @@ def embedded_settings(data_dir: Path) -> Settings:
     )
 
 
-async def settle(runtime: EmbeddedRuntime, runner: FanOutRunner) -> None:
-    """Project, decide, project what the fan-out decided: until neither the views nor the fan-out have work left."""
+async def settle(runtime: EmbeddedRuntime, *runners: FanOutRunner | ErasureRunner) -> None:
+    """Project, decide, project what the runners decided: until neither the views nor the runners have work left."""
     while True:
         while await runtime.run_once():
             pass
-        if not await runner.run_once():
+        if not any([await runner.run_once() for runner in runners]):
             return
 
 
@@ -125,7 +126,7 @@ async def prepare_embedded(data_dir: Path, stream: Iterable) -> dict[str, int]:
     from projections.embedded import EmbeddedRuntime
     from projections.live import install
     from projections.views import VIEWS
-    from tribe.bootstrap import fanout_runner
+    from tribe.bootstrap import erasure_runner, fanout_runner, moderation_runner
 
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     log = SqliteLog(data_dir / "log.db")
@@ -134,9 +135,11 @@ async def prepare_embedded(data_dir: Path, stream: Iterable) -> dict[str, int]:
     try:
         per_topic = await fill(log, codec, iter(stream))
         await install(store, VIEWS)
-        runner = fanout_runner(embedded_settings(data_dir), log, store, codec)
-        await settle(EmbeddedRuntime(log, store, codec, VIEWS), runner)
-        await runner.progress.close()
+        settings = embedded_settings(data_dir)
+        runners = [make(settings, log, store, codec) for make in (fanout_runner, moderation_runner, erasure_runner)]
+        await settle(EmbeddedRuntime(log, store, codec, VIEWS), *runners)
+        for runner in runners:
+            await runner.progress.close()
     finally:
         await log.close()
         await store.close()

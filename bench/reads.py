@@ -57,6 +57,31 @@ def read_requests(site: Generated, tokens: list[str], kind: str, count: int = 40
     return out
 
 
+CAPACITY_CONCURRENCY = 16
+"""Connections of the closed loop that measures how many reads a server answers per second."""
+
+
+def read_capacity(
+    url: str, site: Generated, tokens: list[str], kind: str, seconds: float, warmup: float, workdir: Path
+) -> dict[str, Any]:
+    """Reads as fast as the server answers them: CAPACITY_CONCURRENCY connections, each sending as soon as answered."""
+    result = load(
+        {
+            "port": int(url.rsplit(":", 1)[1]),
+            "mode": "closed",
+            "concurrency": CAPACITY_CONCURRENCY,
+            "duration": seconds,
+            "warmup": warmup,
+            "requests": read_requests(site, tokens, kind),
+        },
+        workdir,
+    )
+    bad = {s: n for s, n in result["statuses"].items() if s != "200"}
+    if bad:
+        raise RuntimeError(f"{url}: {kind} reads answered {bad}")
+    return result
+
+
 def steady_reads(
     url: str, site: Generated, tokens: list[str], kind: str, seconds: float, warmup: float, workdir: Path
 ) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from bench import ingest, reads, rebuilds
 from bench import projection as proj
 from bench.common import prepare_embedded, site_events, tokens
 from bench.procs import JWT_SECRET, Processes
-from bench.report import Figure, Target, ratio_at_least, value_at_most
+from bench.report import Figure, Target, ratio_at_least, value_at_least, value_at_most
 from bench.workload import Generated, Shape, events, user_id
 
 Say = Callable[[str], None]
@@ -46,6 +46,8 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
             k: reads.steady_reads(url, site, toks, k, sizes.steady_seconds, sizes.warmup, work)
             for k in ("feed", "article")
         }
+        say("http: feed capacity on tribe")
+        tribe_capacity = reads.read_capacity(url, site, toks, "feed", sizes.steady_seconds, sizes.warmup, work)
         say("http: freshness on tribe")
         fresh = reads.freshness(url, site, toks, sizes.steady_seconds, sizes.warmup, work)
         say("http: ingest on tribe")
@@ -57,6 +59,7 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
             k: reads.steady_reads(bare_url, site, toks, k, sizes.steady_seconds, sizes.warmup, work)
             for k in ("feed", "article")
         }
+        bare_capacity = reads.read_capacity(bare_url, site, toks, "feed", sizes.steady_seconds, sizes.warmup, work)
     figures += ingest.figures("embedded", tribe_ingest, bare_ingest(ctx, say, site, toks, tribe_ingest.half["rate"]))
     figures += freshness_figures("embedded", fresh, 20)
     for kind, label in (("feed", "GET /api/articles/feed"), ("article", "GET /api/articles/{slug}")):
@@ -73,6 +76,16 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
                 value_at_most(5, "ms"),
             )
         )
+    figures.append(
+        Figure(
+            f"reads embedded, GET /api/articles/feed capacity ({reads.CAPACITY_CONCURRENCY} connections, closed loop)",
+            tribe_capacity["rps"],
+            "req/s",
+            "bare handler on a plain SQLite table",
+            bare_capacity["rps"],
+            value_at_least(3000, "req/s"),
+        )
+    )
     return figures
 
 
