@@ -17,7 +17,7 @@ from services.errors import BadQuery, Forbidden, Invalid, NotFound
 from services.moderation import not_suspended
 from services.outcome import Outcome, nothing, settle
 from services.ports import Ports
-from services.privacy import readable
+from services.privacy import readable, readable_with_authors
 from services.views import ArticlePage, ArticleView, CardView, Profile, article_views, card_views
 from services.writer import envelope
 
@@ -94,10 +94,18 @@ def paging(limit: int, offset: int) -> None:
 async def by_slug(ports: Ports, slug: str, reader: str | None) -> Body:
     """The live article the slug names, if `reader` may read it (services/privacy.py) and moderation shows it to
     them (projections/queries.py `visible`): else NotFound, as if there were none."""
+    return (await _by_slug_with_author(ports, slug, reader))[0]
+
+
+async def _by_slug_with_author(ports: Ports, slug: str, reader: str | None) -> tuple[Body, dict[str, Body]]:
+    """`by_slug`, and its author's user document (read to tell whether `reader` may read them)."""
     doc = await ports.reads.article_by_slug(slug)
-    if doc is None or not await _visible(ports, doc, reader) or not await readable(ports, reader, [doc]):
+    if doc is None or not await _visible(ports, doc, reader):
         raise NotFound("article")
-    return doc
+    shown, authors = await readable_with_authors(ports, reader, [doc])
+    if not shown:
+        raise NotFound("article")
+    return doc, authors
 
 
 async def _visible(ports: Ports, doc: Body, reader: str | None) -> bool:
@@ -122,7 +130,8 @@ async def card(ports: Ports, article_id: str, viewer: str | None, after: Sequenc
 
 async def get(ports: Ports, slug: str, viewer: str | None, after: Sequence[Position] = ()) -> ArticleView:
     await ports.writer.caught_up(after)
-    return await view(ports, (await by_slug(ports, slug, viewer))["article_id"], viewer)
+    doc, authors = await _by_slug_with_author(ports, slug, viewer)
+    return (await article_views(ports, [doc], viewer, authors=authors))[0]
 
 
 Fetch = Callable[[int, int], Awaitable[tuple[list[Body], int]]]
