@@ -19,19 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 
 import structlog
 
 from events.catalogue import Event, UserErased
 from events.codec import EventCodec, UnknownSchema
-from events.log import EventIdConflict, Log, Position
+from events.log import Log, Position
 from events.routing import ARTICLES, FOLLOWS, TRIBES, USERS
 from events.routing import partitions as partitions_of
 from projections.progress import Progress
 from projections.store import Checkpoint, Store
 from services.erasure import Erasure
-from services.writer import records_of
+from services.writer import append_decisions
 
 log = structlog.get_logger("erasure")
 
@@ -99,21 +99,11 @@ class ErasureRunner:
         if not await self.progress.wait([Position(t, p, h - 1) for (t, p), h in heads.items() if h > 0], self.wait):
             raise TimeoutError("the views did not catch up with the log: the erasure is tried again")
         decided = await self.erasure.react(erasure)
-        appended = await self._append(decided)
+        appended = await append_decisions(self.log, self.codec, decided)
         if not await self.progress.wait(appended, self.wait):
             raise TimeoutError("the views did not apply the erasure's events: it is tried again")
         await self.store.expunge()
         log.info("erased", user=erasure.actor_id, events=len(decided), ms=round((time.perf_counter() - started) * 1000))
-
-    async def _append(self, decided: Sequence[Event]) -> list[Position]:
-        """Append the decisions; one the log already holds (a decision taken before a crash) is left as it is."""
-        pending = list(decided)
-        while pending:
-            try:
-                return await self.log.append(records_of(pending, self.codec))
-            except EventIdConflict as exc:
-                del pending[exc.index]
-        return []
 
     async def run(self) -> None:
         while True:

@@ -29,12 +29,12 @@ import structlog
 
 from events.catalogue import Event
 from events.codec import EventCodec
-from events.log import EventIdConflict, Log, Position
+from events.log import Log, Position
 from events.routing import ARTICLES, FOLLOWS, TRIBES
 from events.routing import partitions as partitions_of
 from projections.progress import Progress
 from projections.store import Checkpoint, Store
-from services.writer import records_of
+from services.writer import append_decisions
 
 log = structlog.get_logger("fanout")
 
@@ -115,7 +115,10 @@ class FanOutRunner:
             consulted = [Position(t, p, head - 1) for (t, p), head in heads.items() if head > 0]
             fresh = await self.progress.wait(consulted, self.wait)
         decided = [out for event in decoded for out in await self.fanout.react(event)]
-        appended = await self._append(decided) if decided else 0
+        # Deciding again after a crash may see other followers than the first decision did: the first
+        # delivery stands (append_decisions), and the read path's follow checks and recent-follow pull
+        # cover the difference.
+        appended = len(await append_decisions(self.log, self.codec, decided))
         offsets = {tp: entries[-1].position.offset + 1 for tp, entries in read.items() if entries}
         await self.store.write([], Checkpoint(self.checkpoint, offsets))
         log.info(
@@ -127,23 +130,6 @@ class FanOutRunner:
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return len(events)
-
-    async def _append(self, decided: Sequence[Event]) -> int:
-        """Append the decisions; one the log already holds under its id with other readers is left as it is.
-
-        Deciding again after a crash may see other followers than the first decision did: the
-        first delivery stands (the ids are the same), and the read path's follow checks and
-        recent-follow pull cover the difference.
-        """
-        pending = list(decided)
-        while pending:
-            try:
-                await self.log.append(records_of(pending, self.codec))
-            except EventIdConflict as exc:  # the log appended none of them: drop the one it holds, append the rest
-                del pending[exc.index]
-                continue
-            break
-        return len(pending)
 
     async def run(self) -> None:
         while True:

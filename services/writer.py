@@ -71,6 +71,24 @@ def records_of(events: Sequence[Event], codec: EventCodec) -> list[Record]:
     return [record_for(event, codec.encode(event)) for event in events]
 
 
+async def append_decisions(log: Log, codec: EventCodec, events: Sequence[Event]) -> list[Position]:
+    """Append what a policy decided (the fan-out, the classifier, an erasure); the positions of what was appended.
+
+    A decision's id derives from the event it reacts to, so deciding again (after a crash, or in two
+    workers during a rebalance) names the same ids. The log returns the position a repeat already has,
+    and refuses one it holds with another payload (EventIdConflict: deciding again saw other readers,
+    say): that one is dropped, as the first decision stands, and the rest appended. The log appends
+    nothing of a batch it refuses, so each attempt is all or nothing.
+    """
+    pending = list(events)
+    while pending:
+        try:
+            return await log.append(records_of(pending, codec))
+        except EventIdConflict as exc:
+            del pending[exc.index]
+    return []
+
+
 class EventWriter:
     def __init__(
         self,
