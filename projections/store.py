@@ -300,7 +300,9 @@ class Store(abc.ABC):
     async def expunge(self) -> None:
         """Remove for good what overwritten documents held (an erasure's): free space, old index entries.
 
-        Costs what the store holds: called after an erasure, never per write.
+        Costs what was overwritten since the last expunge, by any process writing the store, not
+        what the store holds; still more than a write: called after an erasure and a rebuild, never
+        per write.
         """
 
     async def close(self) -> None:

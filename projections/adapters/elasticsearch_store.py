@@ -118,8 +118,10 @@ class ElasticsearchStore(Store):
         """Merge away the deleted copies Lucene keeps of overwritten documents, in every index of this store.
 
         A document that was overwritten is only marked deleted in its segment until a merge;
-        `only_expunge_deletes` merges just the segments holding such copies. Snapshots taken
-        before keep them (docs/privacy.md).
+        `only_expunge_deletes` merges just the segments holding such copies, so the cost follows
+        what was overwritten. Every index is named, not those this object wrote: the workers
+        share the indices, and the erasure runs in the one assigned `tribe.users`. Snapshots
+        taken before keep them (docs/privacy.md).
         """
         await self.client.indices.forcemerge(
             index=f"{self.prefix}*", only_expunge_deletes=True, allow_no_indices=True, ignore_unavailable=True

@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     projection TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" INTEGER NOT NULL,
     body BLOB NOT NULL, PRIMARY KEY (projection, topic, partition, "offset")
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS unexpunged (collection TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
 
@@ -219,6 +220,36 @@ def _texts(spec: CollectionSpec) -> list[str]:
     return [f for f, kind in spec.fields.items() if kind == "text" and (spec.indexed is None or f in spec.indexed)]
 
 
+def _mark_text_changes(conn: sqlite3.Connection, name: str) -> None:
+    """A write that changes a document's text leaves its old terms in the full-text index: name it for `expunge`."""
+    conn.execute(
+        f'CREATE TRIGGER IF NOT EXISTS "tx_{name}" AFTER UPDATE ON {_table(name)} '
+        f"WHEN old.text_digest IS NOT new.text_digest BEGIN "
+        # Not INSERT OR IGNORE: the document write's own conflict handling would override the IGNORE.
+        f"INSERT INTO unexpunged SELECT '{name}' WHERE NOT EXISTS "
+        f"(SELECT 1 FROM unexpunged WHERE collection = '{name}'); END"
+    )
+
+
+def _track_text_changes(conn: sqlite3.Connection) -> None:
+    """Give every full-text collection the trigger of `_mark_text_changes`.
+
+    A collection made before stores had it may hold deleted terms no expunge has removed: it is
+    named for the next expunge too.
+    """
+    triggers = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+    untracked = [
+        name
+        for name, spec in conn.execute("SELECT name, spec FROM collections").fetchall()
+        if _texts(_spec_from_bytes(spec)) and f"tx_{name}" not in triggers
+    ]
+    if untracked:
+        with transaction(conn):
+            for name in untracked:
+                _mark_text_changes(conn, name)
+                conn.execute("INSERT OR IGNORE INTO unexpunged VALUES (?)", (name,))
+
+
 def _text_digest(body: Mapping[str, object], texts: tuple[str, ...]) -> str:
     """A fingerprint of the text fields: the full-text index is rewritten only when it changes."""
     return hashlib.blake2b(orjson.dumps([body.get(f) for f in texts]), digest_size=8).hexdigest()
@@ -283,6 +314,7 @@ class SqliteStore(Store):
         self._path = path
         self._write_conn = _open_writer(path)
         self._write_conn.executescript(_META)
+        _track_text_changes(self._write_conn)
         self._local = threading.local()
         self._read_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
@@ -309,19 +341,23 @@ class SqliteStore(Store):
         await self._on(self._writer, self._ensure_collection, name, spec)
 
     async def expunge(self) -> None:
-        """Rewrite the full-text indexes without their deleted entries, then empty the write-ahead log.
+        """Rewrite the full-text indexes whose text changed since the last expunge, then empty the write-ahead log.
 
-        Rows overwritten since the file was opened had their old bytes zeroed (`secure_delete`);
-        an FTS5 index keeps a deleted row's terms until its segments merge (`optimize`); the WAL
-        keeps old page images until a checkpoint truncates it.
+        Overwritten rows had their old bytes zeroed when written (`secure_delete`); an FTS5 index
+        keeps a deleted row's terms until its segments merge (`optimize`, which rewrites the whole
+        index); the WAL keeps old page images until a checkpoint truncates it. The indexes to
+        rewrite are those the `unexpunged` table names: a trigger adds a collection whenever a
+        write changes a document's text, in whichever process writes (workers, `tribe replay` and
+        its helpers share the file), so the cost follows what changed, not how many collections
+        and versions the store keeps.
         """
 
         def expunge() -> None:
             conn = self._write_conn
-            texts = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL%'")]
-            for name in texts:
+            for (name,) in conn.execute("SELECT collection FROM unexpunged").fetchall():
                 with transaction(conn):
-                    conn.execute(f'INSERT INTO "{name}" ("{name}") VALUES (\'optimize\')')
+                    if conn.execute("DELETE FROM unexpunged WHERE collection=?", (name,)).rowcount:
+                        conn.execute(f"INSERT INTO {_fts(name)} ({_fts(name)}) VALUES ('optimize')")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
         await self._on(self._writer, expunge)
@@ -360,6 +396,7 @@ class SqliteStore(Store):
             f"DELETE FROM {fts} WHERE rowid = old.rowid; "
             f"INSERT INTO {fts} (rowid, {cols}) VALUES (new.rowid, {values}); END"
         )
+        _mark_text_changes(conn, name)
 
     async def drop_collection(self, name: str) -> None:
         def drop() -> None:
@@ -367,6 +404,7 @@ class SqliteStore(Store):
                 conn.execute(f"DROP TABLE IF EXISTS {_table(name)}")
                 conn.execute(f"DROP TABLE IF EXISTS {_fts(name)}")
                 conn.execute("DELETE FROM collections WHERE name=?", (name,))
+                conn.execute("DELETE FROM unexpunged WHERE collection=?", (name,))
             self._specs.pop(name, None)
             self._plans.pop(name, None)
 

@@ -491,6 +491,40 @@ class TestSqliteStore(StoreContract):
         await store.expunge()
         assert not held()
 
+    async def test_an_expunge_rewrites_only_the_text_indexes_changed_since_the_last_one(
+        self, store: Store, tmp_path: Path
+    ) -> None:
+        """An erasure's expunge costs what changed, not every version of every collection the store keeps."""
+        assert isinstance(store, SqliteStore)
+        for name in ("items_v1", "items_v2", "items_v3", "other_v1"):
+            await store.ensure_collection(name, SPEC)
+            await store.write([DocWrite(name, "d1", 1, {"title": "zanzibarquux day", "body": "b"})], CP)
+        await store.write([DocWrite("items_v1", "d1", 2, {"title": "zanzibarquux day", "body": "b", "rank": 2})], CP)
+        await store.write([DocWrite("items_v2", "d1", 2, {"title": "", "body": ""})], CP)
+        other = SqliteStore(tmp_path / "store.db")  # another process on the same file: a worker, a replay
+        try:
+            await other.write([DocWrite("other_v1", "d1", 2, {"title": "", "body": ""})], CP)
+        finally:
+            await other.close()
+        assert await optimized(store) == ["t_items_v2", "t_other_v1"]
+        assert await optimized(store) == []
+
+    async def test_a_text_index_made_before_changes_were_tracked_is_rewritten_by_the_next_expunge(
+        self, store: Store, tmp_path: Path
+    ) -> None:
+        await store.ensure_collection(C, SPEC)
+        outside = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+        outside.execute('DROP TRIGGER "tx_items_v1"')  # as the release before it left the collection
+        outside.close()
+        upgraded = SqliteStore(tmp_path / "store.db")
+        try:
+            assert await optimized(upgraded) == ["t_items_v1"]
+            await upgraded.write([DocWrite(C, "d1", 1, {"title": "zanzibarquux day", "body": "b"})], CP)
+            await upgraded.write([DocWrite(C, "d1", 2, {"title": "", "body": ""})], CP)
+            assert await optimized(upgraded) == ["t_items_v1"]
+        finally:
+            await upgraded.close()
+
     async def test_a_failed_alias_switch_leaves_no_transaction_open(self, store: Store) -> None:
         await store.ensure_collection(C, SPEC)
         with pytest.raises(StoreUnavailable):
@@ -523,6 +557,17 @@ class TestSqliteStore(StoreContract):
         outside.close()
         with pytest.raises(StoreUnavailable, match="no such table"):
             await store.search(C, Query(filters=(Filter("kind", ("a",)),)))
+
+
+async def optimized(store: SqliteStore) -> list[str]:
+    """The full-text indexes an expunge rewrites, as SQLite traces the statements of the store's write connection."""
+    statements: list[str] = []
+    store._write_conn.set_trace_callback(statements.append)
+    try:
+        await store.expunge()
+    finally:
+        store._write_conn.set_trace_callback(None)
+    return sorted(s.split('"')[1] for s in statements if s.startswith("INSERT INTO") and "'optimize'" in s)
 
 
 ELASTICSEARCH_URL = os.environ.get("ELASTICSEARCH_URL", "")
