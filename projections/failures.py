@@ -8,7 +8,7 @@ the last retry isolates those events and parks them; any other failure (a store 
 is retried for as long as it lasts. The guard writes the view's status to the store (a
 `RunnerStatus` per projection version and process: running, retrying, parked or fenced, with
 the error), on every change and every `HEARTBEAT` seconds, so `tribe replay status` in another
-process sees it.
+process sees it, and the erasure runner knows which views not to wait for (`troubled`).
 
 A worker still stops (exit code 70, `die`) on what no view's retry can mend: its checkpoints
 cannot be read when partitions are assigned, or Faust's agent fails outside a batch.
@@ -20,13 +20,16 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
 import structlog
 
 from projections.dead_letters import cause_of, is_poison, now_ms
+from projections.live import live_version
 from projections.store import RunnerState, RunnerStatus, Store
+from projections.views import View
 
 log = structlog.get_logger("worker")
 
@@ -145,3 +148,23 @@ class Guard:
         ]
         if gone:
             await self.store.remove_statuses(self.projection or "", gone)
+
+
+async def troubled(store: Store, views: Sequence[View]) -> dict[str, RunnerState]:
+    """The views whose live version a runner heard from within `STALE` seconds reports in trouble, and how.
+
+    `retrying`: its checkpoint stands still until the failure ends. `parked`: it moves on, and
+    the keys with dead letters wait for `tribe dlq` (projections/dead_letters.py). Where its
+    runners differ, `retrying` wins, as in `tribe replay status`.
+    """
+    aliases = await store.aliases()
+    live = {view.projection_id(v): view.name for view in views if (v := live_version(view, aliases)) is not None}
+    heard_since = now_ms() - STALE * 1000
+    found: dict[str, RunnerState] = {}
+    for status in await store.statuses():
+        name = live.get(status.projection)
+        if name is None or status.updated_at < heard_since or status.state not in ("retrying", "parked"):
+            continue
+        if found.get(name) != "retrying":
+            found[name] = status.state
+    return found

@@ -1,4 +1,4 @@
-"""Read-your-writes: has every view fed by a position's topic reached it?
+"""Read-your-writes: has every view fed by a position's topic (or each of those a caller names) reached it?
 
 The runtimes record checkpoints in the store with the documents, so the API
 can tell, from the store alone, whether a projection reflects a write, on the
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from events.log import Position
 from projections.live import live_version
@@ -53,9 +53,14 @@ class Progress:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def covered(self, positions: Sequence[Position]) -> bool:
-        """Whether the last round read shows every position reflected by every view of its topic."""
+    def covered(self, positions: Sequence[Position], views: Collection[str] | None = None) -> bool:
+        """Whether the last round read shows every position reflected by every view of its topic.
+
+        `views` names the views that count (None: all); a caller that needs some views only names them.
+        """
         for view in self.views:
+            if views is not None and view.name not in views:
+                continue
             relevant = [p for p in positions if p.topic in view.topics]
             if not relevant:
                 continue
@@ -71,8 +76,10 @@ class Progress:
         await self._read()
         return self.covered(positions)
 
-    async def wait(self, positions: Sequence[Position], timeout: float) -> bool:
-        """True once every position is reflected; False if `timeout` seconds pass first."""
+    async def wait(
+        self, positions: Sequence[Position], timeout: float, views: Collection[str] | None = None
+    ) -> bool:
+        """True once every position is reflected (by `views`, as in `covered`); False if `timeout` seconds pass."""
         if not positions:
             return True
         deadline = time.monotonic() + timeout
@@ -80,7 +87,7 @@ class Progress:
         if self._watcher is None or self._watcher.done():
             self._watcher = asyncio.create_task(self._watch(), name="checkpoint-watcher")
         try:
-            while not self.covered(positions):
+            while not self.covered(positions, views):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False

@@ -468,10 +468,14 @@ class Footprint:
     scans the comments there, once per erasure.
     """
 
+    collections = frozenset({"articles", "comments", "bumps", "follows", "memberships", "moderation_reports"})
+    """The collections it reads: the erasure runner lets their views catch up first."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
 
     async def _all(self, collection: str, filters: tuple[Filter, ...], *fields: str) -> list[tuple[Any, ...]]:
+        assert collection in self.collections, f"{collection} is read without its view being waited for"
         query = Query(filters=filters, size=1000, with_total=False)
         return [tuple(doc.body[f] for f in fields) async for doc in self.store.every(collection, query)]
 

@@ -5,10 +5,19 @@ For each `UserErased` beyond its checkpoint (`erasure`) in the store, the runner
 1. destroys the user's data key (again: the API process may have stopped before it did);
 2. waits `grace` seconds: a write of that user encoded before the key went, still on its way to
    the log, has landed by then (or never will: the grace exceeds the producer's delivery timeout);
-3. waits until the views it reads reflect the log as it then stands, reads the user's footprint
-   and appends the events that make those documents forget them;
-4. waits until the views reflect those events, then expunges the store (Lucene segments, FTS
-   indexes, free pages), and only then stores its checkpoint.
+3. waits until the views it reads (those holding the collections of the footprint,
+   projections/queries.py `Footprint`) reflect every topic they read as the log then stands,
+   reads the user's footprint and appends the events that make those documents forget them;
+4. waits until the views reflect the erasure and those events, then expunges the store (Lucene
+   segments, FTS indexes, free pages), and only then stores its checkpoint.
+
+One view's fault stays its own: a view whose runner reports it `retrying` (projections/failures.py
+`troubled`), and that the erasure does not read, is not waited for in step 4. It folds the
+erasure's events from the log when it resumes, and the expunge of a later erasure or rebuild
+removes what it held. The `erased` line names those views (`skipped`), and those with dead
+letters (`parked`: waited for, since they move on, but a parked key may hold the user's events
+until `tribe dlq` retries them). A view the erasure reads is always waited for: deciding from
+one that is behind would miss documents that nothing would ever erase.
 
 A crash before the checkpoint decides again, which appends nothing new (the ids derive from the
 erasure's). Who runs it: the embedded runtime's process; on Kafka the worker assigned
@@ -26,8 +35,9 @@ import structlog
 from events.catalogue import Event, UserErased
 from events.codec import EventCodec, UnknownSchema
 from events.log import Log, Position
-from events.routing import ARTICLES, FOLLOWS, TRIBES, USERS
+from events.routing import USERS
 from events.routing import partitions as partitions_of
+from projections.failures import troubled
 from projections.progress import Progress
 from projections.store import Checkpoint, Store
 from services.erasure import Erasure
@@ -37,7 +47,6 @@ log = structlog.get_logger("erasure")
 
 CHECKPOINT = "erasure"
 TP = tuple[str, int]
-CONSULTED = (ARTICLES, FOLLOWS, TRIBES)
 
 
 class ErasureRunner:
@@ -85,25 +94,39 @@ class ErasureRunner:
                     continue
                 if erasing:
                     await self.codec.prepare_to_decode([entry.value])
-                    await self._erase(self.codec.decode(entry.value))
+                    await self._erase(self.codec.decode(entry.value), entry.position)
         offsets = {tp: entries[-1].position.offset + 1 for tp, entries in read.items() if entries}
         await self.store.write([], Checkpoint(CHECKPOINT, offsets))
         return sum(len(entries) for entries in read.values())
 
-    async def _erase(self, erasure: Event) -> None:
+    async def _erase(self, erasure: Event, position: Position) -> None:
         started = time.perf_counter()
         await self.codec.ring().destroy(erasure.actor_id)
         await asyncio.sleep(self.grace)
-        consulted = [(t, p) for t in CONSULTED for p in range(partitions_of(t))]
+        views = self.progress.views
+        read = {v.name for v in views if self.erasure.footprint.collections & v.collections.keys()}
+        trouble = await troubled(self.store, views)
+        skipped = sorted(name for name, state in trouble.items() if state == "retrying" and name not in read)
+        consulted = sorted({tp for v in views if v.name in read for tp in v.partitions()})
         heads = await self.log.end_offsets(consulted)
-        if not await self.progress.wait([Position(t, p, h - 1) for (t, p), h in heads.items() if h > 0], self.wait):
-            raise TimeoutError("the views did not catch up with the log: the erasure is tried again")
+        reached = [Position(t, p, h - 1) for (t, p), h in heads.items() if h > 0]
+        if not await self.progress.wait(reached, self.wait, views=read):
+            raise TimeoutError(f"the views it reads ({', '.join(sorted(read))}) did not catch up with the log "
+                               f"(in trouble: {trouble or 'none'}): the erasure is tried again")
         decided = await self.erasure.react(erasure)
         appended = await append_decisions(self.log, self.codec, decided)
-        if not await self.progress.wait(appended, self.wait):
+        fed = {v.name for v in views} - set(skipped)
+        if not await self.progress.wait([position, *appended], self.wait, views=fed):
             raise TimeoutError("the views did not apply the erasure's events: it is tried again")
         await self.store.expunge()
-        log.info("erased", user=erasure.actor_id, events=len(decided), ms=round((time.perf_counter() - started) * 1000))
+        log.info(
+            "erased",
+            user=erasure.actor_id,
+            events=len(decided),
+            skipped=skipped,
+            parked=sorted(name for name, state in trouble.items() if state == "parked"),
+            ms=round((time.perf_counter() - started) * 1000),
+        )
 
     async def run(self) -> None:
         while True:

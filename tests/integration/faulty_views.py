@@ -8,16 +8,21 @@ Each fault hits one article of the workload, POISON (its events all share one lo
 
 A faulty reducer is `broken` until told otherwise, in the same process: a fixed release, with the
 same code (and so the same fingerprint), which is what `tribe dlq retry` needs.
+
+`NotificationsDown` is a store that fails no event's fault: the notifications view retries for as
+long as it is `down`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from events.catalogue import ArticleBumped, Event
 from events.log import Record
 from events.routing import ARTICLES, partition_for
+from projections.adapters.sqlite_store import SqliteStore
+from projections.store import Checkpoint, DocWrite
 from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, VIEWS, View
 from reducers.articles import ArticlesReducer
 from reducers.base import Body, DocKey
@@ -53,6 +58,17 @@ class BrokenNotifications(NotificationsReducer):
         if self.broken:
             raise RuntimeError("a bug in the notifications reducer")
         return super().apply(event, docs)
+
+
+class NotificationsDown(SqliteStore):
+    """Our SQLite store, refusing every write to the notifications view's collections while `down`."""
+
+    down = True
+
+    async def write(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
+        if self.down and checkpoint.projection.startswith("notifications"):
+            raise ConnectionError("the notifications index does not answer")
+        await super().write(writes, checkpoint)
 
 
 def faulty_views(fault: str) -> tuple[View, ...]:

@@ -27,7 +27,7 @@ from projections.embedded import EmbeddedRuntime
 from projections.failures import Retry
 from projections.fingerprint import fingerprint
 from projections.live import install
-from projections.store import Checkpoint, DocWrite, Store
+from projections.store import Store
 from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, VIEWS, View
 from reducers.articles import ArticlesReducer
 from replay.rebuild import all_docs, rebuild
@@ -40,7 +40,15 @@ from tests.integration.fault_check import (
     replay_without,
     while_parked,
 )
-from tests.integration.faulty_views import FAULTS, POISON, broken_notifications, faulty_views, fixed, garbage
+from tests.integration.faulty_views import (
+    FAULTS,
+    POISON,
+    NotificationsDown,
+    broken_notifications,
+    faulty_views,
+    fixed,
+    garbage,
+)
 from tests.integration.projection_check import differences, documents, replay_from_zero, total_lag
 from tests.integration.workload import burst
 from tests.sealed import key_environment, records_of_events, sealed_codec
@@ -87,17 +95,6 @@ async def view_state(log: Log, store: Store, view: str) -> dict[str, Any]:
 
 
 # -- 1. a failing view is retried and reported, the others go on -----------------------------------
-
-
-class NotificationsDown(SqliteStore):
-    """Our SQLite store, refusing every write to the notifications view's collections while `down`."""
-
-    down = True
-
-    async def write(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
-        if self.down and checkpoint.projection.startswith("notifications"):
-            raise ConnectionError("the notifications index does not answer")
-        await super().write(writes, checkpoint)
 
 
 async def test_a_failing_view_is_retried_and_reported_while_the_others_go_on(
