@@ -26,9 +26,11 @@ from events.catalogue import (
     UserReportErased,
     UserUnfollowed,
 )
+from events.routing import USERS
 from projections.queries import Footprint
+from projections.views import USERS_VIEW
 from reducers.moderation import target_of
-from services.errors import Unauthenticated
+from services.errors import Unauthenticated, Unavailable
 from services.outcome import Outcome, nothing, settle
 from services.ports import Ports
 from services.security import verify_password
@@ -38,9 +40,16 @@ from services.writer import envelope
 async def erase_account(ports: Ports, actor_id: str, password: str) -> Outcome[None]:
     """Erase the actor's account, once they gave their password again.
 
-    The handles to free are read from the users view (the user's own document): a username the
-    user claimed a moment ago, not yet projected, stays taken by no one.
+    The handles to free are read from the users view (the user's own document), and `UserErased`
+    lists them: its reducer cannot read the document to find which handles to write, and a handle
+    left off stays the erased user's for good. A view that has not folded a username or e-mail
+    change of a moment ago would leave the new one off, so the read waits until the users view
+    reflects `tribe.users` as the log holds it now, every change acknowledged before this command
+    included; if it does not within the write wait, nothing is done (Unavailable: retry). A change
+    the user sends while this command runs may still land between that read and the erasure.
     """
+    if not await ports.writer.caught_up_with(USERS, views=(USERS_VIEW.name,)):
+        raise Unavailable("store", "the users view is behind the log, and may not show every name of yours; retry", 1.0)
     user = await ports.reads.user(actor_id)
     if user is None:
         raise Unauthenticated("names no account")

@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 import operator
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TypedDict
 
 import orjson
@@ -180,11 +180,26 @@ class EventWriter:
         """Whether the projections reflect a write now (reads their checkpoints)."""
         return await self.progress.reached(written.positions)
 
-    async def _wait(self, waiter: str, positions: Sequence[Position], timeout: float) -> bool:
+    async def _wait(
+        self, waiter: str, positions: Sequence[Position], timeout: float, views: Collection[str] | None = None
+    ) -> bool:
         started = time.perf_counter()
-        reflected = await self.progress.wait(positions, timeout)
+        reflected = await self.progress.wait(positions, timeout, views)
         self.metrics.waited(waiter, time.perf_counter() - started, reflected)
         return reflected
+
+    async def caught_up_with(self, topic: str, views: Collection[str]) -> bool:
+        """Wait (bounded) until these views reflect `topic` as the log holds it now; whether they did in time.
+
+        For a read that must see every write acknowledged before it, whoever asked for it and
+        whatever positions the request names (an erasure reading the handles its user holds).
+        """
+        try:
+            heads = await self.log.end_offsets([(topic, p) for p in range(partitions(topic))])
+        except LogUnavailable as exc:
+            raise Unavailable("log", f"unavailable, cannot tell how far it goes ({exc})", exc.retry_after) from None
+        written = [Position(t, p, head - 1) for (t, p), head in heads.items() if head > 0]
+        return await self._wait("read", written, self.wait_seconds, views)
 
     async def caught_up(self, positions: Sequence[Position]) -> None:
         """Wait (bounded) until the read models reflect positions a reader asked for; then read anyway.

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from services import accounts, articles, comments, social, tribes
-from services.errors import Forbidden, Invalid, NotFound
+from services import accounts, articles, comments, erasure, social, tribes
+from services.errors import Forbidden, Invalid, NotFound, Unavailable
 from services.outcome import Projected
 from tests.integration import held_back
 from tests.integration.held_back import pending
@@ -105,6 +105,33 @@ async def test_registration_when_the_handles_view_is_behind_is_decided_by_the_lo
     assert holder is not None and holder["email"] == "a1@example.com"
     with pytest.raises(Invalid, match="taken"):
         await accounts.register(world.ports, accounts.Register("ann", "a3@example.com", "long-enough-pw"))
+
+
+async def test_an_erasure_right_after_a_username_change_the_users_view_lacks_frees_both_names(world: World) -> None:
+    """The erasure lists the handles to free: a name the users view has not folded yet would stay the erased user's."""
+    user = await world.user("ann")
+    pending(await accounts.update_user(world.ports, accounts.UpdateUser(user, username="anna")))
+    world.ports.writer.wait_seconds = 10.0
+    erasing = asyncio.create_task(erasure.erase_account(world.ports, user, "long-enough-pw"))
+    await asyncio.sleep(0.1)  # the erasure reads the users view, which has not folded the change
+    running = asyncio.create_task(world.runtime.run())
+    try:
+        assert isinstance(await erasing, Projected)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    assert [await world.ports.reads.holder("username", name) for name in ("ann", "anna")] == [None, None]
+
+
+async def test_an_erasure_the_users_view_stays_behind_for_is_refused_and_changes_nothing(world: World) -> None:
+    user = await world.user("ann")
+    pending(await accounts.update_user(world.ports, accounts.UpdateUser(user, username="anna")))
+    with pytest.raises(Unavailable, match="users view is behind"):
+        await erasure.erase_account(world.ports, user, "long-enough-pw")
+    await world.project()
+    assert await world.ports.reads.holder("username", "anna") == user
+    assert await world.ports.reads.user(user) is not None
 
 
 async def test_editing_an_article_the_view_does_not_show_yet_is_not_found(world: World) -> None:
