@@ -65,37 +65,29 @@ def read_capacity(
     url: str, site: Generated, tokens: list[str], kind: str, seconds: float, warmup: float, workdir: Path
 ) -> dict[str, Any]:
     """Reads as fast as the server answers them: CAPACITY_CONCURRENCY connections, each sending as soon as answered."""
-    result = load(
-        {
-            "port": int(url.rsplit(":", 1)[1]),
-            "mode": "closed",
-            "concurrency": CAPACITY_CONCURRENCY,
-            "duration": seconds,
-            "warmup": warmup,
-            "requests": read_requests(site, tokens, kind),
-        },
-        workdir,
-    )
-    bad = {s: n for s, n in result["statuses"].items() if s != "200"}
-    if bad:
-        raise RuntimeError(f"{url}: {kind} reads answered {bad}")
-    return result
+    closed = {"mode": "closed", "concurrency": CAPACITY_CONCURRENCY}
+    return _reads(url, site, tokens, kind, closed, seconds, warmup, workdir)
 
 
 def steady_reads(
     url: str, site: Generated, tokens: list[str], kind: str, seconds: float, warmup: float, workdir: Path
 ) -> dict[str, Any]:
-    result = load(
-        {
-            "port": int(url.rsplit(":", 1)[1]),
-            "mode": "open",
-            "rate": STEADY_RATE,
-            "duration": seconds,
-            "warmup": warmup,
-            "requests": read_requests(site, tokens, kind),
-        },
-        workdir,
-    )
+    return _reads(url, site, tokens, kind, {"mode": "open", "rate": STEADY_RATE}, seconds, warmup, workdir)
+
+
+def _reads(
+    url: str,
+    site: Generated,
+    tokens: list[str],
+    kind: str,
+    mode: dict[str, Any],
+    seconds: float,
+    warmup: float,
+    workdir: Path,
+) -> dict[str, Any]:
+    """Load `url` with reads of `kind` in `mode` (the load generator's mode and its rate or connections)."""
+    spec = {"port": int(url.rsplit(":", 1)[1]), **mode, "duration": seconds, "warmup": warmup}
+    result = load({**spec, "requests": read_requests(site, tokens, kind)}, workdir)
     bad = {s: n for s, n in result["statuses"].items() if s != "200"}
     if bad:
         raise RuntimeError(f"{url}: {kind} reads answered {bad}")
