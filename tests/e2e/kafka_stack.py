@@ -59,9 +59,9 @@ def worker_process(
 
 @contextmanager
 def running_worker(
-    log_url: str, data_dir: Path, log_path: Path, env: dict[str, str] | None = None
+    log_url: str, data_dir: Path, log_path: Path, env: dict[str, str] | None = None, *, engine: str = "kafka"
 ) -> Iterator[TribeProcess]:
-    worker = worker_process(log_url, data_dir, log_path)
+    worker = worker_process(log_url, data_dir, log_path, engine=engine)
     worker.env.update(env or {})
     worker.start()
     try:

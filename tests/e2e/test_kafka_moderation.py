@@ -1,4 +1,5 @@
-"""The classifier in a Kafka worker: `tribe serve --log kafka://...` and one `tribe worker` that judges comments."""
+"""The classifier in a Kafka worker, on either engine: `tribe serve --log kafka://...` and one `tribe worker` that
+judges comments."""
 
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ from tests.kafka_broker import TansuBroker
 pytestmark = pytest.mark.kafka
 
 
+@pytest.mark.parametrize("engine", ["kafka", "faust"])
 async def test_a_kafka_worker_hides_a_comment_holding_a_listed_word_and_a_moderator_restores_it(
-    isolated_kafka_broker: TansuBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: str, isolated_kafka_broker: TansuBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TRIBE_MODERATION_WORDS", "lemon")  # the worker's and the server's environment
     monkeypatch.setenv("TRIBE_MODERATORS", "mia")
     data, url = tmp_path / "data", isolated_kafka_broker.url
-    with running_worker(url, data, tmp_path / "worker.log"), running_server(data, "--log", url) as server:
+    worker = running_worker(url, data, tmp_path / "worker.log", engine=engine)
+    with worker, running_server(data, "--log", url) as server:
         wait_until_projecting(server.url)
         async with aiohttp.ClientSession() as http:
             c = Client(http, server.url)
