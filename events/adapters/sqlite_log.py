@@ -39,6 +39,8 @@ from events.routing import DEFAULT_TOPOLOGY, Topology, topology
 P = ParamSpec("P")
 T = TypeVar("T")
 log = structlog.get_logger("sqlite-log")
+OTHERS_POLL = 0.005
+"""Seconds between two looks for appends of other processes to a shared log."""
 _FOLLOW_BATCH = 500
 """Entries per partition per read of `follow`."""
 
@@ -152,8 +154,12 @@ def _guarded(operation: str) -> Callable[[Method[P, T]], Method[P, T]]:
 
 
 class SqliteLog(Log):
-    def __init__(self, path: Path, counts: Topology | None = None) -> None:
-        """The log at `path`, which must have been created with `counts` (by default, the process topology's)."""
+    def __init__(self, path: Path, counts: Topology | None = None, *, shared: bool = False) -> None:
+        """The log at `path`, which must have been created with `counts` (by default, the process topology's).
+
+        `shared`: other processes append to the file while this one follows it (`tribe serve --processes`);
+        their appends then wake this process's followers within OTHERS_POLL seconds.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
         create_private(path)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="log-writer")
@@ -169,12 +175,37 @@ class SqliteLog(Log):
         self._pending: list[tuple[Sequence[Record], asyncio.Future[list[Position]]]] = []
         self._flushing = False
         self._watchers: list[asyncio.Event] = []
+        self._shared = shared
+        self._others: asyncio.Task[None] | None = None
 
     def watch(self) -> asyncio.Event:
-        """An event set after every append, for in-process followers that want no polling delay."""
+        """An event set after every append of this process, for followers that want no polling delay (and,
+        on a `shared` log, after the appends of the others)."""
         event = asyncio.Event()
         self._watchers.append(event)
+        if self._shared and self._others is None:
+            self._others = asyncio.get_running_loop().create_task(self._watch_others(), name="log-other-processes")
         return event
+
+    async def _watch_others(self) -> None:
+        """Wake the followers when a commit reached the file through another connection.
+
+        SQLite changes `PRAGMA data_version` of a connection when any other connection commits, so
+        this process's own appends wake them once more; one read of a counter every OTHERS_POLL
+        seconds costs next to nothing.
+        """
+        seen = None
+        while True:
+            try:
+                (version,) = self._read_conn.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error as exc:  # the file busy or gone for a moment: the followers poll anyway
+                log.warning("log_watch_failed", error=str(exc))
+            else:
+                if seen is not None and version != seen:
+                    for event in self._watchers:
+                        event.set()
+                seen = version
+            await asyncio.sleep(OTHERS_POLL)
 
     async def append(self, records: Sequence[Record]) -> list[Position]:
         if not records:
@@ -371,6 +402,10 @@ class SqliteLog(Log):
         return await asyncio.get_running_loop().run_in_executor(self._writer, insert)
 
     async def close(self) -> None:
+        if self._others is not None:
+            self._others.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._others
         self._writer.shutdown(wait=True)
         self._reader.shutdown(wait=True)
         self._write_conn.close()
