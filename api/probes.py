@@ -11,11 +11,13 @@ answers by kind.
 
 from __future__ import annotations
 
+import os
 import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from api.answers import json_response
 from services.health import Health
@@ -24,6 +26,9 @@ REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 HEALTH = web.AppKey("health", Health)
 PATHS = frozenset({"/metrics", "/health/live", "/health/ready"})
 """The probes' paths (without the trailing slash every route also answers to)."""
+
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"
+"""Where the processes of one `tribe serve --processes` write their metrics (set by tribe/processes.py)."""
 
 UNMATCHED = "unmatched"
 """The route label of a request no route takes (404, 405)."""
@@ -77,7 +82,17 @@ class HttpMetrics:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(request.app[REGISTRY]), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    """This process's metrics; under `tribe serve --processes`, those of every process of the server, summed.
+
+    There the processes share one port, so a scrape reaches any one of them: each writes its values
+    to files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode, chosen when the
+    library is imported), and the one asked reads them all.
+    """
+    registry = request.app[REGISTRY]
+    if os.environ.get(MULTIPROCESS):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @routes.get("/health/live")

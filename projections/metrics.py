@@ -53,14 +53,17 @@ class ProjectionMetrics:
             self.rebalances.labels(change)
         self.lag_events = Gauge(
             "tribe_projection_lag_events", "Events in a partition beyond a view's live checkpoint",
-            ["view", "topic", "partition"], registry=registry,
+            ["view", "topic", "partition"], registry=registry, multiprocess_mode="livemax",
         )
         self.lag_seconds = Gauge(
             "tribe_projection_lag_seconds", "Age of the oldest event of a partition a view has not applied yet",
-            ["view", "topic", "partition"], registry=registry,
+            ["view", "topic", "partition"], registry=registry, multiprocess_mode="livemax",
         )
+        # livemax: under `tribe serve --processes` one process records them (the one that folds the log);
+        # its value, without a label per process.
         self.dead_letters = Gauge(
-            "tribe_projection_dead_letters", "Dead letters a view's live version holds now", ["view"], registry=registry
+            "tribe_projection_dead_letters", "Dead letters a view's live version holds now", ["view"],
+            registry=registry, multiprocess_mode="livemax",
         )
 
     def batch(self, view: str, *, applied: int, parked: int, seconds: float) -> None:

@@ -88,7 +88,7 @@ def make_log(settings: Settings) -> Log:
     url = settings.log
     if url.startswith("sqlite:///"):
         try:
-            return SqliteLog(_sqlite_path(url))
+            return SqliteLog(_sqlite_path(url), shared=settings.processes > 1)
         except ForeignFile as exc:
             raise BadSetting(f"TRIBE_LOG: {exc}") from None
         except OtherTopology as exc:
@@ -348,12 +348,18 @@ def rate_limiter(settings: Settings) -> RateLimiter:
 
 
 def create_app(
-    settings: Settings, *, log: Log | None = None, store: Store | None = None, views: tuple[View, ...] = VIEWS
+    settings: Settings,
+    *,
+    log: Log | None = None,
+    store: Store | None = None,
+    views: tuple[View, ...] = VIEWS,
+    folds: bool = True,
 ) -> web.Application:
     """The API over the log and store the settings name (or the ones given, for tests; `views` too).
 
-    With the embedded log, the reducers run inside this process; with Kafka, `tribe worker`
-    processes run them and this process only reads their checkpoints from the store.
+    With the embedded log, the reducers run inside this process (unless `folds` is False: another
+    process of `tribe serve --processes` runs them); with Kafka, `tribe worker` processes run them,
+    and this process only reads their checkpoints from the store.
     """
     install_topology(settings)
     registry = CollectorRegistry()  # the process's own, not the library's global one: apps in one test stay apart
@@ -365,7 +371,7 @@ def create_app(
         the_store = store or make_store(settings)
         codec = await make_codec(settings)
         runtime = None
-        if isinstance(the_log, SqliteLog):
+        if isinstance(the_log, SqliteLog) and folds:
             runtime = EmbeddedRuntime(
                 the_log, the_store, codec, views, wakeup=the_log.watch(), retry=retry(settings),
                 runner=runner(settings), metrics=ProjectionMetrics(registry),

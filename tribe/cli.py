@@ -56,18 +56,29 @@ def main() -> None:
 @main.command()
 @click.option("--host", help="Listen address [TRIBE_HOST, 127.0.0.1].")
 @click.option("--port", type=int, help="Listen port [TRIBE_PORT, 8080].")
+@click.option(
+    "--processes", type=int, help="API processes on the port, one core each; the first folds the log "
+    "[TRIBE_PROCESSES, 1]."
+)
 @storage_options
 def serve(**options: Any) -> None:
     """Run the HTTP API (the RealWorld Conduit API under /api, native events under /v1).
 
-    On the embedded log (the default) the reducers run in this process too.
+    On the embedded log (the default) the reducers run in this process too (with --processes,
+    in the first process). Rate limits kept in memory count per process (tribe/processes.py).
     """
+    settings = settings_from(**options)
+    where = f"http://{settings.host}:{settings.port} (log {settings.log}, store {settings.store})"
+    if settings.processes > 1:
+        from tribe.processes import serve_processes
+
+        click.echo(f"tribe serving on {where} in {settings.processes} processes", err=True)
+        sys.exit(serve_processes(settings))
+
     from tribe.bootstrap import create_app
     from tribe.logs import configure_logging
 
-    settings = settings_from(**options)
     configure_logging(settings)
-    where = f"http://{settings.host}:{settings.port} (log {settings.log}, store {settings.store})"
     click.echo(f"tribe serving on {where}", err=True)
     try:
         web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)

@@ -45,6 +45,11 @@ class Settings:
         "127.0.0.1", "TRIBE_HOST", "listen address of the API, and of a worker's HTTP port", option="--host"
     )
     port: int = _setting(8080, "TRIBE_PORT", "API listen port (1-65535)", option="--port")
+    processes: int = _setting(
+        1, "TRIBE_PROCESSES",
+        "API processes `tribe serve` runs on its port, one core each; on the embedded log the first also folds it",
+        option="--processes",
+    )
     log_url: str | None = _setting(
         None, "TRIBE_LOG", "the event log: `sqlite:///PATH` or `kafka://HOST:PORT[,HOST:PORT]`",
         option="--log", shown="sqlite:///DATA_DIR/log.db",
@@ -250,7 +255,7 @@ class Settings:
             raise BadSetting(f"TRIBE_LOG_LEVEL: {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
         positive = (
             "token_ttl", "fanout_threshold", "write_wait", "registration_wait", "kafka_delivery_timeout",
-            "kafka_session_timeout", "fanout_wait",
+            "kafka_session_timeout", "fanout_wait", "processes",
         )
         for name in (*positive, "kafka_fetch_wait", "projection_backoff", "stream_ticket_ttl", "stream_limit"):
             if getattr(self, name) <= 0:

@@ -1,0 +1,96 @@
+"""`tribe serve --processes N`: N API processes on one port, one core each.
+
+One Python process answers on one core. This command starts N processes instead (spawned, so
+nothing of this one is inherited), each listening on the same address with SO_REUSEPORT; the
+kernel spreads the connections over them. What they share, and how:
+
+- the log and the store. On the embedded default these are SQLite files, which several processes
+  may open: the first process folds the log (the views and the runners, as one `tribe serve`
+  does), the others append and read, and every process's followers wake on the others' appends
+  within a few milliseconds (events/adapters/sqlite_log.py, `shared`). On Kafka every process
+  only reads, as one `tribe serve` does there;
+- the JWT secret and the key store: files in the data directory, or the settings;
+- metrics: prometheus_client's multiprocess mode, in a directory this command makes and removes;
+  `/metrics` on any of them answers for all (api/probes.py).
+
+Not shared: the rate limits' counts when they are kept in memory (each process counts its own, so
+a client spread over several connections may get up to N times a budget: set
+TRIBE_RATE_LIMIT_STORAGE to a Redis URL to share them), the bound on a user's live streams, and
+the one-second cache of token generations (services/security.py).
+
+The command waits for them. SIGINT or SIGTERM is passed on as SIGTERM, on which each stops as
+`tribe serve` does; when one ends by itself, the others are stopped too, and the command exits
+with the first one's status. Each process ends when the command dies (PR_SET_PDEATHSIG), so a
+`kill -9` of it leaves none behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import multiprocessing.connection
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from types import FrameType
+
+from aiohttp import web
+
+from api.probes import MULTIPROCESS
+from tribe.process import tune_gc
+from tribe.settings import BadSetting, Settings
+
+_PR_SET_PDEATHSIG = 1
+
+
+def serve_processes(settings: Settings) -> int:
+    """Run `settings.processes` API processes until they end or this process is told to stop; the exit status."""
+    metrics = tempfile.mkdtemp(prefix="tribe-metrics-")
+    os.environ[MULTIPROCESS] = metrics  # read by each process as it imports prometheus_client
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_serve, args=(settings, index == 0), name=f"tribe-serve-{index}")
+        for index in range(settings.processes)
+    ]
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for process in processes:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for process in processes:
+            process.start()
+        multiprocessing.connection.wait([process.sentinel for process in processes])
+        first = next(process for process in processes if process.exitcode is not None)
+        stop(signal.SIGTERM, None)
+        for process in processes:
+            process.join()
+        return first.exitcode or 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        del os.environ[MULTIPROCESS]
+        shutil.rmtree(metrics, ignore_errors=True)
+
+
+def _serve(settings: Settings, folds: bool) -> None:
+    """One API process: the whole API; with `folds`, the embedded log's views and runners too."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the command died before the line above took effect
+        sys.exit(1)
+    os.setpgrp()  # a Ctrl-C reaches the command, which passes it on once, not every process twice
+    tune_gc()
+    from tribe.bootstrap import create_app
+    from tribe.logs import configure_logging
+
+    configure_logging(settings)
+    app = create_app(settings, folds=folds)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, reuse_port=True, print=None, access_log=None)
+    except BadSetting as exc:
+        print(f"tribe: {exc}", file=sys.stderr)
+        sys.exit(2)
