@@ -106,6 +106,10 @@ async def test_connections_spread_over_both_processes_and_each_reads_what_the_ot
                     assert r.status == 200 and (await r.json())["profile"]["following"] is True, await r.text()
                 async with session.get(f"{server.url}/api/articles/{slug}", headers=headers) as r:
                     assert r.status == 200 and (await r.json())["article"]["author"]["following"] is True
+                # A token one process issued opens the other's doors: they share the secret.
+                their_token = {"Authorization": f"Token {written[(n + 1) % CONNECTIONS][0]}"}
+                async with session.get(f"{server.url}/api/user", headers=their_token) as r:
+                    assert r.status == 200 and (await r.json())["user"]["username"] == other
         finally:
             await asyncio.gather(*(s.close() for s in sessions))
 
