@@ -81,18 +81,20 @@ async def feed_with_retries(
     """Feed a batch to one view, retrying with backoff; park the events at fault, or stop, when retries run out."""
     retry = Retry(options.retries, options.backoff)
     while True:
-        try:
-            result = await feeder.feed(entries, isolating=feeder.guard.isolating)
-        except Exception as exc:
-            delay = await feeder.failed(exc, retry)  # the next attempt starts from the store's checkpoint
-            if feeder.guard.attempts > options.retries and not is_poison(exc):
-                on_fatal(feeder.view.name, exc)
-            await asyncio.sleep(delay)
-            continue
-        await feeder.recovered()
-        if result.parked:
-            await feeder.report()
-        return result
+        async with feeder.turn:  # the agent of the view's other topic waits, and so it never feeds a reset view
+            try:
+                result = await feeder.feed(entries, isolating=feeder.guard.isolating)
+            except Exception as exc:
+                delay = await feeder.failed(exc, retry)  # the next attempt starts from the store's checkpoint
+                failure = exc
+            else:
+                await feeder.recovered()
+                if result.parked:
+                    await feeder.report()
+                return result
+        if feeder.guard.attempts > options.retries and not is_poison(failure):
+            on_fatal(feeder.view.name, failure)
+        await asyncio.sleep(delay)
 
 
 def _agent(

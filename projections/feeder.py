@@ -34,6 +34,7 @@ and parks them.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,6 +114,9 @@ class ViewFeeder:
         self._delivered: dict[TP, int] = {}  # the next offset after what the consumer handed over, per partition
         self._in_flight: dict[TP, int] = {}  # the ends of the batch whose write is in flight
         self._aliases_read_at = float("-inf")
+        self.turn = asyncio.Lock()
+        """Held by a runtime that feeds the view from several tasks (Faust: an agent per topic) while one feeds:
+        a batch of one topic must not run while a failure of the other resets the positions it feeds from."""
 
     # -- the live version --------------------------------------------------------------------
 
