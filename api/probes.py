@@ -11,7 +11,6 @@ answers by kind.
 
 from __future__ import annotations
 
-import os
 import time
 
 from aiohttp import web
@@ -23,12 +22,10 @@ from api.answers import json_response
 from services.health import Health
 
 REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
+"""The registry `/metrics` exposes."""
 HEALTH = web.AppKey("health", Health)
 PATHS = frozenset({"/metrics", "/health/live", "/health/ready"})
 """The probes' paths (without the trailing slash every route also answers to)."""
-
-MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"
-"""Where the processes of one `tribe serve --processes` write their metrics (set by tribe/processes.py)."""
 
 UNMATCHED = "unmatched"
 """The route label of a request no route takes (404, 405)."""
@@ -80,19 +77,21 @@ class HttpMetrics:
                 self.client_errors.labels(KINDS.get(status, "other"), route).inc()
 
 
-@routes.get("/metrics")
-async def metrics(request: web.Request) -> web.Response:
-    """This process's metrics; under `tribe serve --processes`, those of every process of the server, summed.
+def gathered(path: str) -> CollectorRegistry:
+    """What `/metrics` exposes under `tribe serve --processes`: every process's values, summed.
 
     There the processes share one port, so a scrape reaches any one of them: each writes its values
-    to files in PROMETHEUS_MULTIPROC_DIR (prometheus_client's multiprocess mode, chosen when the
-    library is imported), and the one asked reads them all.
+    to files in `path` (prometheus_client's multiprocess mode, tribe/processes.py), and this
+    registry reads them all at each scrape.
     """
-    registry = request.app[REGISTRY]
-    if os.environ.get(MULTIPROCESS):
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+    return registry
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(request.app[REGISTRY]), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 @routes.get("/health/live")

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from api.app import build_app
 from api.limits import Budgets, RateLimiter
-from api.probes import HEALTH, REGISTRY, HttpMetrics, probe_app
+from api.probes import HEALTH, REGISTRY, HttpMetrics, gathered, probe_app
 from api.requests import PORTS
 from api.v1_admin import ADMIN
 from api.v1_moderation import MODERATORS
@@ -354,17 +354,19 @@ def create_app(
     store: Store | None = None,
     views: tuple[View, ...] = VIEWS,
     folds: bool = True,
+    metrics_dir: str | None = None,
 ) -> web.Application:
     """The API over the log and store the settings name (or the ones given, for tests; `views` too).
 
     With the embedded log, the reducers run inside this process (unless `folds` is False: another
     process of `tribe serve --processes` runs them); with Kafka, `tribe worker` processes run them,
-    and this process only reads their checkpoints from the store.
+    and this process only reads their checkpoints from the store. `metrics_dir`: where the processes
+    of `tribe serve --processes` write their metrics, which `/metrics` then sums.
     """
     install_topology(settings)
     registry = CollectorRegistry()  # the process's own, not the library's global one: apps in one test stay apart
     app = build_app(cors_origins=settings.cors_origins, limiter=rate_limiter(settings), metrics=HttpMetrics(registry))
-    app[REGISTRY] = registry
+    app[REGISTRY] = registry if metrics_dir is None else gathered(metrics_dir)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         the_log = log or make_log(settings)

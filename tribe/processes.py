@@ -38,20 +38,21 @@ from types import FrameType
 
 from aiohttp import web
 
-from api.probes import MULTIPROCESS
 from tribe.process import tune_gc
 from tribe.settings import BadSetting, Settings
 
 _PR_SET_PDEATHSIG = 1
+_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's multiprocess mode: its values go to files in this directory when it is set at import."""
 
 
 def serve_processes(settings: Settings) -> int:
     """Run `settings.processes` API processes until they end or this process is told to stop; the exit status."""
     metrics = tempfile.mkdtemp(prefix="tribe-metrics-")
-    os.environ[MULTIPROCESS] = metrics  # read by each process as it imports prometheus_client
+    os.environ[_METRICS_DIR] = metrics  # inherited by each process, read as it imports prometheus_client
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=_serve, args=(settings, index == 0), name=f"tribe-serve-{index}")
+        context.Process(target=_serve, args=(settings, index == 0, metrics), name=f"tribe-serve-{index}")
         for index in range(settings.processes)
     ]
 
@@ -73,11 +74,11 @@ def serve_processes(settings: Settings) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        del os.environ[MULTIPROCESS]
+        del os.environ[_METRICS_DIR]
         shutil.rmtree(metrics, ignore_errors=True)
 
 
-def _serve(settings: Settings, folds: bool) -> None:
+def _serve(settings: Settings, folds: bool, metrics: str) -> None:
     """One API process: the whole API; with `folds`, the embedded log's views and runners too."""
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() == 1:  # the command died before the line above took effect
@@ -88,7 +89,7 @@ def _serve(settings: Settings, folds: bool) -> None:
     from tribe.logs import configure_logging
 
     configure_logging(settings)
-    app = create_app(settings, folds=folds)
+    app = create_app(settings, folds=folds, metrics_dir=metrics)
     try:
         web.run_app(app, host=settings.host, port=settings.port, reuse_port=True, print=None, access_log=None)
     except BadSetting as exc:
