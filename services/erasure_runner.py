@@ -8,8 +8,15 @@ For each `UserErased` beyond its checkpoint (`erasure`) in the store, the runner
 3. waits until the views it reads (those holding the collections of the footprint,
    projections/queries.py `Footprint`) reflect every topic they read as the log then stands,
    reads the user's footprint and appends the events that make those documents forget them;
-4. waits until the views reflect the erasure and those events, then expunges the store (Lucene
-   segments, FTS indexes, free pages), and only then stores its checkpoint.
+4. waits until the views reflect the erasure and those events;
+5. brings every other version of the views that this code builds (one kept for rollback, one a
+   replay builds or left unswitched) up to the head of the log, as `tribe replay rollback` would:
+   the runtimes feed only the live version, so a version switched away from a moment before the
+   erasure would keep the user's documents. A version other code builds is left to that code (its
+   replay folds the erasure before it ends); the `erased` line names it (`unreached`), and
+   `tribe replay drop` removes it;
+6. expunges the store (Lucene segments, FTS indexes, free pages), and only then stores its
+   checkpoint.
 
 One view's fault stays its own: a view whose runner reports it `retrying` (projections/failures.py
 `troubled`), and that the erasure does not read, is not waited for in step 4. It folds the
@@ -38,8 +45,12 @@ from events.log import Log, Position
 from events.routing import USERS
 from events.routing import partitions as partitions_of
 from projections.failures import troubled
+from projections.live import fenced, live_version
+from projections.processor import Projector
 from projections.progress import Progress
 from projections.store import Checkpoint, Store
+from replay.rebuild import catch_up
+from replay.versions import existing_versions
 from services.erasure import Erasure
 from services.writer import append_decisions
 
@@ -118,15 +129,37 @@ class ErasureRunner:
         fed = {v.name for v in views} - set(skipped)
         if not await self.progress.wait([position, *appended], self.wait, views=fed):
             raise TimeoutError("the views did not apply the erasure's events: it is tried again")
+        caught_up, unreached = await self._other_versions()
         await self.store.expunge()
         log.info(
             "erased",
             user=erasure.actor_id,
             events=len(decided),
             skipped=skipped,
+            caught_up=caught_up,
+            unreached=unreached,
             parked=sorted(name for name, state in trouble.items() if state == "parked"),
             ms=round((time.perf_counter() - started) * 1000),
         )
+
+    async def _other_versions(self) -> tuple[list[str], list[str]]:
+        """Bring the versions that are not live and that this code builds up to the log's head; name those
+        caught up and those other code builds."""
+        aliases = await self.store.aliases()
+        collections = await self.store.collections()
+        caught_up: list[str] = []
+        unreached: list[str] = []
+        for view in self.progress.views:
+            live = live_version(view, aliases)
+            for version in existing_versions(view, collections):
+                if version == live:
+                    continue
+                if await fenced(self.store, view, version) is not None:
+                    unreached.append(f"{view.name} v{version}")
+                    continue
+                await catch_up(self.log, Projector(self.store, self.codec, view, version))
+                caught_up.append(f"{view.name} v{version}")
+        return caught_up, unreached
 
     async def run(self) -> None:
         while True:

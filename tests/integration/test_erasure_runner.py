@@ -1,13 +1,16 @@
-"""The erasure runner on the embedded log: it passes over bytes that are no event, and over views it does not need."""
+"""The erasure runner on the embedded log: it passes over bytes that are no event and over views it does not need,
+and reaches the versions kept beside the live one."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -21,7 +24,9 @@ from projections.adapters.sqlite_store import SqliteStore
 from projections.embedded import EmbeddedRuntime
 from projections.failures import Retry, troubled
 from projections.live import install
-from projections.views import VIEWS
+from projections.views import ARTICLES_VIEW, VIEWS
+from reducers.articles import ArticlesReducer
+from replay.rebuild import rebuild
 from services.erasure_runner import CHECKPOINT, ErasureRunner
 from tests.integration.faulty_views import NotificationsDown
 from tests.sealed import records_of_events, sealed_codec
@@ -134,6 +139,45 @@ async def test_a_view_the_erasure_needs_holds_it_back_until_it_folded_the_user(
                 await runner_of(log, store, codec, wait=5.0).run_once()
         [done] = [line for line in logs if line["event"] == "erased"]
         assert done["events"] == reports  # a report forgets its note
+    finally:
+        await store.close()
+        await log.close()
+
+
+class OtherArticlesCode(ArticlesReducer):
+    """Another release's articles code: a different fingerprint."""
+
+    def apply(self, event: Any, docs: Any) -> Any:
+        return super().apply(event, docs)
+
+
+async def test_an_erasure_reaches_the_versions_kept_beside_the_live_one(tmp_path: Path) -> None:
+    """The runtimes feed only the live version. A version switched away from just before the erasure still holds
+    the article: the runner brings it up to the erasure. A version other code builds is left to it, and named."""
+    codec, gone = sealed_codec(), someone()
+    log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
+    try:
+        await install(store, VIEWS)
+        article = f"a-{gone}"
+        published = ArticlePublished(event_id=f"p-{gone}", actor_id=gone, occurred_at=2, article_id=article,
+                                     slug="s", title="zanzibarquux", description="d", body="b")
+        await log.append(await records_of_events(codec, [registered(gone), published]))
+        await EmbeddedRuntime(log, store, codec, VIEWS).run_once()
+        kept = ARTICLES_VIEW.version
+        assert (await rebuild(log, store, codec, ARTICLES_VIEW)).switched
+        other_code = dataclasses.replace(ARTICLES_VIEW, reducer=OtherArticlesCode())
+        unswitched = await rebuild(log, store, codec, other_code, switch=False)
+        await log.append(await records_of_events(codec, [erased(gone)]))
+        async with projecting(EmbeddedRuntime(log, store, codec, VIEWS)):
+            with capture_logs() as logs:
+                assert await runner_of(log, store, codec, wait=5.0).run_once() == 2
+        for version in (kept, kept + 1):
+            card = (await store.get(ARTICLES_VIEW.physical("articles", version), [article]))[article].body
+            assert card["deleted"] and card["title"] == "", version
+        left = (await store.get(ARTICLES_VIEW.physical("articles", unswitched.version), [article]))[article].body
+        assert left["title"] == "zanzibarquux"  # other code's: its replay, or `tribe replay drop`, ends it
+        [done] = [line for line in logs if line["event"] == "erased"]
+        assert (done["caught_up"], done["unreached"]) == ([f"articles v{kept}"], [f"articles v{unswitched.version}"])
     finally:
         await store.close()
         await log.close()
