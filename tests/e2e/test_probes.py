@@ -1,8 +1,9 @@
 """`/metrics`, `/health/live` and `/health/ready` on `tribe serve` (the embedded log), in process.
 
 The exposition is read with prometheus_client's own parser, before and after some load: the series
-exist and move, routes are labelled by template, 4xx are counted by kind. test_prometheus.py scrapes
-a real server and a real worker with a real Prometheus.
+exist and move, routes are labelled by template, 4xx are counted by kind, and parked events and the
+dead letters held are counted. test_prometheus.py scrapes a real server and a real worker with a real
+Prometheus.
 """
 
 from __future__ import annotations
@@ -182,6 +183,30 @@ async def test_ready_answers_503_naming_the_view_that_retries(
     behind = [v for (name, labels), v in samples.items()
               if name == "tribe_projection_lag_seconds" and ("view", "notifications") in labels and v > 0]
     assert behind, "the oldest event the view has not applied has an age"
+
+
+async def test_parked_events_are_counted_and_the_dead_letters_held_are_shown(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path
+) -> None:
+    """One retry, then the notifications view parks what it cannot fold: both dead-letter series move."""
+    settings = Settings(data_dir=tmp_path / "data", jwt_secret=SECRET, write_wait=0.2, projection_retries=1,
+                        projection_backoff=0.01)
+    client = await aiohttp_client(create_app(settings, views=broken_notifications()))
+    r = await client.post(
+        "/api/users", json={"user": {"username": "cy", "email": "cy@example.com", "password": "long-enough-pw"}}
+    )
+    token = (await r.json())["user"]["token"]
+    before = await scrape(client)
+    assert value(before, "tribe_projection_dead_letters", view="notifications") == 0
+    await client.post("/api/articles", json={"article": {"title": "T", "description": "d", "body": "b"}},
+                      headers=auth(token))
+    samples = await _eventually(client, lambda s: value(s, "tribe_projection_dead_letters", view="notifications") >= 1)
+    assert value(samples, "tribe_projection_dead_letters_parked_total", view="notifications") >= 1
+    assert value(samples, "tribe_projection_retries_total", view="notifications") >= 1
+    for view in ("users", "articles"):
+        assert ("tribe_projection_dead_letters_parked_total", frozenset({("view", view)})) in samples
+        assert value(samples, "tribe_projection_dead_letters_parked_total", view=view) == 0
+        assert value(samples, "tribe_projection_dead_letters", view=view) == 0
 
 
 async def test_ready_answers_503_when_a_view_is_further_behind_than_the_bound(
