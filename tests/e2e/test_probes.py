@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import MAX_BODY_BYTES
+from events.adapters.sqlite_log import SqliteLog
+from projections.adapters.sqlite_store import SqliteStore
 from projections.views import VIEWS
 from tests.e2e.conftest import Api, auth
 from tests.integration.faulty_views import broken_notifications
@@ -142,6 +144,52 @@ async def test_live_and_ready_when_every_view_runs(api: Api) -> None:
     assert body["ready"] is True and body["problems"] == []
     assert (body["log"], body["store"]) == ("reachable", "reachable")
     assert {v["state"] for v in body["views"].values()} == {"running"}
+
+
+class LogDown(SqliteLog):
+    """The embedded log, whose heads cannot be read while `down`."""
+
+    down = False
+
+    async def end_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        if self.down:
+            raise ConnectionError("the log does not answer")
+        return await super().end_offsets(partitions)
+
+
+class StoreDown(SqliteStore):
+    """The SQLite store, whose aliases cannot be read while `down`."""
+
+    down = False
+
+    async def aliases(self) -> dict[str, str]:
+        if self.down:
+            raise ConnectionError("the store does not answer")
+        return await super().aliases()
+
+
+async def test_ready_answers_503_naming_the_log_or_the_store_that_does_not_answer(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    log, store = LogDown(data / "log.db"), StoreDown(data / "store.db")
+    client = await aiohttp_client(create_app(Settings(data_dir=data, jwt_secret=SECRET), log=log, store=store))
+    deadline = time.monotonic() + 30
+    while (r := await client.get("/health/ready")).status != 200:
+        assert time.monotonic() < deadline, await r.text()
+        await asyncio.sleep(0.1)
+    for down, what in ((log, "log"), (store, "store")):
+        down.down = True
+        r = await client.get("/health/ready")
+        body = await r.json()
+        live = await client.get("/health/live")  # asks nothing of the log or the store
+        down.down = False
+        assert r.status == 503 and body["ready"] is False, body
+        assert body[what] == f"unreachable (the {what} does not answer)"
+        assert body["problems"] == [f"{what}: unreachable (the {what} does not answer)"]
+        assert live.status == 200
+    assert (await client.get("/health/ready")).status == 200
 
 
 async def test_ready_answers_503_naming_the_view_that_retries(
