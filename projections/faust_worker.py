@@ -24,7 +24,8 @@ embedded runtime let every other view go on.
 
 This is `tribe worker --engine faust`. The default engine is projections/kafka_engine.py;
 docs/kafka.md lists the guarantees this one lacks (a stop during a store write can commit
-offsets past the store, and a partition that moves keeps its old owner writing for a moment).
+offsets past the store, a partition that moves keeps its old owner writing for a moment, and a
+view that retries holds up the other views of its topics).
 """
 
 from __future__ import annotations

@@ -5,11 +5,27 @@ from __future__ import annotations
 import socket
 
 import pytest
+from click.testing import CliRunner
 
 from events.routing import ARTICLES, DEFAULT_TOPOLOGY, FOLLOWS, USERS
 from projections.kafka_engine import EngineOptions, consumer_config
 from tribe.bootstrap import kafka_options, probe_socket
+from tribe.cli import main
 from tribe.settings import BadSetting, Settings
+
+
+def test_the_kafka_engine_is_the_default_and_the_help_names_what_faust_lacks() -> None:
+    assert Settings.from_env({}).worker_engine == "kafka"
+    result = CliRunner().invoke(main, ["worker", "--help"])
+    assert result.exit_code == 0, result.output
+    helped = " ".join(result.output.split())
+    assert "kafka (default) batches straight from librdkafka" in helped
+    for gap in (
+        "a stop (SIGTERM) during a store write acknowledges the batch",
+        "a partition that moves is written by its old owner for a moment after the new owner started",
+        "a view that retries holds up the other views of its topics",
+    ):
+        assert gap in helped, f"tribe worker --help does not say that with Faust {gap}"
 
 
 def test_production_defaults_ask_for_three_replicas_and_two_in_sync() -> None:
