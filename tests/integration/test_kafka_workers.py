@@ -88,21 +88,38 @@ async def _users_projected(data_dir: Path, records: list[Record]) -> bool:
         await store.close()
 
 
-@pytest.mark.parametrize(
-    ("topic", "partitions", "replicas", "complaint"),
-    [
-        (FOLLOWS, partitions(FOLLOWS) - 1, 1, "partitions"),
-        (ARTICLES, partitions(ARTICLES), 1, "replicas"),
-    ],
-)
-async def test_a_worker_refuses_a_topic_with_fewer_partitions_or_replicas_in_one_line(
-    topic: str, partitions: int, replicas: int, complaint: str, isolated_kafka_broker: TansuBroker, tmp_path: Path
+# Tansu lists its one node as often as a topic asks for replicas: three "replicas" pass the replication check and
+# leave the min.insync.replicas one to refuse.
+WEAK_TOPICS = [
+    (FOLLOWS, partitions(FOLLOWS) - 1, 1, {}, {"TRIBE_KAFKA_REPLICATION_FACTOR": "2"}, "partitions"),
+    (ARTICLES, partitions(ARTICLES), 1, {}, {"TRIBE_KAFKA_REPLICATION_FACTOR": "2"}, "replicas"),
+    (
+        ARTICLES, partitions(ARTICLES), 3, {"min.insync.replicas": "1"},
+        {"TRIBE_KAFKA_REPLICATION_FACTOR": "3", "TRIBE_KAFKA_MIN_INSYNC_REPLICAS": "2"},
+        "min.insync.replicas=1, TRIBE_KAFKA_MIN_INSYNC_REPLICAS asks for 2",
+    ),
+]
+
+
+@pytest.mark.parametrize("engine", ["kafka", "faust"])
+@pytest.mark.parametrize(("topic", "partitions", "replicas", "config", "env", "complaint"), WEAK_TOPICS)
+async def test_a_worker_refuses_a_topic_with_fewer_partitions_or_weaker_durability_in_one_line(
+    engine: str,
+    topic: str,
+    partitions: int,
+    replicas: int,
+    config: dict[str, str],
+    env: dict[str, str],
+    complaint: str,
+    isolated_kafka_broker: TansuBroker,
+    tmp_path: Path,
 ) -> None:
     admin = AdminClient({"bootstrap.servers": isolated_kafka_broker.bootstrap})
-    for future in admin.create_topics([NewTopic(topic, partitions, replicas, config=dict(TOPIC_CONFIG))]).values():
+    weak = NewTopic(topic, partitions, replicas, config={**TOPIC_CONFIG, **config})
+    for future in admin.create_topics([weak]).values():
         future.result(10)
-    process = worker_process(isolated_kafka_broker.url, tmp_path / "data", tmp_path / "worker.log")
-    process.env["TRIBE_KAFKA_REPLICATION_FACTOR"] = "2"  # what production would ask of the one-replica topic
+    process = worker_process(isolated_kafka_broker.url, tmp_path / "data", tmp_path / "worker.log", engine=engine)
+    process.env.update(env)  # what production would ask of the weaker topic
     process.start()
     assert process.process is not None
     code = await asyncio.to_thread(process.process.wait, 60)
