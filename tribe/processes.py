@@ -65,8 +65,11 @@ def serve_processes(settings: Settings) -> int:
     try:
         for process in processes:
             process.start()
-        multiprocessing.connection.wait([process.sentinel for process in processes])
-        first = next(process for process in processes if process.exitcode is not None)
+        ended = multiprocessing.connection.wait([process.sentinel for process in processes])
+        # A sentinel is readable once the process has closed its files, maybe before it can be reaped:
+        # join it for its exit status.
+        first = next(process for process in processes if process.sentinel in ended)
+        first.join()
         stop(signal.SIGTERM, None)
         for process in processes:
             process.join()

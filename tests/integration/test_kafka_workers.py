@@ -159,3 +159,23 @@ async def test_serve_and_worker_refuse_a_topic_with_another_partition_count_than
     lines = [line for line in process.output().splitlines() if line.startswith("tribe: ")]
     assert code == 2, process.output()[-2000:]
     assert len(lines) == 1 and complaint in lines[0], process.output()[-2000:]
+
+
+async def test_serve_of_several_processes_on_a_weak_topic_exits_with_their_refusal(
+    isolated_kafka_broker: TansuBroker, tmp_path: Path
+) -> None:
+    """Each API process refuses the topic; the command ends with their status, not a traceback of its own."""
+    admin = AdminClient({"bootstrap.servers": isolated_kafka_broker.bootstrap})
+    weak = NewTopic(ARTICLES, partitions(ARTICLES), 1, config=dict(TOPIC_CONFIG))
+    for future in admin.create_topics([weak]).values():
+        future.result(10)
+    env = {**ONE_BROKER, "TRIBE_LOG": isolated_kafka_broker.url, "TRIBE_DATA_DIR": str(tmp_path / "data"),
+           "TRIBE_KAFKA_REPLICATION_FACTOR": "2"}
+    process = TribeProcess(["serve", "--processes", "2", "--port", str(free_port())], tmp_path / "tribe.log", env)
+    process.start()
+    assert process.process is not None
+    code = await asyncio.to_thread(process.process.wait, 60)
+    output = process.output()
+    lines = [line for line in output.splitlines() if line.startswith("tribe: ")]
+    assert code == 2 and "Traceback" not in output, output[-3000:]
+    assert lines and all(ARTICLES in line and "replicas" in line for line in lines), output[-3000:]
