@@ -18,6 +18,10 @@ a client spread over several connections may get up to N times a budget: set
 TRIBE_RATE_LIMIT_STORAGE to a Redis URL to share them), the bound on a user's live streams, and
 the one-second cache of token generations (services/security.py).
 
+The first process starts alone, and the others once it serves: what a start finds wrong (a Kafka
+topic weaker than configured, a log file of other partition counts) is refused in one line, by
+one process, and the first has installed the views before the others read them.
+
 The command waits for them. SIGINT or SIGTERM is passed on as SIGTERM, on which each stops as
 `tribe serve` does; when one ends by itself, the others are stopped too, and the command exits
 with the first one's status. Each process ends when the command dies (PR_SET_PDEATHSIG), so a
@@ -34,6 +38,7 @@ import shutil
 import signal
 import sys
 import tempfile
+from multiprocessing.synchronize import Event as EventType
 from types import FrameType
 
 from aiohttp import web
@@ -51,8 +56,9 @@ def serve_processes(settings: Settings) -> int:
     metrics = tempfile.mkdtemp(prefix="tribe-metrics-")
     os.environ[_METRICS_DIR] = metrics  # inherited by each process, read as it imports prometheus_client
     context = multiprocessing.get_context("spawn")
+    serving = context.Event()
     processes = [
-        context.Process(target=_serve, args=(settings, index == 0, metrics), name=f"tribe-serve-{index}")
+        context.Process(target=_serve, args=(settings, index == 0, metrics, serving), name=f"tribe-serve-{index}")
         for index in range(settings.processes)
     ]
 
@@ -63,17 +69,24 @@ def serve_processes(settings: Settings) -> int:
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        for process in processes:
+        first, *others = processes
+        first.start()
+        while not serving.wait(0.05):
+            if not first.is_alive():
+                first.join()
+                return first.exitcode or 0
+        for process in others:
             process.start()
         ended = multiprocessing.connection.wait([process.sentinel for process in processes])
         # A sentinel is readable once the process has closed its files, maybe before it can be reaped:
         # join it for its exit status.
-        first = next(process for process in processes if process.sentinel in ended)
-        first.join()
+        gone = next(process for process in processes if process.sentinel in ended)
+        gone.join()
         stop(signal.SIGTERM, None)
         for process in processes:
-            process.join()
-        return first.exitcode or 0
+            if process.pid is not None:
+                process.join()
+        return gone.exitcode or 0
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -81,8 +94,9 @@ def serve_processes(settings: Settings) -> int:
         shutil.rmtree(metrics, ignore_errors=True)
 
 
-def _serve(settings: Settings, folds: bool, metrics: str) -> None:
-    """One API process: the whole API; with `folds`, the embedded log's views and runners too."""
+def _serve(settings: Settings, folds: bool, metrics: str, serving: EventType) -> None:
+    """One API process: the whole API; with `folds`, the embedded log's views and runners too. It sets
+    `serving` once its start has passed (the adapters opened, the topics checked, the views installed)."""
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() == 1:  # the command died before the line above took effect
         sys.exit(1)
@@ -93,6 +107,11 @@ def _serve(settings: Settings, folds: bool, metrics: str) -> None:
 
     configure_logging(settings)
     app = create_app(settings, folds=folds, metrics_dir=metrics)
+
+    async def started(app: web.Application) -> None:
+        serving.set()
+
+    app.on_startup.append(started)  # after the cleanup contexts, which aiohttp enters first
     try:
         web.run_app(app, host=settings.host, port=settings.port, reuse_port=True, print=None, access_log=None)
     except BadSetting as exc:
