@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ from api.requests import PORTS
 from events.catalogue import FANOUT_ACTOR
 from events.codec import EventCodec, UnknownSchema, actor_of
 from events.routing import topology
+from services.fanout_runner import CHECKPOINT, fanout_partitions
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
@@ -53,6 +56,18 @@ class Api:
                 for entry in await log.read(topic, p, 0, await log.end_offset(topic, p)):
                     count += not _by_fanout(codec, entry.value)
         return count
+
+    async def decided(self) -> None:
+        """Wait until the fan-out has decided on every event the log holds."""
+        ports = self.client.app[PORTS]
+        deadline = time.monotonic() + 20
+        while True:
+            heads = await ports.writer.log.end_offsets(fanout_partitions())
+            done = await ports.writer.progress.store.checkpoint(CHECKPOINT)
+            if all(done.get(tp, 0) >= head for tp, head in heads.items()):
+                return
+            assert time.monotonic() < deadline, "the fan-out did not decide"
+            await asyncio.sleep(0.02)
 
 
 def _by_fanout(codec: EventCodec, value: bytes) -> bool:

@@ -9,9 +9,7 @@ the authors the reader followed in the last minutes.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
@@ -24,7 +22,6 @@ from events.routing import FOLLOWS, partitions
 from projections.views import FOLLOWS_VIEW, VIEWS
 from reducers.base import Body, DocKey
 from reducers.follows import FollowsReducer
-from services.fanout_runner import CHECKPOINT, fanout_partitions
 from tests.e2e.conftest import Api, auth
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
@@ -41,19 +38,6 @@ class Stalled(FollowsReducer):
         return super().apply(event, docs)
 
 
-async def decided(api: Api) -> None:
-    """Wait until the fan-out has decided on every event the log holds."""
-    ports = api.client.app[PORTS]
-    deadline = time.monotonic() + 20
-    while True:
-        heads = await ports.writer.log.end_offsets(fanout_partitions())
-        done = await ports.writer.progress.store.checkpoint(CHECKPOINT)
-        if all(done.get(tp, 0) >= head for tp, head in heads.items()):
-            return
-        assert time.monotonic() < deadline, "the fan-out did not decide"
-        await asyncio.sleep(0.02)
-
-
 async def test_a_fan_out_on_a_stale_follows_view_is_covered_by_the_recent_follow_pull(
     aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path
 ) -> None:
@@ -68,9 +52,9 @@ async def test_a_fan_out_on_a_stale_follows_view_is_covered_by_the_recent_follow
     r = await api.client.post("/api/profiles/ann/follow", headers=auth(ben))
     assert r.status == 200, await r.text()
     assert r.headers["X-Tribe-Read-Model"] == "behind"
-    await decided(api)  # the follow's backfill: ann has published nothing yet
+    await api.decided()  # the follow's backfill: ann has published nothing yet
     await api.publish(ann, "Fresh")
-    await decided(api)  # the publication's fan-out, on a follows view that does not show ben's follow
+    await api.decided()  # the publication's fan-out, on a follows view that does not show ben's follow
     ports = api.client.app[PORTS]
     ben_id = await ports.reads.holder("username", "ben")
     assert ben_id is not None
