@@ -20,7 +20,9 @@ the last `RECENT_FOLLOW_MS` (services/articles.py), which covers a late backfill
 Every event this module builds has an id derived from the event it reacts to, so deciding
 twice (a runner redelivered after a crash) appends what the first decision appended: the
 embedded log keeps the first (ids are unique per actor), and on Kafka the timelines reducer
-files a second delivery as a no-op.
+files a second delivery as a no-op. A backfill's id names the follower or member too: a
+client's event id is unique for its sender only (POST /v1/events), and the deliveries of two
+users' follows sent with one id are two decisions, all under the fan-out's actor.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ class FanOut:
         articles = await self.reads.latest_articles(kind, source_id, self.policy.backfill)
         return [
             _delivery(event, a["article_id"], a["author_id"], a["tribe_id"], a["created_at"], kind,
-                      (event.actor_id,), f"{event.event_id}.{a['article_id']}")
+                      (event.actor_id,), f"{event.event_id}.{event.actor_id}.{a['article_id']}")
             for a in articles
         ]
 

@@ -10,8 +10,10 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from api.requests import PORTS
 from events.adapters.sqlite_log import SqliteLog
 from events.log import LogUnavailable, Position, Record
+from events.routing import ARTICLES, partitions
 from tests.e2e.conftest import Api, auth
 from tests.sealed import sealed_codec
 from tribe.bootstrap import create_app
@@ -65,6 +67,27 @@ async def test_the_same_event_id_from_the_same_user_with_another_payload_is_a_40
     assert await api.log_size() == before  # nothing of the batch
     bump = {"type": "ArticleBumped", "article_id": one, "event_id": "ann-event-0001"}
     assert (await post_events(api, ann, [bump]))[0] == 409
+
+
+async def test_two_users_following_with_one_client_event_id_are_both_delivered_the_backfill(api: Api) -> None:
+    """Before: the fan-out named each backfill delivery `<follow's event id>.<article id>`, so ben's and cat's
+    had one id under the fan-out's actor, the log refused cat's as a conflict and the fan-out dropped it."""
+    ann, ben, cat = await api.register("ann"), await api.register("ben"), await api.register("cat")
+    article = await publish(api, ann)
+    await api.decided()  # delivered to nobody: only the follows' backfills deliver it
+    ports = api.client.app[PORTS]
+    ann_id = await ports.reads.holder("username", "ann")
+    for token in (ben, cat):
+        follow = {"type": "UserFollowed", "followee_id": ann_id, "event_id": "follow-ann-0001"}
+        assert (await post_events(api, token, [follow]))[0] == 202
+    await api.decided()
+    heads = await ports.writer.log.end_offsets([(ARTICLES, p) for p in range(partitions(ARTICLES))])
+    delivered = [Position(ARTICLES, p, end - 1) for (_, p), end in heads.items() if end]
+    assert await ports.writer.progress.wait(delivered, 20)
+    for reader in ("ben", "cat"):
+        reader_id = str(await ports.reads.holder("username", reader))
+        entries = await ports.timelines.timeline(reader_id, 10, by_author=True)
+        assert [e["article_id"] for e in entries] == [article], reader
 
 
 class TakesHalf(SqliteLog):
