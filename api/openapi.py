@@ -275,7 +275,8 @@ DOCUMENT: dict[str, Any] = {
                 "Append raw events (views, bumps, follows): the batch is checked whole (every article and user "
                 "it names must exist; a blocker cannot be followed) before any is appended. An event_id names "
                 "an event of its sender: resent with the same payload it is not appended again on the embedded "
-                "log (its first position is answered), with another payload it is a 409. The embedded log "
+                "log (its first position is answered), with another payload it is a 409; repeated within the "
+                "batch it is one event on both logs. The embedded log "
                 "appends the batch all-or-nothing; Kafka acknowledges events one by one, and a 503 lists which "
                 "were acknowledged",
                 "202",
@@ -795,7 +796,9 @@ DOCUMENT: dict[str, Any] = {
                 },
             },
             "Conflict": _json(
-                _ref("Errors"), "An event_id you sent before with another payload: nothing of the batch was appended"
+                _ref("Errors"),
+                "An event_id you sent before, or earlier in the batch, with another payload: nothing of the batch "
+                "was appended",
             ),
             "Unavailable": {
                 **_json(

@@ -9,12 +9,12 @@ from typing import Any
 from events.catalogue import ArticleBumped, ArticleUnbumped, ArticleViewed, Event, UserFollowed, UserUnfollowed
 from events.ids import new_event_id
 from events.log import Position
-from services.errors import BadQuery, Forbidden, Invalid, NotFound, TooLarge
+from services.errors import BadQuery, Conflict, Forbidden, Invalid, NotFound, TooLarge
 from services.outcome import Written
 from services.ports import Ports
 from services.privacy import open_authors, readable
 from services.views import CardView, TribeView, card_views, tribe_views
-from services.writer import now_ms
+from services.writer import digest_of, now_ms
 
 Body = dict[str, Any]
 MAX_EVENTS = 1000
@@ -76,8 +76,29 @@ async def record(ports: Ports, actor_id: str, sent: Sequence[ClientEvent]) -> Re
         for e in sent
     ]
     await _check_references(ports, actor_id, events)
-    written = await ports.writer.append(events)
-    return Recorded([e.event_id for e in events], written)
+    unique, where = _once_each(events)
+    written = await ports.writer.append(unique)
+    return Recorded([e.event_id for e in events], Written(tuple(written.positions[i] for i in where)))
+
+
+def _once_each(events: Sequence[Event]) -> tuple[list[Event], list[int]]:
+    """The batch with an event id it repeats kept once, and where each event is among those kept.
+
+    The copies would share their time and id, which is how the reducers tell an event they have
+    counted (reducers/engagement.py `mark`): a log that appends both (Kafka) would count the event
+    twice. A repeat with another payload is a Conflict, as the embedded log answers it.
+    """
+    first: dict[str, int] = {}
+    unique: list[Event] = []
+    where: list[int] = []
+    for index, event in enumerate(events):
+        kept = first.setdefault(event.event_id, len(unique))
+        if kept == len(unique):
+            unique.append(event)
+        elif digest_of(unique[kept]) != digest_of(event):
+            raise Conflict(f"events[{index}].event_id", "names another event of this batch, which said something else")
+        where.append(kept)
+    return unique, where
 
 
 async def _check_references(ports: Ports, actor_id: str, events: Sequence[Event]) -> None:

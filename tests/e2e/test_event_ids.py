@@ -4,6 +4,8 @@ and a batch the log took only in part is answered with exactly which events are 
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,42 @@ async def test_two_users_following_with_one_client_event_id_are_both_delivered_t
         reader_id = str(await ports.reads.holder("username", reader))
         entries = await ports.timelines.timeline(reader_id, 10, by_author=True)
         assert [e["article_id"] for e in entries] == [article], reader
+
+
+class KeepsRepeats(SqliteLog):
+    """A log that, like Kafka, cannot tell a repeated event id: it appends every record it is given."""
+
+    async def append(self, records: Sequence[Record]) -> list[Position]:
+        return await super().append([dataclasses.replace(r, event_id=f"{r.event_id}-{uuid.uuid4().hex}")
+                                     for r in records])
+
+
+async def test_an_event_id_repeated_in_one_batch_is_one_event_even_on_a_log_that_keeps_repeats(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], tmp_path: Path
+) -> None:
+    """Before: Kafka took both copies, with one time and id, and the second counted as the first again."""
+    settings = Settings(data_dir=tmp_path / "data", jwt_secret="test-secret-" + "x" * 40)
+    api = Api(await aiohttp_client(create_app(settings, log=KeepsRepeats(settings.data_dir / "log.db"))),
+              settings.data_dir)
+    ann, ben = await api.register("ann"), await api.register("ben")
+    article = await publish(api, ann)
+    before = await api.log_size()
+    bump = {"type": "ArticleBumped", "article_id": article, "event_id": "ben-bump-0001"}
+    r = await api.client.post(
+        "/v1/events", json=[bump, view(article, "ben-view-0001"), bump, view(article, "ben-view-0001")],
+        headers=auth(ben),
+    )
+    assert r.status == 202, await r.text()
+    read = await api.client.get(
+        f"/v1/articles/{article}", headers={**auth(ben), "X-Tribe-After": r.headers["X-Tribe-Position"]}
+    )
+    assert (await read.json())["article"]["counts"] == {"bumps": 1, "views": 1, "comments": 0}
+    positions = [e["position"] for e in (await r.json())["events"]]
+    assert positions[0] == positions[2] and positions[1] == positions[3] and positions[0] != positions[1]
+    assert await api.log_size() == before + 2
+    status, body = await post_events(api, ben, [view(article, "ben-view-0002"), dict(bump, event_id="ben-view-0002")])
+    assert status == 409 and list(body["errors"]) == ["events[1].event_id"], body
+    assert await api.log_size() == before + 2
 
 
 class TakesHalf(SqliteLog):
