@@ -293,9 +293,10 @@ ENGAGEMENT_LOGS: dict[str, tuple[str, tuple[str, ...], bool]] = {
 """Why the articles and notifications logs are in the API's order: a comment deleted before it was posted,
 or a bump of an article before its publication, could find the comment or the article created by a kept write.
 
-The users view is not here: its handle documents are fed by several users' partitions (README, "Faults stay
-local", limits), and a redelivered change of a user whose document a cut write kept at a later state (erased)
-leaves a handle at an older version, or a freed one absent rather than freed."""
+The users view is not here (README, "Faults stay local", limits): uniqueness is decided across documents, a
+user's and the handles they claim. A cut write that kept a handle freed by a later erasure lets a redelivered
+registration that had lost the handle create its user; one that kept the user erased makes a redelivered
+change skip its claim, which leaves the handle at an older version."""
 
 
 def _crowded(event: Event, crowd: bool) -> Event:
