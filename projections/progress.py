@@ -38,6 +38,8 @@ class Progress:
         self._advanced = advanced
         self.poll = poll
         self._seen: dict[str, Offsets | None] = {}  # view name -> its live version's checkpoint (None: not installed)
+        self.judged: dict[str, str] = {}
+        """The aliases of the round `_seen` comes from: the versions a wait that just ended found reflecting."""
         self._changed = asyncio.Event()
         self._waiters = 0
         self._watcher: asyncio.Task[None] | None = None
@@ -49,7 +51,7 @@ class Progress:
         for view in self.views:
             version = live_version(view, aliases)
             seen[view.name] = None if version is None else await self.store.checkpoint(view.projection_id(version))
-        self._seen = seen
+        self._seen, self.judged = seen, aliases
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -75,6 +77,10 @@ class Progress:
         """Whether every position is reflected now (reads the store)."""
         await self._read()
         return self.covered(positions)
+
+    async def live(self) -> dict[str, str]:
+        """The aliases reads resolve now: equal to `judged` when no blue/green switch came since that round."""
+        return await self.store.aliases()
 
     async def wait(
         self, positions: Sequence[Position], timeout: float, views: Collection[str] | None = None

@@ -78,20 +78,22 @@ async def settle(
     views have not reflected within the wait (`wait` seconds; the writer's own by default).
     """
     written, reflected = await writer.append_and_wait(events, wait)
-    if reflected:
+    while reflected and written.positions:
+        judged = writer.judged()
         try:
-            return Projected(await read(), written)
+            value = await read()
         except NotFound:
-            # Reflected when the wait ended, and yet the read finds nothing: what the events name is
-            # gone since (a true 404), or a blue/green switch put a version that has not caught up yet
-            # in front of the reads (the wait judged the version live before it). Only the second
-            # leaves the write unreflected now: wait for that version too.
-            if await writer.reflected(written):
-                raise
-            reflected = await writer.wait_for(written, wait)
-    if not reflected:
-        return Pending(written, provisional() if provisional is not None else None)
-    return Projected(await read(), written)
+            if not await writer.switched_since(judged):
+                raise  # what the events name is gone since: a true 404
+        else:
+            if not await writer.switched_since(judged):
+                return Projected(value, written)
+        # A blue/green switch put versions in front of the reads that the wait did not judge, and the
+        # read may have found them behind (nothing, or an older value): wait for them too, read again.
+        reflected = await writer.wait_for(written, wait)
+    if reflected:  # nothing appended, nothing to wait for
+        return Projected(await read(), written)
+    return Pending(written, provisional() if provisional is not None else None)
 
 
 async def nothing() -> None:

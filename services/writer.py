@@ -176,9 +176,13 @@ class EventWriter:
         timeout = self.wait_seconds if wait is None else wait
         return await self._wait("write", written.positions, timeout)
 
-    async def reflected(self, written: Written) -> bool:
-        """Whether the projections reflect a write now (reads their checkpoints)."""
-        return await self.progress.reached(written.positions)
+    def judged(self) -> dict[str, str]:
+        """The view versions the wait that just ended found reflecting its write (their aliases' targets)."""
+        return self.progress.judged
+
+    async def switched_since(self, judged: dict[str, str]) -> bool:
+        """Whether reads now go to other view versions than these (a blue/green switch came in between)."""
+        return await self.progress.live() != judged
 
     async def _wait(
         self, waiter: str, positions: Sequence[Position], timeout: float, views: Collection[str] | None = None

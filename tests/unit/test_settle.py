@@ -1,4 +1,4 @@
-"""`settle` across a blue/green switch: a write reflected by the version that was live, read from the next one."""
+"""`settle` across a blue/green switch: a write reflected by the versions that were live, read from the next ones."""
 
 from __future__ import annotations
 
@@ -14,24 +14,35 @@ from services.outcome import Pending, Projected, Written, settle
 from services.writer import EventWriter
 
 WRITTEN = Written((Position("tribe.articles", 0, 7),))
+BLUE = {"articles": "articles_v5"}
+GREEN = {"articles": "articles_v6"}
 
 
 class SwitchingWriter:
-    """The views reflected the write when the wait ended; `reflected_now` says whether the version read now does."""
+    """The views reflected the write when the wait ended (on `BLUE`); reads go to `live` afterwards.
 
-    def __init__(self, reflected_now: bool, wait_again: bool) -> None:
-        self.reflected_now = reflected_now
+    `wait_again` says whether the versions switched in catch up within a second wait; each wait
+    judges what is live then.
+    """
+
+    def __init__(self, live: dict[str, str], wait_again: bool) -> None:
+        self.live = live
         self.wait_again = wait_again
         self.waits = 0
+        self._judged = BLUE
 
     async def append_and_wait(self, events: Sequence[Event], wait: float | None = None) -> tuple[Written, bool]:
         return WRITTEN, True
 
-    async def reflected(self, written: Written) -> bool:
-        return self.reflected_now
+    def judged(self) -> dict[str, str]:
+        return self._judged
+
+    async def switched_since(self, judged: dict[str, str]) -> bool:
+        return self.live != judged
 
     async def wait_for(self, written: Written, wait: float | None = None) -> bool:
         self.waits += 1
+        self._judged = self.live
         return self.wait_again
 
 
@@ -46,21 +57,34 @@ def reader(answers: list[Any]) -> Any:
 
 
 async def test_a_read_that_finds_nothing_on_a_version_switched_in_waits_for_it_and_reads_again() -> None:
-    writer = SwitchingWriter(reflected_now=False, wait_again=True)
+    writer = SwitchingWriter(live=GREEN, wait_again=True)
     outcome = await settle(cast(EventWriter, writer), [], reader([NotFound("article"), "the comment"]))
     assert outcome == Projected("the comment", WRITTEN) and writer.waits == 1
 
 
+async def test_an_older_value_read_from_a_version_switched_in_is_read_again_once_it_caught_up() -> None:
+    """The favorite just made, read from a version switched in that has not folded it yet: not favorited."""
+    writer = SwitchingWriter(live=GREEN, wait_again=True)
+    outcome = await settle(cast(EventWriter, writer), [], reader(["not favorited", "favorited"]))
+    assert outcome == Projected("favorited", WRITTEN) and writer.waits == 1
+
+
 async def test_when_the_new_version_does_not_catch_up_in_time_the_answer_is_provisional() -> None:
-    writer = SwitchingWriter(reflected_now=False, wait_again=False)
+    writer = SwitchingWriter(live=GREEN, wait_again=False)
     outcome = await settle(
         cast(EventWriter, writer), [], reader([NotFound("article")]), provisional=lambda: "as posted"
     )
     assert outcome == Pending(WRITTEN, "as posted")
 
 
-async def test_a_read_that_finds_nothing_while_the_write_is_reflected_is_a_true_404() -> None:
-    writer = SwitchingWriter(reflected_now=True, wait_again=True)
+async def test_a_read_that_finds_nothing_on_the_versions_judged_is_a_true_404() -> None:
+    writer = SwitchingWriter(live=BLUE, wait_again=True)
     with pytest.raises(NotFound):
         await settle(cast(EventWriter, writer), [], reader([NotFound("article"), "never read"]))
     assert writer.waits == 0
+
+
+async def test_without_a_switch_the_first_read_is_the_answer() -> None:
+    writer = SwitchingWriter(live=BLUE, wait_again=True)
+    outcome = await settle(cast(EventWriter, writer), [], reader(["favorited", "never read"]))
+    assert outcome == Projected("favorited", WRITTEN) and writer.waits == 0
