@@ -11,6 +11,10 @@ same code (and so the same fingerprint), which is what `tribe dlq retry` needs.
 
 `NotificationsDown` is a store that fails no event's fault: the notifications view retries for as
 long as it is `down`.
+
+`old_code_views()` are the application's views as an older release built them: its articles
+reducer (`ShoutingTitles`) differs, and so does its fingerprint, so a test can run old and new
+code side by side (`injected_worker old-code`).
 """
 
 from __future__ import annotations
@@ -69,6 +73,20 @@ class NotificationsDown(SqliteStore):
         if self.down and checkpoint.projection.startswith("notifications"):
             raise ConnectionError("the notifications index does not answer")
         await super().write(writes, checkpoint)
+
+
+class ShoutingTitles(ArticlesReducer):
+    """The old code: titles in capitals."""
+
+    def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        changed = super().apply(event, docs)
+        return {k: ({**v, "title": v["title"].upper()} if k[0] == "articles" else v) for k, v in changed.items()}
+
+
+def old_code_views() -> tuple[View, ...]:
+    """The application's views, the articles view with the old code's reducer."""
+    old = dataclasses.replace(ARTICLES_VIEW, reducer=ShoutingTitles())
+    return tuple(old if view.name == "articles" else view for view in VIEWS)
 
 
 def faulty_views(fault: str) -> tuple[View, ...]:

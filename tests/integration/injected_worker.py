@@ -1,4 +1,4 @@
-"""`python -m tests.integration.injected_worker KIND ARGUMENT`: `tribe worker` over a store or views that misbehave.
+"""`python -m tests.integration.injected_worker KIND [ARGUMENT]`: `tribe worker` over a store or views that misbehave.
 
 The worker is the real one (`tribe.bootstrap.run_worker`, the engine named by TRIBE_WORKER_ENGINE,
 every other setting from TRIBE_*), over the SQLite store the settings name, wrapped:
@@ -13,7 +13,8 @@ every other setting from TRIBE_*), over the SQLite store the settings name, wrap
 
 or with the views of tests/integration/faulty_views.py:
 
-- `faulty FAULT`: the application's views with that fault (`undecodable`: none; `reducer`, `refused`).
+- `faulty FAULT`: the application's views with that fault (`undecodable`: none; `reducer`, `refused`);
+- `old-code`: the views of an older release (`old_code_views`: the articles view's code differs).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 from projections.adapters.sqlite_store import SqliteStore
 from projections.store import Checkpoint, DocWrite
 from projections.views import VIEWS
-from tests.integration.faulty_views import faulty_views
+from tests.integration.faulty_views import faulty_views, old_code_views
 from tribe.bootstrap import run_worker
 from tribe.logs import configure_logging
 from tribe.settings import Settings
@@ -75,14 +76,16 @@ STORES = {"slow": SlowStore, "failing": FailingStore, "notifications-down": Noti
 
 
 def main() -> None:
-    kind, argument = sys.argv[1], sys.argv[2]
+    kind = sys.argv[1]
     settings = Settings.from_env()
     configure_logging(settings)
     path = Path(settings.store.removeprefix("sqlite:///"))
     if kind == "faulty":
-        run_worker(settings, views=faulty_views(argument))
+        run_worker(settings, views=faulty_views(sys.argv[2]))
+    elif kind == "old-code":
+        run_worker(settings, views=old_code_views())
     else:
-        run_worker(settings, store=STORES[kind](path, Path(argument)), views=VIEWS)
+        run_worker(settings, store=STORES[kind](path, Path(sys.argv[2])), views=VIEWS)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ The Kafka engine runs the same cases on a real broker (test_runtime_contract.py)
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import subprocess
 import sys
@@ -28,8 +27,7 @@ from projections.failures import Retry
 from projections.fingerprint import fingerprint
 from projections.live import install
 from projections.store import Store
-from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, VIEWS, View
-from reducers.articles import ArticlesReducer
+from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, VIEWS
 from replay.rebuild import all_docs, rebuild
 from replay.versions import status
 from tests.integration.fault_check import (
@@ -48,6 +46,7 @@ from tests.integration.faulty_views import (
     faulty_views,
     fixed,
     garbage,
+    old_code_views,
 )
 from tests.integration.projection_check import differences, documents, replay_from_zero, total_lag
 from tests.integration.workload import burst
@@ -265,18 +264,8 @@ async def _running(log: Log, store: Store) -> bool:
 # -- 3. code fencing: a switch while old code keeps running ---------------------------------------
 
 
-class ShoutingTitles(ArticlesReducer):
-    """The old code: titles in capitals."""
-
-    def apply(self, event: Any, docs: Any) -> Any:
-        changed = super().apply(event, docs)
-        return {k: ({**v, "title": v["title"].upper()} if k[0] == "articles" else v) for k, v in changed.items()}
-
-
 async def test_after_a_switch_old_code_leaves_the_new_version_alone(log: SqliteLog, tmp_path: Path) -> None:
-    old_views: tuple[View, ...] = tuple(
-        dataclasses.replace(v, reducer=ShoutingTitles()) if v.name == "articles" else v for v in VIEWS
-    )
+    old_views = old_code_views()
     old_articles = next(v for v in old_views if v.name == "articles")
     assert fingerprint(old_articles) != fingerprint(ARTICLES_VIEW)
     events = list(burst(2400, seed=41, articles=15))
