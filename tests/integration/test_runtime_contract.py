@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
+import socket
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +26,23 @@ from events.adapters.kafka_log import KafkaLog
 from events.log import Log, Record
 from projections.adapters.sqlite_store import SqliteStore
 from projections.dead_letters import DeadLetters
+from projections.fingerprint import fingerprint
 from projections.live import live_version
-from projections.views import VIEWS
-from replay.versions import status
+from projections.views import ARTICLES_VIEW, VIEWS
+from replay.rebuild import all_docs, rebuild
+from replay.versions import VersionStatus, status
 from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS, worker_process
 from tests.e2e.server import TribeProcess
 from tests.integration.fault_check import first_poison, once_released, only_poison, per_key, while_parked
-from tests.integration.faulty_views import FAULTS, POISON, faulty_views, fixed, garbage, parkers
-from tests.integration.projection_check import differences, documents, replay_from_zero, wait_caught_up, worker_counts
+from tests.integration.faulty_views import FAULTS, POISON, faulty_views, fixed, garbage, old_code_views, parkers
+from tests.integration.projection_check import (
+    differences,
+    documents,
+    replay_from_zero,
+    total_lag,
+    wait_caught_up,
+    worker_counts,
+)
 from tests.integration.workload import burst
 from tests.kafka_broker import TansuBroker
 from tests.sealed import records_of_events, sealed_codec
@@ -338,3 +349,148 @@ async def test_poison_events_are_parked_with_their_key_and_every_other_key_goes_
         assert worker.process is not None and worker.process.poll() is None, "the worker stopped"
     finally:
         worker.stop()
+
+
+# -- a code change: the old release's workers keep writing across a switch -------------------------
+
+
+def runner_of(worker: TribeProcess) -> str:
+    """The name a worker without an instance id reports its views' status under: host and process."""
+    assert worker.process is not None
+    return f"{socket.gethostname()}:{worker.process.pid}"
+
+
+async def eventually(
+    holds: Callable[[], Awaitable[bool]], what: str, workers: Sequence[TribeProcess], timeout: float = 45
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not await holds():
+        for worker in workers:
+            assert worker.process is not None and worker.process.poll() is None, worker.output()[-3000:]
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.25)
+
+
+async def articles_versions(log: Log, store: SqliteStore) -> dict[int, VersionStatus]:
+    (articles,) = [v for v in await status(log, store, VIEWS) if v.view == "articles"]
+    return {v.version: v for v in articles.versions}
+
+
+async def runner_states(log: Log, store: SqliteStore, version: int) -> dict[str, str]:
+    """Each runner heard from on this version of the articles view, and its state."""
+    found = (await articles_versions(log, store)).get(version)
+    return {r.runner: r.state for r in found.runners} if found else {}
+
+
+async def keep_appending(log: Log, records: Sequence[Record], sent: list[int], stop: asyncio.Event) -> None:
+    """Append `records` 20 at a time, 4 batches a second, until `stop` (or the end); `sent[0]` counts them."""
+    while sent[0] < len(records) and not stop.is_set():
+        batch = records[sent[0] : sent[0] + 20]
+        await log.append(batch)
+        sent[0] += len(batch)
+        await asyncio.sleep(0.25)
+
+
+async def caught_up(log: Log, store: SqliteStore) -> bool:
+    return await total_lag(log, store) == 0
+
+
+async def handed_events(log_path: Path) -> bool:
+    """Whether the worker logging to `log_path` was handed a batch: it consumes its partitions."""
+    return worker_counts(log_path)["delivered"] > 0
+
+
+async def committed_at_head(log: KafkaLog, group: str) -> bool:
+    partitions = sorted({tp for view in VIEWS for tp in view.partitions()})
+    heads = {tp: end for tp, end in (await log.end_offsets(partitions)).items() if end}
+    committed = await log.committed(group)
+    return {tp: committed.get(tp) for tp in heads} == heads
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_after_a_switch_old_code_leaves_the_new_version_alone(
+    engine: str, isolated_kafka_broker: TansuBroker, kafka_log: KafkaLog, tmp_path: Path
+) -> None:
+    """A release changes the articles reducer: its workers start in a group of their own beside the old
+    release's, `tribe replay articles` builds the next version with the new code and switches while both
+    releases run and events keep coming. Each writes only the version its code builds."""
+    old_articles = next(v for v in old_code_views() if v.name == "articles")
+    assert fingerprint(old_articles) != fingerprint(ARTICLES_VIEW)
+    records = await records_of_events(sealed_codec(), burst(3_000, seed=41, articles=15))
+    data_dir = tmp_path / "data"
+    old = worker_process(isolated_kafka_broker.url, data_dir, tmp_path / "old.log", "old", engine=engine,
+                         wrapper=("tests.integration.injected_worker", "old-code")).start()
+    new: TribeProcess | None = None
+    stop, sent = asyncio.Event(), [0]
+    writing: asyncio.Task[None] | None = None
+    try:
+        await kafka_log.append(records[:600])
+        await wait_for(data_dir / "store.db", old)
+        store = SqliteStore(data_dir / "store.db")
+        try:
+            await eventually(lambda: caught_up(kafka_log, store), "the old code never caught up", [old])
+            live = ARTICLES_VIEW.version
+
+            # 1. The new release starts while events keep coming: it leaves the old code's live version alone.
+            writing = asyncio.create_task(keep_appending(kafka_log, records[600:], sent, stop))
+            new = worker_process(isolated_kafka_broker.url, data_dir, tmp_path / "new.log", "new",
+                                 engine=engine).start()
+            names = {"old": runner_of(old), "new": runner_of(new)}
+
+            async def fenced_on(version: int, runner: str) -> bool:
+                return (await runner_states(kafka_log, store, version)).get(names[runner]) == "fenced"
+
+            await eventually(lambda: fenced_on(live, "new"), "the new code never left the old version alone",
+                             [old, new])
+            await eventually(partial(handed_events, tmp_path / "new.log"), "the new code was never handed events",
+                             [old, new])
+            assert await runner_states(kafka_log, store, live) == {names["old"]: "running", names["new"]: "fenced"}
+
+            # 2. Replay with the new code and switch, while both run and events keep coming.
+            result = await rebuild(kafka_log, store, sealed_codec(), ARTICLES_VIEW)
+            assert result.switched and result.version == live + 1
+            at_switch = sent[0]
+            # 3. The old code sees the switch by itself, with events still coming.
+            await eventually(lambda: fenced_on(live + 1, "old"), "the old code never left the new version alone",
+                             [old, new])
+            stop.set()
+            await writing
+            assert sent[0] > at_switch, "no event came after the switch"
+            if rest := records[600 + sent[0] :]:
+                await kafka_log.append(rest)
+
+            await eventually(lambda: caught_up(kafka_log, store), "the views never reached the head", [old, new],
+                             timeout=60)
+            # The old release's group goes on committing: its fenced view holds back nothing.
+            await eventually(partial(committed_at_head, kafka_log, "old"), "the old code's commits stopped short",
+                             [old, new])
+            versions = await articles_versions(kafka_log, store)
+            assert versions[live + 1].fingerprint == fingerprint(ARTICLES_VIEW)
+            assert versions[live].fingerprint == fingerprint(old_articles)
+            assert await runner_states(kafka_log, store, live + 1) == {
+                names["old"]: "fenced", names["new"]: "running"
+            }
+            # The old code wrote nothing of the new version, nor the new code of the old one.
+            titles = {
+                version: {body["title"] for _, body in (await all_docs(
+                    store, ARTICLES_VIEW.physical("articles", version))).values()}
+                for version in (live, live + 1)
+            }
+            assert titles[live] and all(t == t.upper() for t in titles[live]), titles[live]
+            assert titles[live + 1] and not any(t == t.upper() for t in titles[live + 1]), titles[live + 1]
+            clean = await replay_from_zero(kafka_log, tmp_path / "replay.db")
+            try:
+                assert differences(await documents(store), await documents(clean)) == []
+            finally:
+                await clean.close()
+        finally:
+            await store.close()
+    finally:
+        stop.set()
+        if writing is not None:
+            await writing
+        for worker in (old, new):
+            if worker is not None:
+                worker.stop()
+
