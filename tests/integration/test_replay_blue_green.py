@@ -22,11 +22,11 @@ from projections.adapters.sqlite_store import SqliteStore
 from projections.live import install
 from projections.processor import Projector
 from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, View
-from reducers.articles import ArticlesReducer
 from replay.parallel import process_helpers
 from replay.rebuild import Helper, all_docs, catch_up, rebuild
 from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS, running_worker, wait_until_projecting
 from tests.e2e.server import Server, running_server
+from tests.integration.faulty_views import ShoutingTitles
 from tests.integration.workload import burst
 from tests.kafka_broker import TansuBroker
 from tests.sealed import key_environment, records_of_events, sealed_codec
@@ -265,14 +265,6 @@ async def _heads(log: SqliteLog) -> dict[tuple[str, int], int]:
     return {(t, p): await log.end_offset(t, p) for t, n in topology().counts for p in range(n)}
 
 
-class _ShoutingTitles(ArticlesReducer):
-    """A changed reducer: titles in capitals."""
-
-    def apply(self, event, docs):  # type: ignore[no-untyped-def]
-        changed = super().apply(event, docs)
-        return {k: ({**v, "title": v["title"].upper()} if k[0] == "articles" else v) for k, v in changed.items()}
-
-
 async def test_verify_reports_what_a_changed_reducer_does_and_does_not_switch(tmp_path: Path) -> None:
     data = tmp_path / "data"
     with running_server(data) as server:
@@ -280,7 +272,7 @@ async def test_verify_reports_what_a_changed_reducer_does_and_does_not_switch(tm
             await _seed(http, server.url)
     log, store = SqliteLog(data / "log.db"), SqliteStore(data / "store.db")
     try:
-        changed_view = dataclasses.replace(ARTICLES_VIEW, reducer=_ShoutingTitles())
+        changed_view = dataclasses.replace(ARTICLES_VIEW, reducer=ShoutingTitles())
         result = await rebuild(log, store, sealed_codec(), changed_view, verify=True)
         assert not result.switched and result.version == ARTICLES_VIEW.version + 1
         assert result.differences is not None and len(result.differences) == ARTICLES
