@@ -178,14 +178,6 @@ class WatchedEngine(KafkaEngine):
         self.losses.append(Loss(tps, recorder.asked, known, self.assigned()))
 
 
-@pytest.fixture
-async def kafka_log(isolated_kafka_broker: TansuBroker) -> AsyncIterator[KafkaLog]:
-    log = KafkaLog(isolated_kafka_broker.url, ONE_BROKER_OPTIONS)
-    await log.start()
-    yield log
-    await log.close()
-
-
 class Workers:
     """Engines of the group GROUP over one store file, each on this loop until the test ends."""
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,21 +19,13 @@ from events.log import Record
 from events.routing import ARTICLES, DEFAULT_PARTITIONS, FOLLOWS, USERS, partitions
 from projections.adapters.sqlite_store import SqliteStore
 from projections.views import USERS_VIEW, VIEWS
-from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS, worker_process
+from tests.e2e.kafka_stack import worker_process
 from tests.e2e.server import ONE_BROKER, TribeProcess, free_port
 from tests.integration.workload import burst
 from tests.kafka_broker import TansuBroker
 from tests.sealed import records_of_events, sealed_codec
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture
-async def kafka_log(isolated_kafka_broker: TansuBroker) -> AsyncIterator[KafkaLog]:
-    log = KafkaLog(isolated_kafka_broker.url, ONE_BROKER_OPTIONS)
-    await log.start()
-    yield log
-    await log.close()
 
 
 @pytest.mark.parametrize("engine", ["kafka", "faust"])

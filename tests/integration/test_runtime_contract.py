@@ -15,7 +15,7 @@ import random
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from projections.live import live_version
 from projections.views import ARTICLES_VIEW, VIEWS
 from replay.rebuild import all_docs, rebuild
 from replay.versions import VersionStatus, status
-from tests.e2e.kafka_stack import ONE_BROKER_OPTIONS, worker_process
+from tests.e2e.kafka_stack import worker_process
 from tests.e2e.server import TribeProcess
 from tests.integration.fault_check import first_poison, once_released, only_poison, per_key, while_parked
 from tests.integration.faulty_views import FAULTS, POISON, faulty_views, fixed, garbage, old_code_views, parkers
@@ -56,14 +56,6 @@ FAUST_STOP = pytest.mark.xfail(
     "receives another event",
 )
 ENGINES = ["kafka", "faust"]
-
-
-@pytest.fixture
-async def kafka_log(isolated_kafka_broker: TansuBroker) -> AsyncIterator[KafkaLog]:
-    log = KafkaLog(isolated_kafka_broker.url, ONE_BROKER_OPTIONS)
-    await log.start()
-    yield log
-    await log.close()
 
 
 async def records_of(count: int, seed: int, duplicates: int = 0) -> list[Record]:
