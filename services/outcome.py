@@ -77,9 +77,8 @@ async def settle(
     `provisional` builds the answer from what the service knew before appending, for a write the
     views have not reflected within the wait (`wait` seconds; the writer's own by default).
     """
-    written, reflected = await writer.append_and_wait(events, wait)
-    while reflected and written.positions:
-        judged = writer.judged()
+    written, judged = await writer.append_and_wait(events, wait)
+    while judged is not None and written.positions:
         try:
             value = await read()
         except NotFound:
@@ -90,8 +89,8 @@ async def settle(
                 return Projected(value, written)
         # A blue/green switch put versions in front of the reads that the wait did not judge, and the
         # read may have found them behind (nothing, or an older value): wait for them too, read again.
-        reflected = await writer.wait_for(written, wait)
-    if reflected:  # nothing appended, nothing to wait for
+        judged = await writer.wait_for(written, wait)
+    if judged is not None:  # nothing appended, nothing to wait for
         return Projected(await read(), written)
     return Pending(written, provisional() if provisional is not None else None)
 

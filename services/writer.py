@@ -163,22 +163,27 @@ class EventWriter:
         except LogUnavailable as exc:
             raise Unavailable("log", f"unavailable, cannot hand out an id ({exc})", exc.retry_after) from None
 
-    async def append_and_wait(self, events: Sequence[Event], wait: float | None = None) -> tuple[Written, bool]:
+    async def append_and_wait(
+        self, events: Sequence[Event], wait: float | None = None
+    ) -> tuple[Written, dict[str, str] | None]:
         """Append, then wait (`wait` seconds, the writer's own by default) until the projections reflect the events.
 
-        Returns where the events are durable and whether the projections reflected them in time.
+        Returns where the events are durable, and the view versions that reflect them (as `wait_for`).
         """
         written = await self.append(events)
         return written, await self.wait_for(written, wait)
 
-    async def wait_for(self, written: Written, wait: float | None = None) -> bool:
-        """Wait (`wait` seconds, the writer's own by default) until the projections reflect a write."""
-        timeout = self.wait_seconds if wait is None else wait
-        return await self._wait("write", written.positions, timeout)
+    async def wait_for(self, written: Written, wait: float | None = None) -> dict[str, str] | None:
+        """Wait (`wait` seconds, the writer's own by default) until the projections reflect a write.
 
-    def judged(self) -> dict[str, str]:
-        """The view versions the wait that just ended found reflecting its write (their aliases' targets)."""
-        return self.progress.judged
+        Returns the view versions found reflecting it (every alias and its target), or None if they
+        did not within the wait: a read counts as reflecting the write only while reads still
+        resolve to those versions (`switched_since`).
+        """
+        timeout = self.wait_seconds if wait is None else wait
+        if not await self._wait("write", written.positions, timeout):
+            return None
+        return self.progress.judged  # the round the wait ended on: nothing ran in between
 
     async def switched_since(self, judged: dict[str, str]) -> bool:
         """Whether reads now go to other view versions than these (a blue/green switch came in between)."""

@@ -29,21 +29,18 @@ class SwitchingWriter:
         self.live = live
         self.wait_again = wait_again
         self.waits = 0
-        self._judged = BLUE
 
-    async def append_and_wait(self, events: Sequence[Event], wait: float | None = None) -> tuple[Written, bool]:
-        return WRITTEN, True
-
-    def judged(self) -> dict[str, str]:
-        return self._judged
+    async def append_and_wait(
+        self, events: Sequence[Event], wait: float | None = None
+    ) -> tuple[Written, dict[str, str] | None]:
+        return WRITTEN, BLUE
 
     async def switched_since(self, judged: dict[str, str]) -> bool:
         return self.live != judged
 
-    async def wait_for(self, written: Written, wait: float | None = None) -> bool:
+    async def wait_for(self, written: Written, wait: float | None = None) -> dict[str, str] | None:
         self.waits += 1
-        self._judged = self.live
-        return self.wait_again
+        return self.live if self.wait_again else None
 
 
 def reader(answers: list[Any]) -> Any:
