@@ -100,12 +100,22 @@ class Processes:
         )
 
     def serve(self, name: str, data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> str:
-        """`tribe serve` on a free port; returns its base URL once it answers."""
+        """`tribe serve` on a free port; returns its base URL once it answers (with --processes, once all serve)."""
         port = free_port()
         process = self.tribe(name, ["serve", "--port", str(port), *extra], data_dir, env)
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/api/tags", process, lambda: self.output(name))
+        if "--processes" in extra:
+            self._wait_output(name, process, "tribe serving on")
         return url
+
+    def _wait_output(self, name: str, process: subprocess.Popen[bytes], line: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        log_path = self.workdir / f"{name}.log"
+        while line not in log_path.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} never said {line!r}:\n{self.output(name)}")
+            time.sleep(0.1)
 
     def bare(self, name: str, *args: str) -> str:
         port = free_port()

@@ -72,8 +72,10 @@ def serve(**options: Any) -> None:
     if settings.processes > 1:
         from tribe.processes import serve_processes
 
-        click.echo(f"tribe serving on {where} in {settings.processes} processes", err=True)
-        sys.exit(serve_processes(settings))
+        def serving() -> None:
+            click.echo(f"tribe serving on {where} in {settings.processes} processes", err=True)
+
+        sys.exit(serve_processes(settings, serving))
 
     from tribe.bootstrap import create_app
     from tribe.logs import configure_logging

@@ -20,7 +20,9 @@ the one-second cache of token generations (services/security.py).
 
 The first process starts alone, and the others once it serves: what a start finds wrong (a Kafka
 topic weaker than configured, a log file of other partition counts) is refused in one line, by
-one process, and the first has installed the views before the others read them.
+one process, and the first has installed the views before the others read them. The command
+says it serves once every process does: until then the kernel hands some connections to a
+process still importing, which answers them only when its start is over.
 
 The command waits for them. SIGINT or SIGTERM is passed on as SIGTERM, on which each stops as
 `tribe serve` does; when one ends by itself, the others are stopped too, and the command exits
@@ -38,6 +40,8 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
 from types import FrameType
 
@@ -51,15 +55,18 @@ _METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 """prometheus_client's multiprocess mode: its values go to files in this directory when it is set at import."""
 
 
-def serve_processes(settings: Settings) -> int:
-    """Run `settings.processes` API processes until they end or this process is told to stop; the exit status."""
+def serve_processes(settings: Settings, on_serving: Callable[[], None]) -> int:
+    """Run `settings.processes` API processes until they end or this process is told to stop; the exit status.
+
+    `on_serving` is called once every process serves.
+    """
     metrics = tempfile.mkdtemp(prefix="tribe-metrics-")
     os.environ[_METRICS_DIR] = metrics  # inherited by each process, read as it imports prometheus_client
     context = multiprocessing.get_context("spawn")
-    serving = context.Event()
+    serving = [context.Event() for _ in range(settings.processes)]
     processes = [
-        context.Process(target=_serve, args=(settings, index == 0, metrics, serving), name=f"tribe-serve-{index}")
-        for index in range(settings.processes)
+        context.Process(target=_serve, args=(settings, index == 0, metrics, started), name=f"tribe-serve-{index}")
+        for index, started in enumerate(serving)
     ]
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -71,12 +78,12 @@ def serve_processes(settings: Settings) -> int:
     try:
         first, *others = processes
         first.start()
-        while not serving.wait(0.05):
-            if not first.is_alive():
-                first.join()
-                return first.exitcode or 0
+        if not _until_serving(first, serving[0]):
+            return first.exitcode or 0
         for process in others:
             process.start()
+        if all(_until_serving(process, started) for process, started in zip(others, serving[1:])):
+            on_serving()
         ended = multiprocessing.connection.wait([process.sentinel for process in processes])
         # A sentinel is readable once the process has closed its files, maybe before it can be reaped:
         # join it for its exit status.
@@ -92,6 +99,15 @@ def serve_processes(settings: Settings) -> int:
             signal.signal(sig, handler)
         del os.environ[_METRICS_DIR]
         shutil.rmtree(metrics, ignore_errors=True)
+
+
+def _until_serving(process: BaseProcess, serving: EventType) -> bool:
+    """Whether `process` serves: False once it has ended without, joined for its exit status."""
+    while not serving.wait(0.05):
+        if not process.is_alive():
+            process.join()
+            return False
+    return True
 
 
 def _serve(settings: Settings, folds: bool, metrics: str, serving: EventType) -> None:

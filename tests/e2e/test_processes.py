@@ -66,12 +66,14 @@ def holding(server: Server, state: str) -> dict[int, int]:
 
 @contextmanager
 def two_processes(tmp_path: Path) -> Iterator[Server]:
+    """The command once it says it serves: by then both processes listen (a client meets no process still starting)."""
     server = Server(tmp_path / "data", "--processes", "2").start()
     try:
         deadline = time.monotonic() + 30
-        while sorted(holding(server, "0A").values()) != [1, 1]:
-            assert time.monotonic() < deadline, f"both processes did not listen:\n{server.output()}"
-            time.sleep(0.1)
+        while "in 2 processes" not in server.output():
+            assert time.monotonic() < deadline, f"the command never said it serves:\n{server.output()}"
+            time.sleep(0.05)
+        assert sorted(holding(server, "0A").values()) == [1, 1], server.output()
         yield server
     finally:
         server.stop()
