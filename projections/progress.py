@@ -73,11 +73,6 @@ class Progress:
                 return False
         return True
 
-    async def reached(self, positions: Sequence[Position]) -> bool:
-        """Whether every position is reflected now (reads the store)."""
-        await self._read()
-        return self.covered(positions)
-
     async def live(self) -> dict[str, str]:
         """The aliases reads resolve now: equal to `judged` when no blue/green switch came since that round."""
         return await self.store.aliases()

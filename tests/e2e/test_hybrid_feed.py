@@ -58,7 +58,7 @@ async def settle(api: Api) -> None:
         heads = await log.end_offsets([(t, p) for t, n in topology().counts for p in range(n)])
         decided = await progress.store.checkpoint(CHECKPOINT)
         positions = [Position(t, p, head - 1) for (t, p), head in heads.items() if head]
-        if all(decided.get(tp, 0) >= heads[tp] for tp in fanout_partitions()) and await progress.reached(positions):
+        if all(decided.get(tp, 0) >= heads[tp] for tp in fanout_partitions()) and await progress.wait(positions, 0.02):
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the fan-out and the views did not settle")
