@@ -32,8 +32,12 @@ _SUSPENDED = Query(
 
 
 async def suspended_users(store: Store) -> frozenset[str]:
-    """The users a moderator has suspended (the moderation view)."""
-    return frozenset([doc.body["target_id"] async for doc in store.every("moderation_queue", _SUSPENDED)])
+    """The users a moderator has suspended (the moderation view): every card and list asks."""
+
+    async def search() -> frozenset[str]:
+        return frozenset([doc.body["target_id"] async for doc in store.every("moderation_queue", _SUSPENDED)])
+
+    return await store.unless_written("suspended_users", search)
 
 
 def visible(doc: Body, reader: str | None, suspended: Collection[str]) -> bool:

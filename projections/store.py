@@ -18,13 +18,14 @@ apply, parked with their key's later events; projections/dead_letters.py).
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 FieldType = Literal["keyword", "text", "long", "boolean", "date", "object", "secret"]
 """`object` is stored with the document but not indexed (maps a reducer keeps, e.g. per-tag counts); so is
 `secret`, a string nobody may search or sort on (a password hash)."""
+R = TypeVar("R")
 Body = dict[str, Any]
 """A document's body as a store gives it back: a JSON object."""
 Offsets = dict[tuple[str, int], int]
@@ -287,6 +288,15 @@ class Store(abc.ABC):
             if page.next_search_after is None:
                 return
             query = replace(query, search_after=page.next_search_after)
+
+    async def unless_written(self, read: str, compute: Callable[[], Awaitable[R]]) -> R:
+        """What `compute()` answers, or what it answered last time for `read` if nothing was written since.
+
+        For the few reads every request makes alike (who is suspended, who is read by pull): their
+        answer is the same for everyone and changes rarely. `read` names the read: the same name,
+        the same reads. A store that cannot tell whether anything was written computes each time.
+        """
+        return await compute()
 
     @abc.abstractmethod
     async def terms(self, collection: str, field: str, query: Query, size: int) -> list[tuple[str, int]]:

@@ -84,9 +84,16 @@ class TimelineReads:
         return [d.body for d in page.docs]
 
     async def outliers(self, kind: str) -> list[str]:
-        """Every author or tribe read by pull: few, by construction (their audiences passed the threshold)."""
+        """Every author or tribe read by pull: few, by construction (their audiences passed the threshold).
+
+        Every feed asks: the answer is kept until the store is written to (Store.unless_written).
+        """
         query = Query(prefix=Prefix("id", outlier_id(kind, "")), sort=(("id", "asc"),), size=100, with_total=False)
-        return [doc.body["source_id"] async for doc in self.store.every("outliers", query)]
+
+        async def search() -> tuple[str, ...]:
+            return tuple([doc.body["source_id"] async for doc in self.store.every("outliers", query)])
+
+        return list(await self.store.unless_written(f"outliers:{kind}", search))
 
     async def followed_among(self, reader: str, authors: Sequence[str]) -> set[str]:
         """Which of these authors the reader follows now: one batched get."""

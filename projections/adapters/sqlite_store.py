@@ -23,11 +23,11 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 import structlog
@@ -321,6 +321,7 @@ class SqliteStore(Store):
         self._specs: dict[str, CollectionSpec] = {}
         self._plans: dict[str, _WritePlan] = {}
         self._alias_cache: tuple[float, dict[str, str]] | None = None
+        self._unwritten: dict[str, tuple[int, Any]] = {}
 
     @property
     def _read_conn(self) -> sqlite3.Connection:
@@ -631,6 +632,18 @@ class SqliteStore(Store):
             (orjson.dumps(list(ids)).decode(),),
         ).fetchone()
         return {doc_id: Doc(doc_id, version, body) for doc_id, version, body in orjson.loads(found or "[]")}
+
+    async def unless_written(self, read: str, compute: Callable[[], Awaitable[T]]) -> T:
+        # SQLite's data_version differs whenever another connection (the writer, here or in any
+        # process) has committed since this connection last asked: read before `compute`, so a
+        # commit that lands while it runs makes the next call compute again.
+        (version,) = self._read_conn.execute("PRAGMA data_version").fetchone()
+        kept = self._unwritten.get(read)
+        if kept is not None and kept[0] == version:
+            return cast(T, kept[1])
+        answer = await compute()
+        self._unwritten[read] = (version, answer)
+        return answer
 
     async def search(self, collection: str, query: Query) -> Page:
         if self._is_selective(collection, query):

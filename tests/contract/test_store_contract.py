@@ -397,6 +397,18 @@ class StoreContract:
         assert ids(rest.docs) == ["d07", "d05", "d01"]
         assert rest.next_search_after is None and rest.total == 5
 
+    # -- reads kept until a write -------------------------------------------------------------
+
+    async def test_a_read_kept_until_a_write_is_read_again_after_one(self, rows: Store) -> None:
+        """What a card or a feed relies on (projections/queries.py `suspended_users`): no answer from before a write."""
+        async def live() -> set[str]:
+            return await self.matching(rows, Filter("live", (True,)))
+
+        before = await rows.unless_written("live", live)
+        assert await rows.unless_written("live", live) == before
+        await rows.write([DocWrite(C, "new", 1, {**body("d01"), "live": True})], CP)
+        assert await rows.unless_written("live", live) == before | {"new"}
+
     # -- totals ------------------------------------------------------------------------------
 
     async def test_the_total_counts_every_match_whatever_the_page(self, rows: Store) -> None:
@@ -557,6 +569,32 @@ class TestSqliteStore(StoreContract):
         outside.close()
         with pytest.raises(StoreUnavailable, match="no such table"):
             await store.search(C, Query(filters=(Filter("kind", ("a",)),)))
+
+
+async def test_a_kept_read_is_kept_until_any_connection_writes(tmp_path: Path) -> None:
+    """SQLite keeps a read (`unless_written`) until any commit, its own or another process's (here a connection's)."""
+    store = SqliteStore(tmp_path / "store.db")
+    computed: list[int] = []
+
+    async def count() -> int:
+        computed.append(1)
+        return len(await store.get(C, ["a", "b"]))
+
+    try:
+        await store.ensure_collection(C, SPEC)
+        await store.set_aliases({"items": C})
+        assert [await store.unless_written("n", count) for _ in range(3)] == [0, 0, 0]
+        assert len(computed) == 1
+        other = SqliteStore(tmp_path / "store.db")
+        try:
+            await other.write([DocWrite(C, "a", 1, {"kind": "a"})], CP)
+        finally:
+            await other.close()
+        assert await store.unless_written("n", count) == 1
+        assert await store.unless_written("other read", count) == 1
+        assert len(computed) == 3
+    finally:
+        await store.close()
 
 
 async def optimized(store: SqliteStore) -> list[str]:
