@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, make_mocked_request
+from limits import parse
 
-from api.limits import LocalCounters, client_address
+from api.limits import LocalCounters, RateLimiter, client_address
 from services import accounts, security
 from tests.e2e.conftest import Api, auth
 from tribe.bootstrap import create_app
@@ -183,6 +184,35 @@ async def test_local_counters_count_in_fixed_windows_and_drop_the_expired_ones()
     now[0] = 1075.0
     await counters.incr("b", 60)
     assert await counters.reset() == 2, "the 100 expired counters were swept: a and b remain"
+
+
+class CountedCounters(LocalCounters):
+    """LocalCounters that count the operations asked of them: each is a round trip on Redis."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.operations = 0
+
+    async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        self.operations += 1
+        return await super().incr(key, expiry, amount)
+
+    async def get(self, key: str) -> int:
+        self.operations += 1
+        return await super().get(key)
+
+    async def get_expiry(self, key: str) -> float:
+        self.operations += 1
+        return await super().get_expiry(key)
+
+
+async def test_a_request_costs_its_budget_two_storage_operations_and_stands_as_counted() -> None:
+    counters = CountedCounters()
+    budget = parse("3/minute")
+    standings = [await RateLimiter._count(counters, "reads", budget, "user:u") for _ in range(4)]
+    assert counters.operations == 8
+    assert [(s.allowed, s.remaining) for s in standings] == [(True, 2), (True, 1), (True, 0), (False, 0)]
+    assert {s.reset_in for s in standings} == {60}
 
 
 def _param(item: Any, name: str) -> int:
