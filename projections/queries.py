@@ -472,7 +472,7 @@ class Footprint:
     scans the comments there, once per erasure.
     """
 
-    collections = frozenset({"articles", "comments", "bumps", "follows", "memberships", "moderation_reports"})
+    collections = frozenset({"users", "articles", "comments", "bumps", "follows", "memberships", "moderation_reports"})
     """The collections it reads: the erasure runner lets their views catch up first."""
 
     def __init__(self, store: Store) -> None:
@@ -507,3 +507,10 @@ class Footprint:
     async def tribes_of(self, user_id: str) -> list[str]:
         filters = (Filter("user_id", (user_id,)), Filter("active", (True,)))
         return [t for (t,) in await self._all("memberships", filters, "tribe_id")]
+
+    async def handles_kept(self, user_id: str) -> tuple[str, ...]:
+        """The handles an erased user still holds: those a change claimed after their erasure read the document."""
+        found = (await self.store.get("users", [user_id])).get(user_id)
+        if found is None or not found.body.get("erased", False):
+            return ()
+        return tuple(found.body.get("handles", []))

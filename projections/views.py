@@ -78,7 +78,7 @@ class View:
 
 USERS_VIEW = View(
     name="users",
-    version=5,
+    version=6,
     reducer=UsersReducer(),
     topics=(USERS,),
     collections={

@@ -173,11 +173,14 @@ class UsersReducer(Reducer):
 
     @apply.register(UserErased)
     def _(self, event: UserErased, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
-        """The user's document keeps only what is no one's personal data; their handles are free again.
+        """The user's document keeps only what is no one's personal data; the handles listed are free again.
 
-        What it writes does not depend on what the document held (in a replay after the erasure,
-        the user's earlier events no longer decrypt and read as empty), so a replay and the live
-        view agree. A handle is freed only if this user holds it.
+        What it writes does not depend on what the user wrote (in a replay after the erasure, the
+        user's earlier events no longer decrypt and read as empty), so a replay and the live view
+        agree: the handles are keyed digests the events carry unsealed. A handle is freed only if
+        this user holds it. Those the user holds and the erasure does not list (a change claimed
+        them after the erasure read the document) stay in `handles`, and the erasure runner frees
+        them with a second erasure (services/erasure.py).
         """
         user_key = (USERS, event.actor_id)
         user = held(docs, user_key, User)
@@ -196,7 +199,7 @@ class UsersReducer(Reducer):
             "created_at": user["created_at"],
             "updated_at": event.occurred_at,
             "token_generation": _generation(user) + 1,
-            "handles": [],
+            "handles": [h for h in user.get("handles", []) if h not in event.handles],
             "erased": True,
             "private": user.get("private", False),
             "private_since": user.get("private_since"),

@@ -46,7 +46,9 @@ async def erase_account(ports: Ports, actor_id: str, password: str) -> Outcome[N
     change of a moment ago would leave the new one off, so the read waits until the users view
     reflects `tribe.users` as the log holds it now, every change acknowledged before this command
     included; if it does not within the write wait, nothing is done (Unavailable: retry). A change
-    the user sends while this command runs may still land between that read and the erasure.
+    the user sends while this command runs may still land between that read and the erasure: the
+    users view keeps the handles it claimed in the erased document, and the erasure runner frees
+    them with a second `UserErased` (Erasure.react).
     """
     if not await ports.writer.caught_up_with(USERS, views=(USERS_VIEW.name,)):
         raise Unavailable("store", "the users view is behind the log, and may not show every name of yours; retry", 1.0)
@@ -93,6 +95,11 @@ class Erasure:
             *(_derived(event, "follow", f, UserUnfollowed, followee_id=f) for f in await found.followed_by(user)),
             *(_derived(event, "tribe", t, TribeLeft, tribe_id=t) for t in await found.tribes_of(user)),
             *(_report_erased(event, key) for key in await found.reported_by(user)),
+            *(
+                [_derived(event, "handles", "kept", UserErased, handles=kept)]
+                if (kept := await found.handles_kept(user))
+                else []
+            ),
         ]
 
 

@@ -16,7 +16,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from events.adapters.sqlite_log import SqliteLog
-from events.catalogue import ArticlePublished, Event, UserErased, UserRegistered, UserReported
+from events.catalogue import ArticlePublished, Event, UserErased, UserRegistered, UserReported, UserUpdated
 from events.codec import EventCodec
 from events.log import Record
 from events.routing import USERS
@@ -44,8 +44,11 @@ def registered(user: str, at: int = 1) -> UserRegistered:
                           email=f"{user}@gone.example", password_hash="h")
 
 
-def erased(user: str) -> UserErased:
-    return UserErased(event_id=f"x-{user}", actor_id=user, occurred_at=9)
+async def erased(user: str, codec: EventCodec) -> UserErased:
+    """The erasure erase_account appends for a user `registered` made: it lists the handles they registered with."""
+    joined = registered(user)
+    handles = (await codec.handle_id("username", joined.username), await codec.handle_id("email", joined.email))
+    return UserErased(event_id=f"x-{user}", actor_id=user, occurred_at=9, handles=handles)
 
 
 def runner_of(log: SqliteLog, store: SqliteStore, codec: EventCodec, wait: float) -> ErasureRunner:
@@ -89,6 +92,32 @@ async def test_bytes_that_are_no_event_do_not_stop_the_erasures_behind_them(tmp_
         await log.close()
 
 
+async def test_a_name_claimed_after_the_erasure_read_the_user_is_freed_by_a_second_erasure(tmp_path: Path) -> None:
+    """erase_account lists the handles the users view showed; a rename landing before the erasure is not listed."""
+    codec, gone = sealed_codec(), someone()
+    log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
+    try:
+        await install(store, VIEWS)
+        joined = registered(gone)
+        renamed = UserUpdated(event_id=f"u-{gone}", actor_id=gone, occurred_at=2, username=f"new{joined.username}")
+        await log.append(await records_of_events(codec, [joined, renamed]))
+        erasure = await erased(gone, codec)
+        shown = erasure.handles
+        new_name = await codec.handle_id("username", renamed.username or "")
+        await log.append(await records_of_events(codec, [erasure]))
+        async with projecting(EmbeddedRuntime(log, store, codec, VIEWS)):
+            runner = runner_of(log, store, codec, wait=10.0)
+            assert await runner.run_once() == 3
+            assert await runner.run_once() == 1  # the second erasure, which the first appended
+        user = (await store.get("users", [gone]))[gone].body
+        assert user["erased"] and user["handles"] == []
+        handles = await store.get("handles", [*shown, new_name])
+        assert {h: doc.body["user_id"] for h, doc in handles.items()} == dict.fromkeys([*shown, new_name])
+    finally:
+        await store.close()
+        await log.close()
+
+
 async def test_a_failing_view_the_erasure_does_not_read_holds_no_erasure_back(tmp_path: Path) -> None:
     """The notifications view retries a store that does not answer; the erasure goes on without it."""
     codec, gone = sealed_codec(), someone()
@@ -98,7 +127,7 @@ async def test_a_failing_view_the_erasure_does_not_read_holds_no_erasure_back(tm
         await install(store, VIEWS)
         published = ArticlePublished(event_id=f"p-{gone}", actor_id=gone, occurred_at=2, article_id=f"a-{gone}",
                                      slug="s", title="zanzibarquux", description="d", body="b")
-        await log.append(await records_of_events(codec, [registered(gone), published, erased(gone)]))
+        await log.append(await records_of_events(codec, [registered(gone), published, await erased(gone, codec)]))
         async with projecting(runtime):
             deadline = time.monotonic() + 20
             while (await troubled(store, VIEWS)).get("notifications") != "retrying":
@@ -128,7 +157,8 @@ async def test_a_view_the_erasure_needs_holds_it_back_until_it_folded_the_user(
         await install(store, VIEWS)
         reported = UserReported(event_id=f"rep-{gone}", actor_id=gone, occurred_at=3, target_id=other, reason="spam",
                                 note="grievanceword")
-        events: list[Event] = [registered(gone), registered(other, 2), *([reported] if reports else []), erased(gone)]
+        events: list[Event] = [registered(gone), registered(other, 2), *([reported] if reports else [])]
+        events.append(await erased(gone, codec))
         await log.append(await records_of_events(codec, events))
         others = tuple(v for v in VIEWS if v.name != behind)
         await EmbeddedRuntime(log, store, codec, others).run_once()
@@ -167,7 +197,7 @@ async def test_an_erasure_reaches_the_versions_kept_beside_the_live_one(tmp_path
         assert (await rebuild(log, store, codec, ARTICLES_VIEW)).switched
         other_code = dataclasses.replace(ARTICLES_VIEW, reducer=OtherArticlesCode())
         unswitched = await rebuild(log, store, codec, other_code, switch=False)
-        await log.append(await records_of_events(codec, [erased(gone)]))
+        await log.append(await records_of_events(codec, [await erased(gone, codec)]))
         async with projecting(EmbeddedRuntime(log, store, codec, VIEWS)):
             with capture_logs() as logs:
                 assert await runner_of(log, store, codec, wait=5.0).run_once() == 2

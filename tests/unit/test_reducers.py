@@ -417,6 +417,19 @@ def test_erasure_does_not_depend_on_what_the_user_wrote() -> None:
     assert {k: v.body for k, v in live.items()} == {k: v.body for k, v in replayed.items()}
 
 
+def test_handles_an_erasure_does_not_list_stay_in_the_document_until_a_second_erasure_frees_them() -> None:
+    """A rename that lands between the erasure's read of the document and the erasure: its name is not listed."""
+    listed = (username_key("alice")[1], email_key("a@x.io")[1])
+    erased_at = UserErased(event_id="x", actor_id="u1", occurred_at=30, handles=listed)
+    state = _apply(REDUCERS["users"], _reg("u1", "alice", "a@x.io"), _renamed("u1", "alicia"), erased_at)
+    assert state[(USERS, "u1")].body["handles"] == [username_key("alicia")[1]]
+    assert state[username_key("alicia")].body["user_id"] == "u1"
+    kept = UserErased(event_id="x.handles.kept", actor_id="u1", occurred_at=30, handles=(username_key("alicia")[1],))
+    again = _apply(REDUCERS["users"], _reg("u1", "alice", "a@x.io"), _renamed("u1", "alicia"), erased_at, kept)
+    assert again[(USERS, "u1")].body["handles"] == [] and again[(USERS, "u1")].body["erased"]
+    assert again[username_key("alicia")].body["user_id"] is None
+
+
 def test_erasure_frees_only_handles_the_user_holds() -> None:
     erased_at = UserErased(event_id="x", actor_id="u1", occurred_at=30, handles=(username_key("bob")[1],))
     state = _apply(REDUCERS["users"], _reg("u1", "alice", "a@x.io"), _reg("u2", "bob", "b@x.io"), erased_at)
