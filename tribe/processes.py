@@ -21,8 +21,8 @@ the one-second cache of token generations (services/security.py).
 The first process starts alone, and the others once it serves: what a start finds wrong (a Kafka
 topic weaker than configured, a log file of other partition counts) is refused in one line, by
 one process, and the first has installed the views before the others read them. The command
-says it serves once every process does: until then the kernel hands some connections to a
-process still importing, which answers them only when its start is over.
+says it serves once every process has started (aiohttp's start-up signal, right before it binds
+its socket): said earlier, a client's connections would meet processes still importing.
 
 The command waits for them. SIGINT or SIGTERM is passed on as SIGTERM, on which each stops as
 `tribe serve` does; when one ends by itself, the others are stopped too, and the command exits
