@@ -258,10 +258,19 @@ class ReadModels:
         return [{**d.body, "id": d.id} for d in page.docs], page.total or 0
 
     async def tags(self, limit: int = 100) -> list[str]:
-        """The tags of the live articles everyone may see."""
-        shown, _ = _shown_to(None, await self.suspended())
-        counts = await self.store.terms("articles", "tags", Query(filters=(_LIVE, *shown)), limit)
-        return [tag for tag, _ in counts]
+        """The tags of the live articles everyone may see.
+
+        An aggregation over every live article, the same for every reader and asked by every
+        Conduit home page: kept until the store is written to (Store.unless_written), so its cost
+        is paid once per write, not once per request.
+        """
+
+        async def aggregate() -> list[str]:
+            shown, _ = _shown_to(None, await self.suspended())
+            counts = await self.store.terms("articles", "tags", Query(filters=(_LIVE, *shown)), limit)
+            return [tag for tag, _ in counts]
+
+        return list(await self.store.unless_written(f"tags:{limit}", aggregate))
 
 
 class SocialReads:
