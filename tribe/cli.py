@@ -81,9 +81,13 @@ def serve(**options: Any) -> None:
     from tribe.logs import configure_logging
 
     configure_logging(settings)
-    click.echo(f"tribe serving on {where}", err=True)
+
+    def listening(banner: str) -> None:
+        """run_app's `print`, which it calls once the app has started and its socket listens."""
+        click.echo(f"tribe serving on {where}", err=True)
+
     try:
-        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None)
+        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=listening, access_log=None)
     except BadSetting as exc:  # found at start, e.g. a Kafka topic with fewer replicas than configured
         click.echo(f"tribe: {exc}", err=True)
         sys.exit(2)

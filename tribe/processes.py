@@ -21,8 +21,9 @@ the one-second cache of token generations (services/security.py).
 The first process starts alone, and the others once it serves: what a start finds wrong (a Kafka
 topic weaker than configured, a log file of other partition counts) is refused in one line, by
 one process, and the first has installed the views before the others read them. The command
-says it serves once every process has started (aiohttp's start-up signal, right before it binds
-its socket): said earlier, a client's connections would meet processes still importing.
+says it serves once every process has started and listens: said earlier, a client's connections
+would meet processes still importing, or, since a keep-alive connection stays with the process
+that accepted it, all go to the processes already listening and stay there.
 
 The command waits for them. SIGINT or SIGTERM is passed on as SIGTERM, on which each stops as
 `tribe serve` does; when one ends by itself, the others are stopped too, and the command exits
@@ -112,7 +113,8 @@ def _until_serving(process: BaseProcess, serving: EventType) -> bool:
 
 def _serve(settings: Settings, folds: bool, metrics: str, serving: EventType) -> None:
     """One API process: the whole API; with `folds`, the embedded log's views and runners too. It sets
-    `serving` once its start has passed (the adapters opened, the topics checked, the views installed)."""
+    `serving` once its start has passed (the adapters opened, the topics checked, the views installed)
+    and its socket listens."""
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() == 1:  # the command died before the line above took effect
         sys.exit(1)
@@ -124,12 +126,12 @@ def _serve(settings: Settings, folds: bool, metrics: str, serving: EventType) ->
     configure_logging(settings)
     app = create_app(settings, folds=folds, metrics_dir=metrics)
 
-    async def started(app: web.Application) -> None:
+    def listening(banner: str) -> None:
+        """run_app's `print`, which it calls once the app has started and its socket listens."""
         serving.set()
 
-    app.on_startup.append(started)  # after the cleanup contexts, which aiohttp enters first
     try:
-        web.run_app(app, host=settings.host, port=settings.port, reuse_port=True, print=None, access_log=None)
+        web.run_app(app, host=settings.host, port=settings.port, reuse_port=True, print=listening, access_log=None)
     except BadSetting as exc:
         print(f"tribe: {exc}", file=sys.stderr)
         sys.exit(2)
