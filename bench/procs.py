@@ -74,6 +74,11 @@ class Processes:
         self._running = [(n, p) for n, p in self._running if p is not process]
         _stop(process)
 
+    def cpu_seconds(self, name: str) -> float:
+        """CPU seconds (user and system) the running process `name` and every process under it have used so far."""
+        (process,) = [p for n, p in self._running if n == name]
+        return _tree_cpu_seconds(process.pid)
+
     def output(self, name: str) -> str:
         path = self.workdir / f"{name}.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
@@ -143,6 +148,17 @@ class Processes:
         bootstrap = f"127.0.0.1:{port}"
         _wait_broker(bootstrap, process, lambda: self.output(name))
         return bootstrap
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """From /proc: the CPU of `pid` and its descendants (`tribe serve --processes` runs its API in children)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:  # ended since listed
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return own + sum(_tree_cpu_seconds(int(child)) for child in children)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,26 @@ CAPACITY_CONCURRENCY = 16
 
 
 def read_capacity(
-    url: str, site: Generated, tokens: list[str], kind: str, seconds: float, warmup: float, workdir: Path
+    url: str,
+    site: Generated,
+    tokens: list[str],
+    kind: str,
+    seconds: float,
+    warmup: float,
+    workdir: Path,
+    server_cpu: Callable[[], float],
 ) -> dict[str, Any]:
-    """Reads as fast as the server answers them: CAPACITY_CONCURRENCY connections, each sending as soon as answered."""
+    """Reads as fast as the server answers them: CAPACITY_CONCURRENCY connections, each sending as soon as answered.
+
+    Also the server's CPU per answer (`cpu_ms`, from `server_cpu`, its CPU seconds so far, read
+    before and after; the warm-up's answers count too). The rate moves with whatever else the
+    machine runs; the CPU a read costs moves much less, and is what a capacity target divides.
+    """
     closed = {"mode": "closed", "concurrency": CAPACITY_CONCURRENCY}
-    return _reads(url, site, tokens, kind, closed, seconds, warmup, workdir)
+    before = server_cpu()
+    result = _reads(url, site, tokens, kind, closed, seconds, warmup, workdir)
+    result["cpu_ms"] = (server_cpu() - before) * 1000 / sum(result["statuses"].values())
+    return result
 
 
 def steady_reads(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
+from functools import partial
 
 from bench import ingest, reads, rebuilds
 from bench import projection as proj
@@ -37,13 +38,17 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
     asyncio.run(prepare_embedded(data, site_events_))
     toks = _tokens(site)
     figures: list[Figure] = []
+
+    def feed_capacity(url: str, server_cpu: Callable[[], float]) -> dict:
+        return reads.read_capacity(url, site, toks, "feed", sizes.steady_seconds, sizes.warmup, work, server_cpu)
+
     with Processes(work) as procs:
         # Reads first, on the prepared site, against the same requests from plain SQLite tables.
         asyncio.run(reads.bare_reads_db(data / "store.db", work / "bare-reads.db"))
         url = procs.serve("tribe-embedded-2", data, "--processes", "2")
         say("http: feed reads on tribe --processes 2")
         spread_reads = reads.steady_reads(url, site, toks, "feed", sizes.steady_seconds, sizes.warmup, work)
-        spread_capacity = reads.read_capacity(url, site, toks, "feed", sizes.steady_seconds, sizes.warmup, work)
+        spread_capacity = feed_capacity(url, partial(procs.cpu_seconds, "tribe-embedded-2"))
         procs.stop_all()
         url = procs.serve("tribe-embedded", data)
         say("http: reads on tribe")
@@ -52,7 +57,7 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
             for k in ("feed", "article")
         }
         say("http: feed capacity on tribe")
-        tribe_capacity = reads.read_capacity(url, site, toks, "feed", sizes.steady_seconds, sizes.warmup, work)
+        tribe_capacity = feed_capacity(url, partial(procs.cpu_seconds, "tribe-embedded"))
         say("http: freshness on tribe")
         fresh = reads.freshness(url, site, toks, sizes.steady_seconds, sizes.warmup, work)
         say("http: ingest on tribe")
@@ -64,7 +69,7 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
             k: reads.steady_reads(bare_url, site, toks, k, sizes.steady_seconds, sizes.warmup, work)
             for k in ("feed", "article")
         }
-        bare_capacity = reads.read_capacity(bare_url, site, toks, "feed", sizes.steady_seconds, sizes.warmup, work)
+        bare_capacity = feed_capacity(bare_url, partial(procs.cpu_seconds, "bare-reads"))
     figures += ingest.figures("embedded", tribe_ingest, bare_ingest(ctx, say, site, toks, tribe_ingest.half["rate"]))
     figures += freshness_figures("embedded", fresh, 20)
     for kind, label in (("feed", "GET /api/articles/feed"), ("article", "GET /api/articles/{slug}")):
@@ -103,6 +108,15 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
                 base,
                 bare_capacity["rps"],
                 value_at_least(3000, "req/s"),
+            )
+        )
+        figures.append(
+            Figure(
+                f"{label}, GET /api/articles/feed: server CPU per read at capacity",
+                capacity["cpu_ms"],
+                "ms",
+                base,
+                bare_capacity["cpu_ms"],
             )
         )
     return figures
