@@ -114,6 +114,7 @@ class ViewFeeder:
         self._delivered: dict[TP, int] = {}  # the next offset after what the consumer handed over, per partition
         self._in_flight: dict[TP, int] = {}  # the ends of the batch whose write is in flight
         self._aliases_read_at = float("-inf")
+        self._finding = asyncio.Lock()  # held while the live version is found (_live_projector)
         self.turn = asyncio.Lock()
         """Held by a runtime that feeds the view from several tasks (Faust: an agent per topic) while one feeds:
         a batch of one topic must not run while a failure of the other resets the positions it feeds from."""
@@ -121,24 +122,35 @@ class ViewFeeder:
     # -- the live version --------------------------------------------------------------------
 
     async def _live_projector(self) -> Projector | None:
-        """The projector of the live version; None while that version is built by other code (fenced)."""
-        now = time.monotonic()
-        if self._version is not None and now - self._aliases_read_at < self.alias_refresh:
+        """The projector of the live version; None while that version is built by other code (fenced).
+
+        One task at a time finds it: a runtime asks from several (Faust: an agent per topic, the
+        start's `prepare`, the timer's `tick`), and a task that found a version still being
+        followed (installed, its fence read) would take the missing projector for a fence, drop
+        its batch, and leave the view behind until its partitions receive another event.
+        """
+        if self._fresh():
             return self.projector
-        version = live_version(self.view, await self.store.aliases())
-        if version is None:  # a fresh store: install the view, as every runtime may
-            version = (await install(self.store, (self.view,)))[self.view.name]
-        self._aliases_read_at = now
-        if version != self._version:
-            await self._follow(version)
-        return self.projector
+        async with self._finding:
+            if self._fresh():  # found by the task this one waited for
+                return self.projector
+            now = time.monotonic()
+            version = live_version(self.view, await self.store.aliases())
+            if version is None:  # a fresh store: install the view, as every runtime may
+                version = (await install(self.store, (self.view,)))[self.view.name]
+            if version != self._version:
+                await self._follow(version)
+            self._aliases_read_at = now
+            return self.projector
+
+    def _fresh(self) -> bool:
+        return self._version is not None and time.monotonic() - self._aliases_read_at < self.alias_refresh
 
     async def _follow(self, version: int) -> None:
         if self.projector is not None:
             await self.projector.flush()  # the old version's last write, before its successor starts
         if self._version is not None:
             log.warning("live_version_changed", view=self.view.name, old=self._version, new=version)
-        self._version = version
         self._next.clear()
         self._durable.clear()
         self._in_flight = {}
@@ -153,6 +165,7 @@ class ViewFeeder:
             self.projector = Projector(self.store, self.codec, self.view, version)
             self.parking = Parking(self.store, projection)
             await self.parking.refresh(now=True)
+        self._version = version  # last: should a step above fail, the next call follows the version again
         await self.report()
 
     async def prepare(self) -> None:

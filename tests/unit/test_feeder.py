@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -106,3 +107,43 @@ async def test_a_new_live_version_is_fed_from_its_own_checkpoint(
     assert await fed(store) == await replayed(log, tmp_path / "replay.db")
     again = await feeder.feed(rest)
     assert (again.processed, again.redelivered) == (0, len(rest))
+
+
+class FenceReadHeld(SqliteStore):
+    """Holds the second fingerprint claim (the fence a feeder reads once the install has made the first)
+    until the test lets it go."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.claims = 0
+        self.holding = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def claim_fingerprint(self, projection: str, fingerprint: str) -> str:
+        self.claims += 1
+        if self.claims == 2:
+            self.holding.set()
+            await self.go.wait()
+        return await super().claim_fingerprint(projection, fingerprint)
+
+
+async def test_a_batch_handed_over_while_the_start_reads_the_fence_waits_for_it_and_is_applied(
+    log: SqliteLog, tmp_path: Path
+) -> None:
+    """Faust's agents feed beside the start's `prepare`: a batch that came while the live version was
+    being followed was taken for fenced and dropped, and the view stayed behind on a quiet partition."""
+    store = FenceReadHeld(tmp_path / "store.db")
+    try:
+        feeder = ViewFeeder(ARTICLES_VIEW, store, sealed_codec(), log)
+        entries = await everything(log)
+        starting = asyncio.create_task(feeder.prepare())
+        await asyncio.wait_for(store.holding.wait(), 10)
+        feeding = asyncio.create_task(feeder.feed(entries))
+        await asyncio.sleep(0.05)  # the batch is with the feeder while the fence is read
+        store.go.set()
+        await starting
+        result = await feeding
+        assert (result.processed, result.redelivered, result.filled) == (len(entries), 0, 0)
+        assert await fed(store) == await replayed(log, tmp_path / "replay.db")
+    finally:
+        await store.close()
