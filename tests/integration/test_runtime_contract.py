@@ -400,7 +400,7 @@ async def committed_at_head(log: KafkaLog, group: str) -> bool:
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("engine", ["kafka"])  # Faust: docs/kafka.md, "faust" (a topic a fresh worker never consumed)
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_after_a_switch_old_code_leaves_the_new_version_alone(
     engine: str, isolated_kafka_broker: TansuBroker, kafka_log: KafkaLog, tmp_path: Path
 ) -> None:
