@@ -113,6 +113,12 @@ def _agent(
             take: Callable[[int, float], AsyncIterable[Sequence[faust.types.EventT[Any]]]] = stream.take_events  # type: ignore[attr-defined]
             events = take(options.batch_size, options.within)
             async for batch in events:
+                # take_events acknowledges the batch when the loop moves on, and also when the agent is
+                # cancelled in the middle of it (a SIGTERM during a store write): one more reference per
+                # message, dropped once every view has stored the batch, keeps Faust from committing the
+                # offsets of a batch it stopped in (its acknowledgement then leaves one reference).
+                for event in batch:
+                    event.message.incref()
                 entries = [entry_of(e) for e in batch]
                 for feeder in feeders:
                     started = time.perf_counter()
@@ -131,6 +137,8 @@ def _agent(
                         partitions=len(result.partitions),
                         ms=round(seconds * 1000, 2),
                     )
+                for event in batch:
+                    event.message.decref()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # anything outside the retried batch is a bug: stop, don't skip

@@ -49,12 +49,6 @@ from tests.sealed import records_of_events, sealed_codec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 
-FAUST_STOP = pytest.mark.xfail(
-    strict=True,
-    reason="Faust acknowledges a batch in take_events' finally block and commits on stop without waiting "
-    "(stream_wait_empty=False): offsets pass the store, and the gap is filled only when its partition "
-    "receives another event",
-)
 ENGINES = ["kafka", "faust"]
 
 
@@ -154,7 +148,7 @@ async def committed_beyond_store(log: KafkaLog, group: str, store_path: Path) ->
     return {f"{t}:{p}": (offset, lowest[(t, p)]) for (t, p), offset in committed.items() if offset > lowest[(t, p)]}
 
 
-@pytest.mark.parametrize("engine", [pytest.param(e, marks=FAUST_STOP) if e == "faust" else e for e in ENGINES])
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_sigterm_in_the_middle_of_a_store_write(
     engine: str, isolated_kafka_broker: TansuBroker, kafka_log: KafkaLog, tmp_path: Path
 ) -> None:
