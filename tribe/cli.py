@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-from aiohttp import web
 
 from tribe.process import tune_gc
 from tribe.settings import BadSetting, Settings
@@ -79,15 +78,13 @@ def serve(**options: Any) -> None:
 
     from tribe.bootstrap import create_app
     from tribe.logs import configure_logging
+    from tribe.processes import run_api
 
     configure_logging(settings)
-
-    def listening(banner: str) -> None:
-        """run_app's `print`, which it calls once the app has started and its socket listens."""
-        click.echo(f"tribe serving on {where}", err=True)
-
     try:
-        web.run_app(create_app(settings), host=settings.host, port=settings.port, print=listening, access_log=None)
+        run_api(
+            create_app(settings), settings, lambda: click.echo(f"tribe serving on {where}", err=True), reuse_port=False
+        )
     except BadSetting as exc:  # found at start, e.g. a Kafka topic with fewer replicas than configured
         click.echo(f"tribe: {exc}", err=True)
         sys.exit(2)

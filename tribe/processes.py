@@ -102,6 +102,18 @@ def serve_processes(settings: Settings, on_serving: Callable[[], None]) -> int:
         shutil.rmtree(metrics, ignore_errors=True)
 
 
+def run_api(app: web.Application, settings: Settings, on_listening: Callable[[], None], *, reuse_port: bool) -> None:
+    """Serve `app` on the settings' address until stopped; `on_listening` once it has started and its socket listens.
+
+    run_app calls its `print` then, after its sites have started.
+    """
+
+    def listening(banner: str) -> None:
+        on_listening()
+
+    web.run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port, print=listening, access_log=None)
+
+
 def _until_serving(process: BaseProcess, serving: EventType) -> bool:
     """Whether `process` serves: False once it has ended without, joined for its exit status."""
     while not serving.wait(0.05):
@@ -124,14 +136,8 @@ def _serve(settings: Settings, folds: bool, metrics: str, serving: EventType) ->
     from tribe.logs import configure_logging
 
     configure_logging(settings)
-    app = create_app(settings, folds=folds, metrics_dir=metrics)
-
-    def listening(banner: str) -> None:
-        """run_app's `print`, which it calls once the app has started and its socket listens."""
-        serving.set()
-
     try:
-        web.run_app(app, host=settings.host, port=settings.port, reuse_port=True, print=listening, access_log=None)
+        run_api(create_app(settings, folds=folds, metrics_dir=metrics), settings, serving.set, reuse_port=True)
     except BadSetting as exc:
         print(f"tribe: {exc}", file=sys.stderr)
         sys.exit(2)

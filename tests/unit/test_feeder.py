@@ -139,7 +139,7 @@ async def test_a_batch_handed_over_while_the_start_reads_the_fence_waits_for_it_
         starting = asyncio.create_task(feeder.prepare())
         await asyncio.wait_for(store.holding.wait(), 10)
         feeding = asyncio.create_task(feeder.feed(entries))
-        await asyncio.sleep(0.05)  # the batch is with the feeder while the fence is read
+        await asyncio.sleep(0)  # one turn of the loop: the feed runs until it waits, or to its end
         store.go.set()
         await starting
         result = await feeding
