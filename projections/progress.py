@@ -78,11 +78,22 @@ class Progress:
         return await self.store.aliases()
 
     async def wait(
-        self, positions: Sequence[Position], timeout: float, views: Collection[str] | None = None
+        self,
+        positions: Sequence[Position],
+        timeout: float,
+        views: Collection[str] | None = None,
+        *,
+        fresh: bool = False,
     ) -> bool:
-        """True once every position is reflected (by `views`, as in `covered`); False if `timeout` seconds pass."""
+        """True once every position is reflected (by `views`, as in `covered`); False if `timeout` seconds pass.
+
+        `fresh` judges on a round read now, not on the last one: after a blue/green switch, the last
+        round may show the positions reflected by the versions switched out, and `judged` name them.
+        """
         if not positions:
             return True
+        if fresh:
+            await self._read()
         deadline = time.monotonic() + timeout
         self._waiters += 1
         if self._watcher is None or self._watcher.done():

@@ -88,8 +88,9 @@ async def settle(
             if not await writer.switched_since(judged):
                 return Projected(value, written)
         # A blue/green switch put versions in front of the reads that the wait did not judge, and the
-        # read may have found them behind (nothing, or an older value): wait for them too, read again.
-        judged = await writer.wait_for(written, wait)
+        # read may have found them behind (nothing, or an older value): wait for them too (on
+        # checkpoints read now, which judge them), read again.
+        judged = await writer.wait_for(written, wait, fresh=True)
     if judged is not None:  # nothing appended, nothing to wait for
         return Projected(await read(), written)
     return Pending(written, provisional() if provisional is not None else None)

@@ -173,15 +173,18 @@ class EventWriter:
         written = await self.append(events)
         return written, await self.wait_for(written, wait)
 
-    async def wait_for(self, written: Written, wait: float | None = None) -> dict[str, str] | None:
+    async def wait_for(
+        self, written: Written, wait: float | None = None, *, fresh: bool = False
+    ) -> dict[str, str] | None:
         """Wait (`wait` seconds, the writer's own by default) until the projections reflect a write.
 
         Returns the view versions found reflecting it (every alias and its target), or None if they
         did not within the wait: a read counts as reflecting the write only while reads still
-        resolve to those versions (`switched_since`).
+        resolve to those versions (`switched_since`). `fresh` reads the checkpoints again first (as
+        `Progress.wait`): a wait after a switch must judge the versions switched in.
         """
         timeout = self.wait_seconds if wait is None else wait
-        if not await self._wait("write", written.positions, timeout):
+        if not await self._wait("write", written.positions, timeout, fresh=fresh):
             return None
         return self.progress.judged  # the round the wait ended on: nothing ran in between
 
@@ -190,10 +193,16 @@ class EventWriter:
         return await self.progress.live() != judged
 
     async def _wait(
-        self, waiter: str, positions: Sequence[Position], timeout: float, views: Collection[str] | None = None
+        self,
+        waiter: str,
+        positions: Sequence[Position],
+        timeout: float,
+        views: Collection[str] | None = None,
+        *,
+        fresh: bool = False,
     ) -> bool:
         started = time.perf_counter()
-        reflected = await self.progress.wait(positions, timeout, views)
+        reflected = await self.progress.wait(positions, timeout, views, fresh=fresh)
         self.metrics.waited(waiter, time.perf_counter() - started, reflected)
         return reflected
 
