@@ -367,6 +367,12 @@ class KafkaLog(Log):
                 producer.poll(0.05)
 
     async def close(self) -> None:
+        """Deliver what is queued, then let go of every client, so no connection outlives the log.
+
+        A librdkafka client keeps its connections, and reconnects to a broker that went away, for as
+        long as the object lives: the producer and the offsets lister are dropped here, not when
+        the last reference to this log goes. A closed log is not used again.
+        """
         if self._producer is not None:
             await asyncio.get_running_loop().run_in_executor(
                 None, self._producer.flush, self.options.delivery_timeout
@@ -374,12 +380,14 @@ class KafkaLog(Log):
         self._stopping.set()
         if self._poller is not None:
             self._poller.join()
+        self._producer = None
         for pool, consumers in ((self._read_thread, [self._reader]), (self._group_thread, list(self._groups.values()))):
             for consumer in consumers:
                 if consumer is not None:
                     await asyncio.get_running_loop().run_in_executor(pool, consumer.close)
             pool.shutdown(wait=True)
         self._reader = None
+        self._lister = None
         self._groups.clear()
 
     # -- appends -------------------------------------------------------------------------
