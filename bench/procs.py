@@ -150,15 +150,20 @@ class Processes:
         return bootstrap
 
 
+def children(pid: int) -> list[int]:
+    """From /proc: the processes `pid` started and that still run."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def _tree_cpu_seconds(pid: int) -> float:
     """From /proc: the CPU of `pid` and its descendants (`tribe serve --processes` runs its API in children)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        started = children(pid)
     except OSError:  # ended since listed
         return 0.0
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-    return own + sum(_tree_cpu_seconds(int(child)) for child in children)
+    return own + sum(_tree_cpu_seconds(child) for child in started)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -8,7 +8,6 @@ requests of both, and stopping the command, even with `kill -9`, leaves no proce
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -19,49 +18,24 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.procs import children
 from tests.e2e.server import Server
+from tests.sockets import ESTABLISHED, LISTENING, sockets, tcp
 
 CONNECTIONS = 24
 """Independent connections: the kernel hashes each to one process, so all 24 land on one of two once in 8 million."""
 
 
-def children(pid: int) -> list[int]:
-    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(child) for child in found]
-
-
 def api_processes(server: Server) -> list[int]:
     """The command's API processes (not multiprocessing's resource tracker, which holds no socket)."""
     assert server.process is not None
-    return [child for child in children(server.process.pid) if _sockets(child)]
-
-
-def _sockets(pid: int) -> set[str]:
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:  # closed since listed
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    return inodes
-
-
-def _tcp(port: int, state: str) -> set[str]:
-    """Inodes of the IPv4 sockets bound to `port` locally, in `state` (01 established, 0A listening)."""
-    found = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].split(":")[1], 16) == port and fields[3] == state:
-            found.add(fields[9])
-    return found
+    return [child for child in children(server.process.pid) if sockets(child)]
 
 
 def holding(server: Server, state: str) -> dict[int, int]:
     """Per API process, how many of its sockets on the server's port are in `state`."""
-    wanted = _tcp(server.port, state)
-    return {pid: len(_sockets(pid) & wanted) for pid in api_processes(server)}
+    wanted = tcp(server.port, state)
+    return {pid: len(sockets(pid) & wanted) for pid in api_processes(server)}
 
 
 @contextmanager
@@ -74,7 +48,7 @@ def two_processes(tmp_path: Path) -> Iterator[Server]:
         while "in 2 processes" not in server.output():
             assert time.monotonic() < deadline, f"the command never said it serves:\n{server.output()}"
             time.sleep(0.05)
-        listening = sorted(holding(server, "0A").values())
+        listening = sorted(holding(server, LISTENING).values())
         assert listening == [1, 1], f"said it serves before both listen:\n{server.output()}"
         yield server
     finally:
@@ -98,7 +72,7 @@ async def test_connections_spread_over_both_processes_and_each_reads_what_the_ot
         sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) for _ in range(CONNECTIONS)]
         try:
             written = await asyncio.gather(*(_user_and_article(s, server.url, n) for n, s in enumerate(sessions)))
-            spread = holding(server, "01")
+            spread = holding(server, ESTABLISHED)
             assert len(spread) == 2 and all(spread.values()), f"connections per process: {spread}"
             for n, session in enumerate(sessions):
                 # Each connection follows the next one's author and reads the article, whichever process
@@ -123,7 +97,7 @@ async def test_metrics_on_either_process_count_the_requests_of_both(tmp_path: Pa
         sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) for _ in range(CONNECTIONS)]
         try:
             await asyncio.gather(*(_user_and_article(s, server.url, n) for n, s in enumerate(sessions)))
-            assert all(holding(server, "01").values())
+            assert all(holding(server, ESTABLISHED).values())
             for session in sessions:  # a scrape on each connection: whichever process answers, it counts all
                 async with session.get(f"{server.url}/metrics") as r:
                     assert r.status == 200

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -32,6 +30,7 @@ from tests.e2e.server import running_server
 from tests.integration.workload import burst
 from tests.kafka_broker import BrokerProxy, TansuBroker
 from tests.sealed import records_of_events, sealed_codec
+from tests.sockets import ESTABLISHED, sockets, tcp
 from tribe.bootstrap import logs_to_copy
 from tribe.settings import BadSetting, Settings
 
@@ -73,33 +72,15 @@ async def test_topics_are_created_with_the_configured_partitions_and_a_server_wi
         assert "topic_created" not in server.output()
 
 
-def connections_to(port: int) -> int:
-    """This process's open TCP connections to `port` on 127.0.0.1 (from /proc: the sockets its descriptors hold)."""
-    fds = Path("/proc/self/fd")
-    inodes = set()
-    for fd in fds.iterdir():
-        with contextlib.suppress(OSError):
-            target = os.readlink(fd)
-            if target.startswith("socket:["):
-                inodes.add(target[len("socket:[") : -1])
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        remote_port, state, inode = int(fields[2].split(":")[1], 16), fields[3], fields[9]
-        if remote_port == port and state == "01" and inode in inodes:  # 01: ESTABLISHED
-            count += 1
-    return count
-
-
 async def test_a_closed_log_holds_no_connection_to_the_broker(isolated_kafka_broker: TansuBroker) -> None:
     """Closing lets go of the producer and the offsets lister too, not only the consumers, while the log is
     still referenced: a client kept alive would reconnect to a broker that went away for as long as it lives."""
     log = KafkaLog(isolated_kafka_broker.url, ONE_BROKER_OPTIONS)
     await log.append(records(3))
     assert (await log.end_offsets([(ARTICLES, 4)]))[(ARTICLES, 4)] == 3
-    assert connections_to(isolated_kafka_broker.port) > 0
+    assert sockets() & tcp(isolated_kafka_broker.port, ESTABLISHED, remote=True)
     await log.close()
-    assert connections_to(isolated_kafka_broker.port) == 0
+    assert not sockets() & tcp(isolated_kafka_broker.port, ESTABLISHED, remote=True)
 
 
 async def test_a_full_local_queue_refuses_the_append_at_once(kafka_broker: TansuBroker) -> None:

@@ -127,7 +127,7 @@ async def test_a_write_reflected_before_a_switch_is_read_from_the_versions_switc
             reads.append(await store.aliases())
             return "the article"
 
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(5):  # the same event again: the log answers the position it has
             outcome = await settle(writer, [event], read)
         assert isinstance(outcome, Projected) and outcome.value == "the article"
         assert reads[-1] == ARTICLES_VIEW.targets(switched_in)
