@@ -8,11 +8,11 @@ the moderation view on each such read: a handful of documents, through an index.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Literal
 
 from events.routing import ARTICLES, partitions
-from projections.store import Filter, Prefix, Query, Store
+from projections.store import Doc, Filter, Prefix, Query, Store
 from reducers.articles import bump_id, comment_doc_id
 from reducers.follows import block_id, follow_id
 from reducers.trending import WINDOWS, bucket_id, bucket_start
@@ -47,6 +47,24 @@ def visible(doc: Body, reader: str | None, suspended: Collection[str]) -> bool:
     return not doc.get("hidden", False) and doc["author_id"] not in suspended
 
 
+def unerased(found: Mapping[str, Doc]) -> dict[str, Body]:
+    """The bodies of these user documents, without those of erased users."""
+    return {doc_id: doc.body for doc_id, doc in found.items() if not doc.body.get("erased", False)}
+
+
+def active_among(found: Mapping[str, Doc], field: str) -> set[str]:
+    """`field` of each of these follow, bump or membership documents that is active now."""
+    return {doc.body[field] for doc in found.values() if doc.body["active"]}
+
+
+def live_cards(
+    found: Mapping[str, Doc], article_ids: Sequence[str], reader: str | None, suspended: Collection[str]
+) -> list[Body]:
+    """The cards of these articles that exist, are not deleted and show to the reader, in the order given."""
+    live = (found[a].body for a in article_ids if a in found and not found[a].body["deleted"])
+    return [body for body in live if visible(body, reader, suspended)]
+
+
 def _shown_to(reader: str | None, suspended: Collection[str]) -> tuple[tuple[Filter, ...], tuple[Filter, ...]]:
     """`visible` as (filters, any_of) of a query of articles or comments."""
     others = tuple(sorted(set(suspended) - {reader}))
@@ -74,8 +92,7 @@ class ReadModels:
         return None if user is None else int(user.get("token_generation", 0))
 
     async def users(self, user_ids: Sequence[str]) -> dict[str, Body]:
-        found = await self.store.get("users", list(user_ids))
-        return {doc_id: doc.body for doc_id, doc in found.items() if not doc.body.get("erased", False)}
+        return unerased(await self.store.get("users", list(user_ids)))
 
     async def holder(self, kind: str, value: str) -> str | None:
         """The user id a username or e-mail belongs to, case-insensitively."""
@@ -97,8 +114,7 @@ class ReadModels:
         if follower_id is None or not followee_ids:
             return set()
         ids = [follow_id(follower_id, f) for f in followee_ids]
-        found = await self.store.get("follows", ids)
-        return {doc.body["followee_id"] for doc in found.values() if doc.body["active"]}
+        return active_among(await self.store.get("follows", ids), "followee_id")
 
     async def follow_docs(self, follower_id: str, followee_ids: Sequence[str]) -> dict[str, Body]:
         """The follower's follow documents of these users, active or not, by followee: one batched get."""
@@ -170,8 +186,7 @@ class ReadModels:
         """Which of these articles the reader bumps now (none for an anonymous reader): one batched get."""
         if reader is None or not article_ids:
             return set()
-        found = await self.store.get("bumps", [bump_id(a, reader) for a in article_ids])
-        return {doc.body["article_id"] for doc in found.values() if doc.body["active"]}
+        return active_among(await self.store.get("bumps", [bump_id(a, reader) for a in article_ids]), "article_id")
 
     async def favorites(
         self,
@@ -368,11 +383,9 @@ class SocialReads:
     async def cards(self, article_ids: Sequence[str], reader: str | None = None) -> list[Body]:
         """The live cards of these articles the reader may see, in the order given."""
         found = await self.store.get("articles", list(article_ids))
-        live = [found[a].body for a in article_ids if a in found and not found[a].body["deleted"]]
-        if not live:
-            return live
-        suspended = await suspended_users(self.store)
-        return [body for body in live if visible(body, reader, suspended)]
+        if not found:
+            return []
+        return live_cards(found, article_ids, reader, await suspended_users(self.store))
 
     async def article_authors(self, article_ids: Sequence[str]) -> dict[str, str]:
         """The author of each of these articles the view has, deleted or not: one batched get."""

@@ -2,9 +2,10 @@
 
 A feed read costs the same however many people the reader follows: one range of the reader's
 timeline, one read of the outliers (authors and tribes whose audience outgrew the fan-out),
-one batched get of the reader's follows or memberships among them and among the page's
-authors, one query for the pulled articles, and the page's cards. Nothing is sized by the
-reader's followees.
+one batched get of the reader's follows or memberships among them, one query for the pulled
+articles, and the page's cards. Nothing is sized by the reader's followees. The Conduit feed
+reads the cards, their authors and the reader's follows and bumps of them in one batched get of
+four views (TimelineReads.window): one request on Elasticsearch.
 
 What is filed in a timeline is checked against the reader's own documents when it is read:
 an entry whose author the reader no longer follows (or whose tribe they left), an article
@@ -25,7 +26,7 @@ from events.log import Position
 from services.articles import MAX_WINDOW, paging
 from services.fanout import RECENT_FOLLOW_MS
 from services.ports import Ports
-from services.privacy import readable, readable_with_authors
+from services.privacy import open_authors, readable
 from services.views import ArticlePage, CardView, article_views, card_views
 from services.writer import now_ms
 
@@ -67,18 +68,21 @@ async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequen
     for attempt in range(FEED_READS):
         entries = await ports.timelines.timeline(reader, size, by_author=True)
         pulled = await ports.timelines.pulled(pulled_authors, (), size)
-        authors = {e["article_id"]: e["author_id"] for e in entries}
-        authors.update((a["article_id"], a["author_id"]) for a in pulled)
-        followed = await ports.timelines.followed_among(reader, sorted(set(authors.values()) - hidden))
-        ids = sorted((a for a, author in authors.items() if author in followed), reverse=True)
-        live, authors = await readable_with_authors(ports, reader, await ports.social.cards(ids, reader))
+        authors = {e["article_id"]: e["author_id"] for e in entries if e["author_id"] not in hidden}
+        authors.update((a["article_id"], a["author_id"]) for a in pulled if a["author_id"] not in hidden)
+        window = await ports.timelines.window(reader, authors)
+        opened = await open_authors(ports, reader, window.authors, window.follows)
+        live = [card for card in window.cards if card["author_id"] in opened]
         more = len(entries) == size or len(pulled) == size
         if len(live) > want or not more or attempt == FEED_READS - 1 or size >= MAX_WINDOW:
             break
         size = min(size * 2, MAX_WINDOW)
     docs = live[offset:want]
     total = max(len(live), want + 1) if more else len(live)
-    return ArticlePage(await article_views(ports, docs, reader, followed=followed, authors=authors), total)
+    views = await article_views(
+        ports, docs, reader, followed=window.followed, authors=window.authors, bumped=window.bumped
+    )
+    return ArticlePage(views, total)
 
 
 async def ranked_feed(

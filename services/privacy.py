@@ -48,13 +48,19 @@ def is_request(follow: Body | None, author: Body) -> bool:
     return follow is not None and follow["active"] and is_private(author) and not follow_opens(follow, author)
 
 
-async def open_authors(ports: Ports, reader: str | None, authors: Mapping[str, Body]) -> set[str]:
+async def open_authors(
+    ports: Ports, reader: str | None, authors: Mapping[str, Body], follows: Mapping[str, Body] | None = None
+) -> set[str]:
     """Which of these authors (id to user document) `reader` may read: the public ones, themself, and the private
-    ones their follow opens (one batched get of the reader's follow documents, only when a private one is there)."""
+    ones their follow opens (one batched get of the reader's follow documents, only when a private one is there).
+
+    `follows`: the reader's follow documents of these authors, by followee, when the caller has read them.
+    """
     closed = sorted(a for a, doc in authors.items() if is_private(doc) and a != reader)
     opened = set(authors) - set(closed)
     if reader is not None and closed:
-        follows = await ports.reads.follow_docs(reader, closed)
+        if follows is None:
+            follows = await ports.reads.follow_docs(reader, closed)
         opened.update(a for a in closed if follow_opens(follows.get(a), authors[a]))
     return opened
 

@@ -69,17 +69,20 @@ async def article_views(
     *,
     followed: set[str] | None = None,
     authors: Mapping[str, Body] | None = None,
+    bumped: set[str] | None = None,
 ) -> list[ArticleView]:
     """Conduit's articles; `followed`: whom the viewer follows, when the caller knows already; `authors`: the
     user documents of their authors, when the caller read them to keep only what the viewer may read
-    (services/privacy.py `readable_with_authors`)."""
+    (services/privacy.py `readable_with_authors`); `bumped`: which of them the viewer bumps, when the caller
+    read that too."""
     author_ids = sorted({d["author_id"] for d in docs})
     if authors is None:
         authors = await ports.reads.users(author_ids)
         opened = await open_authors(ports, viewer, authors)
         docs = [d for d in docs if d["author_id"] in opened]
     following = followed if followed is not None else await ports.reads.following(viewer, author_ids)
-    bumped = await ports.reads.bumped(viewer, [d["article_id"] for d in docs])
+    if bumped is None:
+        bumped = await ports.reads.bumped(viewer, [d["article_id"] for d in docs])
     return [
         ArticleView(
             d,

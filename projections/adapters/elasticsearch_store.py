@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch, BadRequestError, ConflictError, NotFoundError
@@ -360,20 +360,26 @@ class ElasticsearchStore(Store):
     # -- reads ---------------------------------------------------------------------
 
     async def get(self, collection: str, ids: Sequence[str]) -> dict[str, Doc]:
-        if not ids:
-            return {}
+        return (await self.get_many({collection: ids}))[collection]
+
+    async def get_many(self, ids: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Doc]]:
+        """One multi-get for every collection: the answer lists the documents in the order asked."""
+        asked = [(collection, doc_id) for collection, some in ids.items() for doc_id in some]
+        found: dict[str, dict[str, Doc]] = {collection: {} for collection in ids}
+        if not asked:
+            return found
+        docs = [{"_index": self._index(collection), "_id": doc_id} for collection, doc_id in asked]
         try:
-            response = await self.client.mget(index=self._index(collection), ids=list(ids))
+            response = await self.client.mget(docs=docs)
         except NotFoundError as e:
-            raise KeyError(f"no collection or alias named {collection!r}") from e
-        found: dict[str, Doc] = {}
-        for doc in response["docs"]:
+            raise KeyError(f"no collection or alias named one of {sorted(ids)}") from e
+        for (collection, doc_id), doc in zip(asked, response["docs"], strict=True):
             if "error" in doc:
                 if doc["error"].get("type") == "index_not_found_exception":
                     raise KeyError(f"no collection or alias named {collection!r}")
-                raise RuntimeError(f"mget of {doc.get('_id')!r} in {collection!r} failed: {doc['error']}")
+                raise RuntimeError(f"mget of {doc_id!r} in {collection!r} failed: {doc['error']}")
             if doc.get("found"):
-                found[doc["_id"]] = dsl.doc_from(doc)
+                found[collection][doc["_id"]] = dsl.doc_from(doc)
         return found
 
     async def search(self, collection: str, query: Query) -> Page:

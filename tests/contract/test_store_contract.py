@@ -267,6 +267,29 @@ class StoreContract:
         assert found == {"d02": Doc("d02", 10, body("d02")), "d07": Doc("d07", 10, body("d07"))}
         assert await rows.get(C, []) == {}
 
+    async def test_get_many_answers_each_collection_as_its_own_get_would(self, rows: Store) -> None:
+        await rows.ensure_collection("other_v1", SPEC)
+        await rows.write([DocWrite("other_v1", "d02", 4, {"rank": 7})], Checkpoint("other_v1"))
+        await rows.set_aliases({"other": "other_v1"})
+        found = await rows.get_many({C: ["d02", "missing", "d07"], "other": ["d02", "d07"], "unasked_v1": []})
+        assert found == {
+            C: {"d02": Doc("d02", 10, body("d02")), "d07": Doc("d07", 10, body("d07"))},
+            "other": {"d02": Doc("d02", 4, {"rank": 7})},
+            "unasked_v1": {},
+        }
+        assert await rows.get_many({C: [], "other": ["missing"]}) == {C: {}, "other": {}}
+        assert await rows.get_many({}) == {}
+
+    async def test_get_many_of_many_ids_answers_every_one(self, rows: Store) -> None:
+        """More ids than the embedded store reads on the calling thread (it hands them to its reader thread)."""
+        many = [f"x{n:04}" for n in range(300)]
+        found = await rows.get_many({C: [*many, "d01"], "absent_v1": []})
+        assert found == {C: {"d01": Doc("d01", 10, body("d01"))}, "absent_v1": {}}
+
+    async def test_get_many_naming_a_collection_that_does_not_exist_raises_key_error(self, rows: Store) -> None:
+        with pytest.raises(KeyError):
+            await rows.get_many({C: ["d01"], "nowhere_v1": ["d01"]})
+
     # -- filters ---------------------------------------------------------------------------
 
     async def test_a_filter_on_a_scalar_field_matches_any_of_its_values(self, rows: Store) -> None:
