@@ -660,7 +660,11 @@ DOCUMENT: dict[str, Any] = {
                 params=(
                     _query("state", "only targets in this state", {"enum": list(moderation.STATES)}),
                     _limit(100, 20),
-                    _query("offset", "targets to skip", {"type": "integer", "minimum": 0, "default": 0}),
+                    _query(
+                        "offset",
+                        "targets to skip",
+                        {"type": "integer", "minimum": 0, "maximum": moderation.QUEUE_DEEPEST_OFFSET, "default": 0},
+                    ),
                 ),
                 reads=True,
                 refusals=("403",),

@@ -23,10 +23,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from events.log import Position
-from services.articles import MAX_WINDOW, paging
+from services.articles import paging
 from services.fanout import RECENT_FOLLOW_MS
 from services.ports import Ports
 from services.privacy import open_authors, readable
+from services.rules import MAX_WINDOW
 from services.views import ArticlePage, CardView, article_views, card_views
 from services.writer import now_ms
 

@@ -52,6 +52,8 @@ DECISION_REASON_MAX = 500
 TARGET_KINDS = ("article", "comment", "user")
 ACTIONS = {"article": ("hide", "restore"), "comment": ("hide", "restore"), "user": ("suspend", "unsuspend")}
 STATES = ("open", "hidden", "restored", "suspended")
+QUEUE_DEEPEST_OFFSET = rules.MAX_WINDOW - 100
+"""The queue's deepest offset: with a page of up to 100, within the deepest page either store serves."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,8 +236,8 @@ async def queue(
     await require_moderator(ports, moderators, user_id)
     if state is not None and state not in STATES:
         raise BadQuery("state", "must be one of " + ", ".join(STATES))
-    if not 1 <= limit <= 100 or offset < 0:
-        raise BadQuery("limit", "limit must be 1-100 and offset at least 0")
+    if not 1 <= limit <= 100 or not 0 <= offset <= QUEUE_DEEPEST_OFFSET:
+        raise BadQuery("limit", f"limit must be 1-100 and offset 0-{QUEUE_DEEPEST_OFFSET}")
     await ports.writer.caught_up(after)
     items, total = await ports.reads.queue(state, limit, offset)
     return QueuePage(await _shown(ports, items), total)

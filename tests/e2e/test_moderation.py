@@ -22,6 +22,7 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from api import v1_moderation
+from services import moderation
 from tests.e2e.conftest import Api, auth
 from tests.sealed import data_dir_keys
 from tribe.bootstrap import create_app
@@ -115,6 +116,18 @@ async def test_ordinary_users_and_admins_calling_every_moderator_route_are_refus
     assert (tried, allowed) == (3 * len(requests), 0)
     assert await api.log_size() == before
     assert (await ok(await api.client.get(f"/v1/articles/{article['id']}", headers=auth(ben))))["article"]
+
+
+async def test_a_queue_page_beyond_the_deepest_one_is_a_400_not_a_server_error(api: Api) -> None:
+    """An offset past what the stores serve (and one past what SQLite can bind, which was a 500) is refused."""
+    mia = await api.register("mia")
+    deepest = moderation.QUEUE_DEEPEST_OFFSET
+    r = await api.client.get("/v1/moderation/queue", params={"offset": deepest, "limit": 100}, headers=auth(mia))
+    assert await ok(r) == {"items": [], "total": 0}
+    for offset in (deepest + 1, 2**63, -1):
+        r = await api.client.get("/v1/moderation/queue", params={"offset": offset}, headers=auth(mia))
+        assert r.status == 400, await r.text()
+        assert "offset" in (await r.json())["errors"]["limit"][0]
 
 
 async def test_a_hidden_article_leaves_every_read_path_but_its_authors(api: Api) -> None:
