@@ -7,6 +7,7 @@ from aiohttp import web
 from api import present
 from api.answers import answer, json_response
 from api.bodies import fields, json_object
+from api.errors import ApiError
 from api.paging import page_size
 from api.requests import after, ports, require_user, viewer
 from services import activity, notifications
@@ -55,8 +56,16 @@ def _given(request: web.Request, name: str) -> str | None:
     return None if value is None else value.strip()
 
 
+_SEARCH_PARAMETERS = frozenset({"q", "tag", "limit", "after"})
+
+
 @routes.get("/v1/search/articles")
 async def search_articles(request: web.Request) -> web.Response:
+    """An unknown query parameter is refused, as an unknown body member is: `?tags=` is a typo of `?tag=`, and
+    a search that ignored it would answer with matches that were never asked for."""
+    unknown = sorted(set(request.query) - _SEARCH_PARAMETERS)
+    if unknown:
+        raise ApiError(400, "query", f"unknown parameters {unknown}: the search takes q, tag, limit and after")
     words, tag = _given(request, "q"), _given(request, "tag")
     cards = await activity.search_articles(
         ports(request), words, tag, page_size(request), viewer(request), after(request)

@@ -150,6 +150,14 @@ async def test_marking_notifications_read_in_the_future_is_refused_and_appends_n
     assert await api.log_size() == before
 
 
+async def test_blocking_yourself_or_lifting_a_block_of_yourself_is_refused_and_appends_nothing(api: Api) -> None:
+    token = await api.register("ann")
+    before = await api.log_size()
+    for method in ("POST", "DELETE"):
+        await _rejected(api, await api.client.request(method, "/v1/users/ann/block", headers=auth(token)), 422, "user")
+    assert await api.log_size() == before
+
+
 async def test_a_read_after_a_position_the_log_has_not_written_is_refused_at_once(api: Api) -> None:
     """X-Tribe-After cannot hold a read for the whole write wait: past the head or off the partitions is a 400."""
     await api.register("ann")
@@ -288,3 +296,14 @@ async def test_a_blank_search_term_beside_another_is_a_400(api: Api, params: dic
     """q, tag or both: each one sent must hold something (as /v1/openapi.json says), whatever the other holds."""
     r = await api.client.get("/v1/search/articles", params=params)
     await _rejected(api, r, 400, next(name for name, value in params.items() if not value.strip()))
+
+
+@pytest.mark.parametrize(
+    "params", [{"q": "rally", "tags": "cars"}, {"tag": "cars", "": "x"}, {"q": "rally", "page": "2"}]
+)
+async def test_a_search_with_a_parameter_it_does_not_take_is_a_400(api: Api, params: dict[str, str]) -> None:
+    """/v1/openapi.json lists q, tag, limit and after and no other (the search object's additionalProperties is
+    false): `tags` for `tag` is refused, not ignored with matches for `q` alone."""
+    r = await api.client.get("/v1/search/articles", params=params)
+    await _rejected(api, r, 400, "query")
+    assert (await api.client.get("/v1/search/articles", params={"q": "rally", "limit": "5"})).status == 200
