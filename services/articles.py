@@ -36,13 +36,16 @@ def slugify(title: str, article_id: str) -> str:
 
 
 def tag_list(value: Sequence[Any], name: str) -> tuple[str, ...]:
-    """Distinct, trimmed tags; at most 20 of at most 64 characters."""
+    """Distinct, trimmed tags, without blank ones; at most 20 of at most 64 characters, as sent.
+
+    The limits apply to what was sent, as /v1/openapi.json states them (maxItems, maxLength): a
+    list of 21 entries is refused even when trimming and dropping blanks and repeats would leave 20.
+    """
     if not all(isinstance(t, str) for t in value):
         raise Invalid(name, "must be a list of strings")
-    tags = tuple(dict.fromkeys(t.strip() for t in value if t.strip()))
-    if len(tags) > 20 or any(len(t) > 64 for t in tags):
+    if len(value) > 20 or any(len(t) > 64 for t in value):
         raise Invalid(name, "allows at most 20 tags of at most 64 characters")
-    return tags
+    return tuple(dict.fromkeys(t.strip() for t in value if t.strip()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -307,3 +307,21 @@ async def test_a_search_with_a_parameter_it_does_not_take_is_a_400(api: Api, par
     r = await api.client.get("/v1/search/articles", params=params)
     await _rejected(api, r, 400, "query")
     assert (await api.client.get("/v1/search/articles", params={"q": "rally", "limit": "5"})).status == 200
+
+
+async def test_the_tag_limits_apply_to_the_list_as_sent_and_a_refusal_appends_nothing(api: Api) -> None:
+    """At most 20 tags of at most 64 characters, as /v1/openapi.json's maxItems and maxLength say: counted before
+    blanks and repeats are dropped, so a schema-invalid list is never accepted by what trimming leaves of it."""
+    token = await api.register("ann")
+    before = await api.log_size()
+    for tags in ([""] * 21, ["a"] * 21, [" " * 64 + "a"]):
+        r = await api.client.post("/v1/articles", json={"title": "T", "body": "b", "tags": tags}, headers=auth(token))
+        await _rejected(api, r, 422, "tags")
+        article = {"title": "T", "description": "d", "body": "b", "tagList": tags}
+        await _rejected(api, await api.client.post("/api/articles", json={"article": article}, headers=auth(token)),
+                        422, "tagList")
+    assert await api.log_size() == before
+    sent = ["", " a ", "a", "b", *(f"t{n}" for n in range(16))]
+    r = await api.client.post("/v1/articles", json={"title": "T", "body": "b", "tags": sent}, headers=auth(token))
+    assert r.status == 201, await r.text()
+    assert sorted((await r.json())["article"]["tags"]) == sorted(["a", "b", *(f"t{n}" for n in range(16))])
