@@ -236,8 +236,10 @@ async def queue(
     await require_moderator(ports, moderators, user_id)
     if state is not None and state not in STATES:
         raise BadQuery("state", "must be one of " + ", ".join(STATES))
-    if not 1 <= limit <= 100 or not 0 <= offset <= QUEUE_DEEPEST_OFFSET:
-        raise BadQuery("limit", f"limit must be 1-100 and offset 0-{QUEUE_DEEPEST_OFFSET}")
+    if not 1 <= limit <= 100:
+        raise BadQuery("limit", "must be 1-100")
+    if not 0 <= offset <= QUEUE_DEEPEST_OFFSET:
+        raise BadQuery("offset", f"must be 0-{QUEUE_DEEPEST_OFFSET}")
     await ports.writer.caught_up(after)
     items, total = await ports.reads.queue(state, limit, offset)
     return QueuePage(await _shown(ports, items), total)
