@@ -278,14 +278,14 @@ class Store(abc.ABC):
     async def get(self, collection: str, ids: Sequence[str]) -> dict[str, Doc]:
         """The documents with these ids that exist; `collection` may be an alias."""
 
+    @abc.abstractmethod
     async def get_many(self, ids: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Doc]]:
         """`get` of several collections (or aliases) at once: for each, the documents with its ids that exist.
 
         For a read that needs documents of several views and knows every id before it reads
         any (a page of a feed: its cards, their authors, the reader's follows and bumps of
-        them): an adapter that can answers in one round trip. This one asks each collection in turn.
+        them): one round trip, one statement or one request.
         """
-        return {collection: await self.get(collection, wanted) for collection, wanted in ids.items()}
 
     @abc.abstractmethod
     async def search(self, collection: str, query: Query) -> Page:
