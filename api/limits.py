@@ -33,7 +33,6 @@ service, they must not stop it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import ipaddress
 import math
@@ -148,29 +147,26 @@ class LocalCounters(Storage):
         self._counters.pop(key, None)
 
 
-@contextlib.asynccontextmanager
-async def open_storage(url: str) -> AsyncIterator[Storage]:
-    """The storage the URL names, open for the block.
+async def open_storage(url: str) -> tuple[Storage, Callable[[], None]]:
+    """The storage the URL names, and what closes it.
 
     `memory://` is this process's `LocalCounters`; any other scheme is the `limits` storage of that
-    name (`redis://`), a Redis one with a connection pool of our own, so that it is closed after
-    the block.
+    name (`redis://`), a Redis one with a connection pool of our own, which the close disconnects.
+    Not an async context manager: `RateLimiter.lifecycle` would then hold a second async generator,
+    and when an app's startup fails after the lifecycle has started, nothing closes the two but the
+    event loop's shutdown, in either order; closed second, the lifecycle raised "generator didn't
+    stop after athrow()" at exit.
     """
-    options: dict[str, Any] = {}
+    pool = coredis.ConnectionPool.from_url(url) if urlsplit(url).scheme in REDIS_SCHEMES else None
     if urlsplit(url).scheme == "memory":
         storage: Storage | StorageTypes = LocalCounters()
     else:
-        if urlsplit(url).scheme in REDIS_SCHEMES:
-            options["connection_pool"] = coredis.ConnectionPool.from_url(url)
+        options: dict[str, Any] = {} if pool is None else {"connection_pool": pool}
         storage = storage_from_string(f"async+{url}", wrap_exceptions=True, **options)
     assert isinstance(storage, Storage), "an async+ URL names an asyncio storage"
-    try:
-        if not await storage.check():
-            log.warning("rate limit storage unreachable: requests go through uncounted until it answers", url=url)
-        yield storage
-    finally:
-        if "connection_pool" in options:
-            options["connection_pool"].disconnect()
+    if not await storage.check():
+        log.warning("rate limit storage unreachable: requests go through uncounted until it answers", url=url)
+    return storage, (pool.disconnect if pool is not None else lambda: None)
 
 
 class RateLimiter:
@@ -190,10 +186,12 @@ class RateLimiter:
         self._storage: Storage | None = None
 
     async def lifecycle(self, _: web.Application) -> AsyncIterator[None]:
-        async with open_storage(self._storage_url) as storage:
-            self._storage = storage
+        self._storage, close = await open_storage(self._storage_url)
+        try:
             yield
+        finally:
             self._storage = None
+            close()
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
