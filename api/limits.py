@@ -157,8 +157,9 @@ async def open_storage(url: str) -> tuple[Storage, Callable[[], None]]:
     event loop's shutdown, in either order; closed second, the lifecycle raised "generator didn't
     stop after athrow()" at exit.
     """
-    pool = coredis.ConnectionPool.from_url(url) if urlsplit(url).scheme in REDIS_SCHEMES else None
-    if urlsplit(url).scheme == "memory":
+    scheme = urlsplit(url).scheme
+    pool = coredis.ConnectionPool.from_url(url) if scheme in REDIS_SCHEMES else None
+    if scheme == "memory":
         storage: Storage | StorageTypes = LocalCounters()
     else:
         options: dict[str, Any] = {} if pool is None else {"connection_pool": pool}

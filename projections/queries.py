@@ -52,6 +52,11 @@ def unerased(found: Mapping[str, Doc]) -> dict[str, Body]:
     return {doc_id: doc.body for doc_id, doc in found.items() if not doc.body.get("erased", False)}
 
 
+def by_followee(found: Mapping[str, Doc]) -> dict[str, Body]:
+    """These follow documents (one follower's), active or not, by followee."""
+    return {doc.body["followee_id"]: doc.body for doc in found.values()}
+
+
 def active_among(found: Mapping[str, Doc], field: str) -> set[str]:
     """`field` of each of these follow, bump or membership documents that is active now."""
     return {doc.body[field] for doc in found.values() if doc.body["active"]}
@@ -120,8 +125,7 @@ class ReadModels:
         """The follower's follow documents of these users, active or not, by followee: one batched get."""
         if not followee_ids:
             return {}
-        found = await self.store.get("follows", [follow_id(follower_id, f) for f in followee_ids])
-        return {doc.body["followee_id"]: doc.body for doc in found.values()}
+        return by_followee(await self.store.get("follows", [follow_id(follower_id, f) for f in followee_ids]))
 
     async def newest_follows_of(self, followee_id: str) -> AsyncGenerator[Body]:
         """Active follows of this user that the user has not approved, most recently begun first.
@@ -337,7 +341,7 @@ class SocialReads:
     async def blockers_among(self, user_id: str, others: Sequence[str]) -> set[str]:
         """Which of `others` have blocked `user_id`."""
         found = await self.store.get("blocks", [block_id(other, user_id) for other in others])
-        return {d.body["blocker_id"] for d in found.values() if d.body["active"]}
+        return active_among(found, "blocker_id")
 
     # -- tribes ----------------------------------------------------------------------------
 
@@ -376,7 +380,7 @@ class SocialReads:
         if user_id is None or not tribe_ids:
             return set()
         found = await self.store.get("memberships", [membership_id(user_id, t) for t in tribe_ids])
-        return {doc.body["tribe_id"] for doc in found.values() if doc.body["active"]}
+        return active_among(found, "tribe_id")
 
     # -- cards and feeds -------------------------------------------------------------------
 

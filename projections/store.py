@@ -22,6 +22,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NamedTuple, TypeVar
 
+MAX_WINDOW = 10_000
+"""The deepest page either store serves: offset + size of a search (Elasticsearch's index.max_result_window)."""
+
 FieldType = Literal["keyword", "text", "long", "boolean", "date", "object", "secret"]
 """`object` is stored with the document but not indexed (maps a reducer keeps, e.g. per-tag counts); so is
 `secret`, a string nobody may search or sort on (a password hash)."""
@@ -50,7 +53,7 @@ class CollectionSpec:
 
 class Doc(NamedTuple):
     """A stored document. A named tuple, not a frozen dataclass: every read makes dozens (a feed about
-    eighty), and a frozen dataclass sets each field through object.__setattr__ (3.6% of a feed's
+    eighty), and a frozen dataclass sets each field through object.__setattr__ (4.6% of a feed's
     instructions, callgrind)."""
 
     id: str

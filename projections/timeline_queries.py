@@ -3,7 +3,7 @@
 Each is one query or one batched get whatever the reader follows: a timeline is a range of
 document ids (`<reader>:<article id>`, and article ids are ULIDs, so the range is newest first
 by publication), the outliers a reader follows are one batched get of follow documents among
-the few outliers there are, and their articles one query.
+the few outliers there are (ReadModels.following, SocialReads.joined), and their articles one query.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from projections.queries import active_among, live_cards, suspended_users, unerased
+from projections.queries import active_among, by_followee, live_cards, suspended_users, unerased
 from projections.store import Filter, Prefix, Query, Store
 from reducers.articles import bump_id
 from reducers.follows import follow_id
 from reducers.timelines import outlier_id
-from reducers.tribes import membership_id
 
 Body = dict[str, Any]
 _ACTIVE = Filter("active", (True,))
@@ -36,10 +35,13 @@ class FeedWindow:
     """The user documents of the articles' authors (erased users left out)."""
     follows: dict[str, Body]
     """The reader's follow documents of those authors, active or not, by followee."""
-    followed: set[str]
-    """The authors the reader follows now."""
     bumped: set[str]
     """The articles the reader bumps now."""
+
+    @property
+    def followed(self) -> set[str]:
+        """The authors the reader follows now."""
+        return {followee for followee, follow in self.follows.items() if follow["active"]}
 
 
 class TimelineReads:
@@ -114,20 +116,6 @@ class TimelineReads:
 
         return list(await self.store.unless_written(f"outliers:{kind}", search))
 
-    async def followed_among(self, reader: str, authors: Sequence[str]) -> set[str]:
-        """Which of these authors the reader follows now: one batched get."""
-        if not authors:
-            return set()
-        found = await self.store.get("follows", [follow_id(reader, a) for a in authors])
-        return {d.body["followee_id"] for d in found.values() if d.body["active"]}
-
-    async def joined_among(self, reader: str, tribes: Sequence[str]) -> set[str]:
-        """Which of these tribes the reader is a member of now: one batched get."""
-        if not tribes:
-            return set()
-        found = await self.store.get("memberships", [membership_id(reader, t) for t in tribes])
-        return {d.body["tribe_id"] for d in found.values() if d.body["active"]}
-
     async def window(self, reader: str, authors: Mapping[str, str]) -> FeedWindow:
         """What a feed shows of these articles (article id to author), from one batched get (Store.get_many).
 
@@ -145,14 +133,12 @@ class TimelineReads:
                 "bumps": [bump_id(a, reader) for a in article_ids],
             }
         )
-        follows = {doc.body["followee_id"]: doc.body for doc in found["follows"].values()}
-        followed = {followee for followee, follow in follows.items() if follow["active"]}
+        followed = active_among(found["follows"], "followee_id")
         shown = [a for a in article_ids if authors[a] in followed]
         return FeedWindow(
             cards=live_cards(found["articles"], shown, reader, await suspended_users(self.store)) if shown else [],
             authors=unerased(found["users"]),
-            follows=follows,
-            followed=followed,
+            follows=by_followee(found["follows"]),
             bumped=active_among(found["bumps"], "article_id"),
         )
 

@@ -12,6 +12,7 @@ from events.catalogue import ArticleBumped, ArticleDeleted, ArticleEdited, Artic
 from events.ids import new_event_id
 from events.log import Position
 from projections.queries import visible
+from projections.store import MAX_WINDOW
 from services import rules
 from services.errors import BadQuery, Forbidden, Invalid, NotFound
 from services.moderation import not_suspended
@@ -27,6 +28,8 @@ Cursor = tuple[Any, ...]
 TITLE_MAX = 300
 DESCRIPTION_MAX = 1_000
 BODY_MAX = 100_000
+
+
 def slugify(title: str, article_id: str) -> str:
     """A readable slug made unique by the article id's random tail."""
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
@@ -86,8 +89,8 @@ class Listing:
 
 
 def paging(limit: int, offset: int) -> None:
-    if not 1 <= limit <= 100 or offset < 0 or offset + limit > rules.MAX_WINDOW:
-        raise BadQuery("limit", f"limit must be 1-100, offset at least 0 and offset + limit at most {rules.MAX_WINDOW}")
+    if not 1 <= limit <= 100 or offset < 0 or offset + limit > MAX_WINDOW:
+        raise BadQuery("limit", f"limit must be 1-100, offset at least 0 and offset + limit at most {MAX_WINDOW}")
 
 
 async def by_slug(ports: Ports, slug: str, reader: str | None) -> Body:
@@ -152,8 +155,8 @@ async def _readable_page(
     step = offset + limit + 1
     shown: list[Body] = []
     read = left_out = total = 0
-    while len(shown) < step and read < rules.MAX_WINDOW:
-        size = min(step, rules.MAX_WINDOW - read)
+    while len(shown) < step and read < MAX_WINDOW:
+        size = min(step, MAX_WINDOW - read)
         docs, total = await fetch(size, read)
         kept = await readable(ports, reader, docs)
         shown += kept

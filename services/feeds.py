@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from events.log import Position
+from projections.store import MAX_WINDOW
 from services.articles import paging
 from services.fanout import RECENT_FOLLOW_MS
 from services.ports import Ports
 from services.privacy import open_authors, readable
-from services.rules import MAX_WINDOW
 from services.views import ArticlePage, CardView, article_views, card_views
 from services.writer import now_ms
 
@@ -44,7 +44,7 @@ async def _pulled_authors(ports: Ports, reader: str) -> list[str]:
     """The outlier authors the reader follows, and those they followed too recently for a backfill to be filed."""
     timelines = ports.timelines
     outliers = await timelines.outliers("author")
-    followed = await timelines.followed_among(reader, outliers)
+    followed = await ports.reads.following(reader, outliers)
     recent = await timelines.recent_follows(reader, now_ms() - RECENT_FOLLOW_MS)
     return sorted(followed.union(recent))
 
@@ -99,10 +99,10 @@ async def ranked_feed(
     hidden = await ports.social.hidden_from(reader)
     entries = await timelines.timeline(reader, RANKED_WINDOW, by_author=False)
     outlier_tribes = await timelines.outliers("tribe")
-    joined_outliers = await timelines.joined_among(reader, outlier_tribes)
+    joined_outliers = await ports.social.joined(reader, outlier_tribes)
     pulled = await timelines.pulled(await _pulled_authors(ports, reader), sorted(joined_outliers), RANKED_WINDOW)
-    followed = await timelines.followed_among(reader, sorted({e["author_id"] for e in entries} - hidden))
-    joined = await timelines.joined_among(reader, sorted({e["tribe_id"] for e in entries if e["by_tribe"]}))
+    followed = await ports.reads.following(reader, sorted({e["author_id"] for e in entries} - hidden))
+    joined = await ports.social.joined(reader, sorted({e["tribe_id"] for e in entries if e["by_tribe"]}))
     ids = {
         e["article_id"]
         for e in entries

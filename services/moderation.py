@@ -35,6 +35,7 @@ from events.catalogue import (
 from events.codec import EventCodec
 from events.log import Log, Position
 from projections.queries import ReadModels, visible
+from projections.store import MAX_WINDOW
 from reducers.moderation import target_key
 from services import rules
 from services.errors import BadQuery, Forbidden, Invalid, NotFound
@@ -52,7 +53,7 @@ DECISION_REASON_MAX = 500
 TARGET_KINDS = ("article", "comment", "user")
 ACTIONS = {"article": ("hide", "restore"), "comment": ("hide", "restore"), "user": ("suspend", "unsuspend")}
 STATES = ("open", "hidden", "restored", "suspended")
-QUEUE_DEEPEST_OFFSET = rules.MAX_WINDOW - 100
+QUEUE_DEEPEST_OFFSET = MAX_WINDOW - 100
 """The queue's deepest offset: with a page of up to 100, within the deepest page either store serves."""
 
 

@@ -6,9 +6,6 @@ import re
 
 from services.errors import Invalid
 
-MAX_WINDOW = 10_000
-"""The deepest page either store serves: offset + limit (Elasticsearch's index.max_result_window)."""
-
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
 
