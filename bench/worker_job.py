@@ -30,8 +30,7 @@ FETCH_WAIT = 0.02
 VIEWS_RUN = tuple(v for v in VIEWS if v.name in VIEW_NAMES)
 
 
-def feeders(bootstrap: str, store_db: str, codec: EventCodec) -> list[ViewFeeder]:
-    log = KafkaLog(f"kafka://{bootstrap}", ONE_BROKER)
+def feeders(log: KafkaLog, store_db: str, codec: EventCodec) -> list[ViewFeeder]:
     store = SqliteStore(Path(store_db))
     return [ViewFeeder(v, store, codec, log) for v in VIEWS_RUN]
 
@@ -53,7 +52,8 @@ async def run_kafka_engine(bootstrap: str, store_db: str, group: str) -> None:
 
     options = EngineOptions(group=group, session_timeout=6.0, fetch_wait=FETCH_WAIT, instance_id=None)
     codec = await keys_loaded(bootstrap)
-    await KafkaEngine(bootstrap, feeders(bootstrap, store_db, codec), options).run()
+    log = KafkaLog(f"kafka://{bootstrap}", ONE_BROKER)
+    await KafkaEngine(bootstrap, feeders(log, store_db, codec), options).run()
 
 
 def run_faust(bootstrap: str, store_db: str, data_dir: str, group: str) -> None:
@@ -66,7 +66,8 @@ def run_faust(bootstrap: str, store_db: str, data_dir: str, group: str) -> None:
     options = WorkerOptions(app_id=group, session_timeout=20.0, fetch_wait=0.1)
     # Loaded before Faust's loop starts: the embedded key store (SQLite) answers on any loop.
     codec = asyncio.run(keys_loaded(bootstrap))
-    app = create_app(bootstrap, feeders(bootstrap, store_db, codec), datadir=Path(data_dir), options=options)
+    log = KafkaLog(f"kafka://{bootstrap}", ONE_BROKER)
+    app = create_app(bootstrap, feeders(log, store_db, codec), log, datadir=Path(data_dir), options=options)
     worker = faust.Worker(app, loglevel="WARNING", override_logging=False, redirect_stdouts=False, quiet=True)
     worker.execute_from_commandline()
 

@@ -11,7 +11,7 @@ the error), on every change and every `HEARTBEAT` seconds, so `tribe replay stat
 process sees it, and the erasure runner knows which views not to wait for (`troubled`).
 
 A worker still stops (exit code 70, `die`) on what no view's retry can mend: its checkpoints
-cannot be read when partitions are assigned, or Faust's agent fails outside a batch.
+cannot be read when partitions are assigned, or a Faust agent fails outside its views' feeders.
 """
 
 from __future__ import annotations
@@ -102,9 +102,9 @@ class Guard:
         """Whether the backoff of the last failure is over."""
         return time.monotonic() >= self._next_at
 
-    async def failed(self, exc: BaseException, retry: Retry | None = None) -> float:
+    async def failed(self, exc: BaseException) -> float:
         """Count a failed attempt; return the seconds to wait before the next one (0: isolate at once)."""
-        retry = retry or self.retry
+        retry = self.retry
         self.attempts += 1
         if self.attempts == 1:
             self.first_failed_at = now_ms()

@@ -10,27 +10,29 @@ why), so any number of workers can share the partitions and a restarted one
 resumes from the store, not from Faust's state.
 
 Faust's default on an exception in an agent is to log it, acknowledge the
-message and go on, which would skip events for good. Here a failing batch is
-retried with backoff, view by view. When the failure is its events' fault
-(projections/dead_letters.py), the attempt after the last retry parks those
-events and their keys' later ones, and the view goes on. Any other failure
-that outlasts the retries stops the worker process at once (exit code 70),
-before Faust can acknowledge or commit the batch.
+message and go on, which would skip events for good. Here each view is offered
+the batch through its feeder (`ViewFeeder.offer`), as in the other runtimes: a
+view whose write fails counts the failure and sits out its backoff while the
+agent feeds the other views and acknowledges the batch; when the view resumes
+it reads what it missed from the log, from its checkpoint in the store, and a
+tick catches it up if nothing more arrives. After the retries of a failure that
+is its events' fault, those events and their keys' later ones are parked
+(projections/dead_letters.py); any other failure is retried for as long as it
+lasts, reported as `retrying`.
 
-Faust acknowledges a batch when its agent returns, so the agent holds its batch
-while one of its views retries: the other views of the same topics wait for it
-(views of other topics, in other agents, go on). The kafka engine and the
-embedded runtime let every other view go on.
+Faust commits what its agents acknowledged, so the group's offsets can pass what
+a failing view has stored. The store decides all the same: on every assignment,
+each view is owed the partitions up to the offsets the consumer starts them from
+(`ViewFeeder.owe`), and the tick reads from the log what lies between its
+checkpoint and them.
 
 This is `tribe worker --engine faust`. The default engine is projections/kafka_engine.py;
-docs/kafka.md lists the guarantees this one lacks (a stop during a store write can commit
-offsets past the store, a partition that moves keeps its old owner writing for a moment, and a
-view that retries holds up the other views of its topics).
+docs/kafka.md lists the guarantee this one lacks (a partition that moves keeps its old owner
+writing for a moment).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -40,11 +42,10 @@ from typing import Any, NoReturn
 import faust
 import structlog
 
-from events.log import Entry, Position
-from projections.dead_letters import is_poison
-from projections.failures import Retry, die
+from events.log import Entry, Log, Position
+from projections.failures import die
 from projections.faust_transport import app_with_fetch_wait
-from projections.feeder import FeedResult, ViewFeeder
+from projections.feeder import TP, ViewFeeder
 from projections.metrics import ProjectionMetrics
 
 log = structlog.get_logger("faust_worker")
@@ -62,10 +63,8 @@ class WorkerOptions:
     fetch_wait: float
     batch_size: int = 1000
     within: float = 0.1
-    retries: int = 4
-    backoff: float = 0.5
     commit_interval: float = 1.0
-    tick_interval: float = 1.0  # how often the feeders re-read their parked keys and report their status
+    tick_interval: float = 1.0  # how often the feeders follow the assignment, re-read parked keys and catch up
 
 
 def entry_of(event: faust.types.EventT[Any]) -> Entry:
@@ -73,29 +72,27 @@ def entry_of(event: faust.types.EventT[Any]) -> Entry:
     return Entry(Position(message.topic, message.partition, message.offset), message.key or b"", message.value or b"")
 
 
-async def feed_with_retries(
-    feeder: ViewFeeder,
-    entries: Sequence[Entry],
-    options: WorkerOptions,
-    on_fatal: Callable[[str, BaseException], NoReturn],
-) -> FeedResult:
-    """Feed a batch to one view, retrying with backoff; park the events at fault, or stop, when retries run out."""
-    retry = Retry(options.retries, options.backoff)
-    while True:
-        async with feeder.turn:  # the agent of the view's other topic waits, and so it never feeds a reset view
-            try:
-                result = await feeder.feed(entries, isolating=feeder.guard.isolating)
-            except Exception as exc:
-                delay = await feeder.failed(exc, retry)  # the next attempt starts from the store's checkpoint
-                failure = exc
-            else:
-                await feeder.recovered()
-                if result.parked:
-                    await feeder.report()
-                return result
-        if feeder.guard.attempts > options.retries and not is_poison(failure):
-            on_fatal(feeder.view.name, failure)
-        await asyncio.sleep(delay)
+async def offer(feeder: ViewFeeder, topic: str, entries: Sequence[Entry], metrics: ProjectionMetrics) -> None:
+    """Feed a batch to one view and wait for its write. A failure stays the view's: its feeder counts it."""
+    async with feeder.turn:  # the agent of the view's other topic and the tick wait: one feeds a view at a time
+        started = time.perf_counter()
+        result = await feeder.offer(entries)
+        await feeder.settle()
+        seconds = time.perf_counter() - started
+    metrics.batch(feeder.view.name, applied=result.processed, parked=result.parked, seconds=seconds)
+    log.info(
+        "projected",
+        view=feeder.view.name,
+        topic=topic,
+        delivered=len(entries),
+        processed=result.processed,
+        redelivered=result.redelivered,
+        filled=result.filled,
+        parked=result.parked,
+        writes=result.writes,
+        partitions=len(result.partitions),
+        ms=round(seconds * 1000, 2),
+    )
 
 
 def _agent(
@@ -115,37 +112,47 @@ def _agent(
             async for batch in events:
                 # take_events acknowledges the batch when the loop moves on, and also when the agent is
                 # cancelled in the middle of it (a SIGTERM during a store write): one more reference per
-                # message, dropped once every view has stored the batch, keeps Faust from committing the
-                # offsets of a batch it stopped in (its acknowledgement then leaves one reference).
+                # message, dropped once every view has been offered the batch, keeps Faust from committing
+                # the offsets of a batch it stopped in (its acknowledgement then leaves one reference).
                 for event in batch:
                     event.message.incref()
                 entries = [entry_of(e) for e in batch]
                 for feeder in feeders:
-                    started = time.perf_counter()
-                    result = await feed_with_retries(feeder, entries, options, on_fatal)
-                    seconds = time.perf_counter() - started
-                    metrics.batch(feeder.view.name, applied=result.processed, parked=result.parked, seconds=seconds)
-                    log.info(
-                        "projected",
-                        view=feeder.view.name,
-                        topic=topic,
-                        delivered=len(entries),
-                        processed=result.processed,
-                        redelivered=result.redelivered,
-                        filled=result.filled,
-                        writes=result.writes,
-                        partitions=len(result.partitions),
-                        ms=round(seconds * 1000, 2),
-                    )
+                    await offer(feeder, topic, entries, metrics)
                 for event in batch:
                     event.message.decref()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # anything outside the retried batch is a bug: stop, don't skip
+        except Exception as exc:  # the feeders never raise: anything here is a bug: stop, don't skip
             on_fatal(topic, exc)
 
     project.__name__ = f"project_{topic.replace('.', '_')}"
     return project
+
+
+class Assignment:
+    """What the consumer was last seen to own, so that each view is owed the partitions it is newly given."""
+
+    def __init__(self, app: faust.App, log: Log, group: str, feeders: Sequence[ViewFeeder]) -> None:
+        self.app, self.log, self.group, self.feeders = app, log, group, feeders
+        self.owned: set[TP] = set()
+
+    async def follow(self) -> None:
+        """Partitions revoked are forgotten; those assigned are owed up to the group's committed offsets.
+
+        Faust starts an assigned partition at the group's committed offset, which a view that was
+        failing may not have reached: the tick that follows reads the difference from the log.
+        """
+        now = {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
+        new, gone = now - self.owned, sorted(self.owned - now)
+        if not new and not gone:
+            return
+        committed = await self.log.committed(self.group) if new else {}
+        starts = {tp: committed.get(tp, 0) for tp in new}
+        for feeder in self.feeders:
+            async with feeder.turn:
+                feeder.forget(gone)
+                feeder.owe(starts)
+        self.owned = now
+        log.info("assignment_followed", assigned=len(new), revoked=len(gone))
 
 
 def _counting(metrics: ProjectionMetrics, change: str) -> Callable[..., None]:
@@ -160,13 +167,17 @@ def _counting(metrics: ProjectionMetrics, change: str) -> Callable[..., None]:
 def create_app(
     brokers: str,
     feeders: Sequence[ViewFeeder],
+    event_log: Log,
     *,
     datadir: Path,
     options: WorkerOptions,
     on_fatal: Callable[[str, BaseException], NoReturn] = die,
     metrics: ProjectionMetrics | None = None,
 ) -> faust.App:
-    """A Faust app with one agent per view. `brokers` is librdkafka style: HOST:PORT[,HOST:PORT]."""
+    """A Faust app with one agent per topic. `brokers` is librdkafka style: HOST:PORT[,HOST:PORT].
+
+    `event_log` is the log the feeders read what they missed from: the group's committed offsets come from it.
+    """
     metrics = metrics or ProjectionMetrics()
     app = app_with_fetch_wait(
         options.fetch_wait,
@@ -202,11 +213,17 @@ def create_app(
 
     app.task(prepare, on_leader=False)
 
+    assignment = Assignment(app, event_log, options.app_id, feeders)
+
     async def tick() -> None:
-        # Parked keys re-read (released ones replayed) and statuses reported; no catching up here: the
-        # agents hold their batches while a view retries, and a tick must not feed beside them.
+        try:
+            await assignment.follow()
+        except Exception as exc:  # the group's offsets cannot be read now: the next tick asks again
+            log.warning("assignment_not_followed", error=repr(exc))
         for feeder in feeders:
-            await feeder.tick(catch_up=False)
+            async with feeder.turn:
+                await feeder.tick()
+                await feeder.settle()  # what the tick caught up is stored before an agent feeds the view
 
     app.timer(options.tick_interval, on_leader=False)(tick)
     app.on_partitions_assigned.connect(_counting(metrics, "assigned"))

@@ -24,7 +24,7 @@ write, which runs while the caller fetches and folds the next one (`Projector.su
 batch is stored once the next `submit` or `flush` returned. Both raise what failed; after a
 failure, `failed` makes the next batch start again from the checkpoint in the store.
 
-`offer` is what the embedded runtime and the Kafka engine call: it never raises for a failure
+`offer` is what every runtime calls: it never raises for a failure
 of this view. A failure is counted by the view's `Guard` (projections/failures.py), and the
 view sits out its backoff while the caller feeds the others; what it is handed meanwhile it
 reads again from the log when it resumes (`tick` catches it up even if nothing more arrives).
@@ -322,11 +322,22 @@ class ViewFeeder:
                 for tp in tps:
                     known.pop(tp, None)
 
+    def owe(self, starts: Mapping[TP, int]) -> None:
+        """Partitions newly assigned, at the offsets the consumer starts them from: a tick catches the view up to them.
+
+        For a consumer that starts where its group committed rather than where the store is (Faust):
+        the group's offsets can pass what a view had stored when it was failing, and without this the
+        view would wait, behind, for each partition's next event to fill the gap.
+        """
+        owed = {tp: max(at, self._delivered.get(tp, 0)) for tp, at in starts.items() if tp[0] in self.view.topics}
+        self.forget(list(owed))
+        self._delivered.update(owed)  # never less than was handed over: a consumer can run ahead of its commits
+
     # -- failures ----------------------------------------------------------------------------
 
-    async def failed(self, exc: BaseException, retry: Retry | None = None) -> float:
+    async def failed(self, exc: BaseException) -> None:
         """After a failed batch: let the write in flight end, resume from the store's checkpoint next time,
-        count the attempt; return the seconds to wait before the next one."""
+        count the attempt (the guard sets the backoff the view sits out)."""
         try:
             await self.flush()
         except Exception as other:  # the failure being handled, or another one: the checkpoint tells
@@ -334,11 +345,10 @@ class ViewFeeder:
         self._next.clear()
         self._durable.clear()
         self._in_flight = {}
-        delay = await self.guard.failed(exc, retry)
+        delay = await self.guard.failed(exc)
         self.metrics.retried(self.view.name)
         log.warning("batch_failed_retrying", view=self.view.name, attempt=self.guard.attempts, delay=delay,
                     isolating=self.guard.isolating, error=repr(exc))
-        return delay
 
     async def recovered(self) -> None:
         """The batch after failures is stored: report the view running (or parked) again."""
@@ -388,9 +398,9 @@ class ViewFeeder:
             if entries:
                 delivered[tp] = max(delivered.get(tp, 0), entries[-1].position.offset + 1)
 
-    async def tick(self, *, catch_up: bool = True) -> FeedResult:
-        """Between batches: re-read the parked keys (replaying those released), report, and with `catch_up`
-        apply what was handed over while the view sat out a backoff. Never raises."""
+    async def tick(self) -> FeedResult:
+        """Between batches: re-read the parked keys (replaying those released), report, and apply what
+        was handed over while the view sat out a backoff, or is owed (`owe`). Never raises."""
         result = FeedResult()
         try:
             projector = await self._live_projector()
@@ -403,7 +413,7 @@ class ViewFeeder:
                                           letters)
                 if orphans:
                     await self.parking.refresh(now=True)
-                if catch_up and self.guard.ready():
+                if self.guard.ready():
                     lagging = [tp for tp, end in self._delivered.items() if self._next.get(tp, -1) < end]
                     if lagging:
                         await self._learn([tp for tp in lagging if tp not in self._next])

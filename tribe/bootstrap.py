@@ -42,6 +42,7 @@ from projections.adapters.sqlite_store import OtherLayout, SqliteStore, StoreInU
 from projections.dead_letters import DeadLetters
 from projections.embedded import EmbeddedRuntime
 from projections.failures import ProjectionFailed, Retry, die, this_process
+from projections.feeder import ViewFeeder
 from projections.lag import EVERY as LAG_EVERY
 from projections.lag import keep_recording, record
 from projections.live import install
@@ -336,6 +337,16 @@ def runner(settings: Settings) -> str:
     return settings.worker_instance_id or this_process()
 
 
+def view_feeders(
+    settings: Settings, views: Collection[View], store: Store, codec: EventCodec, log: Log, metrics: ProjectionMetrics
+) -> list[ViewFeeder]:
+    """A worker's feeder of each view, retrying and reporting as the settings say, whichever its engine."""
+    return [
+        ViewFeeder(view, store, codec, log, retry=retry(settings), runner=runner(settings), metrics=metrics)
+        for view in views
+    ]
+
+
 def rate_limiter(settings: Settings) -> RateLimiter:
     """The API's rate limits; the storage the settings name opens with the application."""
     budgets = Budgets(
@@ -479,7 +490,7 @@ def run_worker(settings: Settings, *, store: Store | None = None, views: tuple[V
     """Run one projection worker with the engine the settings name, until SIGINT/SIGTERM.
 
     It shares the partitions with the other workers of its group. A failing view is retried and its
-    events at fault parked (projections/failures.py); what no retry mends stops it with exit code 70.
+    events at fault parked (projections/failures.py); what no view's retry mends stops it with exit code 70.
     `store` replaces the configured store and `views` the application's (tests inject failing ones).
     """
     install_topology(settings)
@@ -496,7 +507,6 @@ async def run_kafka_worker(
     settings: Settings, *, store: Store | None = None, views: tuple[View, ...] = VIEWS
 ) -> None:
     """The default engine (projections/kafka_engine.py), its log and store open for as long as it runs."""
-    from projections.feeder import ViewFeeder
     from projections.kafka_engine import EngineOptions, KafkaEngine
 
     options = EngineOptions(
@@ -512,10 +522,7 @@ async def run_kafka_worker(
         log = _kafka_log(settings, opened_log)
         await check_topics(log)
         the_store = store or opened_store
-        feeders = [
-            ViewFeeder(view, the_store, codec, log, retry=retry(settings), runner=runner(settings), metrics=metrics)
-            for view in views
-        ]
+        feeders = view_feeders(settings, views, the_store, codec, log, metrics)
         probes = None
         if sock is not None:
             probes = await serve_probes(sock, registry, Health(log, the_store, views, settings.ready_max_lag))
@@ -547,7 +554,6 @@ def run_faust_worker(settings: Settings, *, store: Store | None = None, views: t
 
     from projections.faust_worker import WorkerOptions
     from projections.faust_worker import create_app as create_worker_app
-    from projections.feeder import ViewFeeder
 
     log = _kafka_log(settings, make_log(settings))
     asyncio.run(check_topics(log))
@@ -562,12 +568,10 @@ def run_faust_worker(settings: Settings, *, store: Store | None = None, views: t
         app_id=settings.worker_group,
         session_timeout=settings.kafka_session_timeout,
         fetch_wait=settings.kafka_fetch_wait,
-        retries=settings.projection_retries,
-        backoff=settings.projection_backoff,
     )
-    feeders = [ViewFeeder(view, the_store, codec, log, runner=runner(settings), metrics=metrics) for view in views]
+    feeders = view_feeders(settings, views, the_store, codec, log, metrics)
     app = create_worker_app(
-        log.bootstrap, feeders, datadir=settings.data_dir / "faust", options=options, metrics=metrics
+        log.bootstrap, feeders, log, datadir=settings.data_dir / "faust", options=options, metrics=metrics
     )
 
     async def lag() -> None:

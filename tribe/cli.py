@@ -114,12 +114,11 @@ def worker(**options: Any) -> None:
       kafka  (default) batches straight from librdkafka; offsets are stored only after the
              store write that covers them, a partition that moves is committed first, and
              every assignment starts from the store's checkpoints.
-      faust  Faust (faust-streaming), for those who run Faust apps. It lacks two
-             guarantees: a partition that moves is written by its old owner for a moment
-             after the new owner started; and a view that retries holds up the other views
-             of its topics (Faust acknowledges a batch when its agent returns), while a
-             failure that is no event's fault stops the worker (exit code 70) once its
-             retries are spent. See docs/kafka.md.
+      faust  Faust (faust-streaming), for those who run Faust apps. Its group's offsets
+             can pass what a failing view stored; every assignment catches the views up
+             from the store's checkpoints all the same. It lacks one guarantee: a partition
+             that moves is written by its old owner for a moment after the new owner
+             started. See docs/kafka.md.
     """
     from tribe.bootstrap import run_worker
     from tribe.logs import configure_logging

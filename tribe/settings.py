@@ -143,7 +143,7 @@ class Settings:
     worker_engine: str = _setting(
         "kafka", "TRIBE_WORKER_ENGINE",
         "`kafka` (batches from librdkafka, offsets committed only after the store) or `faust` "
-        "(lacks two of its guarantees: docs/kafka.md)",
+        "(lacks one of its guarantees: docs/kafka.md)",
         option="--engine",
     )
     worker_instance_id: str | None = _setting(
@@ -181,7 +181,7 @@ class Settings:
     projection_retries: int = _setting(
         4, "TRIBE_PROJECTION_RETRIES",
         "times a view's failing batch is retried before the events at fault are parked as dead letters "
-        "(other failures are retried as long as they last; Faust workers stop after them, exit status 70)",
+        "(other failures are retried as long as they last)",
     )
     projection_backoff: float = _setting(
         0.5, "TRIBE_PROJECTION_BACKOFF",

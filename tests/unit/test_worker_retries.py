@@ -1,48 +1,52 @@
-"""A failing batch is retried with backoff, then stops the worker; it is never skipped."""
+"""The Faust agent's step (projections/faust_worker.py `offer`): a failing view keeps its failure to itself.
+
+It sits out its backoff while the other views of the batch are stored, never stops the worker
+and never skips an event: a tick reads what it missed from the log once the backoff is over.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
 import pytest
 
 from events.adapters.sqlite_log import SqliteLog
 from events.routing import ARTICLES, FOLLOWS, partitions
 from projections.adapters.sqlite_store import SqliteStore
-from projections.faust_worker import WorkerOptions, feed_with_retries
+from projections.failures import Retry
+from projections.faust_worker import offer
 from projections.feeder import ViewFeeder
+from projections.live import install
+from projections.metrics import ProjectionMetrics
+from projections.processor import Projector
 from projections.store import Checkpoint, DocWrite
-from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW
+from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, View
+from replay.rebuild import all_docs, catch_up
 from tests.integration.workload import burst
 from tests.sealed import records_of_events, sealed_codec
 
 T = TypeVar("T")
+RETRY = Retry(retries=2, backoff=0.01)
 
 
 class FlakyStore(SqliteStore):
-    """The SQLite store, refusing its first `failures` bulk writes."""
+    """The SQLite store, refusing the first `failures` bulk writes of the views named `failing`."""
 
-    def __init__(self, path: Path, failures: int) -> None:
+    def __init__(self, path: Path, failures: int, failing: str = "") -> None:
         super().__init__(path)
         self.failures = failures
+        self.failing = failing
         self.attempts = 0
 
     async def write(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
-        self.attempts += 1
-        if self.attempts <= self.failures:
-            raise ConnectionError("the store is unreachable")
+        if checkpoint.projection.startswith(self.failing):
+            self.attempts += 1
+            if self.attempts <= self.failures:
+                raise ConnectionError("the store is unreachable")
         await super().write(writes, checkpoint)
-
-
-class Stopped(Exception):
-    pass
-
-
-def stop(view: str, exc: BaseException) -> NoReturn:
-    raise Stopped(view) from exc
 
 
 @pytest.fixture
@@ -53,39 +57,82 @@ async def log(tmp_path: Path) -> AsyncIterator[SqliteLog]:
     await log.close()
 
 
-async def entries(log: SqliteLog) -> list:
-    return [e for p in range(partitions(ARTICLES)) for e in await log.read(ARTICLES, p, 0, 1000)]
+async def entries(log: SqliteLog, topic: str = ARTICLES) -> list:
+    return [e for p in range(partitions(topic)) for e in await log.read(topic, p, 0, 1000)]
 
 
-OPTIONS = WorkerOptions(app_id="retries", session_timeout=10.0, fetch_wait=1.5, retries=3, backoff=0.01)
+def feeder(view: View, store: SqliteStore, log: SqliteLog) -> ViewFeeder:
+    return ViewFeeder(view, store, sealed_codec(), log, retry=RETRY)
 
 
-async def test_a_transient_failure_is_retried_until_the_batch_is_written(log: SqliteLog, tmp_path: Path) -> None:
-    store = FlakyStore(tmp_path / "store.db", failures=2)
-    feeder = ViewFeeder(ARTICLES_VIEW, store, sealed_codec(), log)
+async def replayed(log: SqliteLog, view: View, path: Path) -> dict[str, dict]:
+    store = SqliteStore(path)
+    await install(store, (view,))
+    await catch_up(log, Projector(store, sealed_codec(), view))
+    docs = {alias: await all_docs(store, alias) for alias in view.collections}
+    await store.close()
+    return docs
+
+
+async def fed(store: SqliteStore, view: View) -> dict[str, dict]:
+    return {alias: await all_docs(store, alias) for alias in view.collections}
+
+
+async def caught_up(view: ViewFeeder, store: SqliteStore, log: SqliteLog) -> None:
+    """Tick as the Faust worker does until the view has stored the whole log: nothing more is delivered."""
+    ends = {(t, p): await log.end_offset(t, p) for t in view.view.topics for p in range(partitions(t))}
+    while await store.checkpoint(view.view.projection_id()) != {tp: end for tp, end in ends.items() if end}:
+        await asyncio.sleep(0.01)
+        async with view.turn:
+            await view.tick()
+            await view.settle()
+
+
+async def test_a_failing_view_sits_out_its_backoff_while_the_other_is_stored_then_a_tick_catches_it_up(
+    log: SqliteLog, tmp_path: Path
+) -> None:
+    store = FlakyStore(tmp_path / "store.db", failures=2, failing=NOTIFICATIONS_VIEW.name)
+    articles, notifications = feeder(ARTICLES_VIEW, store, log), feeder(NOTIFICATIONS_VIEW, store, log)
     batch = await entries(log)
-    result = await feed_with_retries(feeder, batch, OPTIONS, stop)
-    assert result.processed == len(batch)
-    assert store.attempts == 3
+    for view in (articles, notifications):
+        await offer(view, ARTICLES, batch, ProjectionMetrics())
     assert sum((await store.checkpoint(ARTICLES_VIEW.projection_id())).values()) == len(batch)
+    assert await store.checkpoint(NOTIFICATIONS_VIEW.projection_id()) == {}
+    assert notifications.guard.attempts == 1
+    [status] = [s for s in await store.statuses() if s.projection == NOTIFICATIONS_VIEW.projection_id()]
+    assert (status.state, status.error) == ("retrying", "ConnectionError: the store is unreachable")
+
+    await offer(notifications, FOLLOWS, await entries(log, FOLLOWS), ProjectionMetrics())
+    await caught_up(notifications, store, log)
+    assert store.attempts == 3
+    assert notifications.guard.attempts == 0
+    assert await fed(store, NOTIFICATIONS_VIEW) == await replayed(log, NOTIFICATIONS_VIEW, tmp_path / "replay.db")
     await store.close()
 
 
-async def test_a_batch_that_keeps_failing_stops_the_worker_with_nothing_written(log: SqliteLog, tmp_path: Path) -> None:
-    store = FlakyStore(tmp_path / "store.db", failures=100)
-    feeder = ViewFeeder(ARTICLES_VIEW, store, sealed_codec(), log)
-    with pytest.raises(Stopped) as stopped:
-        await feed_with_retries(feeder, await entries(log), OPTIONS, stop)
-    assert isinstance(stopped.value.__cause__, ConnectionError)
-    assert store.attempts == OPTIONS.retries + 1
+async def test_a_failure_that_outlasts_the_retries_is_retried_on_and_never_skipped(
+    log: SqliteLog, tmp_path: Path
+) -> None:
+    store = FlakyStore(tmp_path / "store.db", failures=100, failing=ARTICLES_VIEW.name)
+    articles = feeder(ARTICLES_VIEW, store, log)
+    batch = await entries(log)
+    for _ in range(2 * RETRY.retries + 2):
+        await offer(articles, ARTICLES, batch, ProjectionMetrics())
+        await asyncio.sleep(RETRY.delay(articles.guard.attempts))
+    assert articles.guard.attempts > RETRY.retries
     assert await store.checkpoint(ARTICLES_VIEW.projection_id()) == {}
+    store.failures = 0
+    await caught_up(articles, store, log)
+    assert await fed(store, ARTICLES_VIEW) == await replayed(log, ARTICLES_VIEW, tmp_path / "replay.db")
     await store.close()
 
 
-async def test_the_agents_of_a_views_two_topics_take_turns_while_one_retries(log: SqliteLog, tmp_path: Path) -> None:
-    """A failure resets what the view feeds from: the other topic's agent must not be feeding then (a KeyError did)."""
-    store = FlakyStore(tmp_path / "store.db", failures=2)
-    feeder = ViewFeeder(NOTIFICATIONS_VIEW, store, sealed_codec(), log)
+async def test_the_agents_of_a_views_two_topics_and_the_tick_take_turns_while_it_fails(
+    log: SqliteLog, tmp_path: Path
+) -> None:
+    """A failure resets what the view feeds from: no other task may be feeding it then (a KeyError did)."""
+    store = FlakyStore(tmp_path / "store.db", failures=2, failing=NOTIFICATIONS_VIEW.name)
+    notifications = feeder(NOTIFICATIONS_VIEW, store, log)
     inside, most = 0, 0
 
     def counted(step: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -100,11 +147,21 @@ async def test_the_agents_of_a_views_two_topics_take_turns_while_one_retries(log
 
         return run
 
-    feeder.feed = counted(feeder.feed)  # type: ignore[method-assign]
-    feeder.failed = counted(feeder.failed)  # type: ignore[method-assign]
-    by_topic = [[e for p in range(partitions(t)) for e in await log.read(t, p, 0, 1000)] for t in (ARTICLES, FOLLOWS)]
+    notifications._submit = counted(notifications._submit)  # type: ignore[method-assign]
+    notifications.failed = counted(notifications.failed)  # type: ignore[method-assign]
+    by_topic = [await entries(log, topic) for topic in (ARTICLES, FOLLOWS)]
     assert all(by_topic)
-    results = await asyncio.gather(*(feed_with_retries(feeder, batch, OPTIONS, stop) for batch in by_topic))
+
+    async def ticks() -> None:
+        for _ in range(20):
+            async with notifications.turn:
+                await notifications.tick()
+                await notifications.settle()
+            await asyncio.sleep(0.005)
+
+    agents = [offer(notifications, t, batch, ProjectionMetrics()) for t, batch in zip((ARTICLES, FOLLOWS), by_topic)]
+    await asyncio.gather(*agents, ticks())
+    await caught_up(notifications, store, log)
     assert most == 1
-    assert [r.processed for r in results] == [len(batch) for batch in by_topic]
+    assert await fed(store, NOTIFICATIONS_VIEW) == await replayed(log, NOTIFICATIONS_VIEW, tmp_path / "replay.db")
     await store.close()
