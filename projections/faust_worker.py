@@ -45,7 +45,7 @@ import structlog
 from events.log import Entry, Log, Position
 from projections.failures import die
 from projections.faust_transport import app_with_fetch_wait
-from projections.feeder import TP, ViewFeeder
+from projections.feeder import TP, ViewFeeder, log_batch
 from projections.metrics import ProjectionMetrics
 
 log = structlog.get_logger("faust_worker")
@@ -79,20 +79,7 @@ async def offer(feeder: ViewFeeder, topic: str, entries: Sequence[Entry], metric
         result = await feeder.offer(entries)
         await feeder.settle()
         seconds = time.perf_counter() - started
-    metrics.batch(feeder.view.name, applied=result.processed, parked=result.parked, seconds=seconds)
-    log.info(
-        "projected",
-        view=feeder.view.name,
-        topic=topic,
-        delivered=len(entries),
-        processed=result.processed,
-        redelivered=result.redelivered,
-        filled=result.filled,
-        parked=result.parked,
-        writes=result.writes,
-        partitions=len(result.partitions),
-        ms=round(seconds * 1000, 2),
-    )
+    log_batch(metrics, feeder.view.name, result, len(entries), seconds, topic=topic)
 
 
 def _agent(

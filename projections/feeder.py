@@ -83,6 +83,26 @@ class FeedResult:
         return self.processed + self.parked
 
 
+def log_batch(
+    metrics: ProjectionMetrics, view: str, result: FeedResult, delivered: int, seconds: float, **context: object
+) -> None:
+    """A batch offered to one view: its metrics and the canonical `projected` line (every runtime's)."""
+    metrics.batch(view, applied=result.processed, parked=result.parked, seconds=seconds)
+    log.info(
+        "projected",
+        view=view,
+        **context,
+        delivered=delivered,
+        processed=result.processed,
+        redelivered=result.redelivered,
+        filled=result.filled,
+        parked=result.parked,
+        writes=result.writes,
+        partitions=len(result.partitions),
+        ms=round(seconds * 1000, 2),
+    )
+
+
 class ViewFeeder:
     def __init__(
         self,

@@ -60,7 +60,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from events.log import Entry, Position
 from projections.failures import ProjectionFailed
-from projections.feeder import TP, ViewFeeder
+from projections.feeder import TP, ViewFeeder, log_batch
 from projections.metrics import ProjectionMetrics
 
 log = structlog.get_logger("kafka_engine")
@@ -384,19 +384,7 @@ class KafkaEngine:
         started = time.perf_counter()
         result = await feeder.offer(entries)
         seconds = time.perf_counter() - started
-        self.metrics.batch(feeder.view.name, applied=result.processed, parked=result.parked, seconds=seconds)
-        log.info(
-            "projected",
-            view=feeder.view.name,
-            delivered=len(entries),
-            processed=result.processed,
-            redelivered=result.redelivered,
-            filled=result.filled,
-            parked=result.parked,
-            writes=result.writes,
-            partitions=len(result.partitions),
-            ms=round(seconds * 1000, 2),
-        )
+        log_batch(self.metrics, feeder.view.name, result, len(entries), seconds)
 
 
 def _named(offsets: dict[TP, int]) -> dict[str, int]:
