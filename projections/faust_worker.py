@@ -24,17 +24,17 @@ Faust commits what its agents acknowledged, so the group's offsets can pass what
 a failing view has stored. The store decides all the same: on every assignment,
 each view is owed the partitions up to the offsets the consumer starts them from
 (`ViewFeeder.owe`), and the tick reads from the log what lies between its
-checkpoint and them.
+checkpoint and them. A partition revoked is written no more once the revoke
+returns, which Faust awaits before the partition moves (`Ownership`).
 
 This is `tribe worker --engine faust`. The default engine is projections/kafka_engine.py;
-docs/kafka.md lists the guarantee this one lacks (a partition that moves keeps its old owner
-writing for a moment).
+docs/kafka.md compares the two.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -72,19 +72,26 @@ def entry_of(event: faust.types.EventT[Any]) -> Entry:
     return Entry(Position(message.topic, message.partition, message.offset), message.key or b"", message.value or b"")
 
 
-async def offer(feeder: ViewFeeder, topic: str, entries: Sequence[Entry], metrics: ProjectionMetrics) -> None:
-    """Feed a batch to one view and wait for its write. A failure stays the view's: its feeder counts it."""
+async def offer(
+    feeder: ViewFeeder, topic: str, entries: Sequence[Entry], ownership: Ownership, metrics: ProjectionMetrics
+) -> None:
+    """Feed a batch to one view and wait for its write. A failure stays the view's: its feeder counts it.
+
+    Under the view's turn, so that a revoke either waits for this write or is seen by it (`Ownership`).
+    """
     async with feeder.turn:  # the agent of the view's other topic and the tick wait: one feeds a view at a time
         started = time.perf_counter()
-        result = await feeder.offer(entries)
+        mine = ownership.mine(entries)
+        result = await feeder.offer(mine)
         await feeder.settle()
         seconds = time.perf_counter() - started
-    log_batch(metrics, feeder.view.name, result, len(entries), seconds, topic=topic)
+    log_batch(metrics, feeder.view.name, result, len(mine), seconds, topic=topic)
 
 
 def _agent(
     topic: str,
     feeders: Sequence[ViewFeeder],
+    ownership: Ownership,
     options: WorkerOptions,
     on_fatal: Callable[[str, BaseException], NoReturn],
     metrics: ProjectionMetrics,
@@ -105,7 +112,7 @@ def _agent(
                     event.message.incref()
                 entries = [entry_of(e) for e in batch]
                 for feeder in feeders:
-                    await offer(feeder, topic, entries, metrics)
+                    await offer(feeder, topic, entries, ownership, metrics)
                 for event in batch:
                     event.message.decref()
         except Exception as exc:  # the feeders never raise: anything here is a bug: stop, don't skip
@@ -115,31 +122,66 @@ def _agent(
     return project
 
 
-class Assignment:
-    """What the consumer was last seen to own, so that each view is owed the partitions it is newly given."""
+def _tps(partitions: Iterable[Any]) -> set[TP]:
+    """Faust's TopicPartitions as (topic, partition)."""
+    return {(tp.topic, tp.partition) for tp in partitions}
 
-    def __init__(self, app: faust.App, log: Log, group: str, feeders: Sequence[ViewFeeder]) -> None:
-        self.app, self.log, self.group, self.feeders = app, log, group, feeders
-        self.owned: set[TP] = set()
 
-    async def follow(self) -> None:
-        """Partitions revoked are forgotten; those assigned are owed up to the group's committed offsets.
+class Ownership:
+    """The partitions this worker's views may write, as Faust's rebalance signals tell it.
 
-        Faust starts an assigned partition at the group's committed offset, which a view that was
-        failing may not have reached: the tick that follows reads the difference from the log.
-        """
-        now = {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
-        new, gone = now - self.owned, sorted(self.owned - now)
-        if not new and not gone:
-            return
-        committed = await self.log.committed(self.group) if new else {}
-        starts = {tp: committed.get(tp, 0) for tp in new}
+    - **Revoked.** Faust awaits `revoked` before the worker leaves the group, so its partitions move
+      only once it returns. It marks them leaving, then takes each view's turn: a batch being fed, its
+      write included, ends first, and every later one leaves their entries out (`mine`, under the
+      turn). A batch Faust still held for them is not written by this worker after the new owner
+      starts; the new owner starts where its group committed and, if that passes what a view
+      stored, is owed the rest (below).
+    - **Assigned.** Faust starts an assigned partition at the group's committed offset, which a
+      view that was failing may not have reached. `owe`, on the next tick, owes each view the
+      partitions assigned up to those offsets, and the tick reads the difference from the log.
+    """
+
+    def __init__(self, log: Log, group: str, feeders: Sequence[ViewFeeder]) -> None:
+        self.log, self.group, self.feeders = log, group, feeders
+        self.leaving: set[TP] = set()
+        self.unowed: set[TP] = set()
+
+    def mine(self, entries: Sequence[Entry]) -> Sequence[Entry]:
+        leaving = self.leaving
+        if not leaving:
+            return entries
+        return [e for e in entries if (e.position.topic, e.position.partition) not in leaving]
+
+    async def revoked(self, _: Any, /, *partitions: Any, **__: Any) -> None:
+        """Faust's `on_partitions_revoked` (sent with the app and the set of partitions)."""
+        tps = _tps(partitions[0])
+        self.leaving |= tps
+        self.unowed -= tps
         for feeder in self.feeders:
             async with feeder.turn:
-                feeder.forget(gone)
-                feeder.owe(starts)
-        self.owned = now
-        log.info("assignment_followed", assigned=len(new), revoked=len(gone))
+                feeder.forget(sorted(tps))
+        log.info("partitions_revoked", partitions=len(tps))
+
+    def assigned(self, _: Any, /, *partitions: Any, **__: Any) -> None:
+        """Faust's `on_partitions_assigned` (sent with the app and the set of partitions)."""
+        tps = _tps(partitions[0])
+        self.leaving -= tps
+        self.unowed |= tps
+        log.info("partitions_assigned", partitions=len(tps))
+
+    async def owe(self) -> None:
+        """Owe each view the partitions assigned since the last call, up to the group's committed offsets."""
+        if not self.unowed:
+            return
+        tps, self.unowed = self.unowed, set()
+        try:
+            committed = await self.log.committed(self.group)
+        except Exception:
+            self.unowed |= tps  # the next tick asks again
+            raise
+        for feeder in self.feeders:
+            async with feeder.turn:
+                feeder.owe({tp: committed.get(tp, 0) for tp in tps if tp not in self.leaving})
 
 
 def _counting(metrics: ProjectionMetrics, change: str) -> Callable[..., None]:
@@ -200,13 +242,15 @@ def create_app(
 
     app.task(prepare, on_leader=False)
 
-    assignment = Assignment(app, event_log, options.app_id, feeders)
+    ownership = Ownership(event_log, options.app_id, feeders)
+    app.on_partitions_revoked.connect(ownership.revoked)
+    app.on_partitions_assigned.connect(ownership.assigned)
 
     async def tick() -> None:
         try:
-            await assignment.follow()
+            await ownership.owe()
         except Exception as exc:  # the group's offsets cannot be read now: the next tick asks again
-            log.warning("assignment_not_followed", error=repr(exc))
+            log.warning("assignment_not_owed", error=repr(exc))
         for feeder in feeders:
             async with feeder.turn:
                 await feeder.tick()
@@ -223,5 +267,7 @@ def create_app(
             readers.setdefault(topic, []).append(feeder)
     for topic, topic_feeders in readers.items():
         channel = app.topic(topic, key_serializer="raw", value_serializer="raw")
-        app.agent(channel, name=f"project-{topic}")(_agent(topic, topic_feeders, options, on_fatal, metrics))
+        app.agent(channel, name=f"project-{topic}")(
+            _agent(topic, topic_feeders, ownership, options, on_fatal, metrics)
+        )
     return app

@@ -143,7 +143,7 @@ class Settings:
     worker_engine: str = _setting(
         "kafka", "TRIBE_WORKER_ENGINE",
         "`kafka` (batches from librdkafka, offsets committed only after the store) or `faust` "
-        "(lacks one of its guarantees: docs/kafka.md)",
+        "(slower; its offsets can pass a failing view's, and each assignment catches it up: docs/kafka.md)",
         option="--engine",
     )
     worker_instance_id: str | None = _setting(

@@ -10,6 +10,9 @@ every other setting from TRIBE_*), over the SQLite store the settings name, wrap
   transaction rolled back (the SQLite store writes documents and checkpoint in one), and MARKER
   gets a line per failure;
 - `notifications-down`: every write of the notifications view fails while the file MARKER exists;
+- `journal`: every write of the articles view starts 2 s after it is asked for, and appends a line to
+  MARKER (JSON: this process, the projection, the partitions of its checkpoint, when it was asked for
+  and when it ended), so a test can see which worker wrote which partition when;
 
 or with the views of tests/integration/faulty_views.py:
 
@@ -20,7 +23,10 @@ or with the views of tests/integration/faulty_views.py:
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -72,7 +78,25 @@ class NotificationsDown(SqliteStore):
         await super().write(writes, checkpoint)
 
 
-STORES = {"slow": SlowStore, "failing": FailingStore, "notifications-down": NotificationsDown}
+class JournalStore(SqliteStore):
+    def __init__(self, path: Path, journal: Path) -> None:
+        super().__init__(path)
+        self.journal = journal
+
+    async def write(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
+        if not (checkpoint.offsets and checkpoint.projection.startswith("articles_v")):
+            await super().write(writes, checkpoint)
+            return
+        started = time.time()
+        await asyncio.sleep(2.0)
+        await super().write(writes, checkpoint)
+        line = {"pid": os.getpid(), "projection": checkpoint.projection, "started": started, "ended": time.time(),
+                "partitions": sorted(f"{t}:{p}" for t, p in checkpoint.offsets)}
+        with self.journal.open("a") as journal:
+            journal.write(json.dumps(line) + "\n")
+
+
+STORES = {"slow": SlowStore, "failing": FailingStore, "notifications-down": NotificationsDown, "journal": JournalStore}
 
 
 def main() -> None:

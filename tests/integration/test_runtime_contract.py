@@ -9,6 +9,7 @@ head of the log. Every engine runs every case.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 import socket
@@ -87,6 +88,15 @@ async def assert_as_replayed(log: Log, store_path: Path, replay_path: Path, time
         assert differences(await documents(store), expected) == []
     finally:
         await store.close()
+
+
+async def until_logged(path: Path, event: str, process: TribeProcess, timeout: float = 60) -> None:
+    """Until the process logging to `path` has logged `event`."""
+    deadline = time.monotonic() + timeout
+    while f'"event":"{event}"' not in await asyncio.to_thread(lambda: path.read_text() if path.exists() else ""):
+        assert process.process is not None and process.process.poll() is None, process.output()[-3000:]
+        assert time.monotonic() < deadline, f"{path.name} never logged {event}"
+        await asyncio.sleep(0.1)
 
 
 async def wait_for(path: Path, process: TribeProcess, timeout: float = 60) -> None:
@@ -198,6 +208,56 @@ async def test_rebalances_two_workers_one_killed_and_a_third_added_mid_stream(
                 process.stop()
     shares = {name: worker_counts(tmp_path / f"{name}.log")["processed"] for name in ("first", "second", "third")}
     assert all(share > 0 for share in shares.values()), f"a member never got partitions: {shares}"
+
+
+def overlapping_owners(journal: Path) -> tuple[int, list[tuple[str, str, int, int]]]:
+    """From a journal of view writes: how many partitions more than one worker wrote, and every pair of writes of
+    one partition by two workers whose times overlap (projection, partition, the two workers' pids)."""
+    by_partition: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for line in journal.read_text().splitlines():
+        write = json.loads(line)
+        for tp in write["partitions"]:
+            by_partition.setdefault((write["projection"], tp), []).append(write)
+    moved = sum(1 for writes in by_partition.values() if len({w["pid"] for w in writes}) > 1)
+    overlaps = [
+        (projection, tp, a["pid"], b["pid"])
+        for (projection, tp), writes in by_partition.items()
+        for a in writes
+        for b in writes
+        if a["pid"] < b["pid"] and a["started"] < b["ended"] and b["started"] < a["ended"]
+    ]
+    return moved, overlaps
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_a_partition_that_moves_is_never_written_by_its_old_and_new_owner_at_once(
+    engine: str, isolated_kafka_broker: TansuBroker, kafka_log: KafkaLog, tmp_path: Path
+) -> None:
+    """Every write of the articles view takes 2 s, so a worker is nearly always in one when a second joins and
+    takes half the partitions: the first must finish it before they move, and write none of theirs after."""
+    data_dir, journal = tmp_path / "data", tmp_path / "writes.jsonl"
+
+    def member(name: str) -> TribeProcess:
+        return worker_process(isolated_kafka_broker.url, data_dir, tmp_path / f"{name}.log", "moving", engine=engine,
+                              wrapper=("tests.integration.injected_worker", "journal", str(journal)))
+
+    records = await records_of(4_500, seed=21)
+    first, second = member("first").start(), None
+    try:
+        await append_paced(kafka_log, records[:1_500], batch=100, pause=0.02)
+        await wait_for(journal, first)
+        second = member("second").start()
+        await append_paced(kafka_log, records[1_500:3_000], batch=20, pause=0.1)  # while the second joins
+        await until_logged(tmp_path / "second.log", "partitions_assigned", second)
+        await append_paced(kafka_log, records[3_000:], batch=20, pause=0.05)
+        await assert_as_replayed(kafka_log, data_dir / "store.db", tmp_path / "replay.db", timeout=120)
+    finally:
+        for process in (first, second):
+            if process is not None:
+                process.stop()
+    moved, overlaps = overlapping_owners(journal)
+    assert moved > 0, "no partition moved to the second worker"
+    assert overlaps == [], f"{len(overlaps)} writes of a partition by its old owner while its new owner wrote it"
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from faust.types import TP as TopicPartition
 
 from events.adapters.sqlite_log import SqliteLog
 from events.routing import ARTICLES, FOLLOWS, partitions
 from projections.adapters.sqlite_store import SqliteStore
 from projections.failures import Retry
-from projections.faust_worker import offer
+from projections.faust_worker import Ownership, offer
 from projections.feeder import ViewFeeder
 from projections.live import install
 from projections.metrics import ProjectionMetrics
@@ -61,6 +62,11 @@ async def entries(log: SqliteLog, topic: str = ARTICLES) -> list:
     return [e for p in range(partitions(topic)) for e in await log.read(topic, p, 0, 1000)]
 
 
+def owned(log: SqliteLog) -> Ownership:
+    """A worker's ownership with every partition its own (no rebalance signal)."""
+    return Ownership(log, "retries", [])
+
+
 def feeder(view: View, store: SqliteStore, log: SqliteLog) -> ViewFeeder:
     return ViewFeeder(view, store, sealed_codec(), log, retry=RETRY)
 
@@ -95,14 +101,14 @@ async def test_a_failing_view_sits_out_its_backoff_while_the_other_is_stored_the
     articles, notifications = feeder(ARTICLES_VIEW, store, log), feeder(NOTIFICATIONS_VIEW, store, log)
     batch = await entries(log)
     for view in (articles, notifications):
-        await offer(view, ARTICLES, batch, ProjectionMetrics())
+        await offer(view, ARTICLES, batch, owned(log), ProjectionMetrics())
     assert sum((await store.checkpoint(ARTICLES_VIEW.projection_id())).values()) == len(batch)
     assert await store.checkpoint(NOTIFICATIONS_VIEW.projection_id()) == {}
     assert notifications.guard.attempts == 1
     [status] = [s for s in await store.statuses() if s.projection == NOTIFICATIONS_VIEW.projection_id()]
     assert (status.state, status.error) == ("retrying", "ConnectionError: the store is unreachable")
 
-    await offer(notifications, FOLLOWS, await entries(log, FOLLOWS), ProjectionMetrics())
+    await offer(notifications, FOLLOWS, await entries(log, FOLLOWS), owned(log), ProjectionMetrics())
     await caught_up(notifications, store, log)
     assert store.attempts == 3
     assert notifications.guard.attempts == 0
@@ -117,7 +123,7 @@ async def test_a_failure_that_outlasts_the_retries_is_retried_on_and_never_skipp
     articles = feeder(ARTICLES_VIEW, store, log)
     batch = await entries(log)
     for _ in range(2 * RETRY.retries + 2):
-        await offer(articles, ARTICLES, batch, ProjectionMetrics())
+        await offer(articles, ARTICLES, batch, owned(log), ProjectionMetrics())
         await asyncio.sleep(RETRY.delay(articles.guard.attempts))
     assert articles.guard.attempts > RETRY.retries
     assert await store.checkpoint(ARTICLES_VIEW.projection_id()) == {}
@@ -159,9 +165,54 @@ async def test_the_agents_of_a_views_two_topics_and_the_tick_take_turns_while_it
                 await notifications.settle()
             await asyncio.sleep(0.005)
 
-    agents = [offer(notifications, t, batch, ProjectionMetrics()) for t, batch in zip((ARTICLES, FOLLOWS), by_topic)]
+    ownership, topics = owned(log), (ARTICLES, FOLLOWS)
+    agents = [offer(notifications, t, batch, ownership, ProjectionMetrics()) for t, batch in zip(topics, by_topic)]
     await asyncio.gather(*agents, ticks())
     await caught_up(notifications, store, log)
     assert most == 1
     assert await fed(store, NOTIFICATIONS_VIEW) == await replayed(log, NOTIFICATIONS_VIEW, tmp_path / "replay.db")
+    await store.close()
+
+
+class SlowStore(SqliteStore):
+    """The SQLite store, each bulk write starting `delay` seconds after it is asked for."""
+
+    def __init__(self, path: Path, delay: float) -> None:
+        super().__init__(path)
+        self.delay = delay
+        self.writing = asyncio.Event()
+
+    async def write(self, writes: Sequence[DocWrite], checkpoint: Checkpoint) -> None:
+        self.writing.set()
+        await asyncio.sleep(self.delay)
+        await super().write(writes, checkpoint)
+
+
+async def test_a_revoke_waits_for_the_write_in_flight_and_the_partitions_are_not_written_until_assigned_again(
+    log: SqliteLog, tmp_path: Path
+) -> None:
+    """Faust moves a revoked partition once `revoked` returns: after that, this worker must not write it."""
+    store = SlowStore(tmp_path / "store.db", delay=0.3)
+    articles = feeder(ARTICLES_VIEW, store, log)
+    ownership = Ownership(log, "moving", [articles])
+    batch = await entries(log)
+    first = [e for e in batch if e.position.offset < 10]
+    tp = (ARTICLES, first[0].position.partition)
+    moving = TopicPartition(*tp)
+
+    feeding = asyncio.create_task(offer(articles, ARTICLES, first, ownership, ProjectionMetrics()))
+    await store.writing.wait()
+    await ownership.revoked(None, {moving})
+    assert feeding.done(), "the revoke returned while its partition's write was in flight"
+    stored = await store.checkpoint(ARTICLES_VIEW.projection_id())
+    assert stored[tp] == sum(1 for e in first if e.position.partition == tp[1])
+
+    await offer(articles, ARTICLES, batch, ownership, ProjectionMetrics())
+    after = await store.checkpoint(ARTICLES_VIEW.projection_id())
+    assert after[tp] == stored[tp], "a revoked partition was written"
+    assert all(after[other] > at for other, at in stored.items() if other != tp)
+
+    ownership.assigned(None, {moving})
+    await offer(articles, ARTICLES, batch, ownership, ProjectionMetrics())
+    assert await fed(store, ARTICLES_VIEW) == await replayed(log, ARTICLES_VIEW, tmp_path / "replay.db")
     await store.close()
