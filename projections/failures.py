@@ -104,13 +104,12 @@ class Guard:
 
     async def failed(self, exc: BaseException) -> float:
         """Count a failed attempt; return the seconds to wait before the next one (0: isolate at once)."""
-        retry = self.retry
         self.attempts += 1
         if self.attempts == 1:
             self.first_failed_at = now_ms()
         self._error = cause_of(exc)
-        self.isolating = is_poison(exc) and self.attempts > retry.retries
-        delay = 0.0 if self.isolating else retry.delay(self.attempts)
+        self.isolating = is_poison(exc) and self.attempts > self.retry.retries
+        delay = 0.0 if self.isolating else self.retry.delay(self.attempts)
         self._next_at = time.monotonic() + delay
         await self.report("retrying", self._error)
         return delay

@@ -64,7 +64,7 @@ class WorkerOptions:
     batch_size: int = 1000
     within: float = 0.1
     commit_interval: float = 1.0
-    tick_interval: float = 1.0  # how often the feeders follow the assignment, re-read parked keys and catch up
+    tick_interval: float = 1.0  # how often the views are owed what was assigned, re-read parked keys and catch up
 
 
 def entry_of(event: faust.types.EventT[Any]) -> Entry:

@@ -90,20 +90,16 @@ async def assert_as_replayed(log: Log, store_path: Path, replay_path: Path, time
         await store.close()
 
 
-async def until_logged(path: Path, event: str, process: TribeProcess, timeout: float = 60) -> None:
-    """Until the process logging to `path` has logged `event`."""
-    deadline = time.monotonic() + timeout
-    while f'"event":"{event}"' not in await asyncio.to_thread(lambda: path.read_text() if path.exists() else ""):
-        assert process.process is not None and process.process.poll() is None, process.output()[-3000:]
-        assert time.monotonic() < deadline, f"{path.name} never logged {event}"
-        await asyncio.sleep(0.1)
+async def wait_for(path: Path, process: TribeProcess, timeout: float = 60, *, containing: str = "") -> None:
+    """Until the file at `path` exists (and holds `containing`), while `process` runs."""
 
+    def there() -> bool:
+        return path.exists() and (not containing or containing in path.read_text())
 
-async def wait_for(path: Path, process: TribeProcess, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while not await asyncio.to_thread(path.exists):
+    while not await asyncio.to_thread(there):
         assert process.process is not None and process.process.poll() is None, process.output()[-3000:]
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        assert time.monotonic() < deadline, f"{path.name} never appeared {containing}"
         await asyncio.sleep(0.02)
 
 
@@ -248,7 +244,7 @@ async def test_a_partition_that_moves_is_never_written_by_its_old_and_new_owner_
         await wait_for(journal, first)
         second = member("second").start()
         await append_paced(kafka_log, records[1_500:3_000], batch=20, pause=0.1)  # while the second joins
-        await until_logged(tmp_path / "second.log", "partitions_assigned", second)
+        await wait_for(tmp_path / "second.log", second, containing='"event":"partitions_assigned"')
         await append_paced(kafka_log, records[3_000:], batch=20, pause=0.05)
         await assert_as_replayed(kafka_log, data_dir / "store.db", tmp_path / "replay.db", timeout=120)
     finally:
@@ -322,6 +318,19 @@ async def until_the_others_go_on(log: Log, store: SqliteStore, worker: TribeProc
     return dict(failing)
 
 
+async def while_notifications_fail(
+    log: KafkaLog, records: Sequence[Record], data_dir: Path, worker: TribeProcess
+) -> dict[str, Any]:
+    """Append `records` while `worker` fails every notifications write; that view's state once the others caught up."""
+    await append_paced(log, records, batch=100, pause=0.01)
+    await wait_for(data_dir / "store.db", worker)
+    store = SqliteStore(data_dir / "store.db")
+    try:
+        return await until_the_others_go_on(log, store, worker)
+    finally:
+        await store.close()
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 async def test_a_failing_view_is_retried_and_reported_while_the_others_go_on(
     engine: str, isolated_kafka_broker: TansuBroker, kafka_log: KafkaLog, tmp_path: Path
@@ -330,13 +339,7 @@ async def test_a_failing_view_is_retried_and_reported_while_the_others_go_on(
     worker = notifications_down(isolated_kafka_broker.url, data_dir, tmp_path / "worker.log", "down", engine, marker)
     worker.start()
     try:
-        await append_paced(kafka_log, await records_of(3_000, seed=12), batch=100, pause=0.01)
-        await wait_for(data_dir / "store.db", worker)
-        store = SqliteStore(data_dir / "store.db")
-        try:
-            await until_the_others_go_on(kafka_log, store, worker)
-        finally:
-            await store.close()
+        await while_notifications_fail(kafka_log, await records_of(3_000, seed=12), data_dir, worker)
         marker.unlink()
         await assert_as_replayed(kafka_log, data_dir / "store.db", tmp_path / "replay.db", timeout=60)
         store = SqliteStore(data_dir / "store.db")
@@ -374,15 +377,9 @@ async def test_a_view_failing_when_its_worker_stops_is_caught_up_by_the_next_wit
     down = notifications_down(isolated_kafka_broker.url, data_dir, tmp_path / "down.log", group, engine, marker)
     down.start()
     try:
-        await append_paced(kafka_log, await records_of(2_000, seed=14), batch=100, pause=0.01)
-        await wait_for(data_dir / "store.db", down)
-        store = SqliteStore(data_dir / "store.db")
-        try:
-            failing = await until_the_others_go_on(kafka_log, store, down)
-            if engine == "faust":
-                await until_committed_past(kafka_log, group, failing["checkpoint"])
-        finally:
-            await store.close()
+        failing = await while_notifications_fail(kafka_log, await records_of(2_000, seed=14), data_dir, down)
+        if engine == "faust":
+            await until_committed_past(kafka_log, group, failing["checkpoint"])
     finally:
         down.stop()
     marker.unlink()
