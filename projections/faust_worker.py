@@ -128,7 +128,7 @@ def _tps(partitions: Iterable[Any]) -> set[TP]:
 
 
 class Ownership:
-    """The partitions this worker's views may write, as Faust's rebalance signals tell it.
+    """The partitions this worker's views may write, as Faust's rebalance signals tell it (and counts them).
 
     - **Revoked.** Faust awaits `revoked` before the worker leaves the group, so its partitions move
       only once it returns. It marks them leaving, then takes each view's turn: a batch being fed, its
@@ -141,8 +141,11 @@ class Ownership:
       partitions assigned up to those offsets, and the tick reads the difference from the log.
     """
 
-    def __init__(self, log: Log, group: str, feeders: Sequence[ViewFeeder]) -> None:
+    def __init__(
+        self, log: Log, group: str, feeders: Sequence[ViewFeeder], metrics: ProjectionMetrics | None = None
+    ) -> None:
         self.log, self.group, self.feeders = log, group, feeders
+        self.metrics = metrics or ProjectionMetrics()
         self.leaving: set[TP] = set()
         self.unowed: set[TP] = set()
 
@@ -160,6 +163,7 @@ class Ownership:
         for feeder in self.feeders:
             async with feeder.turn:
                 feeder.forget(sorted(tps))
+        self.metrics.rebalanced("revoked", len(tps))
         log.info("partitions_revoked", partitions=len(tps))
 
     def assigned(self, _: Any, /, *partitions: Any, **__: Any) -> None:
@@ -167,6 +171,7 @@ class Ownership:
         tps = _tps(partitions[0])
         self.leaving -= tps
         self.unowed |= tps
+        self.metrics.rebalanced("assigned", len(tps))
         log.info("partitions_assigned", partitions=len(tps))
 
     async def owe(self) -> None:
@@ -182,15 +187,6 @@ class Ownership:
         for feeder in self.feeders:
             async with feeder.turn:
                 feeder.owe({tp: committed.get(tp, 0) for tp in tps if tp not in self.leaving})
-
-
-def _counting(metrics: ProjectionMetrics, change: str) -> Callable[..., None]:
-    """A receiver of Faust's rebalance signals (sent with the app and the set of partitions) that counts them."""
-
-    def count(_: Any, *partitions: Any, **__: Any) -> None:
-        metrics.rebalanced(change, len(partitions[0]) if partitions else 0)
-
-    return count
 
 
 def create_app(
@@ -242,7 +238,7 @@ def create_app(
 
     app.task(prepare, on_leader=False)
 
-    ownership = Ownership(event_log, options.app_id, feeders)
+    ownership = Ownership(event_log, options.app_id, feeders, metrics)
     app.on_partitions_revoked.connect(ownership.revoked)
     app.on_partitions_assigned.connect(ownership.assigned)
 
@@ -257,8 +253,6 @@ def create_app(
                 await feeder.settle()  # what the tick caught up is stored before an agent feeds the view
 
     app.timer(options.tick_interval, on_leader=False)(tick)
-    app.on_partitions_assigned.connect(_counting(metrics, "assigned"))
-    app.on_partitions_revoked.connect(_counting(metrics, "revoked"))
     # One agent per topic, feeding every view that reads it: Faust's fan-out of one topic to several
     # agents stalls under load (the agents' take buffers and the shared acknowledgements wait on each other).
     readers: dict[str, list[ViewFeeder]] = {}
