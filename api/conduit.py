@@ -7,8 +7,7 @@ from aiohttp import web
 from api import present
 from api.answers import answer, json_response, no_content
 from api.bodies import envelope, fields, json_body
-from api.errors import ApiError
-from api.requests import after, ports, require_user, token, viewer
+from api.requests import after, int_param, ports, require_user, token, viewer
 from services import accounts, articles, comments, erasure, feeds, social
 from services.errors import NotFound
 from services.views import ArticlePage, ArticleView
@@ -115,10 +114,7 @@ async def unfollow(request: web.Request) -> web.Response:
 
 
 def _paging(request: web.Request) -> tuple[int, int]:
-    try:
-        return int(request.query.get("limit", "20")), int(request.query.get("offset", "0"))
-    except ValueError:
-        raise ApiError(400, "limit", "limit and offset must be integers") from None
+    return int_param(request, "limit", 20), int_param(request, "offset", 0)
 
 
 def _article(shown: ArticleView) -> dict[str, object]:

@@ -89,8 +89,12 @@ class Listing:
 
 
 def paging(limit: int, offset: int) -> None:
-    if not 1 <= limit <= 100 or offset < 0 or offset + limit > MAX_WINDOW:
-        raise BadQuery("limit", f"limit must be 1-100, offset at least 0 and offset + limit at most {MAX_WINDOW}")
+    """Refuses a page no store serves, naming the parameter to change: the limit when it is out of
+    range, else the offset (which, added to a good limit, reaches beyond the deepest window)."""
+    if not 1 <= limit <= 100:
+        raise BadQuery("limit", "must be 1-100")
+    if not 0 <= offset <= MAX_WINDOW - limit:
+        raise BadQuery("offset", f"must be 0 or more, and offset + limit at most {MAX_WINDOW}")
 
 
 async def by_slug(ports: Ports, slug: str, reader: str | None) -> Body:

@@ -135,9 +135,22 @@ async def test_native_events_validate_every_event_before_appending_any(api: Api)
     await _rejected(api, await api.client.post("/v1/events", json=[{"type": "ArticleViewed"}]), 401, "token")
 
 
-async def test_paging_out_of_range_is_400_not_a_server_error(api: Api) -> None:
-    for query in ("offset=99999999999999999999999", "offset=-1", "limit=0", "limit=101"):
-        await _rejected(api, await api.client.get(f"/api/articles?{query}"), 400, "limit")
+async def test_paging_out_of_range_is_400_naming_the_parameter(api: Api) -> None:
+    token = await api.register("reader")
+    cases = (
+        ("offset=99999999999999999999999", "offset"),
+        ("offset=-1", "offset"),
+        ("offset=ten", "offset"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=0&offset=-1", "limit"),
+    )
+    for query, blamed in cases:
+        for path in ("/api/articles", "/api/articles/feed"):
+            r = await api.client.get(f"{path}?{query}", headers=auth(token))
+            assert r.status == 400, await r.text()
+            assert list((await r.json())["errors"]) == [blamed], query
 
 
 async def test_marking_notifications_read_in_the_future_is_refused_and_appends_nothing(api: Api) -> None:
@@ -221,7 +234,7 @@ async def test_pages_deeper_than_either_store_serves_are_a_400(api: Api) -> None
     """Elasticsearch answers at most offset + limit = 10,000; SQLite refuses the same."""
     assert (await api.client.get("/api/articles", params={"offset": "9990", "limit": "10"})).status == 200
     r = await api.client.get("/api/articles", params={"offset": "9991", "limit": "10"})
-    assert r.status == 400 and "limit" in (await r.json())["errors"]
+    assert r.status == 400 and list((await r.json())["errors"]) == ["offset"]
 
 
 @pytest.mark.parametrize("kind", [["ArticleViewed"], {"a": 1}, 7, None])
