@@ -14,7 +14,8 @@ path, `Projector.process`):
 - an entry beyond the checkpoint means the consumer's position ran ahead of the
   store (a batch the consumer acknowledged but the store never got, or a new
   live version whose replay stopped earlier); the missing entries are read
-  from the log and applied first, so nothing is skipped;
+  from the log and applied first, so nothing is skipped (of a gap wider than
+  `fill_batch`, that many; `tick` reads the rest, `fill_batch` at a time);
 - the live version is fed only if it is built by this code (its fingerprint is this
   process's: projections/live.py `fenced`); otherwise the feeder leaves it alone and says so;
 - entries of a key with dead letters are parked behind them (projections/dead_letters.py).
@@ -81,6 +82,15 @@ class FeedResult:
     def handled(self) -> int:
         """Entries this batch settled: applied or parked."""
         return self.processed + self.parked
+
+    def add(self, other: FeedResult) -> None:
+        """Count another batch's work in this one (a catch-up made of several batches)."""
+        self.processed += other.processed
+        self.redelivered += other.redelivered
+        self.filled += other.filled
+        self.writes += other.writes
+        self.parked += other.parked
+        self.partitions |= other.partitions
 
 
 def log_batch(
@@ -291,9 +301,13 @@ class ViewFeeder:
                         result.redelivered += 1
                         continue
                     if offset > expected:
-                        missing = await self._read(tp, expected, offset)
+                        stop = min(offset, expected + self.fill_batch)
+                        missing = await self._read(tp, expected, stop)
                         result.filled += len(missing)
                         fresh.extend(missing)
+                        expected = stop
+                        if stop < offset:  # a wide gap: its rest, and the batch after it, are caught up by `tick`
+                            break
                     fresh.append(entry)
                     expected = offset + 1
             if expected != self._next[tp]:
@@ -433,15 +447,29 @@ class ViewFeeder:
                                           letters)
                 if orphans:
                     await self.parking.refresh(now=True)
-                if self.guard.ready():
-                    lagging = [tp for tp, end in self._delivered.items() if self._next.get(tp, -1) < end]
-                    if lagging:
-                        await self._learn([tp for tp in lagging if tp not in self._next])
-                        missing: list[Entry] = []
-                        for tp in lagging:
-                            missing += await self._read(tp, self._next[tp], self._delivered[tp])
-                        result = await self.offer(missing)
+                result = await self._catch_up()
             await self.report()
         except Exception as exc:
             await self.failed(exc)
         return result
+
+    async def _catch_up(self) -> FeedResult:
+        """Apply what was handed over and not applied, read again from the log in batches of at most
+        `fill_batch` entries a partition: a view that sat out minutes of a busy topic is not read into
+        memory, nor written, at once. Stops when caught up or when a batch fails (`offer` counts it)."""
+        caught = FeedResult()
+        while self.guard.ready():
+            owed = [tp for tp, end in self._delivered.items() if self._next.get(tp, -1) < end]
+            await self._learn([tp for tp in owed if tp not in self._next])
+            missing: list[Entry] = []
+            for tp in owed:
+                start, end = self._next[tp], self._delivered[tp]
+                if start < end:
+                    missing += await self._read(tp, start, min(end, start + self.fill_batch))
+            if not missing:
+                break
+            applied = await self.offer(missing)
+            caught.add(applied)
+            if not applied.handled:
+                break
+        return caught

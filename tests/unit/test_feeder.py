@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from events.adapters.sqlite_log import SqliteLog
 from events.log import Entry
 from events.routing import ARTICLES, partitions
 from projections.adapters.sqlite_store import SqliteStore
-from projections.feeder import ViewFeeder
+from projections.feeder import TP, FeedResult, ViewFeeder
 from projections.live import install
 from projections.processor import Projector
 from projections.views import ARTICLES_VIEW
@@ -164,6 +165,39 @@ async def test_partitions_owed_on_assignment_are_caught_up_by_a_tick_with_nothin
     caught = await feeder.tick()
     await feeder.flush()
     assert caught.processed == len(entries) - len(half)
+    assert await store.checkpoint(ARTICLES_VIEW.projection_id()) == {tp: end for tp, end in ends.items() if end}
+    assert await fed(store) == await replayed(log, tmp_path / "replay.db")
+    assert (await feeder.tick()).processed == 0
+
+
+async def test_a_wide_gap_is_filled_fill_batch_entries_a_partition_at_a_time_by_the_batch_and_then_the_tick(
+    log: SqliteLog, store: SqliteStore, tmp_path: Path
+) -> None:
+    """A view far behind (it sat out a backoff on a busy topic, or its group committed past it) is caught up
+    from the log in batches of at most `fill_batch` entries a partition: never read into memory at once."""
+    entries = await everything(log)
+    ends = {(ARTICLES, p): await log.end_offset(ARTICLES, p) for p in range(partitions(ARTICLES))}
+    fill = 5
+    feeder = ViewFeeder(ARTICLES_VIEW, store, sealed_codec(), log, fill_batch=fill)
+    offered: list[dict[TP, int]] = []
+    offer = feeder.offer
+
+    async def counted(batch: Sequence[Entry]) -> FeedResult:
+        offered.append(Counter((e.position.topic, e.position.partition) for e in batch))
+        return await offer(batch)
+
+    feeder.offer = counted  # type: ignore[method-assign]
+    last = [e for e in entries if e.position.offset == ends[(ARTICLES, e.position.partition)] - 1]
+    first = await feeder.feed(last)
+    await feeder.flush()
+    gaps = [tp for tp, end in ends.items() if end - 1 > fill]
+    assert gaps, "the workload leaves no partition wider than the fill batch"
+    assert first.filled == sum(min(end - 1, fill) for end in ends.values() if end)
+    assert first.processed == first.filled + len(last) - len(gaps)  # a wide gap's own entry waits for the tick
+    caught = await feeder.tick()
+    await feeder.flush()
+    assert first.processed + caught.processed == len(entries)
+    assert len(offered) > 1 and all(n <= fill for batch in offered for n in batch.values())
     assert await store.checkpoint(ARTICLES_VIEW.projection_id()) == {tp: end for tp, end in ends.items() if end}
     assert await fed(store) == await replayed(log, tmp_path / "replay.db")
     assert (await feeder.tick()).processed == 0
