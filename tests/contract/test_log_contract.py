@@ -85,6 +85,24 @@ class LogContract:
         partitions = [(ARTICLES, 5), (ARTICLES, 6), (ARTICLES, 4)]
         assert await log.end_offsets(partitions) == {tp: await log.end_offset(*tp) for tp in partitions}
 
+    async def test_end_offsets_follow_every_append_of_this_client_and_of_another(self, open_log: OpenLog) -> None:
+        partitions = [(ARTICLES, 5), (ARTICLES, 6)]
+        mine, other = await open_log(), await open_log()
+        try:
+            before = await mine.end_offsets(partitions)
+            assert await mine.end_offsets(partitions) == before
+            await mine.append([record(ARTICLES, 5, 1)])
+            assert await mine.end_offsets(partitions) == {**before, (ARTICLES, 5): before[(ARTICLES, 5)] + 1}
+            await other.append([record(ARTICLES, 6, n) for n in range(2)])
+            assert await mine.end_offsets(partitions[1:]) == {(ARTICLES, 6): before[(ARTICLES, 6)] + 2}
+            assert await mine.end_offsets(partitions) == {
+                (ARTICLES, 5): before[(ARTICLES, 5)] + 1,
+                (ARTICLES, 6): before[(ARTICLES, 6)] + 2,
+            }
+        finally:
+            await mine.close()
+            await other.close()
+
     async def test_read_many_agrees_with_a_read_of_each_partition(self, log: Log) -> None:
         first = await log.append([record(ARTICLES, 6, n) for n in range(5)] + [record(ARTICLES, 5, 9)])
         starts = {(ARTICLES, 6): first[2].offset, (ARTICLES, 5): first[-1].offset, (ARTICLES, 4): 0}
