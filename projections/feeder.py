@@ -460,7 +460,9 @@ class ViewFeeder:
         caught = FeedResult()
         while self.guard.ready():
             owed = [tp for tp, end in self._delivered.items() if self._next.get(tp, -1) < end]
-            await self._learn([tp for tp in owed if tp not in self._next])
+            unknown = [tp for tp in owed if tp not in self._next]
+            if unknown:  # `_learn` waits for the write in flight, which a tick with nothing owed leaves running
+                await self._learn(unknown)
             missing: list[Entry] = []
             for tp in owed:
                 start, end = self._next[tp], self._delivered[tp]
