@@ -8,7 +8,10 @@ the moderation view on each such read: a handful of documents, through an index.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 from events.routing import ARTICLES, partitions
@@ -79,11 +82,23 @@ def _shown_to(reader: str | None, suspended: Collection[str]) -> tuple[tuple[Fil
     return filters, (_NOT_HIDDEN, Filter("author_id", (reader,)))
 
 
+TAGS_REFRESH = 10.0
+"""Seconds one process serves a tag list it computed before computing it again (ReadModels.tags)."""
+
+
 class ReadModels:
-    def __init__(self, store: Store, handle_id: Callable[[str, str], Awaitable[str]]) -> None:
-        """`handle_id(kind, value)`: the id of the handle document of a username or e-mail (a keyed digest)."""
+    def __init__(
+        self,
+        store: Store,
+        handle_id: Callable[[str, str], Awaitable[str]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`handle_id(kind, value)`: the id of the handle document of a username or e-mail (a keyed digest);
+        `clock`: seconds, for how old a kept tag list is."""
         self.store = store
         self.handle_id = handle_id
+        self.clock = clock
+        self._tags: dict[int, tuple[float, asyncio.Future[list[str]]]] = {}
 
     async def user(self, user_id: str) -> Body | None:
         """The user's document; None for no such user, or an erased one."""
@@ -276,20 +291,32 @@ class ReadModels:
         )
         return [{**d.body, "id": d.id} for d in page.docs], page.total or 0
 
-    async def tags(self, limit: int = 100) -> list[str]:
-        """The tags of the live articles everyone may see.
+    async def tags(self, limit: int = 100, *, fresh: bool = False) -> list[str]:
+        """The tags of the live articles everyone may see, the most used first.
 
-        An aggregation over every live article, the same for every reader and asked by every
-        Conduit home page: kept until the store is written to (Store.unless_written), so its cost
-        is paid once per write, not once per request.
+        An aggregation over every live article (on SQLite 22 ms at 10,000 articles, 335 ms at
+        100,000), the same for every reader and asked by every Conduit home page. A list computed
+        here is served for TAGS_REFRESH seconds, and after that until the store is written to
+        (Store.unless_written); requests that come while it is computed wait for that computation.
+        So under writes the aggregation runs once every TAGS_REFRESH seconds per process, not once
+        per request, and a tag shows on the list within TAGS_REFRESH seconds of its article.
+        `fresh` (a reader who sent the positions of a write, X-Tribe-After) computes it now.
         """
+        kept = self._tags.get(limit)
+        if kept is None or fresh or self.clock() - kept[0] >= TAGS_REFRESH:
+            computing = asyncio.ensure_future(self.store.unless_written(f"tags:{limit}", partial(self._tags_of, limit)))
+            kept = self._tags[limit] = (self.clock(), computing)
+        try:
+            return list(await asyncio.shield(kept[1]))
+        except Exception:
+            if self._tags.get(limit) is kept:  # a failed computation is not served: the next request tries again
+                del self._tags[limit]
+            raise
 
-        async def aggregate() -> list[str]:
-            shown, _ = _shown_to(None, await self.suspended())
-            counts = await self.store.terms("articles", "tags", Query(filters=(_LIVE, *shown)), limit)
-            return [tag for tag, _ in counts]
-
-        return list(await self.store.unless_written(f"tags:{limit}", aggregate))
+    async def _tags_of(self, limit: int) -> list[str]:
+        shown, _ = _shown_to(None, await self.suspended())
+        counts = await self.store.terms("articles", "tags", Query(filters=(_LIVE, *shown)), limit)
+        return [tag for tag, _ in counts]
 
 
 class SocialReads:

@@ -204,8 +204,10 @@ async def listing(ports: Ports, query: Listing, after: Sequence[Position] = ()) 
 
 
 async def tags(ports: Ports, after: Sequence[Position] = ()) -> list[str]:
+    """The tags of the live articles, the most used first: a list up to a few seconds old (ReadModels.tags),
+    computed now for a reader who sends the positions of a write."""
     await ports.writer.caught_up(after)
-    return await ports.reads.tags()
+    return await ports.reads.tags(fresh=bool(after))
 
 
 def _published(cmd: Publish) -> ArticlePublished:

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from projections.queries import TAGS_REFRESH, ReadModels
+from projections.store import StoreUnavailable
 from services import accounts, articles, comments, erasure, social, tribes
 from services.errors import Forbidden, Invalid, NotFound, Unavailable
-from services.outcome import Projected
+from services.outcome import Projected, Written
 from tests.integration import held_back
 from tests.integration.held_back import pending
 
@@ -196,3 +200,69 @@ async def test_a_registration_the_users_view_has_not_reflected_has_no_answer_but
     """The log decides who gets a name: until the users view shows it, there is no account to answer with."""
     outcome = pending(await accounts.register(world.ports, accounts.Register("cat", "c@example.com", "long-enough-pw")))
     assert outcome.provisional is None and outcome.written.positions
+
+
+async def test_the_tag_list_is_served_up_to_its_refresh_old_and_at_once_to_a_reader_after_a_write(
+    world: World,
+) -> None:
+    """/api/tags aggregates every live article, so a process computes it at most every TAGS_REFRESH seconds
+    (ReadModels.tags): a reader without X-Tribe-After may see a list that old, one with it sees their write."""
+    now = [0.0]
+    reads = ReadModels(world.ports.reads.store, world.ports.reads.handle_id, clock=lambda: now[0])
+    ports = dataclasses.replace(world.ports, reads=reads)
+    author = await world.user("ann")
+
+    async def publish(title: str, tag: str) -> Written:
+        written = pending(await articles.publish(ports, articles.Publish(author, title, "d", "b", tags=[tag]))).written
+        await world.project()
+        return written
+
+    await publish("One", "cars")
+    assert await articles.tags(ports) == ["cars"]
+    bikes = await publish("Two", "bikes")
+    now[0] += TAGS_REFRESH - 0.1
+    assert await articles.tags(ports) == ["cars"]  # kept: computed less than TAGS_REFRESH ago
+    assert sorted(await articles.tags(ports, after=bikes.positions)) == ["bikes", "cars"]
+    await publish("Three", "vans")
+    now[0] += TAGS_REFRESH - 0.1
+    assert sorted(await articles.tags(ports)) == ["bikes", "cars"]
+    now[0] += 0.1
+    assert sorted(await articles.tags(ports)) == ["bikes", "cars", "vans"]
+    now[0] += TAGS_REFRESH
+    assert sorted(await articles.tags(ports)) == ["bikes", "cars", "vans"]  # nothing written since: kept
+
+
+async def test_requests_for_the_tag_list_while_it_is_computed_share_one_computation(world: World) -> None:
+    author = await world.user("ann")
+    await articles.publish(world.ports, articles.Publish(author, "One", "d", "b", tags=["cars"]))
+    await world.project()
+    store = world.ports.reads.store
+    terms = store.terms
+    computed = 0
+
+    async def counted(*args: Any) -> list[tuple[str, int]]:
+        nonlocal computed
+        computed += 1
+        await asyncio.sleep(0.05)
+        return await terms(*args)
+
+    store.terms = counted  # type: ignore[method-assign]
+    answers = await asyncio.gather(*(articles.tags(world.ports) for _ in range(5)))
+    assert answers == [["cars"]] * 5 and computed == 1
+
+
+async def test_a_tag_list_that_failed_to_compute_is_not_served_again(world: World) -> None:
+    author = await world.user("ann")
+    await articles.publish(world.ports, articles.Publish(author, "One", "d", "b", tags=["cars"]))
+    await world.project()
+    store = world.ports.reads.store
+    terms = store.terms
+
+    async def unavailable(*args: Any) -> list[tuple[str, int]]:
+        raise StoreUnavailable("the store does not answer", 1.0)
+
+    store.terms = unavailable  # type: ignore[method-assign]
+    with pytest.raises(StoreUnavailable):
+        await world.ports.reads.tags()
+    store.terms = terms  # type: ignore[method-assign]
+    assert await world.ports.reads.tags() == ["cars"]
