@@ -11,12 +11,11 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from projections.queries import TAGS_REFRESH, ReadModels
-from projections.store import StoreUnavailable
+from projections.store import Query, StoreUnavailable
 from services import accounts, articles, comments, erasure, social, tribes
 from services.errors import Forbidden, Invalid, NotFound, Unavailable
 from services.outcome import Projected, Written
@@ -30,6 +29,12 @@ class World(held_back.World):
         await self.project()
         page = await articles.listing(self.ports, articles.Listing(None, limit=100))
         return next(a.article["slug"] for a in page.articles if a.article["title"] == title)
+
+    async def tagged(self, author: str, title: str, tag: str) -> Written:
+        """An article of `author` with one tag, projected; where it was written."""
+        outcome = await articles.publish(self.ports, articles.Publish(author, title, "d", "b", tags=[tag]))
+        await self.project()
+        return outcome.written
 
 
 @pytest.fixture
@@ -211,19 +216,13 @@ async def test_the_tag_list_is_served_up_to_its_refresh_old_and_at_once_to_a_rea
     reads = ReadModels(world.ports.reads.store, world.ports.reads.handle_id, clock=lambda: now[0])
     ports = dataclasses.replace(world.ports, reads=reads)
     author = await world.user("ann")
-
-    async def publish(title: str, tag: str) -> Written:
-        written = pending(await articles.publish(ports, articles.Publish(author, title, "d", "b", tags=[tag]))).written
-        await world.project()
-        return written
-
-    await publish("One", "cars")
+    await world.tagged(author, "One", "cars")
     assert await articles.tags(ports) == ["cars"]
-    bikes = await publish("Two", "bikes")
+    bikes = await world.tagged(author, "Two", "bikes")
     now[0] += TAGS_REFRESH - 0.1
     assert await articles.tags(ports) == ["cars"]  # kept: computed less than TAGS_REFRESH ago
     assert sorted(await articles.tags(ports, after=bikes.positions)) == ["bikes", "cars"]
-    await publish("Three", "vans")
+    await world.tagged(author, "Three", "vans")
     now[0] += TAGS_REFRESH - 0.1
     assert sorted(await articles.tags(ports)) == ["bikes", "cars"]
     now[0] += 0.1
@@ -233,18 +232,16 @@ async def test_the_tag_list_is_served_up_to_its_refresh_old_and_at_once_to_a_rea
 
 
 async def test_requests_for_the_tag_list_while_it_is_computed_share_one_computation(world: World) -> None:
-    author = await world.user("ann")
-    await articles.publish(world.ports, articles.Publish(author, "One", "d", "b", tags=["cars"]))
-    await world.project()
+    await world.tagged(await world.user("ann"), "One", "cars")
     store = world.ports.reads.store
     terms = store.terms
     computed = 0
 
-    async def counted(*args: Any) -> list[tuple[str, int]]:
+    async def counted(collection: str, field: str, query: Query, size: int) -> list[tuple[str, int]]:
         nonlocal computed
         computed += 1
         await asyncio.sleep(0.05)
-        return await terms(*args)
+        return await terms(collection, field, query, size)
 
     store.terms = counted  # type: ignore[method-assign]
     answers = await asyncio.gather(*(articles.tags(world.ports) for _ in range(5)))
@@ -252,13 +249,11 @@ async def test_requests_for_the_tag_list_while_it_is_computed_share_one_computat
 
 
 async def test_a_tag_list_that_failed_to_compute_is_not_served_again(world: World) -> None:
-    author = await world.user("ann")
-    await articles.publish(world.ports, articles.Publish(author, "One", "d", "b", tags=["cars"]))
-    await world.project()
+    await world.tagged(await world.user("ann"), "One", "cars")
     store = world.ports.reads.store
     terms = store.terms
 
-    async def unavailable(*args: Any) -> list[tuple[str, int]]:
+    async def unavailable(collection: str, field: str, query: Query, size: int) -> list[tuple[str, int]]:
         raise StoreUnavailable("the store does not answer", 1.0)
 
     store.terms = unavailable  # type: ignore[method-assign]
