@@ -277,6 +277,7 @@ def growth(ctx, say: Say) -> list[Figure]:
     figures += publish_growth(ctx, say)
     figures += feed_growth(ctx, say)
     figures += bump_growth(ctx, say)
+    figures += tags_growth(ctx, say)
     return figures
 
 
@@ -381,6 +382,37 @@ def bump_growth(ctx, say: Say) -> list[Figure]:
             "ms",
             f"at {first[0]:,} bumpers",
             first[2] * 1000,
+            FLAT,
+        ),
+    ]
+
+
+ARTICLES_FULL = (1_000, 100_000)
+ARTICLES_QUICK = (1_000, 10_000)
+
+
+def tags_growth(ctx, say: Say) -> list[Figure]:
+    """GET /api/tags as the live articles grow: one aggregation, and how many a stream of writes and reads runs."""
+    from bench.tags import READS, tags_cost
+
+    sizes = ARTICLES_QUICK if ctx.sizes.quick else ARTICLES_FULL
+    say(f"growth: the tag list at {', '.join(f'{n:,}' for n in sizes)} live articles")
+    costs = asyncio.run(tags_cost(ctx.dir("tags"), sizes))
+    (first, first_seconds, first_runs), (last, last_seconds, last_runs) = costs[0], costs[-1]
+    return [
+        Figure(
+            f"tag list: one aggregation at {last:,} live articles",
+            last_seconds * 1000,
+            "ms",
+            f"at {first:,} live articles",
+            first_seconds * 1000,
+        ),
+        Figure(
+            f"tag list: aggregations run by {READS} reads at {last:,} articles, a write before each",
+            last_runs,
+            "runs",
+            f"the same reads at {first:,} articles",
+            first_runs,
             FLAT,
         ),
     ]

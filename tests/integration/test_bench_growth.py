@@ -1,4 +1,4 @@
-"""The growth benchmarks of the hybrid feed measure what they say, at tiny sizes (bench/feeds.py, bench/rebuilds.py).
+"""The growth benchmarks measure what they say, at tiny sizes (bench/feeds.py, bench/rebuilds.py, bench/tags.py).
 
 No time is asserted here (times are `python -m bench`'s): these check the counts and the data the
 figures are taken on.
@@ -6,14 +6,19 @@ figures are taken on.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
+
+import pytest
 
 from bench.common import prepare_embedded, site_events
 from bench.feeds import feed_reads
 from bench.reads import READS_SHAPE
 from bench.rebuilds import publish_cost
+from bench.tags import READS, tags_cost
 from events.adapters.sqlite_log import SqliteLog
 from projections.adapters.sqlite_store import SqliteStore
+from projections.queries import ReadModels
 from services.fanout_runner import CHECKPOINT, fanout_partitions
 
 
@@ -53,3 +58,18 @@ async def test_the_reads_site_is_decided_by_the_fan_out_before_the_server_starts
     finally:
         await log.close()
         await store.close()
+
+
+async def test_the_tag_list_figure_counts_the_aggregations_its_reads_run_after_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read follows a write, so a list kept only until the next write is computed by every read."""
+    costs = await tags_cost(tmp_path, (10, 30), repeats=1)
+    assert [(articles, runs) for articles, _, runs in costs] == [(10, 1), (30, 1)]
+
+    async def until_written(self: ReadModels, limit: int = 100, *, fresh: bool = False) -> list[str]:
+        return list(await self.store.unless_written(f"tags:{limit}", partial(self._tags_of, limit)))
+
+    monkeypatch.setattr(ReadModels, "tags", until_written)
+    costs = await tags_cost(tmp_path, (10,), repeats=1)
+    assert [(articles, runs) for articles, _, runs in costs] == [(10, READS)]
