@@ -301,12 +301,11 @@ class ViewFeeder:
                         result.redelivered += 1
                         continue
                     if offset > expected:
-                        stop = min(offset, expected + self.fill_batch)
-                        missing = await self._read(tp, expected, stop)
+                        missing = await self._read(tp, expected, offset)
                         result.filled += len(missing)
                         fresh.extend(missing)
-                        expected = stop
-                        if stop < offset:  # a wide gap: its rest, and the batch after it, are caught up by `tick`
+                        expected = missing[-1].position.offset + 1
+                        if expected < offset:  # a wide gap: its rest, and the batch after it, are caught up by `tick`
                             break
                     fresh.append(entry)
                     expected = offset + 1
@@ -334,17 +333,13 @@ class ViewFeeder:
         return result
 
     async def _read(self, tp: TP, start: int, stop: int) -> list[Entry]:
-        """The entries [start, stop) of one partition, read from the log: what the consumer did not hand over."""
+        """The first entries of [start, stop) of one partition, at most `fill_batch`, read from the log: what the
+        consumer did not hand over. Every catch-up reads through here, so none holds more of a partition at once."""
         topic, partition = tp
         log.warning("filling_gap", view=self.view.name, topic=topic, partition=partition, start=start, stop=stop)
-        entries: list[Entry] = []
-        offset = start
-        while offset < stop:
-            chunk = await self.log.read(topic, partition, offset, min(self.fill_batch, stop - offset))
-            if not chunk:
-                raise RuntimeError(f"{topic}:{partition} has no entry at {offset}, below the consumer's {stop}")
-            entries.extend(chunk)
-            offset = chunk[-1].position.offset + 1
+        entries = await self.log.read(topic, partition, start, min(self.fill_batch, stop - start))
+        if not entries:
+            raise RuntimeError(f"{topic}:{partition} has no entry at {start}, below the consumer's {stop}")
         return entries
 
     def forget(self, tps: Sequence[TP] | None = None) -> None:
@@ -467,7 +462,7 @@ class ViewFeeder:
             for tp in owed:
                 start, end = self._next[tp], self._delivered[tp]
                 if start < end:
-                    missing += await self._read(tp, start, min(end, start + self.fill_batch))
+                    missing += await self._read(tp, start, end)
             if not missing:
                 break
             applied = await self.offer(missing)
