@@ -73,6 +73,14 @@ def transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Ite
         raise
 
 
+def data_version(conn: sqlite3.Connection) -> int:
+    """A counter that differs from the last one `conn` read whenever another connection has committed a change to
+    the file since: a writer in this process (its own connection) or in any other. Reading it costs next to nothing,
+    so a reader keeps what it computed until it moves."""
+    (version,) = conn.execute("PRAGMA data_version").fetchone()
+    return int(version)
+
+
 def table_names(conn: sqlite3.Connection) -> set[str]:
     return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
 

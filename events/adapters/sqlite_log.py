@@ -32,7 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 import structlog
 
-from events.adapters.sqlite_files import LOG_FILE, claim, create_private, transaction, use_wal
+from events.adapters.sqlite_files import LOG_FILE, claim, create_private, data_version, transaction, use_wal
 from events.log import Entry, EventIdConflict, Log, LogUnavailable, Position, Record
 from events.routing import DEFAULT_TOPOLOGY, Topology, topology
 
@@ -199,7 +199,7 @@ class SqliteLog(Log):
         seen = None
         while True:
             try:
-                (version,) = self._read_conn.execute("PRAGMA data_version").fetchone()
+                version = data_version(self._read_conn)
             except sqlite3.Error as exc:  # the file busy or gone for a moment: the followers poll anyway
                 log.warning("log_watch_failed", error=str(exc))
             else:
@@ -364,7 +364,7 @@ class SqliteLog(Log):
         """
 
         def query() -> dict[tuple[str, int], int]:
-            (version,) = self._read_conn.execute("PRAGMA data_version").fetchone()
+            version = data_version(self._read_conn)
             if version != self._heads_version:
                 self._heads, self._heads_version = {}, version
             heads = self._heads

@@ -32,7 +32,15 @@ from typing import Any, TypeVar, cast
 import orjson
 import structlog
 
-from events.adapters.sqlite_files import STORE_FILE, claim, create_private, table_names, transaction, use_wal
+from events.adapters.sqlite_files import (
+    STORE_FILE,
+    claim,
+    create_private,
+    data_version,
+    table_names,
+    transaction,
+    use_wal,
+)
 from projections.store import (
     Checkpoint,
     CollectionSpec,
@@ -645,10 +653,8 @@ class SqliteStore(Store):
         return found
 
     async def unless_written(self, read: str, compute: Callable[[], Awaitable[T]]) -> T:
-        # SQLite's data_version differs whenever another connection (the writer, here or in any
-        # process) has committed since this connection last asked: read before `compute`, so a
-        # commit that lands while it runs makes the next call compute again.
-        (version,) = self._read_conn.execute("PRAGMA data_version").fetchone()
+        # Read before `compute`, so a commit that lands while it runs makes the next call compute again.
+        version = data_version(self._read_conn)
         kept = self._unwritten.get(read)
         if kept is not None and kept[0] == version:
             return cast(T, kept[1])
