@@ -20,6 +20,7 @@ from pathlib import Path
 
 import orjson
 
+from bench.common import fold_into
 from bench.keys import codec as run_codec
 from bench.workload import BASE_TIME_MS, article_id, user_id
 from events.catalogue import ArticleBumped, ArticlePublished
@@ -31,11 +32,11 @@ from projections.processor import Projector
 from projections.store import Checkpoint, DocWrite
 from projections.views import VIEWS
 from reducers import articles, notifications, trending
-from reducers.base import DocKey, Versioned, fold
+from reducers.base import DocKey
 
-CHUNK = 20_000
 PER_ACTOR = {articles.BUMPS, notifications.ACTORS, trending.BUMPS}
-"""Collections of one document per (target, actor): each bump of the build writes a new one, never read again."""
+"""Collections of one document per (target, actor): each bump of the build writes a new one, never read again,
+so the build does not carry them from chunk to chunk."""
 
 
 class CountingStore(SqliteStore):
@@ -48,25 +49,14 @@ class CountingStore(SqliteStore):
         await super().write(writes, checkpoint)
 
 
+def _carried(key: DocKey) -> bool:
+    return key[0] not in PER_ACTOR
+
+
 def _bump(n: int, article: str) -> ArticleBumped:
     return ArticleBumped(
         event_id=f"B{n:015d}", actor_id=user_id(n + 1), occurred_at=BASE_TIME_MS + n, article_id=article
     )
-
-
-async def _build(store: SqliteStore, projectors: list[Projector], publish: ArticlePublished, bumpers: int) -> None:
-    """Fold the publication and `bumpers` bumps with each view's reducer; write what they change, chunk by chunk."""
-    topic = ROUTES["ArticleBumped"].topic
-    partition = partition_for(topic, publish.article_id)
-    for projector in projectors:
-        reducer, physical = projector.view.reducer, projector.view.targets(projector.version)
-        pairs = itertools.chain([(1, publish)], ((n + 2, _bump(n, publish.article_id)) for n in range(bumpers)))
-        state: dict[DocKey, Versioned] = {}
-        while chunk := list(itertools.islice(pairs, CHUNK)):
-            changed = fold(reducer, state, chunk)
-            writes = [DocWrite(physical[c], doc_id, v.version, v.body) for (c, doc_id), v in changed.items()]
-            await store.write(writes, Checkpoint(projector.projection_id, {(topic, partition): chunk[-1][0]}))
-            state.update((key, v) for key, v in changed.items() if key[0] not in PER_ACTOR)
 
 
 async def bump_cost(
@@ -96,7 +86,10 @@ async def bump_cost(
                 body="b",
                 tags=("cars", "bikes"),
             )
-            await _build(store, projectors[size], publish, size)
+            for projector in projectors[size]:
+                bumped = ((n + 2, _bump(n, publish.article_id)) for n in range(size))
+                pairs = itertools.chain([(1, publish)], bumped)
+                await fold_into(store, projector.view, projector.version, pairs, carry=_carried)
         written: dict[int, list[int]] = {size: [] for size in sizes}
         seconds: dict[int, list[float]] = {size: [] for size in sizes}
         for k in range(warmup + bumps):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +18,11 @@ from bench.workload import Generated, Shape, events, fill
 from tribe.settings import Settings
 
 if TYPE_CHECKING:
+    from events.routing import ArticleEvent
     from projections.embedded import EmbeddedRuntime
+    from projections.store import Store
+    from projections.views import View
+    from reducers.base import DocKey
     from services.erasure_runner import ErasureRunner
     from services.fanout_runner import FanOutRunner
 
@@ -145,6 +150,36 @@ async def prepare_embedded(data_dir: Path, stream: Iterable) -> dict[str, int]:
         await store.close()
         await codec.close()
     return per_topic
+
+
+FOLD_CHUNK = 20_000
+
+
+async def fold_into(
+    store: Store, view: View, version: int, pairs: Iterable[tuple[int, ArticleEvent]], carry: Callable[[DocKey], bool]
+) -> None:
+    """Build a view's state directly: fold (offset, event) pairs with its reducer, chunk by chunk, and write
+    what each chunk changes with the checkpoint of the chunk's last event (keyed by its article).
+
+    The growth figures start from states that projecting 10^5 or 10^6 events through a runtime
+    would take minutes to reach, and measure nothing more. `carry` says which documents a later
+    chunk may change again: those stay in memory for it; the rest are written and forgotten.
+    """
+    from events.routing import ROUTES, partition_for
+    from projections.store import Checkpoint, DocWrite
+    from reducers.base import fold
+
+    physical = view.targets(version)
+    state: dict = {}
+    remaining = iter(pairs)
+    while chunk := list(itertools.islice(remaining, FOLD_CHUNK)):
+        changed = fold(view.reducer, state, chunk)
+        writes = [DocWrite(physical[c], doc_id, v.version, v.body) for (c, doc_id), v in changed.items()]
+        offset, last = chunk[-1]
+        topic = ROUTES[type(last).__name__].topic
+        partition = partition_for(topic, last.article_id)
+        await store.write(writes, Checkpoint(view.projection_id(version), {(topic, partition): offset}))
+        state.update((key, v) for key, v in changed.items() if carry(key))
 
 
 async def wait_caught_up(settings: Settings, timeout: float = 120.0) -> None:

@@ -19,19 +19,17 @@ import statistics
 import time
 from pathlib import Path
 
+from bench.common import fold_into
 from bench.keys import codec as run_codec
 from bench.workload import BASE_TIME_MS, article_id, user_id
 from events.catalogue import ArticlePublished
 from events.codec import EventCodec
-from events.routing import ROUTES, partition_for
 from projections.adapters.sqlite_store import SqliteStore
 from projections.live import install
 from projections.queries import ReadModels
 from projections.store import Checkpoint, DocWrite, Query
 from projections.views import ARTICLES_VIEW, VIEWS
-from reducers.base import fold
 
-CHUNK = 20_000
 VOCABULARY = 500
 TAGS_PER_ARTICLE = 3
 READS = 100
@@ -61,17 +59,6 @@ class CountingStore(SqliteStore):
         return await super().terms(collection, field, query, size)
 
 
-async def _publish(store: SqliteStore, version: int, articles: int) -> None:
-    physical = ARTICLES_VIEW.targets(version)
-    topic = ROUTES["ArticlePublished"].topic
-    events = ((n + 1, _published(n)) for n in range(articles))
-    while chunk := list(itertools.islice(events, CHUNK)):
-        changed = fold(ARTICLES_VIEW.reducer, {}, chunk)
-        writes = [DocWrite(physical[c], doc_id, v.version, v.body) for (c, doc_id), v in changed.items()]
-        partition = partition_for(topic, chunk[-1][1].article_id)
-        await store.write(writes, Checkpoint(ARTICLES_VIEW.projection_id(version), {(topic, partition): chunk[-1][0]}))
-
-
 def _new_store(workdir: Path, size: int) -> CountingStore:
     for stale in workdir.glob(f"tags-{size}.db*"):  # a kept run's: its writes would change nothing
         stale.unlink()
@@ -86,7 +73,8 @@ async def _write_between(store: SqliteStore, marker: str, version: int) -> None:
 
 async def _measure(store: CountingStore, codec: EventCodec, size: int, repeats: int) -> tuple[float, int]:
     live = await install(store, VIEWS)
-    await _publish(store, live[ARTICLES_VIEW.name], size)
+    published = ((n + 1, _published(n)) for n in range(size))
+    await fold_into(store, ARTICLES_VIEW, live[ARTICLES_VIEW.name], published, carry=lambda _: False)
     marker = ARTICLES_VIEW.targets(live[ARTICLES_VIEW.name])["articles"]
     versions = itertools.count(1)
     reads = ReadModels(store, codec.handle_id)
