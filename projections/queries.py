@@ -8,13 +8,13 @@ the moderation view on each such read: a handful of documents, through an index.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Mapping, Sequence
 from functools import partial
 from typing import Any, Literal
 
 from events.routing import ARTICLES, partitions
+from projections.kept import Kept
 from projections.store import Doc, Filter, Prefix, Query, Store
 from reducers.articles import bump_id, comment_doc_id
 from reducers.follows import block_id, follow_id
@@ -97,8 +97,7 @@ class ReadModels:
         `clock`: seconds, for how old a kept tag list is."""
         self.store = store
         self.handle_id = handle_id
-        self.clock = clock
-        self._tags: dict[int, tuple[float, asyncio.Future[list[str]]]] = {}
+        self._tags = Kept(self._unless_written_tags, TAGS_REFRESH, clock)
 
     async def user(self, user_id: str) -> Body | None:
         """The user's document; None for no such user, or an erased one."""
@@ -302,16 +301,10 @@ class ReadModels:
         per request, and a tag shows on the list within TAGS_REFRESH seconds of its article.
         `fresh` (a reader who sent the positions of a write, X-Tribe-After) computes it now.
         """
-        kept = self._tags.get(limit)
-        if kept is None or fresh or self.clock() - kept[0] >= TAGS_REFRESH:
-            computing = asyncio.ensure_future(self.store.unless_written(f"tags:{limit}", partial(self._tags_of, limit)))
-            kept = self._tags[limit] = (self.clock(), computing)
-        try:
-            return list(await asyncio.shield(kept[1]))
-        except Exception:
-            if self._tags.get(limit) is kept:  # a failed computation is not served: the next request tries again
-                del self._tags[limit]
-            raise
+        return list(await self._tags.get(limit, fresh=fresh))
+
+    async def _unless_written_tags(self, limit: int) -> list[str]:
+        return await self.store.unless_written(f"tags:{limit}", partial(self._tags_of, limit))
 
     async def _tags_of(self, limit: int) -> list[str]:
         shown, _ = _shown_to(None, await self.suspended())

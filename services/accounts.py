@@ -127,7 +127,7 @@ async def authenticate(ports: Ports, token: str) -> str:
         claims = ports.tokens.claims(token)
     except jwt.InvalidTokenError as exc:
         raise Unauthenticated(f"is invalid ({exc})") from None
-    generation = await ports.generations.of(claims.user_id)
+    generation = await ports.generations.get(claims.user_id)
     if generation is None:
         raise Unauthenticated("names a user that does not exist")
     if claims.generation < generation:

@@ -14,12 +14,13 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import jwt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from projections.kept import Kept
 
 # OWASP Password Storage Cheat Sheet: Argon2id with 19 MiB of memory, 2 iterations, 1 degree of parallelism.
 _ARGON2 = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
@@ -120,36 +121,10 @@ class Tokens:
         return self.claims(token).user_id
 
 
-class Generations:
-    """Each user's token generation as the users view holds it (None: no such user), remembered for `ttl` seconds.
+class Generations(Kept[str, int | None]):
+    """Each user's token generation as the users view holds it (None: no such user), kept for `ttl` seconds.
 
     Every authenticated request asks; within `ttl` of the last read, the answer comes from memory. So a
     logout or password change made through another API process is seen here within `ttl` seconds of its
     projection; one made through this process is seen at once (`forget`).
     """
-
-    def __init__(
-        self,
-        read: Callable[[str], Awaitable[int | None]],
-        ttl: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._read = read
-        self._ttl = ttl
-        self._clock = clock
-        self._known: dict[str, tuple[int | None, float]] = {}  # user id -> (generation, read at)
-
-    async def of(self, user_id: str) -> int | None:
-        now = self._clock()
-        known = self._known.get(user_id)
-        if known is not None and now - known[1] < self._ttl:
-            return known[0]
-        generation = await self._read(user_id)
-        if len(self._known) >= _REMEMBERED:
-            self._known.clear()
-        self._known[user_id] = (generation, now)
-        return generation
-
-    def forget(self, user_id: str) -> None:
-        """Read the user's generation again at the next request (it just changed)."""
-        self._known.pop(user_id, None)

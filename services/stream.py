@@ -338,7 +338,7 @@ class Streams:
 
 async def ticket(ports: Ports, streams: Streams, user_id: str) -> Ticket:
     """A ticket opening the user's streams for a while (the user is authenticated: their generation is current)."""
-    generation = await ports.generations.of(user_id)
+    generation = await ports.generations.get(user_id)
     return streams.tickets.issue(user_id, generation or 0)
 
 
@@ -424,7 +424,7 @@ async def open_stream(
     log not answering (while subscribing or seeding) is their Unavailable, with nothing left open.
     """
     claims = streams.tickets.claims(ticket)
-    generation = await ports.generations.of(claims.user_id)
+    generation = await ports.generations.get(claims.user_id)
     if generation is None:
         raise Unauthenticated("names a user that does not exist", "ticket")
     if claims.generation < generation:

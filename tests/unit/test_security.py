@@ -73,14 +73,14 @@ async def test_generations_are_remembered_for_their_ttl_and_forgotten_on_request
         return stored.get(user_id)
 
     generations = Generations(read, ttl=1.0, clock=lambda: now[0])
-    assert await generations.of("u1") == 0
+    assert await generations.get("u1") == 0
     stored["u1"] = 1
     now[0] += 0.5
-    assert await generations.of("u1") == 0, "within the ttl: from memory"
+    assert await generations.get("u1") == 0, "within the ttl: from memory"
     now[0] += 0.6
-    assert await generations.of("u1") == 1, "after it: read again"
+    assert await generations.get("u1") == 1, "after it: read again"
     stored["u1"] = 2
     generations.forget("u1")
-    assert await generations.of("u1") == 2
-    assert await generations.of("nobody") is None
+    assert await generations.get("u1") == 2
+    assert await generations.get("nobody") is None
     assert reads == ["u1", "u1", "u1", "nobody"]
