@@ -152,6 +152,14 @@ async def prepare_embedded(data_dir: Path, stream: Iterable) -> dict[str, int]:
     return per_topic
 
 
+def fresh_db(workdir: Path, name: str) -> Path:
+    """`workdir / name` with no file there: a kept run's (and SQLite's files beside it), whose documents
+    a figure's writes would leave unchanged, are removed."""
+    for stale in workdir.glob(f"{name}*"):
+        stale.unlink()
+    return workdir / name
+
+
 FOLD_CHUNK = 20_000
 
 

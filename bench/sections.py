@@ -278,6 +278,7 @@ def growth(ctx, say: Say) -> list[Figure]:
     figures += feed_growth(ctx, say)
     figures += bump_growth(ctx, say)
     figures += tags_growth(ctx, say)
+    figures += store_growth(ctx, say)
     return figures
 
 
@@ -415,6 +416,28 @@ def tags_growth(ctx, say: Say) -> list[Figure]:
             first_runs,
             FLAT,
         ),
+    ]
+
+
+DOCUMENTS_FULL = (10_000, 300_000)
+DOCUMENTS_QUICK = (10_000, 100_000)
+
+
+def store_growth(ctx, say: Say) -> list[Figure]:
+    """A batched get of 20 documents at random as the embedded store grows past SQLite's page cache."""
+    from bench.store_reads import IDS, get_cost
+
+    sizes = DOCUMENTS_QUICK if ctx.sizes.quick else DOCUMENTS_FULL
+    say(f"growth: a get of {IDS} documents at random from {', '.join(f'{n:,}' for n in sizes)}")
+    (first, first_seconds), (last, last_seconds) = asyncio.run(get_cost(ctx.dir("store-reads"), sizes))
+    return [
+        Figure(
+            f"store get: {IDS} documents at random from {last:,} (CPU per get)",
+            last_seconds * 1e6,
+            "us",
+            f"from {first:,} documents",
+            first_seconds * 1e6,
+        )
     ]
 
 

@@ -19,7 +19,7 @@ import statistics
 import time
 from pathlib import Path
 
-from bench.common import fold_into
+from bench.common import fold_into, fresh_db
 from bench.keys import codec as run_codec
 from bench.workload import BASE_TIME_MS, article_id, user_id
 from events.catalogue import ArticlePublished
@@ -59,12 +59,6 @@ class CountingStore(SqliteStore):
         return await super().terms(collection, field, query, size)
 
 
-def _new_store(workdir: Path, size: int) -> CountingStore:
-    for stale in workdir.glob(f"tags-{size}.db*"):  # a kept run's: its writes would change nothing
-        stale.unlink()
-    return CountingStore(workdir / f"tags-{size}.db")
-
-
 async def _write_between(store: SqliteStore, marker: str, version: int) -> None:
     """A write the aggregation does not count (a deleted article), which voids `Store.unless_written`."""
     body = {**(await store.get("articles", [article_id(0)]))[article_id(0)].body, "deleted": True}
@@ -98,7 +92,7 @@ async def tags_cost(workdir: Path, sizes: tuple[int, ...], repeats: int = 3) -> 
     out = []
     try:
         for size in sizes:
-            store = _new_store(workdir, size)
+            store = CountingStore(fresh_db(workdir, f"tags-{size}.db"))
             try:
                 out.append((size, *await _measure(store, codec, size, repeats)))
             finally:

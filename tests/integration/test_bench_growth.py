@@ -1,4 +1,5 @@
-"""The growth benchmarks measure what they say, at tiny sizes (bench/feeds.py, bench/rebuilds.py, bench/tags.py).
+"""The growth benchmarks measure what they say, at tiny sizes (bench/feeds.py, bench/rebuilds.py, bench/tags.py,
+bench/store_reads.py).
 
 No time is asserted here (times are `python -m bench`'s): these check the counts and the data the
 figures are taken on.
@@ -15,6 +16,7 @@ from bench.common import prepare_embedded, site_events
 from bench.feeds import feed_reads
 from bench.reads import READS_SHAPE
 from bench.rebuilds import publish_cost
+from bench.store_reads import doc_id, get_cost
 from bench.tags import READS, tags_cost
 from events.adapters.sqlite_log import SqliteLog
 from projections.adapters.sqlite_store import SqliteStore
@@ -73,3 +75,15 @@ async def test_the_tag_list_figure_counts_the_aggregations_its_reads_run_after_w
     monkeypatch.setattr(ReadModels, "tags", until_written)
     costs = await tags_cost(tmp_path, (10,), repeats=1)
     assert [(articles, runs) for articles, _, runs in costs] == [(10, READS)]
+
+
+async def test_the_store_get_figure_finds_every_document_it_asks_for(tmp_path: Path) -> None:
+    costs = await get_cost(tmp_path, (30, 300), gets=50)
+    assert [documents for documents, _ in costs] == [30, 300]
+    assert all(seconds > 0 for _, seconds in costs)
+    store = SqliteStore(tmp_path / "gets-300.db")
+    try:
+        found = await store.get("cards", [doc_id(0), doc_id(299), doc_id(300)])
+        assert sorted(found) == [doc_id(0), doc_id(299)], "every document written, and only those"
+    finally:
+        await store.close()
