@@ -26,6 +26,7 @@ from api.cors import cors, mark_streamed
 from api.errors import ApiError, json_error, refused
 from api.limits import RateLimiter
 from api.requests import PORTS
+from api.unparsable import answer_in_json
 from services import accounts
 from services.errors import Refused, Unauthenticated, as_unavailable
 
@@ -111,6 +112,7 @@ def build_app(
     The rate limiter, when given, counts requests once they are authenticated; its storage opens and
     closes with the application. The request metrics, when given, see every answer as the client gets it.
     """
+    answer_in_json()  # what aiohttp answers before any middleware runs
     limits = [limiter.middleware] if limiter is not None else []
     measured = [metrics.middleware] if metrics is not None else []
     app = web.Application(

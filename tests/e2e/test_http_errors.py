@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -338,3 +339,40 @@ async def test_the_tag_limits_apply_to_the_list_as_sent_and_a_refusal_appends_no
     r = await api.client.post("/v1/articles", json={"title": "T", "body": "b", "tags": sent}, headers=auth(token))
     assert r.status == 201, await r.text()
     assert sorted((await r.json())["article"]["tags"]) == sorted(["a", "b", *(f"t{n}" for n in range(16))])
+
+
+async def _raw(api: Api, request: bytes) -> tuple[bytes, dict[str, str], bytes]:
+    """Send bytes no HTTP client would, and read the whole answer (the server closes the connection)."""
+    server = api.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        answer = await reader.read()
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return status_line.encode(), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "problem"),
+    [
+        (b"GET /v1/feed?limit=" + b"9" * 9_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", "longer than 8190 bytes"),
+        (b"GET /api/tags HTTP/1.1\r\nHost: x\r\nX-Long: " + b"y" * 9_000 + b"\r\n\r\n", "longer than 8190 bytes"),
+        (b"GET /api/tags HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", "not an HTTP request"),
+        (b"G(T /api/tags HTTP/1.1\r\nHost: x\r\n\r\n", "not an HTTP request"),
+    ],
+    ids=["long request line", "long header", "space in a header name", "method not a token"],
+)
+async def test_a_request_the_http_parser_refuses_is_answered_400_in_json(
+    api: Api, request_bytes: bytes, problem: str
+) -> None:
+    """aiohttp answers these before any middleware runs (api/unparsable.py), and in plain text by itself."""
+    status_line, headers, body = await _raw(api, request_bytes)
+    assert status_line.split()[1] == b"400", status_line
+    assert headers["content-type"].startswith("application/json"), headers
+    (reason,) = json.loads(body)["errors"]["request"]
+    assert problem in reason
