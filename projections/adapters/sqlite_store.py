@@ -270,7 +270,7 @@ READ_MAP_BYTES = 1 << 30
 Unmapped, a page that is not in the connection's own cache (2 MB) costs a read() call that
 copies it from the OS page cache, and a store in use is far larger than that cache: a get of 20
 documents at random from 300,000 card-sized ones (bench/store_reads.py, a 270 MB file) took 144
-to 207 µs of CPU that way and 97 to 109 µs mapped, in five alternated runs. Mapped pages are the
+to 207 µs of CPU that way and 97 to 109 µs mapped, in four alternated runs. Mapped pages are the
 OS page cache itself, shared by every connection and process, which the kernel reclaims as it
 does any cached file. Writes still go through write(); SQLite maps no more than its build allows.
 """
