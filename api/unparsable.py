@@ -22,8 +22,8 @@ _plain_answer = RequestHandler.handle_error
 def _problem(status: int, exc: BaseException | None) -> str:
     if status >= 500:
         return "the server could not answer this request"
-    if isinstance(exc, LineTooLong):
-        return "the request line or a header is longer than 8190 bytes"
+    if isinstance(exc, LineTooLong):  # args: what was read, the parser's limit, the size read
+        return f"the request line or a header is longer than {exc.args[1]} bytes"
     if isinstance(exc, BadHttpMessage):
         return "this is not an HTTP request the server can read"
     return "the request could not be read"

@@ -160,7 +160,8 @@ def fresh_db(workdir: Path, name: str) -> Path:
     return workdir / name
 
 
-FOLD_CHUNK = 20_000
+WRITE_CHUNK = 20_000
+"""Documents a benchmark that builds its own store writes in one store write."""
 
 
 async def fold_into(
@@ -180,7 +181,7 @@ async def fold_into(
     physical = view.targets(version)
     state: dict = {}
     remaining = iter(pairs)
-    while chunk := list(itertools.islice(remaining, FOLD_CHUNK)):
+    while chunk := list(itertools.islice(remaining, WRITE_CHUNK)):
         changed = fold(view.reducer, state, chunk)
         writes = [DocWrite(physical[c], doc_id, v.version, v.body) for (c, doc_id), v in changed.items()]
         offset, last = chunk[-1]

@@ -13,12 +13,11 @@ import random
 import time
 from pathlib import Path
 
-from bench.common import fresh_db
+from bench.common import WRITE_CHUNK, fresh_db
 from projections.adapters.sqlite_store import SqliteStore
 from projections.store import Checkpoint, CollectionSpec, DocWrite
 
 IDS = 20
-CHUNK = 20_000
 SPEC = CollectionSpec(fields={"author_id": "keyword", "favorites_count": "long"})
 
 
@@ -37,8 +36,8 @@ async def get_cost(workdir: Path, sizes: tuple[int, ...], gets: int = 10_000) ->
         store = SqliteStore(fresh_db(workdir, f"gets-{size}.db"))
         try:
             await store.ensure_collection("cards", SPEC)
-            for start in range(0, size, CHUNK):
-                chunk = range(start, min(size, start + CHUNK))
+            for start in range(0, size, WRITE_CHUNK):
+                chunk = range(start, min(size, start + WRITE_CHUNK))
                 await store.write([DocWrite("cards", doc_id(n), 1, _body(n)) for n in chunk], Checkpoint("bench", {}))
             rnd = random.Random(size)
             asks = [[doc_id(rnd.randrange(size)) for _ in range(IDS)] for _ in range(gets)]
