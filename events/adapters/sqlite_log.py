@@ -40,9 +40,18 @@ P = ParamSpec("P")
 T = TypeVar("T")
 log = structlog.get_logger("sqlite-log")
 OTHERS_POLL = 0.005
-"""Seconds between two looks for appends of other processes to a shared log."""
+"""Seconds between two looks for appends of other processes to a shared log, while they append."""
+OTHERS_POLL_QUIET = 0.05
+"""The longest wait between two looks, reached by doubling OTHERS_POLL while nothing is appended: 200 looks a
+second took 4% of a core from the process that also answers reads (each a timer wake-up, costly in a VM)."""
 _FOLLOW_BATCH = 500
 """Entries per partition per read of `follow`."""
+
+
+def next_look(pause: float, changed: bool) -> float:
+    """The pause before the next look for other processes' appends: OTHERS_POLL after a change, then twice the
+    last one while nothing changes, up to OTHERS_POLL_QUIET."""
+    return OTHERS_POLL if changed else min(pause * 2, OTHERS_POLL_QUIET)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS log (
@@ -158,7 +167,8 @@ class SqliteLog(Log):
         """The log at `path`, which must have been created with `counts` (by default, the process topology's).
 
         `shared`: other processes append to the file while this one follows it (`tribe serve --processes`);
-        their appends then wake this process's followers within OTHERS_POLL seconds.
+        their appends then wake this process's followers within OTHERS_POLL seconds while they append, within
+        OTHERS_POLL_QUIET for the first append after a quiet spell.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         create_private(path)
@@ -193,21 +203,24 @@ class SqliteLog(Log):
         """Wake the followers when a commit reached the file through another connection.
 
         SQLite changes `PRAGMA data_version` of a connection when any other connection commits, so
-        this process's own appends wake them once more; one read of a counter every OTHERS_POLL
-        seconds costs next to nothing.
+        this process's own appends wake them once more. A look is one read of a counter, paced by
+        `next_look`.
         """
         seen = None
+        pause = OTHERS_POLL
         while True:
             try:
                 version = data_version(self._read_conn)
             except sqlite3.Error as exc:  # the file busy or gone for a moment: the followers poll anyway
                 log.warning("log_watch_failed", error=str(exc))
             else:
-                if seen is not None and version != seen:
+                changed = seen is not None and version != seen
+                if changed:
                     for event in self._watchers:
                         event.set()
+                pause = next_look(pause, changed)
                 seen = version
-            await asyncio.sleep(OTHERS_POLL)
+            await asyncio.sleep(pause)
 
     async def append(self, records: Sequence[Record]) -> list[Position]:
         if not records:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
+from events.adapters import sqlite_log
 from events.adapters.sqlite_log import SqliteLog
 from events.log import Record
 from events.routing import ARTICLES
@@ -37,3 +40,41 @@ async def test_a_follower_wakes_on_another_connections_append_only_when_the_log_
     finally:
         await writer.close()
         await follower.close()
+
+
+
+async def test_a_quiet_shared_log_is_looked_at_seldom_and_a_change_still_wakes_the_follower(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Looks (reads of data_version) back off to OTHERS_POLL_QUIET while nothing changes: at OTHERS_POLL
+    throughout, half a second would hold a hundred."""
+    looks: list[float] = []
+    real = sqlite_log.data_version
+
+    def counted(conn: sqlite3.Connection) -> int:
+        looks.append(time.monotonic())
+        return real(conn)
+
+    monkeypatch.setattr(sqlite_log, "data_version", counted)
+    path = tmp_path / "log.db"
+    writer, follower = SqliteLog(path), SqliteLog(path, shared=True)
+    try:
+        woken = follower.watch()
+        await asyncio.sleep(0.5)
+        assert 0 < len(looks) <= 0.5 / sqlite_log.OTHERS_POLL_QUIET + 5
+        await writer.append([record(1)])
+        async with asyncio.timeout(1.0):
+            await woken.wait()
+    finally:
+        await writer.close()
+        await follower.close()
+
+
+def test_the_pause_between_looks_doubles_while_quiet_and_starts_over_after_a_change() -> None:
+    pause, pauses = sqlite_log.OTHERS_POLL, []
+    for changed in (False, False, False, False, False, True, False):
+        pause = sqlite_log.next_look(pause, changed)
+        pauses.append(pause)
+    p, q = sqlite_log.OTHERS_POLL, sqlite_log.OTHERS_POLL_QUIET
+    assert pauses == [2 * p, 4 * p, 8 * p, q, q, p, 2 * p]
+
