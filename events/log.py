@@ -11,8 +11,14 @@ An event is named by its actor and its id together: clients choose their own eve
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+
+WOKEN_POLL = 1.0
+"""Seconds between the passes of an idle follower the log wakes on appends (`until_appended`): a safety
+net, and the pace of what no append starts (a view's retry after its backoff). Polling every 50 ms
+instead took several percent of a core from the process that also answers reads."""
 
 
 class LogUnavailable(RuntimeError):
@@ -142,3 +148,25 @@ class Log(abc.ABC):
 
     async def close(self) -> None:
         """Release connections; the default has none."""
+
+
+async def until_appended(wakeup: asyncio.Event | None, poll: float) -> None:
+    """What a follower with nothing to do waits for: `wakeup` set (then cleared), or WOKEN_POLL seconds;
+    without a wake-up, `poll` seconds.
+
+    `wakeup` is set by the log after appends (the embedded log's `watch`, which sees other
+    processes' appends too); None where the log cannot tell (Kafka), and the follower polls. An
+    append that sets it after the follower's last read makes the wait return at once; one that
+    lands between the wait's return and the clear is read by the pass that follows.
+    """
+    if wakeup is None:
+        await asyncio.sleep(poll)
+        return
+    # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that arrives just as the
+    # wake-up fires, and the follower would then never stop. asyncio.wait lets it through.
+    waiter = asyncio.ensure_future(wakeup.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=WOKEN_POLL)
+    finally:
+        waiter.cancel()
+    wakeup.clear()

@@ -18,7 +18,7 @@ import time
 import structlog
 
 from events.codec import EventCodec
-from events.log import Entry, Log
+from events.log import Entry, Log, until_appended
 from projections.failures import Retry, this_process
 from projections.feeder import TP, ViewFeeder
 from projections.live import install
@@ -136,17 +136,4 @@ class EmbeddedRuntime:
                 await asyncio.sleep(1)
                 continue
             if processed == 0:
-                await self._idle()
-
-    async def _idle(self) -> None:
-        if self.wakeup is None:
-            await asyncio.sleep(self.idle_poll)
-            return
-        # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that arrives just as the
-        # wake-up fires, and the runtime would then never stop. asyncio.wait lets it through.
-        waiter = asyncio.ensure_future(self.wakeup.wait())
-        try:
-            await asyncio.wait({waiter}, timeout=self.idle_poll)
-        finally:
-            waiter.cancel()
-        self.wakeup.clear()
+                await until_appended(self.wakeup, self.idle_poll)

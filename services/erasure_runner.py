@@ -41,7 +41,7 @@ import structlog
 
 from events.catalogue import Event, UserErased
 from events.codec import EventCodec, UnknownSchema
-from events.log import Log, Position
+from events.log import Log, Position, until_appended
 from events.routing import USERS
 from events.routing import partitions as partitions_of
 from projections.failures import troubled
@@ -73,6 +73,7 @@ class ErasureRunner:
         grace: float = 5.0,
         wait: float = 60.0,
         idle: float = 0.2,
+        wakeup: asyncio.Event | None = None,
     ) -> None:
         self.log = log
         self.store = store
@@ -83,6 +84,7 @@ class ErasureRunner:
         self.grace = grace
         self.wait = wait
         self.idle = idle
+        self.wakeup = wakeup
 
     async def run_once(self) -> int:
         """Carry out the erasures the owned users partitions hold beyond the checkpoint; return the entries read."""
@@ -170,4 +172,4 @@ class ErasureRunner:
                 await asyncio.sleep(1)
                 continue
             if not done:
-                await asyncio.sleep(self.idle)
+                await until_appended(self.wakeup, self.idle)

@@ -29,7 +29,7 @@ import structlog
 
 from events.catalogue import Event
 from events.codec import EventCodec
-from events.log import Log, Position
+from events.log import Log, Position, until_appended
 from events.routing import ARTICLES, FOLLOWS, TRIBES
 from events.routing import partitions as partitions_of
 from projections.progress import Progress
@@ -71,6 +71,7 @@ class FanOutRunner:
         owned: Callable[[], Collection[TP]] | None = None,
         batch_size: int = 500,
         idle: float = 0.05,
+        wakeup: asyncio.Event | None = None,
         wait: float = 5.0,
         checkpoint: str = CHECKPOINT,
         topics: Sequence[str] = TOPICS,
@@ -83,6 +84,7 @@ class FanOutRunner:
         self.owned = owned
         self.batch_size = batch_size
         self.idle = idle
+        self.wakeup = wakeup
         self.wait = wait
         self.checkpoint = checkpoint
         self.topics = tuple(topics)
@@ -140,4 +142,4 @@ class FanOutRunner:
                 await asyncio.sleep(1)
                 continue
             if not done:
-                await asyncio.sleep(self.idle)
+                await until_appended(self.wakeup, self.idle)

@@ -296,7 +296,9 @@ def fanout_runner(
     fanout = FanOut(TimelineReads(store), FanOutPolicy(settings.fanout_threshold))
     poll = 0.01 if isinstance(store, SqliteStore) else 0.05
     consulted = Progress(store, (FOLLOWS_VIEW, TRIBES_VIEW, ARTICLES_VIEW), poll=poll)
-    return FanOutRunner(log, store, codec, fanout, consulted, owned=owned, wait=settings.fanout_wait)
+    return FanOutRunner(
+        log, store, codec, fanout, consulted, owned=owned, wait=settings.fanout_wait, wakeup=_woken_by(log)
+    )
 
 
 def erasure_runner(
@@ -310,7 +312,8 @@ def erasure_runner(
     poll = 0.01 if isinstance(store, SqliteStore) else 0.05
     grace = settings.kafka_delivery_timeout + 1 if isinstance(log, KafkaLog) else 1.0
     return ErasureRunner(
-        log, store, codec, Erasure(Footprint(store)), Progress(store, VIEWS, poll=poll), owned=owned, grace=grace
+        log, store, codec, Erasure(Footprint(store)), Progress(store, VIEWS, poll=poll),
+        owned=owned, grace=grace, wakeup=_woken_by(log),
     )
 
 
@@ -323,8 +326,15 @@ def moderation_runner(
     """
     judge = Judge(WordList(settings.moderation_words))
     return FanOutRunner(
-        log, store, codec, judge, Progress(store, ()), owned=owned, checkpoint=MODERATION_CHECKPOINT, topics=(ARTICLES,)
+        log, store, codec, judge, Progress(store, ()),
+        owned=owned, checkpoint=MODERATION_CHECKPOINT, topics=(ARTICLES,), wakeup=_woken_by(log),
     )
+
+
+def _woken_by(log: Log) -> asyncio.Event | None:
+    """What wakes a runner on `log`'s appends (events/log.py `until_appended`): the embedded log tells its
+    followers; a Kafka runner polls."""
+    return log.watch() if isinstance(log, SqliteLog) else None
 
 
 def retry(settings: Settings) -> Retry:

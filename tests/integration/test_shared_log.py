@@ -1,4 +1,5 @@
-"""A log shared by processes (`tribe serve --processes`): a follower wakes on appends through another connection."""
+"""A log shared by processes (`tribe serve --processes`): a follower wakes on appends through another connection;
+the runners of the embedded log wake on its appends."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from events.adapters import sqlite_log
 from events.adapters.sqlite_log import SqliteLog
 from events.log import Record
 from events.routing import ARTICLES
+from projections.adapters.sqlite_store import SqliteStore
+from tests.sealed import sealed_codec
+from tribe.bootstrap import erasure_runner, fanout_runner, moderation_runner
+from tribe.settings import Settings
 
 
 def record(n: int) -> Record:
@@ -78,3 +83,18 @@ def test_the_pause_between_looks_doubles_while_quiet_and_starts_over_after_a_cha
     p, q = sqlite_log.OTHERS_POLL, sqlite_log.OTHERS_POLL_QUIET
     assert pauses == [2 * p, 4 * p, 8 * p, q, q, p, 2 * p]
 
+
+async def test_the_runners_of_the_embedded_log_are_woken_by_its_appends(tmp_path: Path) -> None:
+    """Each idle runner waits for the log's wake-up (events/log.py `until_appended`), not a 50 ms poll."""
+    settings = Settings.from_env()
+    log, store = SqliteLog(tmp_path / "log.db"), SqliteStore(tmp_path / "store.db")
+    codec = sealed_codec()
+    try:
+        runners = [make(settings, log, store, codec) for make in (fanout_runner, erasure_runner, moderation_runner)]
+        wakeups = [runner.wakeup for runner in runners]
+        assert all(wakeup is not None and not wakeup.is_set() for wakeup in wakeups)
+        await log.append([record(1)])
+        assert all(wakeup is not None and wakeup.is_set() for wakeup in wakeups)
+    finally:
+        await log.close()
+        await store.close()
