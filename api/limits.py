@@ -229,15 +229,14 @@ class RateLimiter:
 
     async def _budgets(self, request: web.Request) -> list[tuple[str, RateLimitItem, str]]:
         """(name, limit, whose) of every budget this request counts against."""
-        address = client_address(request)
         if request.method == "POST" and request.path.rstrip("/") in _LOGIN_PATHS:
-            budgets = [("login-ip", self._login_ip, address)]
+            budgets = [("login-ip", self._login_ip, client_address(request))]
             email = await _email(request)
             if email is not None:
                 budgets.append(("login-email", self._login_email, email))
             return budgets
         user_id = viewer(request)
-        whose = f"user:{user_id}" if user_id is not None else address
+        whose = f"user:{user_id}" if user_id is not None else client_address(request)
         if request.method in _READ_METHODS:
             return [("reads", self._reads, whose)]
         return [("writes", self._writes, whose)]
