@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import random
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Collection
 
 import structlog
@@ -35,11 +35,17 @@ MAX_BODY_BYTES = 256 * 1024
 log = structlog.get_logger("api")
 
 
+def new_request_id() -> str:
+    """128 random bits in hex, as a UUID4's: an id to find a request's lines by, not a secret, so drawn without
+    the system call of uuid4 (os.urandom), a tenth of the log line's cost."""
+    return f"{random.getrandbits(128):032x}"
+
+
 @web.middleware
 async def canonical_log_line(request: web.Request, handler: Handler) -> web.StreamResponse:
     """One structured line per request, with what a reader of the logs needs and nothing else."""
     started = time.perf_counter()
-    request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+    request_id = request.headers.get("X-Request-Id") or new_request_id()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     status = 500
     try:
