@@ -150,18 +150,23 @@ class Log(abc.ABC):
         """Release connections; the default has none."""
 
 
-async def until_appended(wakeup: asyncio.Event | None, poll: float) -> None:
+async def until_appended(wakeup: asyncio.Event | None, poll: float, pace: float = 0.0) -> None:
     """What a follower with nothing to do waits for: `wakeup` set (then cleared), or WOKEN_POLL seconds;
     without a wake-up, `poll` seconds.
 
     `wakeup` is set by the log after appends (the embedded log's `watch`, which sees other
     processes' appends too); None where the log cannot tell (Kafka), and the follower polls. An
     append that sets it after the follower's last read makes the wait return at once; one that
-    lands between the wait's return and the clear is read by the pass that follows.
+    lands between the wait's return and the clear is read by the pass that follows. `pace`: the
+    least time between two passes when woken. The log wakes every follower on every append, to
+    whatever topic: a follower of a few topics (the runners) paces itself, or a stream of appends
+    it has nothing to do with would run it once per append.
     """
     if wakeup is None:
         await asyncio.sleep(poll)
         return
+    if pace:
+        await asyncio.sleep(pace)
     # Not asyncio.wait_for: on Python 3.11 it can swallow a cancellation that arrives just as the
     # wake-up fires, and the follower would then never stop. asyncio.wait lets it through.
     waiter = asyncio.ensure_future(wakeup.wait())

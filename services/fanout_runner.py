@@ -142,4 +142,4 @@ class FanOutRunner:
                 await asyncio.sleep(1)
                 continue
             if not done:
-                await until_appended(self.wakeup, self.idle)
+                await until_appended(self.wakeup, self.idle, pace=self.idle)

@@ -49,3 +49,21 @@ async def test_a_cancelled_wait_is_cancelled() -> None:
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+async def test_a_paced_follower_waits_its_pace_even_when_woken_at_once() -> None:
+    """Every append wakes every follower: one that paces itself passes no more often than its pace."""
+    wakeup = asyncio.Event()
+    wakeup.set()
+    started = time.monotonic()
+    await log.until_appended(wakeup, poll=5.0, pace=0.1)
+    assert 0.1 <= time.monotonic() - started < log.WOKEN_POLL
+    assert not wakeup.is_set()
+
+
+async def test_an_append_during_the_pace_ends_the_wait_when_the_pace_does() -> None:
+    wakeup = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.02, wakeup.set)
+    started = time.monotonic()
+    await log.until_appended(wakeup, poll=5.0, pace=0.1)
+    assert 0.1 <= time.monotonic() - started < log.WOKEN_POLL
