@@ -429,8 +429,13 @@ class ViewFeeder:
 
     async def tick(self) -> FeedResult:
         """Between batches: re-read the parked keys (replaying those released), report, and apply what
-        was handed over while the view sat out a backoff, or is owed (`owe`). Never raises."""
+        was handed over while the view sat out a backoff, or is owed (`owe`). Never raises.
+
+        What the catch-up applies or parks is counted and logged as a batch is (`log_batch`): after a
+        backoff it is often the tick, not the next batch, that parks the events at fault.
+        """
         result = FeedResult()
+        started = time.perf_counter()
         try:
             projector = await self._live_projector()
             if projector is not None and self.parking is not None:
@@ -446,6 +451,8 @@ class ViewFeeder:
             await self.report()
         except Exception as exc:
             await self.failed(exc)
+        if result.handled:
+            log_batch(self.metrics, self.view.name, result, result.handled, time.perf_counter() - started, tick=True)
         return result
 
     async def _catch_up(self) -> FeedResult:
