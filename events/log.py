@@ -150,9 +150,11 @@ class Log(abc.ABC):
         """Release connections; the default has none."""
 
 
-async def until_appended(wakeup: asyncio.Event | None, poll: float, pace: float = 0.0) -> None:
-    """What a follower with nothing to do waits for: `wakeup` set (then cleared), or WOKEN_POLL seconds;
-    without a wake-up, `poll` seconds.
+async def until_appended(
+    wakeup: asyncio.Event | None, poll: float, pace: float = 0.0, longest: float = WOKEN_POLL
+) -> None:
+    """What a follower with nothing to do waits for: `wakeup` set (then cleared), or `longest` seconds
+    (WOKEN_POLL unless the follower has something to retry sooner); without a wake-up, `poll` seconds.
 
     `wakeup` is set by the log after appends (the embedded log's `watch`, which sees other
     processes' appends too); None where the log cannot tell (Kafka), and the follower polls. An
@@ -171,7 +173,7 @@ async def until_appended(wakeup: asyncio.Event | None, poll: float, pace: float 
     # wake-up fires, and the follower would then never stop. asyncio.wait lets it through.
     waiter = asyncio.ensure_future(wakeup.wait())
     try:
-        await asyncio.wait({waiter}, timeout=WOKEN_POLL)
+        await asyncio.wait({waiter}, timeout=longest)
     finally:
         waiter.cancel()
     wakeup.clear()

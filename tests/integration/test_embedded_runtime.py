@@ -24,6 +24,7 @@ from events.catalogue import (
 )
 from events.log import Position, Record
 from events.routing import ROUTES, partition_for
+from projections import embedded
 from projections.adapters.sqlite_store import OtherLayout, SqliteStore, reset_layout
 from projections.embedded import EmbeddedRuntime
 from projections.live import install
@@ -252,9 +253,17 @@ class StoreThatFailsOnce(SqliteStore):
         await super().write(writes, checkpoint)
 
 
+@pytest.mark.parametrize("woken", [False, True], ids=["polling", "woken"])
 @pytest.mark.parametrize("failing", [1, 4, 9])
-async def test_a_failed_write_in_a_running_runtime_resumes_from_the_checkpoint(tmp_path: Path, failing: int) -> None:
-    """Batches are pipelined: the failed batch's successor was folded on top of it, in memory."""
+async def test_a_failed_write_in_a_running_runtime_resumes_from_the_checkpoint(
+    tmp_path: Path, failing: int, woken: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches are pipelined: the failed batch's successor was folded on top of it, in memory.
+
+    Woken by the log, with no append to come, the runtime still retries after the backoff, at its
+    idle poll: it waits for the log's wake-up up to WOKEN_POLL only while no view is retrying.
+    """
+    monkeypatch.setattr(embedded, "WOKEN_POLL", 60.0)
     events = _events() + [
         ArticleViewed(event_id=f"evt-view-{i}", actor_id="u2", occurred_at=1_800_000_000_000 + i, article_id="a1")
         for i in range(7)
@@ -267,7 +276,7 @@ async def test_a_failed_write_in_a_running_runtime_resumes_from_the_checkpoint(t
 
     files = await Files(tmp_path / "failing").open(StoreThatFailsOnce(tmp_path / "failing" / "store.sqlite", failing))
     positions = await files.append(events)
-    runtime = files.runtime(batch_size=2, idle_poll=0.01)
+    runtime = files.runtime(batch_size=2, idle_poll=0.01, wakeup=files.log.watch() if woken else None)
     task = asyncio.create_task(runtime.run())
     try:
         assert await Progress(files.store, VIEWS, poll=0.01).wait(positions, timeout=10)
