@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 WOKEN_POLL = 1.0
-"""Seconds between the passes of an idle follower the log wakes on appends (`until_appended`): a safety
-net, and the pace of what no append starts (a view's retry after its backoff). Polling every 50 ms
-instead took several percent of a core from the process that also answers reads."""
+"""Seconds between the passes of an idle follower the log wakes on appends (`until_appended`), while it
+has nothing to retry: a safety net, and the pace of what no append starts (the runtime's ticks).
+Polling every 50 ms instead took several percent of a core from the process that also answers reads."""
 
 
 class LogUnavailable(RuntimeError):
