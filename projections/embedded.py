@@ -20,7 +20,7 @@ import structlog
 from events.codec import EventCodec
 from events.log import WOKEN_POLL, Entry, Log, until_appended
 from projections.failures import Retry, this_process
-from projections.feeder import TP, ViewFeeder
+from projections.feeder import TP, ViewFeeder, log_batch
 from projections.live import install
 from projections.metrics import ProjectionMetrics
 from projections.store import Store
@@ -111,10 +111,9 @@ class EmbeddedRuntime:
         started = time.perf_counter()
         result = await feeder.offer_batch(batch)
         if result.handled:
+            delivered = sum(len(entries) for entries in batch.values())
             seconds = time.perf_counter() - started
-            self.metrics.batch(feeder.view.name, applied=result.processed, parked=result.parked, seconds=seconds)
-            log.info("batch", projection=feeder.guard.projection, partitions=len(batch), events=result.processed,
-                     parked=result.parked, writes=result.writes, ms=round(seconds * 1000, 2))
+            log_batch(self.metrics, feeder.view.name, result, delivered, seconds, projection=feeder.guard.projection)
         return result.handled
 
     async def tick(self) -> None:

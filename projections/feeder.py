@@ -452,7 +452,9 @@ class ViewFeeder:
         except Exception as exc:
             await self.failed(exc)
         if result.handled:
-            log_batch(self.metrics, self.view.name, result, result.handled, time.perf_counter() - started, tick=True)
+            seconds = time.perf_counter() - started
+            log_batch(self.metrics, self.view.name, result, result.handled, seconds, projection=self.guard.projection,
+                      tick=True)
         return result
 
     async def _catch_up(self) -> FeedResult:
