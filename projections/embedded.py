@@ -113,7 +113,7 @@ class EmbeddedRuntime:
         if result.handled:
             delivered = sum(len(entries) for entries in batch.values())
             seconds = time.perf_counter() - started
-            log_batch(self.metrics, feeder.view.name, result, delivered, seconds, projection=feeder.guard.projection)
+            log_batch(self.metrics, feeder, result, delivered, seconds)
         return result.handled
 
     async def tick(self) -> None:

@@ -85,7 +85,7 @@ async def offer(
         result = await feeder.offer(mine)
         await feeder.settle()
         seconds = time.perf_counter() - started
-    log_batch(metrics, feeder.view.name, result, len(mine), seconds, topic=topic)
+    log_batch(metrics, feeder, result, len(mine), seconds, topic=topic)
 
 
 def _agent(

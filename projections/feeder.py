@@ -94,13 +94,21 @@ class FeedResult:
 
 
 def log_batch(
-    metrics: ProjectionMetrics, view: str, result: FeedResult, delivered: int, seconds: float, **context: object
+    metrics: ProjectionMetrics,
+    feeder: ViewFeeder,
+    result: FeedResult,
+    delivered: int,
+    seconds: float,
+    **context: object,
 ) -> None:
-    """A batch offered to one view: its metrics and the canonical `projected` line (every runtime's)."""
+    """A batch offered to one view: its metrics and the canonical `projected` line (every runtime's), which
+    names the view and the version it feeds. `delivered`: the entries the runtime handed over."""
+    view = feeder.view.name
     metrics.batch(view, applied=result.processed, parked=result.parked, seconds=seconds)
     log.info(
         "projected",
         view=view,
+        projection=feeder.guard.projection,
         **context,
         delivered=delivered,
         processed=result.processed,
@@ -451,10 +459,8 @@ class ViewFeeder:
             await self.report()
         except Exception as exc:
             await self.failed(exc)
-        if result.handled:
-            seconds = time.perf_counter() - started
-            log_batch(self.metrics, self.view.name, result, result.handled, seconds, projection=self.guard.projection,
-                      tick=True)
+        if result.handled:  # read from the log by the feeder itself: nothing was handed over
+            log_batch(self.metrics, self, result, 0, time.perf_counter() - started, tick=True)
         return result
 
     async def _catch_up(self) -> FeedResult:

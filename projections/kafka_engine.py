@@ -384,7 +384,7 @@ class KafkaEngine:
         started = time.perf_counter()
         result = await feeder.offer(entries)
         seconds = time.perf_counter() - started
-        log_batch(self.metrics, feeder.view.name, result, len(entries), seconds)
+        log_batch(self.metrics, feeder, result, len(entries), seconds)
 
 
 def _named(offsets: dict[TP, int]) -> dict[str, int]:
