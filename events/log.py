@@ -151,7 +151,7 @@ class Log(abc.ABC):
 
 
 async def until_appended(
-    wakeup: asyncio.Event | None, poll: float, pace: float = 0.0, longest: float = WOKEN_POLL
+    wakeup: asyncio.Event | None, poll: float, pace: float = 0.0, longest: float | None = None
 ) -> None:
     """What a follower with nothing to do waits for: `wakeup` set (then cleared), or `longest` seconds
     (WOKEN_POLL unless the follower has something to retry sooner); without a wake-up, `poll` seconds.
@@ -173,7 +173,7 @@ async def until_appended(
     # wake-up fires, and the follower would then never stop. asyncio.wait lets it through.
     waiter = asyncio.ensure_future(wakeup.wait())
     try:
-        await asyncio.wait({waiter}, timeout=longest)
+        await asyncio.wait({waiter}, timeout=WOKEN_POLL if longest is None else longest)
     finally:
         waiter.cancel()
     wakeup.clear()

@@ -18,7 +18,7 @@ import time
 import structlog
 
 from events.codec import EventCodec
-from events.log import WOKEN_POLL, Entry, Log, until_appended
+from events.log import Entry, Log, until_appended
 from projections.failures import Retry, this_process
 from projections.feeder import TP, ViewFeeder, log_batch
 from projections.live import install
@@ -137,4 +137,4 @@ class EmbeddedRuntime:
             if processed == 0:
                 # A view sitting out a backoff is offered its batch again by the next pass: soon, not in a second.
                 retrying = any(feeder.guard.attempts for feeder in self.feeders)
-                await until_appended(self.wakeup, self.idle_poll, longest=self.idle_poll if retrying else WOKEN_POLL)
+                await until_appended(self.wakeup, self.idle_poll, longest=self.idle_poll if retrying else None)

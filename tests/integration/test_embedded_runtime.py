@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from events import log as log_port
 from events.adapters.sqlite_log import SqliteLog
 from events.catalogue import (
     ArticleBumped,
@@ -24,7 +25,6 @@ from events.catalogue import (
 )
 from events.log import Position, Record
 from events.routing import ROUTES, partition_for
-from projections import embedded
 from projections.adapters.sqlite_store import OtherLayout, SqliteStore, reset_layout
 from projections.embedded import EmbeddedRuntime
 from projections.live import install
@@ -263,7 +263,7 @@ async def test_a_failed_write_in_a_running_runtime_resumes_from_the_checkpoint(
     Woken by the log, with no append to come, the runtime still retries after the backoff, at its
     idle poll: it waits for the log's wake-up up to WOKEN_POLL only while no view is retrying.
     """
-    monkeypatch.setattr(embedded, "WOKEN_POLL", 60.0)
+    monkeypatch.setattr(log_port, "WOKEN_POLL", 60.0)
     events = _events() + [
         ArticleViewed(event_id=f"evt-view-{i}", actor_id="u2", occurred_at=1_800_000_000_000 + i, article_id="a1")
         for i in range(7)
