@@ -47,7 +47,6 @@ async def test_a_follower_wakes_on_another_connections_append_only_when_the_log_
         await follower.close()
 
 
-
 async def test_a_quiet_shared_log_is_looked_at_seldom_and_a_change_still_wakes_the_follower(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
