@@ -57,7 +57,7 @@ class FeedReads:
 async def assembled(ports: Ports, reader: str, limit: int, offset: int) -> ArticlePage:
     """The feed before the hybrid (services/articles.py at 35adfee): the articles of all the reader's followees."""
     paging(limit, offset)
-    hidden = await ports.social.hidden_from(reader)
+    hidden = {*await ports.social.blocked_by(reader), *await ports.social.blockers_of(reader)}
     followees = [f for f in await ports.reads.followees(reader) if f not in hidden]
     docs, total = await ports.reads.articles(author_ids=followees, limit=limit, offset=offset)
     return ArticlePage(await article_views(ports, docs, reader, followed=set(followees)), total)

@@ -12,7 +12,15 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from projections.queries import active_among, by_followee, live_cards, suspended_users, unerased
+from projections.queries import (
+    active_among,
+    block_ids,
+    by_followee,
+    hidden_by_blocks,
+    live_cards,
+    suspended_users,
+    unerased,
+)
 from projections.store import Filter, Prefix, Query, Store
 from reducers.articles import bump_id
 from reducers.follows import follow_id
@@ -30,7 +38,7 @@ class FeedWindow:
     """What a feed reads of the articles it was delivered or pulled (TimelineReads.window)."""
 
     cards: list[Body]
-    """The live cards the reader may see, of the authors they follow now, newest first."""
+    """The live cards the reader may see, of the authors they follow now and no block parts them from, newest first."""
     authors: dict[str, Body]
     """The user documents of the articles' authors (erased users left out)."""
     follows: dict[str, Body]
@@ -119,9 +127,10 @@ class TimelineReads:
     async def window(self, reader: str, authors: Mapping[str, str]) -> FeedWindow:
         """What a feed shows of these articles (article id to author), from one batched get (Store.get_many).
 
-        The cards, their authors, and the reader's follows and bumps of them are all keyed by ids
-        the entries give, so they are read at once: on Elasticsearch one request, not four in turn.
-        A card is read for every entry, the feed keeping those of authors the reader still follows.
+        The cards, their authors, the reader's follows and bumps of them, and the blocks either way
+        between the reader and the authors are all keyed by ids the entries give, so they are read
+        at once: on Elasticsearch one request, not five in turn. A card is read for every entry,
+        the feed keeping those of authors the reader still follows and no block parts them from.
         """
         article_ids = sorted(authors, reverse=True)
         author_ids = sorted(set(authors.values()))
@@ -131,10 +140,11 @@ class TimelineReads:
                 "articles": article_ids,
                 "users": author_ids,
                 "bumps": [bump_id(a, reader) for a in article_ids],
+                "blocks": block_ids(reader, author_ids),
             }
         )
-        followed = active_among(found["follows"], "followee_id")
-        shown = [a for a in article_ids if authors[a] in followed]
+        shown_authors = active_among(found["follows"], "followee_id") - hidden_by_blocks(found["blocks"], reader)
+        shown = [a for a in article_ids if authors[a] in shown_authors]
         return FeedWindow(
             cards=live_cards(found["articles"], shown, reader, await suspended_users(self.store)) if shown else [],
             authors=unerased(found["users"]),

@@ -1,11 +1,12 @@
 """The feeds, read from the reader's timeline and the few outliers they pull (services/fanout.py).
 
-A feed read costs the same however many people the reader follows: one range of the reader's
-timeline, one read of the outliers (authors and tribes whose audience outgrew the fan-out),
-one batched get of the reader's follows or memberships among them, one query for the pulled
-articles, and the page's cards. Nothing is sized by the reader's followees. The Conduit feed
-reads the cards, their authors and the reader's follows and bumps of them in one batched get of
-four views (TimelineReads.window): one request on Elasticsearch.
+A feed read costs the same however many people the reader follows, and however many block them:
+one range of the reader's timeline, one read of the outliers (authors and tribes whose audience
+outgrew the fan-out), one batched get of the reader's follows or memberships among them, one
+query for the pulled articles, and the page's cards. Nothing is sized by the reader's followees
+or blockers: a block is looked up for the authors of what was read, both ways, by id. The
+Conduit feed reads the cards, their authors, the reader's follows and bumps of them and the
+blocks in one batched get of five views (TimelineReads.window): one request on Elasticsearch.
 
 What is filed in a timeline is checked against the reader's own documents when it is read:
 an entry whose author the reader no longer follows (or whose tribe they left), an article
@@ -63,14 +64,13 @@ async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequen
     paging(limit, offset)
     await ports.writer.caught_up(after)
     want = offset + limit
-    hidden = await ports.social.hidden_from(reader)
     pulled_authors = await _pulled_authors(ports, reader)
     size = want + 1
     for attempt in range(FEED_READS):
         entries = await ports.timelines.timeline(reader, size, by_author=True)
         pulled = await ports.timelines.pulled(pulled_authors, (), size)
-        authors = {e["article_id"]: e["author_id"] for e in entries if e["author_id"] not in hidden}
-        authors.update((a["article_id"], a["author_id"]) for a in pulled if a["author_id"] not in hidden)
+        authors = {e["article_id"]: e["author_id"] for e in entries}
+        authors.update((a["article_id"], a["author_id"]) for a in pulled)
         window = await ports.timelines.window(reader, authors)
         opened = await open_authors(ports, reader, window.authors, window.follows)
         live = [card for card in window.cards if card["author_id"] in opened]
@@ -96,11 +96,11 @@ async def ranked_feed(
     """
     await ports.writer.caught_up(after)
     timelines = ports.timelines
-    hidden = await ports.social.hidden_from(reader)
     entries = await timelines.timeline(reader, RANKED_WINDOW, by_author=False)
     outlier_tribes = await timelines.outliers("tribe")
     joined_outliers = await ports.social.joined(reader, outlier_tribes)
     pulled = await timelines.pulled(await _pulled_authors(ports, reader), sorted(joined_outliers), RANKED_WINDOW)
+    hidden = await ports.social.hidden_among(reader, sorted({e["author_id"] for e in [*entries, *pulled]}))
     followed = await ports.reads.following(reader, sorted({e["author_id"] for e in entries} - hidden))
     joined = await ports.social.joined(reader, sorted({e["tribe_id"] for e in entries if e["by_tribe"]}))
     ids = {

@@ -7,8 +7,9 @@ small fan-out threshold, so an author with three followers is an outlier.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -17,7 +18,7 @@ from api.requests import PORTS
 from events.catalogue import FANOUT_ACTOR, ArticleDelivered, AudienceOutgrown, Event
 from events.log import Position
 from events.routing import topology
-from projections.store import Query
+from projections.store import Doc, Page, Query
 from projections.views import TIMELINES_VIEW
 from replay.rebuild import compare, rebuild
 from services.fanout_runner import CHECKPOINT, fanout_partitions
@@ -123,6 +124,53 @@ async def test_unfollow_block_and_deletion_leave_the_feed_without_touching_the_t
     assert r.status == 204
     assert await feed_titles(api, ben) == ([], 0)
     assert len(await timeline_of(api, "ben")) == 2  # nothing was removed per reader: the reads decide
+
+
+async def docs_read(api: Api, path: str, token: str) -> tuple[list[str], int]:
+    """The titles a feed shows, and how many documents the store handed over to answer it."""
+    store = api.client.app[PORTS].timelines.store
+    handed: list[int] = []
+    get, get_many, search = store.get, store.get_many, store.search
+
+    async def counted_get(collection: str, ids: Sequence[str]) -> dict[str, Doc]:
+        found = await get(collection, ids)
+        handed.append(len(found))
+        return found
+
+    async def counted_get_many(ids: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Doc]]:
+        found = await get_many(ids)
+        handed.append(sum(map(len, found.values())))
+        return found
+
+    async def counted_search(collection: str, query: Query) -> Page:
+        page = await search(collection, query)
+        handed.append(len(page.docs))
+        return page
+
+    with patch.multiple(store, get=counted_get, get_many=counted_get_many, search=counted_search):
+        r = await api.client.get(path, headers=auth(token))
+    assert r.status == 200, await r.text()
+    body = await r.json()
+    return [a["title"] for a in body.get("articles", body.get("items"))], sum(handed)
+
+
+async def test_a_feed_read_costs_the_same_however_many_block_the_reader(api: Api) -> None:
+    """The feeds look a block up, both ways, for the authors of what they read: not every block of the reader."""
+    ann, ben, cat = await api.register("ann"), await api.register("ben"), await api.register("cat")
+    await follow(api, ben, "ann")
+    await follow(api, ben, "cat")
+    await api.publish(ann, "By ann")
+    await api.publish(cat, "By cat")
+    r = await api.client.post("/v1/users/cat/block", headers=auth(ben))
+    assert r.status == 200, await r.text()
+    await settle(api)
+    before = [await docs_read(api, path, ben) for path in ("/api/articles/feed", "/v1/feed")]
+    assert [titles for titles, _ in before] == [["By ann"], ["By ann"]]
+    for n in range(8):
+        r = await api.client.post("/v1/users/ben/block", headers=auth(await api.register(f"hater{n}")))
+        assert r.status == 200, await r.text()
+    await settle(api)
+    assert [await docs_read(api, path, ben) for path in ("/api/articles/feed", "/v1/feed")] == before
 
 
 async def test_an_author_whose_followers_reach_the_threshold_is_pulled_not_delivered(api: Api) -> None:

@@ -166,7 +166,8 @@ async def test_a_block_not_projected_yet_does_not_stop_a_follow_but_hides_it_onc
         await social.follow(world.ports, ben, "ann", on=True)
     with pytest.raises(Forbidden):
         await comments.post(world.ports, comments.Comment(ben, await world.article(ann), "hi"))
-    assert ben in await world.ports.social.hidden_from(ann)
+    assert await world.ports.social.hidden_among(ann, [ben]) == {ben}
+    assert await world.ports.social.hidden_among(ben, [ann]) == {ann}
 
 
 # -- answers built from the event when the views are behind -------------------------------------------
