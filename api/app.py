@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Collection
 
@@ -33,6 +34,9 @@ from services.errors import Refused, Unauthenticated, as_unavailable
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY_BYTES = 256 * 1024
 log = structlog.get_logger("api")
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+"""A request id a client may choose: a UUID, a hex trace id, a W3C traceparent. Anything else (8 KB of
+text, spaces, quotes) would be copied into every log line and echoed back, so it is replaced."""
 
 
 def new_request_id() -> str:
@@ -45,7 +49,8 @@ def new_request_id() -> str:
 async def canonical_log_line(request: web.Request, handler: Handler) -> web.StreamResponse:
     """One structured line per request, with what a reader of the logs needs and nothing else."""
     started = time.perf_counter()
-    request_id = request.headers.get("X-Request-Id") or new_request_id()
+    sent = request.headers.get("X-Request-Id")
+    request_id = sent if sent is not None and _CLIENT_REQUEST_ID.fullmatch(sent) else new_request_id()
     structlog.contextvars.bind_contextvars(request_id=request_id)
     status = 500
     try:

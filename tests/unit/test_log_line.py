@@ -40,8 +40,21 @@ async def test_each_request_gets_its_own_id_in_its_answer_and_its_line(client: T
 async def test_a_request_id_the_client_sends_is_kept(client: TestClient) -> None:
     with capture_logs(processors=[merge_contextvars]) as lines:
         answer = await client.get("/api/tags", headers={"X-Request-Id": "from-the-front-end-42"})
+        traced = await client.get("/api/tags", headers={"X-Request-Id": "00-0af7651916cd43dd8448eb211c80319c-01"})
     assert answer.headers["X-Request-Id"] == "from-the-front-end-42"
-    assert [line["request_id"] for line in lines if line["event"] == "request"] == ["from-the-front-end-42"]
+    assert traced.headers["X-Request-Id"] == "00-0af7651916cd43dd8448eb211c80319c-01"
+    assert [line["request_id"] for line in lines if line["event"] == "request"] == [
+        "from-the-front-end-42",
+        "00-0af7651916cd43dd8448eb211c80319c-01",
+    ]
+
+
+@pytest.mark.parametrize("sent", ["x" * 129, "two words", 'a"quote', "line\tbreak", "é", "-" * 8190])
+async def test_a_request_id_the_client_sends_that_is_no_plain_id_is_replaced(client: TestClient, sent: str) -> None:
+    with capture_logs(processors=[merge_contextvars]) as lines:
+        answer = await client.get("/api/tags", headers={"X-Request-Id": sent})
+    assert re.fullmatch(r"[0-9a-f]{32}", answer.headers["X-Request-Id"])
+    assert [line["request_id"] for line in lines if line["event"] == "request"] == [answer.headers["X-Request-Id"]]
 
 
 @pytest.mark.parametrize("at", [1_796_410_000.0, 1_796_410_000.000001, 1_796_410_071.123456, 1_796_410_071.999999])
