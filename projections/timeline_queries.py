@@ -152,13 +152,17 @@ class TimelineReads:
             bumped=active_among(found["bumps"], "article_id"),
         )
 
-    async def recent_follows(self, reader: str, since: int) -> list[str]:
-        """Authors the reader started following since `since` (ms), whose deliveries may not be filed yet: one get."""
-        found = await self.store.get("recent_follows", [reader])
-        if reader not in found:
-            return []
-        body = found[reader].body
-        return [f for f, at in zip(body["followees"], body["followed_at"]) if at >= since]
+    async def pulled_authors(self, reader: str, since: int) -> list[str]:
+        """The outlier authors the reader follows, and those they started following since `since` (ms), whose
+        deliveries may not be filed yet: the reader's follows of the outliers and their recent follows in one get."""
+        found = await self.store.get_many(
+            {"follows": [follow_id(reader, a) for a in await self.outliers("author")], "recent_follows": [reader]}
+        )
+        authors = active_among(found["follows"], "followee_id")
+        recent = found["recent_follows"].get(reader)
+        if recent is not None:
+            authors.update(f for f, at in zip(recent.body["followees"], recent.body["followed_at"]) if at >= since)
+        return sorted(authors)
 
     async def pulled(self, authors: Sequence[str], tribes: Sequence[str], size: int) -> list[Body]:
         """The `size` newest live articles of these authors or in these tribes (the few a reader pulls)."""

@@ -41,15 +41,6 @@ RANKED_WINDOW = 200
 """The newest deliveries and pulled articles the ranked feed ranks: a ranked feed ranks what is recent."""
 
 
-async def _pulled_authors(ports: Ports, reader: str) -> list[str]:
-    """The outlier authors the reader follows, and those they followed too recently for a backfill to be filed."""
-    timelines = ports.timelines
-    outliers = await timelines.outliers("author")
-    followed = await ports.reads.following(reader, outliers)
-    recent = await timelines.recent_follows(reader, now_ms() - RECENT_FOLLOW_MS)
-    return sorted(followed.union(recent))
-
-
 async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequence[Position] = ()) -> ArticlePage:
     """Conduit's feed: articles of the authors the reader follows, newest first, without those hidden by a block.
 
@@ -64,7 +55,7 @@ async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequen
     paging(limit, offset)
     await ports.writer.caught_up(after)
     want = offset + limit
-    pulled_authors = await _pulled_authors(ports, reader)
+    pulled_authors = await ports.timelines.pulled_authors(reader, now_ms() - RECENT_FOLLOW_MS)
     size = want + 1
     for attempt in range(FEED_READS):
         entries = await ports.timelines.timeline(reader, size, by_author=True)
@@ -99,7 +90,8 @@ async def ranked_feed(
     entries = await timelines.timeline(reader, RANKED_WINDOW, by_author=False)
     outlier_tribes = await timelines.outliers("tribe")
     joined_outliers = await ports.social.joined(reader, outlier_tribes)
-    pulled = await timelines.pulled(await _pulled_authors(ports, reader), sorted(joined_outliers), RANKED_WINDOW)
+    pulled_authors = await timelines.pulled_authors(reader, now_ms() - RECENT_FOLLOW_MS)
+    pulled = await timelines.pulled(pulled_authors, sorted(joined_outliers), RANKED_WINDOW)
     hidden = await ports.social.hidden_among(reader, sorted({e["author_id"] for e in [*entries, *pulled]}))
     followed = await ports.reads.following(reader, sorted({e["author_id"] for e in entries} - hidden))
     joined = await ports.social.joined(reader, sorted({e["tribe_id"] for e in entries if e["by_tribe"]}))
