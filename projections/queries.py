@@ -360,7 +360,7 @@ class SocialReads:
 
         One batched get of both directions' block ids: the same for a user blocked by millions.
         """
-        found = await self.store.get("blocks", [*block_ids(user_id, others)])
+        found = await self.store.get("blocks", block_ids(user_id, others))
         return hidden_by_blocks(found, user_id)
 
     async def blockers_among(self, user_id: str, others: Sequence[str]) -> set[str]:
