@@ -1,4 +1,5 @@
-"""Growth figure: one reader's feed as the number of authors they follow grows from 10 to 10,000.
+"""Growth figures: one reader's feed as the number of authors they follow grows from 10 to 10,000, and as
+the number of users who block them grows over the same sizes.
 
 For each size, an embedded log and store of their own: the reader and N authors register, the
 reader follows every author, then each author publishes 3 articles. The embedded runtime and
@@ -13,11 +14,17 @@ Requests are sequential and take turns between the sizes, so that a change in th
 load weighs on all of them alike. The same rounds time the feed as it was read before the
 hybrid feed (every followee listed, every article filtered by them: `assembled`), on the same
 store; its first page must be the hybrid's, which checks that the fan-out filed every timeline.
+
+The blocked reader follows BLOCKED_FOLLOWEES authors, and N other users block them: a feed read
+looks blocks up for the authors of its page, so it must cost what it costs at 10 blockers. The
+site is built and read the same way; every block must be in the blocks view, and the page must
+hold every article of the authors followed (a block the other way hides nothing of theirs).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +33,7 @@ from bench.keys import codec as run_codec
 from bench.load import percentiles
 from bench.workload import BASE_TIME_MS, PASSWORD_HASH, fill, publication, user_id
 from events.adapters.sqlite_log import SqliteLog
-from events.catalogue import Event, UserFollowed, UserRegistered
+from events.catalogue import Event, UserBlocked, UserFollowed, UserRegistered
 from events.codec import EventCodec
 from projections.adapters.sqlite_store import SqliteStore
 from projections.embedded import EmbeddedRuntime
@@ -42,6 +49,8 @@ from tribe.bootstrap import build_ports, fanout_runner
 ARTICLES_EACH = 3
 PAGE = 20
 READER = user_id(0)
+BLOCKED_FOLLOWEES = 10
+"""How many authors the blocked reader follows (the feed's size at 10 followees)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,13 @@ class FeedReads:
     """Per read of the feed assembled at read time, as it was before the hybrid feed."""
 
 
+@dataclass(frozen=True, slots=True)
+class BlockedReads:
+    blockers: int
+    p50_ms: float
+    p99_ms: float
+
+
 async def assembled(ports: Ports, reader: str, limit: int, offset: int) -> ArticlePage:
     """The feed before the hybrid (services/articles.py at 35adfee): the articles of all the reader's followees."""
     paging(limit, offset)
@@ -63,8 +79,9 @@ async def assembled(ports: Ports, reader: str, limit: int, offset: int) -> Artic
     return ArticlePage(await article_views(ports, docs, reader, followed=set(followees)), total)
 
 
-def _site(followees: int) -> tuple[list[Event], list[Event]]:
-    """The registrations and the reader's follows; then the authors' articles, newest last."""
+def _site(followees: int, blockers: int = 0) -> tuple[list[Event], list[Event]]:
+    """The registrations, the reader's follows and the blocks of the reader by the users after the authors;
+    then the authors' articles, newest last."""
     t = BASE_TIME_MS
 
     def registered(n: int) -> UserRegistered:
@@ -77,10 +94,14 @@ def _site(followees: int) -> tuple[list[Event], list[Event]]:
             password_hash=PASSWORD_HASH,
         )
 
-    people: list[Event] = [registered(n) for n in range(followees + 1)]
+    people: list[Event] = [registered(n) for n in range(followees + blockers + 1)]
     people += [
         UserFollowed(event_id=f"F{n:015d}", actor_id=READER, occurred_at=t + followees + n, followee_id=user_id(n))
         for n in range(1, followees + 1)
+    ]
+    people += [
+        UserBlocked(event_id=f"K{n:015d}", actor_id=user_id(n), occurred_at=t + followees + n, blocked_id=READER)
+        for n in range(followees + 1, followees + blockers + 1)
     ]
     articles: list[Event] = []
     for k in range(ARTICLES_EACH):
@@ -93,18 +114,39 @@ def _site(followees: int) -> tuple[list[Event], list[Event]]:
 Built = tuple[Ports, SqliteLog, SqliteStore, EventCodec]
 
 
-async def _build(workdir: Path, followees: int) -> Built:
+async def _build(workdir: Path, followees: int, blockers: int = 0) -> Built:
     """The site of one size, its timelines filed by the fan-out; the ports a server would read it with."""
     settings = embedded_settings(workdir)
     log, store, codec = SqliteLog(workdir / "log.db"), SqliteStore(workdir / "store.db"), run_codec()
     await install(store, VIEWS)
     runtime = EmbeddedRuntime(log, store, codec, VIEWS)
     runner = fanout_runner(settings, log, store, codec)
-    for stage in _site(followees):
+    for stage in _site(followees, blockers):
         await fill(log, codec, iter(stage), batch=10_000)
         await settle(runtime, runner)
     await runner.progress.close()
     return build_ports(settings, log, store, codec, Progress(store, VIEWS)), log, store, codec
+
+
+Read = Callable[[Ports, str, int, int], Awaitable[ArticlePage]]
+
+
+async def _timed(read: Read, built: dict[int, Built], rounds: int, warmup: int) -> dict[int, dict[str, float]]:
+    """The percentiles of `rounds` reads of each site's first page, taking turns between the sites, after `warmup`."""
+    times: dict[int, list[float]] = {size: [] for size in built}
+    for _ in range(warmup + rounds):
+        for size, (ports, *_) in built.items():
+            started = time.perf_counter()
+            await read(ports, READER, PAGE, 0)
+            times[size].append(time.perf_counter() - started)
+    return {size: percentiles(samples[warmup:]) for size, samples in times.items()}
+
+
+async def _close(built: dict[int, Built]) -> None:
+    for _, log, store, codec in built.values():
+        await log.close()
+        await store.close()
+        await codec.close()
 
 
 async def feed_reads(
@@ -122,27 +164,30 @@ async def feed_reads(
             ids = [v.article["article_id"] for v in hybrid.articles]
             if ids != [v.article["article_id"] for v in old.articles] or len(ids) != min(PAGE, size * ARTICLES_EACH):
                 raise RuntimeError(f"feed at {size:,} followees: the hybrid feed's first page is not the assembled one")
-        hybrid_s: dict[int, list[float]] = {size: [] for size in sizes}
-        old_s: dict[int, list[float]] = {size: [] for size in sizes}
-        for read, times in ((feed, hybrid_s), (assembled, old_s)):
-            rounds = reads if read is feed else assembled_reads
-            for _ in range(warmup + rounds):
-                for size, (ports, *_) in built.items():
-                    started = time.perf_counter()
-                    await read(ports, READER, PAGE, 0)
-                    times[size].append(time.perf_counter() - started)
-        hybrid_at = {size: percentiles(hybrid_s[size][warmup:]) for size in sizes}
+        hybrid_at = await _timed(feed, built, reads, warmup)
+        old_at = await _timed(assembled, built, assembled_reads, warmup)
         return [
-            FeedReads(
-                size,
-                hybrid_at[size]["p50_ms"],
-                hybrid_at[size]["p99_ms"],
-                percentiles(old_s[size][warmup:])["p50_ms"],
-            )
+            FeedReads(size, hybrid_at[size]["p50_ms"], hybrid_at[size]["p99_ms"], old_at[size]["p50_ms"])
             for size in sizes
         ]
     finally:
-        for _, log, store, codec in built.values():
-            await log.close()
-            await store.close()
-            await codec.close()
+        await _close(built)
+
+
+async def blocked_reads(workdir: Path, sizes: tuple[int, ...], reads: int = 200, warmup: int = 5) -> list[BlockedReads]:
+    """For each number of users blocking the reader: the feed's p50 and p99, the reader following BLOCKED_FOLLOWEES."""
+    built: dict[int, Built] = {}
+    try:
+        for size in sizes:
+            where = workdir / f"blocked-{size}"
+            where.mkdir(parents=True, exist_ok=True)
+            built[size] = await _build(where, BLOCKED_FOLLOWEES, blockers=size)
+        for size, (ports, *_) in built.items():
+            blockers = await ports.social.blockers_of(READER)
+            shown = len((await feed(ports, READER, PAGE, 0)).articles)
+            if len(blockers) != size or shown != min(PAGE, BLOCKED_FOLLOWEES * ARTICLES_EACH):
+                raise RuntimeError(f"feed with {size:,} blockers: {len(blockers):,} blocks projected, {shown} shown")
+        at = await _timed(feed, built, reads, warmup)
+        return [BlockedReads(size, at[size]["p50_ms"], at[size]["p99_ms"]) for size in sizes]
+    finally:
+        await _close(built)

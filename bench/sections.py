@@ -335,14 +335,20 @@ def publish_growth(ctx, say: Say) -> list[Figure]:
 
 
 def feed_growth(ctx, say: Say) -> list[Figure]:
-    """One reader's feed read as the authors they follow grow; and the read-time assembly it replaced."""
-    from bench.feeds import feed_reads
+    """One reader's feed read as the authors they follow grow, and the read-time assembly it replaced;
+    and one reader's feed as the users who block them grow."""
+    from bench.feeds import BLOCKED_FOLLOWEES, blocked_reads, feed_reads
 
     sizes = ctx.sizes.followees
-    say(f"growth: feed reads at {', '.join(f'{n:,}' for n in sizes)} followees")
+    listed = ", ".join(f"{n:,}" for n in sizes)
+    say(f"growth: feed reads at {listed} followees")
     reads = asyncio.run(feed_reads(ctx.dir("feeds"), sizes))
     first, last = reads[0], reads[-1]
     at = f"at {first.followees:,} followees"
+    say(f"growth: feed reads of a reader following {BLOCKED_FOLLOWEES}, blocked by {listed} users")
+    blocked = asyncio.run(blocked_reads(ctx.dir("blocked-feeds"), sizes))
+    fewest, most = blocked[0], blocked[-1]
+    by_fewest = f"with {fewest.blockers:,} users blocking the reader"
     return [
         Figure(f"feed read: p50 at {last.followees:,} followees", last.p50_ms, "ms", at, first.p50_ms, FLAT),
         Figure(f"feed read: p99 at {last.followees:,} followees", last.p99_ms, "ms", at, first.p99_ms, FLAT),
@@ -352,6 +358,22 @@ def feed_growth(ctx, say: Say) -> list[Figure]:
             "ms",
             at,
             first.assembled_p50_ms,
+        ),
+        Figure(
+            f"feed read: p50 with {most.blockers:,} users blocking the reader",
+            most.p50_ms,
+            "ms",
+            by_fewest,
+            fewest.p50_ms,
+            FLAT,
+        ),
+        Figure(
+            f"feed read: p99 with {most.blockers:,} users blocking the reader",
+            most.p99_ms,
+            "ms",
+            by_fewest,
+            fewest.p99_ms,
+            FLAT,
         ),
     ]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import prepare_embedded, site_events
-from bench.feeds import feed_reads
+from bench.feeds import blocked_reads, feed_reads
 from bench.reads import READS_SHAPE
 from bench.rebuilds import publish_cost
 from bench.store_reads import doc_id, get_cost
@@ -44,6 +44,13 @@ async def test_the_feed_figure_reads_timelines_the_fan_out_filed(tmp_path: Path)
     reads = await feed_reads(tmp_path, (1, 8), reads=2, assembled_reads=1, warmup=1)
 
     assert [r.followees for r in reads] == [1, 8]
+
+
+async def test_the_blocked_feed_figure_reads_a_site_where_every_block_is_projected(tmp_path: Path) -> None:
+    # blocked_reads raises unless every block is in the blocks view and the page shows the authors' articles.
+    reads = await blocked_reads(tmp_path, (1, 12), reads=2, warmup=1)
+
+    assert [r.blockers for r in reads] == [1, 12]
 
 
 async def test_the_reads_site_is_decided_by_the_fan_out_before_the_server_starts(tmp_path: Path) -> None:
