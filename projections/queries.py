@@ -17,7 +17,7 @@ from events.routing import ARTICLES, partitions
 from projections.kept import Kept
 from projections.store import Doc, Filter, Prefix, Query, Store
 from reducers.articles import bump_id, comment_doc_id
-from reducers.follows import block_id, follow_id
+from reducers.follows import block_id, follow_id, follower_counts_of
 from reducers.trending import WINDOWS, bucket_id, bucket_start
 from reducers.tribes import membership_id
 
@@ -424,9 +424,13 @@ class SocialReads:
     # -- stats -----------------------------------------------------------------------------
 
     async def stats(self, user_id: str) -> dict[str, int]:
+        """A user's counts. Followers are the sum of their few counters, one per partition of the follows topic
+        (reducers/follows.py), so the same for a user with a million followers; the others are counted here,
+        each over what the user did."""
         active = Filter("active", (True,))
+        counters = Query(prefix=Prefix("id", follower_counts_of(user_id)), sort=(("id", "asc"),), size=1000)
         return {
-            "followers": await self._count("follows", (Filter("followee_id", (user_id,)), active)),
+            "followers": sum([doc.body["count"] async for doc in self.store.every("follower_counts", counters)]),
             "following": await self._count("follows", (Filter("follower_id", (user_id,)), active)),
             "articles": await self._count("articles", (Filter("author_id", (user_id,)), _LIVE)),
             "bumps_received": int(

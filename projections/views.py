@@ -24,6 +24,7 @@ from reducers.documents import (
     Bump,
     Comment,
     Follow,
+    FollowerCount,
     Handle,
     Membership,
     Notification,
@@ -111,7 +112,7 @@ USERS_VIEW = View(
 
 FOLLOWS_VIEW = View(
     name="follows",
-    version=3,
+    version=4,
     reducer=FollowsReducer(),
     topics=(FOLLOWS,),
     collections={
@@ -123,7 +124,10 @@ FOLLOWS_VIEW = View(
                 "updated_at": "date",
                 "since": "date",
                 "approved": "boolean",
-            }
+                "recent": "keyword",
+            },
+            lists=frozenset({"recent"}),
+            indexed=frozenset({"follower_id", "followee_id", "active", "updated_at", "since", "approved"}),
         ),
         "blocks": CollectionSpec(
             {"blocker_id": "keyword", "blocked_id": "keyword", "active": "boolean", "updated_at": "date"}
@@ -133,8 +137,16 @@ FOLLOWS_VIEW = View(
             lists=frozenset({"followees", "followed_at"}),
             indexed=frozenset(),
         ),
+        "follower_counts": CollectionSpec(
+            {"user_id": "keyword", "partition": "long", "count": "long"}, indexed=frozenset()
+        ),
     },
-    documents={"follows": Follow, "blocks": Block, "recent_follows": RecentFollows},
+    documents={
+        "follows": Follow,
+        "blocks": Block,
+        "recent_follows": RecentFollows,
+        "follower_counts": FollowerCount,
+    },
 )
 
 ARTICLES_VIEW = View(

@@ -50,6 +50,15 @@ class Follow(TypedDict):
     updated_at: int
     since: int  # when the current follow began: a repeated follow keeps it
     approved: bool  # the followee approved this follow (FollowApproved); reset when it ends
+    recent: list[str]  # its latest events and the state before each (reducers/engagement.py)
+
+
+class FollowerCount(TypedDict):
+    """How many active follows a user has among those one partition of the follows topic orders."""
+
+    user_id: str
+    partition: int
+    count: int
 
 
 class RecentFollows(TypedDict):

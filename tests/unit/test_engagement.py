@@ -22,11 +22,13 @@ from events.catalogue import (
     Event,
     TribeCreated,
     TribeJoined,
+    UserFollowed,
 )
 from projections.views import VIEWS
 from reducers.articles import ArticlesReducer
 from reducers.base import Reducer, State, fold
 from reducers.engagement import RECENT, Step, step
+from reducers.follows import FOLLOWER_COUNTS, FOLLOWS, RECENT_FOLLOWS, FollowsReducer
 from reducers.notifications import NotificationsReducer
 from reducers.trending import TrendingReducer
 from reducers.tribes import TribesReducer
@@ -167,6 +169,37 @@ def test_joining_a_tribe_of_ten_thousand_writes_what_joining_one_of_ten_does() -
         one_more = TribeJoined(event_id="j999999", actor_id="u999999", occurred_at=3, tribe_id="t1")
         changed = fold(TribesReducer(), state, [(members + 2, one_more)])
         assert len(changed) == 2  # the tribe's count and the newcomer's membership
+        return sum(len(orjson.dumps(v.body)) for v in changed.values())
+
+    assert abs(written(10_000) - written(10)) <= 4
+
+
+@PROPERTY
+@given(data=st.data())
+def test_a_users_follower_counters_add_up_to_their_active_follows(data: st.DataObject) -> None:
+    """Summed over the follows topic's partitions, a followee's counters are their active follows, whatever the log."""
+    state = replay(REDUCERS["follows"], _log(data, "follows"))
+    counted: dict[str, int] = {}
+    for (collection, _), doc in state.items():
+        if collection == FOLLOWER_COUNTS:
+            counted[doc.body["user_id"]] = counted.get(doc.body["user_id"], 0) + doc.body["count"]
+    active: dict[str, int] = {}
+    for (collection, _), doc in state.items():
+        if collection == FOLLOWS and doc.body["active"]:
+            active[doc.body["followee_id"]] = active.get(doc.body["followee_id"], 0) + 1
+    assert {user: n for user, n in counted.items() if n} == active
+
+
+def test_following_a_user_of_ten_thousand_followers_writes_what_following_one_of_ten_does() -> None:
+    def written(followers: int) -> int:
+        follows = [
+            UserFollowed(event_id=f"f{i:06d}", actor_id=f"u{i:06d}", occurred_at=2, followee_id="star")
+            for i in range(followers)
+        ]
+        state = replay(FollowsReducer(), [(n + 1, e) for n, e in enumerate(follows)])
+        one_more = UserFollowed(event_id="f999999", actor_id="u999999", occurred_at=3, followee_id="star")
+        changed = fold(FollowsReducer(), state, [(followers + 2, one_more)])
+        assert {collection for collection, _ in changed} == {FOLLOWS, RECENT_FOLLOWS, FOLLOWER_COUNTS}
         return sum(len(orjson.dumps(v.body)) for v in changed.values())
 
     assert abs(written(10_000) - written(10)) <= 4
