@@ -17,11 +17,14 @@ from events.catalogue import UserFollowed
 from events.log import Entry, Log, Position
 from projections.processor import Projector
 from projections.store import Checkpoint, DocWrite, Store
-from reducers.base import fold
+from reducers.base import State, fold
+from reducers.follows import FOLLOWER_COUNTS
 
 # Article traffic only (and the registrations of its users): the articles view reads all of it.
 REPLAY_SHAPE = Shape(follows_per_user=0)
 FOLLOW_CHUNK = 20_000
+STATS_READS = 20
+"""How many times the publish-cost figure reads the author's stats after each stage."""
 
 
 async def fill_log(log_db: Path, n: int) -> dict[str, int]:
@@ -82,6 +85,8 @@ class Published:
     """Mean per publish: events appended to the log (the publication and the fan-out's) and documents stored."""
     seconds: float
     """Median per publish: the append, its projection, the fan-out's decision and the documents it files."""
+    stats_seconds: float
+    """Median of one read of the author's stats (SocialReads.stats: their followers among them)."""
 
 
 async def publish_cost(
@@ -99,12 +104,14 @@ async def publish_cost(
     same way: below the threshold an ArticleDelivered per `FanOutPolicy.batch` followers and a
     timeline document per follower; from it an AudienceOutgrown once, then nothing per follower.
     The runner's own work per batch (reading its checkpoint, waiting for the views) is left out:
-    it is shared by the up to 500 events of a batch.
+    it is shared by the up to 500 events of a batch. After each stage the author's stats are read
+    `STATS_READS` times: their follower count sums the counters the follows reducer keeps.
     """
     from events.adapters.sqlite_log import SqliteLog
     from projections.adapters.sqlite_store import SqliteStore
     from projections.live import install
     from projections.processor import Projector
+    from projections.queries import SocialReads
     from projections.timeline_queries import TimelineReads
     from projections.views import FOLLOWS_VIEW, VIEWS
     from services.fanout import FanOut, FanOutPolicy
@@ -123,9 +130,18 @@ async def publish_cost(
         have = 0
         results = []
         n = 0
+        counters: State = {}
         for target in followers:
-            await _follow(store, follows, author, have, target)
+            await _follow(store, follows, author, have, target, counters)
             have = target
+            reads = SocialReads(store)
+            stats: list[float] = []
+            for _ in range(STATS_READS):
+                started = time.perf_counter()
+                counted = (await reads.stats(author))["followers"]
+                stats.append(time.perf_counter() - started)
+            if counted != target:
+                raise RuntimeError(f"{counted:,} followers counted of {target:,}")
             writes = 0
             per_publish: list[float] = []
             for _ in range(publishes):
@@ -140,7 +156,9 @@ async def publish_cost(
                     positions = await log.append(await records(codec, decided))
                     writes += len(positions) + await _project(log, projectors, positions)
                 per_publish.append(time.perf_counter() - started)
-            results.append(Published(target, writes / publishes, statistics.median(per_publish)))
+            results.append(
+                Published(target, writes / publishes, statistics.median(per_publish), statistics.median(stats))
+            )
         return results
     finally:
         await log.close()
@@ -148,8 +166,12 @@ async def publish_cost(
         await codec.close()
 
 
-async def _follow(store: Store, follows: Projector, author: str, start: int, stop: int) -> None:
-    """Users `start` + 1 to `stop` follow the author: their documents folded by the view's reducer and written."""
+async def _follow(store: Store, follows: Projector, author: str, start: int, stop: int, counters: State) -> None:
+    """Users `start` + 1 to `stop` follow the author: their documents folded by the view's reducer and written.
+
+    `counters` carries the author's follower counters from chunk to chunk and stage to stage (the other
+    documents are each follower's own, written once).
+    """
     physical = follows.view.targets(follows.version)
     for low in range(start, stop, FOLLOW_CHUNK):
         pairs = [
@@ -161,9 +183,10 @@ async def _follow(store: Store, follows: Projector, author: str, start: int, sto
             )
             for i in range(low, min(stop, low + FOLLOW_CHUNK))
         ]
-        changed = fold(follows.view.reducer, {}, pairs)
+        changed = fold(follows.view.reducer, counters, pairs)
         writes = [DocWrite(physical[c], doc_id, v.version, v.body) for (c, doc_id), v in changed.items()]
         await store.write(writes, Checkpoint(follows.projection_id, {}))
+        counters.update((key, v) for key, v in changed.items() if key[0] == FOLLOWER_COUNTS)
 
 
 async def _project(log: Log, projectors: list[Projector], positions: Sequence[Position]) -> int:

@@ -286,7 +286,8 @@ FLAT = Target("flat: ratio <= 1.5", lambda f: f.ratio <= 1.5)
 
 
 def publish_growth(ctx, say: Say) -> list[Figure]:
-    """One author's publication as their followers grow, the fan-out's work included; and the largest fan-out."""
+    """One author's publication as their followers grow, the fan-out's work included; the largest fan-out; and
+    a read of the author's stats at each size."""
     from tribe.settings import Settings
 
     sizes = ctx.sizes
@@ -330,6 +331,14 @@ def publish_growth(ctx, say: Say) -> list[Figure]:
             "ms",
             f"at {first.followers:,} followers",
             first.seconds * 1000,
+        ),
+        Figure(
+            f"user stats: median time per read at {last.followers:,} followers",
+            last.stats_seconds * 1000,
+            "ms",
+            f"at {first.followers:,} followers",
+            first.stats_seconds * 1000,
+            FLAT,
         ),
     ]
 
