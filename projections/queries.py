@@ -428,7 +428,9 @@ class SocialReads:
         (reducers/follows.py), so the same for a user with a million followers; the others are counted here,
         each over what the user did."""
         active = Filter("active", (True,))
-        counters = Query(prefix=Prefix("id", follower_counts_of(user_id)), sort=(("id", "asc"),), size=1000)
+        counters = Query(
+            prefix=Prefix("id", follower_counts_of(user_id)), sort=(("id", "asc"),), size=100, with_total=False
+        )
         return {
             "followers": sum([doc.body["count"] async for doc in self.store.every("follower_counts", counters)]),
             "following": await self._count("follows", (Filter("follower_id", (user_id,)), active)),
