@@ -423,16 +423,28 @@ class SocialReads:
 
     # -- stats -----------------------------------------------------------------------------
 
-    async def stats(self, user_id: str) -> dict[str, int]:
-        """A user's counts. Followers are the sum of their few counters, one per partition of the follows topic
-        (reducers/follows.py), so the same for a user with a million followers; the others are counted here,
-        each over what the user did."""
-        active = Filter("active", (True,))
-        counters = Query(
+    async def _followers(self, user_id: str) -> int:
+        """The sum of the user's follower counters, one per partition of the follows topic (reducers/follows.py):
+        the same for a user with a million followers.
+
+        A store whose live follows view predates the counters (version 3, until `tribe replay follows`
+        builds the current one and switches to it) has no `follower_counts`: there they are counted.
+        """
+        query = Query(
             prefix=Prefix("id", follower_counts_of(user_id)), sort=(("id", "asc"),), size=100, with_total=False
         )
+        try:
+            counters = [doc async for doc in self.store.every("follower_counts", query)]
+        except KeyError:
+            return await self._count("follows", (Filter("followee_id", (user_id,)), Filter("active", (True,))))
+        return sum(doc.body["count"] for doc in counters)
+
+    async def stats(self, user_id: str) -> dict[str, int]:
+        """A user's counts. Followers are the sum of their few counters (`_followers`); the others are counted
+        here, each over what the user did."""
+        active = Filter("active", (True,))
         return {
-            "followers": sum([doc.body["count"] async for doc in self.store.every("follower_counts", counters)]),
+            "followers": await self._followers(user_id),
             "following": await self._count("follows", (Filter("follower_id", (user_id,)), active)),
             "articles": await self._count("articles", (Filter("author_id", (user_id,)), _LIVE)),
             "bumps_received": int(
