@@ -15,7 +15,8 @@ a partial write kept the follow and lost the counter, and from its state otherwi
 A follow of a private user is a request: the same document, `active`, not yet `approved`. The
 followee's answer (FollowApproved, FollowDenied) is routed by the follower's id, to the partition
 of the follow, so one partition orders a request, its answer and an unfollow. An approval applies
-to an active follow only; a denial ends it (a request, or an approved follower removed). `since`
+to an active follow only; a denial ends it (a request, or an approved follower removed); an answer
+to no active follow changes nothing but its mark in the (inactive) follow document. `since`
 is when the current follow began, kept by a repeated follow: a follow that began before its
 followee went private counts as approved (services/privacy.py), so going private writes nothing here.
 """
@@ -23,6 +24,7 @@ followee went private counts as approved (services/privacy.py), so going private
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from events.catalogue import (
     Event,
@@ -121,16 +123,17 @@ class FollowsReducer(Reducer):
     def _(self, event: FollowApproved | FollowDenied, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
         follow_key, count_key = self.keys(event)
         before = held(docs, follow_key, Follow)
-        approved = isinstance(event, FollowApproved)
-        moved = step(before, event, approved)
-        if before is None or not moved.before:
-            return {}
+        moved = step(before, event, isinstance(event, FollowApproved))
+        # An answer to no follow is still recorded: redelivered after a partial write kept a later
+        # follow of its batch, it must find its mark, not take that follow for the one it answers.
+        moved = replace(moved, after=moved.before and moved.after)
         follow: Follow = {
-            **before,
-            "active": approved,
-            "approved": approved,
+            "follower_id": event.follower_id,
+            "followee_id": event.actor_id,
+            "active": moved.after,
+            "approved": moved.after,
             "updated_at": event.occurred_at,
-            "since": follow_since(before),
+            "since": event.occurred_at if before is None else follow_since(before),
             "recent": _recent(before, moved),
         }
         return {follow_key: follow, **_counted(event, docs, count_key, event.actor_id, moved)}

@@ -20,15 +20,17 @@ from events.catalogue import (
     ArticleUnbumped,
     CommentPosted,
     Event,
+    FollowDenied,
     TribeCreated,
     TribeJoined,
     UserFollowed,
 )
+from events.routing import source_of
 from projections.views import VIEWS
 from reducers.articles import ArticlesReducer
 from reducers.base import Reducer, State, fold
 from reducers.engagement import RECENT, Step, step
-from reducers.follows import FOLLOWER_COUNTS, FOLLOWS, RECENT_FOLLOWS, FollowsReducer
+from reducers.follows import FOLLOWER_COUNTS, FOLLOWS, RECENT_FOLLOWS, FollowsReducer, follower_count_id
 from reducers.notifications import NotificationsReducer
 from reducers.trending import TrendingReducer
 from reducers.tribes import TribesReducer
@@ -188,6 +190,23 @@ def test_a_users_follower_counters_add_up_to_their_active_follows(data: st.DataO
         if collection == FOLLOWS and doc.body["active"]:
             active[doc.body["followee_id"]] = active.get(doc.body["followee_id"], 0) + 1
     assert {user: n for user, n in counted.items() if n} == active
+
+
+def test_an_answer_to_no_follow_redelivered_after_its_batch_kept_a_later_follow_moves_no_counter() -> None:
+    """The answer once wrote nothing, so redelivered it found the later follow and took it for its own: -1."""
+    reducer = FollowsReducer()
+    earlier = UserFollowed(event_id="f1", actor_id="u3", occurred_at=1, followee_id="u4")
+    before = replay(reducer, [(1, earlier)])
+    batch: list[tuple[int, Event]] = [
+        (2, FollowDenied(event_id="d1", actor_id="u4", occurred_at=2, follower_id="u2")),
+        (3, UserFollowed(event_id="f2", actor_id="u2", occurred_at=3, followee_id="u4")),
+    ]
+    clean = fold(reducer, before, batch)
+    follow, counter = (FOLLOWS, "u2:u4"), (FOLLOWER_COUNTS, follower_count_id("u4", source_of(earlier)[1]))
+    assert clean[counter].body["count"] == 2  # u2's follows and u3's share a partition: one counter
+    cut = {**before, follow: clean[follow]}
+    assert replay(reducer, batch, cut) == {**before, **clean}
+    assert not fold(reducer, before, batch[:1])[follow].body["active"]
 
 
 def test_following_a_user_of_ten_thousand_followers_writes_what_following_one_of_ten_does() -> None:

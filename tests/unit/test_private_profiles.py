@@ -111,10 +111,11 @@ def test_a_follow_is_active_approved_and_begun_as_the_rule_says(kinds: list[str]
             active = exists = True
         elif kind == "unfollow":
             active, approved, since, exists = False, False, e.occurred_at, True
-        elif kind == "approve" and active:
-            approved = True
-        elif kind == "deny" and active:
-            active = approved = False
+        else:  # an answer to no follow leaves an inactive follow that records it (reducers/follows.py)
+            since = since if exists else e.occurred_at
+            exists = True
+            approved = active and kind == "approve"
+            active = active and kind == "approve"
     if not exists:
         assert doc is None
         return

@@ -432,8 +432,10 @@ def test_the_last_block_or_unblock_of_a_pair_wins_and_blocks_leave_follows_alone
             blocks[f"{e.actor_id}:{e.blocked_id}"] = isinstance(e, UserBlocked)
         elif isinstance(e, (UserFollowed, UserUnfollowed)):
             follows[f"{e.actor_id}:{e.followee_id}"] = isinstance(e, UserFollowed)
-        elif isinstance(e, FollowDenied) and follows.get(f"{e.follower_id}:{e.actor_id}"):
-            follows[f"{e.follower_id}:{e.actor_id}"] = False  # a denial ends an active follow; approvals keep it
+        elif isinstance(e, (FollowApproved, FollowDenied)):
+            # A denial ends an active follow; approvals keep it; an answer to no follow records an inactive one.
+            key = f"{e.follower_id}:{e.actor_id}"
+            follows[key] = isinstance(e, FollowApproved) and follows.get(key, False)
     assert {k: v["active"] for k, v in docs_of(state, BLOCKS).items()} == blocks
     assert {k: v["active"] for k, v in docs_of(state, FOLLOWS).items()} == follows
     for doc_id, doc in docs_of(state, BLOCKS).items():
