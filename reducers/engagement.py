@@ -13,9 +13,8 @@ the actor's document already reflecting it and count nothing. So the actor's doc
 for each of its `RECENT` latest events, the event's mark (time and id) and the state just
 before it. A redelivered event that the document already reflects finds its mark there and
 still tells the target its transition; an event it does not find is newer than the document,
-whose state is then the state just before the event; so every event keyed to an actor's
-document writes the marks `step` returns, even one that changes nothing else. The actor's
-document itself follows from its own state and the event alone.
+whose state is then the state just before the event. The actor's document itself follows
+from its own state and the event alone.
 
 Why a count can neither double count nor miss, under redelivery and any partial write of a
 batch: the fold applies an event to the target only while the target has not applied it (its
