@@ -71,12 +71,11 @@ def block_ids(user_id: str, others: Sequence[str]) -> list[str]:
 
 
 def hidden_by_blocks(found: Mapping[str, Doc], user_id: str) -> set[str]:
-    """The other user of each of these block documents that is active now, whichever way it goes."""
-    return {
-        doc.body["blocked_id"] if doc.body["blocker_id"] == user_id else doc.body["blocker_id"]
-        for doc in found.values()
-        if doc.body["active"]
-    }
+    """The other user of each of these block documents that is active now, whichever way it goes.
+
+    Both ends of every active block, less the user: nobody blocks themself (services/social.py refuses it).
+    """
+    return (active_among(found, "blocker_id") | active_among(found, "blocked_id")) - {user_id}
 
 
 def live_cards(
