@@ -13,11 +13,11 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Map
 from functools import partial
 from typing import Any, Literal
 
-from events.routing import ARTICLES, partitions
+from events.routing import ARTICLES, FOLLOWS, partitions
 from projections.kept import Kept
 from projections.store import Doc, Filter, Prefix, Query, Store
 from reducers.articles import bump_id, comment_doc_id
-from reducers.follows import block_id, follow_id, follower_counts_of
+from reducers.follows import block_id, follow_id, follower_count_id
 from reducers.trending import WINDOWS, bucket_id, bucket_start
 from reducers.tribes import membership_id
 
@@ -423,20 +423,18 @@ class SocialReads:
     # -- stats -----------------------------------------------------------------------------
 
     async def _followers(self, user_id: str) -> int:
-        """The sum of the user's follower counters, one per partition of the follows topic (reducers/follows.py):
-        the same for a user with a million followers.
+        """The sum of the user's follower counters, one per partition of the follows topic (reducers/follows.py),
+        read by id as the trend buckets are: the same for a user with a million followers.
 
         A store whose live follows view predates the counters (version 3, until `tribe replay follows`
         builds the current one and switches to it) has no `follower_counts`: there they are counted.
         """
-        query = Query(
-            prefix=Prefix("id", follower_counts_of(user_id)), sort=(("id", "asc"),), size=100, with_total=False
-        )
+        ids = [follower_count_id(user_id, p) for p in range(partitions(FOLLOWS))]
         try:
-            counters = [doc async for doc in self.store.every("follower_counts", query)]
+            counters = await self.store.get("follower_counts", ids)
         except KeyError:
             return await self._count("follows", (Filter("followee_id", (user_id,)), Filter("active", (True,))))
-        return sum(doc.body["count"] for doc in counters)
+        return sum(doc.body["count"] for doc in counters.values())
 
     async def stats(self, user_id: str) -> dict[str, int]:
         """A user's counts. Followers are the sum of their few counters (`_followers`); the others are counted

@@ -55,14 +55,9 @@ def block_id(blocker_id: str, blocked_id: str) -> str:
     return f"{blocker_id}:{blocked_id}"
 
 
-def follower_counts_of(followee_id: str) -> str:
-    """What the ids of every counter of `followee_id`'s followers begin with."""
-    return f"{followee_id}@"
-
-
 def follower_count_id(followee_id: str, partition: int) -> str:
     """The counter of `followee_id`'s followers whose follows one partition of the follows topic orders."""
-    return f"{follower_counts_of(followee_id)}{partition}"
+    return f"{followee_id}@{partition}"
 
 
 class FollowsReducer(Reducer):
