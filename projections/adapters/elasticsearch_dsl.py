@@ -116,8 +116,14 @@ def check_name(name: str, what: str = "collection") -> str:
     return name
 
 
+EXPUNGE_EVERY_DELETE = {"merge.policy.expunge_deletes_allowed": 0}
+"""Index settings: a force merge with only_expunge_deletes skips a segment whose deleted documents are at
+most this percentage of it (10 by default), so an erasure's few overwritten documents in a large segment
+would stay on disk; at 0 every segment holding a deleted document is rewritten. A dynamic setting."""
+
+
 def index_settings(spec: CollectionSpec) -> dict[str, Any]:
-    index: dict[str, Any] = {"number_of_shards": 1, "auto_expand_replicas": "0-1"}
+    index: dict[str, Any] = {"number_of_shards": 1, "auto_expand_replicas": "0-1", **EXPUNGE_EVERY_DELETE}
     text = [f for f, kind in spec.fields.items() if kind == "text"]
     if text:
         index["query"] = {"default_field": text}
@@ -178,8 +184,16 @@ def query_clause(query: Query) -> dict[str, Any]:
 
 
 def sort_clause(sort: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    # unmapped_type: a live version built by older code may lack a field newer code sorts on; Elasticsearch
+    # answers 400 for a sort on a field its mapping lacks, where SQLite sorts such documents as missing it.
     keys = [
-        {field(name): {"order": direction, "missing": "_first" if direction == "asc" else "_last"}}
+        {
+            field(name): {
+                "order": direction,
+                "missing": "_first" if direction == "asc" else "_last",
+                "unmapped_type": "keyword",
+            }
+        }
         for name, direction in sort
     ]
     return [*keys, {ID_FIELD: {"order": "asc"}}]

@@ -119,12 +119,19 @@ class ElasticsearchStore(Store):
 
         A document that was overwritten is only marked deleted in its segment until a merge;
         `only_expunge_deletes` merges just the segments holding such copies, so the cost follows
-        what was overwritten. Every index is named, not those this object wrote: the workers
-        share the indices, and the erasure runs in the one assigned `tribe.users`. Snapshots
-        taken before keep them (docs/privacy.md).
+        what was overwritten, and every one of them (dsl.EXPUNGE_EVERY_DELETE, set here too on
+        indices created before it was in their settings). Every index is named, not those this
+        object wrote: the workers share the indices, and the erasure runs in the one assigned
+        `tribe.users`. The merge answers when it is done, minutes on a large index, so the call
+        has no client timeout (a timed-out call would fail the erasure while the merge goes on).
+        Snapshots taken before keep the documents (docs/privacy.md).
         """
-        await self.client.indices.forcemerge(
-            index=f"{self.prefix}*", only_expunge_deletes=True, allow_no_indices=True, ignore_unavailable=True
+        indices = f"{self.prefix}*"
+        await self.client.indices.put_settings(
+            index=indices, settings={"index": dsl.EXPUNGE_EVERY_DELETE}, allow_no_indices=True, ignore_unavailable=True
+        )
+        await self.client.options(request_timeout=None).indices.forcemerge(
+            index=indices, only_expunge_deletes=True, allow_no_indices=True, ignore_unavailable=True
         )
 
     async def drop_collection(self, name: str) -> None:

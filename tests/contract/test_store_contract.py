@@ -661,6 +661,19 @@ class TestElasticsearchStore(StoreContract):
         assert await store.checkpoint("p_v1") == {}
         assert await store.get(C, ["a"]) == {}
 
+    async def test_an_expunge_merges_away_even_one_overwritten_document_among_many(
+        self, store: ElasticsearchStore
+    ) -> None:
+        """An erasure overwrites a user's few documents in segments that hold many: each deleted copy goes."""
+        await store.ensure_collection(C, SPEC)
+        await store.write([DocWrite(C, f"d{i:03}", 1, {"title": f"t{i}", "body": "b"}) for i in range(200)], CP)
+        await store.write([DocWrite(C, "d000", 2, {"title": "", "body": ""})], CP)
+        stats = await store.client.indices.stats(index=store.prefix + C, metric="docs")
+        assert stats["_all"]["primaries"]["docs"]["deleted"] == 1  # 0.5% of its segment: under the default 10%
+        await store.expunge()
+        stats = await store.client.indices.stats(index=store.prefix + C, metric="docs")
+        assert stats["_all"]["primaries"]["docs"]["deleted"] == 0
+
     async def test_indices_and_aliases_carry_the_prefix(self, store: ElasticsearchStore) -> None:
         await store.ensure_collection("a_v1", SPEC)
         await store.set_aliases({"a": "a_v1"})

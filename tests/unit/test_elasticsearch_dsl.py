@@ -41,7 +41,12 @@ def test_a_field_name_the_port_refuses_is_refused() -> None:
 
 def test_one_shard_and_the_text_fields_as_default_search_fields() -> None:
     assert dsl.index_settings(SPEC) == {
-        "index": {"number_of_shards": 1, "auto_expand_replicas": "0-1", "query": {"default_field": ["title", "body"]}}
+        "index": {
+            "number_of_shards": 1,
+            "auto_expand_replicas": "0-1",
+            "merge.policy.expunge_deletes_allowed": 0,
+            "query": {"default_field": ["title", "body"]},
+        }
     }
     assert "query" not in dsl.index_settings(CollectionSpec({"k": "keyword"}))["index"]
 
@@ -104,10 +109,10 @@ def test_text_requires_every_word_across_the_fields() -> None:
     assert "fields" not in dsl.query_clause(Query(text="fox"))["bool"]["filter"][0]["multi_match"]
 
 
-def test_sort_ends_with_the_id_and_places_missing_values_as_sqlite_does() -> None:
+def test_sort_ends_with_the_id_and_places_missing_and_unmapped_values_as_sqlite_does() -> None:
     assert dsl.sort_clause((("n", "desc"), ("kind", "asc"))) == [
-        {"n": {"order": "desc", "missing": "_last"}},
-        {"kind": {"order": "asc", "missing": "_first"}},
+        {"n": {"order": "desc", "missing": "_last", "unmapped_type": "keyword"}},
+        {"kind": {"order": "asc", "missing": "_first", "unmapped_type": "keyword"}},
         {dsl.ID_FIELD: {"order": "asc"}},
     ]
 
