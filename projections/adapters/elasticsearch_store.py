@@ -23,6 +23,10 @@ A document Elasticsearch refuses for good (a 4xx other than a version conflict: 
 strict mapping lacks, a number out of range) raises `RefusedWrite`, the port's
 `DocumentRefused`: the runtimes park the events behind it instead of retrying.
 
+A cluster that does not answer now (unreachable, timed out, 429, 5xx: `cluster_unavailable`)
+raises StoreUnavailable from every operation, as a SQLite file that cannot be read does: the API
+answers 503 with Retry-After and the runtimes retry the batch.
+
 Fingerprints, runner statuses and dead letters live in `<prefix>store-fingerprints`,
 `<prefix>store-statuses` and `<prefix>store-dead-letters`, written with `refresh=true` so that
 the next read of any process sees them.
@@ -36,9 +40,18 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch, BadRequestError, ConflictError, NotFoundError
+from elasticsearch import (
+    ApiError,
+    AsyncElasticsearch,
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    SerializationError,
+    TransportError,
+)
 
 from projections.adapters import elasticsearch_dsl as dsl
+from projections.adapters.unavailable import unavailable_on
 from projections.store import (
     Checkpoint,
     CollectionSpec,
@@ -51,6 +64,7 @@ from projections.store import (
     Query,
     RunnerStatus,
     Store,
+    StoreUnavailable,
 )
 
 DEFAULT_PREFIX = "tribe-"
@@ -69,6 +83,19 @@ class RefusedWrite(BulkWriteError, DocumentRefused):
     """Elasticsearch refused documents for good (a 4xx other than a version conflict)."""
 
 
+def cluster_unavailable(exc: Exception) -> bool:
+    """Whether a failure is the cluster not answering now (StoreUnavailable: a 503 at the API, a retried batch).
+
+    A node that cannot be reached, resets the connection or times out (the transport's errors, after
+    its own retries), or answers that it cannot now: 429 (rejected, overloaded) or a 5xx (no shard
+    available, a master being elected). Other answers (4xx) say the request is wrong, and pass as they are.
+    """
+    if isinstance(exc, TransportError):
+        return not isinstance(exc, SerializationError)
+    return isinstance(exc, ApiError) and (exc.meta.status == 429 or exc.meta.status >= 500)
+
+
+@unavailable_on(cluster_unavailable)
 class ElasticsearchStore(Store):
     def __init__(
         self,
@@ -384,7 +411,7 @@ class ElasticsearchStore(Store):
             if "error" in doc:
                 if doc["error"].get("type") == "index_not_found_exception":
                     raise KeyError(f"no collection or alias named {collection!r}")
-                raise RuntimeError(f"mget of {doc_id!r} in {collection!r} failed: {doc['error']}")
+                raise StoreUnavailable(f"the store cannot get {doc_id!r} in {collection!r} ({doc['error']})")
             if doc.get("found"):
                 found[collection][doc["_id"]] = dsl.doc_from(doc)
         return found

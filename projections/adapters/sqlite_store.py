@@ -16,9 +16,7 @@ its cause), which the API answers with 503.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
-import inspect
 import re
 import sqlite3
 import threading
@@ -41,6 +39,7 @@ from events.adapters.sqlite_files import (
     transaction,
     use_wal,
 )
+from projections.adapters.unavailable import unavailable_on
 from projections.store import (
     Checkpoint,
     CollectionSpec,
@@ -54,7 +53,6 @@ from projections.store import (
     Query,
     RunnerStatus,
     Store,
-    StoreUnavailable,
 )
 
 log = structlog.get_logger("sqlite-store")
@@ -179,33 +177,6 @@ def reset_layout(path: Path) -> int | None:
         conn.close()
 
 
-def _guarded(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    async def guarded(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await method(*args, **kwargs)
-        except sqlite3.Error as exc:
-            log.warning("store_unavailable", operation=name, error=f"{type(exc).__name__}: {exc}")
-            raise StoreUnavailable(f"the store cannot {name.replace('_', ' ')} ({exc})") from exc
-
-    return guarded
-
-
-S = TypeVar("S", bound=type)
-
-
-def _unavailable_on_sqlite_errors(cls: S) -> S:
-    """Every public coroutine method of the class raises StoreUnavailable, logged with its cause, for a SQLite error.
-
-    A class decorator, so operations added later are covered too; KeyError and ValueError (an
-    unknown collection, a bad name) pass as they are.
-    """
-    for name, member in list(vars(cls).items()):
-        if not name.startswith("_") and name != "close" and inspect.iscoroutinefunction(member):
-            setattr(cls, name, _guarded(name, member))
-    return cls
-
-
 @dataclass(frozen=True, slots=True)
 class _WritePlan:
     """How one collection's documents become rows: its upsert and the fields copied into columns."""
@@ -328,7 +299,7 @@ def _successor(prefix: str) -> str | None:
     last = ord(stripped[-1]) + 1
     return stripped[:-1] + chr(0xE000 if last == 0xD800 else last)
 
-@_unavailable_on_sqlite_errors
+@unavailable_on(lambda exc: isinstance(exc, sqlite3.Error))
 class SqliteStore(Store):
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
