@@ -323,15 +323,25 @@ class Outcome:
     """What a bulk response says about its actions, by position."""
 
     retry: list[int]
+    refused: list[dict[str, Any]]
+    """Items refused for what the document is: writing it again cannot succeed."""
     failed: list[dict[str, Any]]
+    """Items refused for the state of the cluster (a closed or missing index, a write block), not the document."""
+
+
+NOT_THE_DOCUMENT = frozenset({"index_closed_exception", "index_not_found_exception", "cluster_block_exception"})
+"""Errors a bulk item may carry that say nothing about its document, whatever their status: an operator
+closed or dropped the index, or the cluster blocks writes (a read-only index, a disk past its flood stage)."""
 
 
 def outcome(items: Sequence[Mapping[str, Any]], *, stale_ok: bool) -> Outcome:
-    """Sort per-item results: fine, worth retrying (429, 5xx, a lost race), or failed for good (other 4xx).
+    """Sort per-item results: fine, worth retrying (429, 5xx, a lost race), refused for good (a 400 about the
+    document: a field the strict mapping lacks, a value it cannot parse), or failed (any other 4xx).
 
     With `stale_ok`, a version conflict is the intended fate of a stale write, so it counts as fine.
     """
     retry: list[int] = []
+    refused: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     for position, item in enumerate(items):
         (result,) = item.values()
@@ -343,6 +353,8 @@ def outcome(items: Sequence[Mapping[str, Any]], *, stale_ok: bool) -> Outcome:
             continue
         if status in (409, 429) or status >= 500:
             retry.append(position)
+        elif status == 400 and kind not in NOT_THE_DOCUMENT:
+            refused.append(dict(result))
         else:
             failed.append(dict(result))
-    return Outcome(retry, failed)
+    return Outcome(retry, refused, failed)

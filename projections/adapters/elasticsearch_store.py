@@ -19,9 +19,11 @@ Writes (see docs/elasticsearch.md for the reasons):
 A crash between 1 and 3 leaves documents without their checkpoint; the batch is then
 delivered again, and the versions make its writes no-ops.
 
-A document Elasticsearch refuses for good (a 4xx other than a version conflict: a field the
-strict mapping lacks, a number out of range) raises `RefusedWrite`, the port's
-`DocumentRefused`: the runtimes park the events behind it instead of retrying.
+A document Elasticsearch refuses for what it is (a 400: a field the strict mapping lacks, a
+number out of range) raises `RefusedWrite`, the port's `DocumentRefused`: the runtimes park the
+events behind it instead of retrying. A refusal that is the cluster's state, not the document's
+(a closed or missing index, a write block: `dsl.NOT_THE_DOCUMENT`, any other 4xx) raises
+`BulkWriteError`, which the runtimes retry: parking would file good events as dead letters.
 
 A cluster that does not answer now (unreachable, timed out, 429, 5xx: `cluster_unavailable`)
 raises StoreUnavailable from every operation, as a SQLite file that cannot be read does: the API
@@ -268,9 +270,11 @@ class ElasticsearchStore(Store):
             if not response["errors"]:
                 return
             result = dsl.outcome(response["items"], stale_ok=stale_ok)
-            if result.failed:
+            if result.refused:
                 refused = RefusedWrite if documents else BulkWriteError
-                raise refused(f"{len(result.failed)} bulk writes failed", result.failed)
+                raise refused(f"{len(result.refused)} bulk writes refused", result.refused)
+            if result.failed:
+                raise BulkWriteError(f"{len(result.failed)} bulk writes failed", result.failed)
             if not result.retry:
                 return
             failures = [next(iter(response["items"][i].values())) for i in result.retry]

@@ -170,7 +170,7 @@ def _item(status: int, error: str | None = None, op: str = "index") -> dict[str,
     return {op: result}
 
 
-def test_a_stale_document_write_is_fine_other_failures_retry_or_fail() -> None:
+def test_a_stale_document_write_is_fine_other_failures_retry_are_refused_or_fail() -> None:
     items = [
         _item(201),
         _item(409, "version_conflict_engine_exception"),
@@ -178,12 +178,24 @@ def test_a_stale_document_write_is_fine_other_failures_retry_or_fail() -> None:
         _item(503, "unavailable_shards_exception"),
         _item(400, "strict_dynamic_mapping_exception"),
         _item(409, "some_other_conflict"),
+        _item(400, "document_parsing_exception"),
+        _item(400, "index_closed_exception"),
+        _item(403, "cluster_block_exception"),
+        _item(404, "index_not_found_exception"),
     ]
     result = dsl.outcome(items, stale_ok=True)
     assert result.retry == [2, 3, 5]
-    assert [f["error"]["type"] for f in result.failed] == ["strict_dynamic_mapping_exception"]
+    assert [f["error"]["type"] for f in result.refused] == [
+        "strict_dynamic_mapping_exception",
+        "document_parsing_exception",
+    ]
+    assert [f["error"]["type"] for f in result.failed] == [
+        "index_closed_exception",
+        "cluster_block_exception",
+        "index_not_found_exception",
+    ]
 
 
 def test_a_checkpoint_conflict_is_a_lost_race_to_retry_not_a_success() -> None:
     items = [_item(200, op="update"), _item(409, "version_conflict_engine_exception", op="update")]
-    assert dsl.outcome(items, stale_ok=False) == dsl.Outcome(retry=[1], failed=[])
+    assert dsl.outcome(items, stale_ok=False) == dsl.Outcome(retry=[1], refused=[], failed=[])
