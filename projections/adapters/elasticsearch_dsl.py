@@ -22,9 +22,11 @@ sequence of calls. The choices (documented in docs/elasticsearch.md):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from projections.store import (
     Checkpoint,
@@ -311,6 +313,25 @@ def park_actions(index: str, letters: Iterable[DeadLetter]) -> list[Action]:
 
 def projection_query(projection: str | None) -> dict[str, Any]:
     return {"match_all": {}} if projection is None else {"term": {"projection": projection}}
+
+
+MAX_BULK_BYTES = 10 * 1024 * 1024
+"""The most a bulk request carries. Elasticsearch refuses a request over `http.max_content_length`
+(100 MB) as a whole, and a thousand long articles (bodies of up to 100,000 characters) reach it."""
+
+
+def chunks(actions: Sequence[Action], size: int, max_bytes: int = MAX_BULK_BYTES) -> Iterator[Sequence[Action]]:
+    """The actions in order, cut into requests of at most `size` actions and `max_bytes` of JSON (an action
+    larger than that alone)."""
+    start, used = 0, 0
+    for end, (meta, source) in enumerate(actions):
+        cost = len(orjson.dumps(meta)) + len(orjson.dumps(source)) + 2
+        if end > start and (end - start == size or used + cost > max_bytes):
+            yield actions[start:end]
+            start, used = end, 0
+        used += cost
+    if start < len(actions):
+        yield actions[start:]
 
 
 def operations(actions: Sequence[Action]) -> list[dict[str, Any]]:

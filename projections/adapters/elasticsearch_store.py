@@ -253,8 +253,7 @@ class ElasticsearchStore(Store):
         self, actions: Sequence[dsl.Action], *, stale_ok: bool, refresh: bool, documents: bool = False
     ) -> None:
         """Bulk in chunks; with `documents`, items failing for good raise RefusedWrite (the port's DocumentRefused)."""
-        for start in range(0, len(actions), self.chunk_size):
-            chunk = actions[start : start + self.chunk_size]
+        for chunk in dsl.chunks(actions, self.chunk_size):
             await self._bulk_chunk(chunk, stale_ok=stale_ok, refresh=refresh, documents=documents)
 
     async def _bulk_chunk(

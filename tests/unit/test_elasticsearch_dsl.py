@@ -199,3 +199,14 @@ def test_a_stale_document_write_is_fine_other_failures_retry_are_refused_or_fail
 def test_a_checkpoint_conflict_is_a_lost_race_to_retry_not_a_success() -> None:
     items = [_item(200, op="update"), _item(409, "version_conflict_engine_exception", op="update")]
     assert dsl.outcome(items, stale_ok=False) == dsl.Outcome(retry=[1], refused=[], failed=[])
+
+
+def test_bulk_requests_are_cut_by_count_and_by_bytes_in_order() -> None:
+    small = [({"index": {"_id": str(i)}}, {"t": "x"}) for i in range(5)]
+    assert [len(c) for c in dsl.chunks(small, 2)] == [2, 2, 1]
+    one = len(b'{"index":{"_id":"0"}}') + len(b'{"t":"x"}') + 2
+    assert [len(c) for c in dsl.chunks(small, 100, max_bytes=2 * one)] == [2, 2, 1]
+    large = ({"index": {"_id": "big"}}, {"t": "x" * 100})
+    cut = list(dsl.chunks([small[0], large, small[1]], 100, max_bytes=50))
+    assert cut == [[small[0]], [large], [small[1]]]
+    assert list(dsl.chunks([], 10)) == []
