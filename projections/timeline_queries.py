@@ -52,6 +52,16 @@ class FeedWindow:
         return {followee for followee, follow in self.follows.items() if follow["active"]}
 
 
+@dataclass(frozen=True, slots=True)
+class PulledAuthors:
+    """The authors a feed reads by pull (TimelineReads.pulled_authors)."""
+
+    outliers: list[str]
+    """The outlier authors the reader follows: every article of theirs is read by pull."""
+    recent: list[str]
+    """The other authors the reader followed lately, whose backfill may not be filed yet."""
+
+
 class TimelineReads:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -152,25 +162,38 @@ class TimelineReads:
             bumped=active_among(found["bumps"], "article_id"),
         )
 
-    async def pulled_authors(self, reader: str, since: int) -> list[str]:
+    async def pulled_authors(self, reader: str, since: int) -> PulledAuthors:
         """The outlier authors the reader follows, and those they started following since `since` (ms), whose
         deliveries may not be filed yet: the reader's follows of the outliers and their recent follows in one get."""
         found = await self.store.get_many(
             {"follows": [follow_id(reader, a) for a in await self.outliers("author")], "recent_follows": [reader]}
         )
-        authors = active_among(found["follows"], "followee_id")
+        outliers = active_among(found["follows"], "followee_id")
         recent = found["recent_follows"].get(reader)
-        if recent is not None:
-            authors.update(f for f, at in zip(recent.body["followees"], recent.body["followed_at"]) if at >= since)
-        return sorted(authors)
+        followed = () if recent is None else zip(recent.body["followees"], recent.body["followed_at"])
+        return PulledAuthors(sorted(outliers), sorted({f for f, at in followed if at >= since} - outliers))
 
-    async def pulled(self, authors: Sequence[str], tribes: Sequence[str], size: int) -> list[Body]:
-        """The `size` newest live articles of these authors or in these tribes (the few a reader pulls)."""
-        sources = tuple(f for f in (Filter("author_id", tuple(authors)), Filter("tribe_id", tuple(tribes))) if f.values)
-        if not sources:
-            return []
-        page = await self.store.search(
-            "articles",
-            Query(filters=(_LIVE,), any_of=sources, sort=(("created_at", "desc"),), size=size, with_total=False),
+    async def pulled(self, authors: PulledAuthors, tribes: Sequence[str], size: int, backfill: int) -> list[Body]:
+        """The `size` newest live articles the reader pulls: of the outlier authors they follow or in these tribes,
+        and of each author they followed lately the `backfill` newest, which the follow's backfill delivers.
+
+        No more of a recent author than the backfill files: a feed that showed an author's 25 articles in
+        the minutes after the follow and their 20 delivered ones after that would lose five as it aged.
+        One query, and one per recent author (at most reducers.follows.RECENT, only for minutes).
+        """
+        sources = tuple(
+            f for f in (Filter("author_id", tuple(authors.outliers)), Filter("tribe_id", tuple(tribes))) if f.values
         )
-        return [d.body for d in page.docs]
+        found: list[Body] = []
+        if sources:
+            page = await self.store.search(
+                "articles",
+                Query(filters=(_LIVE,), any_of=sources, sort=(("created_at", "desc"),), size=size, with_total=False),
+            )
+            found = [d.body for d in page.docs]
+        for author in authors.recent:
+            found += await self.latest_articles("author", author, min(backfill, size))
+        if not authors.recent:
+            return found
+        unique = {a["article_id"]: a for a in found}.values()
+        return sorted(unique, key=lambda a: (a["created_at"], a["article_id"]), reverse=True)[:size]

@@ -42,6 +42,9 @@ from projections.timeline_queries import TimelineReads
 
 RECENT_FOLLOW_MS = 5 * 60_000
 """How long a new follow is read by pull too: far longer than the fan-out takes to file its backfill."""
+BACKFILL = 20
+"""Articles delivered to a new follower or member: an author's latest from before the follow (the feed pulls
+no more of a recent follow than this, so what it shows does not shrink once the pull ends)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ class FanOutPolicy:
     """An author's followers (a tribe's members) from which their articles are pulled, not delivered."""
     batch: int = 1000
     """Readers per delivery event: bounds an event's size and the documents one event writes."""
-    backfill: int = 20
+    backfill: int = BACKFILL
     """Articles delivered to a new follower or member."""
 
 

@@ -3,7 +3,8 @@
 A feed read costs the same however many people the reader follows, and however many block them:
 one range of the reader's timeline, one read of the outliers (authors and tribes whose audience
 outgrew the fan-out), one batched get of the reader's follows or memberships among them, one
-query for the pulled articles, and the page's cards. Nothing is sized by the reader's followees
+query for the pulled articles (and one per author followed in the last minutes, whose backfill
+may not be filed yet), and the page's cards. Nothing is sized by the reader's followees
 or blockers: a block is looked up for the authors of what was read, both ways, by id. The
 Conduit feed reads the cards, their authors, the reader's follows and bumps of them and the
 blocks in one batched get of five views (TimelineReads.window): one request on Elasticsearch.
@@ -26,7 +27,7 @@ from typing import Any
 from events.log import Position
 from projections.store import MAX_WINDOW
 from services.articles import paging
-from services.fanout import RECENT_FOLLOW_MS
+from services.fanout import BACKFILL, RECENT_FOLLOW_MS
 from services.ports import Ports
 from services.privacy import open_authors, readable
 from services.views import ArticlePage, CardView, article_views, card_views
@@ -59,7 +60,7 @@ async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequen
     size = want + 1
     for attempt in range(FEED_READS):
         entries = await ports.timelines.timeline(reader, size, by_author=True)
-        pulled = await ports.timelines.pulled(pulled_authors, (), size)
+        pulled = await ports.timelines.pulled(pulled_authors, (), size, BACKFILL)
         authors = {e["article_id"]: e["author_id"] for e in entries}
         authors.update((a["article_id"], a["author_id"]) for a in pulled)
         window = await ports.timelines.window(reader, authors)
@@ -91,7 +92,7 @@ async def ranked_feed(
     outlier_tribes = await timelines.outliers("tribe")
     joined_outliers = await ports.social.joined(reader, outlier_tribes)
     pulled_authors = await timelines.pulled_authors(reader, now_ms() - RECENT_FOLLOW_MS)
-    pulled = await timelines.pulled(pulled_authors, sorted(joined_outliers), RANKED_WINDOW)
+    pulled = await timelines.pulled(pulled_authors, sorted(joined_outliers), RANKED_WINDOW, BACKFILL)
     hidden = await ports.social.hidden_among(reader, sorted({e["author_id"] for e in [*entries, *pulled]}))
     followed = await ports.reads.following(reader, sorted({e["author_id"] for e in entries} - hidden))
     joined = await ports.social.joined(reader, sorted({e["tribe_id"] for e in entries if e["by_tribe"]}))

@@ -21,6 +21,7 @@ from events.routing import topology
 from projections.store import Doc, Page, Query
 from projections.views import TIMELINES_VIEW
 from replay.rebuild import compare, rebuild
+from services.fanout import BACKFILL
 from services.fanout_runner import CHECKPOINT, fanout_partitions
 from tests.e2e.conftest import Api, auth
 from tests.sealed import sealed_codec
@@ -104,6 +105,22 @@ async def test_a_follower_is_delivered_the_authors_past_and_new_articles(api: Ap
     deliveries = [e for e in await fanned_out(api) if isinstance(e, ArticleDelivered)]
     assert {(e.reason, e.readers) for e in deliveries} == {("author", (await user_id(api, "ben"),))}
     assert len(await timeline_of(api, "ben")) == 2
+
+
+async def test_a_new_followers_feed_shows_the_backfill_while_the_follow_is_pulled_and_after(api: Api) -> None:
+    """Found by driving a public Conduit front end: Your Feed showed all 25 articles of an author for the five
+    minutes a new follow is pulled, then the 20 of the backfill, losing five of what a person had paged through."""
+    ann, ben = await api.register("ann"), await api.register("ben")
+    for n in range(BACKFILL + 5):
+        await api.publish(ann, f"Article {n:02}")
+    await follow(api, ben, "ann")
+    await settle(api)
+    newest = [f"Article {n:02}" for n in reversed(range(5, BACKFILL + 5))]
+    assert await feed_titles(api, ben, limit="50") == (newest, BACKFILL)
+    ranked_while_pulled = sorted(await ranked_titles(api, ben))
+    with patch("services.feeds.RECENT_FOLLOW_MS", 0):  # the pull of the follow has ended
+        assert await feed_titles(api, ben, limit="50") == (newest, BACKFILL)
+        assert sorted(await ranked_titles(api, ben)) == ranked_while_pulled == sorted(newest)
 
 
 async def test_unfollow_block_and_deletion_leave_the_feed_without_touching_the_timeline(api: Api) -> None:
