@@ -172,7 +172,8 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
         """Rebuild read models from the log, blue/green, with zero read downtime.
 
         `tribe replay VIEW` builds VIEW's next version from offset 0 while the live one keeps
-        serving, then switches the aliases atomically. Views: users, follows, articles, tribes, notifications, trending.
+        serving, then switches the aliases atomically. Views: users, follows, articles, tribes,
+        notifications, trending, timelines, moderation.
         """
 
     @replay.command("build")
