@@ -7,6 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from projections.views import VIEWS
 from tribe.cli import main
 from tribe.process import GC_THRESHOLDS
 
@@ -20,3 +21,10 @@ def test_every_tribe_command_raises_the_collector_thresholds(tmp_path: Path) -> 
         assert gc.get_threshold() == GC_THRESHOLDS
     finally:
         gc.set_threshold(*before)
+
+
+def test_replay_help_names_every_view() -> None:
+    result = CliRunner().invoke(main, ["replay", "--help"])
+    assert result.exit_code == 0, result.output
+    listed = " ".join(result.output.split("Views:")[1].split("Options:")[0].split())
+    assert {v.name for v in VIEWS} <= {name.strip(",.") for name in listed.split()}
