@@ -251,7 +251,9 @@ def register(main: click.Group, storage_options: Callable[..., Any], settings_fr
             click.echo(orjson.dumps([v.as_json() for v in views], option=orjson.OPT_INDENT_2).decode())
             return
         for v in views:
-            click.echo(f"{v.view}: live v{v.live_version}")
+            live = f"live v{v.live_version}" if v.live_version is not None else "no live version"
+            installs = "" if v.versions else " (tribe serve or tribe worker installs it)"
+            click.echo(f"{v.view}: {live}{installs}")
             for s in v.versions:
                 behind = ", ".join(f"{tp}={n}" for tp, n in s.lag.items() if n) or "none"
                 code = "this code" if s.this_code else "other code"
