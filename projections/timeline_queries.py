@@ -175,25 +175,27 @@ class TimelineReads:
 
     async def pulled(self, authors: PulledAuthors, tribes: Sequence[str], size: int, backfill: int) -> list[Body]:
         """The `size` newest live articles the reader pulls: of the outlier authors they follow or in these tribes,
-        and of each author they followed lately the `backfill` newest, which the follow's backfill delivers.
+        and the `backfill` newest of the authors they followed lately, together.
 
-        No more of a recent author than the backfill files: a feed that showed an author's 25 articles in
-        the minutes after the follow and their 20 delivered ones after that would lose five as it aged.
-        One query, and one per recent author (at most reducers.follows.RECENT, only for minutes).
+        Each of the latter is among its own author's `backfill` newest, which the follow's backfill
+        delivers: a feed that showed an author's 25 articles in the minutes after the follow and the 20
+        delivered ones after that would lose five as it aged. One query for each of the two.
         """
-        sources = tuple(
-            f for f in (Filter("author_id", tuple(authors.outliers)), Filter("tribe_id", tuple(tribes))) if f.values
-        )
         found: list[Body] = []
-        if sources:
-            page = await self.store.search(
-                "articles",
-                Query(filters=(_LIVE,), any_of=sources, sort=(("created_at", "desc"),), size=size, with_total=False),
-            )
-            found = [d.body for d in page.docs]
-        for author in authors.recent:
-            found += await self.latest_articles("author", author, min(backfill, size))
-        if not authors.recent:
+        sources = (Filter("author_id", tuple(authors.outliers)), Filter("tribe_id", tuple(tribes)))
+        if authors.outliers or tribes:
+            found += await self._newest(tuple(f for f in sources if f.values), size)
+        if authors.recent:
+            found += await self._newest((Filter("author_id", tuple(authors.recent)),), min(backfill, size))
+        if not (authors.outliers or tribes) or not authors.recent:
             return found
         unique = {a["article_id"]: a for a in found}.values()
         return sorted(unique, key=lambda a: (a["created_at"], a["article_id"]), reverse=True)[:size]
+
+    async def _newest(self, sources: tuple[Filter, ...], size: int) -> list[Body]:
+        """The `size` newest live articles that match any of the sources."""
+        page = await self.store.search(
+            "articles",
+            Query(filters=(_LIVE,), any_of=sources, sort=(("created_at", "desc"),), size=size, with_total=False),
+        )
+        return [d.body for d in page.docs]
