@@ -19,10 +19,16 @@ The blocked reader follows BLOCKED_FOLLOWEES authors, and N other users block th
 looks blocks up for the authors of its page, so it must cost what it costs at 10 blockers. The
 site is built and read the same way; every block must be in the blocks view, and the page must
 hold every article of the authors followed (a block the other way hides nothing of theirs).
+
+The outlier's reader follows one author who has outgrown the fan-out (a threshold of one
+follower), so the feed pulls that author's articles, and the author has written N of them: a
+read takes the page from a range of the articles' (author, created_at) index, so it must cost
+what it costs at 10 articles. The page must be the author's PAGE newest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -70,6 +76,13 @@ class BlockedReads:
     p99_ms: float
 
 
+@dataclass(frozen=True, slots=True)
+class OutlierReads:
+    articles: int
+    p50_ms: float
+    p99_ms: float
+
+
 async def assembled(ports: Ports, reader: str, limit: int, offset: int) -> ArticlePage:
     """The feed before the hybrid (services/articles.py at 35adfee): the articles of all the reader's followees."""
     paging(limit, offset)
@@ -111,17 +124,31 @@ def _site(followees: int, blockers: int = 0) -> tuple[list[Event], list[Event]]:
     return people, articles
 
 
+def _outlier_site(articles: int) -> tuple[list[Event], list[Event]]:
+    """The reader and one author, the reader's follow of them; then the author's articles, newest last."""
+    t = BASE_TIME_MS
+    people, _ = _site(1)
+    return people, [publication(a, user_id(1), t + 10 + a) for a in range(1, articles + 1)]
+
+
 Built = tuple[Ports, SqliteLog, SqliteStore, EventCodec]
 
 
-async def _build(workdir: Path, followees: int, blockers: int = 0) -> Built:
-    """The site of one size, its timelines filed by the fan-out; the ports a server would read it with."""
+async def _build(
+    workdir: Path, followees: int, blockers: int = 0, *, outlier_articles: int | None = None
+) -> Built:
+    """The site of one size, its timelines filed by the fan-out; the ports a server would read it with.
+
+    With `outlier_articles`, the outlier's site instead: every author outgrows a fan-out of threshold 1."""
     settings = embedded_settings(workdir)
+    if outlier_articles is not None:
+        settings = dataclasses.replace(settings, fanout_threshold=1)
     log, store, codec = SqliteLog(workdir / "log.db"), SqliteStore(workdir / "store.db"), run_codec()
     await install(store, VIEWS)
     runtime = EmbeddedRuntime(log, store, codec, VIEWS)
     runner = fanout_runner(settings, log, store, codec)
-    for stage in _site(followees, blockers):
+    stages = _site(followees, blockers) if outlier_articles is None else _outlier_site(outlier_articles)
+    for stage in stages:
         await fill(log, codec, iter(stage), batch=10_000)
         await settle(runtime, runner)
     await runner.progress.close()
@@ -189,5 +216,24 @@ async def blocked_reads(workdir: Path, sizes: tuple[int, ...], reads: int = 200,
                 raise RuntimeError(f"feed with {size:,} blockers: {len(blockers):,} blocks projected, {shown} shown")
         at = await _timed(feed, built, reads, warmup)
         return [BlockedReads(size, at[size]["p50_ms"], at[size]["p99_ms"]) for size in sizes]
+    finally:
+        await _close(built)
+
+
+async def outlier_reads(workdir: Path, sizes: tuple[int, ...], reads: int = 200, warmup: int = 5) -> list[OutlierReads]:
+    """For each number of articles the one outlier the reader follows has written: the feed's p50 and p99."""
+    built: dict[int, Built] = {}
+    try:
+        for size in sizes:
+            where = workdir / f"outlier-{size}"
+            where.mkdir(parents=True, exist_ok=True)
+            built[size] = await _build(where, 1, outlier_articles=size)
+        for size, (ports, *_) in built.items():
+            shown = [v.article["slug"] for v in (await feed(ports, READER, PAGE, 0)).articles]
+            newest = [publication(a, user_id(1), 0).slug for a in range(size, max(size - PAGE, 0), -1)]
+            if shown != newest or await ports.timelines.outliers("author") != [user_id(1)]:
+                raise RuntimeError(f"feed of an outlier with {size:,} articles: not their newest, or not pulled")
+        at = await _timed(feed, built, reads, warmup)
+        return [OutlierReads(size, at[size]["p50_ms"], at[size]["p99_ms"]) for size in sizes]
     finally:
         await _close(built)

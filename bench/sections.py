@@ -345,8 +345,8 @@ def publish_growth(ctx, say: Say) -> list[Figure]:
 
 def feed_growth(ctx, say: Say) -> list[Figure]:
     """One reader's feed read as the authors they follow grow, and the read-time assembly it replaced;
-    and one reader's feed as the users who block them grow."""
-    from bench.feeds import BLOCKED_FOLLOWEES, blocked_reads, feed_reads
+    one reader's feed as the users who block them grow; and as the one outlier they follow writes more."""
+    from bench.feeds import ARTICLES_EACH, BLOCKED_FOLLOWEES, blocked_reads, feed_reads, outlier_reads
 
     sizes = ctx.sizes.followees
     listed = ", ".join(f"{n:,}" for n in sizes)
@@ -358,6 +358,12 @@ def feed_growth(ctx, say: Say) -> list[Figure]:
     blocked = asyncio.run(blocked_reads(ctx.dir("blocked-feeds"), sizes))
     fewest, most = blocked[0], blocked[-1]
     by_fewest = f"with {fewest.blockers:,} users blocking the reader"
+    written = tuple(ARTICLES_EACH * n for n in sizes)  # from 30, so that every page is full
+    articles = ", ".join(f"{n:,}" for n in written)
+    say(f"growth: feed reads of a reader following one outlier who wrote {articles} articles")
+    outlier = asyncio.run(outlier_reads(ctx.dir("outlier-feeds"), written))
+    shortest, longest = outlier[0], outlier[-1]
+    by_shortest = f"when the outlier wrote {shortest.articles:,}"
     return [
         Figure(f"feed read: p50 at {last.followees:,} followees", last.p50_ms, "ms", at, first.p50_ms, FLAT),
         Figure(f"feed read: p99 at {last.followees:,} followees", last.p99_ms, "ms", at, first.p99_ms, FLAT),
@@ -382,6 +388,22 @@ def feed_growth(ctx, say: Say) -> list[Figure]:
             "ms",
             by_fewest,
             fewest.p99_ms,
+            FLAT,
+        ),
+        Figure(
+            f"feed read: p50 following one outlier who wrote {longest.articles:,} articles",
+            longest.p50_ms,
+            "ms",
+            by_shortest,
+            shortest.p50_ms,
+            FLAT,
+        ),
+        Figure(
+            f"feed read: p99 following one outlier who wrote {longest.articles:,} articles",
+            longest.p99_ms,
+            "ms",
+            by_shortest,
+            shortest.p99_ms,
             FLAT,
         ),
     ]

@@ -201,6 +201,9 @@ class ViewFeeder:
             self.projector = self.parking = None
         else:
             self.projector = Projector(self.store, self.codec, self.view, version)
+            # This code's collections as this code specifies them: on an embedded store, an index a newer
+            # release adds (CollectionSpec.ranges) is made for the version it goes on feeding.
+            await self.projector.ensure_collections()
             self.parking = Parking(self.store, projection)
             await self.parking.refresh(now=True)
         self._version = version  # last: should a step above fail, the next call follows the version again

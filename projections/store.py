@@ -49,6 +49,10 @@ class CollectionSpec:
     fields: dict[str, FieldType]
     lists: frozenset[str] = frozenset()
     indexed: frozenset[str] | None = None
+    ranges: frozenset[tuple[str, str]] = frozenset()
+    """(field, sort field) pairs an embedded store keeps one index of, so the documents of one value of the
+    field, ordered by the sort field, read as a range that stops at the page: an author's newest articles
+    cost the page, not a sort of everything they wrote. No document depends on it (not in fingerprints)."""
 
 
 class Doc(NamedTuple):

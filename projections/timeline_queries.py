@@ -95,12 +95,7 @@ class TimelineReads:
 
     async def latest_articles(self, kind: str, source_id: str, size: int) -> list[Body]:
         """The newest live articles of an author or a tribe: what a new follower or member is delivered."""
-        field = "author_id" if kind == "author" else "tribe_id"
-        page = await self.store.search(
-            "articles",
-            Query(filters=(Filter(field, (source_id,)), _LIVE), sort=(("created_at", "desc"),), size=size),
-        )
-        return [d.body for d in page.docs]
+        return await self._newest([("author_id" if kind == "author" else "tribe_id", source_id)], size)
 
     # -- what a feed reads ---------------------------------------------------------------------
 
@@ -179,23 +174,25 @@ class TimelineReads:
 
         Each of the latter is among its own author's `backfill` newest, which the follow's backfill
         delivers: a feed that showed an author's 25 articles in the minutes after the follow and the 20
-        delivered ones after that would lose five as it aged. One query for each of the two.
+        delivered ones after that would lose five as it aged. A query per source, each a range of the
+        articles view's (author or tribe, created_at) index that stops at the page: one query over all
+        sources would sort every article of theirs, and an outlier may have written thousands.
         """
-        found: list[Body] = []
-        sources = (Filter("author_id", tuple(authors.outliers)), Filter("tribe_id", tuple(tribes)))
-        if authors.outliers or tribes:
-            found += await self._newest(tuple(f for f in sources if f.values), size)
+        found = await self._newest([*(("author_id", a) for a in authors.outliers), *(("tribe_id", t) for t in tribes)],
+                                   size)
         if authors.recent:
-            found += await self._newest((Filter("author_id", tuple(authors.recent)),), min(backfill, size))
-        if not (authors.outliers or tribes) or not authors.recent:
-            return found
+            found += await self._newest([("author_id", a) for a in authors.recent], min(backfill, size))
         unique = {a["article_id"]: a for a in found}.values()
         return sorted(unique, key=lambda a: (a["created_at"], a["article_id"]), reverse=True)[:size]
 
-    async def _newest(self, sources: tuple[Filter, ...], size: int) -> list[Body]:
-        """The `size` newest live articles that match any of the sources."""
-        page = await self.store.search(
-            "articles",
-            Query(filters=(_LIVE,), any_of=sources, sort=(("created_at", "desc"),), size=size, with_total=False),
-        )
-        return [d.body for d in page.docs]
+    async def _newest(self, sources: Sequence[tuple[str, str]], size: int) -> list[Body]:
+        """The `size` newest live articles of these sources (field, value) together."""
+        found: list[Body] = []
+        for field, value in sources:
+            page = await self.store.search(
+                "articles",
+                Query(filters=(Filter(field, (value,)), _LIVE), sort=(("created_at", "desc"),), size=size,
+                      with_total=False),
+            )
+            found += [d.body for d in page.docs]
+        return sorted(found, key=lambda a: (a["created_at"], a["article_id"]), reverse=True)[:size]

@@ -178,6 +178,7 @@ ARTICLES_VIEW = View(
             },
             lists=frozenset({"tags", "latest_bumpers"}),
             indexed=frozenset({"author_id", "tribe_id", "slug", "created_at", "rank", "title", "body"}),
+            ranges=frozenset({("author_id", "created_at"), ("tribe_id", "created_at")}),
         ),
         "bumps": CollectionSpec(
             {

@@ -371,6 +371,10 @@ class SqliteStore(Store):
             )
             for f in _indexed(spec):
                 conn.execute(f'CREATE INDEX IF NOT EXISTS "i_{name}_{f}" ON {table} ({_column(f)})')
+            for f, by in sorted(spec.ranges):
+                conn.execute(
+                    f'CREATE INDEX IF NOT EXISTS "r_{name}_{f}_{by}" ON {table} ({_column(f)}, {_column(by)})'
+                )
             if texts:
                 self._create_text_index(name, texts)
             conn.execute("INSERT OR IGNORE INTO collections VALUES (?, ?)", (name, _spec_to_bytes(spec)))

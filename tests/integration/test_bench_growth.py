@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import prepare_embedded, site_events
-from bench.feeds import blocked_reads, feed_reads
+from bench.feeds import blocked_reads, feed_reads, outlier_reads
 from bench.reads import READS_SHAPE
 from bench.rebuilds import publish_cost
 from bench.store_reads import doc_id, get_cost
@@ -51,6 +51,13 @@ async def test_the_blocked_feed_figure_reads_a_site_where_every_block_is_project
     reads = await blocked_reads(tmp_path, (1, 12), reads=2, warmup=1)
 
     assert [r.blockers for r in reads] == [1, 12]
+
+
+async def test_the_outlier_feed_figure_pulls_the_newest_articles_of_an_outlier(tmp_path: Path) -> None:
+    # outlier_reads raises unless the author is an outlier and the page is their newest articles.
+    reads = await outlier_reads(tmp_path, (3, 30), reads=2, warmup=1)
+
+    assert [r.articles for r in reads] == [3, 30]
 
 
 async def test_the_reads_site_is_decided_by_the_fan_out_before_the_server_starts(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -392,3 +393,34 @@ async def test_waiting_requests_share_one_checkpoint_watcher(tmp_path: Path, wai
         await progress.close()
     finally:
         await files.close()
+
+
+async def test_a_live_version_an_older_release_made_gets_the_range_indexes_of_this_code_once_fed(
+    tmp_path: Path,
+) -> None:
+    """A range index (CollectionSpec.ranges) changes no document, so a release that adds one feeds the version an
+    older release built, and makes the index for it: an outlier's feed stops sorting everything they wrote."""
+    store, log = SqliteStore(tmp_path / "store.sqlite"), SqliteLog(tmp_path / "log.sqlite")
+    older = tuple(
+        dataclasses.replace(
+            v, collections={name: dataclasses.replace(spec, ranges=frozenset()) for name, spec in v.collections.items()}
+        )
+        for v in VIEWS
+    )
+    await install(store, older)
+    index = f"r_{ARTICLES_VIEW.physical('articles')}_author_id_created_at"
+
+    def indexed() -> bool:
+        return bool(store._write_conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (index,)).fetchall())
+
+    try:
+        assert not indexed()
+        events = _events()
+        await CODEC.prepare(events)
+        await log.append([_record(e) for e in events])
+        await EmbeddedRuntime(log, store, CODEC, VIEWS).run_once()
+        assert indexed()
+        assert sorted(await store.get("articles", ["a1", "a2"])) == ["a1", "a2"]
+    finally:
+        await log.close()
+        await store.close()
