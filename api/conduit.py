@@ -63,14 +63,24 @@ async def update_user(request: web.Request) -> web.Response:
             "private": bool,
         },
     )
-    # Front ends send back the fields a person did not change as empty strings: those mean "unchanged".
+    # A settings form sends every field back: each with its value (a prefilled form, where an empty bio is
+    # one a person erased: React's Conduit), or the fields a person did not touch as empty strings (Angular's).
+    # A username or e-mail is never empty, so an empty one marks the second kind: there an empty bio or image
+    # is untouched too; anywhere else it clears the field, as RealWorld's own server does. An empty username,
+    # e-mail, password or display name (none may be empty) means "unchanged".
+    untouched_are_empty = given.get("username") == "" or given.get("email") == ""
+
+    def profile_text(name: str) -> str | None:
+        value: str | None = given.get(name)
+        return None if value == "" and untouched_are_empty else value
+
     command = accounts.UpdateUser(
         me,
         username=given.get("username") or None,
         email=given.get("email") or None,
         password=given.get("password") or None,
-        bio=given.get("bio") or None,
-        image=given.get("image") or None,
+        bio=profile_text("bio"),
+        image=profile_text("image"),
         display_name=given.get("displayName") or None,
         private=given.get("private"),
     )

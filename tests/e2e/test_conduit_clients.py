@@ -33,19 +33,46 @@ async def test_a_typo_of_a_writable_field_is_still_refused(api: Api) -> None:
     assert "titel" in (await r.json())["errors"]
 
 
-async def test_settings_saved_with_empty_fields_leave_them_unchanged(api: Api) -> None:
+async def test_settings_sent_with_untouched_fields_empty_leave_them_unchanged(api: Api) -> None:
+    """Angular's Conduit does not fill its settings form: every field a person did not touch comes back empty."""
     token = await api.register("ann")
-    given = {"username": "ann", "email": "ann@example.com", "password": "", "bio": "", "image": ""}
-    r = await api.client.put("/api/user", json={"user": {**given, "bio": "Petrolhead"}}, headers=auth(token))
+    untouched = {"username": "", "email": "", "password": "", "bio": "", "image": ""}
+    r = await api.client.put("/api/user", json={"user": {**untouched, "bio": "Petrolhead"}}, headers=auth(token))
     assert r.status == 200, await r.text()
-    r = await api.client.put("/api/user", json={"user": given}, headers=auth(token))
+    image = {**untouched, "image": "https://img/a.png"}
+    r = await api.client.put("/api/user", json={"user": image}, headers=auth(token))
     assert r.status == 200, await r.text()
     user = (await r.json())["user"]
-    assert (user["bio"], user["image"]) == ("Petrolhead", "")
+    assert (user["username"], user["email"], user["bio"], user["image"]) == (
+        "ann", "ann@example.com", "Petrolhead", "https://img/a.png"
+    )
     login = await api.client.post(
         "/api/users/login", json={"user": {"email": "ann@example.com", "password": "long-enough-pw"}}
     )
     assert login.status == 200  # the empty password changed nothing
+
+
+async def test_a_bio_and_image_erased_in_a_filled_settings_form_are_cleared(api: Api) -> None:
+    """React's Conduit fills its form with the current values: an empty bio there is one a person erased."""
+    token = await api.register("ann")
+    filled = {"username": "ann", "email": "ann@example.com", "bio": "Petrolhead", "image": "https://img/a.png"}
+    r = await api.client.put("/api/user", json={"user": filled}, headers=auth(token))
+    assert r.status == 200, await r.text()
+    r = await api.client.put("/api/user", json={"user": {**filled, "bio": "", "image": ""}}, headers=auth(token))
+    assert r.status == 200, await r.text()
+    user = (await r.json())["user"]
+    assert (user["bio"], user["image"]) == ("", "")
+    profile = (await (await api.client.get("/api/profiles/ann")).json())["profile"]
+    assert (profile["bio"], profile["image"]) == ("", "")
+
+
+async def test_an_api_client_clears_a_bio_with_an_empty_string(api: Api) -> None:
+    token = await api.register("ann")
+    r = await api.client.put("/api/user", json={"user": {"bio": "Petrolhead"}}, headers=auth(token))
+    assert r.status == 200, await r.text()
+    r = await api.client.put("/api/user", json={"user": {"bio": ""}}, headers=auth(token))
+    assert r.status == 200, await r.text()
+    assert (await r.json())["user"]["bio"] == ""
 
 
 async def test_image_is_a_string_in_users_and_profiles(api: Api) -> None:
