@@ -2,9 +2,10 @@
 
 A feed read costs the same however many people the reader follows, and however many block them:
 one range of the reader's timeline, one read of the outliers (authors and tribes whose audience
-outgrew the fan-out), one batched get of the reader's follows or memberships among them, one
-query for the pulled articles (and one for the authors followed in the last minutes, whose
-backfill may not be filed yet), and the page's cards. Nothing is sized by the reader's followees
+outgrew the fan-out), one batched get of the reader's follows or memberships among them, a range
+of the newest articles of each outlier they follow (few: their audiences passed the threshold)
+and of each author they followed in the last minutes (whose backfill may not be filed yet; at
+most 20), and the page's cards. Nothing is sized by the reader's followees
 or blockers: a block is looked up for the authors of what was read, both ways, by id. The
 Conduit feed reads the cards, their authors, the reader's follows and bumps of them and the
 blocks in one batched get of five views (TimelineReads.window): one request on Elasticsearch.
