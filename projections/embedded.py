@@ -19,7 +19,7 @@ import structlog
 
 from events.codec import EventCodec
 from events.log import Entry, Log, until_appended
-from projections.failures import Retry, this_process
+from projections.failures import Retry, failed_pass, this_process
 from projections.feeder import TP, ViewFeeder, log_batch
 from projections.live import install
 from projections.metrics import ProjectionMetrics
@@ -130,8 +130,8 @@ class EmbeddedRuntime:
             try:
                 processed = await self.run_once()
                 await self.tick()
-            except Exception:  # the log, not a view (each view's failures stay in its feeder)
-                log.exception("projection pass failed; retrying in 1 s")
+            except Exception as exc:  # the log, not a view (each view's failures stay in its feeder)
+                failed_pass(log, "projection", exc)
                 await asyncio.sleep(1)
                 continue
             if processed == 0:

@@ -22,13 +22,14 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import structlog
 
+from events.log import LogUnavailable
 from projections.dead_letters import cause_of, is_poison, now_ms
 from projections.live import live_version
-from projections.store import RunnerState, RunnerStatus, Store
+from projections.store import RunnerState, RunnerStatus, Store, StoreUnavailable
 from projections.views import View
 
 log = structlog.get_logger("worker")
@@ -167,3 +168,15 @@ async def troubled(store: Store, views: Sequence[View]) -> dict[str, RunnerState
         if found.get(name) != "retrying":
             found[name] = status.state
     return found
+
+
+def failed_pass(logger: Any, loop: str, exc: Exception) -> None:
+    """Say that a pass of a loop that starts again from its checkpoint failed, and will be tried again in 1 s.
+
+    A log or store that does not answer now (a broker cut, a node restarting; its adapter logged the
+    cause) is a warning: the loop goes on once it answers. Anything else is an error, with its traceback.
+    """
+    if isinstance(exc, (LogUnavailable, StoreUnavailable)):
+        logger.warning(f"{loop} pass failed; retrying in 1 s", error=f"{type(exc).__name__}: {exc}")
+    else:
+        logger.exception(f"{loop} pass failed; retrying in 1 s")

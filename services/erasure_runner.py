@@ -44,7 +44,7 @@ from events.codec import EventCodec, UnknownSchema
 from events.log import Log, Position, until_appended
 from events.routing import USERS
 from events.routing import partitions as partitions_of
-from projections.failures import troubled
+from projections.failures import failed_pass, troubled
 from projections.live import fenced, live_version
 from projections.processor import Projector
 from projections.progress import Progress
@@ -167,8 +167,8 @@ class ErasureRunner:
         while True:
             try:
                 done = await self.run_once()
-            except Exception:  # the log, the store, a view that lags: the checkpoint says where to start again
-                log.exception("erasure pass failed; retrying in 1 s")
+            except Exception as exc:  # the log, the store, a view that lags: the checkpoint says where to start again
+                failed_pass(log, "erasure", exc)
                 await asyncio.sleep(1)
                 continue
             if not done:

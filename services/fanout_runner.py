@@ -32,6 +32,7 @@ from events.codec import EventCodec
 from events.log import Log, Position, until_appended
 from events.routing import ARTICLES, FOLLOWS, TRIBES
 from events.routing import partitions as partitions_of
+from projections.failures import failed_pass
 from projections.progress import Progress
 from projections.store import Checkpoint, Store
 from services.writer import append_decisions
@@ -137,8 +138,8 @@ class FanOutRunner:
         while True:
             try:
                 done = await self.run_once()
-            except Exception:  # the log or the store: the checkpoint says where to start again
-                log.exception(f"{self.checkpoint} pass failed; retrying in 1 s")
+            except Exception as exc:  # the log or the store: the checkpoint says where to start again
+                failed_pass(log, self.checkpoint, exc)
                 await asyncio.sleep(1)
                 continue
             if not done:
