@@ -82,7 +82,7 @@ class BulkWriteError(RuntimeError):
 
 
 class RefusedWrite(BulkWriteError, DocumentRefused):
-    """Elasticsearch refused documents for good (a 4xx other than a version conflict)."""
+    """Elasticsearch refused documents for what they are (a 400 about the document: dsl.outcome)."""
 
 
 def cluster_unavailable(exc: Exception) -> bool:
