@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,23 +170,30 @@ async def _timed(read: Read, built: dict[int, Built], rounds: int, warmup: int) 
     return {size: percentiles(samples[warmup:]) for size, samples in times.items()}
 
 
-async def _close(built: dict[int, Built]) -> None:
-    for _, log, store, codec in built.values():
-        await log.close()
-        await store.close()
-        await codec.close()
+@asynccontextmanager
+async def _sites(
+    workdir: Path, name: str, sizes: tuple[int, ...], build: Callable[[Path, int], Awaitable[Built]]
+) -> AsyncIterator[dict[int, Built]]:
+    """Each size's site, built in a folder of its own; every one is closed on the way out."""
+    built: dict[int, Built] = {}
+    try:
+        for size in sizes:
+            where = workdir / f"{name}-{size}"
+            where.mkdir(parents=True, exist_ok=True)
+            built[size] = await build(where, size)
+        yield built
+    finally:
+        for _, log, store, codec in built.values():
+            await log.close()
+            await store.close()
+            await codec.close()
 
 
 async def feed_reads(
     workdir: Path, sizes: tuple[int, ...], reads: int = 200, assembled_reads: int = 20, warmup: int = 5
 ) -> list[FeedReads]:
     """For each number of followees: the hybrid feed's p50 and p99 and the read-time assembly's p50."""
-    built: dict[int, Built] = {}
-    try:
-        for size in sizes:
-            where = workdir / f"feed-{size}"
-            where.mkdir(parents=True, exist_ok=True)
-            built[size] = await _build(where, size)
+    async with _sites(workdir, "feed", sizes, lambda where, size: _build(where, size)) as built:
         for size, (ports, *_) in built.items():
             hybrid, old = await feed(ports, READER, PAGE, 0), await assembled(ports, READER, PAGE, 0)
             ids = [v.article["article_id"] for v in hybrid.articles]
@@ -197,18 +205,11 @@ async def feed_reads(
             FeedReads(size, hybrid_at[size]["p50_ms"], hybrid_at[size]["p99_ms"], old_at[size]["p50_ms"])
             for size in sizes
         ]
-    finally:
-        await _close(built)
 
 
 async def blocked_reads(workdir: Path, sizes: tuple[int, ...], reads: int = 200, warmup: int = 5) -> list[BlockedReads]:
     """For each number of users blocking the reader: the feed's p50 and p99, the reader following BLOCKED_FOLLOWEES."""
-    built: dict[int, Built] = {}
-    try:
-        for size in sizes:
-            where = workdir / f"blocked-{size}"
-            where.mkdir(parents=True, exist_ok=True)
-            built[size] = await _build(where, BLOCKED_FOLLOWEES, blockers=size)
+    async with _sites(workdir, "blocked", sizes, lambda where, size: _build(where, BLOCKED_FOLLOWEES, size)) as built:
         for size, (ports, *_) in built.items():
             blockers = await ports.social.blockers_of(READER)
             shown = len((await feed(ports, READER, PAGE, 0)).articles)
@@ -216,18 +217,11 @@ async def blocked_reads(workdir: Path, sizes: tuple[int, ...], reads: int = 200,
                 raise RuntimeError(f"feed with {size:,} blockers: {len(blockers):,} blocks projected, {shown} shown")
         at = await _timed(feed, built, reads, warmup)
         return [BlockedReads(size, at[size]["p50_ms"], at[size]["p99_ms"]) for size in sizes]
-    finally:
-        await _close(built)
 
 
 async def outlier_reads(workdir: Path, sizes: tuple[int, ...], reads: int = 200, warmup: int = 5) -> list[OutlierReads]:
     """For each number of articles the one outlier the reader follows has written: the feed's p50 and p99."""
-    built: dict[int, Built] = {}
-    try:
-        for size in sizes:
-            where = workdir / f"outlier-{size}"
-            where.mkdir(parents=True, exist_ok=True)
-            built[size] = await _build(where, 1, outlier_articles=size)
+    async with _sites(workdir, "outlier", sizes, lambda where, size: _build(where, 1, outlier_articles=size)) as built:
         for size, (ports, *_) in built.items():
             shown = [v.article["slug"] for v in (await feed(ports, READER, PAGE, 0)).articles]
             newest = [publication(a, user_id(1), 0).slug for a in range(size, max(size - PAGE, 0), -1)]
@@ -235,5 +229,3 @@ async def outlier_reads(workdir: Path, sizes: tuple[int, ...], reads: int = 200,
                 raise RuntimeError(f"feed of an outlier with {size:,} articles: not their newest, or not pulled")
         at = await _timed(feed, built, reads, warmup)
         return [OutlierReads(size, at[size]["p50_ms"], at[size]["p99_ms"]) for size in sizes]
-    finally:
-        await _close(built)
