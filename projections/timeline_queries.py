@@ -173,8 +173,8 @@ class TimelineReads:
         and the `backfill` newest of the authors they followed lately, together.
 
         Each of the latter is among its own author's `backfill` newest, which the follow's backfill
-        delivers: a feed that showed an author's 25 articles in the minutes after the follow and the 20
-        delivered ones after that would lose five as it aged. A query per source, each a range of the
+        delivers: a feed that showed more of an author in the minutes after the follow than the backfill
+        filed would lose some as it aged. A query per source, each a range of the
         articles view's (author or tribe, created_at) index that stops at the page: one query over all
         sources would sort every article of theirs, and an outlier may have written thousands.
         """

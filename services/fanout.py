@@ -42,9 +42,11 @@ from projections.timeline_queries import TimelineReads
 
 RECENT_FOLLOW_MS = 5 * 60_000
 """How long a new follow is read by pull too: far longer than the fan-out takes to file its backfill."""
-BACKFILL = 20
+BACKFILL = 100
 """Articles delivered to a new follower or member: an author's latest from before the follow (the feed pulls
-no more of a recent follow than this, so what it shows does not shrink once the pull ends)."""
+no more of a recent follow than this, so what it shows does not shrink once the pull ends). Ten pages of a
+Conduit feed: a person paging through whom they just followed meets the end of the author's history, not of
+the backfill, unless the author wrote more; and a follow costs at most this many deliveries, whoever it is."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,8 +89,8 @@ async def timeline_of(api: Api, username: str) -> set[str]:
     return {e["article_id"] for e in entries}
 
 
-async def ranked_titles(api: Api, token: str) -> list[str]:
-    r = await api.client.get("/v1/feed", headers=auth(token))
+async def ranked_titles(api: Api, token: str, **params: str) -> list[str]:
+    r = await api.client.get("/v1/feed", params=params, headers=auth(token))
     assert r.status == 200, await r.text()
     return [item["title"] for item in (await r.json())["items"]]
 
@@ -109,18 +109,18 @@ async def test_a_follower_is_delivered_the_authors_past_and_new_articles(api: Ap
 
 async def test_a_new_followers_feed_shows_the_backfill_while_the_follow_is_pulled_and_after(api: Api) -> None:
     """Found by driving a public Conduit front end: Your Feed showed all 25 articles of an author for the five
-    minutes a new follow is pulled, then the 20 of the backfill, losing five of what a person had paged through."""
+    minutes a new follow is pulled, then the 20 the backfill filed then, losing five a person had paged through."""
     ann, ben = await api.register("ann"), await api.register("ben")
     for n in range(BACKFILL + 5):
         await api.publish(ann, f"Article {n:02}")
     await follow(api, ben, "ann")
     await settle(api)
     newest = [f"Article {n:02}" for n in reversed(range(5, BACKFILL + 5))]
-    assert await feed_titles(api, ben, limit="50") == (newest, BACKFILL)
-    ranked_while_pulled = sorted(await ranked_titles(api, ben))
+    assert await feed_titles(api, ben, limit=str(BACKFILL)) == (newest, BACKFILL)
+    ranked_while_pulled = sorted(await ranked_titles(api, ben, limit=str(BACKFILL)))
     with patch("services.feeds.RECENT_FOLLOW_MS", 0):  # the pull of the follow has ended
-        assert await feed_titles(api, ben, limit="50") == (newest, BACKFILL)
-        assert sorted(await ranked_titles(api, ben)) == ranked_while_pulled == sorted(newest)
+        assert await feed_titles(api, ben, limit=str(BACKFILL)) == (newest, BACKFILL)
+        assert sorted(await ranked_titles(api, ben, limit=str(BACKFILL))) == ranked_while_pulled == sorted(newest)
 
 
 async def test_unfollow_block_and_deletion_leave_the_feed_without_touching_the_timeline(api: Api) -> None:
