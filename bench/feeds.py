@@ -135,20 +135,16 @@ def _outlier_site(articles: int) -> tuple[list[Event], list[Event]]:
 Built = tuple[Ports, SqliteLog, SqliteStore, EventCodec]
 
 
-async def _build(
-    workdir: Path, followees: int, blockers: int = 0, *, outlier_articles: int | None = None
-) -> Built:
-    """The site of one size, its timelines filed by the fan-out; the ports a server would read it with.
-
-    With `outlier_articles`, the outlier's site instead: every author outgrows a fan-out of threshold 1."""
+async def _build(workdir: Path, stages: tuple[list[Event], list[Event]], *, threshold: int | None = None) -> Built:
+    """A site from its stages, its timelines filed by the fan-out (of `threshold`, when given); the ports a
+    server would read it with."""
     settings = embedded_settings(workdir)
-    if outlier_articles is not None:
-        settings = dataclasses.replace(settings, fanout_threshold=1)
+    if threshold is not None:
+        settings = dataclasses.replace(settings, fanout_threshold=threshold)
     log, store, codec = SqliteLog(workdir / "log.db"), SqliteStore(workdir / "store.db"), run_codec()
     await install(store, VIEWS)
     runtime = EmbeddedRuntime(log, store, codec, VIEWS)
     runner = fanout_runner(settings, log, store, codec)
-    stages = _site(followees, blockers) if outlier_articles is None else _outlier_site(outlier_articles)
     for stage in stages:
         await fill(log, codec, iter(stage), batch=10_000)
         await settle(runtime, runner)
@@ -172,15 +168,19 @@ async def _timed(read: Read, built: dict[int, Built], rounds: int, warmup: int) 
 
 @asynccontextmanager
 async def _sites(
-    workdir: Path, name: str, sizes: tuple[int, ...], build: Callable[[Path, int], Awaitable[Built]]
+    workdir: Path,
+    name: str,
+    sizes: tuple[int, ...],
+    stages: Callable[[int], tuple[list[Event], list[Event]]],
+    threshold: int | None = None,
 ) -> AsyncIterator[dict[int, Built]]:
-    """Each size's site, built in a folder of its own; every one is closed on the way out."""
+    """Each size's site (`_build` of `stages(size)`), in a folder of its own; every one is closed on the way out."""
     built: dict[int, Built] = {}
     try:
         for size in sizes:
             where = workdir / f"{name}-{size}"
             where.mkdir(parents=True, exist_ok=True)
-            built[size] = await build(where, size)
+            built[size] = await _build(where, stages(size), threshold=threshold)
         yield built
     finally:
         for _, log, store, codec in built.values():
@@ -193,7 +193,7 @@ async def feed_reads(
     workdir: Path, sizes: tuple[int, ...], reads: int = 200, assembled_reads: int = 20, warmup: int = 5
 ) -> list[FeedReads]:
     """For each number of followees: the hybrid feed's p50 and p99 and the read-time assembly's p50."""
-    async with _sites(workdir, "feed", sizes, lambda where, size: _build(where, size)) as built:
+    async with _sites(workdir, "feed", sizes, _site) as built:
         for size, (ports, *_) in built.items():
             hybrid, old = await feed(ports, READER, PAGE, 0), await assembled(ports, READER, PAGE, 0)
             ids = [v.article["article_id"] for v in hybrid.articles]
@@ -209,7 +209,7 @@ async def feed_reads(
 
 async def blocked_reads(workdir: Path, sizes: tuple[int, ...], reads: int = 200, warmup: int = 5) -> list[BlockedReads]:
     """For each number of users blocking the reader: the feed's p50 and p99, the reader following BLOCKED_FOLLOWEES."""
-    async with _sites(workdir, "blocked", sizes, lambda where, size: _build(where, BLOCKED_FOLLOWEES, size)) as built:
+    async with _sites(workdir, "blocked", sizes, lambda size: _site(BLOCKED_FOLLOWEES, size)) as built:
         for size, (ports, *_) in built.items():
             blockers = await ports.social.blockers_of(READER)
             shown = len((await feed(ports, READER, PAGE, 0)).articles)
@@ -221,7 +221,7 @@ async def blocked_reads(workdir: Path, sizes: tuple[int, ...], reads: int = 200,
 
 async def outlier_reads(workdir: Path, sizes: tuple[int, ...], reads: int = 200, warmup: int = 5) -> list[OutlierReads]:
     """For each number of articles the one outlier the reader follows has written: the feed's p50 and p99."""
-    async with _sites(workdir, "outlier", sizes, lambda where, size: _build(where, 1, outlier_articles=size)) as built:
+    async with _sites(workdir, "outlier", sizes, _outlier_site, threshold=1) as built:
         for size, (ports, *_) in built.items():
             shown = [v.article["slug"] for v in (await feed(ports, READER, PAGE, 0)).articles]
             newest = [publication(a, user_id(1), 0).slug for a in range(size, max(size - PAGE, 0), -1)]

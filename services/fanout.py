@@ -6,7 +6,7 @@ publication, in events of at most `batch` readers; so is an article of a tribe w
 members than the threshold, to its members. An author or tribe whose audience reaches the
 threshold is marked once (`AudienceOutgrown`) and read by pull from then on: a feed read
 merges the reader's timeline with the newest articles of the few outliers they follow. A new
-follower or member is delivered the latest `backfill` articles of whom they followed.
+follower or member is delivered the latest `BACKFILL` articles of whom they followed.
 
 The decisions are events (reducers/timelines.py files them), so a replay gives the same
 timelines. They consult read models (the follows, memberships and articles views), which the
@@ -55,8 +55,6 @@ class FanOutPolicy:
     """An author's followers (a tribe's members) from which their articles are pulled, not delivered."""
     batch: int = 1000
     """Readers per delivery event: bounds an event's size and the documents one event writes."""
-    backfill: int = BACKFILL
-    """Articles delivered to a new follower or member."""
 
 
 class FanOut:
@@ -106,7 +104,7 @@ class FanOut:
     async def _backfill(self, event: UserFollowed | TribeJoined, kind: str, source_id: str) -> list[Event]:
         if await self.reads.is_outlier(kind, source_id):
             return []
-        articles = await self.reads.latest_articles(kind, source_id, self.policy.backfill)
+        articles = await self.reads.latest_articles(kind, source_id, BACKFILL)
         return [
             _delivery(event, a["article_id"], a["author_id"], a["tribe_id"], a["created_at"], kind,
                       (event.actor_id,), f"{event.event_id}.{event.actor_id}.{a['article_id']}")
