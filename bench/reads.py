@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from bench import wrk
 from bench.ingest import requests as ingest_requests
 from bench.procs import load
 from bench.workload import Generated, Shape, slug
@@ -74,14 +75,22 @@ def read_capacity(
 ) -> dict[str, Any]:
     """Reads as fast as the server answers them: CAPACITY_CONCURRENCY connections, each sending as soon as answered.
 
-    Also the server's CPU per answer (`cpu_ms`, from `server_cpu`, its CPU seconds so far, read
-    before and after; the warm-up's answers count too). The rate moves with whatever else the
-    machine runs; the CPU a read costs moves much less, and is what a capacity target divides.
+    Driven by wrk when it is installed (bench/wrk.py), by bench/load.py otherwise: `generator`
+    says which. Also the server's CPU per answer (`cpu_ms`, from `server_cpu`, its CPU seconds so
+    far, read before and after; the warm-up's answers count too). The rate moves with whatever else
+    the machine runs; the CPU a read costs moves much less, and is what a capacity target divides.
     """
-    closed = {"mode": "closed", "concurrency": CAPACITY_CONCURRENCY}
     before = server_cpu()
-    result = _reads(url, site, tokens, kind, closed, seconds, warmup, workdir)
-    result["cpu_ms"] = (server_cpu() - before) * 1000 / sum(result["statuses"].values())
+    if wrk.available():
+        port = int(url.rsplit(":", 1)[1])
+        requests = read_requests(site, tokens, kind)
+        result = wrk.closed_loop(port, requests, CAPACITY_CONCURRENCY, seconds, warmup, workdir)
+        answers = result["answers"]
+    else:
+        closed = {"mode": "closed", "concurrency": CAPACITY_CONCURRENCY}
+        result = {**_reads(url, site, tokens, kind, closed, seconds, warmup, workdir), "generator": "bench/load.py"}
+        answers = sum(result["statuses"].values())
+    result["cpu_ms"] = (server_cpu() - before) * 1000 / answers
     return result
 
 

@@ -102,7 +102,8 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
     for label, capacity in (("reads embedded", tribe_capacity), ("reads embedded --processes 2", spread_capacity)):
         figures.append(
             Figure(
-                f"{label}, GET /api/articles/feed capacity ({reads.CAPACITY_CONCURRENCY} connections, closed loop)",
+                f"{label}, GET /api/articles/feed capacity ({reads.CAPACITY_CONCURRENCY} connections, closed loop, "
+                f"{capacity['generator']})",
                 capacity["rps"],
                 "req/s",
                 base,
