@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from functools import partial
 
-from bench import ingest, reads, rebuilds
+from bench import ingest, reads, rebuilds, wrk
 from bench import projection as proj
 from bench.common import prepare_embedded, site_events, tokens
 from bench.procs import JWT_SECRET, Processes
@@ -38,6 +38,9 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
     asyncio.run(prepare_embedded(data, site_events_))
     toks = _tokens(site)
     figures: list[Figure] = []
+    if not wrk.available():
+        say("http: wrk is not installed (bash scripts/debian-packages wrk): bench/load.py drives the capacity "
+            "figures, on the server's cores, at ~0.1 ms of CPU per request to wrk's ~0.04")
 
     def feed_capacity(url: str, server_cpu: Callable[[], float]) -> dict:
         return reads.read_capacity(url, site, toks, "feed", sizes.steady_seconds, sizes.warmup, work, server_cpu)
