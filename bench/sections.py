@@ -39,7 +39,7 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
     toks = _tokens(site)
     figures: list[Figure] = []
     if not wrk.available():
-        say("http: wrk is not installed (bash scripts/debian-packages wrk): bench/load.py drives the capacity "
+        say("http: wrk is not installed (bash scripts/debian-packages installs it): bench/load.py drives the capacity "
             "figures, on the server's cores, at ~0.1 ms of CPU per request to wrk's ~0.04")
 
     def feed_capacity(url: str, server_cpu: Callable[[], float]) -> dict:
