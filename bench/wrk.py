@@ -8,7 +8,6 @@ baselines with the same generator, and the server's CPU per answer does not depe
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -25,41 +24,47 @@ def closed_loop(
 ) -> dict[str, Any]:
     """`connections` connections on one wrk thread, each sending the next of `requests` (in turn) once answered.
 
-    A warm-up run of `warmup` seconds, then the measured one. Returns the measured run's `rps`, and
-    `answers`: every answer of both runs (what the server's CPU over both divides). Raises if any
-    answer was not a 2xx, or a socket failed.
+    A warm-up run of `warmup` seconds (none at 0), then the measured one (at least a second).
+    Returns the measured run's `rps`, and `answers`: every answer of both runs (what the server's
+    CPU over both divides). Raises if any answer was a 4xx or 5xx (what wrk counts as "Non-2xx
+    or 3xx"), a socket failed, or wrk said anything on stderr (a script it could not load, after
+    which it would send `GET /` instead).
     """
     script = workdir / "wrk-requests.lua"
     script.write_text(_script(requests))
     answers = 0
-    measured: dict[str, Any] = {}
-    for duration in (warmup, seconds):
-        if duration <= 0:
-            continue
-        measured = _run(port, script, connections, max(1, round(duration)))
-        answers += measured["answers"]
-    return {"rps": measured["rps"], "answers": answers, "generator": "wrk"}
+    if warmup > 0:
+        answers += _run(port, script, connections, max(1, round(warmup)))["answers"]
+    measured = _run(port, script, connections, max(1, round(seconds)))
+    return {"rps": measured["rps"], "answers": answers + measured["answers"], "generator": "wrk"}
+
+
+def _lua(text: str) -> str:
+    """A Lua 5.1 string literal of `text`'s UTF-8 bytes: printable ASCII as it is, every other byte as `\\ddd`."""
+    return '"' + "".join(
+        chr(b) if 32 <= b < 127 and b not in (34, 92) else f"\\{b:03d}" for b in text.encode()
+    ) + '"'
 
 
 def _script(requests: list[dict[str, Any]]) -> str:
     """Lua that builds every request once, in `init` (after wrk has set the Host header), and sends them in turn."""
     built = "\n".join(
-        f"  built[{i}] = wrk.format({json.dumps(r['method'])}, {json.dumps(r['path'])}, "
-        f"{{{', '.join(f'[{json.dumps(k)}] = {json.dumps(v)}' for k, v in r.get('headers', {}).items())}}}, "
-        f"{json.dumps(r['body']) if r.get('body') else 'nil'})"
+        f"  built[{i}] = wrk.format({_lua(r['method'])}, {_lua(r['path'])}, "
+        f"{{{', '.join(f'[{_lua(k)}] = {_lua(v)}' for k, v in r.get('headers', {}).items())}}}, "
+        f"{_lua(r['body']) if r.get('body') else 'nil'})"
         for i, r in enumerate(requests, start=1)
     )
     return (
-        "local built = {}\nlocal next = 0\n"
+        "local built = {}\nlocal turn = 0\n"
         f"init = function(args)\n{built}\nend\n"
-        "request = function()\n  next = next % #built + 1\n  return built[next]\nend\n"
+        "request = function()\n  turn = turn % #built + 1\n  return built[turn]\nend\n"
     )
 
 
 def _run(port: int, script: Path, connections: int, seconds: int) -> dict[str, Any]:
     executable = shutil.which("wrk")
     if executable is None:
-        raise RuntimeError("wrk is not installed (apt-get install wrk)")
+        raise RuntimeError("wrk is not installed: bash scripts/debian-packages installs it")
     done = subprocess.run(
         [executable, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), f"http://127.0.0.1:{port}"],
         capture_output=True,
@@ -67,7 +72,7 @@ def _run(port: int, script: Path, connections: int, seconds: int) -> dict[str, A
         timeout=seconds + 40,
     )
     out = done.stdout
-    if done.returncode != 0 or "requests in" not in out:
+    if done.returncode != 0 or "requests in" not in out or done.stderr.strip():
         raise RuntimeError(f"wrk failed:\n{out}\n{done.stderr[-2000:]}")
     failed = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
     if failed:

@@ -643,10 +643,8 @@ class SqliteStore(Store):
         rows = self._read_conn.execute(sql, [orjson.dumps(some).decode() for _, some in asked]).fetchall()
         for i, doc_ids, versions, bodies in rows:
             if bodies is not None:
-                found[asked[i][0]] = {
-                    d: Doc(d, version, body)
-                    for d, version, body in zip(orjson.loads(doc_ids), orjson.loads(versions), orjson.loads(bodies))
-                }
+                columns = (orjson.loads(doc_ids), orjson.loads(versions), orjson.loads(bodies))
+                found[asked[i][0]] = {d: Doc(d, version, body) for d, version, body in zip(*columns, strict=True)}
         return found
 
     async def unless_written(self, read: str, compute: Callable[[], Awaitable[T]]) -> T:

@@ -283,9 +283,11 @@ class StoreContract:
 
     async def test_get_answers_an_id_asked_twice_once_with_its_body_intact(self, rows: Store) -> None:
         nested = {"title": "Ünïcode, \"quotes\" and ,commas]", "tags": ["a", "b"], "n": 2**53, "x": 0.5, "none": None}
-        await rows.write([DocWrite(C, "d02", 11, nested), DocWrite(C, "d,03", 12, {"kind": "odd id"})], Checkpoint(C))
-        found = await rows.get_many({C: ["d02", "d,03", "d02", "d07", "d,03"]})
-        assert found == {C: {"d02": Doc("d02", 11, nested), "d,03": Doc("d,03", 12, {"kind": "odd id"}),
+        odd = {"kind": "odd id"}
+        await rows.write([DocWrite(C, "d02", 11, nested), DocWrite(C, "d,03", 12, odd), DocWrite(C, "123", 2**62, odd)],
+                         Checkpoint(C))
+        found = await rows.get_many({C: ["d02", "d,03", "d02", "d07", "d,03", "123", "1e3"]})
+        assert found == {C: {"d02": Doc("d02", 11, nested), "d,03": Doc("d,03", 12, odd), "123": Doc("123", 2**62, odd),
                              "d07": Doc("d07", 10, body("d07"))}}
 
     async def test_get_many_of_many_ids_answers_every_one(self, rows: Store) -> None:

@@ -21,7 +21,7 @@ from bench.procs import free_port
 REQUESTS = [
     {"method": "GET", "path": "/read", "headers": {"Authorization": "Token one"}},
     {"method": "GET", "path": "/read", "headers": {"Authorization": "Token two"}},
-    {"method": "POST", "path": "/write", "headers": {"Content-Type": "application/json"}, "body": '{"n": "tr\\"ee"}'},
+    {"method": "POST", "path": "/write", "headers": {"X-Note": "back\\slash"}, "body": '{"n": "tr\\"ée\u0001"}'},
 ]
 
 
@@ -33,7 +33,7 @@ class Seen:
 
 @pytest.fixture
 def server() -> Iterator[tuple[int, Seen]]:
-    """An aiohttp server on its own thread and loop that counts what it is sent; /fail answers 503."""
+    """An aiohttp server on its own thread and loop that counts what it is sent; /fail answers 503, /drop hangs up."""
     seen = Seen()
     port = free_port()
     loop = asyncio.new_event_loop()
@@ -41,7 +41,11 @@ def server() -> Iterator[tuple[int, Seen]]:
 
     async def record(request: web.Request) -> web.Response:
         body = await request.text()
-        seen.requests[(request.method, request.path, request.headers.get("Authorization", ""), body)] += 1
+        if request.path == "/drop":
+            assert request.transport is not None
+            request.transport.close()  # a read error for wrk
+        sent = request.headers.get("Authorization", request.headers.get("X-Note", ""))
+        seen.requests[(request.method, request.path, sent, body)] += 1
         seen.hosts.add(request.headers.get("Host", ""))
         return web.Response(status=503 if request.path == "/fail" else 200, text="ok")
 
@@ -78,7 +82,7 @@ def test_every_request_is_sent_in_turn_and_every_answer_counted(server: tuple[in
     assert set(seen.requests) == {
         ("GET", "/read", "Token one", ""),
         ("GET", "/read", "Token two", ""),
-        ("POST", "/write", "", '{"n": "tr\\"ee"}'),
+        ("POST", "/write", "back\\slash", '{"n": "tr\\"ée\u0001"}'),
     }
     counts = seen.requests.values()
     assert max(counts) - min(counts) <= connections + 1  # in turn: each sent as often as the others
@@ -96,3 +100,11 @@ def test_an_answer_that_is_not_2xx_fails_the_run(server: tuple[int, Seen], tmp_p
 
     with pytest.raises(RuntimeError, match="Non-2xx or 3xx responses"):
         wrk.closed_loop(port, failing, 1, seconds=1, warmup=0, workdir=tmp_path)
+
+
+def test_a_connection_the_server_drops_fails_the_run(server: tuple[int, Seen], tmp_path: Path) -> None:
+    port, _ = server
+    dropping = [*REQUESTS, {"method": "GET", "path": "/drop", "headers": {}}]
+
+    with pytest.raises(RuntimeError, match="Socket errors"):
+        wrk.closed_loop(port, dropping, 1, seconds=1, warmup=0, workdir=tmp_path)
