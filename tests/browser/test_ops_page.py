@@ -8,28 +8,24 @@ docs/ops.png) to have the page with its views and dead letter written there.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import os
 import subprocess
 import sys
-import threading
 import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from aiohttp import web
 
 from events.catalogue import Event, UserFollowed
 from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, VIEWS, View
 from reducers.base import Body, DocKey
 from reducers.notifications import NotificationsReducer
-from tests.e2e.server import free_port
 from tests.sealed import data_dir_keys
+from tests.threaded_server import serving
 from tribe.bootstrap import create_app
 from tribe.settings import Settings
 
@@ -51,29 +47,6 @@ class FollowsBreakNotifications(NotificationsReducer):
         if self.broken and isinstance(event, UserFollowed):
             raise RuntimeError("a bug in the notifications reducer, on a follow")
         return super().apply(event, docs)
-
-
-@contextmanager
-def serving(app: web.Application) -> Iterator[str]:
-    """The application on 127.0.0.1, its event loop in a thread of its own (Playwright's is on this one)."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="tribe-serve", daemon=True)
-    thread.start()
-    runner = web.AppRunner(app)
-    port = free_port()
-
-    async def start() -> None:
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-
-    try:
-        asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=30)
-        loop.close()
 
 
 def post(url: str, path: str, body: dict[str, Any] | None = None, token: str | None = None) -> dict[str, Any]:

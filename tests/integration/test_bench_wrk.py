@@ -6,8 +6,6 @@ No rate is asserted here (rates are `python -m bench`'s).
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from bench import wrk
-from bench.procs import free_port
+from tests.threaded_server import serving
 
 REQUESTS = [
     {"method": "GET", "path": "/read", "headers": {"Authorization": "Token one"}},
@@ -33,11 +31,8 @@ class Seen:
 
 @pytest.fixture
 def server() -> Iterator[tuple[int, Seen]]:
-    """An aiohttp server on its own thread and loop that counts what it is sent; /fail answers 503, /drop hangs up."""
+    """A server that counts what it is sent; /fail answers 503, /drop hangs up."""
     seen = Seen()
-    port = free_port()
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
 
     async def record(request: web.Request) -> web.Response:
         body = await request.text()
@@ -51,22 +46,8 @@ def server() -> Iterator[tuple[int, Seen]]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", record)
-    runner = web.AppRunner(app, access_log=None)
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        started.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    yield port, seen
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
+    with serving(app) as url:
+        yield int(url.rsplit(":", 1)[1]), seen
 
 
 def test_wrk_is_installed() -> None:
