@@ -5,7 +5,7 @@ one range of the reader's timeline, one read of the outliers (authors and tribes
 outgrew the fan-out), one batched get of the reader's follows or memberships among them, a range
 of the newest articles of each outlier they follow (few: their audiences passed the threshold)
 and of each author they followed in the last minutes (whose backfill may not be filed yet; at
-most 20), and the page's cards. Nothing is sized by the reader's followees
+most reducers/follows.py `RECENT`), and the page's cards. Nothing is sized by the reader's followees
 or blockers: a block is looked up for the authors of what was read, both ways, by id. The
 Conduit feed reads the cards, their authors, the reader's follows and bumps of them and the
 blocks in one batched get of five views (TimelineReads.window): one request on Elasticsearch.
