@@ -21,7 +21,7 @@ from projections.queries import (
     suspended_users,
     unerased,
 )
-from projections.store import Filter, Prefix, Query, Store
+from projections.store import Doc, Filter, Prefix, Query, Store
 from reducers.articles import bump_id
 from reducers.follows import follow_id
 from reducers.timelines import outlier_id
@@ -50,6 +50,15 @@ class FeedWindow:
     def followed(self) -> set[str]:
         """The authors the reader follows now."""
         return {followee for followee, follow in self.follows.items() if follow["active"]}
+
+    def merged(self, other: FeedWindow) -> FeedWindow:
+        """This window and another of other articles, as one: the cards of both newest first."""
+        return FeedWindow(
+            cards=sorted([*self.cards, *other.cards], key=lambda card: card["article_id"], reverse=True),
+            authors={**self.authors, **other.authors},
+            follows={**self.follows, **other.follows},
+            bumped=self.bumped | other.bumped,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,36 +146,54 @@ class TimelineReads:
         at once: on Elasticsearch one request, not five in turn. A card is read for every entry,
         the feed keeping those of authors the reader still follows and no block parts them from.
         """
-        article_ids = sorted(authors, reverse=True)
-        author_ids = sorted(set(authors.values()))
-        found = await self.store.get_many(
-            {
-                "follows": [follow_id(reader, a) for a in author_ids],
-                "articles": article_ids,
-                "users": author_ids,
-                "bumps": [bump_id(a, reader) for a in article_ids],
-                "blocks": block_ids(reader, author_ids),
-            }
-        )
-        shown_authors = active_among(found["follows"], "followee_id") - hidden_by_blocks(found["blocks"], reader)
-        shown = [a for a in article_ids if authors[a] in shown_authors]
-        return FeedWindow(
-            cards=live_cards(found["articles"], shown, reader, await suspended_users(self.store)) if shown else [],
-            authors=unerased(found["users"]),
-            follows=by_followee(found["follows"]),
-            bumped=active_among(found["bumps"], "article_id"),
-        )
+        return await self._window(reader, authors, await self.store.get_many(self._window_ids(reader, authors)))
+
+    async def window_and_pulled_authors(
+        self, reader: str, authors: Mapping[str, str], since: int
+    ) -> tuple[FeedWindow, PulledAuthors]:
+        """`window` and `pulled_authors` from one batched get: a feed's first read needs both, and its
+        reader's follows of the outliers and recent follows are keyed by ids known before it reads."""
+        outliers = await self.outliers("author")
+        wanted = self._window_ids(reader, authors)
+        wanted["follows"] = [follow_id(reader, a) for a in sorted({*authors.values(), *outliers})]
+        wanted["recent_follows"] = [reader]
+        found = await self.store.get_many(wanted)
+        return await self._window(reader, authors, found), _pulled_authors(reader, outliers, found, since)
 
     async def pulled_authors(self, reader: str, since: int) -> PulledAuthors:
         """The outlier authors the reader follows, and those they started following since `since` (ms), whose
         deliveries may not be filed yet: the reader's follows of the outliers and their recent follows in one get."""
+        outliers = await self.outliers("author")
         found = await self.store.get_many(
-            {"follows": [follow_id(reader, a) for a in await self.outliers("author")], "recent_follows": [reader]}
+            {"follows": [follow_id(reader, a) for a in outliers], "recent_follows": [reader]}
         )
-        outliers = active_among(found["follows"], "followee_id")
-        recent = found["recent_follows"].get(reader)
-        followed = () if recent is None else zip(recent.body["followees"], recent.body["followed_at"])
-        return PulledAuthors(sorted(outliers), sorted({f for f, at in followed if at >= since} - outliers))
+        return _pulled_authors(reader, outliers, found, since)
+
+    @staticmethod
+    def _window_ids(reader: str, authors: Mapping[str, str]) -> dict[str, list[str]]:
+        article_ids = sorted(authors, reverse=True)
+        author_ids = sorted(set(authors.values()))
+        return {
+            "follows": [follow_id(reader, a) for a in author_ids],
+            "articles": article_ids,
+            "users": author_ids,
+            "bumps": [bump_id(a, reader) for a in article_ids],
+            "blocks": block_ids(reader, author_ids),
+        }
+
+    async def _window(
+        self, reader: str, authors: Mapping[str, str], found: Mapping[str, Mapping[str, Doc]]
+    ) -> FeedWindow:
+        author_ids = set(authors.values())
+        follows = {f: body for f, body in by_followee(found["follows"]).items() if f in author_ids}
+        shown_authors = {f for f, body in follows.items() if body["active"]} - hidden_by_blocks(found["blocks"], reader)
+        shown = [a for a in sorted(authors, reverse=True) if authors[a] in shown_authors]
+        return FeedWindow(
+            cards=live_cards(found["articles"], shown, reader, await suspended_users(self.store)) if shown else [],
+            authors=unerased(found["users"]),
+            follows=follows,
+            bumped=active_among(found["bumps"], "article_id"),
+        )
 
     async def pulled(self, authors: PulledAuthors, tribes: Sequence[str], size: int, backfill: int) -> list[Body]:
         """The `size` newest live articles the reader pulls: of the outlier authors they follow or in these tribes,
@@ -196,3 +223,14 @@ class TimelineReads:
             )
             found += [d.body for d in page.docs]
         return sorted(found, key=lambda a: (a["created_at"], a["article_id"]), reverse=True)[:size]
+
+
+def _pulled_authors(
+    reader: str, outliers: Sequence[str], found: Mapping[str, Mapping[str, Doc]], since: int
+) -> PulledAuthors:
+    """The outliers among `outliers` whose follow by the reader `found` holds active, and the authors of the
+    reader's recent follows since `since` who are not among them."""
+    followed = {a for a in outliers if (follow := found["follows"].get(follow_id(reader, a))) and follow.body["active"]}
+    recent = found["recent_follows"].get(reader)
+    lately = () if recent is None else zip(recent.body["followees"], recent.body["followed_at"])
+    return PulledAuthors(sorted(followed), sorted({f for f, at in lately if at >= since} - followed))

@@ -27,6 +27,7 @@ from typing import Any
 
 from events.log import Position
 from projections.store import MAX_WINDOW
+from projections.timeline_queries import PulledAuthors
 from services.articles import paging
 from services.fanout import BACKFILL, RECENT_FOLLOW_MS
 from services.ports import Ports
@@ -57,14 +58,21 @@ async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequen
     paging(limit, offset)
     await ports.writer.caught_up(after)
     want = offset + limit
-    pulled_authors = await ports.timelines.pulled_authors(reader, now_ms() - RECENT_FOLLOW_MS)
+    since = now_ms() - RECENT_FOLLOW_MS
+    timelines = ports.timelines
+    pulling: PulledAuthors | None = None
     size = want + 1
     for attempt in range(FEED_READS):
-        entries = await ports.timelines.timeline(reader, size, by_author=True)
-        pulled = await ports.timelines.pulled(pulled_authors, (), size, BACKFILL)
-        authors = {e["article_id"]: e["author_id"] for e in entries}
-        authors.update((a["article_id"], a["author_id"]) for a in pulled)
-        window = await ports.timelines.window(reader, authors)
+        entries = await timelines.timeline(reader, size, by_author=True)
+        delivered = {e["article_id"]: e["author_id"] for e in entries}
+        if pulling is None:
+            window, pulling = await timelines.window_and_pulled_authors(reader, delivered, since)
+        else:
+            window = await timelines.window(reader, delivered)
+        pulled = await timelines.pulled(pulling, (), size, BACKFILL)
+        more_pulled = {a["article_id"]: a["author_id"] for a in pulled if a["article_id"] not in delivered}
+        if more_pulled:
+            window = window.merged(await timelines.window(reader, more_pulled))
         opened = await open_authors(ports, reader, window.authors, window.follows)
         live = [card for card in window.cards if card["author_id"] in opened]
         more = len(entries) == size or len(pulled) == size

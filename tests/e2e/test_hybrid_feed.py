@@ -212,6 +212,37 @@ async def test_an_author_whose_followers_reach_the_threshold_is_pulled_not_deliv
     assert await timeline_of(api, "late") == set()  # an outlier's articles are not backfilled either
 
 
+async def test_a_feed_merges_what_was_delivered_with_what_is_pulled_and_shows_both_to_the_reader(api: Api) -> None:
+    """The pulled articles' cards come from a read of their own (services/feeds.py): their order among the
+    delivered ones, their authors' `following` and the reader's bumps of them are those of one feed."""
+    star, plain = await api.register("star"), await api.register("plain")
+    fans = [await api.register(f"fan{n}") for n in range(THRESHOLD)]
+    for fan in fans:
+        await follow(api, fan, "star")
+    await follow(api, fans[0], "plain")
+    await settle(api)  # star is an outlier before it publishes: its article is pulled, never delivered
+    await api.publish(plain, "Plain first")
+    starred = await api.publish(star, "Star second")
+    await api.publish(plain, "Plain third")
+    r = await api.client.post(f"/api/articles/{starred['slug']}/favorite", headers=auth(fans[0]))
+    assert r.status == 200, await r.text()
+    await settle(api)
+    assert len(await timeline_of(api, "fan0")) == 2  # plain's two delivered; star's is pulled
+    r = await api.client.get("/api/articles/feed", headers=auth(fans[0]))
+    assert r.status == 200, await r.text()
+    articles = (await r.json())["articles"]
+    shown = [(a["title"], a["author"]["username"], a["author"]["following"], a["favorited"]) for a in articles]
+    assert shown == [
+        ("Plain third", "plain", True, False),
+        ("Star second", "star", True, True),
+        ("Plain first", "plain", True, False),
+    ]
+    assert await feed_titles(api, fans[0], limit="1", offset="1") == (["Star second"], 3)
+    r = await api.client.post("/v1/users/fan0/block", headers=auth(star))
+    assert r.status == 200, await r.text()
+    assert await feed_titles(api, fans[0]) == (["Plain third", "Plain first"], 2)
+
+
 async def test_a_tribes_articles_reach_its_members_in_the_ranked_feed_until_they_leave(api: Api) -> None:
     ann, ben = await api.register("ann"), await api.register("ben")
     r = await api.client.post("/v1/tribes", json={"name": "Cars", "description": ""}, headers=auth(ann))
