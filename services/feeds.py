@@ -9,6 +9,9 @@ most reducers/follows.py `RECENT`), and the page's cards. Nothing is sized by th
 or blockers: a block is looked up for the authors of what was read, both ways, by id. The
 Conduit feed reads the cards, their authors, the reader's follows and bumps of them and the
 blocks in one batched get of five views (TimelineReads.window): one request on Elasticsearch.
+Its first such get also reads the reader's follows of the outliers and their recent follows
+(TimelineReads.window_and_pulled_authors); the articles they pull, when there are any, have a
+window of their own. A reader who pulls nobody reads a range and one get.
 
 What is filed in a timeline is checked against the reader's own documents when it is read:
 an entry whose author the reader no longer follows (or whose tribe they left), an article
