@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from events.catalogue import ArticleBumped, ArticleDeleted, ArticleEdited, ArticlePublished, ArticleUnbumped
@@ -326,7 +326,7 @@ async def edit(ports: Ports, cmd: Edit) -> Outcome[ArticleView]:
         ports.writer,
         [event],
         lambda: view(ports, article_id, cmd.actor_id),
-        provisional=lambda: replace(before, article=_as_edited(before.article, event)),
+        provisional=lambda: before._replace(article=_as_edited(before.article, event)),
     )
 
 
@@ -356,6 +356,6 @@ async def favorite(ports: Ports, actor_id: str, slug: str, *, on: bool) -> Outco
         """
         delta = (1 if on else -1) if before.favorited != on else 0
         counted = {**before.article, "favorites_count": before.article["favorites_count"] + delta}
-        return replace(before, article=counted, favorited=on)
+        return before._replace(article=counted, favorited=on)
 
     return await settle(ports.writer, [event], lambda: view(ports, article_id, actor_id), provisional=provisional)
