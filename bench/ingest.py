@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from bench.common import Sizes
-from bench.procs import load
+from bench.procs import load, port_of
 from bench.report import Figure, ratio_at_least, value_at_least, value_at_most
 from bench.workload import Generated, article_id, user_id
 
@@ -60,7 +60,7 @@ def measure(
     parts: tuple[str, ...] = ("single", "half", "batch"),
 ) -> Measured:
     """Max rate one-per-request, then open loop at `half_rate` (default: half of that max), then batches."""
-    port = int(url.rsplit(":", 1)[1])
+    port = port_of(url)
     base = {"port": port, "duration": sizes.load_seconds, "warmup": sizes.warmup}
     runs: dict[str, dict[str, Any]] = {}
     if "single" in parts:

@@ -33,6 +33,11 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def port_of(url: str) -> int:
+    """The port of a server's base URL as Processes.serve returns it (http://127.0.0.1:PORT)."""
+    return int(url.rsplit(":", 1)[1])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

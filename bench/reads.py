@@ -11,7 +11,7 @@ import orjson
 
 from bench import wrk
 from bench.ingest import requests as ingest_requests
-from bench.procs import load
+from bench.procs import load, port_of
 from bench.workload import Generated, Shape, slug
 
 # Many articles, and every user follows 20 earlier ones, so feeds have something to merge.
@@ -32,7 +32,7 @@ def freshness(
     """
     return load(
         {
-            "port": int(url.rsplit(":", 1)[1]),
+            "port": port_of(url),
             "mode": "open",
             "rate": STEADY_RATE / FRESH_BATCH,
             "duration": seconds,
@@ -82,7 +82,7 @@ def read_capacity(
     """
     before = server_cpu()
     if wrk.available():
-        port = int(url.rsplit(":", 1)[1])
+        port = port_of(url)
         requests = read_requests(site, tokens, kind)
         result = wrk.closed_loop(port, requests, CAPACITY_CONCURRENCY, seconds, warmup, workdir)
         answers = result["answers"]
@@ -111,7 +111,7 @@ def _reads(
     workdir: Path,
 ) -> dict[str, Any]:
     """Load `url` with reads of `kind` in `mode` (the load generator's mode and its rate or connections)."""
-    spec = {"port": int(url.rsplit(":", 1)[1]), **mode, "duration": seconds, "warmup": warmup}
+    spec = {"port": port_of(url), **mode, "duration": seconds, "warmup": warmup}
     result = load({**spec, "requests": read_requests(site, tokens, kind)}, workdir)
     bad = {s: n for s, n in result["statuses"].items() if s != "200"}
     if bad:

@@ -30,12 +30,15 @@ def closed_loop(
     or 3xx"), a socket failed, or wrk said anything on stderr (a script it could not load, after
     which it would send `GET /` instead).
     """
+    executable = shutil.which("wrk")
+    if executable is None:
+        raise RuntimeError("wrk is not installed: bash scripts/debian-packages installs it")
     script = workdir / "wrk-requests.lua"
     script.write_text(_script(requests))
     answers = 0
     if warmup > 0:
-        answers += _run(port, script, connections, max(1, round(warmup)))["answers"]
-    measured = _run(port, script, connections, max(1, round(seconds)))
+        answers += _run(executable, port, script, connections, max(1, round(warmup)))["answers"]
+    measured = _run(executable, port, script, connections, max(1, round(seconds)))
     return {"rps": measured["rps"], "answers": answers + measured["answers"], "generator": "wrk"}
 
 
@@ -61,10 +64,7 @@ def _script(requests: list[dict[str, Any]]) -> str:
     )
 
 
-def _run(port: int, script: Path, connections: int, seconds: int) -> dict[str, Any]:
-    executable = shutil.which("wrk")
-    if executable is None:
-        raise RuntimeError("wrk is not installed: bash scripts/debian-packages installs it")
+def _run(executable: str, port: int, script: Path, connections: int, seconds: int) -> dict[str, Any]:
     done = subprocess.run(
         [executable, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), f"http://127.0.0.1:{port}"],
         capture_output=True,

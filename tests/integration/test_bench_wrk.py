@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from bench import wrk
+from bench.procs import port_of
 from tests.threaded_server import serving
 
 REQUESTS = [
@@ -47,7 +48,7 @@ def server() -> Iterator[tuple[int, Seen]]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", record)
     with serving(app) as url:
-        yield int(url.rsplit(":", 1)[1]), seen
+        yield port_of(url), seen
 
 
 def test_wrk_is_installed() -> None:
