@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import patch
+
+import pytest
 
 from projections.adapters.sqlite_store import READ_MAP_BYTES, SqliteStore
-from projections.store import Checkpoint, CollectionSpec, DocWrite, Query
+from projections.store import Checkpoint, CollectionSpec, DocWrite, Filter, Query
 
 SPEC = CollectionSpec(fields={"n": "long"})
+INDEXED = CollectionSpec(fields={"owner": "keyword", "n": "long"}, indexed=frozenset({"owner"}))
 
 
 async def test_every_read_connection_maps_the_store(tmp_path: Path) -> None:
@@ -46,3 +50,21 @@ async def test_a_reader_that_mapped_the_file_sees_what_another_store_wrote_after
     finally:
         await reader.close()
         await writer.close()
+
+
+async def test_a_sum_through_an_index_with_a_few_keys_runs_on_the_calling_thread(tmp_path: Path) -> None:
+    """As a count does: a user's stats sum their articles' bumps, and a trip to the reader thread was most of it."""
+    store = SqliteStore(tmp_path / "store.db")
+    try:
+        await store.ensure_collection("docs", INDEXED)
+        await store.write(
+            [DocWrite("docs", f"d{i}", 1, {"owner": f"u{i % 2}", "n": i}) for i in range(6)], Checkpoint("test", {})
+        )
+        mine = Query(filters=(Filter("owner", ("u1",)),))
+        with patch.object(store, "_on", side_effect=AssertionError("went to a thread")):
+            assert await store.sum_of("docs", "n", mine) == 1 + 3 + 5
+            with pytest.raises(AssertionError, match="went to a thread"):
+                await store.sum_of("docs", "n", Query())  # every document: a scan, on the reader thread
+        assert await store.sum_of("docs", "n", Query()) == 15
+    finally:
+        await store.close()
