@@ -9,9 +9,10 @@ most reducers/follows.py `RECENT`), and the page's cards. Nothing is sized by th
 or blockers: a block is looked up for the authors of what was read, both ways, by id. The
 Conduit feed reads the cards, their authors, the reader's follows and bumps of them and the
 blocks in one batched get of five views (TimelineReads.window): one request on Elasticsearch.
-Its first such get also reads the reader's follows of the outliers and their recent follows
-(TimelineReads.window_and_pulled_authors); the articles they pull, when there are any, have a
-window of their own. A reader who pulls nobody reads a range and one get.
+Its first read also gets the reader's follows of the outliers and their recent follows in that
+get (TimelineReads.window_and_pulled_authors), and the window of what they pull, when that was
+not delivered, in a second; a wider read, when the first left too much out, knows whom they
+pull and reads one window of both. A reader who pulls nobody reads a range and one get a time.
 
 What is filed in a timeline is checked against the reader's own documents when it is read:
 an entry whose author the reader no longer follows (or whose tribe they left), an article
@@ -69,13 +70,15 @@ async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequen
         entries = await timelines.timeline(reader, size, by_author=True)
         delivered = {e["article_id"]: e["author_id"] for e in entries}
         if pulling is None:
+            # The first read learns whom the reader pulls with the window of what was delivered.
             window, pulling = await timelines.window_and_pulled_authors(reader, delivered, since)
+            pulled = await timelines.pulled(pulling, (), size, BACKFILL)
+            more_pulled = {a["article_id"]: a["author_id"] for a in pulled if a["article_id"] not in delivered}
+            if more_pulled:
+                window = window.merged(await timelines.window(reader, more_pulled))
         else:
-            window = await timelines.window(reader, delivered)
-        pulled = await timelines.pulled(pulling, (), size, BACKFILL)
-        more_pulled = {a["article_id"]: a["author_id"] for a in pulled if a["article_id"] not in delivered}
-        if more_pulled:
-            window = window.merged(await timelines.window(reader, more_pulled))
+            pulled = await timelines.pulled(pulling, (), size, BACKFILL)
+            window = await timelines.window(reader, {**delivered, **{a["article_id"]: a["author_id"] for a in pulled}})
         opened = await open_authors(ports, reader, window.authors, window.follows)
         live = [card for card in window.cards if card["author_id"] in opened]
         more = len(entries) == size or len(pulled) == size

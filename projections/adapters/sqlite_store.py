@@ -60,7 +60,9 @@ T = TypeVar("T")
 _INLINE_IDS = 200
 """A get of up to this many ids runs on the calling thread. A trip to the reader thread costs more CPU than
 200 ids take here (~560 us, against ~750 us through the thread), and only SQLite's steps let go of the GIL
-there; a first feed page's window (TimelineReads.window) asks for up to six ids per entry, 126 of them."""
+there; a first feed page's window (TimelineReads.window) asks for up to six ids per entry, 126 of them, and
+the first read's window also the reader's follow of each outlier author (few: their audiences passed the
+threshold) and their recent follows."""
 _INLINE_KEYS = 100  # and so does a search through an index with up to this many keys
 ALIAS_TTL = 0.5  # seconds an alias switch by another process may take to be seen here
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -425,7 +427,8 @@ class SqliteStore(Store):
     # Point reads (checkpoints, a few documents by id, searches through an index with a few keys)
     # take tens of microseconds: they run on the calling thread, with its own connection, rather
     # than paying two thread wake-ups each. Anything that can scan (text and prefix searches,
-    # aggregations, long id lists) stays on the reader thread.
+    # aggregations other than a count or sum through such an index, long id lists) stays on the
+    # reader thread.
 
     async def collections(self) -> list[str]:
         return [n for (n,) in self._read_conn.execute("SELECT name FROM collections ORDER BY name")]

@@ -23,6 +23,7 @@ from projections.views import TIMELINES_VIEW
 from replay.rebuild import compare, rebuild
 from services.fanout import BACKFILL
 from services.fanout_runner import CHECKPOINT, fanout_partitions
+from services.writer import now_ms
 from tests.e2e.conftest import Api, auth
 from tests.sealed import sealed_codec
 from tribe.bootstrap import create_app
@@ -241,6 +242,38 @@ async def test_a_feed_merges_what_was_delivered_with_what_is_pulled_and_shows_bo
     r = await api.client.post("/v1/users/fan0/block", headers=auth(star))
     assert r.status == 200, await r.text()
     assert await feed_titles(api, fans[0]) == (["Plain third", "Plain first"], 2)
+
+
+async def test_a_wider_read_keeps_what_is_pulled_and_the_first_learns_only_the_outliers(api: Api) -> None:
+    """The feed's later reads (services/feeds.py), when an unfollowed author's entries fill the first, read one
+    window of the delivered and the pulled; the first read's get names as pulled only the outliers followed."""
+    star, plain, gone = await api.register("star"), await api.register("plain"), await api.register("gone")
+    fans = [await api.register(f"fan{n}") for n in range(THRESHOLD)]
+    for fan in fans:
+        await follow(api, fan, "star")
+    await follow(api, fans[0], "plain")
+    await follow(api, fans[0], "gone")
+    await settle(api)
+    await api.publish(plain, "Plain first")
+    await api.publish(star, "Star second")
+    await api.publish(plain, "Plain third")
+    await api.publish(gone, "Gone fourth")
+    await api.publish(gone, "Gone fifth")
+    await settle(api)
+    await follow(api, fans[0], "gone", on=False)
+    await settle(api)
+    later = now_ms() + 3_600_000  # no follow is recent: only the outlier is pulled
+    with patch("services.feeds.now_ms", return_value=later):
+        # A window of two reads gone's two entries; the second, of four, finds plain's beside the star's.
+        assert await feed_titles(api, fans[0], limit="1") == (["Plain third"], 3)
+        assert await feed_titles(api, fans[0], limit="1", offset="1") == (["Star second"], 3)
+    timelines = api.client.app[PORTS].timelines
+    reader, plain_id = await user_id(api, "fan0"), await user_id(api, "plain")
+    delivered = {e["article_id"]: e["author_id"] for e in await timelines.timeline(reader, 10, by_author=True)}
+    assert plain_id in delivered.values()
+    _, pulling = await timelines.window_and_pulled_authors(reader, delivered, later)
+    assert pulling == await timelines.pulled_authors(reader, later)
+    assert (pulling.outliers, pulling.recent) == ([await user_id(api, "star")], [])
 
 
 async def test_a_tribes_articles_reach_its_members_in_the_ranked_feed_until_they_leave(api: Api) -> None:
