@@ -56,6 +56,9 @@ from tribe.bootstrap import build_ports, fanout_runner
 ARTICLES_EACH = 3
 PAGE = 20
 READER = user_id(0)
+READS = 1_000
+"""Timed reads of each site's first page: a p99 over them is their tenth slowest, where over 200 it was the
+second slowest, and one pause of the machine moved a ratio past its target."""
 BLOCKED_FOLLOWEES = 10
 """How many authors the blocked reader follows (the feed's size at 10 followees)."""
 
@@ -190,7 +193,7 @@ async def _sites(
 
 
 async def feed_reads(
-    workdir: Path, sizes: tuple[int, ...], reads: int = 200, assembled_reads: int = 20, warmup: int = 5
+    workdir: Path, sizes: tuple[int, ...], reads: int = READS, assembled_reads: int = 20, warmup: int = 5
 ) -> list[FeedReads]:
     """For each number of followees: the hybrid feed's p50 and p99 and the read-time assembly's p50."""
     async with _sites(workdir, "feed", sizes, _site) as built:
@@ -207,7 +210,9 @@ async def feed_reads(
         ]
 
 
-async def blocked_reads(workdir: Path, sizes: tuple[int, ...], reads: int = 200, warmup: int = 5) -> list[BlockedReads]:
+async def blocked_reads(
+    workdir: Path, sizes: tuple[int, ...], reads: int = READS, warmup: int = 5
+) -> list[BlockedReads]:
     """For each number of users blocking the reader: the feed's p50 and p99, the reader following BLOCKED_FOLLOWEES."""
     async with _sites(workdir, "blocked", sizes, lambda size: _site(BLOCKED_FOLLOWEES, size)) as built:
         for size, (ports, *_) in built.items():
@@ -219,7 +224,9 @@ async def blocked_reads(workdir: Path, sizes: tuple[int, ...], reads: int = 200,
         return [BlockedReads(size, at[size]["p50_ms"], at[size]["p99_ms"]) for size in sizes]
 
 
-async def outlier_reads(workdir: Path, sizes: tuple[int, ...], reads: int = 200, warmup: int = 5) -> list[OutlierReads]:
+async def outlier_reads(
+    workdir: Path, sizes: tuple[int, ...], reads: int = READS, warmup: int = 5
+) -> list[OutlierReads]:
     """For each number of articles the one outlier the reader follows has written: the feed's p50 and p99."""
     async with _sites(workdir, "outlier", sizes, _outlier_site, threshold=1) as built:
         for size, (ports, *_) in built.items():
