@@ -154,10 +154,7 @@ class TimelineReads:
         """`window` and `pulled_authors` from one batched get: a feed's first read needs both, and its
         reader's follows of the outliers and recent follows are keyed by ids known before it reads."""
         outliers = await self.outliers("author")
-        wanted = self._window_ids(reader, authors)
-        wanted["follows"] = [follow_id(reader, a) for a in sorted({*authors.values(), *outliers})]
-        wanted["recent_follows"] = [reader]
-        found = await self.store.get_many(wanted)
+        found = await self.store.get_many({**self._window_ids(reader, authors, outliers), "recent_follows": [reader]})
         return await self._window(reader, authors, found), _pulled_authors(reader, outliers, found, since)
 
     async def pulled_authors(self, reader: str, since: int) -> PulledAuthors:
@@ -170,11 +167,12 @@ class TimelineReads:
         return _pulled_authors(reader, outliers, found, since)
 
     @staticmethod
-    def _window_ids(reader: str, authors: Mapping[str, str]) -> dict[str, list[str]]:
+    def _window_ids(reader: str, authors: Mapping[str, str], followees: Sequence[str] = ()) -> dict[str, list[str]]:
+        """The ids a window of these articles reads; also the reader's follows of `followees`."""
         article_ids = sorted(authors, reverse=True)
         author_ids = sorted(set(authors.values()))
         return {
-            "follows": [follow_id(reader, a) for a in author_ids],
+            "follows": [follow_id(reader, a) for a in sorted({*author_ids, *followees})],
             "articles": article_ids,
             "users": author_ids,
             "bumps": [bump_id(a, reader) for a in article_ids],
@@ -186,7 +184,8 @@ class TimelineReads:
     ) -> FeedWindow:
         author_ids = set(authors.values())
         follows = {f: body for f, body in by_followee(found["follows"]).items() if f in author_ids}
-        shown_authors = {f for f, body in follows.items() if body["active"]} - hidden_by_blocks(found["blocks"], reader)
+        shown_authors = active_among(found["follows"], "followee_id") & author_ids
+        shown_authors -= hidden_by_blocks(found["blocks"], reader)
         shown = [a for a in sorted(authors, reverse=True) if authors[a] in shown_authors]
         return FeedWindow(
             cards=live_cards(found["articles"], shown, reader, await suspended_users(self.store)) if shown else [],
@@ -230,7 +229,7 @@ def _pulled_authors(
 ) -> PulledAuthors:
     """The outliers among `outliers` whose follow by the reader `found` holds active, and the authors of the
     reader's recent follows since `since` who are not among them."""
-    followed = {a for a in outliers if (follow := found["follows"].get(follow_id(reader, a))) and follow.body["active"]}
+    followed = active_among(found["follows"], "followee_id") & set(outliers)
     recent = found["recent_follows"].get(reader)
     lately = () if recent is None else zip(recent.body["followees"], recent.body["followed_at"])
     return PulledAuthors(sorted(followed), sorted({f for f, at in lately if at >= since} - followed))

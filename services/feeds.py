@@ -31,7 +31,7 @@ from typing import Any
 
 from events.log import Position
 from projections.store import MAX_WINDOW
-from projections.timeline_queries import PulledAuthors
+from projections.timeline_queries import FeedWindow, PulledAuthors
 from services.articles import paging
 from services.fanout import BACKFILL, RECENT_FOLLOW_MS
 from services.ports import Ports
@@ -68,17 +68,16 @@ async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequen
     size = want + 1
     for attempt in range(FEED_READS):
         entries = await timelines.timeline(reader, size, by_author=True)
-        delivered = {e["article_id"]: e["author_id"] for e in entries}
+        delivered = _authors_by_article(entries)
+        window, read = FeedWindow([], {}, {}, set()), {}
         if pulling is None:
             # The first read learns whom the reader pulls with the window of what was delivered.
             window, pulling = await timelines.window_and_pulled_authors(reader, delivered, since)
-            pulled = await timelines.pulled(pulling, (), size, BACKFILL)
-            more_pulled = {a["article_id"]: a["author_id"] for a in pulled if a["article_id"] not in delivered}
-            if more_pulled:
-                window = window.merged(await timelines.window(reader, more_pulled))
-        else:
-            pulled = await timelines.pulled(pulling, (), size, BACKFILL)
-            window = await timelines.window(reader, {**delivered, **{a["article_id"]: a["author_id"] for a in pulled}})
+            read = delivered
+        pulled = await timelines.pulled(pulling, (), size, BACKFILL)
+        unread = {a: author for a, author in {**delivered, **_authors_by_article(pulled)}.items() if a not in read}
+        if unread:
+            window = window.merged(await timelines.window(reader, unread))
         opened = await open_authors(ports, reader, window.authors, window.follows)
         live = [card for card in window.cards if card["author_id"] in opened]
         more = len(entries) == size or len(pulled) == size
@@ -91,6 +90,11 @@ async def feed(ports: Ports, reader: str, limit: int, offset: int, after: Sequen
         ports, docs, reader, followed=window.followed, authors=window.authors, bumped=window.bumped
     )
     return ArticlePage(views, total)
+
+
+def _authors_by_article(items: Sequence[Body]) -> dict[str, str]:
+    """Article id -> author id of these timeline entries or articles."""
+    return {item["article_id"]: item["author_id"] for item in items}
 
 
 async def ranked_feed(

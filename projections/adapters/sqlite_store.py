@@ -430,6 +430,10 @@ class SqliteStore(Store):
     # aggregations other than a count or sum through such an index, long id lists) stays on the
     # reader thread.
 
+    async def _read(self, here: bool, read: Callable[..., T], *args: Any) -> T:
+        """`read(*args)` on the calling thread when `here` (a point read, as above), on the reader thread otherwise."""
+        return read(*args) if here else await self._on(self._reader, read, *args)
+
     async def collections(self) -> list[str]:
         return [n for (n,) in self._read_conn.execute("SELECT name FROM collections ORDER BY name")]
 
@@ -621,9 +625,7 @@ class SqliteStore(Store):
         return await self._get({collection: list(some) for collection, some in ids.items()})
 
     async def _get(self, wanted: dict[str, list[str]]) -> dict[str, dict[str, Doc]]:
-        if sum(map(len, wanted.values())) <= _INLINE_IDS:
-            return self._get_now(wanted)
-        return await self._on(self._reader, self._get_now, wanted)
+        return await self._read(sum(map(len, wanted.values())) <= _INLINE_IDS, self._get_now, wanted)
 
     def _get_now(self, ids: Mapping[str, list[str]]) -> dict[str, dict[str, Doc]]:
         # One statement for every collection, and each collection's documents as one row: one
@@ -661,9 +663,7 @@ class SqliteStore(Store):
         return answer
 
     async def search(self, collection: str, query: Query) -> Page:
-        if self._is_selective(collection, query):
-            return self._search(collection, query)
-        return await self._on(self._reader, self._search, collection, query)
+        return await self._read(self._is_selective(collection, query), self._search, collection, query)
 
     def _is_selective(self, collection: str, query: Query) -> bool:
         """Whether the query reads through the index of a field compared with a few keys.
@@ -796,9 +796,7 @@ class SqliteStore(Store):
     async def sum_of(self, collection: str, field: str, query: Query) -> float:
         """On the calling thread when the query is selective, as a count is (`_is_selective`): a user's
         stats sum their articles' bumps, and the trip to the reader thread was most of that read."""
-        if self._is_selective(collection, query):
-            return self._sum_of(collection, field, query)
-        return await self._on(self._reader, self._sum_of, collection, field, query)
+        return await self._read(self._is_selective(collection, query), self._sum_of, collection, field, query)
 
     def _sum_of(self, collection: str, field: str, query: Query) -> float:
         name, spec = self._resolve(collection)
