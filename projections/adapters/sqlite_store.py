@@ -377,6 +377,9 @@ class SqliteStore(Store):
                 conn.execute(
                     f'CREATE INDEX IF NOT EXISTS "r_{name}_{f}_{by}" ON {table} ({_column(f)}, {_column(by)})'
                 )
+            for fields in sorted(spec.covering):
+                columns = ", ".join(_column(f) for f in fields)
+                conn.execute(f'CREATE INDEX IF NOT EXISTS "v_{name}_{"_".join(fields)}" ON {table} ({columns})')
             if texts:
                 self._create_text_index(name, texts)
             conn.execute("INSERT OR IGNORE INTO collections VALUES (?, ?)", (name, _spec_to_bytes(spec)))

@@ -543,6 +543,29 @@ class TestSqliteStore(StoreContract):
         plan = " ".join(row[3] for row in store._read_conn.execute(f"EXPLAIN QUERY PLAN {select}"))
         assert f"USING INDEX r_{C}_kind_rank" in plan and "USE TEMP B-TREE FOR ORDER BY" not in plan
 
+    async def test_a_count_and_a_sum_of_one_values_documents_read_a_covering_index_and_no_document(
+        self, store: SqliteStore
+    ) -> None:
+        """A user's stats count their live articles and sum their bumps from an index (CollectionSpec.covering),
+        made when a release that adds it ensures the collection an older one made, as a range index is."""
+        await store.ensure_collection(C, SPEC)
+        await store.write([DocWrite(C, d, 1, body(d)) for d in ROWS], CP)
+        await store.ensure_collection(C, dataclasses.replace(SPEC, covering=frozenset({("kind", "live", "rank")})))
+        live_a = Query(filters=(Filter("kind", ("a",)), Filter("live", (True,))), size=0)
+        statements: list[str] = []
+        store._read_conn.set_trace_callback(statements.append)
+        try:
+            counted = (await store.search(C, live_a)).total
+            summed = await store.sum_of(C, "rank", live_a)
+        finally:
+            store._read_conn.set_trace_callback(None)
+        assert (counted, summed) == (3, 8)
+        selects = [s for s in statements if s.startswith(("SELECT COUNT", "SELECT TOTAL"))]
+        assert len(selects) == 2
+        for select in selects:
+            plan = " ".join(row[3] for row in store._read_conn.execute(f"EXPLAIN QUERY PLAN {select}"))
+            assert f"USING COVERING INDEX v_{C}_kind_live_rank" in plan
+
     async def test_after_an_expunge_no_byte_of_the_files_holds_an_overwritten_text(
         self, store: Store, tmp_path: Path
     ) -> None:

@@ -395,23 +395,30 @@ async def test_waiting_requests_share_one_checkpoint_watcher(tmp_path: Path, wai
         await files.close()
 
 
-async def test_a_live_version_an_older_release_made_gets_the_range_indexes_of_this_code_once_fed(
+async def test_a_live_version_an_older_release_made_gets_the_range_and_covering_indexes_of_this_code_once_fed(
     tmp_path: Path,
 ) -> None:
-    """A range index (CollectionSpec.ranges) changes no document, so a release that adds one feeds the version an
-    older release built, and makes the index for it: an outlier's feed stops sorting everything they wrote."""
+    """A range or covering index (CollectionSpec.ranges, .covering) changes no document, so a release that adds one
+    feeds the version an older release built, and makes the index for it: an outlier's feed stops sorting
+    everything they wrote, and a user's stats stop reading every article they wrote."""
     store, log = SqliteStore(tmp_path / "store.sqlite"), SqliteLog(tmp_path / "log.sqlite")
     older = tuple(
         dataclasses.replace(
-            v, collections={name: dataclasses.replace(spec, ranges=frozenset()) for name, spec in v.collections.items()}
+            v,
+            collections={
+                name: dataclasses.replace(spec, ranges=frozenset(), covering=frozenset())
+                for name, spec in v.collections.items()
+            },
         )
         for v in VIEWS
     )
     await install(store, older)
-    index = f"r_{ARTICLES_VIEW.physical('articles')}_author_id_created_at"
+    articles = ARTICLES_VIEW.physical("articles")
+    indexes = (f"r_{articles}_author_id_created_at", f"v_{articles}_author_id_deleted_favorites_count")
 
     def indexed() -> bool:
-        return bool(store._write_conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (index,)).fetchall())
+        made = store._write_conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+        return set(indexes) <= {name for (name,) in made}
 
     try:
         assert not indexed()
