@@ -700,6 +700,8 @@ class SqliteStore(Store):
         total = None
         if query.with_total:
             total = self._read_conn.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", params).fetchone()[0]
+        if query.size == 0:  # a count: a user's stats make three
+            return Page([], total, None)
         sort = [*query.sort, ("id", "asc")]
         exprs = [self._expr(spec, f) for f, _ in sort]
         page_where, page_params = where, list(params)
