@@ -202,7 +202,7 @@ class ViewFeeder:
         else:
             self.projector = Projector(self.store, self.codec, self.view, version)
             # This code's collections as this code specifies them: on an embedded store, an index a newer
-            # release adds (CollectionSpec.ranges, .covering) is made for the version it goes on feeding.
+            # release adds (CollectionSpec.compound) is made for the version it goes on feeding.
             await self.projector.ensure_collections()
             self.parking = Parking(self.store, projection)
             await self.parking.refresh(now=True)

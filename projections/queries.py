@@ -439,7 +439,7 @@ class SocialReads:
     async def stats(self, user_id: str) -> dict[str, int]:
         """A user's counts. Followers are the sum of their few counters (`_followers`); the others are counted
         here, each over what the user did: on an embedded store from an index that holds every field the count or
-        sum reads (CollectionSpec.covering, projections/views.py), so no article or follow is read."""
+        sum reads (CollectionSpec.compound, projections/views.py), so no article or follow is read."""
         active = Filter("active", (True,))
         return {
             "followers": await self._followers(user_id),

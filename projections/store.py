@@ -49,16 +49,18 @@ class CollectionSpec:
     fields: dict[str, FieldType]
     lists: frozenset[str] = frozenset()
     indexed: frozenset[str] | None = None
-    ranges: frozenset[tuple[str, str]] = frozenset()
-    """(field, sort field) pairs an embedded store keeps one index of, so the documents of one value of the
-    field, ordered by the sort field, read as a range that stops at the page: an author's newest articles
-    cost the page, not a sort of everything they wrote. No document depends on it (not in fingerprints)."""
-    covering: frozenset[tuple[str, ...]] = frozenset()
-    """Fields an embedded store keeps one index of, in this order, so that a count or a sum over the documents of
-    one value of the first field, filtered and summed by the others, reads that index and no document: a user's
-    stats count their live articles and sum their bumps at about a tenth of the cost of reading each article.
-    Still one index entry per document counted: a cost that grows with what the user wrote, not with who reads
-    them. No document depends on it (not in fingerprints)."""
+    compound: frozenset[tuple[str, ...]] = frozenset()
+    """Indexes of several fields, in this order, that an embedded store keeps (Elasticsearch needs none). Two uses:
+
+    - a range: the documents of one value of the first field, ordered by the second, read as a range that stops
+      at the page: an author's newest articles cost the page, not a sort of everything they wrote;
+    - a covering index: a count or a sum over the documents of one value of the first field, filtered and
+      summed by the others, reads the index and no document: a user's stats count their live articles and sum
+      their bumps at about a tenth of the cost of reading each card. Still one entry per document counted: a
+      cost that grows with what the user wrote, not with who reads them.
+
+    No document depends on them (not in fingerprints): a release that adds one makes it for the version it feeds.
+    """
 
 
 class Doc(NamedTuple):

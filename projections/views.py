@@ -128,7 +128,7 @@ FOLLOWS_VIEW = View(
             },
             lists=frozenset({"recent"}),
             indexed=frozenset({"follower_id", "followee_id", "active", "updated_at", "since", "approved"}),
-            covering=frozenset({("follower_id", "active")}),
+            compound=frozenset({("follower_id", "active")}),
         ),
         "blocks": CollectionSpec(
             {"blocker_id": "keyword", "blocked_id": "keyword", "active": "boolean", "updated_at": "date"}
@@ -179,8 +179,14 @@ ARTICLES_VIEW = View(
             },
             lists=frozenset({"tags", "latest_bumpers"}),
             indexed=frozenset({"author_id", "tribe_id", "slug", "created_at", "rank", "title", "body"}),
-            ranges=frozenset({("author_id", "created_at"), ("tribe_id", "created_at")}),
-            covering=frozenset({("author_id", "deleted", "favorites_count"), ("tribe_id", "deleted")}),
+            compound=frozenset(
+                {
+                    ("author_id", "created_at"),
+                    ("tribe_id", "created_at"),
+                    ("author_id", "deleted", "favorites_count"),
+                    ("tribe_id", "deleted"),
+                }
+            ),
         ),
         "bumps": CollectionSpec(
             {

@@ -373,13 +373,10 @@ class SqliteStore(Store):
             )
             for f in _indexed(spec):
                 conn.execute(f'CREATE INDEX IF NOT EXISTS "i_{name}_{f}" ON {table} ({_column(f)})')
-            for f, by in sorted(spec.ranges):
-                conn.execute(
-                    f'CREATE INDEX IF NOT EXISTS "r_{name}_{f}_{by}" ON {table} ({_column(f)}, {_column(by)})'
-                )
-            for fields in sorted(spec.covering):
+            for fields in sorted(spec.compound):
+                # Named as the first of them (two-field ranges) were, so a store an earlier release made keeps its own.
                 columns = ", ".join(_column(f) for f in fields)
-                conn.execute(f'CREATE INDEX IF NOT EXISTS "v_{name}_{"_".join(fields)}" ON {table} ({columns})')
+                conn.execute(f'CREATE INDEX IF NOT EXISTS "r_{name}_{"_".join(fields)}" ON {table} ({columns})')
             if texts:
                 self._create_text_index(name, texts)
             conn.execute("INSERT OR IGNORE INTO collections VALUES (?, ?)", (name, _spec_to_bytes(spec)))

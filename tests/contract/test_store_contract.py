@@ -530,7 +530,7 @@ class TestSqliteStore(StoreContract):
         range finds the collection an older one made (projections/feeder.py ensures the live version's)."""
         await store.ensure_collection(C, SPEC)
         await store.write([DocWrite(C, d, 1, body(d)) for d in ROWS], CP)
-        await store.ensure_collection(C, dataclasses.replace(SPEC, ranges=frozenset({("kind", "rank")})))
+        await store.ensure_collection(C, dataclasses.replace(SPEC, compound=frozenset({("kind", "rank")})))
         query = Query(filters=(Filter("kind", ("a",)), Filter("live", (True,))), sort=(("rank", "desc"),), size=2)
         statements: list[str] = []
         store._read_conn.set_trace_callback(statements.append)
@@ -546,11 +546,11 @@ class TestSqliteStore(StoreContract):
     async def test_a_count_and_a_sum_of_one_values_documents_read_a_covering_index_and_no_document(
         self, store: SqliteStore
     ) -> None:
-        """A user's stats count their live articles and sum their bumps from an index (CollectionSpec.covering),
+        """A user's stats count their live articles and sum their bumps from an index (CollectionSpec.compound),
         made when a release that adds it ensures the collection an older one made, as a range index is."""
         await store.ensure_collection(C, SPEC)
         await store.write([DocWrite(C, d, 1, body(d)) for d in ROWS], CP)
-        await store.ensure_collection(C, dataclasses.replace(SPEC, covering=frozenset({("kind", "live", "rank")})))
+        await store.ensure_collection(C, dataclasses.replace(SPEC, compound=frozenset({("kind", "live", "rank")})))
         live_a = Query(filters=(Filter("kind", ("a",)), Filter("live", (True,))), size=0)
         statements: list[str] = []
         store._read_conn.set_trace_callback(statements.append)
@@ -564,7 +564,7 @@ class TestSqliteStore(StoreContract):
         assert len(selects) == 2
         for select in selects:
             plan = " ".join(row[3] for row in store._read_conn.execute(f"EXPLAIN QUERY PLAN {select}"))
-            assert f"USING COVERING INDEX v_{C}_kind_live_rank" in plan
+            assert f"USING COVERING INDEX r_{C}_kind_live_rank" in plan
 
     async def test_after_an_expunge_no_byte_of_the_files_holds_an_overwritten_text(
         self, store: Store, tmp_path: Path

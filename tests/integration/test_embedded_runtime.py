@@ -398,23 +398,19 @@ async def test_waiting_requests_share_one_checkpoint_watcher(tmp_path: Path, wai
 async def test_a_live_version_an_older_release_made_gets_the_range_and_covering_indexes_of_this_code_once_fed(
     tmp_path: Path,
 ) -> None:
-    """A range or covering index (CollectionSpec.ranges, .covering) changes no document, so a release that adds one
+    """A range or covering index (CollectionSpec.compound) changes no document, so a release that adds one
     feeds the version an older release built, and makes the index for it: an outlier's feed stops sorting
     everything they wrote, and a user's stats stop reading every article they wrote."""
     store, log = SqliteStore(tmp_path / "store.sqlite"), SqliteLog(tmp_path / "log.sqlite")
     older = tuple(
         dataclasses.replace(
-            v,
-            collections={
-                name: dataclasses.replace(spec, ranges=frozenset(), covering=frozenset())
-                for name, spec in v.collections.items()
-            },
+            v, collections={name: dataclasses.replace(s, compound=frozenset()) for name, s in v.collections.items()}
         )
         for v in VIEWS
     )
     await install(store, older)
     articles = ARTICLES_VIEW.physical("articles")
-    indexes = (f"r_{articles}_author_id_created_at", f"v_{articles}_author_id_deleted_favorites_count")
+    indexes = (f"r_{articles}_author_id_created_at", f"r_{articles}_author_id_deleted_favorites_count")
 
     def indexed() -> bool:
         made = store._write_conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
