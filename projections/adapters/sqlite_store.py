@@ -39,6 +39,7 @@ from events.adapters.sqlite_files import (
     transaction,
     use_wal,
 )
+from projections.adapters.parsed_docs import ParsedDocs
 from projections.adapters.unavailable import unavailable_on
 from projections.store import (
     Checkpoint,
@@ -177,6 +178,16 @@ def reset_layout(path: Path) -> int | None:
         raise
     finally:
         conn.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """Some ids of one collection a get reads in one row: with their bodies, or their versions only."""
+
+    collection: str
+    table: str
+    ids: list[str]
+    bodies: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +330,7 @@ class SqliteStore(Store):
         self._plans: dict[str, _WritePlan] = {}
         self._alias_cache: tuple[float, dict[str, str]] | None = None
         self._unwritten: dict[str, tuple[int, Any]] = {}
+        self._parsed = ParsedDocs()
 
     @property
     def _read_conn(self) -> sqlite3.Connection:
@@ -628,29 +640,76 @@ class SqliteStore(Store):
         return await self._read(sum(map(len, wanted.values())) <= _INLINE_IDS, self._get_now, wanted)
 
     def _get_now(self, ids: Mapping[str, list[str]]) -> dict[str, dict[str, Doc]]:
-        # One statement for every collection, and each collection's documents as one row: one
-        # statement step per collection, where a row per step would hand the GIL back and forth per
-        # document (622 ms for 1,000 documents beside a busy thread, 14 ms this way; 5 ms either
-        # way when idle). The row holds three JSON arrays, the ids, the versions and the bodies,
-        # which one aggregate step fills together, so in the same order: the bodies are JSON text
-        # already, joined as they are stored, where building a [id, version, body] text per
-        # document cost a feed's window a fifth more. The ids drive the join, each one a seek of the
-        # ids' index, where `id IN (...)` first sorted them into a temporary index.
-        asked = [(collection, some) for collection, some in ids.items() if some]
+        """The documents of these ids, each read as its version only when a parsed body of it is kept (ParsedDocs).
+
+        One statement reads every collection: the bodies of ids none is kept of, the versions of
+        the others; a second reads the bodies of those whose kept version is not the stored one.
+        """
         found: dict[str, dict[str, Doc]] = {collection: {} for collection in ids}
-        if not asked:
-            return found
-        sql = " UNION ALL ".join(
-            f"SELECT {i}, json_group_array(d.id), json_group_array(d.version), '[' || group_concat(d.body, ',') || ']' "
-            f"FROM json_each(?) AS wanted CROSS JOIN {_table(self._resolve(collection)[0])} AS d ON d.id = wanted.value"
-            for i, (collection, _) in enumerate(asked)
-        )
-        rows = self._read_conn.execute(sql, [orjson.dumps(some).decode() for _, some in asked]).fetchall()
-        for i, doc_ids, versions, bodies in rows:
-            if bodies is not None:
-                columns = (orjson.loads(doc_ids), orjson.loads(versions), orjson.loads(bodies))
-                found[asked[i][0]] = {d: Doc(d, version, body) for d, version, body in zip(*columns, strict=True)}
+        parts: list[_Part] = []
+        for collection, some in ids.items():
+            if some:
+                table = _table(self._resolve(collection)[0])
+                known, unknown = self._parsed.split(table, some)
+                if known:
+                    parts.append(_Part(collection, table, known, bodies=False))
+                if unknown:
+                    parts.append(_Part(collection, table, unknown, bodies=True))
+        stale = self._read_parts(parts, found)
+        if stale:
+            self._read_parts(stale, found)
         return found
+
+    def _read_parts(self, parts: list[_Part], found: dict[str, dict[str, Doc]]) -> list[_Part]:
+        """Read the parts into `found` in one statement; the parts whose kept bodies were not the stored versions.
+
+        One statement, and each part as one row: one statement step per part, where a row per
+        step would hand the GIL back and forth per document (622 ms for 1,000 documents beside a
+        busy thread, 14 ms this way; 5 ms either way when idle). The row holds JSON arrays, the ids,
+        the versions and the bodies, which one aggregate step fills together, so in the same order:
+        the bodies are JSON text already, joined as they are stored, where building a [id, version,
+        body] text per document cost a feed's window a fifth more. The ids drive the join, each one
+        a seek of the ids' index, where `id IN (...)` first sorted them into a temporary index. A
+        last row holds the schema version the statement read (ParsedDocs).
+        """
+        if not parts:
+            return []
+        sql = " UNION ALL ".join(
+            [
+                *(
+                    f"SELECT {i}, json_group_array(d.id), json_group_array(d.version), "
+                    + ("'[' || group_concat(d.body, ',') || ']' " if part.bodies else "NULL ")
+                    + f"FROM json_each(?) AS wanted CROSS JOIN {part.table} AS d ON d.id = wanted.value"
+                    for i, part in enumerate(parts)
+                ),
+                "SELECT -1, schema_version, NULL, NULL FROM pragma_schema_version",
+            ]
+        )
+        rows = self._read_conn.execute(sql, [orjson.dumps(part.ids).decode() for part in parts]).fetchall()
+        parsed = self._parsed
+        schema = next(versions for i, versions, _, _ in rows if i < 0)
+        current = parsed.observe(schema)
+        stale: list[_Part] = []
+        for i, doc_ids, versions, bodies in rows:
+            if i < 0:
+                continue
+            part = parts[i]
+            here = found[part.collection]
+            if part.bodies:
+                if bodies is not None:
+                    columns = (orjson.loads(doc_ids), orjson.loads(versions), orjson.loads(bodies))
+                    read = [Doc(*doc) for doc in zip(*columns, strict=True)]
+                    parsed.keep(part.table, read, len(bodies), schema)
+                    here.update((doc.id, doc) for doc in read)
+                continue
+            if current:
+                served, unkept = parsed.serve(part.table, orjson.loads(doc_ids), orjson.loads(versions))
+                here.update(served)
+            else:
+                unkept = orjson.loads(doc_ids)
+            if unkept:
+                stale.append(_Part(part.collection, part.table, unkept, bodies=True))
+        return stale
 
     async def unless_written(self, read: str, compute: Callable[[], Awaitable[T]]) -> T:
         # Read before `compute`, so a commit that lands while it runs makes the next call compute again.

@@ -1,0 +1,84 @@
+"""Documents a SQLite store read before, kept parsed, and served again while their versions stand.
+
+A feed read gets about sixty documents by id, and parsing their JSON, with building and freeing
+the dicts, was a fifth of its instructions; the same cards, authors and follows come back request
+after request. A get still reads every asked document's version, in the statement that reads the
+others, and serves a kept document only when its version is the stored one: a document is written
+only with a higher version (SqliteStore's write plan), so equal versions of a table's document
+hold the same body, and nothing kept is ever staler than what the statement read.
+
+One thing gives one version two bodies: a table dropped and made again under its name (a version
+of a view dropped and rebuilt, perhaps by other code). Dropping or making a table changes the
+database's schema version, which every statement that reads documents also reads; a statement
+that sees a newer one empties what is kept, and what a statement of an older schema read is not
+kept, so a body is served only to statements of the schema its own statement read.
+
+A body is shared by every read that is served it: the reads and the reducers build new dicts and
+never change those they are given (the property tests of the reducers check it).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from projections.store import Doc
+
+KEPT_BYTES = 32 << 20
+"""The JSON kept at most, in bytes; past that everything kept is dropped at once and the reads fill it again."""
+
+
+class ParsedDocs:
+    """Parsed documents by table and id, as of one schema version of the database.
+
+    Reads look up without a lock; `observe` and `keep`, which also run on the store's reader
+    thread, take one, so a body of an older schema is never kept after a newer one was seen.
+    """
+
+    def __init__(self, budget: int = KEPT_BYTES) -> None:
+        self._budget = budget
+        self._tables: dict[str, dict[str, Doc]] = {}
+        self._bytes = 0
+        self._schema = -1
+        self._lock = threading.Lock()
+
+    def split(self, table: str, ids: list[str]) -> tuple[list[str], list[str]]:
+        """(the ids some version of which is kept: a get reads their versions only, the others)."""
+        docs = self._tables.get(table)
+        if docs is None:
+            return [], ids
+        known = [d for d in ids if d in docs]
+        if not known:
+            return [], ids
+        return known, [d for d in ids if d not in docs] if len(known) < len(ids) else []
+
+    def serve(self, table: str, ids: list[str], versions: list[int]) -> tuple[dict[str, Doc], list[str]]:
+        """(the kept documents of these ids that are these versions, the ids of the others)."""
+        docs = self._tables.get(table, {})
+        served: dict[str, Doc] = {}
+        unkept: list[str] = []
+        for d, version in zip(ids, versions, strict=True):
+            kept = docs.get(d)
+            if kept is not None and kept.version == version:
+                served[d] = kept
+            else:
+                unkept.append(d)
+        return served, unkept
+
+    def observe(self, schema: int) -> bool:
+        """Note a statement's schema version; whether what is kept belongs to it (else it is not served)."""
+        with self._lock:
+            if schema > self._schema:
+                self._tables, self._bytes, self._schema = {}, 0, schema
+            return schema == self._schema
+
+    def keep(self, table: str, docs: list[Doc], size: int, schema: int) -> None:
+        """Keep documents a statement of `schema` read, whose JSON took `size` bytes together."""
+        with self._lock:
+            if schema != self._schema or size > self._budget:
+                return
+            if self._bytes + size > self._budget:
+                self._tables, self._bytes = {}, 0
+            self._bytes += size
+            kept = self._tables.setdefault(table, {})
+            for doc in docs:
+                kept[doc.id] = doc
