@@ -102,7 +102,7 @@ def make_store(settings: Settings) -> Store:
     url = settings.store
     if url.startswith("sqlite:///"):
         try:
-            return SqliteStore(_sqlite_path(url))
+            return SqliteStore(_sqlite_path(url), parsed_bytes=settings.parsed_docs_mb << 20)
         except (ForeignFile, OtherLayout) as exc:
             raise BadSetting(f"TRIBE_STORE: {exc}") from None
     return ElasticsearchStore.from_url(url)

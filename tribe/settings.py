@@ -58,6 +58,11 @@ class Settings:
         None, "TRIBE_STORE", "the read store: `sqlite:///PATH` or `http(s)://HOST:9200` (Elasticsearch)",
         option="--store", shown="sqlite:///DATA_DIR/store.db",
     )
+    parsed_docs_mb: int = _setting(
+        32, "TRIBE_PARSED_DOCS_MB",
+        "megabytes of documents (as JSON) each process keeps parsed from a SQLite store, served again while their "
+        "versions stand; 0 keeps none",
+    )
     jwt_secret: str | None = _setting(
         None, "TRIBE_JWT_SECRET", "HMAC key for access tokens; share it between API processes",
         shown="made once in DATA_DIR/jwt.secret",
@@ -244,6 +249,8 @@ class Settings:
             raise BadSetting(f"TRIBE_WORKER_PORT: {self.worker_port} is not a port (1-65535, or 0 for none)")
         if self.ready_max_lag < 0:
             raise BadSetting("TRIBE_READY_MAX_LAG: must be 0 or more")
+        if self.parsed_docs_mb < 0:
+            raise BadSetting("TRIBE_PARSED_DOCS_MB: must be 0 or more")
         _check_url("TRIBE_LOG", self.log, ("sqlite", "kafka"))
         _check_url("TRIBE_STORE", self.store, ("sqlite", "http", "https"))
         _check_url("TRIBE_KEY_STORE", self.key_store, ("sqlite", "redis", "rediss"))

@@ -39,7 +39,7 @@ from events.adapters.sqlite_files import (
     transaction,
     use_wal,
 )
-from projections.adapters.parsed_docs import ParsedDocs
+from projections.adapters.parsed_docs import KEPT_BYTES, ParsedDocs
 from projections.adapters.unavailable import unavailable_on
 from projections.store import (
     Checkpoint,
@@ -314,7 +314,7 @@ def _successor(prefix: str) -> str | None:
 
 @unavailable_on(lambda exc: isinstance(exc, sqlite3.Error))
 class SqliteStore(Store):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, parsed_bytes: int = KEPT_BYTES) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         create_private(path)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
@@ -330,7 +330,7 @@ class SqliteStore(Store):
         self._plans: dict[str, _WritePlan] = {}
         self._alias_cache: tuple[float, dict[str, str]] | None = None
         self._unwritten: dict[str, tuple[int, Any]] = {}
-        self._parsed = ParsedDocs()
+        self._parsed = ParsedDocs(parsed_bytes)
 
     @property
     def _read_conn(self) -> sqlite3.Connection:

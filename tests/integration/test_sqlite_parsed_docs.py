@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from projections.adapters.sqlite_store import SqliteStore
 from projections.store import Checkpoint, CollectionSpec, DocWrite
+from tribe.bootstrap import make_store
+from tribe.settings import Settings
 
 SPEC = CollectionSpec(fields={"n": "long"})
 NO_CHECKPOINT = Checkpoint("test", {})
@@ -43,6 +45,19 @@ async def test_a_second_get_serves_the_parsed_body_and_a_newer_version_is_read_a
             "c": (1, {"n": 100}),
         }
         assert now["b"] is first["b"]
+    finally:
+        await reader.close()
+        await writer.close()
+
+
+async def test_a_store_set_to_keep_no_megabytes_parses_every_get(tmp_path: Path) -> None:
+    settings = Settings.from_env({"TRIBE_DATA_DIR": str(tmp_path), "TRIBE_PARSED_DOCS_MB": "0"})
+    reader, writer = make_store(settings), SqliteStore(tmp_path / "store.db")
+    try:
+        await writer.ensure_collection("docs", SPEC)
+        await _write(writer, "a", 1, 1)
+        first, again = await reader.get("docs", ["a"]), await reader.get("docs", ["a"])
+        assert again["a"] == first["a"] and again["a"].body is not first["a"].body
     finally:
         await reader.close()
         await writer.close()

@@ -40,6 +40,7 @@ def test_production_defaults_ask_for_three_replicas_and_two_in_sync() -> None:
         ({"TRIBE_WORKER_PORT": "65536"}, "TRIBE_WORKER_PORT"),
         ({"TRIBE_WORKER_PORT": "-1"}, "TRIBE_WORKER_PORT"),
         ({"TRIBE_READY_MAX_LAG": "-1"}, "TRIBE_READY_MAX_LAG"),
+        ({"TRIBE_PARSED_DOCS_MB": "-1"}, "TRIBE_PARSED_DOCS_MB"),
         ({"TRIBE_PARTITIONS": "tribe.users=2"}, "TRIBE_PARTITIONS: tribe.users=2: tribe.users keeps 1 partition"),
         ({"TRIBE_PARTITIONS": "tribe.articles=0"}, "TRIBE_PARTITIONS: tribe.articles=0: a topic has at least 1"),
         ({"TRIBE_PARTITIONS": "articles=16"}, "TRIBE_PARTITIONS: articles is not a topic of the routing table"),
