@@ -669,8 +669,8 @@ class SqliteStore(Store):
         the versions and the bodies, which one aggregate step fills together, so in the same order:
         the bodies are JSON text already, joined as they are stored, where building a [id, version,
         body] text per document cost a feed's window a fifth more. The ids drive the join, each one
-        a seek of the ids' index, where `id IN (...)` first sorted them into a temporary index. A
-        last row holds the schema version the statement read (ParsedDocs).
+        a seek of the ids' index, where `id IN (...)` first sorted them into a temporary index. One
+        more row, numbered -1, holds the schema version the statement read (ParsedDocs).
         """
         if not parts:
             return []
