@@ -42,6 +42,7 @@ def test_past_the_budget_everything_kept_is_dropped_and_a_read_larger_than_it_is
     parsed = ParsedDocs(budget=100)
     parsed.observe(1)
     _read(parsed, "t", [Doc("a", 1, {})], 60, 1)
+    parsed.serve("t", ["a"], [1])  # served: keeping pays, and does not rest
     _read(parsed, "t", [Doc("b", 1, {})], 60, 1)
     assert parsed.split("t", ["a", "b"]) == (["b"], ["a"])
     _read(parsed, "t", [Doc("c", 1, {})], 101, 1)
@@ -55,4 +56,28 @@ def test_past_the_ids_it_remembers_a_document_read_once_is_forgotten(monkeypatch
     parsed.keep("t", [Doc("a", 1, {}), Doc("b", 1, {})], 10, 1)
     parsed.keep("t", [Doc("c", 1, {})], 10, 1)  # a and b forgotten
     parsed.keep("t", [Doc("a", 1, {}), Doc("c", 1, {})], 10, 1)
+    assert parsed.split("t", ["a", "c"]) == (["c"], ["a"])
+
+
+def test_keeping_rests_when_what_filled_the_budget_was_served_less_than_once_a_document() -> None:
+    parsed = ParsedDocs(budget=100)
+    parsed.observe(1)
+    for name in "ab":  # kept, never served
+        _read(parsed, "t", [Doc(name, 1, {})], 50, 1)
+    _read(parsed, "t", [Doc("c", 1, {})], 50, 1)  # past the budget: all dropped, and keeping rests
+    assert parsed.split("t", ["a", "b", "c"]) == ([], ["a", "b", "c"])
+    for _ in range(parsed_docs.REST * 2):  # the rest: REST times the two documents kept
+        parsed.keep("t", [Doc("d", 1, {})], 10, 1)
+    assert parsed.split("t", ["d"]) == ([], ["d"])
+    _read(parsed, "t", [Doc("d", 1, {})], 10, 1)
+    assert parsed.split("t", ["d"]) == (["d"], [])
+
+
+def test_keeping_goes_on_when_what_filled_the_budget_was_served() -> None:
+    parsed = ParsedDocs(budget=100)
+    parsed.observe(1)
+    for name in "ab":
+        _read(parsed, "t", [Doc(name, 1, {})], 50, 1)
+        parsed.serve("t", [name], [1])
+    _read(parsed, "t", [Doc("c", 1, {})], 50, 1)
     assert parsed.split("t", ["a", "c"]) == (["c"], ["a"])
