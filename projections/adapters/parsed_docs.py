@@ -84,7 +84,8 @@ class ParsedDocs:
         """Note a statement's schema version; whether what is kept belongs to it (else it is not served)."""
         with self._lock:
             if schema > self._schema:
-                self._tables, self._bytes, self._schema = {}, 0, schema
+                self._schema = schema
+                self._drop()
                 self._seen, self._seen_count = {}, 0
             return schema == self._schema
 
@@ -110,7 +111,7 @@ class ParsedDocs:
             if self._bytes + share > self._budget:
                 if self._served < self._kept:
                     self._resting = REST * self._kept
-                self._tables, self._bytes, self._kept, self._served = {}, 0, 0, 0
+                self._drop()
                 if self._resting:
                     return
                 kept = self._tables.setdefault(table, {})
@@ -118,3 +119,7 @@ class ParsedDocs:
             self._kept += len(again)
             for doc in again:
                 kept[doc.id] = doc
+
+    def _drop(self) -> None:
+        """Drop everything kept, and what was counted of it (under the lock)."""
+        self._tables, self._bytes, self._kept, self._served = {}, 0, 0, 0

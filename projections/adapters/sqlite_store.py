@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import orjson
 import structlog
@@ -180,9 +180,11 @@ def reset_layout(path: Path) -> int | None:
         conn.close()
 
 
-@dataclass(frozen=True, slots=True)
-class _Part:
-    """Some ids of one collection a get reads in one row: with their bodies, or their versions only."""
+class _Part(NamedTuple):
+    """Some ids of one collection a get reads in one row: with their bodies, or their versions only.
+
+    A named tuple, as Doc is: a get makes several, and a frozen dataclass sets each field through
+    object.__setattr__."""
 
     collection: str
     table: str
@@ -687,7 +689,7 @@ class SqliteStore(Store):
         )
         rows = self._read_conn.execute(sql, [orjson.dumps(part.ids).decode() for part in parts]).fetchall()
         parsed = self._parsed
-        schema = next(versions for i, versions, _, _ in rows if i < 0)
+        schema = next(value for i, value, _, _ in rows if i < 0)
         current = parsed.observe(schema)
         stale: list[_Part] = []
         for i, doc_ids, versions, bodies in rows:
