@@ -879,13 +879,23 @@ class SqliteStore(Store):
 
 
 def _after(exprs: list[str], directions: list[str], values: list[Any]) -> tuple[str, list[Any]]:
-    """SQL for "strictly after these sort values" under mixed ascending/descending keys."""
+    """SQL for "strictly after these sort values" under mixed ascending/descending keys.
+
+    A document may lack a sort field: SQLite orders its NULL first ascending and last descending,
+    and a comparison with NULL is never true, so a NULL is compared with IS and placed by hand.
+    """
     ors: list[str] = []
     params: list[Any] = []
     for i, (expr, direction) in enumerate(zip(exprs, directions)):
-        ands = [f"{exprs[j]} = ?" for j in range(i)]
-        params += values[:i]
-        ands.append(f"{expr} {'>' if direction == 'asc' else '<'} ?")
-        params.append(values[i])
+        ands: list[str] = []
+        for j in range(i):
+            ands.append(f"{exprs[j]} IS NULL" if values[j] is None else f"{exprs[j]} = ?")
+            params += [] if values[j] is None else [values[j]]
+        value = values[i]
+        if value is None:
+            ands.append(f"{expr} IS NOT NULL" if direction == "asc" else "0")
+        else:
+            ands.append(f"{expr} > ?" if direction == "asc" else f"({expr} < ? OR {expr} IS NULL)")
+            params.append(value)
         ors.append("(" + " AND ".join(ands) + ")")
     return " OR ".join(ors), params
