@@ -752,6 +752,12 @@ class SqliteStore(Store):
         return bool(query.any_of) and all(selective(f) for f in query.any_of)
 
     def _search(self, collection: str, query: Query) -> Page:
+        """One page as one row, for the reason a get is (`_read_parts`): the ids, versions and bodies of the page.
+
+        The page is a subquery with a LIMIT, which SQLite does not flatten into the aggregate over
+        it: it yields its rows in its ORDER BY, and the aggregate fills its three arrays in that order.
+        Where the next page starts follows from the last document (`_sort_value`).
+        """
         name, spec = self._resolve(collection)
         where, params = self._where(name, spec, query)
         table = _table(name)
@@ -768,14 +774,15 @@ class SqliteStore(Store):
             page_where = f"({where}) AND ({after_sql})"
             page_params += after_params
         order = ", ".join(f"{e} {d.upper()}" for e, (_, d) in zip(exprs, sort))
-        select_sort = "".join(f", {e}" for e in exprs)
-        rows = self._read_conn.execute(
-            f"SELECT id, version, body{select_sort} FROM {table} WHERE {page_where} "
-            f"ORDER BY {order} LIMIT ? OFFSET ?",
+        ids, versions, bodies = self._read_conn.execute(
+            "SELECT json_group_array(id), json_group_array(version), '[' || group_concat(body, ',') || ']' "
+            f"FROM (SELECT id, version, body FROM {table} WHERE {page_where} ORDER BY {order} LIMIT ? OFFSET ?)",
             [*page_params, query.size, query.offset],
-        ).fetchall()
-        docs = [Doc(r[0], r[1], orjson.loads(r[2])) for r in rows]
-        after = tuple(rows[-1][3:]) if rows and len(rows) == query.size else None
+        ).fetchone()
+        if bodies is None:
+            return Page([], total, None)
+        docs = [Doc(*doc) for doc in zip(orjson.loads(ids), orjson.loads(versions), orjson.loads(bodies), strict=True)]
+        after = tuple(_sort_value(docs[-1], f) for f, _ in sort) if len(docs) == query.size else None
         return Page(docs, total, after)
 
     async def terms(self, collection: str, field: str, query: Query, size: int) -> list[tuple[str, int]]:
@@ -876,6 +883,24 @@ class SqliteStore(Store):
             conns, self._read_conns = self._read_conns, []
         for conn in conns:
             conn.close()
+
+
+def _sort_value(doc: Doc, field: str) -> Any:
+    """The value a sort on `field` compares for this document, as SQLite holds it (SqliteStore._expr).
+
+    Its column, or json_extract of its body, is the body's top-level value read back from the JSON
+    it was written as: the same number (a real exactly: orjson writes the shortest text that reads
+    back as the same double), the same text, NULL when absent, 1 or 0 for a boolean, and an array or
+    object as its compact JSON text.
+    """
+    if field == "id":
+        return doc.id
+    value = doc.body.get(field)
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (list, dict)):
+        return orjson.dumps(value).decode()
+    return value
 
 
 def _after(exprs: list[str], directions: list[str], values: list[Any]) -> tuple[str, list[Any]]:
