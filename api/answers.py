@@ -18,12 +18,19 @@ READ_MODEL_HEADER = "X-Tribe-Read-Model"
 
 def json_response(body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     """orjson, not the standard library's encoder: that was a tenth of a feed request."""
-    return web.Response(
-        body=orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS),
-        status=status,
-        headers=headers,
-        content_type="application/json",
-    )
+    return web.Response(body=_dumps(body), status=status, headers=headers, content_type="application/json")
+
+
+def _dumps(body: Any) -> bytes:
+    """JSON of a body whose keys are strings, or, for the few with numbers for keys, those as strings.
+
+    Allowing numbers for keys doubles orjson's time on every body (8.7 us against 4.8 for a feed
+    page), so a body is first encoded without, and only one that has them again with.
+    """
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
 
 
 def accepted(written: Written) -> web.Response:
