@@ -115,6 +115,10 @@ class Query:
     offset: int = 0
     search_after: tuple[Any, ...] | None = None
     with_total: bool = True
+    settled: bool = False
+    """The documents it finds seldom change once written (a timeline's entries): a store that keeps what it parsed
+    (the embedded one: projections/adapters/parsed_docs.py) reads their versions first, and their bodies only
+    when it does not hold every one of them. What it answers is the same either way."""
 
 
 @dataclass(frozen=True, slots=True)

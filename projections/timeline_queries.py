@@ -122,6 +122,7 @@ class TimelineReads:
                 sort=(("id", "desc"),),
                 size=size,
                 with_total=False,
+                settled=True,
             ),
         )
         return [d.body for d in page.docs]

@@ -5,7 +5,9 @@ the dicts, was a fifth of its instructions; the same cards, authors and follows 
 after request. A get still reads every asked document's version, in the statement that reads the
 others, and serves a kept document only when its version is the stored one: a document is written
 only with a higher version (SqliteStore's write plan), so equal versions of a table's document
-hold the same body, and nothing kept is ever staler than what the statement read.
+hold the same body, and nothing kept is ever staler than what the statement read. A settled search
+(Query.settled: a timeline's entries) reads its page's ids and versions the same way, and is served
+from what is kept only when every document of the page is; otherwise it reads the page whole.
 
 One thing gives one version two bodies: a table dropped and made again under its name (a version
 of a view dropped and rebuilt, perhaps by other code). Dropping or making a table changes the
@@ -55,6 +57,11 @@ class ParsedDocs:
         self._resting = 0  # documents still to read without keeping any
         self._schema = -1
         self._lock = threading.Lock()
+
+    @property
+    def keeps(self) -> bool:
+        """Whether anything is ever kept (a budget of 0 keeps nothing)."""
+        return self._budget > 0
 
     def split(self, table: str, ids: list[str]) -> tuple[list[str], list[str]]:
         """(the ids some version of which is kept: a get reads their versions only, the others)."""

@@ -65,6 +65,8 @@ there; a first feed page's window (TimelineReads.window) asks for up to six ids 
 the first read's window also the reader's follow of each outlier author (few: their audiences passed the
 threshold) and their recent follows."""
 _INLINE_KEYS = 100  # and so does a search through an index with up to this many keys
+_SCHEMA = "SELECT schema_version FROM pragma_schema_version"
+"""The database's schema version, which every statement that may keep or serve parsed documents reads (ParsedDocs)."""
 ALIAS_TTL = 0.5  # seconds an alias switch by another process may take to be seen here
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -684,7 +686,7 @@ class SqliteStore(Store):
                     + f"FROM json_each(?) AS wanted CROSS JOIN {part.table} AS d ON d.id = wanted.value"
                     for i, part in enumerate(parts)
                 ),
-                "SELECT -1, schema_version, NULL, NULL FROM pragma_schema_version",
+                f"SELECT -1, ({_SCHEMA}), NULL, NULL",
             ]
         )
         rows = self._read_conn.execute(sql, [orjson.dumps(part.ids).decode() for part in parts]).fetchall()
@@ -774,16 +776,38 @@ class SqliteStore(Store):
             page_where = f"({where}) AND ({after_sql})"
             page_params += after_params
         order = ", ".join(f"{e} {d.upper()}" for e, (_, d) in zip(exprs, sort))
-        ids, versions, bodies = self._read_conn.execute(
-            "SELECT json_group_array(id), json_group_array(version), '[' || group_concat(body, ',') || ']' "
-            f"FROM (SELECT id, version, body FROM {table} WHERE {page_where} ORDER BY {order} LIMIT ? OFFSET ?)",
-            [*page_params, query.size, query.offset],
+        page = f"FROM {table} WHERE {page_where} ORDER BY {order} LIMIT ? OFFSET ?"
+        docs = self._read_page(table, page, [*page_params, query.size, query.offset], query.settled)
+        after = tuple(_sort_value(docs[-1], f) for f, _ in sort) if docs and len(docs) == query.size else None
+        return Page(docs, total, after)
+
+    def _read_page(self, table: str, page: str, params: list[Any], settled: bool) -> list[Doc]:
+        """The documents of a page (`page`: the FROM ... LIMIT of its subquery); of a settled one (Query.settled),
+        from what is kept when the page's versions are all kept ones (ParsedDocs), in one statement of ids and
+        versions; otherwise in one of ids, versions and bodies, whose documents are then kept."""
+        conn, parsed = self._read_conn, self._parsed
+        settled = settled and parsed.keeps
+        if settled:
+            ids, versions, schema = conn.execute(
+                f"SELECT json_group_array(id), json_group_array(version), ({_SCHEMA}) FROM (SELECT id, version {page})",
+                params,
+            ).fetchone()
+            if parsed.observe(schema):
+                page_ids = orjson.loads(ids)
+                served, unkept = parsed.serve(table, page_ids, orjson.loads(versions))
+                if not unkept:
+                    return [served[d] for d in page_ids]
+        ids, versions, bodies, schema = conn.execute(
+            "SELECT json_group_array(id), json_group_array(version), '[' || group_concat(body, ',') || ']', "
+            f"({_SCHEMA}) FROM (SELECT id, version, body {page})",
+            params,
         ).fetchone()
         if bodies is None:
-            return Page([], total, None)
+            return []
         docs = [Doc(*doc) for doc in zip(orjson.loads(ids), orjson.loads(versions), orjson.loads(bodies), strict=True)]
-        after = tuple(_sort_value(docs[-1], f) for f, _ in sort) if len(docs) == query.size else None
-        return Page(docs, total, after)
+        if settled and parsed.observe(schema):
+            parsed.keep(table, docs, len(bodies), schema)
+        return docs
 
     async def terms(self, collection: str, field: str, query: Query, size: int) -> list[tuple[str, int]]:
         def aggregate() -> list[tuple[str, int]]:

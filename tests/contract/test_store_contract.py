@@ -421,6 +421,29 @@ class StoreContract:
                 query = Query(sort=sort, size=size, search_after=page.next_search_after)
             assert visited == expected, size
 
+    async def test_a_settled_search_answers_as_any_other_read_after_read_as_documents_change(self, rows: Store) -> None:
+        """Query.settled lets a store serve bodies it kept: never one older than what it stores."""
+        sort = (("rank", "desc"),)
+        only = (Filter("kind", ("a", "b")),)
+
+        async def both(**paging: Any) -> list[tuple[str, int, dict[str, Any]]]:
+            plain, settled = [
+                await rows.search(C, Query(filters=only, sort=sort, size=3, settled=s, **paging)) for s in (False, True)
+            ]
+            assert settled == plain
+            return [(d.id, d.version, d.body) for d in settled.docs]
+
+        for _ in range(3):
+            first = await both()
+        assert [i for i, _, _ in first] == ["d01", "d11", "d03"]
+        await rows.write([DocWrite(C, "d11", 11, {**body("d11"), "note": "edited"})], CP)
+        assert (await both())[1] == ("d11", 11, {**body("d11"), "note": "edited"})
+        await rows.write([DocWrite(C, "d03", 11, {**body("d03"), "kind": "c"})], CP)
+        for _ in range(3):
+            again = await both()
+        assert [i for i, _, _ in again] == ["d01", "d11", "d05"]
+        assert await both(offset=3) == await both(offset=3)
+
     async def test_search_after_respects_filters(self, rows: Store) -> None:
         sort = (("at", "desc"),)
         only = (Filter("tags", ("x",)),)

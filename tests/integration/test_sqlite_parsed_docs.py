@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from projections.adapters.sqlite_store import SqliteStore
-from projections.store import Checkpoint, CollectionSpec, DocWrite
+from projections.store import Checkpoint, CollectionSpec, DocWrite, Query
 from tribe.bootstrap import make_store
 from tribe.settings import Settings
 
@@ -104,17 +104,21 @@ _STEPS = st.lists(
         st.tuples(st.just("write"), st.sampled_from("abc"), st.integers(-5, 5)),
         st.tuples(st.just("remake"), st.just(""), st.just(0)),
         st.tuples(st.just("get"), st.sampled_from(["a", "ab", "abc", "bc", "c"]), st.just(0)),
+        st.tuples(st.just("search"), st.just(""), st.integers(1, 3)),
     ),
     max_size=25,
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(steps=_STEPS)
-def test_any_interleaving_of_writes_remakes_and_gets_reads_what_a_fresh_store_reads(
+def test_any_interleaving_of_writes_remakes_gets_and_searches_reads_what_a_fresh_store_reads(
     steps: list[tuple[str, str, int]],
 ) -> None:
-    """Versions restart at 1 in a table made again, as a rebuild's do: a kept body must never outlive its table."""
+    """Versions restart at 1 in a table made again, as a rebuild's do: a kept body must never outlive its table.
+
+    The searches are settled (Query.settled): the first `n` documents by id, served from what is kept when
+    all of them are."""
 
     async def run(path: Path) -> None:
         reader, writer = SqliteStore(path), SqliteStore(path)
@@ -130,6 +134,11 @@ def test_any_interleaving_of_writes_remakes_and_gets_reads_what_a_fresh_store_re
                     await writer.drop_collection("docs")
                     await writer.ensure_collection("docs", SPEC)
                     stored.clear()
+                elif kind == "search":
+                    page = await reader.search("docs", Query(sort=(("id", "asc"),), size=n, settled=True))
+                    assert [(d.id, d.version, d.body["n"]) for d in page.docs] == [
+                        (i, *stored[i]) for i in sorted(stored)[:n]
+                    ]
                 else:
                     found = await reader.get("docs", list(ids))
                     assert {i: (d.version, d.body["n"]) for i, d in found.items()} == {
