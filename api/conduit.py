@@ -132,7 +132,7 @@ def _article(shown: ArticleView) -> dict[str, object]:
 
 
 def _page(page: ArticlePage) -> web.Response:
-    listed = [present.article(a, with_body=False) for a in page.articles]
+    listed = [present.listed_article(a) for a in page.articles]
     return json_response({"articles": listed, "articlesCount": page.total})
 
 

@@ -141,7 +141,7 @@ async def bare_reads_db(store_db: Path, target: Path) -> None:
         if doc["deleted"] or doc["author_id"] not in users:
             continue
         author = Profile(users[doc["author_id"]][1], following=False)
-        shown = present.article(ArticleView(doc, author, favorited=False), with_body=True)
+        shown = present.article(ArticleView(doc, author, favorited=False))
         rows.append((doc["slug"], doc["author_id"], doc["created_at"], orjson.dumps(shown)))
     conn.executemany("INSERT INTO articles VALUES (?,?,?,?)", rows)
     conn.executemany(
