@@ -7,6 +7,8 @@ The per-item result shapes below are those of the bulk API's documented response
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from projections.adapters import elasticsearch_dsl as dsl
@@ -210,3 +212,9 @@ def test_bulk_requests_are_cut_by_count_and_by_bytes_in_order() -> None:
     cut = list(dsl.chunks([small[0], large, small[1]], 100, max_bytes=50))
     assert cut == [[small[0]], [large], [small[1]]]
     assert list(dsl.chunks([], 10)) == []
+
+
+def test_a_settled_query_is_asked_of_elasticsearch_as_any_other() -> None:
+    """Query.settled lets a store that keeps parsed documents serve them; Elasticsearch keeps none."""
+    q = Query(filters=(Filter("kind", ("a",)),), prefix=Prefix("kind", "a"), sort=(("n", "desc"),), size=7)
+    assert dsl.search_params(dataclasses.replace(q, settled=True)) == dsl.search_params(q)
