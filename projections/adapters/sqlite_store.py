@@ -701,8 +701,7 @@ class SqliteStore(Store):
             here = found[part.collection]
             if part.bodies:
                 if bodies is not None:
-                    columns = (orjson.loads(doc_ids), orjson.loads(versions), orjson.loads(bodies))
-                    read = [Doc(*doc) for doc in zip(*columns, strict=True)]
+                    read = _docs(doc_ids, versions, bodies)
                     parsed.keep(part.table, read, len(bodies), schema)
                     here.update((doc.id, doc) for doc in read)
                 continue
@@ -804,7 +803,7 @@ class SqliteStore(Store):
         ).fetchone()
         if bodies is None:
             return []
-        docs = [Doc(*doc) for doc in zip(orjson.loads(ids), orjson.loads(versions), orjson.loads(bodies), strict=True)]
+        docs = _docs(ids, versions, bodies)
         if settled and parsed.observe(schema):
             parsed.keep(table, docs, len(bodies), schema)
         return docs
@@ -909,6 +908,11 @@ class SqliteStore(Store):
             conn.close()
 
 
+def _docs(ids: str, versions: str, bodies: str) -> list[Doc]:
+    """The documents of a row a get or a search read: JSON arrays of their ids, versions and bodies, in one order."""
+    return [Doc(*doc) for doc in zip(orjson.loads(ids), orjson.loads(versions), orjson.loads(bodies), strict=True)]
+
+
 def _sort_value(doc: Doc, field: str) -> Any:
     """The value a sort on `field` compares for this document, as SQLite holds it (SqliteStore._expr).
 
@@ -937,9 +941,12 @@ def _after(exprs: list[str], directions: list[str], values: list[Any]) -> tuple[
     params: list[Any] = []
     for i, (expr, direction) in enumerate(zip(exprs, directions)):
         ands: list[str] = []
-        for j in range(i):
-            ands.append(f"{exprs[j]} IS NULL" if values[j] is None else f"{exprs[j]} = ?")
-            params += [] if values[j] is None else [values[j]]
+        for earlier, equal in zip(exprs[:i], values[:i]):
+            if equal is None:
+                ands.append(f"{earlier} IS NULL")
+            else:
+                ands.append(f"{earlier} = ?")
+                params.append(equal)
         value = values[i]
         if value is None:
             ands.append(f"{expr} IS NOT NULL" if direction == "asc" else "0")
