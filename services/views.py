@@ -77,8 +77,8 @@ async def article_views(
     """Conduit's articles; `followed`: whom the viewer follows, when the caller knows already; `authors`: the
     user documents of their authors, when the caller read them to keep only what the viewer may read
     (services/privacy.py `readable_with_authors`); `bumped`: which of them the viewer bumps, when the caller
-    read that too."""
-    author_ids = sorted({d["author_id"] for d in docs})
+    read that too. One Profile per author, shared by their articles: a page has fewer authors than articles."""
+    author_ids = sorted({d["author_id"] for d in docs}) if authors is None or followed is None else []
     if authors is None:
         authors = await ports.reads.users(author_ids)
         opened = await open_authors(ports, viewer, authors)
@@ -86,14 +86,9 @@ async def article_views(
     following = followed if followed is not None else await ports.reads.following(viewer, author_ids)
     if bumped is None:
         bumped = await ports.reads.bumped(viewer, [d["article_id"] for d in docs])
+    profiles = {author: Profile(user, author in following) for author, user in authors.items()}
     return [
-        ArticleView(
-            d,
-            Profile(authors[d["author_id"]], d["author_id"] in following),
-            favorited=d["article_id"] in bumped,
-        )
-        for d in docs
-        if d["author_id"] in authors
+        ArticleView(d, profiles[d["author_id"]], d["article_id"] in bumped) for d in docs if d["author_id"] in profiles
     ]
 
 
