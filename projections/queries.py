@@ -82,8 +82,13 @@ def live_cards(
     found: Mapping[str, Doc], article_ids: Sequence[str], reader: str | None, suspended: Collection[str]
 ) -> list[Body]:
     """The cards of these articles that exist, are not deleted and show to the reader, in the order given."""
-    live = (found[a].body for a in article_ids if a in found and not found[a].body["deleted"])
-    return [body for body in live if visible(body, reader, suspended)]
+    return [
+        body
+        for a in article_ids
+        if (doc := found.get(a)) is not None
+        and not (body := doc.body)["deleted"]
+        and visible(body, reader, suspended)
+    ]
 
 
 def _shown_to(reader: str | None, suspended: Collection[str]) -> tuple[tuple[Filter, ...], tuple[Filter, ...]]:

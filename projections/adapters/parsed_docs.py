@@ -76,16 +76,13 @@ class ParsedDocs:
     def serve(self, table: str, ids: list[str], versions: list[int]) -> tuple[dict[str, Doc], list[str]]:
         """(the kept documents of these ids that are these versions, the ids of the others)."""
         docs = self._tables.get(table, {})
-        served: dict[str, Doc] = {}
-        unkept: list[str] = []
-        for d, version in zip(ids, versions, strict=True):
-            kept = docs.get(d)
-            if kept is not None and kept.version == version:
-                served[d] = kept
-            else:
-                unkept.append(d)
+        served = {
+            d: kept
+            for d, version in zip(ids, versions, strict=True)
+            if (kept := docs.get(d)) is not None and kept.version == version
+        }
         self._served += len(served)
-        return served, unkept
+        return served, [d for d in ids if d not in served] if len(served) < len(ids) else []
 
     def observe(self, schema: int) -> bool:
         """Note a statement's schema version; whether what is kept belongs to it (else it is not served)."""

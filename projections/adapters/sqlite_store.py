@@ -16,6 +16,7 @@ its cause), which the API answers with 503.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import sqlite3
@@ -275,7 +276,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+@functools.lru_cache(maxsize=1024)
 def _table(name: str) -> str:
+    """The table of a collection, its name checked (remembered: every read names its tables again)."""
     if not _NAME.match(name):
         raise ValueError(f"bad collection name {name!r}")
     return f'"c_{name}"'
@@ -285,6 +288,7 @@ def _fts(name: str) -> str:
     return f'"t_{name}"'
 
 
+@functools.lru_cache(maxsize=1024)
 def _column(field: str) -> str:
     if not _NAME.match(field):
         raise ValueError(f"bad field name {field!r}")
