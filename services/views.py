@@ -86,7 +86,7 @@ async def article_views(
     following = followed if followed is not None else await ports.reads.following(viewer, author_ids)
     if bumped is None:
         bumped = await ports.reads.bumped(viewer, [d["article_id"] for d in docs])
-    profiles = {author: Profile(user, author in following) for author, user in authors.items()}
+    profiles = {a: Profile(authors[a], a in following) for a in {d["author_id"] for d in docs} if a in authors}
     return [
         ArticleView(d, profiles[d["author_id"]], d["article_id"] in bumped) for d in docs if d["author_id"] in profiles
     ]
