@@ -78,15 +78,15 @@ async def article_views(
     user documents of their authors, when the caller read them to keep only what the viewer may read
     (services/privacy.py `readable_with_authors`); `bumped`: which of them the viewer bumps, when the caller
     read that too. One Profile per author, shared by their articles: a page has fewer authors than articles."""
-    author_ids = sorted({d["author_id"] for d in docs}) if authors is None or followed is None else []
+    page_authors = {d["author_id"] for d in docs}
     if authors is None:
-        authors = await ports.reads.users(author_ids)
+        authors = await ports.reads.users(sorted(page_authors))
         opened = await open_authors(ports, viewer, authors)
         docs = [d for d in docs if d["author_id"] in opened]
-    following = followed if followed is not None else await ports.reads.following(viewer, author_ids)
+    following = followed if followed is not None else await ports.reads.following(viewer, sorted(page_authors))
     if bumped is None:
         bumped = await ports.reads.bumped(viewer, [d["article_id"] for d in docs])
-    profiles = {a: Profile(authors[a], a in following) for a in {d["author_id"] for d in docs} if a in authors}
+    profiles = {a: Profile(authors[a], a in following) for a in page_authors if a in authors}
     return [
         ArticleView(d, profiles[d["author_id"]], d["article_id"] in bumped) for d in docs if d["author_id"] in profiles
     ]
