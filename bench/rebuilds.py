@@ -9,22 +9,27 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.keys import codec as run_codec
 from bench.keys import keyed, load_keys
 from bench.workload import BASE_TIME_MS, Shape, events, fill, publication, records, user_id
-from events.catalogue import UserFollowed
+from events.catalogue import ArticleDeleted, UserFollowed
 from events.log import Entry, Log, Position
 from projections.processor import Projector
 from projections.store import Checkpoint, DocWrite, Store
 from reducers.base import State, fold
 from reducers.follows import FOLLOWER_COUNTS
 
+if TYPE_CHECKING:
+    from projections.queries import SocialReads
+
 # Article traffic only (and the registrations of its users): the articles view reads all of it.
 REPLAY_SHAPE = Shape(follows_per_user=0)
 FOLLOW_CHUNK = 20_000
 STATS_READS = 20
-"""How many times the publish-cost figure reads the author's stats after each stage."""
+"""How many times the publish-cost figure reads each author's stats in a round, every author in turn."""
+STATS_ROUNDS = 20
 
 
 async def fill_log(log_db: Path, n: int) -> dict[str, int]:
@@ -92,20 +97,27 @@ class Published:
 async def publish_cost(
     workdir: Path, followers: tuple[int, ...], threshold: int, publishes: int = 50
 ) -> list[Published]:
-    """For each follower count, what one publication of their author costs, the fan-out's work included.
+    """For each follower count, what one publication of an author with that many followers costs, the fan-out's
+    work included, and a read of their stats.
 
-    One author gains followers stage by stage; their follow documents are folded by the follows
-    view's reducer and written to the store directly (projecting 10^6 follows through the
-    runtime, and the fan-out's backfill of each, would cost minutes and measure nothing of a
-    publication). After each stage the author publishes `publishes` articles, and each one is
-    timed from its append to the log: projected alone through every view that reads its topic
-    (Projector.process, whose BatchResult.writes counts the documents), decided by the fan-out
-    (services/fanout.py, with `threshold`), the events it decides appended and projected the
-    same way: below the threshold an ArticleDelivered per `FanOutPolicy.batch` followers and a
-    timeline document per follower; from it an AudienceOutgrown once, then nothing per follower.
-    The runner's own work per batch (reading its checkpoint, waiting for the views) is left out:
-    it is shared by the up to 500 events of a batch. After each stage the author's stats are read
-    `STATS_READS` times: their follower count sums the counters the follows reducer keeps.
+    There is an author for each count, who gains that many followers, one count after another:
+    their follow documents are folded by the follows view's reducer and written to the store
+    directly (projecting 10^6 follows through the runtime, and the fan-out's backfill of each,
+    would cost minutes and measure nothing of a publication). Then the author publishes
+    `publishes` articles, and each one is timed from its append to the log: projected alone
+    through every view that reads its topic (Projector.process, whose BatchResult.writes counts
+    the documents), decided by the fan-out (services/fanout.py, with `threshold`), the events it
+    decides appended and projected the same way: below the threshold an ArticleDelivered per
+    `FanOutPolicy.batch` followers and a timeline document per follower; from it an
+    AudienceOutgrown once, then nothing per follower. The runner's own work per batch (reading its
+    checkpoint, waiting for the views) is left out: it is shared by the up to 500 events of a
+    batch. Each publication is deleted once timed, untimed.
+
+    Then every author's stats are read, `STATS_READS` times each in turn, `STATS_ROUNDS` times
+    (the first round untimed): the machine this runs on slows by half for seconds at a time, and
+    taking turns gives every size the same moments. Their follower count sums the counters the
+    follows reducer keeps; their articles and bumps received are counted over their live articles
+    (SocialReads.stats), which the deletions keep at none, as many for every size.
     """
     from events.adapters.sqlite_log import SqliteLog
     from projections.adapters.sqlite_store import SqliteStore
@@ -118,30 +130,21 @@ async def publish_cost(
 
     log, store = SqliteLog(workdir / "publish-log.db"), SqliteStore(workdir / "publish-store.db")
     codec = run_codec()
-    author = user_id(0)
+    authors = [user_id(i) for i in range(len(followers))]
     try:
         live = await install(store, VIEWS)
         projectors = [Projector(store, codec, v, live[v.name]) for v in VIEWS]
         fanout = FanOut(TimelineReads(store), FanOutPolicy(threshold))
         follows = next(p for p in projectors if p.view is FOLLOWS_VIEW)
-        # The author registers: their key made and loaded here, before any publish is timed.
-        registered = await records(codec, list(events(1, Shape(initial_users=1), seed=5)))
+        # The authors register: their keys made and loaded here, before any publish is timed.
+        registered = await records(codec, list(events(len(authors), Shape(initial_users=len(authors)), seed=5)))
         await _project(log, projectors, await log.append(registered))
-        have = 0
-        results = []
+        costs: list[tuple[float, float]] = []
+        first_follower = len(authors)
         n = 0
-        counters: State = {}
-        for target in followers:
-            await _follow(store, follows, author, have, target, counters)
-            have = target
-            reads = SocialReads(store)
-            stats: list[float] = []
-            for _ in range(STATS_READS):
-                started = time.perf_counter()
-                counted = (await reads.stats(author))["followers"]
-                stats.append(time.perf_counter() - started)
-            if counted != target:
-                raise RuntimeError(f"{counted:,} followers counted of {target:,}")
+        for author, count in zip(authors, followers):
+            await _follow(store, follows, author, first_follower, count)
+            first_follower += count
             writes = 0
             per_publish: list[float] = []
             for _ in range(publishes):
@@ -156,32 +159,54 @@ async def publish_cost(
                     positions = await log.append(await records(codec, decided))
                     writes += len(positions) + await _project(log, projectors, positions)
                 per_publish.append(time.perf_counter() - started)
-            results.append(
-                Published(target, writes / publishes, statistics.median(per_publish), statistics.median(stats))
-            )
-        return results
+                withdrawn = ArticleDeleted(
+                    event_id=f"D{a:015d}",
+                    actor_id=author,
+                    occurred_at=event.occurred_at + 1,
+                    article_id=event.article_id,
+                )
+                await _project(log, projectors, await log.append(await records(codec, [withdrawn])))
+            costs.append((writes / publishes, statistics.median(per_publish)))
+        stats = await _stats_reads(SocialReads(store), authors, followers)
+        return [
+            Published(count, writes, seconds, statistics.median(read))
+            for count, (writes, seconds), read in zip(followers, costs, stats)
+        ]
     finally:
         await log.close()
         await store.close()
         await codec.close()
 
 
-async def _follow(store: Store, follows: Projector, author: str, start: int, stop: int, counters: State) -> None:
-    """Users `start` + 1 to `stop` follow the author: their documents folded by the view's reducer and written.
+async def _stats_reads(reads: SocialReads, authors: list[str], followers: tuple[int, ...]) -> list[list[float]]:
+    """The seconds each author's stats took to read, in turns (publish_cost); checks what each read counts."""
+    timed: list[list[float]] = [[] for _ in authors]
+    for round_ in range(STATS_ROUNDS):
+        for author, count, seconds in zip(authors, followers, timed):
+            for _ in range(STATS_READS):
+                started = time.perf_counter()
+                counted = await reads.stats(author)
+                if round_:
+                    seconds.append(time.perf_counter() - started)
+                if counted["followers"] != count or counted["articles"]:
+                    raise RuntimeError(f"{counted} read, {count:,} followers and no live article expected")
+    return timed
 
-    `counters` carries the author's follower counters from chunk to chunk and stage to stage (the other
-    documents are each follower's own, written once).
-    """
+
+async def _follow(store: Store, follows: Projector, author: str, first: int, count: int) -> None:
+    """`count` users from user `first` on follow the author: their documents folded by the view's reducer and
+    written (the author's follower counters carried from chunk to chunk, the others each follower's own)."""
     physical = follows.view.targets(follows.version)
-    for low in range(start, stop, FOLLOW_CHUNK):
+    counters: State = {}
+    for low in range(first, first + count, FOLLOW_CHUNK):
         pairs = [
             (
                 i + 1,
                 UserFollowed(
-                    event_id=f"F{i:015d}", actor_id=user_id(i + 1), occurred_at=BASE_TIME_MS + i, followee_id=author
+                    event_id=f"F{i:015d}", actor_id=user_id(i), occurred_at=BASE_TIME_MS + i, followee_id=author
                 ),
             )
-            for i in range(low, min(stop, low + FOLLOW_CHUNK))
+            for i in range(low, min(first + count, low + FOLLOW_CHUNK))
         ]
         changed = fold(follows.view.reducer, counters, pairs)
         writes = [DocWrite(physical[c], doc_id, v.version, v.body) for (c, doc_id), v in changed.items()]

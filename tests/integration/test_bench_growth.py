@@ -29,14 +29,13 @@ async def test_a_publish_writes_a_timeline_document_per_follower_below_the_thres
 ) -> None:
     costs = await publish_cost(tmp_path, (3, 5, 8, 20), threshold=5, publishes=4)
 
-    below, marked, pulled, more_pulled = costs
+    below, at, pulled, more_pulled = costs
     assert [c.followers for c in costs] == [3, 5, 8, 20]
-    # Below the threshold: one delivery event and a timeline document for each of the 3 followers.
-    assert below.writes - pulled.writes == 1 + 3
-    # At the threshold: the author is marked once (the event and its document) over the stage's 4 publishes.
-    assert marked.writes - pulled.writes == 2 / 4
-    # From it on, a publish writes the same whatever the followers.
-    assert more_pulled.writes == pulled.writes
+    # Each count has its author. Below the threshold: one delivery event and a timeline document for each of the
+    # 3 followers. From it on: the author is marked once (the event and its document) over their 4 publishes,
+    # and a publish writes the same whatever the followers.
+    assert below.writes - at.writes == 1 + 3 - 2 / 4
+    assert at.writes == pulled.writes == more_pulled.writes
 
 
 async def test_the_feed_figure_reads_timelines_the_fan_out_filed(tmp_path: Path) -> None:
