@@ -75,6 +75,11 @@ class Processes:
         self._running.append((name, process))
         return process
 
+    def stop_named(self, name: str) -> None:
+        """Stop the running process `name`, leaving the others running."""
+        (process,) = [p for n, p in self._running if n == name]
+        self.stop(process)
+
     def stop(self, process: subprocess.Popen[bytes]) -> None:
         self._running = [(n, p) for n, p in self._running if p is not process]
         _stop(process)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+import statistics
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,8 @@ def read_requests(site: Generated, tokens: list[str], kind: str, count: int = 40
 
 CAPACITY_CONCURRENCY = 16
 """Connections of the closed loop that measures how many reads a server answers per second."""
+CAPACITY_ROUNDS = 3
+"""Rounds of a capacity figure, the server's and its baseline's in turns (`in_turns`)."""
 
 
 def read_capacity(
@@ -92,6 +95,28 @@ def read_capacity(
         answers = sum(result["statuses"].values())
     result["cpu_ms"] = (server_cpu() - before) * 1000 / answers
     return result
+
+
+def in_turns(measures: Sequence[Callable[[], dict[str, Any]]], rounds: int = CAPACITY_ROUNDS) -> list[dict[str, Any]]:
+    """`read_capacity` measures, taking turns `rounds` times; for each, the median of its rounds' rate and CPU per read.
+
+    The machine this runs on slows by about half for seconds at a time: a server measured in one
+    stretch and its baseline in another would differ by that much. Taking turns gives them the
+    same moments, and the median leaves out a round that met a slow stretch alone.
+    """
+    results: list[list[dict[str, Any]]] = [[] for _ in measures]
+    for _ in range(rounds):
+        for measure, measured in zip(measures, results):
+            measured.append(measure())
+    return [
+        {
+            "rps": statistics.median(r["rps"] for r in measured),
+            "cpu_ms": statistics.median(r["cpu_ms"] for r in measured),
+            "generator": measured[0]["generator"],
+            "rounds": [{"rps": r["rps"], "cpu_ms": r["cpu_ms"]} for r in measured],
+        }
+        for measured in results
+    ]
 
 
 def steady_reads(

@@ -46,33 +46,48 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
         return reads.read_capacity(url, site, toks, "feed", sizes.steady_seconds, sizes.warmup, work, server_cpu)
 
     with Processes(work) as procs:
-        # Reads first, on the prepared site, against the same requests from plain SQLite tables.
+        # Reads first, on the prepared site, against the same requests from plain SQLite tables: the bare
+        # handler serves throughout, and its capacity is measured in turns with each server's (reads.in_turns).
         asyncio.run(reads.bare_reads_db(data / "store.db", work / "bare-reads.db"))
+        bare_url = procs.bare("bare-reads", "reads", "--db", str(work / "bare-reads.db"), "--secret", JWT_SECRET)
+
+        def capacities(url: str, name: str) -> list[dict]:
+            """The feed's capacity on the server `name` at `url`, and the bare handler's, in turns (each round said)."""
+            measured = reads.in_turns(
+                [
+                    partial(feed_capacity, url, partial(procs.cpu_seconds, name)),
+                    partial(feed_capacity, bare_url, partial(procs.cpu_seconds, "bare-reads")),
+                ]
+            )
+            for server, capacity in zip((name, "bare-reads"), measured):
+                rounds = ", ".join(f"{r['rps']:,.0f} req/s at {r['cpu_ms']:.3f} ms" for r in capacity["rounds"])
+                say(f"http: {server} feed capacity by round: {rounds}")
+            return measured
+
         url = procs.serve("tribe-embedded-2", data, "--processes", "2")
         say("http: feed reads on tribe --processes 2")
         spread_reads = reads.steady_reads(url, site, toks, "feed", sizes.steady_seconds, sizes.warmup, work)
-        spread_capacity = feed_capacity(url, partial(procs.cpu_seconds, "tribe-embedded-2"))
-        procs.stop_all()
+        say("http: feed capacity on tribe --processes 2 and on the bare handler, in turns")
+        spread_capacity, bare_beside_spread = capacities(url, "tribe-embedded-2")
+        procs.stop_named("tribe-embedded-2")
         url = procs.serve("tribe-embedded", data)
         say("http: reads on tribe")
         tribe_reads = {
             k: reads.steady_reads(url, site, toks, k, sizes.steady_seconds, sizes.warmup, work)
             for k in ("feed", "article")
         }
-        say("http: feed capacity on tribe")
-        tribe_capacity = feed_capacity(url, partial(procs.cpu_seconds, "tribe-embedded"))
+        say("http: feed capacity on tribe and on the bare handler, in turns")
+        tribe_capacity, bare_beside_tribe = capacities(url, "tribe-embedded")
         say("http: freshness on tribe")
         fresh = reads.freshness(url, site, toks, sizes.steady_seconds, sizes.warmup, work)
         say("http: ingest on tribe")
         tribe_ingest = ingest.measure(url, site, toks, sizes, work)
-        procs.stop_all()
-        bare_url = procs.bare("bare-reads", "reads", "--db", str(work / "bare-reads.db"), "--secret", JWT_SECRET)
+        procs.stop_named("tribe-embedded")
         say("http: reads on the bare handler")
         bare_reads = {
             k: reads.steady_reads(bare_url, site, toks, k, sizes.steady_seconds, sizes.warmup, work)
             for k in ("feed", "article")
         }
-        bare_capacity = feed_capacity(bare_url, partial(procs.cpu_seconds, "bare-reads"))
     figures += ingest.figures("embedded", tribe_ingest, bare_ingest(ctx, say, site, toks, tribe_ingest.half["rate"]))
     figures += freshness_figures("embedded", fresh, 20)
     for kind, label in (("feed", "GET /api/articles/feed"), ("article", "GET /api/articles/{slug}")):
@@ -102,7 +117,10 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
             value_at_most(5, "ms"),
         ),
     ]
-    for label, capacity in (("reads embedded", tribe_capacity), ("reads embedded --processes 2", spread_capacity)):
+    for label, capacity, bare_capacity in (
+        ("reads embedded", tribe_capacity, bare_beside_tribe),
+        ("reads embedded --processes 2", spread_capacity, bare_beside_spread),
+    ):
         figures.append(
             Figure(
                 f"{label}, GET /api/articles/feed capacity ({reads.CAPACITY_CONCURRENCY} connections, closed loop, "
