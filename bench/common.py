@@ -36,7 +36,7 @@ class Sizes:
     replay_events: int
     es_events: int  # events the eventsourcing baseline projects (a prefix of the replay log)
     growth_sizes: tuple[int, ...]
-    followers: tuple[int, ...]  # of the author whose publications the growth section times
+    followers: tuple[int, ...]  # of each author whose publications the growth section times (an author a count)
     followees: tuple[int, ...]  # of the reader whose feed the growth section reads
     steady_seconds: float  # freshness and reads at a steady rate
     kafka_projection_events: int
