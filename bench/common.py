@@ -6,10 +6,10 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from reducers.base import DocKey
     from services.erasure_runner import ErasureRunner
     from services.fanout_runner import FanOutRunner
+
+Measured = TypeVar("Measured")
 
 
 @dataclass(frozen=True)
@@ -217,3 +219,21 @@ async def wait_caught_up(settings: Settings, timeout: float = 120.0) -> None:
     finally:
         await log.close()
         await store.close()
+
+
+async def in_turns(
+    measures: Sequence[Callable[[], Awaitable[Measured]]], rounds: int, warmup: int = 0
+) -> list[list[Measured]]:
+    """Each measure once a round, in turns, `rounds` times; each one's results, its first `warmup` rounds left out.
+
+    The machine this runs on slows by about half for seconds at a time: a figure measured in one
+    stretch and its baseline (or the same figure at another size) in another would differ by that
+    much. Taking turns gives them the same moments.
+    """
+    results: list[list[Measured]] = [[] for _ in measures]
+    for round_ in range(rounds):
+        for measure, measured in zip(measures, results):
+            result = await measure()
+            if round_ >= warmup:
+                measured.append(result)
+    return results

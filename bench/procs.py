@@ -77,8 +77,7 @@ class Processes:
 
     def stop_named(self, name: str) -> None:
         """Stop the running process `name`, leaving the others running."""
-        (process,) = [p for n, p in self._running if n == name]
-        self.stop(process)
+        self.stop(self._named(name))
 
     def stop(self, process: subprocess.Popen[bytes]) -> None:
         self._running = [(n, p) for n, p in self._running if p is not process]
@@ -86,8 +85,11 @@ class Processes:
 
     def cpu_seconds(self, name: str) -> float:
         """CPU seconds (user and system) the running process `name` and every process under it have used so far."""
+        return _tree_cpu_seconds(self._named(name).pid)
+
+    def _named(self, name: str) -> subprocess.Popen[bytes]:
         (process,) = [p for n, p in self._running if n == name]
-        return _tree_cpu_seconds(process.pid)
+        return process
 
     def output(self, name: str) -> str:
         path = self.workdir / f"{name}.log"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import statistics
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from bench import wrk
+from bench.common import in_turns
 from bench.ingest import requests as ingest_requests
 from bench.procs import load, port_of
 from bench.workload import Generated, Shape, slug
@@ -63,7 +66,7 @@ def read_requests(site: Generated, tokens: list[str], kind: str, count: int = 40
 CAPACITY_CONCURRENCY = 16
 """Connections of the closed loop that measures how many reads a server answers per second."""
 CAPACITY_ROUNDS = 3
-"""Rounds of a capacity figure, the server's and its baseline's in turns (`in_turns`)."""
+"""Rounds of a capacity figure, the server's and its baseline's in turns (`capacities_in_turns`)."""
 
 
 def read_capacity(
@@ -97,17 +100,16 @@ def read_capacity(
     return result
 
 
-def in_turns(measures: Sequence[Callable[[], dict[str, Any]]], rounds: int = CAPACITY_ROUNDS) -> list[dict[str, Any]]:
-    """`read_capacity` measures, taking turns `rounds` times; for each, the median of its rounds' rate and CPU per read.
+def capacities_in_turns(
+    measures: Sequence[Callable[[], dict[str, Any]]], rounds: int = CAPACITY_ROUNDS
+) -> list[dict[str, Any]]:
+    """`read_capacity` measures, in turns (common.in_turns) `rounds` times; for each, the median of its rounds'
+    rate and CPU per read, which leaves out a round that met a slow stretch of the machine alone."""
 
-    The machine this runs on slows by about half for seconds at a time: a server measured in one
-    stretch and its baseline in another would differ by that much. Taking turns gives them the
-    same moments, and the median leaves out a round that met a slow stretch alone.
-    """
-    results: list[list[dict[str, Any]]] = [[] for _ in measures]
-    for _ in range(rounds):
-        for measure, measured in zip(measures, results):
-            measured.append(measure())
+    async def run(measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        return measure()
+
+    results = asyncio.run(in_turns([partial(run, m) for m in measures], rounds))
     return [
         {
             "rps": statistics.median(r["rps"] for r in measured),

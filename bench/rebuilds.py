@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import statistics
 import time
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench.common import in_turns
 from bench.keys import codec as run_codec
 from bench.keys import keyed, load_keys
 from bench.workload import BASE_TIME_MS, Shape, events, fill, publication, records, user_id
@@ -180,17 +182,20 @@ async def publish_cost(
 
 async def _stats_reads(reads: SocialReads, authors: list[str], followers: tuple[int, ...]) -> list[list[float]]:
     """The seconds each author's stats took to read, in turns (publish_cost); checks what each read counts."""
-    timed: list[list[float]] = [[] for _ in authors]
-    for round_ in range(STATS_ROUNDS):
-        for author, count, seconds in zip(authors, followers, timed):
-            for _ in range(STATS_READS):
-                started = time.perf_counter()
-                counted = await reads.stats(author)
-                if round_:
-                    seconds.append(time.perf_counter() - started)
-                if counted["followers"] != count or counted["articles"]:
-                    raise RuntimeError(f"{counted} read, {count:,} followers and no live article expected")
-    return timed
+
+    async def read(author: str, count: int) -> list[float]:
+        timed = []
+        for _ in range(STATS_READS):
+            started = time.perf_counter()
+            counted = await reads.stats(author)
+            timed.append(time.perf_counter() - started)
+            if counted["followers"] != count or counted["articles"]:
+                raise RuntimeError(f"{counted} read, {count:,} followers and no live article expected")
+        return timed
+
+    measures = [functools.partial(read, author, count) for author, count in zip(authors, followers)]
+    rounds = await in_turns(measures, STATS_ROUNDS, warmup=1)
+    return [list(itertools.chain.from_iterable(measured)) for measured in rounds]
 
 
 async def _follow(store: Store, follows: Projector, author: str, first: int, count: int) -> None:

@@ -47,13 +47,13 @@ def http_embedded(ctx, say: Say) -> list[Figure]:
 
     with Processes(work) as procs:
         # Reads first, on the prepared site, against the same requests from plain SQLite tables: the bare
-        # handler serves throughout, and its capacity is measured in turns with each server's (reads.in_turns).
+        # handler serves throughout, its capacity measured in turns with each server's (reads.capacities_in_turns).
         asyncio.run(reads.bare_reads_db(data / "store.db", work / "bare-reads.db"))
         bare_url = procs.bare("bare-reads", "reads", "--db", str(work / "bare-reads.db"), "--secret", JWT_SECRET)
 
         def capacities(url: str, name: str) -> list[dict]:
             """The feed's capacity on the server `name` at `url`, and the bare handler's, in turns (each round said)."""
-            measured = reads.in_turns(
+            measured = reads.capacities_in_turns(
                 [
                     partial(feed_capacity, url, partial(procs.cpu_seconds, name)),
                     partial(feed_capacity, bare_url, partial(procs.cpu_seconds, "bare-reads")),

@@ -1,13 +1,33 @@
-"""bench/reads.py's `in_turns`: a capacity figure and its baseline measured in alternating rounds, each the median."""
+"""Measuring in turns: bench/common.py's `in_turns`, and bench/reads.py's capacity figures taken from its rounds."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from bench.reads import in_turns
+from bench.common import in_turns
+from bench.reads import capacities_in_turns
 
 
-def test_the_measures_take_turns_and_each_figure_is_the_median_of_its_rounds() -> None:
+def test_the_measures_take_turns_and_the_warm_up_rounds_are_left_out() -> None:
+    order: list[str] = []
+
+    def measure(name: str) -> Any:
+        count = iter(range(100))
+
+        async def one() -> str:
+            order.append(name)
+            return f"{name}{next(count)}"
+
+        return one
+
+    first, second = asyncio.run(in_turns([measure("a"), measure("b")], rounds=3, warmup=1))
+
+    assert order == ["a", "b"] * 3
+    assert (first, second) == (["a1", "a2"], ["b1", "b2"])
+
+
+def test_each_capacity_figure_is_the_median_of_its_rounds() -> None:
     order: list[str] = []
     server = iter([(1000.0, 0.9), (3000.0, 0.5), (2000.0, 0.7)])
     baseline = iter([(5000.0, 0.4), (4000.0, 0.45), (100.0, 3.0)])
@@ -20,7 +40,7 @@ def test_the_measures_take_turns_and_each_figure_is_the_median_of_its_rounds() -
 
         return one
 
-    ours, bare = in_turns([measure("server", server), measure("bare", baseline)], rounds=3)
+    ours, bare = capacities_in_turns([measure("server", server), measure("bare", baseline)], rounds=3)
 
     assert order == ["server", "bare"] * 3
     assert (ours["rps"], ours["cpu_ms"]) == (2000.0, 0.7)
