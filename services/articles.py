@@ -13,6 +13,7 @@ from events.ids import new_event_id
 from events.log import Position
 from projections.queries import visible
 from projections.store import MAX_WINDOW
+from reducers.articles import ARTICLES, ArticlesReducer
 from services import rules
 from services.errors import BadQuery, Forbidden, Invalid, NotFound
 from services.moderation import not_suspended
@@ -225,22 +226,6 @@ def _published(cmd: Publish) -> ArticlePublished:
     )
 
 
-def _as_published(event: ArticlePublished) -> Body:
-    """The fields a new article's answer shows, as the articles view will hold them."""
-    return {
-        "article_id": event.article_id,
-        "author_id": event.actor_id,
-        "slug": event.slug,
-        "title": event.title,
-        "description": event.description,
-        "body": event.body,
-        "tags": sorted(set(event.tags)),
-        "created_at": event.occurred_at,
-        "updated_at": event.occurred_at,
-        "favorites_count": 0,
-    }
-
-
 def _as_edited(doc: Body, event: ArticleEdited) -> Body:
     changes = {"slug": event.slug, "title": event.title, "description": event.description, "body": event.body}
     edited = {**doc, **{k: v for k, v in changes.items() if v is not None}, "updated_at": event.occurred_at}
@@ -255,6 +240,12 @@ async def _author(ports: Ports, actor_id: str) -> Profile:
     if user is None:
         raise NotFound("author")
     return Profile(user, following=False)
+
+
+def _as_published(event: ArticlePublished) -> Body:
+    """The card a new article's answer shows: what the articles view's reducer makes of its publication."""
+    key = (ARTICLES, event.article_id)
+    return dict(ArticlesReducer().apply(event, {key: None})[key])
 
 
 async def publish(ports: Ports, cmd: Publish) -> Outcome[ArticleView]:
