@@ -50,6 +50,10 @@ from projections.metrics import ProjectionMetrics
 
 log = structlog.get_logger("faust_worker")
 
+STALL_AFTER = 15.0
+"""Seconds a partition's consumer may hand nothing over while the log holds more (`Ownership.owe_stalled`):
+several of the longest fetch waits (`TRIBE_KAFKA_FETCH_WAIT`, 1.5 s by default)."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerOptions:
@@ -65,6 +69,7 @@ class WorkerOptions:
     within: float = 0.1
     commit_interval: float = 1.0
     tick_interval: float = 1.0  # how often the views are owed what was assigned, re-read parked keys and catch up
+    stall_after: float = STALL_AFTER
 
 
 def entry_of(event: faust.types.EventT[Any]) -> Entry:
@@ -139,15 +144,29 @@ class Ownership:
     - **Assigned.** Faust starts an assigned partition at the group's committed offset, which a
       view that was failing may not have reached. `owe`, on the next tick, owes each view the
       partitions assigned up to those offsets, and the tick reads the difference from the log.
+    - **Stalled.** Faust's consumer can stop handing over a partition's events for good while the
+      log grows (faust-streaming issue 175, open). `owe_stalled`, on every tick, owes each view
+      what the log holds of a partition the consumer has handed nothing of for `stall_after`
+      seconds, and the tick reads it from the log, as the kafka engine reads what it missed.
     """
 
     def __init__(
-        self, log: Log, group: str, feeders: Sequence[ViewFeeder], metrics: ProjectionMetrics | None = None
+        self,
+        log: Log,
+        group: str,
+        feeders: Sequence[ViewFeeder],
+        metrics: ProjectionMetrics | None = None,
+        *,
+        stall_after: float = STALL_AFTER,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.log, self.group, self.feeders = log, group, feeders
         self.metrics = metrics or ProjectionMetrics()
+        self.stall_after, self.clock = stall_after, clock
         self.leaving: set[TP] = set()
         self.unowed: set[TP] = set()
+        self.owned: set[TP] = set()
+        self._handed: dict[TP, tuple[int, float]] = {}  # how far the views were handed each partition, and since when
 
     def mine(self, entries: Sequence[Entry]) -> Sequence[Entry]:
         leaving = self.leaving
@@ -160,6 +179,7 @@ class Ownership:
         tps = _tps(partitions[0])
         self.leaving |= tps
         self.unowed -= tps
+        self.owned -= tps
         for feeder in self.feeders:
             async with feeder.turn:
                 feeder.forget(sorted(tps))
@@ -171,6 +191,7 @@ class Ownership:
         tps = _tps(partitions[0])
         self.leaving -= tps
         self.unowed |= tps
+        self.owned |= tps
         self.metrics.rebalanced("assigned", len(tps))
         log.info("partitions_assigned", partitions=len(tps))
 
@@ -187,6 +208,38 @@ class Ownership:
         for feeder in self.feeders:
             async with feeder.turn:
                 feeder.owe({tp: committed.get(tp, 0) for tp in tps if tp not in self.leaving})
+
+    async def owe_stalled(self) -> dict[TP, int]:
+        """Owe each view the log's end of the partitions the consumer has handed nothing of for `stall_after`
+        seconds while the log holds more; those partitions and their ends.
+
+        A partition's progress is the furthest any view was handed (or owed) of it, so a view that
+        sits out a backoff or is fenced does not make it look stalled. The log is asked at most
+        once per `stall_after` of quiet, so an idle topic costs one ask of its ends that often.
+        """
+        now = self.clock()
+        quiet: dict[TP, int] = {}
+        for tp in sorted(self.owned - self.leaving):
+            handed = max((h for f in self.feeders if (h := f.handed(tp)) is not None), default=None)
+            if handed is None:
+                continue  # not yet owed its assignment (`owe`, on the tick)
+            seen = self._handed.get(tp)
+            if seen is None or seen[0] != handed:
+                self._handed[tp] = (handed, now)
+            elif now - seen[1] >= self.stall_after:
+                quiet[tp] = handed
+                self._handed[tp] = (handed, now)
+        if not quiet:
+            return {}
+        ends = await self.log.end_offsets(sorted(quiet))
+        stalled = {tp: end for tp, end in ends.items() if end > quiet[tp]}
+        if stalled:
+            behind = sum(end - quiet[tp] for tp, end in stalled.items())
+            log.warning("consumer_stalled", partitions=len(stalled), behind=behind, seconds=self.stall_after)
+            for feeder in self.feeders:
+                async with feeder.turn:
+                    feeder.owe({tp: end for tp, end in stalled.items() if tp not in self.leaving})
+        return stalled
 
 
 def create_app(
@@ -238,14 +291,15 @@ def create_app(
 
     app.task(prepare, on_leader=False)
 
-    ownership = Ownership(event_log, options.app_id, feeders, metrics)
+    ownership = Ownership(event_log, options.app_id, feeders, metrics, stall_after=options.stall_after)
     app.on_partitions_revoked.connect(ownership.revoked)
     app.on_partitions_assigned.connect(ownership.assigned)
 
     async def tick() -> None:
         try:
             await ownership.owe()
-        except Exception as exc:  # the group's offsets cannot be read now: the next tick asks again
+            await ownership.owe_stalled()
+        except Exception as exc:  # the group's offsets or the log's ends cannot be read now: the next tick asks again
             log.warning("assignment_not_owed", error=repr(exc))
         for feeder in feeders:
             async with feeder.turn:

@@ -254,6 +254,10 @@ class ViewFeeder:
         for tp in tps:
             self._next[tp] = self._durable[tp] = stored.get(tp, 0)
 
+    def handed(self, tp: TP) -> int | None:
+        """The offset after what the consumer handed over of the partition (or the view was owed), if any."""
+        return self._delivered.get(tp)
+
     def durable(self, tp: TP) -> int | None:
         """The next offset of the partition whose documents are stored, if known."""
         return self._durable.get(tp)
