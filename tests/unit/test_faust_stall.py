@@ -149,7 +149,8 @@ async def test_a_revoked_partition_is_never_owed(log: CountedLog, store: SqliteS
     clock, feeders = Clock(), feeders_of(store, log)
     ownership = await assigned(log, feeders, clock)
     await hand_over(feeders, [e for e in await every_entry(log) if e.position.offset < 5], ownership)
-    moving: TP = [tp for tp in TPS if await log.end_offset(*tp) > 5][0]  # one the consumer left behind
+    ends = {tp: await log.end_offset(*tp) for tp in TPS}
+    moving: TP = min(tp for tp, end in ends.items() if end > 5)  # one the consumer left behind
     await ownership.revoked(None, {TopicPartition(*moving)})
 
     await ownership.owe_stalled()
