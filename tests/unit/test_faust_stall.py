@@ -53,13 +53,6 @@ async def log(tmp_path: Path) -> AsyncIterator[CountedLog]:
     await log.close()
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "store.db")
-    yield store
-    await store.close()
-
-
 async def every_entry(log: SqliteLog) -> list[Entry]:
     return [e for topic, p in TPS for e in await log.read(topic, p, 0, 1000)]
 

@@ -33,13 +33,6 @@ async def log(tmp_path: Path) -> AsyncIterator[SqliteLog]:
     await log.close()
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "store.db")
-    yield store
-    await store.close()
-
-
 async def everything(log: SqliteLog) -> list[Entry]:
     return [e for p in range(partitions(ARTICLES)) for e in await log.read(ARTICLES, p, 0, 10_000)]
 
