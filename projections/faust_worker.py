@@ -180,6 +180,8 @@ class Ownership:
         self.leaving |= tps
         self.unowed -= tps
         self.owned -= tps
+        for tp in tps:
+            self._handed.pop(tp, None)  # assigned back, a partition is given its stall_after again
         for feeder in self.feeders:
             async with feeder.turn:
                 feeder.forget(sorted(tps))

@@ -138,16 +138,27 @@ async def test_a_caught_up_partition_costs_one_ask_of_the_log_per_stall_after(
     assert [sorted(asked) for asked in log.asked] == [TPS] * 3
 
 
-async def test_a_revoked_partition_is_never_owed(log: CountedLog, store: SqliteStore) -> None:
+async def test_a_revoked_partition_is_never_owed_and_assigned_back_waits_stall_after_again(
+    log: CountedLog, store: SqliteStore
+) -> None:
     clock, feeders = Clock(), feeders_of(store, log)
     ownership = await assigned(log, feeders, clock)
     await hand_over(feeders, [e for e in await every_entry(log) if e.position.offset < 5], ownership)
     ends = {tp: await log.end_offset(*tp) for tp in TPS}
     moving: TP = min(tp for tp, end in ends.items() if end > 5)  # one the consumer left behind
-    await ownership.revoked(None, {TopicPartition(*moving)})
-
     await ownership.owe_stalled()
     clock.now += STALL
+    await ownership.revoked(None, {TopicPartition(*moving)})
+
     stalled = await ownership.owe_stalled()
     assert stalled and moving not in stalled
     assert all(moving not in asked for asked in log.asked)
+
+    # Back, at the offset the group committed, which is where its consumer had got to: it is not owed
+    # at once for the quiet before the move, only after stall_after more of it.
+    await log.commit("stalls", {moving: 5})
+    ownership.assigned(None, {TopicPartition(*moving)})
+    await ownership.owe()
+    assert moving not in await ownership.owe_stalled()
+    clock.now += STALL
+    assert moving in await ownership.owe_stalled()
