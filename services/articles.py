@@ -226,6 +226,12 @@ def _published(cmd: Publish) -> ArticlePublished:
     )
 
 
+def _as_published(event: ArticlePublished) -> Body:
+    """The card a new article's answer shows: what the articles view's reducer makes of its publication."""
+    key = (ARTICLES, event.article_id)
+    return dict(ArticlesReducer().apply(event, {key: None})[key])
+
+
 def _as_edited(doc: Body, event: ArticleEdited) -> Body:
     changes = {"slug": event.slug, "title": event.title, "description": event.description, "body": event.body}
     edited = {**doc, **{k: v for k, v in changes.items() if v is not None}, "updated_at": event.occurred_at}
@@ -240,12 +246,6 @@ async def _author(ports: Ports, actor_id: str) -> Profile:
     if user is None:
         raise NotFound("author")
     return Profile(user, following=False)
-
-
-def _as_published(event: ArticlePublished) -> Body:
-    """The card a new article's answer shows: what the articles view's reducer makes of its publication."""
-    key = (ARTICLES, event.article_id)
-    return dict(ArticlesReducer().apply(event, {key: None})[key])
 
 
 async def publish(ports: Ports, cmd: Publish) -> Outcome[ArticleView]:
