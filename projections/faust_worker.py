@@ -238,6 +238,7 @@ class Ownership:
         if stalled:
             behind = sum(end - quiet[tp] for tp, end in stalled.items())
             log.warning("consumer_stalled", partitions=len(stalled), behind=behind, seconds=self.stall_after)
+            self.metrics.stalled(len(stalled))
             for feeder in self.feeders:
                 async with feeder.turn:
                     feeder.owe({tp: end for tp, end in stalled.items() if tp not in self.leaving})

@@ -51,6 +51,12 @@ class ProjectionMetrics:
         )
         for change in ("assigned", "revoked", "lost"):
             self.rebalances.labels(change)
+        self.stalls = Counter(
+            "tribe_worker_stalled_partitions",
+            "Partitions a Faust worker read from the log because its consumer had handed nothing of them over "
+            "for stall_after seconds while the log held more",
+            registry=registry,
+        )
         self.lag_events = Gauge(
             "tribe_projection_lag_events", "Events in a partition beyond a view's live checkpoint",
             ["view", "topic", "partition"], registry=registry, multiprocess_mode="livemax",
@@ -80,6 +86,9 @@ class ProjectionMetrics:
     def rebalanced(self, change: str, partitions: int) -> None:
         """`change`: assigned, revoked or lost."""
         self.rebalances.labels(change).inc(partitions)
+
+    def stalled(self, partitions: int) -> None:
+        self.stalls.inc(partitions)
 
     def lagging(self, lags: Iterable[PartitionLag], dead_letters: dict[str, int]) -> None:
         for lag in lags:

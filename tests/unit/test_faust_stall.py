@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from faust.types import TP as TopicPartition
+from prometheus_client import CollectorRegistry
 
 from events.adapters.sqlite_log import SqliteLog
 from events.log import Entry
@@ -57,9 +58,11 @@ async def every_entry(log: SqliteLog) -> list[Entry]:
     return [e for topic, p in TPS for e in await log.read(topic, p, 0, 1000)]
 
 
-async def assigned(log: SqliteLog, feeders: list[ViewFeeder], clock: Clock) -> Ownership:
+async def assigned(
+    log: SqliteLog, feeders: list[ViewFeeder], clock: Clock, metrics: ProjectionMetrics | None = None
+) -> Ownership:
     """An ownership of every partition the views read, owed its assignment as a tick does (nothing committed yet)."""
-    ownership = Ownership(log, "stalls", feeders, stall_after=STALL, clock=clock)
+    ownership = Ownership(log, "stalls", feeders, metrics, stall_after=STALL, clock=clock)
     ownership.assigned(None, {TopicPartition(*tp) for tp in TPS})
     await ownership.owe()
     return ownership
@@ -88,8 +91,8 @@ def feeders_of(store: SqliteStore, log: SqliteLog) -> list[ViewFeeder]:
 async def test_a_partition_handed_nothing_for_stall_after_seconds_is_read_from_the_log(
     log: CountedLog, store: SqliteStore, tmp_path: Path
 ) -> None:
-    clock, feeders = Clock(), feeders_of(store, log)
-    ownership = await assigned(log, feeders, clock)
+    clock, feeders, registry = Clock(), feeders_of(store, log), CollectorRegistry()
+    ownership = await assigned(log, feeders, clock, ProjectionMetrics(registry))
     everything = await every_entry(log)
     first = [e for e in everything if e.position.offset < 5]  # then the consumer hands over nothing more
     await hand_over(feeders, first, ownership)
@@ -103,6 +106,7 @@ async def test_a_partition_handed_nothing_for_stall_after_seconds_is_read_from_t
     stalled = await ownership.owe_stalled()
     ends = {tp: await log.end_offset(*tp) for tp in TPS}
     assert stalled == {tp: end for tp, end in ends.items() if end > 5}
+    assert registry.get_sample_value("tribe_worker_stalled_partitions_total") == len(stalled)
     await tick(feeders)
 
     for view in VIEWS:
