@@ -221,7 +221,7 @@ class Ownership:
         """
         now = self.clock()
         quiet: dict[TP, int] = {}
-        for tp in sorted(self.owned - self.leaving):
+        for tp in sorted(self.owned):  # never leaving: a revoke takes a partition out of `owned`
             handed = max((h for f in self.feeders if (h := f.handed(tp)) is not None), default=None)
             if handed is None:
                 continue  # not yet owed its assignment (`owe`, on the tick)

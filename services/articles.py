@@ -226,18 +226,11 @@ def _published(cmd: Publish) -> ArticlePublished:
     )
 
 
-def _as_published(event: ArticlePublished) -> Body:
-    """The card a new article's answer shows: what the articles view's reducer makes of its publication."""
+def _as_applied(event: ArticlePublished | ArticleEdited, card: Body | None = None) -> Body:
+    """The card an answer shows before the articles view holds the event: what the view's reducer makes of the
+    card it holds (`card`, None for a publication) and the event; the card as it was, should the reducer leave it."""
     key = (ARTICLES, event.article_id)
-    return dict(ArticlesReducer().apply(event, {key: None})[key])
-
-
-def _as_edited(doc: Body, event: ArticleEdited) -> Body:
-    changes = {"slug": event.slug, "title": event.title, "description": event.description, "body": event.body}
-    edited = {**doc, **{k: v for k, v in changes.items() if v is not None}, "updated_at": event.occurred_at}
-    if event.tags is not None:
-        edited["tags"] = sorted(set(event.tags))
-    return edited
+    return dict(ArticlesReducer().apply(event, {key: card}).get(key, card or {}))
 
 
 async def _author(ports: Ports, actor_id: str) -> Profile:
@@ -260,7 +253,7 @@ async def publish(ports: Ports, cmd: Publish) -> Outcome[ArticleView]:
         ports.writer,
         [event],
         lambda: view(ports, event.article_id, cmd.actor_id),
-        provisional=lambda: ArticleView(_as_published(event), author, favorited=False),
+        provisional=lambda: ArticleView(_as_applied(event), author, favorited=False),
     )
 
 
@@ -317,7 +310,7 @@ async def edit(ports: Ports, cmd: Edit) -> Outcome[ArticleView]:
         ports.writer,
         [event],
         lambda: view(ports, article_id, cmd.actor_id),
-        provisional=lambda: before._replace(article=_as_edited(before.article, event)),
+        provisional=lambda: before._replace(article=_as_applied(event, before.article)),
     )
 
 
