@@ -69,7 +69,6 @@ class WorkerOptions:
     within: float = 0.1
     commit_interval: float = 1.0
     tick_interval: float = 1.0  # how often the views are owed what was assigned, re-read parked keys and catch up
-    stall_after: float = STALL_AFTER
 
 
 def entry_of(event: faust.types.EventT[Any]) -> Entry:
@@ -165,8 +164,12 @@ class Ownership:
         self.stall_after, self.clock = stall_after, clock
         self.leaving: set[TP] = set()
         self.unowed: set[TP] = set()
-        self.owned: set[TP] = set()
+        self.owned: set[TP] = set()  # assigned and not revoked since
         self._handed: dict[TP, tuple[int, float]] = {}  # how far the views were handed each partition, and since when
+
+    def held(self) -> frozenset[TP]:
+        """The partitions this worker holds now: whose fan-out, erasure and moderation it runs (tribe/bootstrap.py)."""
+        return frozenset(self.owned)
 
     def mine(self, entries: Sequence[Entry]) -> Sequence[Entry]:
         leaving = self.leaving
@@ -247,19 +250,18 @@ class Ownership:
 
 def create_app(
     brokers: str,
-    feeders: Sequence[ViewFeeder],
-    event_log: Log,
+    ownership: Ownership,
     *,
     datadir: Path,
     options: WorkerOptions,
     on_fatal: Callable[[str, BaseException], NoReturn] = die,
-    metrics: ProjectionMetrics | None = None,
 ) -> faust.App:
-    """A Faust app with one agent per topic. `brokers` is librdkafka style: HOST:PORT[,HOST:PORT].
+    """A Faust app with one agent per topic, feeding the views of `ownership`'s feeders as its signals allow.
 
-    `event_log` is the log the feeders read what they missed from: the group's committed offsets come from it.
+    `brokers` is librdkafka style: HOST:PORT[,HOST:PORT]. The caller builds the `Ownership`, so
+    that what else the worker runs per partition reads the same record of what it holds.
     """
-    metrics = metrics or ProjectionMetrics()
+    feeders, metrics = ownership.feeders, ownership.metrics
     app = app_with_fetch_wait(
         options.fetch_wait,
         options.app_id,
@@ -294,7 +296,6 @@ def create_app(
 
     app.task(prepare, on_leader=False)
 
-    ownership = Ownership(event_log, options.app_id, feeders, metrics, stall_after=options.stall_after)
     app.on_partitions_revoked.connect(ownership.revoked)
     app.on_partitions_assigned.connect(ownership.assigned)
 

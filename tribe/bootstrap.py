@@ -562,7 +562,7 @@ def run_faust_worker(settings: Settings, *, store: Store | None = None, views: t
     """`--engine faust`: one Faust worker (projections/faust_worker.py); its adapters open when Faust starts."""
     import faust
 
-    from projections.faust_worker import WorkerOptions
+    from projections.faust_worker import Ownership, WorkerOptions
     from projections.faust_worker import create_app as create_worker_app
 
     log = _kafka_log(settings, make_log(settings))
@@ -579,34 +579,29 @@ def run_faust_worker(settings: Settings, *, store: Store | None = None, views: t
         session_timeout=settings.kafka_session_timeout,
         fetch_wait=settings.kafka_fetch_wait,
     )
-    feeders = view_feeders(settings, views, the_store, codec, log, metrics)
-    app = create_worker_app(
-        log.bootstrap, feeders, log, datadir=settings.data_dir / "faust", options=options, metrics=metrics
-    )
+    ownership = Ownership(log, options.app_id, view_feeders(settings, views, the_store, codec, log, metrics), metrics)
+    app = create_worker_app(log.bootstrap, ownership, datadir=settings.data_dir / "faust", options=options)
 
     async def lag() -> None:
         await record(log, the_store, views, metrics)
 
     app.timer(LAG_EVERY, on_leader=False)(lag)
-    def owned() -> set[TP]:
-        return {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
-
     if TIMELINES_VIEW in views:
 
         async def fanout() -> None:
-            await fanout_runner(settings, log, the_store, codec, owned=owned).run()
+            await fanout_runner(settings, log, the_store, codec, owned=ownership.held).run()
 
         app.task(fanout, on_leader=False)
     if views == VIEWS:
 
         async def erasure() -> None:
-            await erasure_runner(settings, log, the_store, codec, owned=owned).run()
+            await erasure_runner(settings, log, the_store, codec, owned=ownership.held).run()
 
         app.task(erasure, on_leader=False)
     if MODERATION_VIEW in views:
 
         async def moderation() -> None:
-            await moderation_runner(settings, log, the_store, codec, owned=owned).run()
+            await moderation_runner(settings, log, the_store, codec, owned=ownership.held).run()
 
         app.task(moderation, on_leader=False)
     if sock is not None:
