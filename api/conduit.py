@@ -7,7 +7,7 @@ from aiohttp import web
 from api import present
 from api.answers import answer, json_response, no_content
 from api.bodies import envelope, fields, json_body
-from api.requests import after, int_param, ports, require_user, token, viewer
+from api.requests import after, int_param, integer, ports, require_user, token, viewer
 from services import accounts, articles, comments, erasure, feeds, social
 from services.errors import NotFound
 from services.views import ArticlePage, ArticleView
@@ -237,10 +237,9 @@ async def add_comment(request: web.Request) -> web.Response:
 @routes.delete("/api/articles/{slug}/comments/{id}")
 async def delete_comment(request: web.Request) -> web.Response:
     me = require_user(request)
-    try:
-        comment_id = int(request.match_info["id"])
-    except ValueError:
-        raise NotFound("comment") from None
+    comment_id = integer(request.match_info["id"])
+    if comment_id is None:
+        raise NotFound("comment")
     return no_content(await comments.delete(ports(request), me, request.match_info["slug"], comment_id))
 
 

@@ -63,7 +63,7 @@ def _event_id(index: int, raw: dict[str, Any]) -> str | None:
     given = raw.get("event_id")
     if given is None:
         return None
-    if not isinstance(given, str) or not CLIENT_EVENT_ID.match(given):
+    if not isinstance(given, str) or not CLIENT_EVENT_ID.fullmatch(given):
         raise unprocessable(f"events[{index}].event_id", "must be 8-64 characters of A-Z a-z 0-9 _ -")
     return given
 

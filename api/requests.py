@@ -18,6 +18,8 @@ AFTER_PATTERN = rf"^({_POSITION}(,{_POSITION})*)?$"
 """X-Tribe-After (or ?after=): positions topic:partition:offset, comma-separated, as X-Tribe-Position gives them.
 The OpenAPI document states this pattern."""
 _AFTER = re.compile(AFTER_PATTERN)
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+"""An integer as a URL writes one: ASCII digits alone (Python's int() also reads `1_0`, ` 1 `, other digits)."""
 
 
 def ports(request: web.Request) -> Ports:
@@ -50,8 +52,16 @@ def after(request: web.Request) -> list[Position]:
     return [Position.parse(part) for part in raw.split(",") if part]
 
 
+def integer(raw: str) -> int | None:
+    """The integer `raw` writes in ASCII digits (at most 19, an optional minus first), else None."""
+    return int(raw) if _INTEGER.fullmatch(raw) else None
+
+
 def int_param(request: web.Request, name: str, default: int) -> int:
-    try:
-        return int(request.query.get(name, str(default)))
-    except ValueError:
-        raise ApiError(400, name, "must be an integer") from None
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    value = integer(raw)
+    if value is None:
+        raise ApiError(400, name, "must be an integer")
+    return value

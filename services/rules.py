@@ -1,4 +1,8 @@
-"""Rules every service applies to what users write, whichever API it came through."""
+"""Rules every service applies to what users write, whichever API it came through.
+
+Patterns are matched whole (`fullmatch`): `$` alone also matches before a last newline, which
+let `alice\n` stand beside `alice` as a second user who looks the same.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ import re
 
 from services.errors import Invalid
 
-_USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
+_USERNAME = re.compile(r"(?!\.+\Z)[A-Za-z0-9_.\-]{1,64}")
+"""Not dots alone: browsers resolve `.` and `..` in /profiles/{username} away, so no front end could reach them."""
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}")
 
 
 def text(value: str, name: str, *, max_length: int, blank: bool = False) -> str:
@@ -19,13 +24,13 @@ def text(value: str, name: str, *, max_length: int, blank: bool = False) -> str:
 
 
 def username(value: str) -> str:
-    if not _USERNAME.match(value):
-        raise Invalid("username", "must be 1-64 letters, digits, '_', '.' or '-'")
+    if not _USERNAME.fullmatch(value):
+        raise Invalid("username", "must be 1-64 letters, digits, '_', '.' or '-', not dots alone")
     return value
 
 
 def email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise Invalid("email", "is invalid")
     return value
 

@@ -352,7 +352,15 @@ class Stream:
         self._subscription: Subscription | None = None
 
     async def start(self, resume: Cursor | None) -> Cursor:
-        """Subscribe to the hub, then seed the audience; the cursor the stream goes on from."""
+        """Subscribe to the hub, then seed the audience; the cursor the stream goes on from.
+
+        BadQuery for a cursor past the log's end in any partition: no id this log gave out (one of a
+        log since reset), from which the stream would wait, silent, for what the log wrote past it.
+        """
+        if resume is not None:
+            heads = await self._ports.writer.log.end_offsets(partitions_read())
+            if any(offset > heads[tp] for tp, offset in resume.offsets.items()):
+                raise BadQuery("last_event_id", "is past the end of the log: not an id this stream gave out")
         self._subscription = subscription = await self._streams.hub.subscribe()
         cursor = resume or Cursor(dict(subscription.start))
         await self._seed(cursor)

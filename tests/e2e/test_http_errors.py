@@ -30,6 +30,12 @@ async def _rejected(api: Api, response, status: int, what: str) -> None:  # type
         (b'{"user": {"email": "a@x.io", "password": "long-enough"}}', 422, "username"),
         (b'{"user": {"username": "a b", "email": "a@x.io", "password": "long-enough"}}', 422, "username"),
         (b'{"user": {"username": "ab", "email": "not-an-email", "password": "long-enough"}}', 422, "email"),
+        # A pattern's $ also matches before a last newline: "target\n" would stand beside "target", looking the same.
+        (b'{"user": {"username": "target\\n", "email": "a@x.io", "password": "long-enough"}}', 422, "username"),
+        (b'{"user": {"username": "ab", "email": "a@x.io\\n", "password": "long-enough"}}', 422, "email"),
+        # Dots alone: a browser resolves /api/profiles/.. away, so no front end could reach that profile.
+        (b'{"user": {"username": "..", "email": "a@x.io", "password": "long-enough"}}', 422, "username"),
+        (b'{"user": {"username": ".", "email": "a@x.io", "password": "long-enough"}}', 422, "username"),
         (b'{"user": {"username": "ab", "email": "a@x.io", "password": "short"}}', 422, "password"),
         (b'{"user": {}, "extra": 1}', 422, "extra"),
     ],
@@ -106,12 +112,18 @@ async def test_missing_things_are_404(api: Api) -> None:
     await _rejected(api, await api.client.get("/api/profiles/nobody"), 404, "profile")
     await _rejected(api, await api.client.get("/api/nothing-here"), 404, "request")
     article = await api.publish(token)
-    await _rejected(
-        api,
-        await api.client.delete(f"/api/articles/{article['slug']}/comments/12345", headers=auth(token)),
-        404,
-        "comment",
+    r = await api.client.post(
+        f"/api/articles/{article['slug']}/comments", json={"comment": {"body": "tenth"}}, headers=auth(token)
     )
+    comment_id = (await r.json())["comment"]["id"]
+    spelled_otherwise = "_".join(str(comment_id))  # int() reads 1_2_3 as 123: no comment has that id
+    for missing in ("12345", spelled_otherwise, f"%20{comment_id}"):
+        await _rejected(
+            api,
+            await api.client.delete(f"/api/articles/{article['slug']}/comments/{missing}", headers=auth(token)),
+            404,
+            "comment",
+        )
 
 
 async def test_native_events_validate_every_event_before_appending_any(api: Api) -> None:
@@ -128,6 +140,7 @@ async def test_native_events_validate_every_event_before_appending_any(api: Api)
         ([{"type": "UserFollowed", "followee_id": "ghost"}], 404, "events[0].followee_id"),
         ([{"type": "ArticleViewed", "article_id": "a", "actor_id": "someone-else"}], 422, "events[0].actor_id"),
         ([{"type": "ArticleViewed", "article_id": "a", "event_id": "bad id!"}], 422, "events[0].event_id"),
+        ([{"type": "ArticleViewed", "article_id": "a", "event_id": "abcdefgh\n"}], 422, "events[0].event_id"),
         ({"type": "ArticleViewed"}, 422, "body"),
     ]
     for body, status, what in cases:
@@ -146,6 +159,11 @@ async def test_paging_out_of_range_is_400_naming_the_parameter(api: Api) -> None
         ("limit=101", "limit"),
         ("limit=ten", "limit"),
         ("limit=0&offset=-1", "limit"),
+        # What Python's int() reads but a URL's integer is not: underscores, spaces, other digits.
+        ("limit=1_0", "limit"),
+        ("limit=%201%20", "limit"),
+        ("limit=%EF%BC%91", "limit"),
+        ("offset=%D9%A3", "offset"),
     )
     for query, blamed in cases:
         for path in ("/api/articles", "/api/articles/feed"):

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import pytest
 
+from events.routing import FOLLOWS
+from services.stream import Cursor, partitions_read
 from tests.e2e.server import Server, running_server
 from tests.e2e.stream_client import Client, Received, Sse
 
@@ -146,6 +148,12 @@ async def test_a_stream_opens_only_with_a_valid_unexpired_ticket_of_a_current_se
 
     status, body = await status_of(client, f"/v1/stream?ticket={ticket}&last_event_id=a0.0")
     assert status == 400 and "last_event_id" in body["errors"]  # type: ignore[operator]
+    # An id of the right form, past what the log has written (one of a log since reset): the stream would
+    # wait, silent, for the log to pass it in that partition.
+    ahead = Cursor(dict.fromkeys(partitions_read(), 0))
+    ahead.offsets[(FOLLOWS, 1)] = 10**6
+    status, body = await status_of(client, f"/v1/stream?ticket={ticket}&last_event_id={ahead.token()}")
+    assert status == 400 and "past the end of the log" in body["errors"]["last_event_id"][0]  # type: ignore[index]
 
     await asyncio.sleep(TICKET_TTL + 1.5)
     status, body = await status_of(client, f"/v1/stream?ticket={ticket}")
