@@ -276,7 +276,9 @@ DOCUMENT: dict[str, Any] = {
                 "it names must exist; a blocker cannot be followed) before any is appended. An event_id names "
                 "an event of its sender: resent with the same payload it is not appended again on the embedded "
                 "log (its first position is answered), with another payload it is a 409; repeated within the "
-                "batch it is one event on both logs. The embedded log "
+                "batch it is one event on both logs. More than "
+                f"{activity.TOGGLES_PER_TARGET} bumps and unbumps of one article, or follows and unfollows of one "
+                "user, in a batch is a 422. The embedded log "
                 "appends the batch all-or-nothing; Kafka acknowledges events one by one, and a 503 lists which "
                 "were acknowledged",
                 "202",

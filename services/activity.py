@@ -9,6 +9,7 @@ from typing import Any
 from events.catalogue import ArticleBumped, ArticleUnbumped, ArticleViewed, Event, UserFollowed, UserUnfollowed
 from events.ids import new_event_id
 from events.log import Position
+from reducers.engagement import RECENT
 from services.errors import BadQuery, Conflict, Forbidden, Invalid, NotFound, TooLarge
 from services.outcome import Written
 from services.ports import Ports
@@ -22,6 +23,8 @@ ACCEPTED: dict[str, type[Event]] = {
     cls.__name__: cls for cls in (ArticleViewed, ArticleBumped, ArticleUnbumped, UserFollowed, UserUnfollowed)
 }
 """The event types clients may send in volume."""
+TOGGLES_PER_TARGET = RECENT
+"""Bumps and unbumps of one article, or follows and unfollows of one user, a batch may hold (`_few_toggles_each`)."""
 TREND_WINDOWS: dict[str, tuple[int, str]] = {"1h": (3_600_000, "5m"), "24h": (86_400_000, "1h")}
 """A trending window: its length (ms) and the size of the buckets that cover it."""
 TREND_CANDIDATES = 1_000
@@ -60,7 +63,8 @@ async def record(ports: Ports, actor_id: str, sent: Sequence[ClientEvent]) -> Re
 
     Every article and followee named must exist (the first event that fails is reported);
     one get per collection for the whole batch, not one per event. Bumps, unbumps, follows
-    and unfollows are appended as sent: the reducers settle repeats. A client's event id names
+    and unfollows are appended as sent: the reducers settle repeats, up to TOGGLES_PER_TARGET
+    of one target in a batch (`_few_toggles_each`). A client's event id names
     an event of this actor: resent with the same payload it keeps its first position where the
     log can tell (the embedded log), with another payload it is a Conflict. The embedded log
     takes the batch all-or-nothing; Kafka may take part of it, and its Unavailable lists which
@@ -75,10 +79,33 @@ async def record(ports: Ports, actor_id: str, sent: Sequence[ClientEvent]) -> Re
         e.type(event_id=e.event_id or new_event_id(), actor_id=actor_id, occurred_at=occurred_at, **e.payload)
         for e in sent
     ]
+    _few_toggles_each(events)
     await _check_references(ports, actor_id, events)
     unique, where = _once_each(events)
     written = await ports.writer.append(unique)
     return Recorded([e.event_id for e in events], Written(tuple(written.positions[i] for i in where)))
+
+
+def _few_toggles_each(events: Sequence[Event]) -> None:
+    """Invalid past TOGGLES_PER_TARGET bumps and unbumps of one article, or follows and unfollows of one user.
+
+    The actor's document remembers its `RECENT` latest events on the target, which is how a count
+    tells, when a write was cut and the batch comes again, what each of them moved
+    (reducers/engagement.py); a request of a thousand toggles would let a cut write miscount by
+    hundreds. No client toggles one thing seventeen times at once.
+    """
+    toggles: dict[str, set[str]] = {}
+    for index, event in enumerate(events):
+        if isinstance(event, (ArticleBumped, ArticleUnbumped)):
+            field, target = "article_id", event.article_id
+        elif isinstance(event, _ON_USERS):
+            field, target = "followee_id", event.followee_id
+        else:
+            continue
+        ids = toggles.setdefault(target, set())
+        ids.add(event.event_id)  # a repeated id is one event (`_once_each`)
+        if len(ids) > TOGGLES_PER_TARGET:
+            raise Invalid(f"events[{index}].{field}", f"is toggled more than {TOGGLES_PER_TARGET} times in one batch")
 
 
 def _once_each(events: Sequence[Event]) -> tuple[list[Event], list[int]]:

@@ -142,6 +142,11 @@ async def test_native_events_validate_every_event_before_appending_any(api: Api)
         ([{"type": "ArticleViewed", "article_id": "a", "event_id": "bad id!"}], 422, "events[0].event_id"),
         ([{"type": "ArticleViewed", "article_id": "a", "event_id": "abcdefgh\n"}], 422, "events[0].event_id"),
         ({"type": "ArticleViewed"}, 422, "body"),
+        # A count tells what 16 toggles of one target by one actor moved when a cut write comes again, not more.
+        ([{"type": "ArticleBumped", "article_id": "a"}] * 9 + [{"type": "ArticleUnbumped", "article_id": "a"}] * 8,
+         422, "events[16].article_id"),
+        ([{"type": "UserFollowed", "followee_id": "b"}, {"type": "UserUnfollowed", "followee_id": "b"}] * 9,
+         422, "events[16].followee_id"),
     ]
     for body, status, what in cases:
         await _rejected(api, await api.client.post("/v1/events", json=body, headers=auth(token)), status, what)
