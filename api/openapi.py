@@ -883,6 +883,12 @@ DOCUMENT: dict[str, Any] = {
                 applied={"type": "array", "items": {"type": "string"}, "description": "letters applied and removed"},
                 failed={"oneOf": [{"type": "null"}, _ref("DeadLetter")], "description": "the letter that failed again"},
                 skipped={"type": ["string", "null"]},
+                left_behind={
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "collections fed by several keys that may not reflect what was applied until "
+                    "`tribe replay` of the view rebuilds them",
+                },
             ),
             "Report": _record(
                 target_kind={"enum": list(moderation.TARGET_KINDS)},

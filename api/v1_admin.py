@@ -35,6 +35,7 @@ def _retried(retried: admin.Retried) -> dict[str, Any]:
         "applied": [x.id for x in retried.applied],
         "failed": None if retried.failed is None else _letter(retried.failed),
         "skipped": None if retried.skipped is None else retried.skipped.id,
+        "left_behind": list(retried.left_behind),
     }
 
 

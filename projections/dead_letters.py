@@ -14,9 +14,10 @@ one write path: `tribe dlq retry` and `skip` (and the admin routes, through serv
 call it by way of `DeadLetters`. A runtime that finds a key whose letters are all `behind` (the
 failed one was retried or skipped while it parked more) replays them itself.
 
-Documents fed by several keys (a username's handle, trending buckets per partition) may move on
-past a parked event's version before it is retried; a retry then leaves them as they are, and
-`tribe replay VIEW` rebuilds them exactly.
+Documents fed by several keys (a view's `shared` collections: a username's handle, a followee's
+follower counter per partition, trending buckets per partition) may move on past a parked event's
+version before it is retried; a retry then leaves them as they are, says so (`Retried.left_behind`),
+and `tribe replay VIEW` rebuilds them exactly.
 """
 
 from __future__ import annotations
@@ -185,6 +186,10 @@ class Retried:
     applied: list[DeadLetter]
     failed: DeadLetter | None
     skipped: DeadLetter | None = None
+    left_behind: tuple[str, ...] = ()
+    """The view's `shared` collections, when events were applied: those may not reflect them until a replay."""
+    view: str = ""
+    """The view whose letters these are: `tribe replay` of it rebuilds what was left behind."""
 
 
 async def _entries_of(log: Log, letters: Sequence[DeadLetter]) -> list[Entry]:
@@ -232,7 +237,7 @@ async def replay_sequence(
                 break
             applied.append(letter)
     await projector.store.remove_dead_letters([*applied, *([skip] if skip is not None else [])])
-    return Retried(applied, failed, skip)
+    return Retried(applied, failed, skip, projector.view.shared if applied else (), projector.view.name)
 
 
 class DeadLetterError(Exception):

@@ -60,6 +60,9 @@ class View:
     topics: tuple[str, ...]
     collections: dict[str, CollectionSpec]
     documents: dict[str, type[Mapping[str, object]]]  # the TypedDict of each collection's documents
+    shared: tuple[str, ...] = ()
+    """Collections whose documents events of several record keys feed: a dead letter's retry, which
+    applies one key's events after others passed them, may leave these behind (projections/dead_letters.py)."""
 
     def projection_id(self, version: int | None = None) -> str:
         """The id under which a version's checkpoint is stored."""
@@ -108,6 +111,7 @@ USERS_VIEW = View(
         "handles": CollectionSpec({"kind": "keyword", "user_id": "keyword"}),
     },
     documents={"users": User, "handles": Handle},
+    shared=("handles",),  # a username's or e-mail's handle: whoever claims it, whatever their key
 )
 
 FOLLOWS_VIEW = View(
@@ -148,6 +152,7 @@ FOLLOWS_VIEW = View(
         "recent_follows": RecentFollows,
         "follower_counts": FollowerCount,
     },
+    shared=("follower_counts",),  # a followee's counter per partition: every follower's key in it
 )
 
 ARTICLES_VIEW = View(
@@ -322,6 +327,7 @@ TRENDING_VIEW = View(
         ),
     },
     documents={"trend_buckets": TrendBucket, "trend_articles": TrendArticle, "trend_bumps": TrendBump},
+    shared=("trend_buckets",),  # a window's bucket per partition: every article's key in it
 )
 
 TIMELINES_VIEW = View(

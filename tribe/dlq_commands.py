@@ -55,6 +55,11 @@ def _outcome(retried: Retried) -> None:
     if retried.skipped is not None:
         click.echo(f"skipped {retried.skipped.id}: it will never be applied")
     click.echo(f"applied {len(retried.applied)} parked event(s)")
+    if retried.left_behind:
+        click.echo(
+            f"{', '.join(retried.left_behind)}: fed by several keys, these may not reflect them; "
+            f"`tribe replay {retried.view}` rebuilds them exactly"
+        )
     if retried.failed is not None:
         click.echo(f"failed again, still parked: {_line(retried.failed)}")
         raise SystemExit(1)

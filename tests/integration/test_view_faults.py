@@ -6,11 +6,12 @@ The Kafka engine runs the same cases on a real broker (test_runtime_contract.py)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from aiohttp.test_utils import TestClient
 
 from api.requests import PORTS
 from events.adapters.sqlite_log import SqliteLog
+from events.catalogue import Event, UserFollowed
 from events.log import Log
+from events.routing import FOLLOWS, partition_for
 from projections.adapters.sqlite_store import SqliteStore
 from projections.dead_letters import DeadLetters
 from projections.embedded import EmbeddedRuntime
@@ -27,7 +30,9 @@ from projections.failures import Retry
 from projections.fingerprint import fingerprint
 from projections.live import install
 from projections.store import Store
-from projections.views import ARTICLES_VIEW, NOTIFICATIONS_VIEW, VIEWS
+from projections.views import ARTICLES_VIEW, FOLLOWS_VIEW, NOTIFICATIONS_VIEW, VIEWS
+from reducers.base import Body, DocKey
+from reducers.follows import FollowsReducer, follow_id, follower_count_id
 from replay.rebuild import all_docs, rebuild
 from replay.versions import status
 from tests.integration.fault_check import (
@@ -249,6 +254,50 @@ async def test_events_parked_behind_a_key_released_meanwhile_are_replayed_by_the
             lambda view, e: view == "articles" and (e.position.partition, e.position.offset) == skipped,
         )
         assert differences(per_key(await documents(store)), per_key(expected)) == []
+    finally:
+        await store.close()
+
+
+class FollowsOfAnnFail(FollowsReducer):
+    """The follows reducer with a bug on ann's follows (while `broken`)."""
+
+    broken = True
+
+    def apply(self, event: Event, docs: Mapping[DocKey, Body | None]) -> dict[DocKey, Body]:
+        if self.broken and event.actor_id == "ann":
+            raise ValueError("a bug in the follows reducer, on a follow by ann")
+        return super().apply(event, docs)
+
+
+async def test_a_retry_says_which_documents_fed_by_several_keys_it_left_behind_and_a_replay_rebuilds_them(
+    log: SqliteLog, tmp_path: Path
+) -> None:
+    partition = partition_for(FOLLOWS, "ann")
+    bob = next(name for name in (f"bob{i}" for i in range(1000)) if partition_for(FOLLOWS, name) == partition)
+    follows = [
+        UserFollowed(event_id=f"f-{who}", actor_id=who, occurred_at=1, followee_id="star") for who in ["ann", bob]
+    ]
+    await log.append(await records_of_events(CODEC, follows))
+    reducer = FollowsOfAnnFail()
+    buggy = dataclasses.replace(FOLLOWS_VIEW, reducer=reducer)
+    views = tuple(buggy if view.name == "follows" else view for view in VIEWS)
+    store = SqliteStore(tmp_path / "store.db")
+    counter = follower_count_id("star", partition)
+    try:
+        await install(store, views)
+        await drive([EmbeddedRuntime(log, store, CODEC, views, retry=FAST)], caught_up(log, store))
+        (parked,) = await store.dead_letters()
+        assert parked.key == "ann" and (await store.get("follower_counts", [counter]))[counter].body["count"] == 1
+
+        reducer.broken = False
+        retried = await DeadLetters(log, store, CODEC, views).retry(parked.id)
+        assert retried.applied == [parked] and retried.left_behind == ("follower_counts",) and retried.view == "follows"
+        assert (await store.get("follows", [follow_id("ann", "star")]))[follow_id("ann", "star")].body["active"]
+        # bob's follow moved the counter past ann's: the retry left it, as it said
+        assert (await store.get("follower_counts", [counter]))[counter].body["count"] == 1
+
+        await rebuild(log, store, CODEC, buggy)
+        assert (await store.get("follower_counts", [counter]))[counter].body["count"] == 2
     finally:
         await store.close()
 
