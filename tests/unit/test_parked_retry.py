@@ -1,0 +1,45 @@
+"""A key's parked events, retried after the rest of the log, leave every document as a clean fold does,
+but those of the view's `shared` collections, which events of other keys feed (projections/dead_letters.py).
+
+A poison event parks its key's later events with it; every other key goes on. `tribe dlq retry` then
+applies the key's letters in order. A document that only that key feeds ends as if nothing had been
+parked; one that other keys fed meanwhile may have passed the letters' versions, and the retry says so
+(`Retried.left_behind`, tests/integration/test_view_faults.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, note, settings
+from hypothesis import strategies as st
+
+from events.catalogue import Event
+from events.routing import ROUTES
+from projections.views import VIEWS
+from tests.unit.event_strategies import ENGAGEMENT_LOGS, engagement_logs, place, replay
+
+VIEWS_BY_NAME = {view.name: view for view in VIEWS}
+
+
+def _key(event: Event) -> tuple[str, str]:
+    route = ROUTES[event.type]
+    return route.topic, route.key(event)
+
+
+@pytest.mark.parametrize("name", sorted(ENGAGEMENT_LOGS))
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_a_parked_key_retried_after_the_others_ends_as_a_clean_fold_but_for_shared_documents(
+    name: str, data: st.DataObject
+) -> None:
+    view = VIEWS_BY_NAME[name]
+    placed = [(offset + 1, event) for _, _, offset, event in place(data.draw(engagement_logs(name), label="log"))]
+    failed = data.draw(st.integers(0, len(placed) - 1), label="parked at")
+    key = _key(placed[failed][1])
+    parked = [pair for i, pair in enumerate(placed) if i >= failed and _key(pair[1]) == key]
+    others = [pair for i, pair in enumerate(placed) if not (i >= failed and _key(pair[1]) == key)]
+    retried = replay(view.reducer, parked, replay(view.reducer, others))
+    clean = replay(view.reducer, placed)
+    differing = {doc for doc in retried.keys() | clean.keys() if retried.get(doc) != clean.get(doc)}
+    note(f"differing: {sorted(differing)}")
+    assert {collection for collection, _ in differing} <= set(view.shared)
