@@ -14,7 +14,7 @@ from api.answers import POSITION_HEADER, json_response
 from api.paging import CURSOR_PATTERN
 from api.requests import AFTER_HEADER, AFTER_PATTERN
 from events.ids import CLIENT_EVENT_ID
-from services import activity, moderation, notifications
+from services import activity, moderation, notifications, rules
 from services.stream import CURSOR_PATTERN as STREAM_ID_PATTERN
 
 routes = web.RouteTableDef()
@@ -23,8 +23,7 @@ _AUTH: list[dict[str, list[str]]] = [{"Token": []}]
 _OPTIONAL_AUTH: list[dict[str, list[str]]] = [{}, {"Token": []}]
 _BODY_LIMIT = "256 KiB"
 """The largest body the application takes (api/app.py's MAX_BODY_BYTES; a test keeps the two in step)."""
-_NOT_BLANK = r"\S"
-"""A string that holds something other than white space."""
+_NOT_BLANK = rules.NOT_BLANK
 
 
 def _ref(name: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from api.bodies import fields, json_object
 from api.errors import ApiError
 from api.paging import page_size
 from api.requests import after, ports, require_user, viewer
-from services import activity, notifications
+from services import activity, notifications, rules
 
 routes = web.RouteTableDef()
 
@@ -51,9 +51,9 @@ async def trending(request: web.Request) -> web.Response:
 
 
 def _given(request: web.Request, name: str) -> str | None:
-    """A query parameter without its surrounding white space, or None when it was not sent."""
+    """A query parameter without its surrounding blanks (services/rules.py), or None when it was not sent."""
     value = request.query.get(name)
-    return None if value is None else value.strip()
+    return None if value is None else rules.stripped(value)
 
 
 _SEARCH_PARAMETERS = frozenset({"q", "tag", "limit", "after"})
@@ -75,13 +75,13 @@ async def search_articles(request: web.Request) -> web.Response:
 
 @routes.get("/v1/search/users")
 async def search_users(request: web.Request) -> web.Response:
-    prefix = request.query.get("prefix", "").strip()
+    prefix = rules.stripped(request.query.get("prefix", ""))
     users = await activity.search_users(ports(request), prefix, page_size(request), after(request))
     return json_response({"users": [present.author(u) for u in users]})
 
 
 @routes.get("/v1/search/tribes")
 async def search_tribes(request: web.Request) -> web.Response:
-    words = request.query.get("q", "").strip()
+    words = rules.stripped(request.query.get("q", ""))
     shown = await activity.search_tribes(ports(request), words, page_size(request), viewer(request), after(request))
     return json_response({"tribes": [present.tribe(t) for t in shown]})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 
 import jwt
@@ -328,11 +329,33 @@ async def test_a_position_outside_the_documented_form_is_a_400(api: Api, after: 
         assert "after" in (await r.json())["errors"]
 
 
-@pytest.mark.parametrize("params", [{"q": "rally", "tag": ""}, {"q": "rally", "tag": "  "}, {"q": " ", "tag": "rally"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"q": "rally", "tag": ""},
+        {"q": "rally", "tag": "  "},
+        {"q": " ", "tag": "rally"},
+        {"q": "rally", "tag": "\ufeff"},  # blank to JSON Schema's regexes, not to Python's
+        {"q": "\x1f", "tag": "rally"},  # blank to Python's, not to JSON Schema's
+    ],
+)
 async def test_a_blank_search_term_beside_another_is_a_400(api: Api, params: dict[str, str]) -> None:
     """q, tag or both: each one sent must hold something (as /v1/openapi.json says), whatever the other holds."""
     r = await api.client.get("/v1/search/articles", params=params)
-    await _rejected(api, r, 400, next(name for name, value in params.items() if not value.strip()))
+    await _rejected(api, r, 400, next(name for name, value in params.items() if value != "rally"))
+
+
+@pytest.mark.parametrize("name", ["\ufeff", "\x1f \u3000", "\u2028"])
+async def test_a_name_of_blanks_in_either_regex_dialect_is_refused_as_the_document_says(api: Api, name: str) -> None:
+    """/v1/openapi.json's "not blank" pattern refuses the name, read as JSON Schema's regexes or Python's, and so
+    does the server (a name of a byte-order mark alone was a tribe)."""
+    token = await api.register("blanks")
+    document = await (await api.client.get("/v1/openapi.json")).json()
+    body = document["paths"]["/v1/tribes"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert re.search(body["properties"]["name"]["pattern"], name) is None
+    before = await api.log_size()
+    await _rejected(api, await api.client.post("/v1/tribes", json={"name": name}, headers=auth(token)), 422, "name")
+    assert await api.log_size() == before
 
 
 @pytest.mark.parametrize(
