@@ -59,7 +59,7 @@ async def run_kafka_engine(bootstrap: str, store_db: str, group: str) -> None:
 def run_faust(bootstrap: str, store_db: str, data_dir: str, group: str) -> None:
     import faust
 
-    from projections.faust_worker import WorkerOptions, create_app
+    from projections.faust_worker import Ownership, WorkerOptions, create_app
 
     # A catch-up batch holds the event loop for a while; with a short session the broker drops the
     # member mid-run and every rebalance stalls it (UnknownMemberIdError), so give it 20 s.
@@ -67,7 +67,8 @@ def run_faust(bootstrap: str, store_db: str, data_dir: str, group: str) -> None:
     # Loaded before Faust's loop starts: the embedded key store (SQLite) answers on any loop.
     codec = asyncio.run(keys_loaded(bootstrap))
     log = KafkaLog(f"kafka://{bootstrap}", ONE_BROKER)
-    app = create_app(bootstrap, feeders(log, store_db, codec), log, datadir=Path(data_dir), options=options)
+    ownership = Ownership(log, group, feeders(log, store_db, codec))
+    app = create_app(bootstrap, ownership, datadir=Path(data_dir), options=options)
     worker = faust.Worker(app, loglevel="WARNING", override_logging=False, redirect_stdouts=False, quiet=True)
     worker.execute_from_commandline()
 

@@ -183,13 +183,13 @@ async def isolate(
 class Retried:
     """A retry's outcome: letters applied and removed; the one that failed again (the rest wait behind it)."""
 
+    view: str
+    """The view whose letters these are: `tribe replay` of it rebuilds what was left behind."""
     applied: list[DeadLetter]
     failed: DeadLetter | None
-    skipped: DeadLetter | None = None
-    left_behind: tuple[str, ...] = ()
+    skipped: DeadLetter | None
+    left_behind: tuple[str, ...]
     """The view's `shared` collections, when events were applied: those may not reflect them until a replay."""
-    view: str = ""
-    """The view whose letters these are: `tribe replay` of it rebuilds what was left behind."""
 
 
 async def _entries_of(log: Log, letters: Sequence[DeadLetter]) -> list[Entry]:
@@ -237,7 +237,7 @@ async def replay_sequence(
                 break
             applied.append(letter)
     await projector.store.remove_dead_letters([*applied, *([skip] if skip is not None else [])])
-    return Retried(applied, failed, skip, projector.view.shared if applied else (), projector.view.name)
+    return Retried(projector.view.name, applied, failed, skip, projector.view.shared if applied else ())
 
 
 class DeadLetterError(Exception):

@@ -458,8 +458,12 @@ class ViewFeeder:
                 orphans, self.parking.orphans = self.parking.orphans, []
                 for letters in orphans:
                     log.info("replaying_released_key", view=self.view.name, key=letters[0].key, events=len(letters))
-                    await replay_sequence(self.log, Projector(self.store, self.codec, self.view, projector.version),
-                                          letters)
+                    replayed = await replay_sequence(
+                        self.log, Projector(self.store, self.codec, self.view, projector.version), letters
+                    )
+                    if replayed.left_behind:
+                        log.warning("shared_documents_left_behind", view=self.view.name,
+                                    collections=list(replayed.left_behind), rebuild=f"tribe replay {self.view.name}")
                 if orphans:
                     await self.parking.refresh(now=True)
                 result = await self._catch_up()

@@ -94,7 +94,7 @@ def _few_toggles_each(events: Sequence[Event]) -> None:
     (reducers/engagement.py); a request of a thousand toggles would let a cut write miscount by
     hundreds. No client toggles one thing seventeen times at once.
     """
-    toggles: dict[str, set[str]] = {}
+    toggles: dict[tuple[str, str], set[str]] = {}
     for index, event in enumerate(events):
         if isinstance(event, (ArticleBumped, ArticleUnbumped)):
             field, target = "article_id", event.article_id
@@ -102,7 +102,7 @@ def _few_toggles_each(events: Sequence[Event]) -> None:
             field, target = "followee_id", event.followee_id
         else:
             continue
-        ids = toggles.setdefault(target, set())
+        ids = toggles.setdefault((field, target), set())
         ids.add(event.event_id)  # a repeated id is one event (`_once_each`)
         if len(ids) > TOGGLES_PER_TARGET:
             raise Invalid(f"events[{index}].{field}", f"is toggled more than {TOGGLES_PER_TARGET} times in one batch")

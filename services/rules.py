@@ -10,8 +10,8 @@ import re
 
 from services.errors import Invalid
 
-_USERNAME = re.compile(r"(?!\.+\Z)[A-Za-z0-9_.\-]{1,64}")
-"""Not dots alone: browsers resolve `.` and `..` in /profiles/{username} away, so no front end could reach them."""
+_USERNAME = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.\-]{1,64}")
+"""Not `.` nor `..`: browsers resolve them in /profiles/{username} away, so no front end could reach them."""
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}")
 BLANK = "".join(
     [
@@ -41,7 +41,7 @@ def text(value: str, name: str, *, max_length: int, blank: bool = False) -> str:
 
 def username(value: str) -> str:
     if not _USERNAME.fullmatch(value):
-        raise Invalid("username", "must be 1-64 letters, digits, '_', '.' or '-', not dots alone")
+        raise Invalid("username", "must be 1-64 letters, digits, '_', '.' or '-', and not . or ..")
     return value
 
 

@@ -352,15 +352,7 @@ class Stream:
         self._subscription: Subscription | None = None
 
     async def start(self, resume: Cursor | None) -> Cursor:
-        """Subscribe to the hub, then seed the audience; the cursor the stream goes on from.
-
-        BadQuery for a cursor past the log's end in any partition: no id this log gave out (one of a
-        log since reset), from which the stream would wait, silent, for what the log wrote past it.
-        """
-        if resume is not None:
-            heads = await self._ports.writer.log.end_offsets(partitions_read())
-            if any(offset > heads[tp] for tp, offset in resume.offsets.items()):
-                raise BadQuery("last_event_id", "is past the end of the log: not an id this stream gave out")
+        """Subscribe to the hub, then seed the audience; the cursor the stream goes on from."""
         self._subscription = subscription = await self._streams.hub.subscribe()
         cursor = resume or Cursor(dict(subscription.start))
         await self._seed(cursor)
@@ -428,8 +420,10 @@ async def open_stream(
     message id this API gave out) or now. Close it when done.
 
     Unauthenticated for a ticket that is not valid or whose user logged out since; TooMany when the user
-    already has `per_user` streams open on this process; BadQuery for an id of another form. The store or the
-    log not answering (while subscribing or seeding) is their Unavailable, with nothing left open.
+    already has `per_user` streams open on this process; BadQuery for an id of another form, or past the log's
+    end in any partition (one of a log since reset: the stream would wait, silent, for the log to pass it).
+    The store or the log not answering (while subscribing or seeding) is their Unavailable, with nothing left
+    open.
     """
     claims = streams.tickets.claims(ticket)
     generation = await ports.generations.get(claims.user_id)
@@ -438,6 +432,10 @@ async def open_stream(
     if claims.generation < generation:
         raise Unauthenticated("was revoked by a logout or a password change; log in again", "ticket")
     resume = Cursor.parse(last_event_id) if last_event_id else None
+    if resume is not None:
+        heads = await ports.writer.log.end_offsets(partitions_read())
+        if any(offset > heads[tp] for tp, offset in resume.offsets.items()):
+            raise BadQuery("last_event_id", "is past the end of the log: not an id this stream gave out")
     if streams.open.get(claims.user_id, 0) >= streams.per_user:
         raise TooMany("streams", f"at most {streams.per_user} open at once per user; close one first")
     streams.open[claims.user_id] = streams.open.get(claims.user_id, 0) + 1

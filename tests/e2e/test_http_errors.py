@@ -34,7 +34,7 @@ async def _rejected(api: Api, response, status: int, what: str) -> None:  # type
         # A pattern's $ also matches before a last newline: "target\n" would stand beside "target", looking the same.
         (b'{"user": {"username": "target\\n", "email": "a@x.io", "password": "long-enough"}}', 422, "username"),
         (b'{"user": {"username": "ab", "email": "a@x.io\\n", "password": "long-enough"}}', 422, "email"),
-        # Dots alone: a browser resolves /api/profiles/.. away, so no front end could reach that profile.
+        # `.` and `..`: a browser resolves /api/profiles/.. away, so no front end could reach that profile.
         (b'{"user": {"username": "..", "email": "a@x.io", "password": "long-enough"}}', 422, "username"),
         (b'{"user": {"username": ".", "email": "a@x.io", "password": "long-enough"}}', 422, "username"),
         (b'{"user": {"username": "ab", "email": "a@x.io", "password": "short"}}', 422, "password"),
@@ -118,7 +118,7 @@ async def test_missing_things_are_404(api: Api) -> None:
     )
     comment_id = (await r.json())["comment"]["id"]
     spelled_otherwise = "_".join(str(comment_id))  # int() reads 1_2_3 as 123: no comment has that id
-    for missing in ("12345", spelled_otherwise, f"%20{comment_id}"):
+    for missing in ("12345", spelled_otherwise, f"%20{comment_id}", f"0{comment_id}"):
         await _rejected(
             api,
             await api.client.delete(f"/api/articles/{article['slug']}/comments/{missing}", headers=auth(token)),
@@ -170,6 +170,8 @@ async def test_paging_out_of_range_is_400_naming_the_parameter(api: Api) -> None
         ("limit=%201%20", "limit"),
         ("limit=%EF%BC%91", "limit"),
         ("offset=%D9%A3", "offset"),
+        ("offset=010", "offset"),
+        ("offset=-0", "offset"),
     )
     for query, blamed in cases:
         for path in ("/api/articles", "/api/articles/feed"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 
 from projections.queries import TAGS_REFRESH, ReadModels
 from projections.store import Query, StoreUnavailable
-from services import accounts, articles, comments, erasure, social, tribes
+from services import accounts, articles, comments, erasure, rules, social, tribes
 from services.errors import Forbidden, Invalid, NotFound, Unavailable
 from services.outcome import Projected, Written
 from tests.integration import held_back
@@ -141,6 +142,21 @@ async def test_an_erasure_the_users_view_stays_behind_for_is_refused_and_changes
     await world.project()
     assert await world.ports.reads.holder("username", "anna") == user
     assert await world.ports.reads.user(user) is not None
+
+
+async def test_a_username_of_older_rules_sent_back_unchanged_does_not_stop_a_settings_save(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Conduit's settings form sends the whole user back: a name registered before `..` was refused is the user's
+    own still, not a new one the rules judge; taking a name of that kind anew is refused."""
+    with monkeypatch.context() as older_rules:
+        older_rules.setattr(rules, "_USERNAME", re.compile(r"[A-Za-z0-9_.\-]{1,64}"))
+        user = await world.user("..")
+    await accounts.update_user(world.ports, accounts.UpdateUser(user, username="..", bio="still here"))
+    await world.project()
+    assert (await world.ports.reads.user(user) or {}).get("bio") == "still here"
+    with pytest.raises(Invalid):
+        await accounts.update_user(world.ports, accounts.UpdateUser(user, username="."))
 
 
 async def test_editing_an_article_the_view_does_not_show_yet_is_not_found(world: World) -> None:
