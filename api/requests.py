@@ -18,7 +18,7 @@ AFTER_PATTERN = rf"^({_POSITION}(,{_POSITION})*)?$"
 """X-Tribe-After (or ?after=): positions topic:partition:offset, comma-separated, as X-Tribe-Position gives them.
 The OpenAPI document states this pattern."""
 _AFTER = re.compile(AFTER_PATTERN)
-_INTEGER = re.compile(r"0|-?[1-9][0-9]{0,17}")
+_INTEGER = re.compile(r"0|-?[1-9][0-9]*")
 """An integer as a URL writes one: ASCII digits alone (Python's int() also reads `1_0`, ` 1 `, other digits)."""
 
 
@@ -53,8 +53,16 @@ def after(request: web.Request) -> list[Position]:
 
 
 def integer(raw: str) -> int | None:
-    """The integer `raw` writes in ASCII digits, one way only (no leading zero, no `-0`; at most 18), else None."""
-    return int(raw) if _INTEGER.fullmatch(raw) else None
+    """The integer `raw` writes in ASCII digits, one way only (no leading zero, no `-0`), else None.
+
+    However large: a caller's range check names its range. Past Python's 4,300 digits, None.
+    """
+    if _INTEGER.fullmatch(raw) is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return None
 
 
 def int_param(request: web.Request, name: str, default: int) -> int:

@@ -43,11 +43,11 @@ def test_an_email_outside_the_rule_is_refused(email: str) -> None:
         rules.email(email)
 
 
-@given(st.integers(-(10**17), 10**18 - 1))
+@given(st.integers())
 def test_an_integer_written_in_ascii_digits_is_read_back(value: int) -> None:
     assert integer(str(value)) == value
 
 
-@pytest.mark.parametrize("raw", ["1_0", " 1", "1 ", "010", "-0", "+1", "\u0661", "", "1" * 19, "1.0"])
+@pytest.mark.parametrize("raw", ["1_0", " 1", "1 ", "010", "-0", "+1", "\u0661", "", "00", "1.0", "9" * 5000])
 def test_an_integer_written_any_other_way_is_none(raw: str) -> None:
     assert integer(raw) is None
