@@ -23,7 +23,6 @@ _AUTH: list[dict[str, list[str]]] = [{"Token": []}]
 _OPTIONAL_AUTH: list[dict[str, list[str]]] = [{}, {"Token": []}]
 _BODY_LIMIT = "256 KiB"
 """The largest body the application takes (api/app.py's MAX_BODY_BYTES; a test keeps the two in step)."""
-_NOT_BLANK = rules.NOT_BLANK
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -52,7 +51,7 @@ def _text(max_length: int, *, blank: bool = False, optional: bool = False) -> di
     """A string field; an optional one may be null, which leaves it out."""
     schema: dict[str, Any] = {"type": ["string", "null"] if optional else "string", "maxLength": max_length}
     if not blank:
-        schema["pattern"] = _NOT_BLANK
+        schema["pattern"] = rules.NOT_BLANK
     return schema
 
 
@@ -521,8 +520,10 @@ DOCUMENT: dict[str, Any] = {
                         "schema": {
                             **_obj(
                                 [],
-                                q={"type": "string", "pattern": _NOT_BLANK, "description": "words, all must match"},
-                                tag={"type": "string", "pattern": _NOT_BLANK, "description": "a tag"},
+                                q={
+                                    "type": "string", "pattern": rules.NOT_BLANK, "description": "words, all must match"
+                                },
+                                tag={"type": "string", "pattern": rules.NOT_BLANK, "description": "a tag"},
                             ),
                             "additionalProperties": False,
                             "minProperties": 1,
@@ -539,7 +540,9 @@ DOCUMENT: dict[str, Any] = {
                 "200",
                 _json(_record(users={"type": "array", "items": _ref("Author")}), "Matches"),
                 params=(
-                    _query("prefix", "start of a username", {"type": "string", "pattern": _NOT_BLANK}, required=True),
+                    _query(
+                        "prefix", "start of a username", {"type": "string", "pattern": rules.NOT_BLANK}, required=True
+                    ),
                     _limit(100, 20),
                 ),
                 reads=True,
@@ -554,7 +557,7 @@ DOCUMENT: dict[str, Any] = {
                     _query(
                         "q",
                         "words of the name, all of which must match",
-                        {"type": "string", "pattern": _NOT_BLANK},
+                        {"type": "string", "pattern": rules.NOT_BLANK},
                         required=True,
                     ),
                     _limit(100, 20),

@@ -49,7 +49,7 @@ def tag_list(value: Sequence[Any], name: str) -> tuple[str, ...]:
         raise Invalid(name, "must be a list of strings")
     if len(value) > 20 or any(len(t) > 64 for t in value):
         raise Invalid(name, "allows at most 20 tags of at most 64 characters")
-    return tuple(dict.fromkeys(rules.stripped(t) for t in value if rules.stripped(t)))
+    return tuple(dict.fromkeys(tag for tag in map(rules.stripped, value) if tag))
 
 
 @dataclass(frozen=True, slots=True)
