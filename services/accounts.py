@@ -155,6 +155,9 @@ async def update_user(ports: Ports, cmd: UpdateUser) -> Outcome[Session]:
 
     Reads the handles view to refuse a taken name at once. When it is behind, the users
     reducer keeps the name with its first holder, and the update reads back the user to tell.
+    A name the view shows as the user's own is not judged by today's rules (it may be of older
+    ones); shown so by a view behind a rename, it is still the user's, since a name left stays its
+    holder's (reducers/users.py).
     A new password ends every session of the user; the answer carries a token of the new one.
     `private` alone appends only a `ProfilePrivacySet`, which the users reducer settles (a repeat
     changes nothing); with other fields, both events go in one append, in one partition's order.

@@ -159,6 +159,26 @@ async def test_a_username_of_older_rules_sent_back_unchanged_does_not_stop_a_set
         await accounts.update_user(world.ports, accounts.UpdateUser(user, username="."))
 
 
+async def test_a_name_of_older_rules_the_stale_handles_view_shows_as_the_users_own_is_settled_by_the_log(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handles view is behind a rename away from a name of older rules: it still shows that name as the user's,
+    so sending it back is not judged by today's rules. The log settles it: a name the user leaves stays theirs
+    (reducers/users.py), so the users reducer gives it back to them, and to no one else."""
+    with monkeypatch.context() as older_rules:
+        older_rules.setattr(rules, "_USERNAME", re.compile(r"[A-Za-z0-9_.\-]{1,64}"))
+        user = await world.user("..")
+    other = await world.user("ben")
+    pending(await accounts.update_user(world.ports, accounts.UpdateUser(user, username="anna")))
+    assert await world.ports.reads.holder("username", "..") == user  # the view has not folded the rename
+    pending(await accounts.update_user(world.ports, accounts.UpdateUser(user, username="..")))
+    with pytest.raises(Invalid):  # today's rules judge anyone else's claim of it
+        await accounts.update_user(world.ports, accounts.UpdateUser(other, username=".."))
+    await world.project()
+    assert [await world.ports.reads.holder("username", name) for name in ("..", "anna")] == [user, user]
+    assert (await world.ports.reads.user(user) or {}).get("username") == ".."
+
+
 async def test_editing_an_article_the_view_does_not_show_yet_is_not_found(world: World) -> None:
     """Ownership is read from the articles view; authorship never changes, so stale means unknown: 404."""
     author = await world.user("ann")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from structlog.testing import capture_logs
 
 from api.requests import PORTS
 from events.adapters.sqlite_log import SqliteLog
@@ -298,6 +299,45 @@ async def test_a_retry_says_which_documents_fed_by_several_keys_it_left_behind_a
 
         await rebuild(log, store, CODEC, buggy)
         assert (await store.get("follower_counts", [counter]))[counter].body["count"] == 2
+    finally:
+        await store.close()
+
+
+async def test_a_runtime_replaying_a_released_key_logs_the_documents_fed_by_several_keys_it_left_behind(
+    log: SqliteLog, tmp_path: Path
+) -> None:
+    """Another process skips the parked head; the runtime, which has not seen that, parks ann's next follow behind
+    it, then replays it and says, as a retry does, which collections other keys also feed and how to rebuild them."""
+
+    def follow(star: str) -> UserFollowed:
+        return UserFollowed(event_id=f"f-ann-{star}", actor_id="ann", occurred_at=1, followee_id=star)
+
+    await log.append(await records_of_events(CODEC, [follow("star")]))
+    reducer = FollowsOfAnnFail()
+    views = tuple(dataclasses.replace(FOLLOWS_VIEW, reducer=reducer) if v.name == "follows" else v for v in VIEWS)
+    store = SqliteStore(tmp_path / "store.db")
+    try:
+        await install(store, views)
+        runtime = EmbeddedRuntime(log, store, CODEC, views, retry=FAST)
+        await drive([runtime], caught_up(log, store))
+        (head,) = await store.dead_letters()
+        reducer.broken = False
+        await DeadLetters(log, store, CODEC, views).skip(head.id)  # another process; the runtime has not seen it
+        await log.append(await records_of_events(CODEC, [follow("moon")]))
+        await runtime.run_once()
+        assert [x.state for x in await store.dead_letters()] == ["behind"]
+        with capture_logs() as logs:
+            await drive([runtime], lambda: _no_letters(store))
+        assert [line for line in logs if line["event"] == "shared_documents_left_behind"] == [
+            {
+                "event": "shared_documents_left_behind",
+                "log_level": "warning",
+                "view": "follows",
+                "collections": ["follower_counts"],
+                "rebuild": "tribe replay follows",
+            }
+        ]
+        assert (await store.get("follows", [follow_id("ann", "moon")]))[follow_id("ann", "moon")].body["active"]
     finally:
         await store.close()
 
