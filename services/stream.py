@@ -351,11 +351,14 @@ class Stream:
         self.audience = Audience(user_id)
         self._subscription: Subscription | None = None
 
-    async def start(self, resume: Cursor | None) -> Cursor:
-        """Subscribe to the hub, then seed the audience; the cursor the stream goes on from."""
+    async def start(self, resume: Cursor | None, heads: dict[tuple[str, int], int] | None = None) -> Cursor:
+        """Subscribe to the hub, then seed the audience; the cursor the stream goes on from. `heads`: the log's
+        end offsets, read since `resume` was checked against them (read here when not given)."""
         self._subscription = subscription = await self._streams.hub.subscribe()
         cursor = resume or Cursor(dict(subscription.start))
-        await self._seed(cursor)
+        if heads is None:
+            heads = await self._ports.writer.log.end_offsets(partitions_read())
+        await self._seed(cursor, heads)
         return cursor
 
     async def messages(self, cursor: Cursor) -> AsyncIterator[tuple[str, Message]]:
@@ -369,12 +372,11 @@ class Stream:
             for sent in self._decide(batch, cursor):
                 yield sent
 
-    async def _seed(self, cursor: Cursor) -> None:
+    async def _seed(self, cursor: Cursor, heads: dict[tuple[str, int], int]) -> None:
         """The audience from the read models, once they reflect the log up to the cursor (waited for at most the
         write wait: behind that, a follow, join or block made just before the cursor may be missed until the
         views have it, as the /v1/feed of that moment would miss it)."""
         reached = [Position(t, p, o - 1) for (t, p), o in cursor.offsets.items() if o > 0]
-        heads = await self._ports.writer.log.end_offsets(partitions_read())
         written = [p for p in reached if p.offset < heads[(p.topic, p.partition)]]
         await self._ports.writer.progress.wait(written, self._ports.writer.wait_seconds)
         self.audience = await audience_of(self._ports, self.audience.user_id)
@@ -432,6 +434,7 @@ async def open_stream(
     if claims.generation < generation:
         raise Unauthenticated("was revoked by a logout or a password change; log in again", "ticket")
     resume = Cursor.parse(last_event_id) if last_event_id else None
+    heads = None
     if resume is not None:
         heads = await ports.writer.log.end_offsets(partitions_read())
         if any(offset > heads[tp] for tp, offset in resume.offsets.items()):
@@ -441,7 +444,7 @@ async def open_stream(
     streams.open[claims.user_id] = streams.open.get(claims.user_id, 0) + 1
     opened = Stream(ports, streams, claims.user_id)
     try:
-        return opened, await opened.start(resume)
+        return opened, await opened.start(resume, heads)
     except BaseException:
         await opened.close()
         raise
