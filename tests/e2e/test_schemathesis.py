@@ -13,6 +13,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from tests.e2e.server import UNLIMITED, Server, running_server
 ROOT = Path(__file__).resolve().parents[2]
 CONDUIT_SPEC = ROOT.parent / "shared" / "conduit" / "openapi.yml"
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+HOOKS = Path(__file__).with_name("fuzz_hooks.py")
+"""Puts what the test made into the bodies of /v1's requests (its docstring says why)."""
 SEED = 14
 EXAMPLES = 20
 """Test cases per operation in the fuzzing phase (the coverage phase adds its own, one per boundary)."""
@@ -59,16 +62,32 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
 
 
+@dataclass(frozen=True)
+class Targets:
+    """What fuzz-target made (a tribe, an article in it, a comment on it), where a drawn id would name nothing
+    and answer 404 before any rule: half the paths and /v1 bodies that take one name it instead."""
+
+    dictionaries: dict[str, str | int]
+    """By the dictionary of schemathesis.toml that holds it, for paths ([parameters])."""
+    body_ids: dict[str, str | int]
+    """By the body member that names it, for /v1's bodies (fuzz_hooks.py)."""
+
+
 @pytest.fixture(scope="module")
-def targets(server: Server) -> dict[str, str | int]:
-    """What fuzz-target made (a tribe, an article in it, a comment on it), by the dictionary of schemathesis.toml
-    that holds it: the paths that take one name it half the time ([parameters]), where a drawn id would name
-    nothing and answer 404 before any rule."""
+def targets(server: Server) -> Targets:
     token, _ = register(server, "fuzz-target")
     tribe = post(server, token, "/v1/tribes", {"name": "fuzz-target tribe"})["tribe"]
     card = post(server, token, "/v1/articles", {"title": "t", "body": "b", "tribe_id": tribe["id"]})["article"]
     comment = post(server, token, f"/api/articles/{card['slug']}/comments", {"comment": {"body": "c"}})["comment"]
-    return {"tribes": tribe["id"], "articles": card["id"], "slugs": card["slug"], "comments": comment["id"]}
+    return Targets(
+        {"tribes": tribe["id"], "articles": card["id"], "slugs": card["slug"], "comments": comment["id"]},
+        {
+            "article_id": card["id"],
+            "comment_id": comment["id"],
+            "followee_id": card["author"]["id"],
+            "username": "fuzz-target",
+        },
+    )
 
 
 def register(server: Server, username: str) -> tuple[str, str]:
@@ -95,8 +114,7 @@ def post(server: Server, token: str, path: str, body: dict[str, Any]) -> dict[st
 
 
 def schemathesis(
-    location: str, base_url: str, token: str, after: str, targets: dict[str, str | int], selection: list[str],
-    report: Path,
+    location: str, base_url: str, token: str, after: str, targets: Targets, selection: list[str], report: Path
 ) -> None:
     """One run with every check (schemathesis.toml turns them all on), which must find nothing.
 
@@ -104,7 +122,9 @@ def schemathesis(
     reproduces it.
     """
     config = report.with_suffix(".toml")
-    dictionaries = (f"\n[dictionaries.{name}]\nvalues = [{json.dumps(value)}]\n" for name, value in targets.items())
+    dictionaries = (
+        f"\n[dictionaries.{name}]\nvalues = [{json.dumps(value)}]\n" for name, value in targets.dictionaries.items()
+    )
     config.write_text(CONFIG.read_text() + "".join(dictionaries))
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", location,
@@ -119,6 +139,8 @@ def schemathesis(
         *selection,
     ]
     env = {**os.environ, "TRIBE_FUZZ_AFTER": after}
+    if location.endswith("/v1/openapi.json"):  # the Conduit spec's bodies carry no ids
+        env |= {"SCHEMATHESIS_HOOKS": str(HOOKS), "TRIBE_FUZZ_IDS": json.dumps(targets.body_ids)}
     result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=report.parent, env=env)
     output = result.stdout[-20_000:] + result.stderr[-5_000:]
     assert report.exists(), output
@@ -129,7 +151,7 @@ def schemathesis(
 
 @pytest.mark.parametrize("document", ["conduit", "v1"])
 def test_schemathesis_finds_nothing(
-    server: Server, targets: dict[str, str | int], document: str, tmp_path: Path
+    server: Server, targets: Targets, document: str, tmp_path: Path
 ) -> None:
     location, base_url = {
         "conduit": (str(CONDUIT_SPEC), f"{server.url}/api"),
