@@ -14,8 +14,9 @@ one write path: `tribe dlq retry` and `skip` (and the admin routes, through serv
 call it by way of `DeadLetters`. A runtime that finds a key whose letters are all `behind` (the
 failed one was retried or skipped while it parked more) replays them itself.
 
-Documents fed by several keys (a view's `shared` collections: a username's handle, a followee's
-follower counter per partition, trending buckets per partition) may move on past a parked event's
+Documents fed by several keys (a view's `shared` collections: a username's handle, and the users
+whose claims it decides; a followee's follower counter per partition; trending buckets per
+partition) may move on past a parked event's
 version before it is retried; a retry then leaves them as they are, says so (`Retried.left_behind`),
 and `tribe replay VIEW` rebuilds them exactly.
 """

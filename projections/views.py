@@ -61,8 +61,9 @@ class View:
     collections: dict[str, CollectionSpec]
     documents: dict[str, type[Mapping[str, object]]]  # the TypedDict of each collection's documents
     shared: tuple[str, ...] = ()
-    """Collections whose documents events of several record keys feed: a dead letter's retry, which
-    applies one key's events after others passed them, may leave these behind (projections/dead_letters.py)."""
+    """Collections whose documents events of several record keys feed, or whose documents follow from such
+    documents: a dead letter's retry, which applies one key's events after others passed them, may leave
+    these behind (projections/dead_letters.py)."""
 
     def projection_id(self, version: int | None = None) -> str:
         """The id under which a version's checkpoint is stored."""
@@ -111,7 +112,9 @@ USERS_VIEW = View(
         "handles": CollectionSpec({"kind": "keyword", "user_id": "keyword"}),
     },
     documents={"users": User, "handles": Handle},
-    shared=("handles",),  # a username's or e-mail's handle: whoever claims it, whatever their key
+    # a username's or e-mail's handle, whoever claims it, whatever their key; and so a user, whose claim
+    # another user's, applied first, may have beaten
+    shared=("users", "handles"),
 )
 
 FOLLOWS_VIEW = View(

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from events.catalogue import Event
+from events.catalogue import Event, UserRegistered
 from events.routing import ROUTES
 from projections.views import VIEWS
-from tests.unit.event_strategies import ENGAGEMENT_LOGS, engagement_logs, place, replay
+from tests.unit.event_strategies import ENGAGEMENT_LOGS, engagement_logs, place, replay, with_handles
 
 VIEWS_BY_NAME = {view.name: view for view in VIEWS}
 
@@ -43,3 +43,20 @@ def test_a_parked_key_retried_after_the_others_ends_as_a_clean_fold_but_for_shar
     differing = {doc for doc in retried.keys() | clean.keys() if retried.get(doc) != clean.get(doc)}
     note(f"differing: {sorted(differing)}")
     assert {collection for collection, _ in differing} <= set(view.shared)
+
+
+def test_a_parked_registration_retried_after_another_claimed_its_name_leaves_both_users_unlike_a_clean_fold() -> None:
+    """Why the users view's `shared` names its users too: which user holds a contested name decides both users'
+    documents, and a retry applies the parked claim after the other. `tribe replay users` gives the name back to
+    the first claim in the log, as the retry's report says."""
+    view = VIEWS_BY_NAME["users"]
+    claims = [
+        UserRegistered(event_id=user, actor_id=user, occurred_at=1, username="ann", email=user, password_hash="")
+        for user in ("u1", "u2")
+    ]
+    placed = [(1, with_handles(claims[0])), (1, with_handles(claims[1]))]  # each the first of its user's partition
+    retried = replay(view.reducer, placed[:1], replay(view.reducer, placed[1:]))
+    clean = replay(view.reducer, placed)
+    differing = {doc for doc in retried.keys() | clean.keys() if retried.get(doc) != clean.get(doc)}
+    assert {collection for collection, _ in differing} == {"users", "handles"} == set(view.shared)
+    assert ("users", "u1") in clean and ("users", "u2") in retried
