@@ -16,9 +16,8 @@ failed one was retried or skipped while it parked more) replays them itself.
 
 Documents fed by several keys (a view's `shared` collections: a username's handle, and the users
 whose claims it decides; a followee's follower counter per partition; trending buckets per
-partition) may move on past a parked event's
-version before it is retried; a retry then leaves them as they are, says so (`Retried.left_behind`),
-and `tribe replay VIEW` rebuilds them exactly.
+partition) may move on past a parked event's version before it is retried; a retry then leaves
+them as they are, says so (`Retried.left_behind`), and `tribe replay VIEW` rebuilds them exactly.
 """
 
 from __future__ import annotations
