@@ -62,30 +62,44 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
 
 
+TARGET = "fuzz-target"
+"""The user whose tribe, article and comment the fuzzed requests name; schemathesis.toml's usernames too."""
+MODERATED = "fuzz-moderated"
+"""The user whose article, comment and name the fuzzed reports and moderation decisions name: a decision
+hides or suspends what it names, which would leave TARGET's out of every other operation's reach."""
+
+
 @dataclass(frozen=True)
 class Targets:
-    """What fuzz-target made (a tribe, an article in it, a comment on it), where a drawn id would name nothing
-    and answer 404 before any rule: half the paths and /v1 bodies that take one name it instead."""
+    """What the test made, where a drawn id would name nothing and answer 404 before any rule: half the paths
+    and half the valid /v1 bodies that take one name it instead."""
 
     dictionaries: dict[str, str | int]
-    """By the dictionary of schemathesis.toml that holds it, for paths ([parameters])."""
-    body_ids: dict[str, str | int]
-    """By the body member that names it, for /v1's bodies (fuzz_hooks.py)."""
+    """By the dictionary of schemathesis.toml that holds it, for paths ([parameters]): TARGET's."""
+    body_ids: dict[str, dict[str, str | int]]
+    """By operation path, then by the body member that names it, for /v1's bodies (fuzz_hooks.py)."""
+
+
+def made_by(server: Server, username: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A new user's tribe, an article in it and a comment on it, as the API answered them."""
+    token, _ = register(server, username)
+    tribe = post(server, token, "/v1/tribes", {"name": f"{username} tribe"})["tribe"]
+    card = post(server, token, "/v1/articles", {"title": "t", "body": "b", "tribe_id": tribe["id"]})["article"]
+    comment = post(server, token, f"/api/articles/{card['slug']}/comments", {"comment": {"body": "c"}})["comment"]
+    return tribe, card, comment
 
 
 @pytest.fixture(scope="module")
 def targets(server: Server) -> Targets:
-    token, _ = register(server, "fuzz-target")
-    tribe = post(server, token, "/v1/tribes", {"name": "fuzz-target tribe"})["tribe"]
-    card = post(server, token, "/v1/articles", {"title": "t", "body": "b", "tribe_id": tribe["id"]})["article"]
-    comment = post(server, token, f"/api/articles/{card['slug']}/comments", {"comment": {"body": "c"}})["comment"]
+    tribe, card, comment = made_by(server, TARGET)
+    _, moderated_card, moderated_comment = made_by(server, MODERATED)
+    moderated = {"article_id": moderated_card["id"], "comment_id": moderated_comment["id"], "username": MODERATED}
     return Targets(
         {"tribes": tribe["id"], "articles": card["id"], "slugs": card["slug"], "comments": comment["id"]},
         {
-            "article_id": card["id"],
-            "comment_id": comment["id"],
-            "followee_id": card["author"]["id"],
-            "username": "fuzz-target",
+            "/v1/events": {"article_id": card["id"], "followee_id": card["author"]["id"]},
+            "/v1/reports": moderated,
+            "/v1/moderation/decisions": moderated,
         },
     )
 
