@@ -112,8 +112,8 @@ USERS_VIEW = View(
         "handles": CollectionSpec({"kind": "keyword", "user_id": "keyword"}),
     },
     documents={"users": User, "handles": Handle},
-    # a username's or e-mail's handle, whoever claims it, whatever their key; and so a user, whose claim
-    # another user's, applied first, may have beaten
+    # a username's or e-mail's handle, whoever claims it, whatever their key; and so a user, whose
+    # registration is not applied when another user's claim of its name was applied first
     shared=("users", "handles"),
 )
 

@@ -352,8 +352,11 @@ class Stream:
         self._subscription: Subscription | None = None
 
     async def start(self, resume: Cursor | None, heads: dict[tuple[str, int], int] | None = None) -> Cursor:
-        """Subscribe to the hub, then seed the audience; the cursor the stream goes on from. `heads`: the log's
-        end offsets, read since `resume` was checked against them (read here when not given)."""
+        """Subscribe to the hub, then seed the audience; the cursor the stream goes on from.
+
+        `heads`: the log's end offsets that open_stream checked `resume` against. Without a resume they are
+        read here, after subscribing, so that none is behind the hub's start.
+        """
         self._subscription = subscription = await self._streams.hub.subscribe()
         cursor = resume or Cursor(dict(subscription.start))
         if heads is None:

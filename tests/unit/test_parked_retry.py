@@ -54,7 +54,7 @@ def test_a_parked_registration_retried_after_another_claimed_its_name_leaves_bot
         UserRegistered(event_id=user, actor_id=user, occurred_at=1, username="ann", email=user, password_hash="")
         for user in ("u1", "u2")
     ]
-    placed = [(1, with_handles(claims[0])), (1, with_handles(claims[1]))]  # each the first of its user's partition
+    placed = [(offset + 1, event) for _, _, offset, event in place([with_handles(c) for c in claims])]
     retried = replay(view.reducer, placed[:1], replay(view.reducer, placed[1:]))
     clean = replay(view.reducer, placed)
     differing = {doc for doc in retried.keys() | clean.keys() if retried.get(doc) != clean.get(doc)}
