@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from events.catalogue import Event, UserRegistered
 from events.routing import ROUTES
-from projections.views import VIEWS
-from tests.unit.event_strategies import ENGAGEMENT_LOGS, engagement_logs, place, replay, with_handles
+from projections.views import VIEWS, View
+from reducers.base import DocKey
+from tests.unit.event_strategies import ENGAGEMENT_LOGS, State, engagement_logs, place, replay, with_handles
 
 VIEWS_BY_NAME = {view.name: view for view in VIEWS}
 
@@ -24,6 +25,19 @@ VIEWS_BY_NAME = {view.name: view for view in VIEWS}
 def _key(event: Event) -> tuple[str, str]:
     route = ROUTES[event.type]
     return route.topic, route.key(event)
+
+
+def _retried_and_clean(view: View, placed: list[tuple[int, Event]], failed: int) -> tuple[State, State]:
+    """The view's documents when the key of `placed`'s `failed`-th event parks there, the rest of the log goes on,
+    and the key's parked events are retried after it; and those of a clean fold of `placed`."""
+    key = _key(placed[failed][1])
+    parked = [pair for i, pair in enumerate(placed) if i >= failed and _key(pair[1]) == key]
+    others = [pair for i, pair in enumerate(placed) if not (i >= failed and _key(pair[1]) == key)]
+    return replay(view.reducer, parked, replay(view.reducer, others)), replay(view.reducer, placed)
+
+
+def _differing(retried: State, clean: State) -> set[DocKey]:
+    return {doc for doc in retried.keys() | clean.keys() if retried.get(doc) != clean.get(doc)}
 
 
 @pytest.mark.parametrize("name", sorted(ENGAGEMENT_LOGS))
@@ -35,12 +49,7 @@ def test_a_parked_key_retried_after_the_others_ends_as_a_clean_fold_but_for_shar
     view = VIEWS_BY_NAME[name]
     placed = [(offset + 1, event) for _, _, offset, event in place(data.draw(engagement_logs(name), label="log"))]
     failed = data.draw(st.integers(0, len(placed) - 1), label="parked at")
-    key = _key(placed[failed][1])
-    parked = [pair for i, pair in enumerate(placed) if i >= failed and _key(pair[1]) == key]
-    others = [pair for i, pair in enumerate(placed) if not (i >= failed and _key(pair[1]) == key)]
-    retried = replay(view.reducer, parked, replay(view.reducer, others))
-    clean = replay(view.reducer, placed)
-    differing = {doc for doc in retried.keys() | clean.keys() if retried.get(doc) != clean.get(doc)}
+    differing = _differing(*_retried_and_clean(view, placed, failed))
     note(f"differing: {sorted(differing)}")
     assert {collection for collection, _ in differing} <= set(view.shared)
 
@@ -55,8 +64,7 @@ def test_a_parked_registration_retried_after_another_claimed_its_name_leaves_bot
         for user in ("u1", "u2")
     ]
     placed = [(offset + 1, event) for _, _, offset, event in place([with_handles(c) for c in claims])]
-    retried = replay(view.reducer, placed[:1], replay(view.reducer, placed[1:]))
-    clean = replay(view.reducer, placed)
-    differing = {doc for doc in retried.keys() | clean.keys() if retried.get(doc) != clean.get(doc)}
+    retried, clean = _retried_and_clean(view, placed, 0)
+    differing = _differing(retried, clean)
     assert {collection for collection, _ in differing} == {"users", "handles"} == set(view.shared)
     assert ("users", "u1") in clean and ("users", "u2") in retried
